@@ -1,0 +1,692 @@
+//! The requests Kahi answers and the replies it gives, defined once for every transport (the
+//! control socket's newline-delimited JSON today), and `handle`, which answers them against
+//! the supervisor. A request that fails validation changes nothing. No I/O here: what needs
+//! I/O (spawning, reading a new config) comes back as a queued action or an [`Outcome`].
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::process::machine::Input;
+use crate::process::{State, parse_signal};
+use crate::supervisor::{Changes, ProcId, Stream, Supervisor};
+
+/// A request, as one JSON object: `{"cmd": "status", "names": ["web"]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    Status {
+        #[serde(default)]
+        names: Vec<String>,
+    },
+    Start {
+        names: Vec<String>,
+        #[serde(default = "yes")]
+        wait: bool,
+    },
+    Stop {
+        names: Vec<String>,
+        #[serde(default = "yes")]
+        wait: bool,
+    },
+    Restart {
+        names: Vec<String>,
+        #[serde(default = "yes")]
+        wait: bool,
+    },
+    Signal {
+        signal: String,
+        names: Vec<String>,
+    },
+    Pid {
+        #[serde(default)]
+        name: Option<String>,
+    },
+    Tail {
+        name: String,
+        #[serde(default = "stdout")]
+        stream: Stream,
+        #[serde(default = "default_tail_bytes")]
+        bytes: u64,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// Empty the ring buffers of processes.
+    Clear {
+        names: Vec<String>,
+    },
+    Reread,
+    Update,
+    Avail,
+    Shutdown,
+    Version,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn stdout() -> Stream {
+    Stream::Stdout
+}
+
+/// supervisorctl's default tail length.
+pub fn default_tail_bytes() -> u64 {
+    1600
+}
+
+/// A successful reply (one JSON line, or several for a stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Status {
+        processes: Vec<ProcessInfo>,
+    },
+    Results {
+        results: Vec<NameResult>,
+    },
+    Pid {
+        pid: i32,
+    },
+    /// A piece of a log. Bytes that are not UTF-8 are shown as U+FFFD.
+    Log {
+        data: String,
+        offset: u64,
+        skipped: u64,
+    },
+    Changes {
+        changes: Changes,
+    },
+    Avail {
+        programs: Vec<AvailInfo>,
+    },
+    Version {
+        version: String,
+    },
+    Shutdown {
+        message: String,
+    },
+}
+
+/// A failed request: `{"error": "...", "code": "NOT_FOUND"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+    pub code: ErrorCode,
+}
+
+/// The closed set of error codes, modelled on supervisord's faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    BadRequest,
+    NotFound,
+    Conflict,
+    Unauthorized,
+    Forbidden,
+    ServerError,
+    ShuttingDown,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, error: impl Into<String>) -> ApiError {
+        ApiError { error: error.into(), code }
+    }
+}
+
+/// One process as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// The namespec: `group:name`, or `name` when both are the same.
+    pub name: String,
+    pub group: String,
+    pub program: String,
+    pub state: State,
+    pub statecode: u32,
+    pub pid: Option<i32>,
+    /// The last exit's code (128 + signal when killed by one).
+    pub exitstatus: Option<i32>,
+    pub uptime_secs: Option<f64>,
+    /// Unix time of the last start.
+    pub start_time: Option<f64>,
+    /// Unix time of the last exit.
+    pub stop_time: Option<f64>,
+    pub restarts: u64,
+    pub spawnerr: Option<String>,
+    pub description: String,
+}
+
+/// How one named process fared in start, stop, restart or signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameResult {
+    pub name: String,
+    pub outcome: Outcome,
+    /// More about a failure (the spawn error, the exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Started,
+    Stopped,
+    Signalled,
+    Cleared,
+    AlreadyStarted,
+    NotRunning,
+    NoSuchProcess,
+    SpawnError,
+    AbnormalTermination,
+    ShuttingDown,
+    Added,
+    Changed,
+    Removed,
+}
+
+impl Outcome {
+    /// What supervisorctl prints after `name: `.
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::Started => "started",
+            Outcome::Stopped => "stopped",
+            Outcome::Signalled => "signalled",
+            Outcome::Cleared => "cleared",
+            Outcome::AlreadyStarted => "ERROR (already started)",
+            Outcome::NotRunning => "ERROR (not running)",
+            Outcome::NoSuchProcess => "ERROR (no such process)",
+            Outcome::SpawnError => "ERROR (spawn error)",
+            Outcome::AbnormalTermination => "ERROR (abnormal termination)",
+            Outcome::ShuttingDown => "ERROR (shutting down)",
+            Outcome::Added => "added",
+            Outcome::Changed => "changed",
+            Outcome::Removed => "removed",
+        }
+    }
+
+    /// supervisorctl's exit status for it (LSB init-script codes): starting what runs and
+    /// stopping what does not are successes.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Started
+            | Outcome::Stopped
+            | Outcome::Signalled
+            | Outcome::Cleared
+            | Outcome::AlreadyStarted
+            | Outcome::NotRunning
+            | Outcome::Added
+            | Outcome::Changed
+            | Outcome::Removed => 0,
+            Outcome::AbnormalTermination | Outcome::SpawnError => 7,
+            Outcome::NoSuchProcess | Outcome::ShuttingDown => 1,
+        }
+    }
+}
+
+/// One program as `avail` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailInfo {
+    pub name: String,
+    pub group: String,
+    pub in_use: bool,
+    pub autostart: bool,
+    pub priority: i64,
+    pub numprocs: u32,
+}
+
+/// The clock a request is handled at: monotonic for logic, wall for display.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}
+
+/// What handling a request produced.
+pub enum Handled {
+    /// Answer now with this.
+    Reply(Result<Reply, ApiError>),
+    /// Answer once the waiter is satisfied (start, stop, restart with wait).
+    Wait(Waiter),
+    /// Follow a log: send what is there, then every new byte.
+    Follow { id: ProcId, stream: Stream, offset: u64 },
+    /// The event loop must read the configuration file and then call [`reread`] or [`update`].
+    NeedConfig { apply: bool },
+    /// Shut down, then answer.
+    Shutdown,
+}
+
+/// Handles one request.
+pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
+    match req {
+        Request::Status { names } => Handled::Reply(status(sup, &names, now)),
+        Request::Start { names, wait } => act(sup, Action::Start, &names, wait, now.mono),
+        Request::Stop { names, wait } => act(sup, Action::Stop, &names, wait, now.mono),
+        Request::Restart { names, wait } => act(sup, Action::Restart, &names, wait, now.mono),
+        Request::Signal { signal, names } => {
+            Handled::Reply(signal_names(sup, &signal, &names, now.mono))
+        }
+        Request::Pid { name: None } => {
+            Handled::Reply(Ok(Reply::Pid { pid: std::process::id() as i32 }))
+        }
+        Request::Pid { name: Some(name) } => Handled::Reply(match one(sup, &name) {
+            Ok(id) => Ok(Reply::Pid { pid: sup.get(id).and_then(|e| e.proc.pid).unwrap_or(0) }),
+            Err(e) => Err(e),
+        }),
+        Request::Tail { name, stream, bytes, follow } => {
+            let id = match one(sup, &name) {
+                Ok(id) => id,
+                Err(e) => return Handled::Reply(Err(e)),
+            };
+            let Some(entry) = sup.get(id) else { return Handled::Reply(Err(no_such(&name))) };
+            let read = entry.ring(stream).tail(bytes);
+            if follow {
+                Handled::Follow { id, stream, offset: read.offset }
+            } else {
+                Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
+            }
+        }
+        Request::Clear { names } => Handled::Reply(clear(sup, &names)),
+        Request::Reread => Handled::NeedConfig { apply: false },
+        Request::Update => Handled::NeedConfig { apply: true },
+        Request::Avail => Handled::Reply(Ok(avail(sup))),
+        Request::Shutdown => Handled::Shutdown,
+        Request::Version => {
+            Handled::Reply(Ok(Reply::Version { version: crate::VERSION.to_string() }))
+        }
+    }
+}
+
+/// A log chunk as a reply.
+pub fn log_reply(data: &[u8], offset: u64, skipped: u64) -> Reply {
+    Reply::Log { data: String::from_utf8_lossy(data).into_owned(), offset, skipped }
+}
+
+fn no_such(name: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no such process: {name}"))
+}
+
+/// Exactly one process.
+fn one(sup: &Supervisor, name: &str) -> Result<ProcId, ApiError> {
+    match sup.resolve(name) {
+        Some(ids) if ids.len() == 1 => Ok(ids[0]),
+        Some(ids) => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("{name} names {} processes; give one, as GROUP:NAME", ids.len()),
+        )),
+        None => Err(no_such(name)),
+    }
+}
+
+fn status(sup: &Supervisor, names: &[String], now: Now) -> Result<Reply, ApiError> {
+    let ids: Vec<ProcId> = if names.is_empty() {
+        sup.iter().map(|e| e.id).collect()
+    } else {
+        let mut ids = Vec::new();
+        for n in names {
+            match sup.resolve(n) {
+                Some(found) => {
+                    for id in found {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                }
+                None => return Err(no_such(n)),
+            }
+        }
+        ids
+    };
+    let processes =
+        ids.into_iter().filter_map(|id| sup.get(id)).map(|e| process_info(e, now)).collect();
+    Ok(Reply::Status { processes })
+}
+
+pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
+    let p = &e.proc;
+    let wall = |at: Instant| {
+        let ago = now.mono.saturating_duration_since(at);
+        now.wall
+            .checked_sub(ago)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    let uptime = match (p.state, p.started_at) {
+        (State::Running | State::Starting | State::Stopping, Some(at)) => {
+            Some(now.mono.saturating_duration_since(at))
+        }
+        _ => None,
+    };
+    let description = match p.state {
+        State::Running => {
+            format!("pid {}, uptime {}", p.pid.unwrap_or(0), clock(uptime.unwrap_or_default()))
+        }
+        State::Starting | State::Stopping => {
+            p.pid.map(|pid| format!("pid {pid}")).unwrap_or_default()
+        }
+        State::Backoff | State::Fatal => p.spawn_error.clone().unwrap_or_default(),
+        State::Stopped | State::Exited => match (p.exit_status, p.stopped_at) {
+            (Some(st), Some(at)) => {
+                format!("{st}, {} ago", clock(now.mono.saturating_duration_since(at)))
+            }
+            _ => "Not started".to_string(),
+        },
+        State::Unknown => String::new(),
+    };
+    ProcessInfo {
+        name: e.spec.namespec(),
+        group: e.spec.group.clone(),
+        program: e.spec.program.clone(),
+        state: p.state,
+        statecode: p.state.code(),
+        pid: p.pid,
+        exitstatus: p.exit_status.map(|s| s.code()),
+        uptime_secs: uptime.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+        start_time: p.started_at.and_then(wall),
+        stop_time: p.stopped_at.and_then(wall),
+        restarts: p.restarts,
+        spawnerr: p.spawn_error.clone(),
+        description,
+    }
+}
+
+/// `H:MM:SS`, or `N days, H:MM:SS`, as supervisorctl shows uptime.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match days {
+        0 => format!("{h}:{m:02}:{s:02}"),
+        1 => format!("1 day, {h}:{m:02}:{s:02}"),
+        n => format!("{n} days, {h}:{m:02}:{s:02}"),
+    }
+}
+
+fn avail(sup: &Supervisor) -> Reply {
+    let programs = sup
+        .config
+        .programs
+        .iter()
+        .map(|p| AvailInfo {
+            name: p.name.clone(),
+            group: p.group.clone(),
+            in_use: sup.iter().any(|e| e.spec.program == p.name),
+            autostart: p.autostart,
+            priority: p.priority,
+            numprocs: p.numprocs,
+        })
+        .collect();
+    Reply::Avail { programs }
+}
+
+/// What `start`, `stop` and `restart` do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// Resolves names to (label, id) pairs; unknown names become results right away.
+fn targets(
+    sup: &Supervisor,
+    names: &[String],
+    results: &mut Vec<NameResult>,
+) -> Result<Vec<(String, ProcId)>, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "names: give at least one name, GROUP:*, or all",
+        ));
+    }
+    let mut out: Vec<(String, ProcId)> = Vec::new();
+    for n in names {
+        match sup.resolve(n) {
+            Some(ids) => {
+                for id in ids {
+                    if !out.iter().any(|(_, x)| *x == id) {
+                        let label = sup.get(id).map(|e| e.spec.namespec()).unwrap_or_default();
+                        out.push((label, id));
+                    }
+                }
+            }
+            None => results.push(NameResult {
+                name: n.clone(),
+                outcome: Outcome::NoSuchProcess,
+                detail: None,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn act(
+    sup: &mut Supervisor,
+    action: Action,
+    names: &[String],
+    wait: bool,
+    now: Instant,
+) -> Handled {
+    let mut results = Vec::new();
+    let targets = match targets(sup, names, &mut results) {
+        Ok(t) => t,
+        Err(e) => return Handled::Reply(Err(e)),
+    };
+    if sup.is_shutting_down() && action != Action::Stop {
+        return Handled::Reply(Err(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "kahi is shutting down",
+        )));
+    }
+    let mut waiting = Vec::new();
+    for (label, id) in targets {
+        let Some(state) = sup.get(id).map(|e| e.proc.state) else { continue };
+        match action {
+            Action::Start if state.is_running() => results.push(NameResult {
+                name: label,
+                outcome: Outcome::AlreadyStarted,
+                detail: None,
+            }),
+            Action::Start => {
+                sup.input(id, Input::Start, now);
+                waiting.push((label, id));
+            }
+            Action::Stop if !state.is_running() && state != State::Stopping => {
+                results.push(NameResult { name: label, outcome: Outcome::NotRunning, detail: None })
+            }
+            Action::Stop => {
+                sup.input(id, Input::Stop, now);
+                waiting.push((label, id));
+            }
+            Action::Restart => {
+                sup.input(id, Input::Stop, now);
+                waiting.push((label, id));
+            }
+        }
+    }
+    let mut waiter = Waiter { action, results, waiting, restarting: Vec::new() };
+    if !wait {
+        // Report what was asked, without waiting for the outcome.
+        for (name, id) in std::mem::take(&mut waiter.waiting) {
+            if action == Action::Restart {
+                waiter.restart_now(sup, id, now);
+            }
+            let outcome = if action == Action::Stop { Outcome::Stopped } else { Outcome::Started };
+            waiter.results.push(NameResult { name, outcome, detail: None });
+        }
+        return Handled::Reply(Ok(Reply::Results { results: waiter.results }));
+    }
+    match waiter.poll(sup, now) {
+        Some(reply) => Handled::Reply(Ok(reply)),
+        None => Handled::Wait(waiter),
+    }
+}
+
+/// A start, stop or restart waiting for its processes to settle.
+#[derive(Debug)]
+pub struct Waiter {
+    action: Action,
+    results: Vec<NameResult>,
+    /// Still waiting: (label, id).
+    waiting: Vec<(String, ProcId)>,
+    /// Restart: stopped and started again, waiting to be up.
+    restarting: Vec<(String, ProcId)>,
+}
+
+impl Waiter {
+    /// Checks the processes; returns the reply once every one has settled. Called after each
+    /// state change.
+    pub fn poll(&mut self, sup: &mut Supervisor, now: Instant) -> Option<Reply> {
+        let mut still = Vec::new();
+        for (label, id) in std::mem::take(&mut self.waiting) {
+            let Some(e) = sup.get(id) else {
+                self.results.push(NameResult {
+                    name: label,
+                    outcome: Outcome::NoSuchProcess,
+                    detail: None,
+                });
+                continue;
+            };
+            let state = e.proc.state;
+            let stop_phase = self.action == Action::Stop
+                || (self.action == Action::Restart
+                    && !self.restarting.iter().any(|(_, x)| *x == id));
+            if stop_phase {
+                if matches!(state, State::Stopping | State::Running | State::Starting) {
+                    still.push((label, id));
+                } else if self.action == Action::Restart {
+                    if sup.is_shutting_down() {
+                        self.results.push(NameResult {
+                            name: label,
+                            outcome: Outcome::ShuttingDown,
+                            detail: None,
+                        });
+                        continue;
+                    }
+                    self.restart_now(sup, id, now);
+                    self.restarting.push((label.clone(), id));
+                    still.push((label, id));
+                } else {
+                    self.results.push(NameResult {
+                        name: label,
+                        outcome: Outcome::Stopped,
+                        detail: None,
+                    });
+                }
+                continue;
+            }
+            match state {
+                State::Starting => still.push((label, id)),
+                State::Running => self.results.push(NameResult {
+                    name: label,
+                    outcome: Outcome::Started,
+                    detail: None,
+                }),
+                _ => {
+                    let e = &sup.get(id).map(|e| e.proc.clone()).unwrap_or_default();
+                    let (outcome, detail) = match (&e.spawn_error, e.exit_status) {
+                        (Some(err), None) => (Outcome::SpawnError, Some(err.clone())),
+                        (_, Some(st)) => (Outcome::AbnormalTermination, Some(st.to_string())),
+                        (err, None) => (Outcome::AbnormalTermination, err.clone()),
+                    };
+                    self.results.push(NameResult { name: label, outcome, detail });
+                }
+            }
+        }
+        self.waiting = still;
+        if self.waiting.is_empty() {
+            Some(Reply::Results { results: std::mem::take(&mut self.results) })
+        } else {
+            None
+        }
+    }
+
+    fn restart_now(&mut self, sup: &mut Supervisor, id: ProcId, now: Instant) {
+        if sup.get(id).is_some_and(|e| e.proc.state.is_stopped() || e.proc.state == State::Backoff)
+        {
+            sup.input(id, Input::Start, now);
+        }
+    }
+}
+
+fn signal_names(
+    sup: &mut Supervisor,
+    signal: &str,
+    names: &[String],
+    now: Instant,
+) -> Result<Reply, ApiError> {
+    let sig = parse_signal(signal)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("signal: {e}")))?;
+    let mut results = Vec::new();
+    for (label, id) in targets(sup, names, &mut results)? {
+        let running =
+            sup.get(id).is_some_and(|e| e.proc.state.is_signallable() && e.proc.pid.is_some());
+        if running {
+            sup.input(id, Input::Signal(sig), now);
+            results.push(NameResult { name: label, outcome: Outcome::Signalled, detail: None });
+        } else {
+            results.push(NameResult { name: label, outcome: Outcome::NotRunning, detail: None });
+        }
+    }
+    Ok(Reply::Results { results })
+}
+
+fn clear(sup: &mut Supervisor, names: &[String]) -> Result<Reply, ApiError> {
+    let mut results = Vec::new();
+    for (label, id) in targets(sup, names, &mut results)? {
+        if let Some(e) = sup.get_mut(id) {
+            e.stdout.clear();
+            e.stderr.clear();
+        }
+        results.push(NameResult { name: label, outcome: Outcome::Cleared, detail: None });
+    }
+    Ok(Reply::Results { results })
+}
+
+/// `reread`: what a freshly read configuration would change.
+pub fn reread(sup: &Supervisor, new: &crate::config::Config) -> Reply {
+    Reply::Changes { changes: sup.diff(new) }
+}
+
+/// `update`: apply a freshly read configuration.
+pub fn update(sup: &mut Supervisor, new: crate::config::Config, now: Instant) -> Reply {
+    Reply::Changes { changes: sup.update(new, now) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_from_the_documented_json() {
+        let r: Request = serde_json::from_str(r#"{"cmd":"status"}"#).unwrap();
+        assert_eq!(r, Request::Status { names: vec![] });
+        let r: Request = serde_json::from_str(r#"{"cmd":"start","names":["web"]}"#).unwrap();
+        assert_eq!(r, Request::Start { names: vec!["web".into()], wait: true });
+        let r: Request =
+            serde_json::from_str(r#"{"cmd":"tail","name":"web","stream":"stderr","follow":true}"#)
+                .unwrap();
+        assert_eq!(
+            r,
+            Request::Tail { name: "web".into(), stream: Stream::Stderr, bytes: 1600, follow: true }
+        );
+        assert!(
+            serde_json::from_str::<Request>(r#"{"cmd":"start","names":["web"],"bogus":1}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"explode"}"#).is_err());
+    }
+
+    #[test]
+    fn errors_serialize_as_documented() {
+        let e = ApiError::new(ErrorCode::NotFound, "no such process: x");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"error":"no such process: x","code":"NOT_FOUND"}"#
+        );
+    }
+
+    #[test]
+    fn uptime_clock() {
+        assert_eq!(clock(Duration::from_secs(62)), "0:01:02");
+        assert_eq!(clock(Duration::from_secs(86400 + 3600)), "1 day, 1:00:00");
+    }
+}

@@ -1,0 +1,198 @@
+//! The command line: `kahi daemon`, `kahi ctl ...`, `kahi version`. Definitions only.
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+/// Kahi: a process supervisor and container init.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    #[argh(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Daemon(DaemonArgs),
+    Ctl(CtlArgs),
+    Version(VersionArgs),
+}
+
+/// Run the supervisor in the foreground: start the configured programs and keep them running.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "daemon")]
+pub struct DaemonArgs {
+    /// the configuration file (default: $KAHI_CONFIG, else /etc/kahi/kahi.toml)
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// log more: -v for debug, -vv for trace (RUST_LOG overrides)
+    #[argh(switch, short = 'v')]
+    pub verbose: u8,
+    /// check the configuration, print every error, and exit
+    #[argh(switch)]
+    pub check: bool,
+}
+
+/// Control a running daemon over its Unix socket.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ctl")]
+pub struct CtlArgs {
+    /// the control socket (default: from -c, else $KAHI_SOCKET, else the daemon's default)
+    #[argh(option, short = 's')]
+    pub socket: Option<PathBuf>,
+    /// read the socket path from this configuration file
+    #[argh(option, short = 'c')]
+    pub config: Option<PathBuf>,
+    #[argh(subcommand)]
+    pub cmd: CtlCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum CtlCommand {
+    Status(StatusArgs),
+    Start(StartArgs),
+    Stop(StopArgs),
+    Restart(RestartArgs),
+    Signal(SignalArgs),
+    Pid(PidArgs),
+    Tail(TailArgs),
+    Clear(ClearArgs),
+    Reread(RereadArgs),
+    Update(UpdateArgs),
+    Avail(AvailArgs),
+    Shutdown(ShutdownArgs),
+    Version(CtlVersionArgs),
+}
+
+/// Show the state of every process, or of the named ones. Exit status: 0 all RUNNING, 3 some
+/// not running, 4 a name is unknown.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct StatusArgs {
+    /// print JSON: an array of objects
+    #[argh(switch)]
+    pub json: bool,
+    /// NAME, GROUP:NAME, GROUP:* or all
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+/// Start processes and wait until they are RUNNING (or have failed).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "start")]
+pub struct StartArgs {
+    /// return at once instead of waiting for the outcome
+    #[argh(switch)]
+    pub no_wait: bool,
+    /// NAME, GROUP:NAME, GROUP:* or all
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+/// Stop processes and wait until they are stopped.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "stop")]
+pub struct StopArgs {
+    /// return at once instead of waiting for the outcome
+    #[argh(switch)]
+    pub no_wait: bool,
+    /// NAME, GROUP:NAME, GROUP:* or all
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+/// Stop processes, then start them again.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "restart")]
+pub struct RestartArgs {
+    /// return at once instead of waiting for the outcome
+    #[argh(switch)]
+    pub no_wait: bool,
+    /// NAME, GROUP:NAME, GROUP:* or all
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+/// Send a signal to processes.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "signal")]
+pub struct SignalArgs {
+    /// the signal: a name (HUP, SIGHUP) or a number
+    #[argh(positional)]
+    pub signal: String,
+    /// NAME, GROUP:NAME, GROUP:* or all
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+/// Print the daemon's pid, or a process's (0 when it is not running).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "pid")]
+pub struct PidArgs {
+    /// a process
+    #[argh(positional)]
+    pub name: Option<String>,
+}
+
+/// Print the end of a process's output; -f keeps following it.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "tail")]
+pub struct TailArgs {
+    /// keep printing new output until interrupted
+    #[argh(switch, short = 'f')]
+    pub follow: bool,
+    /// how many bytes from the end (default 1600)
+    #[argh(option, short = 'n')]
+    pub bytes: Option<u64>,
+    /// the process
+    #[argh(positional)]
+    pub name: String,
+    /// stdout (default) or stderr
+    #[argh(positional)]
+    pub stream: Option<String>,
+}
+
+/// Empty the in-memory output buffers of processes.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "clear")]
+pub struct ClearArgs {
+    /// NAME, GROUP:NAME, GROUP:* or all
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+/// Read the configuration again and show what changed, without applying it.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reread")]
+pub struct RereadArgs {}
+
+/// Read the configuration again and apply it: add, remove and restart only what changed.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "update")]
+pub struct UpdateArgs {}
+
+/// List every configured program.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "avail")]
+pub struct AvailArgs {
+    /// print JSON
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Stop every program and the daemon.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "shutdown")]
+pub struct ShutdownArgs {}
+
+/// Print the daemon's version.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "version")]
+pub struct CtlVersionArgs {}
+
+/// Print this program's version.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "version")]
+pub struct VersionArgs {}

@@ -1,0 +1,1074 @@
+//! Configuration: `load(path)` reads `kahi.toml` and its includes and returns a resolved
+//! [`Config`], or every error found, each naming file, line, column and key path.
+//!
+//! Two phases, as ripgrep does with its flags: the TOML is parsed into a tree that keeps the
+//! position of every value, then each table is walked against [`schema::KEYS`] and turned
+//! into typed values. Nothing here starts, stops or binds anything; a config that fails to load
+//! changes nothing.
+
+pub mod expand;
+pub mod schema;
+pub mod words;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::process::parse_signal;
+use expand::Vars;
+use schema::Section;
+
+/// A fully resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The main file, absolute.
+    pub file: PathBuf,
+    pub server: Server,
+    pub logging: Logging,
+    /// Every process, sorted by (priority, group, name): the start order.
+    pub processes: Vec<ProcessSpec>,
+    /// Every program (before numprocs expansion), sorted by name, for `avail`.
+    pub programs: Vec<ProgramInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub socket: PathBuf,
+    pub socket_mode: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logging {
+    pub level: log::LevelFilter,
+}
+
+/// What `avail` shows of a program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramInfo {
+    pub name: String,
+    pub group: String,
+    pub autostart: bool,
+    pub priority: i64,
+    pub numprocs: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoRestart {
+    Always,
+    Never,
+    Unexpected,
+}
+
+/// The user a process runs as, resolved at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (from the group database when the user is named; empty otherwise).
+    pub groups: Vec<u32>,
+}
+
+/// Everything needed to run and supervise one process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    pub name: String,
+    pub group: String,
+    pub program: String,
+    pub argv: Vec<String>,
+    pub priority: i64,
+    pub autostart: bool,
+    pub startsecs: Duration,
+    pub startretries: u32,
+    pub autorestart: AutoRestart,
+    pub exitcodes: Vec<i32>,
+    pub stopsignal: Signal,
+    pub stopwaitsecs: Duration,
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
+    pub user: Option<RunAs>,
+    pub directory: Option<PathBuf>,
+    pub umask: Option<u32>,
+    pub environment: Vec<(String, String)>,
+    pub clean_environment: bool,
+    pub redirect_stderr: bool,
+    pub stdout_capture_maxbytes: usize,
+    pub stderr_capture_maxbytes: usize,
+}
+
+impl ProcessSpec {
+    /// supervisord's namespec: `group:name`, or `name` when the two are equal.
+    pub fn namespec(&self) -> String {
+        if self.group == self.name {
+            self.name.clone()
+        } else {
+            format!("{}:{}", self.group, self.name)
+        }
+    }
+}
+
+/// One error, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error has no position (an unreadable file).
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Loads `path` and everything it includes, expanding `${VAR}` from the daemon's environment.
+pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    load_with(path, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with the environment given, for tests.
+pub fn load_with(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    let file = absolute(path);
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    match std::fs::read_to_string(&file) {
+        Ok(src) => files.push((file.clone(), src)),
+        Err(e) => return Err(vec![nopos(&file, "", format!("unable to read: {e}"))]),
+    }
+    // Which files make up the configuration: the main one and what its `include` matches. The
+    // patterns are read here only to know what to read; the walk below checks them properly.
+    let here = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    let patterns: Vec<String> = match DeTable::parse(&files[0].1) {
+        Ok(t) => t
+            .get_ref()
+            .get("include")
+            .and_then(|v| v.get_ref().as_array())
+            .map(|a| a.iter().filter_map(|i| i.get_ref().as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    for pattern in patterns {
+        let full = here.join(&pattern);
+        let matched = match glob::glob(&full.to_string_lossy()) {
+            Ok(paths) => {
+                let mut m: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                m.sort();
+                m
+            }
+            Err(e) => {
+                errors.push(nopos(&file, "include", format!("bad pattern {pattern:?}: {}", e.msg)));
+                continue;
+            }
+        };
+        if matched.is_empty() {
+            log::warn!("no file matches include pattern {pattern:?} of {}", file.display());
+        }
+        for path in matched {
+            match std::fs::read_to_string(&path) {
+                Ok(src) => files.push((path, src)),
+                Err(e) => {
+                    errors.push(nopos(&path, "", format!("unable to read included file: {e}")))
+                }
+            }
+        }
+    }
+    let mut loader = Loader { env, errors, docs: Vec::new() };
+    for (path, src) in &files {
+        loader.parse(path, src);
+    }
+    loader.run()
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn nopos(file: &Path, key: &str, message: String) -> ConfigError {
+    ConfigError { file: file.to_path_buf(), line: 0, column: 0, key: key.to_string(), message }
+}
+
+/// A file being read: its text (for positions) and its parsed tree.
+struct Doc<'s> {
+    file: &'s Path,
+    src: &'s str,
+    table: DeTable<'s>,
+}
+
+/// Where a value is: which document, which span, which key path.
+#[derive(Clone)]
+struct At {
+    doc: usize,
+    span: Range<usize>,
+    key: String,
+}
+
+struct Loader<'s, 'e> {
+    env: &'e dyn Fn(&str) -> Option<String>,
+    errors: Vec<ConfigError>,
+    docs: Vec<Doc<'s>>,
+}
+
+/// Program name -> (its group, the group's priority).
+type Membership = HashMap<String, (String, Option<i64>)>;
+
+/// A program table, not yet typed.
+struct ProgramTable<'s> {
+    name: String,
+    doc: usize,
+    span: Range<usize>,
+    table: DeTable<'s>,
+}
+
+impl<'s> Loader<'s, '_> {
+    fn run(&mut self) -> Result<Config, Vec<ConfigError>> {
+        // A syntax error in any file stops here: positions past it mean nothing.
+        if !self.errors.is_empty() || self.docs.is_empty() {
+            return Err(std::mem::take(&mut self.errors));
+        }
+        let file = self.docs[0].file.to_path_buf();
+        let mut server = None;
+        let mut logging = None;
+        let root = std::mem::take(&mut self.docs[0].table);
+        for (k, v) in root.iter() {
+            let at = self.at(0, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "include" => {
+                    self.strings(&at, v);
+                }
+                "server" => server = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
+                "logging" => logging = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
+                "programs" | "groups" => {}
+                other => self.unknown(&at, Section::Root, other),
+            }
+        }
+        self.docs[0].table = root;
+        for doc in 1..self.docs.len() {
+            self.check_included_root(doc);
+        }
+
+        let server = self.server(server);
+        let logging = self.logging(logging);
+        let (programs, groups) = self.collect_programs_and_groups();
+        let (processes, infos) = self.programs(programs, &groups);
+
+        if !self.errors.is_empty() {
+            return Err(std::mem::take(&mut self.errors));
+        }
+        Ok(Config { file, server, logging, processes, programs: infos })
+    }
+
+    /// Parses one file; a syntax error is recorded.
+    fn parse(&mut self, file: &'s Path, src: &'s str) {
+        match DeTable::parse(src) {
+            Ok(table) => self.docs.push(Doc { file, src, table: table.into_inner() }),
+            Err(e) => {
+                let (line, column) = e.span().map(|s| line_col(src, s.start)).unwrap_or((0, 0));
+                self.errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    line,
+                    column,
+                    key: String::new(),
+                    message: format!("invalid TOML: {}", e.message().trim()),
+                });
+            }
+        }
+    }
+
+    fn check_included_root(&mut self, doc: usize) {
+        let root = std::mem::take(&mut self.docs[doc].table);
+        for (k, v) in root.iter() {
+            let at = self.at(doc, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "programs" | "groups" => {}
+                "include" | "server" | "logging" => {
+                    self.error(&at, "only the main file may set this; included files hold [programs.*] and [groups.*] tables")
+                }
+                other => self.unknown(&at, Section::Root, other),
+            }
+        }
+        self.docs[doc].table = root;
+    }
+
+    fn server(&mut self, table: Option<(At, DeTable<'s>)>) -> Server {
+        let mut server = Server { socket: default_socket(), socket_mode: 0o700 };
+        let Some((at, table)) = table else { return server };
+        for (k, v) in table.iter() {
+            let at = self.child(&at, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "socket" => {
+                    if let Some(s) = self.expanded_string(&at, v, &Vars::default()) {
+                        server.socket = PathBuf::from(s);
+                    }
+                }
+                "socket_mode" => {
+                    if let Some(m) = self.octal(&at, v) {
+                        server.socket_mode = m;
+                    }
+                }
+                other => self.unknown(&at, Section::Server, other),
+            }
+        }
+        server
+    }
+
+    fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {
+        let mut logging = Logging { level: log::LevelFilter::Info };
+        let Some((at, table)) = table else { return logging };
+        for (k, v) in table.iter() {
+            let at = self.child(&at, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "level" => {
+                    if let Some(s) = self.string(&at, v) {
+                        match s.to_ascii_lowercase().parse::<log::LevelFilter>() {
+                            Ok(l) => logging.level = l,
+                            Err(_) => self.error(&at, format!("unknown level {s:?}; expected error, warn, info, debug or trace")),
+                        }
+                    }
+                }
+                other => self.unknown(&at, Section::Logging, other),
+            }
+        }
+        logging
+    }
+
+    /// Gathers `[programs.*]` and `[groups.*]` from every document. Returns the program tables
+    /// and, per program name, the group it belongs to (with that group's priority).
+    fn collect_programs_and_groups(&mut self) -> (Vec<ProgramTable<'s>>, Membership) {
+        let mut programs: Vec<ProgramTable<'s>> = Vec::new();
+        let mut seen: HashMap<String, At> = HashMap::new();
+        let mut group_tables = Vec::new();
+        for doc in 0..self.docs.len() {
+            let root = std::mem::take(&mut self.docs[doc].table);
+            for (k, v) in root.iter() {
+                let section = k.get_ref().as_ref();
+                if section != "programs" && section != "groups" {
+                    continue;
+                }
+                let at = self.at(doc, v, section);
+                let Some(entries) = self.table(&at, v) else { continue };
+                for (name, body) in entries.iter() {
+                    let at = self.child(&at, body, name.get_ref());
+                    let Some(body_table) = self.table(&at, body) else { continue };
+                    if let Err(why) = check_name(name.get_ref()) {
+                        self.error(&at, why);
+                        continue;
+                    }
+                    if section == "groups" {
+                        group_tables.push((at, name.get_ref().to_string(), body_table.clone()));
+                        continue;
+                    }
+                    if let Some(first) = seen.get(name.get_ref().as_ref()) {
+                        let place = self.place(first);
+                        self.error(&at, format!("program defined twice; first at {place}"));
+                        continue;
+                    }
+                    seen.insert(name.get_ref().to_string(), at.clone());
+                    programs.push(ProgramTable {
+                        name: name.get_ref().to_string(),
+                        doc,
+                        span: at.span.clone(),
+                        table: body_table.clone(),
+                    });
+                }
+            }
+            self.docs[doc].table = root;
+        }
+
+        let mut member_of: Membership = HashMap::new();
+        let mut group_names: HashMap<String, At> = HashMap::new();
+        for (at, group, table) in group_tables {
+            if let Some(first) = group_names.get(&group) {
+                let place = self.place(first);
+                self.error(&at, format!("group defined twice; first at {place}"));
+                continue;
+            }
+            group_names.insert(group.clone(), at.clone());
+            let mut members = None;
+            let mut priority = None;
+            for (k, v) in table.iter() {
+                let at = self.child(&at, v, k.get_ref());
+                match k.get_ref().as_ref() {
+                    "programs" => members = self.strings(&at, v).map(|m| (at.clone(), m)),
+                    "priority" => priority = self.integer(&at, v, i64::MIN, i64::MAX),
+                    other => self.unknown(&at, Section::Group, other),
+                }
+            }
+            let Some((members_at, members)) = members else {
+                if !table.contains_key("programs") {
+                    self.error(&at, "missing required key \"programs\"");
+                }
+                continue;
+            };
+            for m in members {
+                if !seen.contains_key(&m) {
+                    let hint = closest(&m, seen.keys().map(String::as_str))
+                        .map(|c| format!("; did you mean {c:?}?"))
+                        .unwrap_or_default();
+                    self.error(&members_at, format!("unknown program {m:?}{hint}"));
+                } else if let Some((other, _)) = member_of.get(&m) {
+                    self.error(&members_at, format!("program {m:?} is already in group {other:?}"));
+                } else if seen.contains_key(&group) && group != m {
+                    self.error(
+                        &members_at,
+                        format!("group {group:?} has the name of a program that is not in it"),
+                    );
+                } else {
+                    member_of.insert(m, (group.clone(), priority));
+                }
+            }
+        }
+        (programs, member_of)
+    }
+
+    fn programs(
+        &mut self,
+        programs: Vec<ProgramTable<'s>>,
+        groups: &Membership,
+    ) -> (Vec<ProcessSpec>, Vec<ProgramInfo>) {
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut processes = Vec::new();
+        let mut infos = Vec::new();
+        for p in programs {
+            let (group, group_priority) =
+                groups.get(&p.name).cloned().unwrap_or((p.name.clone(), None));
+            let here = self.docs[p.doc]
+                .file
+                .parent()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut vars = Vars::default();
+            vars.set_str("program_name", &p.name);
+            vars.set_str("group_name", &group);
+            vars.set_str("here", here);
+            vars.set_str("host_node_name", &host);
+            let at = At { doc: p.doc, span: p.span.clone(), key: format!("programs.{}", p.name) };
+            if let Some(specs) = self.program(&at, &p, &group, group_priority, vars) {
+                infos.push(ProgramInfo {
+                    name: p.name.clone(),
+                    group: group.clone(),
+                    autostart: specs[0].autostart,
+                    priority: specs[0].priority,
+                    numprocs: specs.len() as u32,
+                });
+                processes.extend(specs);
+            }
+        }
+        // Unique names across every group, as the control socket addresses them.
+        let mut names: HashMap<String, String> = HashMap::new();
+        for spec in &processes {
+            if let Some(other) = names.insert(spec.namespec(), spec.program.clone()) {
+                self.err_nopos_main(format!(
+                    "programs {other:?} and {:?} both define a process named {:?}",
+                    spec.program,
+                    spec.namespec()
+                ));
+            }
+        }
+        processes
+            .sort_by(|a, b| (a.priority, &a.group, &a.name).cmp(&(b.priority, &b.group, &b.name)));
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        (processes, infos)
+    }
+
+    /// Types one program table and expands it into its processes.
+    fn program(
+        &mut self,
+        at: &At,
+        p: &ProgramTable<'s>,
+        group: &str,
+        group_priority: Option<i64>,
+        mut vars: Vars,
+    ) -> Option<Vec<ProcessSpec>> {
+        let before = self.errors.len();
+        let mut command: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut process_name: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut directory: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut environment: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut numprocs = 1u32;
+        let mut numprocs_start = 0u32;
+        let mut base = ProcessSpec {
+            name: String::new(),
+            group: group.to_string(),
+            program: p.name.clone(),
+            argv: Vec::new(),
+            priority: group_priority.unwrap_or(999),
+            autostart: true,
+            startsecs: Duration::from_secs(1),
+            startretries: 3,
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            stopsignal: Signal::SIGTERM,
+            stopwaitsecs: Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
+            user: None,
+            directory: None,
+            umask: None,
+            environment: Vec::new(),
+            clean_environment: false,
+            redirect_stderr: false,
+            stdout_capture_maxbytes: 1 << 20,
+            stderr_capture_maxbytes: 1 << 20,
+        };
+        let mut killasgroup: Option<(At, bool)> = None;
+        for (k, v) in p.table.iter() {
+            let at = self.child(at, v, k.get_ref());
+            let b = &mut base;
+            match k.get_ref().as_ref() {
+                "command" => command = Some((at, v.clone())),
+                "process_name" => process_name = Some((at, v.clone())),
+                "directory" => directory = Some((at, v.clone())),
+                "environment" => environment = Some((at, v.clone())),
+                "numprocs" => numprocs = self.integer(&at, v, 1, 100_000).map_or(1, |n| n as u32),
+                "numprocs_start" => {
+                    numprocs_start = self.integer(&at, v, 0, 1_000_000).map_or(0, |n| n as u32)
+                }
+                "priority" => b.priority = self.integer(&at, v, i64::MIN, i64::MAX).unwrap_or(999),
+                "autostart" => b.autostart = self.boolean(&at, v).unwrap_or(true),
+                "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
+                "startretries" => {
+                    b.startretries =
+                        self.integer(&at, v, 0, u32::MAX as i64).map_or(3, |n| n as u32)
+                }
+                "autorestart" => {
+                    b.autorestart = match v.get_ref() {
+                        DeValue::Boolean(true) => AutoRestart::Always,
+                        DeValue::Boolean(false) => AutoRestart::Never,
+                        DeValue::String(s) if s == "unexpected" => AutoRestart::Unexpected,
+                        other => {
+                            self.error(
+                                &at,
+                                format!(
+                                    "expected true, false or \"unexpected\", found {}",
+                                    describe(other)
+                                ),
+                            );
+                            AutoRestart::Unexpected
+                        }
+                    }
+                }
+                "exitcodes" => {
+                    if let Some(items) = self.array(&at, v) {
+                        let codes: Vec<i32> = items
+                            .iter()
+                            .filter_map(|i| self.integer(&at, i, 0, 255).map(|c| c as i32))
+                            .collect();
+                        b.exitcodes = codes;
+                    }
+                }
+                "stopsignal" => {
+                    let parsed = match v.get_ref() {
+                        DeValue::String(s) => parse_signal(s),
+                        DeValue::Integer(i) => parse_signal(i.as_str()),
+                        other => Err(format!(
+                            "expected a signal name or number, found {}",
+                            describe(other)
+                        )),
+                    };
+                    match parsed {
+                        Ok(sig) => b.stopsignal = sig,
+                        Err(e) => self.error(&at, e),
+                    }
+                }
+                "stopwaitsecs" => {
+                    b.stopwaitsecs = self.seconds(&at, v).unwrap_or(Duration::from_secs(10))
+                }
+                "stopasgroup" => b.stopasgroup = self.boolean(&at, v).unwrap_or(false),
+                "killasgroup" => killasgroup = self.boolean(&at, v).map(|x| (at.clone(), x)),
+                "user" => {
+                    if let Some(s) = self.expanded_string(&at, v, &vars) {
+                        match resolve_user(&s) {
+                            Ok(u) => b.user = Some(u),
+                            Err(e) => self.error(&at, e),
+                        }
+                    }
+                }
+                "umask" => b.umask = self.octal(&at, v),
+                "clean_environment" => b.clean_environment = self.boolean(&at, v).unwrap_or(false),
+                "redirect_stderr" => b.redirect_stderr = self.boolean(&at, v).unwrap_or(false),
+                "stdout_capture_maxbytes" => {
+                    b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
+                }
+                "stderr_capture_maxbytes" => {
+                    b.stderr_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
+                }
+                other => self.unknown(&at, Section::Program, other),
+            }
+        }
+        base.killasgroup = match killasgroup {
+            Some((at, false)) if base.stopasgroup => {
+                self.error(&at, "cannot be false when stopasgroup is true (the group is signalled, so it must be killed too)");
+                true
+            }
+            Some((_, k)) => k,
+            None => base.stopasgroup,
+        };
+        let Some((command_at, command)) = command else {
+            self.error(at, "missing required key \"command\"");
+            return None;
+        };
+        if numprocs > 1 {
+            let template = process_name
+                .as_ref()
+                .and_then(|(_, v)| v.get_ref().as_str())
+                .unwrap_or("%(program_name)s");
+            if !template.contains("%(process_num)") {
+                let place = process_name.as_ref().map_or(at, |(a, _)| a).clone();
+                self.error(&place, "must contain %(process_num) when numprocs > 1, so that each process gets its own name");
+                return None;
+            }
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+
+        vars.set_int("numprocs", numprocs as i64);
+        let mut specs = Vec::with_capacity(numprocs as usize);
+        for num in numprocs_start..numprocs_start + numprocs {
+            let mut spec = base.clone();
+            let mut vars = vars.clone();
+            vars.set_int("process_num", num as i64);
+            if let Some((at, v)) = &environment {
+                spec.environment = self.environment(at, v, &mut vars)?;
+            }
+            spec.name = match &process_name {
+                Some((at, v)) => {
+                    let name = self.expanded_string(at, v, &vars)?;
+                    if let Err(why) = check_name(&name) {
+                        self.error(at, why);
+                        return None;
+                    }
+                    name
+                }
+                None => p.name.clone(),
+            };
+            if let Some((at, v)) = &directory {
+                spec.directory = Some(PathBuf::from(self.expanded_string(at, v, &vars)?));
+            }
+            spec.argv = self.command(&command_at, &command, &vars)?;
+            specs.push(spec);
+        }
+        Some(specs)
+    }
+
+    fn command(&mut self, at: &At, v: &Spanned<DeValue<'s>>, vars: &Vars) -> Option<Vec<String>> {
+        let argv = match v.get_ref() {
+            DeValue::String(s) => {
+                let line = self.expand(at, s, vars)?;
+                match words::split(&line) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        self.error(at, format!("cannot split into words: {e}"));
+                        return None;
+                    }
+                }
+            }
+            DeValue::Array(items) => {
+                let mut argv = Vec::new();
+                for item in items.iter() {
+                    argv.push(self.expanded_string(at, item, vars)?);
+                }
+                argv
+            }
+            other => {
+                self.error(
+                    at,
+                    format!("expected a string or an array of strings, found {}", describe(other)),
+                );
+                return None;
+            }
+        };
+        if argv.is_empty() || argv[0].is_empty() {
+            self.error(at, "is empty");
+            return None;
+        }
+        Some(argv)
+    }
+
+    fn environment(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &mut Vars,
+    ) -> Option<Vec<(String, String)>> {
+        let table = self.table(at, v)?.clone();
+        let mut env = Vec::new();
+        for (k, v) in table.iter() {
+            let at = self.child(at, v, k.get_ref());
+            let value = match v.get_ref() {
+                DeValue::String(_) => self.expanded_string(&at, v, vars)?,
+                DeValue::Integer(i) => i.as_str().to_string(),
+                DeValue::Float(f) => f.as_str().to_string(),
+                DeValue::Boolean(b) => b.to_string(),
+                other => {
+                    self.error(&at, format!("expected a string, found {}", describe(other)));
+                    return None;
+                }
+            };
+            if k.get_ref().is_empty() || k.get_ref().contains(['=', '\0']) {
+                self.error(&at, "a variable name cannot be empty or contain '=' or NUL");
+                return None;
+            }
+            // As in supervisord, later keys and `command` may use %(ENV_X)s of these.
+            vars.set_str(&format!("ENV_{}", k.get_ref()), value.clone());
+            env.push((k.get_ref().to_string(), value));
+        }
+        Some(env)
+    }
+
+    // ---- typed getters: each records an error and returns None on a mismatch ----
+
+    fn string(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            other => {
+                self.error(at, format!("expected a string, found {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    fn expand(&mut self, at: &At, s: &str, vars: &Vars) -> Option<String> {
+        match expand::expand(s, vars, self.env) {
+            Ok(x) => Some(x),
+            Err(e) => {
+                self.error(at, e);
+                None
+            }
+        }
+    }
+
+    fn expanded_string(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &Vars,
+    ) -> Option<String> {
+        let s = self.string(at, v)?;
+        self.expand(at, &s, vars)
+    }
+
+    fn strings(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<Vec<String>> {
+        let items = self.array(at, v)?;
+        items.iter().map(|i| self.string(at, i)).collect()
+    }
+
+    fn array<'v>(
+        &mut self,
+        at: &At,
+        v: &'v Spanned<DeValue<'s>>,
+    ) -> Option<&'v toml::de::DeArray<'s>> {
+        match v.get_ref() {
+            DeValue::Array(a) => Some(a),
+            other => {
+                self.error(at, format!("expected an array, found {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    fn table<'v>(&mut self, at: &At, v: &'v Spanned<DeValue<'s>>) -> Option<&'v DeTable<'s>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            other => {
+                self.error(at, format!("expected a table, found {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.error(at, format!("expected true or false, found {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, at: &At, v: &Spanned<DeValue<'s>>, min: i64, max: i64) -> Option<i64> {
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
+            other => {
+                self.error(at, format!("expected an integer, found {}", describe(other)));
+                return None;
+            }
+        };
+        match n {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                let range = match (min, max) {
+                    (i64::MIN, i64::MAX) => "a 64-bit integer".to_string(),
+                    (min, i64::MAX) => format!("an integer >= {min}"),
+                    (min, max) => format!("an integer from {min} to {max}"),
+                };
+                self.error(at, format!("expected {range}, found {}", describe(v.get_ref())));
+                None
+            }
+        }
+    }
+
+    /// A duration in seconds: an integer or a float, not negative.
+    fn seconds(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<Duration> {
+        let secs = match v.get_ref() {
+            DeValue::Integer(i) => {
+                i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
+            }
+            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            _ => None,
+        };
+        match secs {
+            Some(s) if s.is_finite() && (0.0..=1e9).contains(&s) => {
+                Some(Duration::from_secs_f64(s))
+            }
+            _ => {
+                self.error(
+                    at,
+                    format!("expected a number of seconds >= 0, found {}", describe(v.get_ref())),
+                );
+                None
+            }
+        }
+    }
+
+    /// An octal mode: a string of octal digits ("022", "0o022") or a TOML integer (0o022).
+    fn octal(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<u32> {
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => {
+                let digits = s.strip_prefix("0o").unwrap_or(s);
+                u32::from_str_radix(digits, 8).ok()
+            }
+            DeValue::Integer(i) => u32::from_str_radix(i.as_str(), i.radix()).ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(m) if m <= 0o7777 => Some(m),
+            _ => {
+                self.error(
+                    at,
+                    format!(
+                        "expected an octal mode such as \"022\", found {}",
+                        describe(v.get_ref())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A byte size: an integer, or a string with a KB/MB/GB suffix (1024-based, as supervisord).
+    fn size(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<usize> {
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok(),
+            DeValue::String(s) => parse_size(s),
+            _ => None,
+        };
+        match parsed {
+            Some(n) if n <= (1 << 40) => Some(n as usize),
+            _ => {
+                self.error(
+                    at,
+                    format!(
+                        "expected a size such as 1048576 or \"1MB\", found {}",
+                        describe(v.get_ref())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    // ---- places and errors ----
+
+    fn at(&self, doc: usize, v: &Spanned<DeValue<'s>>, key: &str) -> At {
+        At { doc, span: v.span(), key: key.to_string() }
+    }
+
+    fn child(&self, parent: &At, v: &Spanned<DeValue<'s>>, key: &str) -> At {
+        let key = if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            format!("{}.{key}", parent.key)
+        } else {
+            format!("{}.{key:?}", parent.key)
+        };
+        At { doc: parent.doc, span: v.span(), key }
+    }
+
+    fn place(&self, at: &At) -> String {
+        let doc = &self.docs[at.doc];
+        let (line, col) = line_col(doc.src, at.span.start);
+        format!("{}:{line}:{col}", doc.file.display())
+    }
+
+    fn error(&mut self, at: &At, message: impl Into<String>) {
+        let doc = &self.docs[at.doc];
+        let (line, column) = line_col(doc.src, at.span.start);
+        self.errors.push(ConfigError {
+            file: doc.file.to_path_buf(),
+            line,
+            column,
+            key: at.key.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn err_nopos_main(&mut self, message: String) {
+        self.errors.push(nopos(self.docs[0].file, "programs", message));
+    }
+
+    fn unknown(&mut self, at: &At, section: Section, name: &str) {
+        let hint = schema::suggest(section, name)
+            .map(|s| format!("; did you mean {s:?}?"))
+            .unwrap_or_default();
+        let what = if section == Section::Root { "unknown table or key" } else { "unknown key" };
+        self.error(at, format!("{what}{hint}"));
+    }
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_col(src: &str, at: usize) -> (usize, usize) {
+    let at = at.min(src.len());
+    let before = &src[..src.floor_char_boundary(at)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn describe(v: &DeValue<'_>) -> String {
+    match v {
+        DeValue::String(s) => format!("string {s:?}"),
+        DeValue::Integer(i) => format!("integer {i}"),
+        DeValue::Float(f) => format!("float {f}"),
+        DeValue::Boolean(b) => format!("boolean {b}"),
+        DeValue::Datetime(d) => format!("datetime {d}"),
+        DeValue::Array(_) => "an array".into(),
+        DeValue::Table(_) => "a table".into(),
+    }
+}
+
+/// Program, group and process names: what supervisord allows, and nothing that breaks a
+/// namespec or a file name.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a name cannot be empty".into());
+    }
+    if let Some(c) =
+        name.chars().find(|c| c.is_whitespace() || *c == ':' || *c == '/' || c.is_control())
+    {
+        return Err(format!(
+            "name {name:?} contains {c:?}; names cannot contain spaces, ':' or '/'"
+        ));
+    }
+    if name == "all" {
+        return Err("\"all\" is reserved: kahi ctl uses it for every process".into());
+    }
+    Ok(())
+}
+
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .filter(|c| c.len().abs_diff(name.len()) <= 2 && common_prefix(c, name) >= 2)
+        .min_by_key(|c| c.len().abs_diff(name.len()))
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+}
+
+/// `1024`, `"64KB"`, `"1MB"`, `"2GB"` (case-insensitive, 1024-based).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let upper = s.to_ascii_uppercase();
+    let (digits, mult) = [("KB", 1u64 << 10), ("MB", 1 << 20), ("GB", 1 << 30)]
+        .iter()
+        .find_map(|(suffix, mult)| {
+            upper.strip_suffix(suffix).map(|d| (d.trim().to_string(), *mult))
+        })
+        .unwrap_or((upper.clone(), 1));
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// The control socket's default place: `/run/kahi.sock` for root, else the user's runtime dir.
+pub fn default_socket() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/kahi.sock");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("kahi.sock"),
+        _ => PathBuf::from(format!("/tmp/kahi-{}.sock", nix::unistd::geteuid())),
+    }
+}
+
+/// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`. Numbers need no user database.
+fn resolve_user(spec: &str) -> Result<RunAs, String> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let (name, uid, mut gid, by_name) = if let Ok(uid) = user.parse::<u32>() {
+        let entry = User::from_uid(Uid::from_raw(uid)).ok().flatten();
+        let gid = entry.as_ref().map_or(uid, |e| e.gid.as_raw());
+        (entry.map_or_else(|| uid.to_string(), |e| e.name), uid, gid, false)
+    } else {
+        match User::from_name(user) {
+            Ok(Some(e)) => (e.name, e.uid.as_raw(), e.gid.as_raw(), true),
+            Ok(None) => {
+                return Err(format!(
+                    "no such user {user:?} (a numeric UID or UID:GID needs no /etc/passwd)"
+                ));
+            }
+            Err(e) => return Err(format!("unable to look up user {user:?}: {e}")),
+        }
+    };
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => match Group::from_name(g) {
+                Ok(Some(e)) => e.gid.as_raw(),
+                Ok(None) => return Err(format!("no such group {g:?}")),
+                Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),
+            },
+        };
+    }
+    let me = nix::unistd::geteuid();
+    if !me.is_root() && me.as_raw() != uid {
+        return Err(format!(
+            "kahi runs as uid {me}, and only root can switch to another user ({spec:?} is uid {uid})"
+        ));
+    }
+    let groups = if by_name {
+        std::ffi::CString::new(name.clone())
+            .ok()
+            .and_then(|c| nix::unistd::getgrouplist(&c, Gid::from_raw(gid)).ok())
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(RunAs { name, uid, gid, groups })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! The table of every configuration key Kahi accepts: where it lives, its type, its default,
+//! one line of documentation and the supervisord option it corresponds to.
+//!
+//! The parser consults it to reject unknown keys (with a "did you mean"), and a test checks it
+//! against `man/kahi.toml.5` and `kahi.example.toml`, so the three never drift apart.
+//! No I/O here.
+
+/// Which table a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The top level of the main file.
+    Root,
+    /// `[server]`
+    Server,
+    /// `[logging]`
+    Logging,
+    /// `[programs.NAME]`
+    Program,
+    /// `[groups.NAME]`
+    Group,
+}
+
+/// One configuration key.
+#[derive(Debug)]
+// The documentation test reads every field; the parser needs only the names.
+#[cfg_attr(not(test), allow(dead_code))]
+pub struct Key {
+    pub section: Section,
+    pub name: &'static str,
+    pub ty: &'static str,
+    pub default: &'static str,
+    pub doc: &'static str,
+    /// The supervisord option with the same meaning, if any.
+    pub supervisord: Option<&'static str>,
+}
+
+const fn key(
+    section: Section,
+    name: &'static str,
+    ty: &'static str,
+    default: &'static str,
+    doc: &'static str,
+    supervisord: Option<&'static str>,
+) -> Key {
+    Key { section, name, ty, default, doc, supervisord }
+}
+
+use Section::*;
+
+/// Every key, in the order the manual documents them.
+#[rustfmt::skip]
+pub const KEYS: &[Key] = &[
+    key(Root, "include", "array of strings", "[]",
+        "Glob patterns of further files holding [programs.*] and [groups.*] tables, relative to the main file's directory; matches are read in sorted order.",
+        Some("[include] files")),
+    key(Server, "socket", "string", "/run/kahi.sock as root, else $XDG_RUNTIME_DIR/kahi.sock or /tmp/kahi-UID.sock",
+        "Path of the control socket that kahi ctl talks to.",
+        Some("[unix_http_server] file")),
+    key(Server, "socket_mode", "octal string or integer", "\"0700\"",
+        "Permission bits of the control socket.",
+        Some("[unix_http_server] chmod")),
+    key(Logging, "level", "string", "\"info\"",
+        "Level of the daemon's own log: error, warn, info, debug or trace. -v and RUST_LOG override it.",
+        Some("[supervisord] loglevel")),
+    key(Program, "command", "string or array of strings", "required",
+        "The program to run. A string is split like a POSIX shell word list (quotes and backslashes, no expansion); an array is used as argv as it is.",
+        Some("command")),
+    key(Program, "process_name", "string", "\"%(program_name)s\"",
+        "Template for each process's name; must contain %(process_num) when numprocs > 1.",
+        Some("process_name")),
+    key(Program, "numprocs", "integer >= 1", "1",
+        "How many copies of the program to run.",
+        Some("numprocs")),
+    key(Program, "numprocs_start", "integer >= 0", "0",
+        "The first process_num.",
+        Some("numprocs_start")),
+    key(Program, "priority", "integer", "999",
+        "Lower priorities start first and stop last.",
+        Some("priority")),
+    key(Program, "autostart", "boolean", "true",
+        "Start the program when the daemon starts.",
+        Some("autostart")),
+    key(Program, "startsecs", "number >= 0 (seconds)", "1",
+        "How long the program must stay up to count as RUNNING; fractions are allowed. 0: RUNNING as soon as it is spawned.",
+        Some("startsecs")),
+    key(Program, "startretries", "integer >= 0", "3",
+        "Failed starts (exits before startsecs) tolerated in a row before the process goes FATAL.",
+        Some("startretries")),
+    key(Program, "autorestart", "true, false or \"unexpected\"", "\"unexpected\"",
+        "Restart a RUNNING process that exits: always, never, or only when its exit code is not in exitcodes.",
+        Some("autorestart")),
+    key(Program, "exitcodes", "array of integers 0-255", "[0]",
+        "Exit codes that count as expected.",
+        Some("exitcodes")),
+    key(Program, "stopsignal", "signal name or number", "\"TERM\"",
+        "The signal sent first to stop the process.",
+        Some("stopsignal")),
+    key(Program, "stopwaitsecs", "number >= 0 (seconds)", "10",
+        "How long to wait after stopsignal before sending SIGKILL.",
+        Some("stopwaitsecs")),
+    key(Program, "stopasgroup", "boolean", "false",
+        "Send stopsignal to the process's whole process group; implies killasgroup.",
+        Some("stopasgroup")),
+    key(Program, "killasgroup", "boolean", "same as stopasgroup",
+        "Send the final SIGKILL to the whole process group.",
+        Some("killasgroup")),
+    key(Program, "user", "string", "the daemon's user",
+        "Run as this user: NAME, UID, NAME:GROUP or UID:GID. Only a daemon running as root can switch users.",
+        Some("user")),
+    key(Program, "directory", "string", "the daemon's directory",
+        "Working directory of the process.",
+        Some("directory")),
+    key(Program, "umask", "octal string or integer", "the daemon's umask",
+        "File mode creation mask of the process.",
+        Some("umask")),
+    key(Program, "environment", "table of strings", "{}",
+        "Variables added to the process's environment.",
+        Some("environment")),
+    key(Program, "clean_environment", "boolean", "false",
+        "Start from an empty environment instead of the daemon's.",
+        None),
+    key(Program, "redirect_stderr", "boolean", "false",
+        "Send the process's stderr into its stdout stream, in order.",
+        Some("redirect_stderr")),
+    key(Program, "stdout_capture_maxbytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"1MB\"",
+        "Size of the in-memory ring buffer of the process's stdout, read by kahi ctl tail; 0 disables it. Allocated when the first byte arrives.",
+        Some("stdout_capture_maxbytes")),
+    key(Program, "stderr_capture_maxbytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"1MB\"",
+        "Size of the in-memory ring buffer of the process's stderr.",
+        Some("stderr_capture_maxbytes")),
+    key(Group, "programs", "array of strings", "required",
+        "The programs that belong to the group.",
+        Some("programs")),
+    key(Group, "priority", "integer", "999",
+        "Default priority of the group's programs that do not set their own.",
+        Some("priority")),
+];
+
+/// The keys of one section.
+pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
+    KEYS.iter().filter(move |k| k.section == section)
+}
+
+/// The known key closest to `name`, if it is close enough to be a likely typo.
+pub fn suggest(section: Section, name: &str) -> Option<&'static str> {
+    let tables: &[&str] =
+        if section == Root { &["server", "logging", "programs", "groups"] } else { &[] };
+    keys_of(section)
+        .map(|k| k.name)
+        .chain(tables.iter().copied())
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(d, candidate)| *d <= 2.max(candidate.len() / 4))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance over bytes; the names compared are ASCII.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_near_misses_only() {
+        assert_eq!(suggest(Program, "startsec"), Some("startsecs"));
+        assert_eq!(suggest(Program, "autorestrat"), Some("autorestart"));
+        assert_eq!(suggest(Program, "stopsingal"), Some("stopsignal"));
+        assert_eq!(suggest(Root, "program"), Some("programs"));
+        assert_eq!(suggest(Program, "zzzzzz"), None);
+    }
+
+    #[test]
+    fn every_key_is_documented() {
+        for k in KEYS {
+            assert!(!k.ty.is_empty() && !k.default.is_empty(), "{}: type and default", k.name);
+            assert!(k.doc.ends_with('.'), "{}: doc is a sentence", k.name);
+            assert!(k.supervisord.is_none_or(|s| !s.is_empty()), "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_per_section() {
+        for (i, a) in KEYS.iter().enumerate() {
+            for b in &KEYS[i + 1..] {
+                assert!(!(a.section == b.section && a.name == b.name), "duplicate key {}", a.name);
+            }
+        }
+    }
+}

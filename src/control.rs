@@ -1,0 +1,171 @@
+//! The control socket: a Unix stream socket speaking newline-delimited JSON (one request per
+//! line, one or more reply lines). This module owns the listener set-up and the per-client
+//! framing with bounded buffers; the event loop drives it and answers requests.
+//!
+//! A client that sends a line longer than [`MAX_LINE`] gets an error and is closed; a client
+//! that does not read its replies is dropped once [`MAX_PENDING`] bytes wait for it. Neither
+//! ever blocks the loop.
+
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use mio::net::{UnixListener, UnixStream};
+
+use crate::supervisor::{ProcId, Stream};
+
+/// Longest request line accepted.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Most reply bytes held for a client that is not reading.
+pub const MAX_PENDING: usize = 8 * 1024 * 1024;
+
+/// Binds the control socket at `path` with `mode`. A socket file left by a daemon that is gone
+/// is replaced; one that still answers is refused, so two daemons never share a socket.
+pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, String> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "unable to bind the control socket {}: another kahi is listening there (stop it, or set [server] socket)",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("unable to remove the stale socket {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        return Err(format!(
+            "unable to bind the control socket {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    // Created with no access for anyone, then opened up to `mode`: no window where a wider
+    // mode applies.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o777));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener =
+        bound.map_err(|e| format!("unable to bind the control socket {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("unable to chmod the control socket {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// What a connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Reading requests.
+    Idle,
+    /// A start/stop/restart is waiting; the reply comes later.
+    Waiting,
+    /// `tail -f`: every new byte of this stream is sent.
+    Following { id: ProcId, stream: Stream, offset: u64 },
+}
+
+/// One client connection.
+pub struct Conn {
+    pub stream: UnixStream,
+    pub mode: Mode,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    /// Bytes of `wbuf` already written.
+    written: usize,
+    /// The client closed its writing side: answer what was asked, then close.
+    pub read_closed: bool,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream) -> Conn {
+        Conn {
+            stream,
+            mode: Mode::Idle,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            written: 0,
+            read_closed: false,
+        }
+    }
+
+    /// Reads everything available. Errors mean the connection is done.
+    pub fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.read_closed = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&chunk[..n]);
+                    if self.rbuf.len() > MAX_LINE && !self.rbuf[..MAX_LINE].contains(&b'\n') {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "request line too long",
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next complete request line, if any.
+    pub fn next_line(&mut self) -> Option<Vec<u8>> {
+        let end = self.rbuf.iter().position(|&b| b == b'\n')?;
+        let mut line: Vec<u8> = self.rbuf.drain(..=end).collect();
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Some(line)
+    }
+
+    /// Queues one reply line. False when the client has let too much pile up: drop it.
+    pub fn queue(&mut self, line: &[u8]) -> bool {
+        if self.wbuf.len() - self.written + line.len() > MAX_PENDING {
+            return false;
+        }
+        self.wbuf.extend_from_slice(line);
+        self.wbuf.push(b'\n');
+        true
+    }
+
+    /// Writes what the socket takes now. Errors mean the connection is done.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while self.written < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.written == self.wbuf.len() {
+            self.wbuf.clear();
+            self.written = 0;
+        } else if self.written > 64 * 1024 {
+            self.wbuf.drain(..self.written);
+            self.written = 0;
+        }
+        Ok(())
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.wbuf.len() - self.written
+    }
+
+    /// Done: the client closed, nothing is parked and everything was written.
+    pub fn finished(&self) -> bool {
+        self.read_closed
+            && self.mode == Mode::Idle
+            && self.pending() == 0
+            && !self.rbuf.contains(&b'\n')
+    }
+}

@@ -1,0 +1,263 @@
+//! `kahi ctl`: the client. It sends one request over the control socket with a blocking
+//! `UnixStream`, prints the reply as supervisorctl would (or as JSON), and exits with
+//! supervisorctl's LSB status codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use crate::api::{ApiError, ErrorCode, NameResult, Reply, Request};
+use crate::cli::{CtlArgs, CtlCommand};
+use crate::process::State;
+use crate::supervisor::Stream;
+
+/// Exit codes (supervisorctl's, from the LSB init-script conventions).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const GENERIC: i32 = 1;
+    pub const USAGE: i32 = 2;
+    /// status: a process is not running.
+    pub const NOT_RUNNING: i32 = 3;
+    /// status: a name is unknown.
+    pub const UNKNOWN: i32 = 4;
+    /// start/stop/restart/...: the daemon is not running.
+    pub const DAEMON_DOWN: i32 = 7;
+}
+
+pub fn run(args: CtlArgs) -> i32 {
+    let socket = match socket_path(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kahi: fatal: {e}");
+            return exit::USAGE;
+        }
+    };
+    let is_status = matches!(args.cmd, CtlCommand::Status(_));
+    let (request, json) = match build(args.cmd) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kahi: {e}");
+            return exit::USAGE;
+        }
+    };
+    let stream = match UnixStream::connect(&socket) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "kahi: unable to connect to {}: {e} (is the daemon running?)",
+                socket.display()
+            );
+            return if is_status { exit::NOT_RUNNING } else { exit::DAEMON_DOWN };
+        }
+    };
+    match exchange(stream, &request, json) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kahi: {e}");
+            exit::GENERIC
+        }
+    }
+}
+
+/// `-s`, else the socket of `-c`'s configuration, else `$KAHI_SOCKET`, else the default.
+fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
+    if let Some(s) = &args.socket {
+        return Ok(s.clone());
+    }
+    if let Some(c) = &args.config {
+        return match crate::config::load(c) {
+            Ok(config) => Ok(config.server.socket),
+            Err(errors) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")),
+        };
+    }
+    if let Some(s) = std::env::var_os("KAHI_SOCKET").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(s));
+    }
+    Ok(crate::config::default_socket())
+}
+
+fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
+    let need = |names: &Vec<String>, verb: &str| {
+        if names.is_empty() { Err(format!("{verb}: give a NAME, GROUP:*, or all")) } else { Ok(()) }
+    };
+    Ok(match cmd {
+        CtlCommand::Status(a) => (Request::Status { names: a.names }, a.json),
+        CtlCommand::Start(a) => {
+            need(&a.names, "start")?;
+            (Request::Start { names: a.names, wait: !a.no_wait }, false)
+        }
+        CtlCommand::Stop(a) => {
+            need(&a.names, "stop")?;
+            (Request::Stop { names: a.names, wait: !a.no_wait }, false)
+        }
+        CtlCommand::Restart(a) => {
+            need(&a.names, "restart")?;
+            (Request::Restart { names: a.names, wait: !a.no_wait }, false)
+        }
+        CtlCommand::Signal(a) => {
+            need(&a.names, "signal")?;
+            crate::process::parse_signal(&a.signal)?;
+            (Request::Signal { signal: a.signal, names: a.names }, false)
+        }
+        CtlCommand::Pid(a) => (Request::Pid { name: a.name }, false),
+        CtlCommand::Tail(a) => {
+            let stream = match a.stream.as_deref() {
+                None | Some("stdout") => Stream::Stdout,
+                Some("stderr") => Stream::Stderr,
+                Some(other) => {
+                    return Err(format!(
+                        "tail: unknown stream {other:?}; expected stdout or stderr"
+                    ));
+                }
+            };
+            let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
+            (Request::Tail { name: a.name, stream, bytes, follow: a.follow }, false)
+        }
+        CtlCommand::Clear(a) => {
+            need(&a.names, "clear")?;
+            (Request::Clear { names: a.names }, false)
+        }
+        CtlCommand::Reread(_) => (Request::Reread, false),
+        CtlCommand::Update(_) => (Request::Update, false),
+        CtlCommand::Avail(a) => (Request::Avail, a.json),
+        CtlCommand::Shutdown(_) => (Request::Shutdown, false),
+        CtlCommand::Version(_) => (Request::Version, false),
+    })
+}
+
+fn exchange(mut stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
+    let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(|e| format!("unable to send the request: {e}"))?;
+    let mut reader = BufReader::new(stream);
+    let follow = matches!(request, Request::Tail { follow: true, .. });
+    let mut code = exit::OK;
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).map_err(|e| format!("unable to read the reply: {e}"))?;
+        if n == 0 {
+            if follow {
+                return Ok(code);
+            }
+            return Err("the daemon closed the connection without replying".into());
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&buf).map_err(|e| format!("unreadable reply: {e}"))?;
+        if value.get("error").is_some() {
+            let err: ApiError =
+                serde_json::from_value(value).map_err(|e| format!("unreadable reply: {e}"))?;
+            eprintln!("kahi: {}", err.error);
+            return Ok(match (request, err.code) {
+                (Request::Status { .. }, ErrorCode::NotFound) => exit::UNKNOWN,
+                (_, ErrorCode::BadRequest) => exit::USAGE,
+                _ => exit::GENERIC,
+            });
+        }
+        let reply: Reply =
+            serde_json::from_value(value).map_err(|e| format!("unreadable reply: {e}"))?;
+        code = print(request, reply, json)?;
+        if !follow {
+            return Ok(code);
+        }
+    }
+}
+
+fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
+    let mut out = std::io::stdout().lock();
+    let w = |out: &mut std::io::StdoutLock<'_>, s: &str| -> Result<(), String> {
+        out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
+    };
+    match reply {
+        Reply::Status { processes } => {
+            if json {
+                let text = serde_json::to_string_pretty(&processes).map_err(|e| e.to_string())?;
+                w(&mut out, &format!("{text}\n"))?;
+            } else {
+                let width = processes.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
+                for p in &processes {
+                    let row =
+                        format!("{:<width$} {:<10} {}", p.name, p.state.name(), p.description);
+                    w(&mut out, &format!("{}\n", row.trim_end()))?;
+                }
+            }
+            let not_running = processes.iter().any(|p| p.state != State::Running);
+            Ok(if not_running { exit::NOT_RUNNING } else { exit::OK })
+        }
+        Reply::Results { results } => {
+            for r in &results {
+                w(&mut out, &format!("{}\n", result_line(r)))?;
+            }
+            Ok(results.iter().map(|r| r.outcome.exit_code()).max().unwrap_or(exit::OK))
+        }
+        Reply::Pid { pid } => {
+            w(&mut out, &format!("{pid}\n"))?;
+            Ok(if pid == 0 { exit::NOT_RUNNING } else { exit::OK })
+        }
+        Reply::Log { data, skipped, .. } => {
+            if skipped > 0 && !matches!(request, Request::Tail { follow: true, .. }) {
+                eprintln!("kahi: {skipped} earlier bytes were overwritten in the ring buffer");
+            }
+            w(&mut out, &data)?;
+            out.flush().map_err(|e| e.to_string())?;
+            Ok(exit::OK)
+        }
+        Reply::Changes { changes } => {
+            let applied = matches!(request, Request::Update);
+            let (a, c, r) = if applied {
+                ("added", "updated", "removed")
+            } else {
+                ("available", "changed", "disappeared")
+            };
+            for n in &changes.added {
+                w(&mut out, &format!("{n}: {a}\n"))?;
+            }
+            for n in &changes.changed {
+                w(&mut out, &format!("{n}: {c}\n"))?;
+            }
+            for n in &changes.removed {
+                w(&mut out, &format!("{n}: {r}\n"))?;
+            }
+            if changes.added.is_empty() && changes.changed.is_empty() && changes.removed.is_empty()
+            {
+                w(&mut out, "No config updates to processes\n")?;
+            }
+            Ok(exit::OK)
+        }
+        Reply::Avail { programs } => {
+            if json {
+                let text = serde_json::to_string_pretty(&programs).map_err(|e| e.to_string())?;
+                w(&mut out, &format!("{text}\n"))?;
+            } else {
+                let width = programs.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
+                for p in &programs {
+                    let used = if p.in_use { "in use" } else { "avail" };
+                    let auto = if p.autostart { "auto" } else { "manual" };
+                    w(
+                        &mut out,
+                        &format!(
+                            "{:<width$} {used:<9} {auto:<9} {}:{}\n",
+                            p.name, p.priority, p.priority
+                        ),
+                    )?;
+                }
+            }
+            Ok(exit::OK)
+        }
+        Reply::Version { version } => {
+            w(&mut out, &format!("{version}\n"))?;
+            Ok(exit::OK)
+        }
+        Reply::Shutdown { message } => {
+            w(&mut out, &format!("{message}\n"))?;
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn result_line(r: &NameResult) -> String {
+    match &r.detail {
+        Some(d) if r.outcome.exit_code() != 0 => format!("{}: {}: {d}", r.name, r.outcome.text()),
+        _ => format!("{}: {}", r.name, r.outcome.text()),
+    }
+}

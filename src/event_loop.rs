@@ -1,0 +1,625 @@
+//! The event loop: the one place that blocks. It owns the `mio::Poll`, the token map, the timer
+//! heap, the control connections and the supervisor, and it performs the actions the pure
+//! modules decide on.
+//!
+//! There is no periodic tick. The poll timeout is the earliest armed deadline, or none at all,
+//! so an idle Kahi makes no wakeups. A source cut short by the per-iteration read budget is
+//! re-driven with a zero timeout (mio is edge-triggered: an fd not drained to `WouldBlock`
+//! would never be reported again).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Instant, SystemTime};
+
+use mio::net::UnixListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use signal_hook_mio::v1_0::Signals;
+
+use crate::api::{self, ApiError, ErrorCode, Handled, Now, Reply, Request, Waiter};
+use crate::control::{self, Conn, Mode};
+use crate::process::machine::{Action, Input, TimerKind};
+use crate::supervisor::{ProcId, Stream, Supervisor};
+use crate::sys;
+
+const SIGNALS: Token = Token(0);
+const CONTROL: Token = Token(1);
+/// Dynamic tokens start here and only ever grow, so a token is never reused.
+const FIRST_DYNAMIC: usize = 16;
+
+/// Bytes read from one pipe per loop iteration before other sources get their turn.
+const PIPE_BUDGET: usize = 256 * 1024;
+
+/// What a token stands for.
+enum Source {
+    Pipe { id: ProcId, stream: Stream, fd: OwnedFd },
+    Conn(Box<Conn>),
+}
+
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    signals: Signals,
+    listener: UnixListener,
+    sup: Supervisor,
+    sources: HashMap<Token, Source>,
+    next_token: usize,
+    timers: BinaryHeap<Reverse<(Instant, ProcId, TimerKind)>>,
+    /// Pipes whose read budget ran out: read again before blocking.
+    pending_reads: HashSet<Token>,
+    /// Connections with a parked start/stop/restart.
+    waiters: HashMap<Token, Waiter>,
+    /// Connections following a log.
+    followers: HashSet<Token>,
+    pid1: bool,
+}
+
+impl EventLoop {
+    pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let mut signals: Vec<i32> = sys::signals::HANDLED.iter().map(|s| *s as i32).collect();
+        if pid1 {
+            signals.extend(sys::signals::FORWARDED.iter().map(|s| *s as i32));
+        }
+        let mut signals = Signals::new(signals)?;
+        poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let mut listener = listener;
+        poll.registry().register(&mut listener, CONTROL, Interest::READABLE)?;
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(1024),
+            signals,
+            listener,
+            sup,
+            sources: HashMap::new(),
+            next_token: FIRST_DYNAMIC,
+            timers: BinaryHeap::new(),
+            pending_reads: HashSet::new(),
+            waiters: HashMap::new(),
+            followers: HashSet::new(),
+            pid1,
+        })
+    }
+
+    /// Runs until shutdown completes; returns the daemon's exit code.
+    pub fn run(mut self) -> i32 {
+        let now = Instant::now();
+        self.sup.start_autostart(now);
+        self.perform(now);
+        loop {
+            let timeout = if self.pending_reads.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("unable to poll: {e}");
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let ready: Vec<(Token, bool, bool)> = self
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.token(),
+                        e.is_readable() || e.is_read_closed() || e.is_error(),
+                        e.is_writable(),
+                    )
+                })
+                .collect();
+            for (token, readable, writable) in ready {
+                match token {
+                    SIGNALS => self.on_signals(now),
+                    CONTROL => self.accept(),
+                    t => {
+                        if readable {
+                            self.on_readable(t, now);
+                        }
+                        if writable {
+                            self.flush_conn(t);
+                        }
+                    }
+                }
+                self.perform(now);
+            }
+            for token in std::mem::take(&mut self.pending_reads) {
+                self.read_pipe(token);
+            }
+            self.fire_timers(now);
+            self.perform(now);
+            if self.sup.shutdown_complete() {
+                return self.finish();
+            }
+        }
+    }
+
+    // ---- actions ----
+
+    /// Performs every queued action, feeding outcomes back, then answers settled waiters.
+    fn perform(&mut self, now: Instant) {
+        while let Some((id, action)) = self.sup.actions.pop_front() {
+            match action {
+                Action::Spawn => self.spawn(id, now),
+                Action::Kill { signal, group } => self.kill(id, signal, group),
+                Action::SetTimer(kind, at) => self.timers.push(Reverse((at, id, kind))),
+                Action::Changed { from, to } => {
+                    if let Some(e) = self.sup.get(id) {
+                        log::debug!("{}: {from} -> {to}", e.spec.namespec());
+                    }
+                }
+                Action::Log(level, line) => log::log!(level, "{line}"),
+            }
+        }
+        if !self.sup.changed.is_empty() {
+            self.sup.changed.clear();
+            self.poll_waiters(now);
+        }
+    }
+
+    fn spawn(&mut self, id: ProcId, now: Instant) {
+        let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
+        match sys::spawn::spawn(&spec) {
+            Ok(child) => {
+                self.add_pipe(id, Stream::Stdout, child.stdout);
+                if let Some(err) = child.stderr {
+                    self.add_pipe(id, Stream::Stderr, err);
+                }
+                self.sup.input(id, Input::Spawned { pid: child.pid }, now);
+            }
+            Err(error) => self.sup.input(id, Input::SpawnFailed { error }, now),
+        }
+    }
+
+    fn add_pipe(&mut self, id: ProcId, stream: Stream, fd: OwnedFd) {
+        let token = self.token();
+        if let Err(e) =
+            self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
+        {
+            log::warn!(
+                "unable to watch the {} pipe of process {id}: {e}; its output is lost",
+                stream.name()
+            );
+            return;
+        }
+        self.sources.insert(token, Source::Pipe { id, stream, fd });
+    }
+
+    fn kill(&mut self, id: ProcId, signal: Signal, group: bool) {
+        let Some(e) = self.sup.get(id) else { return };
+        let Some(pid) = e.proc.pid else { return };
+        let result = if group {
+            killpg(Pid::from_raw(pid), signal)
+        } else {
+            kill(Pid::from_raw(pid), signal)
+        };
+        match result {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(err) => log::warn!(
+                "unable to send {} to '{}' (pid {pid}): {err}",
+                signal.as_str(),
+                e.spec.namespec()
+            ),
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let current = self.sup.get(id).is_some_and(|e| e.proc.timers.is_current(kind, at));
+            if current {
+                self.sup.input(id, Input::Timer(kind), now);
+                self.perform(now);
+            }
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    // ---- signals ----
+
+    fn on_signals(&mut self, now: Instant) {
+        let got: Vec<i32> = self.signals.pending().collect();
+        for sig in got {
+            let Ok(signal) = Signal::try_from(sig) else { continue };
+            match signal {
+                Signal::SIGCHLD => self.reap(now),
+                Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
+                    if !self.sup.is_shutting_down() {
+                        log::info!("received {}, stopping every program", signal.as_str());
+                    }
+                    self.sup.begin_shutdown(now);
+                }
+                Signal::SIGHUP => {
+                    log::info!("received SIGHUP, reloading the configuration");
+                    match self.load_config() {
+                        Ok(config) => {
+                            let changes = self.sup.update(config, now);
+                            log_changes(&changes);
+                        }
+                        Err(e) => {
+                            log::error!("configuration not reloaded, nothing changed:\n{}", e.error)
+                        }
+                    }
+                }
+                Signal::SIGUSR2 => log::debug!("received SIGUSR2: no log files to reopen"),
+                other => self.forward(other),
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant) {
+        for (pid, status) in sys::reap::reap() {
+            match self.sup.by_pid(pid) {
+                Some(id) => self.sup.input(id, Input::Exited(status), now),
+                None => log::debug!("reaped unknown pid {pid} ({status})"),
+            }
+            self.perform(now);
+        }
+    }
+
+    /// PID 1: pass a signal on to every running program.
+    fn forward(&mut self, signal: Signal) {
+        for e in self.sup.iter() {
+            if let Some(pid) = e.proc.pid
+                && let Err(err) = kill(Pid::from_raw(pid), signal)
+                && err != nix::errno::Errno::ESRCH
+            {
+                log::warn!(
+                    "unable to forward {} to '{}': {err}",
+                    signal.as_str(),
+                    e.spec.namespec()
+                );
+            }
+        }
+    }
+
+    // ---- pipes ----
+
+    fn on_readable(&mut self, token: Token, now: Instant) {
+        match self.sources.get(&token) {
+            Some(Source::Pipe { .. }) => self.read_pipe(token),
+            Some(Source::Conn(_)) => self.read_conn(token, now),
+            None => {}
+        }
+    }
+
+    /// Reads a child's pipe until it would block, the budget runs out, or EOF.
+    fn read_pipe(&mut self, token: Token) {
+        let Some(Source::Pipe { id, stream, fd }) = self.sources.get(&token) else { return };
+        let (id, stream) = (*id, *stream);
+        let mut data: Vec<u8> = Vec::new();
+        let mut eof = false;
+        loop {
+            let len = data.len();
+            data.resize(len + 64 * 1024, 0);
+            match nix::unistd::read(fd, &mut data[len..]) {
+                Ok(0) => {
+                    data.truncate(len);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    data.truncate(len + n);
+                    if data.len() >= PIPE_BUDGET {
+                        self.pending_reads.insert(token);
+                        break;
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) => {
+                    data.truncate(len);
+                    break;
+                }
+                Err(nix::errno::Errno::EINTR) => data.truncate(len),
+                Err(e) => {
+                    data.truncate(len);
+                    log::warn!("unable to read the {} pipe of process {id}: {e}", stream.name());
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        if !data.is_empty() {
+            self.output(id, stream, &data);
+        }
+        if eof {
+            if let Some(Source::Pipe { fd, .. }) = self.sources.remove(&token) {
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+            self.pending_reads.remove(&token);
+        }
+    }
+
+    /// Output from a program: into its ring buffer, and to whoever follows it.
+    fn output(&mut self, id: ProcId, stream: Stream, data: &[u8]) {
+        let Some(e) = self.sup.get_mut(id) else { return };
+        e.ring_mut(stream).write(data);
+        if !self.followers.is_empty() {
+            for token in self.followers.clone() {
+                self.feed_follower(token);
+            }
+        }
+    }
+
+    // ---- control connections ----
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let mut conn = Box::new(Conn::new(stream));
+                    if let Err(why) = check_peer(&conn.stream) {
+                        let e = ApiError::new(ErrorCode::Forbidden, why);
+                        let _ = conn.queue(&serde_json::to_vec(&e).unwrap_or_default());
+                        let _ = conn.flush();
+                        continue;
+                    }
+                    let token = self.token();
+                    if let Err(e) = self.poll.registry().register(
+                        &mut conn.stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("unable to watch a control connection: {e}");
+                        continue;
+                    }
+                    self.sources.insert(token, Source::Conn(conn));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and the like: the client waits in the backlog; retry on the next event.
+                    log::warn!("unable to accept a control connection: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn conn(&mut self, token: Token) -> Option<&mut Conn> {
+        match self.sources.get_mut(&token) {
+            Some(Source::Conn(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn read_conn(&mut self, token: Token, now: Instant) {
+        let Some(conn) = self.conn(token) else { return };
+        if let Err(e) = conn.fill() {
+            if e.kind() == io::ErrorKind::InvalidData {
+                let err = ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("request line longer than {} bytes", control::MAX_LINE),
+                );
+                let _ = conn.queue(&serde_json::to_vec(&err).unwrap_or_default());
+                let _ = conn.flush();
+            }
+            self.close(token);
+            return;
+        }
+        self.serve(token, now);
+    }
+
+    /// Answers the requests a connection has sent, in order, while it is not parked.
+    fn serve(&mut self, token: Token, now: Instant) {
+        loop {
+            let Some(conn) = self.conn(token) else { return };
+            if conn.mode != Mode::Idle {
+                break;
+            }
+            let Some(line) = conn.next_line() else { break };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Request>(&line) {
+                Ok(req) => self.request(token, req, now),
+                Err(e) => self.reply(
+                    token,
+                    Err(ApiError::new(ErrorCode::BadRequest, format!("bad request: {e}"))),
+                ),
+            }
+            self.perform(now);
+        }
+        self.flush_conn(token);
+    }
+
+    fn request(&mut self, token: Token, req: Request, now: Instant) {
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        match api::handle(&mut self.sup, req, clock) {
+            Handled::Reply(r) => self.reply(token, r),
+            Handled::Wait(w) => {
+                if let Some(c) = self.conn(token) {
+                    c.mode = Mode::Waiting;
+                }
+                self.waiters.insert(token, w);
+                // Actions run now, so the waiter is checked after them.
+                self.perform(now);
+                self.poll_waiters(now);
+            }
+            Handled::Follow { id, stream, offset } => {
+                if let Some(c) = self.conn(token) {
+                    c.mode = Mode::Following { id, stream, offset };
+                }
+                self.followers.insert(token);
+                self.feed_follower(token);
+            }
+            Handled::NeedConfig { apply } => {
+                let reply = self.load_config().map(|config| {
+                    if apply {
+                        let r = api::update(&mut self.sup, config, now);
+                        if let Reply::Changes { changes } = &r {
+                            log_changes(changes);
+                        }
+                        r
+                    } else {
+                        api::reread(&self.sup, &config)
+                    }
+                });
+                self.reply(token, reply);
+            }
+            Handled::Shutdown => {
+                log::info!("shutdown requested over the control socket");
+                self.reply(token, Ok(Reply::Shutdown { message: "Shut down".into() }));
+                self.sup.begin_shutdown(now);
+            }
+        }
+    }
+
+    fn load_config(&self) -> Result<crate::config::Config, ApiError> {
+        crate::config::load(&self.sup.config.file).map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            ApiError::new(ErrorCode::BadRequest, text.join("\n"))
+        })
+    }
+
+    fn reply(&mut self, token: Token, reply: Result<Reply, ApiError>) {
+        let line = match &reply {
+            Ok(r) => serde_json::to_vec(r),
+            Err(e) => serde_json::to_vec(e),
+        };
+        let Ok(line) = line else { return };
+        let Some(conn) = self.conn(token) else { return };
+        if !conn.queue(&line) {
+            log::warn!("dropping a control client that does not read its replies");
+            self.close(token);
+            return;
+        }
+        self.flush_conn(token);
+    }
+
+    fn poll_waiters(&mut self, now: Instant) {
+        let tokens: Vec<Token> = self.waiters.keys().copied().collect();
+        for token in tokens {
+            let Some(mut w) = self.waiters.remove(&token) else { continue };
+            match w.poll(&mut self.sup, now) {
+                Some(reply) => {
+                    if let Some(c) = self.conn(token) {
+                        c.mode = Mode::Idle;
+                    }
+                    self.reply(token, Ok(reply));
+                    // Requests that arrived while it waited.
+                    self.serve(token, now);
+                }
+                None => {
+                    self.waiters.insert(token, w);
+                }
+            }
+        }
+        // A restart may have queued starts.
+        if !self.sup.actions.is_empty() {
+            self.perform(now);
+        }
+    }
+
+    /// Sends a follower every byte it has not seen.
+    fn feed_follower(&mut self, token: Token) {
+        let Some(Source::Conn(conn)) = self.sources.get_mut(&token) else {
+            self.followers.remove(&token);
+            return;
+        };
+        let Mode::Following { id, stream, offset } = conn.mode.clone() else { return };
+        let Some(entry) = self.sup.get(id) else { return };
+        let ring = entry.ring(stream);
+        if ring.end() <= offset {
+            return;
+        }
+        let read = ring.read(offset, usize::MAX);
+        let line = serde_json::to_vec(&api::log_reply(&read.data, read.offset, read.skipped))
+            .unwrap_or_default();
+        let next = read.offset + read.data.len() as u64;
+        if !conn.queue(&line) {
+            log::warn!("dropping a control client that does not keep up with the log it follows");
+            self.close(token);
+            return;
+        }
+        conn.mode = Mode::Following { id, stream, offset: next };
+        self.flush_conn(token);
+    }
+
+    fn flush_conn(&mut self, token: Token) {
+        let Some(conn) = self.conn(token) else { return };
+        let done = match conn.flush() {
+            Ok(()) => conn.finished(),
+            Err(_) => true,
+        };
+        if done {
+            self.close(token);
+        }
+    }
+
+    fn close(&mut self, token: Token) {
+        if let Some(Source::Conn(mut conn)) = self.sources.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+        }
+        self.waiters.remove(&token);
+        self.followers.remove(&token);
+    }
+
+    // ---- the end ----
+
+    fn finish(&mut self) -> i32 {
+        // Whatever the programs wrote last is still in their pipes: read it before leaving.
+        let pipes: Vec<Token> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| matches!(s, Source::Pipe { .. }))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in pipes {
+            self.read_pipe(t);
+        }
+        let tokens: Vec<Token> = self.sources.keys().copied().collect();
+        for t in tokens {
+            if let Some(Source::Conn(c)) = self.sources.get_mut(&t) {
+                let _ = c.flush();
+            }
+        }
+        let _ = std::fs::remove_file(&self.sup.config.server.socket);
+        let code = i32::from(self.sup.any_killed());
+        log::info!(
+            "every program is stopped; exiting with status {code}{}",
+            if self.pid1 { " (pid 1)" } else { "" }
+        );
+        code
+    }
+}
+
+/// Only root and the daemon's own user may use the control socket.
+fn check_peer(stream: &mio::net::UnixStream) -> Result<(), String> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let creds = getsockopt(stream, PeerCredentials)
+        .map_err(|e| format!("unable to read peer credentials: {e}"))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if creds.uid() == 0 || creds.uid() == me {
+        Ok(())
+    } else {
+        Err(format!("uid {} may not use this control socket (only root and uid {me})", creds.uid()))
+    }
+}
+
+fn log_changes(changes: &crate::supervisor::Changes) {
+    for n in &changes.added {
+        log::info!("update: {n}: added");
+    }
+    for n in &changes.changed {
+        log::info!("update: {n}: changed, restarting it");
+    }
+    for n in &changes.removed {
+        log::info!("update: {n}: removed");
+    }
+}

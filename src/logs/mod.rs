@@ -1,0 +1,3 @@
+//! Programs' output: the in-memory ring buffers behind `tail`.
+
+pub mod ring;

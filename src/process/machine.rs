@@ -1,0 +1,336 @@
+//! THE lifecycle of one process, as a pure function:
+//! `step(&mut Proc, &ProcessSpec, Input, now) -> Vec<Action>`.
+//!
+//! No syscalls, no clock, no logging, no globals: the event loop feeds inputs (a request, a
+//! spawn's outcome, an exit, a timer) and performs the actions (spawn, signal, arm a timer,
+//! emit a state change, write a log line). Every (state, input) pair is decided here on purpose;
+//! "nothing happens" is a written case. Transitions follow supervisord's `process.py`.
+
+use std::time::{Duration, Instant};
+
+use log::Level;
+use nix::sys::signal::Signal;
+
+use super::{ExitStatus, State};
+use crate::config::{AutoRestart, ProcessSpec};
+
+/// The kinds of deadline a process can have; at most one of each is armed at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// STARTING -> RUNNING once the process has stayed up `startsecs`.
+    StartSecs,
+    /// BACKOFF -> STARTING: the next try.
+    Backoff,
+    /// STOPPING: `stopwaitsecs` passed, send SIGKILL.
+    StopKill,
+}
+
+impl TimerKind {
+    const COUNT: usize = 3;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One deadline slot per kind. The slot is the truth; the event loop's heap may hold stale
+/// entries, which it recognises because the slot no longer holds their instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timers {
+    slots: [Option<Instant>; TimerKind::COUNT],
+}
+
+impl Timers {
+    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
+        self.slots[kind.index()]
+    }
+
+    fn set(&mut self, kind: TimerKind, at: Instant) {
+        self.slots[kind.index()] = Some(at);
+    }
+
+    fn clear(&mut self, kind: TimerKind) {
+        self.slots[kind.index()] = None;
+    }
+
+    /// True when `at` is still the armed deadline of `kind`.
+    pub fn is_current(&self, kind: TimerKind, at: Instant) -> bool {
+        self.get(kind) == Some(at)
+    }
+}
+
+/// The runtime record of one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    pub state: State,
+    pub pid: Option<i32>,
+    /// Failed starts in a row (supervisord's `backoff`).
+    pub backoff: u32,
+    /// When the current (or last) instance was spawned.
+    pub started_at: Option<Instant>,
+    /// When the last instance ended.
+    pub stopped_at: Option<Instant>,
+    pub exit_status: Option<ExitStatus>,
+    /// Why the last start failed, for `status`.
+    pub spawn_error: Option<String>,
+    /// Spawns after the first one (automatic restarts and retries).
+    pub restarts: u64,
+    /// The current stop had to use SIGKILL.
+    pub killed: bool,
+    pub timers: Timers,
+}
+
+impl Default for Proc {
+    fn default() -> Self {
+        Proc {
+            state: State::Stopped,
+            pid: None,
+            backoff: 0,
+            started_at: None,
+            stopped_at: None,
+            exit_status: None,
+            spawn_error: None,
+            restarts: 0,
+            killed: false,
+            timers: Timers::default(),
+        }
+    }
+}
+
+/// What happened to a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Start it (at boot, by a request, or after an update).
+    Start,
+    /// Stop it.
+    Stop,
+    /// Send it a signal (a request).
+    Signal(Signal),
+    /// The spawn asked for succeeded.
+    Spawned { pid: i32 },
+    /// The spawn asked for failed (the OS error, e.g. "No such file or directory").
+    SpawnFailed { error: String },
+    /// Its pid was reaped.
+    Exited(ExitStatus),
+    /// One of its deadlines passed.
+    Timer(TimerKind),
+}
+
+/// What the event loop must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Fork and exec the command; answer with `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// Send `signal` to the pid, or to its process group.
+    Kill { signal: Signal, group: bool },
+    /// A deadline was armed (the slot in `Proc::timers` already holds it).
+    SetTimer(TimerKind, Instant),
+    /// The state changed.
+    Changed { from: State, to: State },
+    /// A line for the daemon's log.
+    Log(Level, String),
+}
+
+/// Feeds one input to one process.
+pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec<Action> {
+    let mut out = Vec::new();
+    let name = spec.namespec();
+    match (p.state, input) {
+        // ---- Start ----
+        (s, Input::Start) if s.is_stopped() => {
+            // STOPPED|EXITED|FATAL|UNKNOWN -> STARTING: a fresh start forgets earlier failures.
+            p.backoff = 0;
+            begin_start(p, &mut out);
+        }
+        (_, Input::Start) => {} // already STARTING, RUNNING, BACKOFF or STOPPING: nothing
+
+        // ---- Spawn outcome ----
+        (State::Starting, Input::Spawned { pid }) => {
+            p.pid = Some(pid);
+            p.started_at = Some(now);
+            p.spawn_error = None;
+            out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));
+            if spec.startsecs.is_zero() {
+                // STARTING -> RUNNING: startsecs = 0 means up as soon as spawned.
+                become_running(p, spec, &name, &mut out);
+            } else {
+                arm(p, TimerKind::StartSecs, now + spec.startsecs, &mut out);
+            }
+        }
+        (State::Starting, Input::SpawnFailed { error }) => {
+            out.push(Action::Log(Level::Info, format!("spawnerr: can't start '{name}': {error}")));
+            p.spawn_error = Some(error);
+            // STARTING -> BACKOFF: the spawn itself failed.
+            enter_backoff(p, spec, &name, now, &mut out);
+        }
+        (_, Input::Spawned { .. } | Input::SpawnFailed { .. }) => {
+            out.push(Action::Log(
+                Level::Warn,
+                format!("can't happen: spawn outcome for '{name}' in state {}", p.state),
+            ));
+        }
+
+        // ---- Exit ----
+        (State::Starting, Input::Exited(status)) => {
+            p.timers.clear(TimerKind::StartSecs);
+            ended(p, status, now);
+            out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; not expected)")));
+            p.spawn_error = Some("Exited too quickly (process log may have details)".into());
+            // STARTING -> BACKOFF: exited before startsecs.
+            enter_backoff(p, spec, &name, now, &mut out);
+        }
+        (State::Running, Input::Exited(status)) => {
+            ended(p, status, now);
+            let expected = matches!(status, ExitStatus::Exited(c) if spec.exitcodes.contains(&c));
+            let word = if expected { "expected" } else { "not expected" };
+            out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; {word})")));
+            // RUNNING -> EXITED
+            change(p, State::Exited, &mut out);
+            let restart = match spec.autorestart {
+                AutoRestart::Always => true,
+                AutoRestart::Never => false,
+                AutoRestart::Unexpected => !expected,
+            };
+            if restart {
+                // EXITED -> STARTING: autorestart.
+                p.restarts += 1;
+                begin_start(p, &mut out);
+            }
+        }
+        (State::Stopping, Input::Exited(status)) => {
+            p.timers.clear(TimerKind::StopKill);
+            ended(p, status, now);
+            out.push(Action::Log(Level::Info, format!("stopped: {name} ({status})")));
+            // STOPPING -> STOPPED
+            change(p, State::Stopped, &mut out);
+        }
+        (_, Input::Exited(status)) => {
+            out.push(Action::Log(
+                Level::Warn,
+                format!("can't happen: '{name}' exited ({status}) in state {}", p.state),
+            ));
+        }
+
+        // ---- Stop ----
+        (State::Starting | State::Running, Input::Stop) => {
+            p.timers.clear(TimerKind::StartSecs);
+            p.killed = false;
+            let signal = spec.stopsignal;
+            out.push(Action::Log(
+                Level::Debug,
+                format!("stopping '{name}' with {}", signal.as_str()),
+            ));
+            out.push(Action::Kill { signal, group: spec.stopasgroup });
+            arm(p, TimerKind::StopKill, now + spec.stopwaitsecs, &mut out);
+            // STARTING|RUNNING -> STOPPING
+            change(p, State::Stopping, &mut out);
+        }
+        (State::Backoff, Input::Stop) => {
+            p.timers.clear(TimerKind::Backoff);
+            p.backoff = 0;
+            // BACKOFF -> STOPPED: nothing runs, cancel the retry.
+            change(p, State::Stopped, &mut out);
+        }
+        (_, Input::Stop) => {} // STOPPING already, or nothing running
+
+        // ---- Signal ----
+        (s, Input::Signal(signal)) if s.is_signallable() && p.pid.is_some() => {
+            out.push(Action::Kill { signal, group: false });
+        }
+        (_, Input::Signal(_)) => {} // nothing to signal
+
+        // ---- Timers ----
+        (State::Starting, Input::Timer(TimerKind::StartSecs)) => {
+            p.timers.clear(TimerKind::StartSecs);
+            // STARTING -> RUNNING: stayed up startsecs.
+            become_running(p, spec, &name, &mut out);
+        }
+        (State::Backoff, Input::Timer(TimerKind::Backoff)) => {
+            p.timers.clear(TimerKind::Backoff);
+            // BACKOFF -> STARTING: try again.
+            p.restarts += 1;
+            begin_start(p, &mut out);
+        }
+        (State::Stopping, Input::Timer(TimerKind::StopKill)) => {
+            p.timers.clear(TimerKind::StopKill);
+            p.killed = true;
+            let pid = p.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
+            out.push(Action::Log(
+                Level::Warn,
+                format!("killing '{name}' ({pid}) with SIGKILL: still running {:?} after its stop signal", spec.stopwaitsecs),
+            ));
+            out.push(Action::Kill { signal: Signal::SIGKILL, group: spec.killasgroup });
+        }
+        (_, Input::Timer(kind)) => {
+            // A deadline of a state already left: stale, nothing to do.
+            p.timers.clear(kind);
+        }
+    }
+    out
+}
+
+fn begin_start(p: &mut Proc, out: &mut Vec<Action>) {
+    p.killed = false;
+    p.exit_status = None;
+    change(p, State::Starting, out);
+    out.push(Action::Spawn);
+}
+
+fn become_running(p: &mut Proc, spec: &ProcessSpec, name: &str, out: &mut Vec<Action>) {
+    p.backoff = 0;
+    out.push(Action::Log(
+        Level::Info,
+        format!(
+            "success: {name} entered RUNNING state, process has stayed up for > than {} seconds (startsecs)",
+            secs_text(spec.startsecs)
+        ),
+    ));
+    change(p, State::Running, out);
+}
+
+fn enter_backoff(
+    p: &mut Proc,
+    spec: &ProcessSpec,
+    name: &str,
+    now: Instant,
+    out: &mut Vec<Action>,
+) {
+    p.backoff += 1;
+    change(p, State::Backoff, out);
+    if p.backoff > spec.startretries {
+        // BACKOFF -> FATAL: too many start retries too quickly.
+        p.backoff = 0;
+        out.push(Action::Log(
+            Level::Info,
+            format!("gave up: {name} entered FATAL state, too many start retries too quickly"),
+        ));
+        change(p, State::Fatal, out);
+    } else {
+        // supervisord's delay: 1 s after the first failure, 2 s after the second, ...
+        arm(p, TimerKind::Backoff, now + Duration::from_secs(u64::from(p.backoff)), out);
+    }
+}
+
+fn ended(p: &mut Proc, status: ExitStatus, now: Instant) {
+    p.pid = None;
+    p.exit_status = Some(status);
+    p.stopped_at = Some(now);
+}
+
+fn arm(p: &mut Proc, kind: TimerKind, at: Instant, out: &mut Vec<Action>) {
+    p.timers.set(kind, at);
+    out.push(Action::SetTimer(kind, at));
+}
+
+fn change(p: &mut Proc, to: State, out: &mut Vec<Action>) {
+    let from = p.state;
+    p.state = to;
+    out.push(Action::Changed { from, to });
+}
+
+fn secs_text(d: Duration) -> String {
+    if d.subsec_nanos() == 0 { d.as_secs().to_string() } else { format!("{}", d.as_secs_f64()) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,393 @@
+//! Every process and its output buffers; name look-up; start order, the shutdown sequence and
+//! the application of a new configuration. Pure: inputs go through the lifecycle machine and
+//! the resulting actions are queued in `actions` for the event loop to perform.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crate::config::{Config, ProcessSpec};
+use crate::logs::ring::Ring;
+use crate::process::State;
+use crate::process::machine::{self, Action, Input, Proc};
+
+/// A process's identity for as long as it is configured. Never reused.
+pub type ProcId = u64;
+
+/// Which output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One configured process.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: ProcId,
+    pub spec: ProcessSpec,
+    pub proc: Proc,
+    pub stdout: Ring,
+    pub stderr: Ring,
+    /// What to do once it has stopped, for `update`.
+    pending: Option<Pending>,
+}
+
+impl Entry {
+    pub fn ring(&self, stream: Stream) -> &Ring {
+        match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        }
+    }
+
+    pub fn ring_mut(&mut self, stream: Stream) -> &mut Ring {
+        match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Pending {
+    Remove,
+    Replace(Box<ProcessSpec>),
+}
+
+/// What `reread` found.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+pub struct Supervisor {
+    pub config: Config,
+    entries: HashMap<ProcId, Entry>,
+    /// Start order: (priority, group, name).
+    order: Vec<ProcId>,
+    by_pid: HashMap<i32, ProcId>,
+    next_id: ProcId,
+    /// Actions for the event loop, in order.
+    pub actions: VecDeque<(ProcId, Action)>,
+    /// Priorities still to stop, highest first, once shutdown began.
+    shutdown: Option<Vec<i64>>,
+    /// Processes that reached a final state since the event loop last looked.
+    pub changed: Vec<ProcId>,
+}
+
+impl Supervisor {
+    pub fn new(config: Config) -> Supervisor {
+        let mut s = Supervisor {
+            entries: HashMap::new(),
+            order: Vec::new(),
+            by_pid: HashMap::new(),
+            next_id: 1,
+            actions: VecDeque::new(),
+            shutdown: None,
+            changed: Vec::new(),
+            config: Config { processes: Vec::new(), ..config.clone() },
+        };
+        for spec in config.processes.iter().cloned() {
+            s.add(spec);
+        }
+        s.config = config;
+        s
+    }
+
+    fn add(&mut self, spec: ProcessSpec) -> ProcId {
+        let id = self.next_id;
+        self.next_id += 1;
+        let entry = Entry {
+            id,
+            stdout: Ring::new(spec.stdout_capture_maxbytes),
+            stderr: Ring::new(spec.stderr_capture_maxbytes),
+            spec,
+            proc: Proc::default(),
+            pending: None,
+        };
+        self.entries.insert(id, entry);
+        self.sort();
+        id
+    }
+
+    fn sort(&mut self) {
+        let mut order: Vec<ProcId> = self.entries.keys().copied().collect();
+        order.sort_by(|a, b| {
+            let (a, b) = (&self.entries[a].spec, &self.entries[b].spec);
+            (a.priority, &a.group, &a.name).cmp(&(b.priority, &b.group, &b.name))
+        });
+        self.order = order;
+    }
+
+    /// Every process in start order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
+        self.order.iter().map(|id| &self.entries[id])
+    }
+
+    pub fn get(&self, id: ProcId) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: ProcId) -> Option<&mut Entry> {
+        self.entries.get_mut(&id)
+    }
+
+    pub fn by_pid(&self, pid: i32) -> Option<ProcId> {
+        self.by_pid.get(&pid).copied()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
+    /// Feeds one input to one process and queues what it decided.
+    pub fn input(&mut self, id: ProcId, input: Input, now: Instant) {
+        let shutting_down = self.shutdown.is_some();
+        let Some(e) = self.entries.get_mut(&id) else { return };
+        if let (Input::Exited(_), Some(pid)) = (&input, e.proc.pid) {
+            self.by_pid.remove(&pid);
+        }
+        // No automatic restarts while shutting down, as supervisord: stop what exits.
+        let autorestart = e.spec.autorestart;
+        if shutting_down {
+            e.spec.autorestart = crate::config::AutoRestart::Never;
+        }
+        let actions = machine::step(&mut e.proc, &e.spec, input, now);
+        e.spec.autorestart = autorestart;
+        if let Some(pid) = e.proc.pid {
+            self.by_pid.insert(pid, id);
+        }
+        let mut settled = false;
+        for a in actions {
+            if let Action::Changed { to, .. } = a {
+                settled |= !matches!(to, State::Starting | State::Stopping);
+            }
+            self.actions.push_back((id, a));
+        }
+        if settled {
+            self.changed.push(id);
+            self.settle(id, now);
+        }
+    }
+
+    /// A process reached a state that is not transitional: run what `update` left pending,
+    /// and move the shutdown along.
+    fn settle(&mut self, id: ProcId, now: Instant) {
+        let Some(e) = self.entries.get_mut(&id) else { return };
+        if e.proc.state.is_stopped() && e.proc.pid.is_none() {
+            match e.pending.take() {
+                Some(Pending::Remove) => {
+                    self.entries.remove(&id);
+                    self.sort();
+                }
+                Some(Pending::Replace(spec)) => {
+                    let autostart = spec.autostart;
+                    replace_spec(e, *spec);
+                    self.sort();
+                    if autostart && self.shutdown.is_none() {
+                        self.input(id, Input::Start, now);
+                    }
+                }
+                None => {}
+            }
+        }
+        self.advance_shutdown(now);
+    }
+
+    /// Starts every autostart process, in priority order.
+    pub fn start_autostart(&mut self, now: Instant) {
+        for id in self.order.clone() {
+            if self.entries[&id].spec.autostart {
+                self.input(id, Input::Start, now);
+            }
+        }
+    }
+
+    /// Begins stopping everything: the highest priority first, the next only once it is down.
+    pub fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let mut tiers: Vec<i64> = self.entries.values().map(|e| e.spec.priority).collect();
+        tiers.sort_unstable();
+        tiers.dedup();
+        self.shutdown = Some(tiers);
+        // Nothing runs in BACKOFF: cancel every pending retry now rather than in turn.
+        for id in self.order.clone() {
+            if self.entries[&id].proc.state == State::Backoff {
+                self.input(id, Input::Stop, now);
+            }
+        }
+        self.advance_shutdown(now);
+    }
+
+    fn advance_shutdown(&mut self, now: Instant) {
+        loop {
+            let Some(tier) = self.shutdown.as_ref().and_then(|t| t.last().copied()) else { return };
+            let ids: Vec<ProcId> = self
+                .order
+                .iter()
+                .copied()
+                .filter(|id| self.entries[id].spec.priority == tier)
+                .collect();
+            let mut busy = false;
+            for id in &ids {
+                let state = self.entries[id].proc.state;
+                if matches!(state, State::Starting | State::Running | State::Backoff) {
+                    self.input(*id, Input::Stop, now);
+                }
+                busy |= self
+                    .entries
+                    .get(id)
+                    .is_some_and(|e| e.proc.pid.is_some() || e.proc.state == State::Stopping);
+            }
+            if busy {
+                return;
+            }
+            if let Some(t) = self.shutdown.as_mut() {
+                t.pop();
+            }
+        }
+    }
+
+    /// True once shutdown began and every process is down.
+    pub fn shutdown_complete(&self) -> bool {
+        self.shutdown.as_ref().is_some_and(|t| t.is_empty())
+            && self.entries.values().all(|e| e.proc.pid.is_none())
+    }
+
+    /// Whether any process had to be SIGKILLed while stopping.
+    pub fn any_killed(&self) -> bool {
+        self.entries.values().any(|e| e.proc.killed)
+    }
+
+    /// Looks names up the way supervisorctl does: `all`, `GROUP:*`, `GROUP:NAME`, a namespec, a
+    /// process name, or a group name (meaning its every process). Each name gives its ids, or
+    /// None when it matches nothing.
+    pub fn resolve(&self, name: &str) -> Option<Vec<ProcId>> {
+        let ids: Vec<ProcId> = if name == "all" {
+            self.order.clone()
+        } else if let Some((group, proc)) = name.split_once(':') {
+            self.order
+                .iter()
+                .copied()
+                .filter(|id| {
+                    let s = &self.entries[id].spec;
+                    s.group == group && (proc == "*" || proc.is_empty() || s.name == proc)
+                })
+                .collect()
+        } else {
+            let by_name: Vec<ProcId> = self
+                .order
+                .iter()
+                .copied()
+                .filter(|id| self.entries[id].spec.name == name)
+                .collect();
+            if by_name.is_empty() {
+                self.order
+                    .iter()
+                    .copied()
+                    .filter(|id| self.entries[id].spec.group == name)
+                    .collect()
+            } else {
+                by_name
+            }
+        };
+        if ids.is_empty() { None } else { Some(ids) }
+    }
+
+    /// What a new configuration would change, by process namespec.
+    pub fn diff(&self, new: &Config) -> Changes {
+        let mut changes = Changes::default();
+        let old: HashMap<String, &ProcessSpec> = self
+            .entries
+            .values()
+            .filter(|e| !matches!(e.pending, Some(Pending::Remove)))
+            .map(|e| (e.spec.namespec(), &e.spec))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for spec in &new.processes {
+            let name = spec.namespec();
+            match old.get(&name) {
+                None => changes.added.push(name.clone()),
+                Some(o) if **o != *spec => changes.changed.push(name.clone()),
+                Some(_) => {}
+            }
+            seen.insert(name);
+        }
+        let mut removed: Vec<String> = old.keys().filter(|n| !seen.contains(*n)).cloned().collect();
+        removed.sort();
+        changes.removed = removed;
+        changes
+    }
+
+    /// Applies a new configuration: removed processes are stopped and forgotten, changed ones
+    /// stopped and started again with their new settings, added ones started if autostart.
+    /// Unchanged processes are not touched.
+    pub fn update(&mut self, new: Config, now: Instant) -> Changes {
+        let changes = self.diff(&new);
+        let by_name: HashMap<String, ProcId> =
+            self.entries.values().map(|e| (e.spec.namespec(), e.id)).collect();
+        for name in &changes.removed {
+            let id = by_name[name];
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.pending = Some(Pending::Remove);
+            }
+            self.stop_or_settle(id, now);
+        }
+        for spec in &new.processes {
+            let name = spec.namespec();
+            if changes.changed.contains(&name) {
+                let id = by_name[&name];
+                if let Some(e) = self.entries.get_mut(&id) {
+                    e.pending = Some(Pending::Replace(Box::new(spec.clone())));
+                }
+                self.stop_or_settle(id, now);
+            } else if changes.added.contains(&name) {
+                let autostart = spec.autostart;
+                let id = self.add(spec.clone());
+                if autostart {
+                    self.input(id, Input::Start, now);
+                }
+            }
+        }
+        self.config = new;
+        changes
+    }
+
+    fn stop_or_settle(&mut self, id: ProcId, now: Instant) {
+        let Some(e) = self.entries.get(&id) else { return };
+        if e.proc.pid.is_some() || e.proc.state == State::Backoff {
+            self.input(id, Input::Stop, now);
+        } else {
+            // Nothing runs (STOPPED, EXITED, FATAL): apply now.
+            self.settle(id, now);
+        }
+    }
+}
+
+fn replace_spec(e: &mut Entry, spec: ProcessSpec) {
+    if spec.stdout_capture_maxbytes != e.stdout.capacity() {
+        e.stdout = Ring::new(spec.stdout_capture_maxbytes);
+    }
+    if spec.stderr_capture_maxbytes != e.stderr.capacity() {
+        e.stderr = Ring::new(spec.stderr_capture_maxbytes);
+    }
+    e.proc.backoff = 0;
+    e.spec = spec;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,33 @@
+//! Reaping: `waitpid(-1, WNOHANG)` until nothing is left, on every SIGCHLD (signals coalesce,
+//! so one SIGCHLD may stand for many exits). EINTR is retried; unknown pids (orphans
+//! reparented to Kahi as PID 1 or subreaper) are reaped like any other and reported, so the
+//! caller can forget them.
+
+use nix::errno::Errno;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::process::ExitStatus;
+
+/// Every child that has ended since the last call, with how it ended.
+pub fn reap() -> Vec<(i32, ExitStatus)> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push((pid.as_raw(), ExitStatus::Exited(code))),
+            Ok(WaitStatus::Signaled(pid, sig, core_dumped)) => {
+                out.push((pid.as_raw(), ExitStatus::Signaled { signal: sig as i32, core_dumped }))
+            }
+            Ok(WaitStatus::StillAlive) => break,
+            // Stopped/continued children are not reported without WUNTRACED/WCONTINUED.
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECHILD) => break,
+            Err(e) => {
+                log::warn!("unable to reap children: waitpid: {e}");
+                break;
+            }
+        }
+    }
+    out
+}
