@@ -1,1 +1,12 @@
+//! Integration tests: the real `kahi` binary, real child processes, real sockets.
+//! One test binary, with modules by area.
+
+mod util;
+
+mod config_errors;
+mod ctl;
+mod docs;
 mod lifecycle;
+mod pid1;
+mod regression;
+mod reload;

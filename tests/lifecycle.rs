@@ -1,1 +1,4 @@
+//! lifecycle
 
+#[allow(unused_imports)]
+use crate::util::*;

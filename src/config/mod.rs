@@ -1072,3 +1072,6 @@ fn resolve_user(spec: &str) -> Result<RunAs, String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod doc_tests;

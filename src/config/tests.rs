@@ -1,1 +1,1 @@
-
+//! Unit tests of the configuration loader.

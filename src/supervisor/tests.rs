@@ -1,1 +1,1 @@
-
+//! Supervisor: ordering, shutdown, look-up, update.

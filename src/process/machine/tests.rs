@@ -1,1 +1,1 @@
-
+//! One test per (state, input) cell of the lifecycle.

@@ -1,0 +1,43 @@
+# Kahi. `make` builds; `make test` runs every test; `make bench` measures.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+MANDIR  := $(DESTDIR)$(PREFIX)/share/man
+CARGO   ?= cargo
+
+.PHONY: all build release run test lint bench install clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+release: build
+
+# Builds Kahi and runs it in the foreground on the example configuration.
+run: build
+	./target/release/kahi daemon -c kahi.example.toml
+
+# Every test: formatting, lints, unit and integration tests.
+test: lint
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	@if command -v mandoc >/dev/null 2>&1; then \
+		out=$$(mandoc -Tlint -W warning man/*.[0-9] 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	else echo "mandoc not installed: man pages not linted"; fi
+
+bench: build
+	./bench/run.sh
+
+install: build
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5
+	install -m 0755 target/release/kahi $(BINDIR)/kahi
+	install -m 0644 man/kahi.1 man/kahi-ctl.1 $(MANDIR)/man1/
+	install -m 0644 man/kahi.toml.5 $(MANDIR)/man5/
+
+clean:
+	$(CARGO) clean

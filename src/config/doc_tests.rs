@@ -1,0 +1,1 @@
+//! The schema, the manual and the example configuration agree.

@@ -1,0 +1,4 @@
+//! ctl
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! docs
+
+#[allow(unused_imports)]
+use crate::util::*;

@@ -1,0 +1,4 @@
+//! pid1
+
+#[allow(unused_imports)]
+use crate::util::*;

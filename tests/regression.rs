@@ -1,0 +1,4 @@
+//! regression
+
+#[allow(unused_imports)]
+use crate::util::*;

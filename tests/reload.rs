@@ -1,0 +1,4 @@
+//! reload
+
+#[allow(unused_imports)]
+use crate::util::*;

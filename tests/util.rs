@@ -1,0 +1,285 @@
+//! Test harness: a private directory per test, the real `kahi` binary started on a config
+//! written there, `kahi ctl` against it, and waits that poll a condition with a deadline.
+//! Only pids the test started (the daemon, and programs the daemon reported) are ever killed.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const KAHI: &str = env!("CARGO_BIN_EXE_kahi");
+
+/// The default deadline for a condition: generous, for a loaded 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `cond` until it holds or `timeout` passes; panics with `what` on timeout.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return;
+        }
+        if Instant::now() > end {
+            panic!("condition never met within {timeout:?}: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A fresh directory for one test, removed when it passes.
+pub struct Dir {
+    pub path: PathBuf,
+}
+
+impl Dir {
+    pub fn new(name: &str) -> Dir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let path = base.join(format!("t-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create test dir");
+        Dir { path }
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.join(name)).unwrap_or_default()
+    }
+}
+
+/// What a command printed and how it exited.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.stdin(Stdio::null()).output().expect("run command");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A running `kahi daemon`.
+pub struct Daemon {
+    pub dir: Dir,
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    /// Every program pid seen through status, killed at drop if still alive.
+    seen: std::cell::RefCell<Vec<i32>>,
+}
+
+impl Daemon {
+    /// Writes `body` after a `[server]` table pointing the socket into the test dir, and
+    /// starts the daemon; returns once the socket answers.
+    pub fn start(name: &str, body: &str) -> Daemon {
+        let dir = Dir::new(name);
+        Daemon::start_in(dir, body)
+    }
+
+    pub fn start_in(dir: Dir, body: &str) -> Daemon {
+        let socket = dir.join("kahi.sock");
+        let text = format!("[server]\nsocket = \"{}\"\n\n{body}", socket.display());
+        let config = dir.write("kahi.toml", &text);
+        Daemon::launch(dir, config, socket, &[])
+    }
+
+    /// Starts the daemon on an existing config with extra arguments/environment.
+    pub fn launch(dir: Dir, config: PathBuf, socket: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+        let mut cmd = Command::new(KAHI);
+        cmd.arg("daemon").arg("-c").arg(&config).arg("-v");
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start kahi");
+        let d = Daemon { dir, child: Some(child), socket, config, seen: Default::default() };
+        let sock = d.socket.clone();
+        wait_until("the control socket answers", DEADLINE, || UnixStream::connect(&sock).is_ok());
+        d
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// `kahi ctl -s SOCKET args...`
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        run(Command::new(KAHI).arg("ctl").arg("-s").arg(&self.socket).args(args))
+    }
+
+    /// One raw request line; returns every reply line up to the first one.
+    pub fn request(&self, line: &str) -> Value {
+        let mut s = UnixStream::connect(&self.socket).expect("connect");
+        s.write_all(line.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+        let mut r = BufReader::new(s);
+        let mut reply = String::new();
+        r.read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("bad reply {reply:?}: {e}"))
+    }
+
+    /// `status --json` as values.
+    pub fn status(&self) -> Vec<Value> {
+        let out = self.ctl(&["status", "--json"]);
+        let v: Vec<Value> = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status --json: {e}: {out:?}"));
+        for p in &v {
+            if let Some(pid) = p["pid"].as_i64() {
+                let mut seen = self.seen.borrow_mut();
+                if !seen.contains(&(pid as i32)) {
+                    seen.push(pid as i32);
+                }
+            }
+        }
+        v
+    }
+
+    /// One process's status object.
+    pub fn process(&self, name: &str) -> Value {
+        self.status().into_iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no process {name} in status"))
+    }
+
+    pub fn state(&self, name: &str) -> String {
+        self.process(name)["state"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Waits until `name` is in `state`.
+    pub fn wait_state(&self, name: &str, state: &str) {
+        self.wait_state_within(name, state, DEADLINE);
+    }
+
+    pub fn wait_state_within(&self, name: &str, state: &str, timeout: Duration) {
+        let mut last = String::new();
+        let end = Instant::now() + timeout;
+        loop {
+            last = self.state(name);
+            if last == state {
+                return;
+            }
+            if Instant::now() > end {
+                panic!("{name} never reached {state} within {timeout:?} (last {last}); daemon log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.dir.read("daemon.log")
+    }
+
+    /// Waits until the daemon's log contains `text`.
+    pub fn wait_log(&self, text: &str) {
+        let end = Instant::now() + DEADLINE;
+        while !self.log().contains(text) {
+            if Instant::now() > end {
+                panic!("daemon log never contained {text:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: i32) {
+        unsafe_kill(self.pid(), sig);
+    }
+
+    /// Waits for the daemon to exit; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let end = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("daemon running");
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                self.child = None;
+                return st.code().unwrap_or(-1);
+            }
+            if Instant::now() > end {
+                panic!("daemon did not exit within {timeout:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe_kill(child.id() as i32, 15);
+            let end = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        for pid in self.seen.borrow().iter() {
+            if alive(*pid) {
+                unsafe_kill(*pid, 9);
+            }
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir.path);
+        }
+    }
+}
+
+/// kill(2) by pid, through the `kill` command so tests need no libc binding.
+pub fn unsafe_kill(pid: i32, sig: i32) {
+    if pid > 0 {
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).stderr(Stdio::null()).status();
+    }
+}
+
+/// True when `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// Number of open fds of `pid`.
+pub fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// VmRSS of `pid` in KiB.
+pub fn rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmRSS:").unwrap_or(0)
+}
+
+/// A numeric field of /proc/PID/status.
+pub fn status_field(pid: i32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
