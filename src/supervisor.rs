@@ -102,6 +102,7 @@ impl Supervisor {
         for spec in config.processes.iter().cloned() {
             s.add(spec);
         }
+        s.sort();
         s.config = config;
         s
     }
@@ -118,7 +119,6 @@ impl Supervisor {
             pending: None,
         };
         self.entries.insert(id, entry);
-        self.sort();
         id
     }
 
@@ -356,9 +356,9 @@ impl Supervisor {
                 }
                 self.stop_or_settle(id, now);
             } else if changes.added.contains(&name) {
-                let autostart = spec.autostart;
                 let id = self.add(spec.clone());
-                if autostart {
+                self.sort();
+                if spec.autostart {
                     self.input(id, Input::Start, now);
                 }
             }

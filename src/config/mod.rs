@@ -257,7 +257,7 @@ impl<'s> Loader<'s, '_> {
                 "server" => server = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
                 "logging" => logging = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
                 "programs" | "groups" => {}
-                other => self.unknown(&at, Section::Root, other),
+                other => self.unknown(&at, k.span(), Section::Root, other),
             }
         }
         self.docs[0].table = root;
@@ -271,6 +271,12 @@ impl<'s> Loader<'s, '_> {
         let (processes, infos) = self.programs(programs, &groups);
 
         if !self.errors.is_empty() {
+            // In reading order: the main file first, then each included file, line by line.
+            let order: Vec<PathBuf> = self.docs.iter().map(|d| d.file.to_path_buf()).collect();
+            let rank = |e: &ConfigError| {
+                (order.iter().position(|f| *f == e.file).unwrap_or(usize::MAX), e.line, e.column)
+            };
+            self.errors.sort_by_key(rank);
             return Err(std::mem::take(&mut self.errors));
         }
         Ok(Config { file, server, logging, processes, programs: infos })
@@ -302,7 +308,7 @@ impl<'s> Loader<'s, '_> {
                 "include" | "server" | "logging" => {
                     self.error(&at, "only the main file may set this; included files hold [programs.*] and [groups.*] tables")
                 }
-                other => self.unknown(&at, Section::Root, other),
+                other => self.unknown(&at, k.span(), Section::Root, other),
             }
         }
         self.docs[doc].table = root;
@@ -324,7 +330,7 @@ impl<'s> Loader<'s, '_> {
                         server.socket_mode = m;
                     }
                 }
-                other => self.unknown(&at, Section::Server, other),
+                other => self.unknown(&at, k.span(), Section::Server, other),
             }
         }
         server
@@ -344,7 +350,7 @@ impl<'s> Loader<'s, '_> {
                         }
                     }
                 }
-                other => self.unknown(&at, Section::Logging, other),
+                other => self.unknown(&at, k.span(), Section::Logging, other),
             }
         }
         logging
@@ -409,7 +415,7 @@ impl<'s> Loader<'s, '_> {
                 match k.get_ref().as_ref() {
                     "programs" => members = self.strings(&at, v).map(|m| (at.clone(), m)),
                     "priority" => priority = self.integer(&at, v, i64::MIN, i64::MAX),
-                    other => self.unknown(&at, Section::Group, other),
+                    other => self.unknown(&at, k.span(), Section::Group, other),
                 }
             }
             let Some((members_at, members)) = members else {
@@ -613,7 +619,7 @@ impl<'s> Loader<'s, '_> {
                 "stderr_capture_maxbytes" => {
                     b.stderr_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
                 }
-                other => self.unknown(&at, Section::Program, other),
+                other => self.unknown(&at, k.span(), Section::Program, other),
             }
         }
         base.killasgroup = match killasgroup {
@@ -821,7 +827,7 @@ impl<'s> Loader<'s, '_> {
             _ => {
                 let range = match (min, max) {
                     (i64::MIN, i64::MAX) => "a 64-bit integer".to_string(),
-                    (min, i64::MAX) => format!("an integer >= {min}"),
+                    (min, max) if max >= i64::from(u32::MAX) => format!("an integer >= {min}"),
                     (min, max) => format!("an integer from {min} to {max}"),
                 };
                 self.error(at, format!("expected {range}, found {}", describe(v.get_ref())));
@@ -937,12 +943,14 @@ impl<'s> Loader<'s, '_> {
         self.errors.push(nopos(self.docs[0].file, "programs", message));
     }
 
-    fn unknown(&mut self, at: &At, section: Section, name: &str) {
+    /// An unknown key: the error points at the key itself, not its value.
+    fn unknown(&mut self, at: &At, key_span: Range<usize>, section: Section, name: &str) {
         let hint = schema::suggest(section, name)
             .map(|s| format!("; did you mean {s:?}?"))
             .unwrap_or_default();
         let what = if section == Section::Root { "unknown table or key" } else { "unknown key" };
-        self.error(at, format!("{what}{hint}"));
+        let at = At { span: key_span, ..at.clone() };
+        self.error(&at, format!("{what}{hint}"));
     }
 }
 
@@ -986,14 +994,13 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The candidate nearest to `name` by edit distance, if it is a likely typo.
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
-        .filter(|c| c.len().abs_diff(name.len()) <= 2 && common_prefix(c, name) >= 2)
-        .min_by_key(|c| c.len().abs_diff(name.len()))
-}
-
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+        .map(|c| (schema::edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min()
+        .map(|(_, c)| c)
 }
 
 /// `1024`, `"64KB"`, `"1MB"`, `"2GB"` (case-insensitive, 1024-based).

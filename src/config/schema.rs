@@ -155,7 +155,7 @@ pub fn suggest(section: Section, name: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance over bytes; the names compared are ASCII.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
