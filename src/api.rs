@@ -55,11 +55,14 @@ pub enum Request {
     Clear {
         names: Vec<String>,
     },
-    Reread,
-    Update,
-    Avail,
-    Shutdown,
-    Version,
+    // Empty struct variants, not unit ones: serde's deny_unknown_fields does not reach unit
+    // variants of an internally tagged enum, and `{"cmd":"shutdown","names":["web"]}` must be
+    // refused, not shut everything down.
+    Reread {},
+    Update {},
+    Avail {},
+    Shutdown {},
+    Version {},
 }
 
 fn yes() -> bool {
@@ -247,10 +250,12 @@ pub enum Handled {
     Reply(Result<Reply, ApiError>),
     /// Answer once the waiter is satisfied (start, stop, restart with wait).
     Wait(Waiter),
+    /// Answer now, and keep the waiter going without anyone to answer (restart --no-wait).
+    ReplyThenWait(Reply, Waiter),
     /// Follow a log: send what is there, then every new byte.
     Follow { id: ProcId, stream: Stream, offset: u64 },
-    /// The event loop must read the configuration file and then call [`reread`] or [`update`].
-    NeedConfig { apply: bool },
+    /// The event loop must read the configuration file, then call [`with_config`].
+    NeedConfig(ConfigUse),
     /// Shut down, then answer.
     Shutdown,
 }
@@ -286,11 +291,11 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             }
         }
         Request::Clear { names } => Handled::Reply(clear(sup, &names)),
-        Request::Reread => Handled::NeedConfig { apply: false },
-        Request::Update => Handled::NeedConfig { apply: true },
-        Request::Avail => Handled::Reply(Ok(avail(sup))),
-        Request::Shutdown => Handled::Shutdown,
-        Request::Version => {
+        Request::Reread {} => Handled::NeedConfig(ConfigUse::Reread),
+        Request::Update {} => Handled::NeedConfig(ConfigUse::Update),
+        Request::Avail {} => Handled::NeedConfig(ConfigUse::Avail),
+        Request::Shutdown {} => Handled::Shutdown,
+        Request::Version {} => {
             Handled::Reply(Ok(Reply::Version { version: crate::VERSION.to_string() }))
         }
     }
@@ -400,9 +405,34 @@ fn clock(d: Duration) -> String {
     }
 }
 
-fn avail(sup: &Supervisor) -> Reply {
-    let programs = sup
-        .config
+/// What a freshly read configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigUse {
+    /// Report what it would change.
+    Reread,
+    /// Apply it.
+    Update,
+    /// List its programs, and which are in use.
+    Avail,
+}
+
+/// Answers a request that needed the configuration file read again.
+pub fn with_config(
+    sup: &mut Supervisor,
+    what: ConfigUse,
+    new: crate::config::Config,
+    now: Instant,
+) -> Reply {
+    match what {
+        ConfigUse::Reread => Reply::Changes { changes: sup.diff(&new) },
+        ConfigUse::Update => Reply::Changes { changes: sup.update(new, now) },
+        ConfigUse::Avail => avail(sup, &new),
+    }
+}
+
+/// supervisorctl's `avail`: every program of the file, `in use` when it is running config.
+fn avail(sup: &Supervisor, config: &crate::config::Config) -> Reply {
+    let programs = config
         .programs
         .iter()
         .map(|p| AvailInfo {
@@ -477,6 +507,7 @@ fn act(
         )));
     }
     let mut waiting = Vec::new();
+    let mut not_running = Vec::new();
     for (label, id) in targets {
         let Some(state) = sup.get(id).map(|e| e.proc.state) else { continue };
         match action {
@@ -497,22 +528,36 @@ fn act(
                 waiting.push((label, id));
             }
             Action::Restart => {
+                // As supervisorctl: report the stop half, then the start.
+                if !state.is_running() && state != State::Stopping {
+                    results.push(NameResult {
+                        name: label.clone(),
+                        outcome: Outcome::NotRunning,
+                        detail: None,
+                    });
+                    not_running.push(id);
+                }
                 sup.input(id, Input::Stop, now);
                 waiting.push((label, id));
             }
         }
     }
-    let mut waiter = Waiter { action, results, waiting, restarting: Vec::new() };
+    let mut waiter = Waiter { action, results, waiting, restarting: Vec::new(), not_running };
     if !wait {
         // Report what was asked, without waiting for the outcome.
-        for (name, id) in std::mem::take(&mut waiter.waiting) {
-            if action == Action::Restart {
-                waiter.restart_now(sup, id, now);
-            }
+        let mut results = std::mem::take(&mut waiter.results);
+        for (name, _) in &waiter.waiting {
             let outcome = if action == Action::Stop { Outcome::Stopped } else { Outcome::Started };
-            waiter.results.push(NameResult { name, outcome, detail: None });
+            results.push(NameResult { name: name.clone(), outcome, detail: None });
         }
-        return Handled::Reply(Ok(Reply::Results { results: waiter.results }));
+        if action == Action::Restart {
+            // The start half still has to happen once each process is down.
+            return match waiter.poll(sup, now) {
+                Some(_) => Handled::Reply(Ok(Reply::Results { results })),
+                None => Handled::ReplyThenWait(Reply::Results { results }, waiter),
+            };
+        }
+        return Handled::Reply(Ok(Reply::Results { results }));
     }
     match waiter.poll(sup, now) {
         Some(reply) => Handled::Reply(Ok(reply)),
@@ -529,6 +574,8 @@ pub struct Waiter {
     waiting: Vec<(String, ProcId)>,
     /// Restart: stopped and started again, waiting to be up.
     restarting: Vec<(String, ProcId)>,
+    /// Restart: was not running to begin with (already reported as such).
+    not_running: Vec<ProcId>,
 }
 
 impl Waiter {
@@ -560,6 +607,13 @@ impl Waiter {
                             detail: None,
                         });
                         continue;
+                    }
+                    if !self.not_running.contains(&id) {
+                        self.results.push(NameResult {
+                            name: label.clone(),
+                            outcome: Outcome::Stopped,
+                            detail: None,
+                        });
                     }
                     self.restart_now(sup, id, now);
                     self.restarting.push((label.clone(), id));
@@ -639,16 +693,6 @@ fn clear(sup: &mut Supervisor, names: &[String]) -> Result<Reply, ApiError> {
         results.push(NameResult { name: label, outcome: Outcome::Cleared, detail: None });
     }
     Ok(Reply::Results { results })
-}
-
-/// `reread`: what a freshly read configuration would change.
-pub fn reread(sup: &Supervisor, new: &crate::config::Config) -> Reply {
-    Reply::Changes { changes: sup.diff(new) }
-}
-
-/// `update`: apply a freshly read configuration.
-pub fn update(sup: &mut Supervisor, new: crate::config::Config, now: Instant) -> Reply {
-    Reply::Changes { changes: sup.update(new, now) }
 }
 
 #[cfg(test)]

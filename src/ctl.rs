@@ -117,11 +117,11 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
             need(&a.names, "clear")?;
             (Request::Clear { names: a.names }, false)
         }
-        CtlCommand::Reread(_) => (Request::Reread, false),
-        CtlCommand::Update(_) => (Request::Update, false),
-        CtlCommand::Avail(a) => (Request::Avail, a.json),
-        CtlCommand::Shutdown(_) => (Request::Shutdown, false),
-        CtlCommand::Version(_) => (Request::Version, false),
+        CtlCommand::Reread(_) => (Request::Reread {}, false),
+        CtlCommand::Update(_) => (Request::Update {}, false),
+        CtlCommand::Avail(a) => (Request::Avail {}, a.json),
+        CtlCommand::Shutdown(_) => (Request::Shutdown {}, false),
+        CtlCommand::Version(_) => (Request::Version {}, false),
     })
 }
 
@@ -203,7 +203,7 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
             Ok(exit::OK)
         }
         Reply::Changes { changes } => {
-            let applied = matches!(request, Request::Update);
+            let applied = matches!(request, Request::Update {});
             let (a, c, r) = if applied {
                 ("added", "updated", "removed")
             } else {

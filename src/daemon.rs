@@ -19,6 +19,9 @@ pub mod exit {
 }
 
 pub fn run(args: DaemonArgs) -> i32 {
+    // Whatever fds Kahi was started with must not reach its programs.
+    close_inherited_fds_on_exec();
+
     // Read the configuration; nothing starts when it is bad.
     let path = config_path(args.config);
     let config = match crate::config::load(&path) {
@@ -101,4 +104,35 @@ fn init_logging(level: log::LevelFilter, verbose: u8) {
     });
     builder.target(env_logger::Target::Stderr);
     let _ = builder.try_init();
+}
+
+/// Marks every fd above stderr close-on-exec. Kahi opens its own fds with CLOEXEC, but the
+/// ones it inherited (from a shell, a test runner, a container runtime) would otherwise leak
+/// into every program it starts, as supervisord also takes care to avoid.
+fn close_inherited_fds_on_exec() {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    use std::os::fd::BorrowedFd;
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|fd| *fd > 2)
+            .collect(),
+        // No /proc (a bare scratch image): try every possible fd.
+        Err(_) => {
+            let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map_or(1024, |(soft, _)| soft.min(65536));
+            (3..max as i32).collect()
+        }
+    };
+    for fd in fds {
+        // SAFETY: the fd is only used for this fcntl call; one that is not open (the
+        // directory fd read_dir used, or a gap) fails with EBADF, which is fine.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFD) {
+            let _ = fcntl(
+                fd,
+                FcntlArg::F_SETFD(FdFlag::from_bits_truncate(flags) | FdFlag::FD_CLOEXEC),
+            );
+        }
+    }
 }

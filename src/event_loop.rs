@@ -53,6 +53,8 @@ pub struct EventLoop {
     pending_reads: HashSet<Token>,
     /// Connections with a parked start/stop/restart.
     waiters: HashMap<Token, Waiter>,
+    /// Restarts whose client did not wait for them.
+    detached: Vec<Waiter>,
     /// Connections following a log.
     followers: HashSet<Token>,
     pid1: bool,
@@ -80,6 +82,7 @@ impl EventLoop {
             timers: BinaryHeap::new(),
             pending_reads: HashSet::new(),
             waiters: HashMap::new(),
+            detached: Vec::new(),
             followers: HashSet::new(),
             pid1,
         })
@@ -105,7 +108,7 @@ impl EventLoop {
                 continue;
             }
             let now = Instant::now();
-            let ready: Vec<(Token, bool, bool)> = self
+            let ready: Vec<(Token, bool, bool, bool)> = self
                 .events
                 .iter()
                 .map(|e| {
@@ -113,10 +116,11 @@ impl EventLoop {
                         e.token(),
                         e.is_readable() || e.is_read_closed() || e.is_error(),
                         e.is_writable(),
+                        e.is_write_closed(),
                     )
                 })
                 .collect();
-            for (token, readable, writable) in ready {
+            for (token, readable, writable, hung_up) in ready {
                 match token {
                     SIGNALS => self.on_signals(now),
                     CONTROL => self.accept(),
@@ -126,6 +130,11 @@ impl EventLoop {
                         }
                         if writable {
                             self.flush_conn(t);
+                        }
+                        if hung_up && self.conn(t).is_some() {
+                            // The client is gone for good (not merely done sending): a
+                            // `tail -f` on a quiet program would otherwise hold it forever.
+                            self.close(t);
                         }
                     }
                 }
@@ -451,6 +460,10 @@ impl EventLoop {
                 self.perform(now);
                 self.poll_waiters(now);
             }
+            Handled::ReplyThenWait(reply, w) => {
+                self.reply(token, Ok(reply));
+                self.detached.push(w);
+            }
             Handled::Follow { id, stream, offset } => {
                 if let Some(c) = self.conn(token) {
                     c.mode = Mode::Following { id, stream, offset };
@@ -458,17 +471,13 @@ impl EventLoop {
                 self.followers.insert(token);
                 self.feed_follower(token);
             }
-            Handled::NeedConfig { apply } => {
+            Handled::NeedConfig(what) => {
                 let reply = self.load_config().map(|config| {
-                    if apply {
-                        let r = api::update(&mut self.sup, config, now);
-                        if let Reply::Changes { changes } = &r {
-                            log_changes(changes);
-                        }
-                        r
-                    } else {
-                        api::reread(&self.sup, &config)
+                    let r = api::with_config(&mut self.sup, what, config, now);
+                    if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
+                        log_changes(changes);
                     }
+                    r
                 });
                 self.reply(token, reply);
             }
@@ -520,6 +529,9 @@ impl EventLoop {
                 }
             }
         }
+        let mut detached = std::mem::take(&mut self.detached);
+        detached.retain_mut(|w| w.poll(&mut self.sup, now).is_none());
+        self.detached.append(&mut detached);
         // A restart may have queued starts.
         if !self.sup.actions.is_empty() {
             self.perform(now);

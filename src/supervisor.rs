@@ -203,6 +203,12 @@ impl Supervisor {
                 None => {}
             }
         }
+        // No retries once shutdown began: a process that just failed to start stays down.
+        if self.shutdown.is_some()
+            && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff)
+        {
+            self.input(id, Input::Stop, now);
+        }
         self.advance_shutdown(now);
     }
 
@@ -224,6 +230,10 @@ impl Supervisor {
         tiers.sort_unstable();
         tiers.dedup();
         self.shutdown = Some(tiers);
+        // The exit status reports kills of this shutdown only.
+        for e in self.entries.values_mut() {
+            e.proc.killed = false;
+        }
         // Nothing runs in BACKOFF: cancel every pending retry now rather than in turn.
         for id in self.order.clone() {
             if self.entries[&id].proc.state == State::Backoff {
@@ -256,7 +266,10 @@ impl Supervisor {
             if busy {
                 return;
             }
-            if let Some(t) = self.shutdown.as_mut() {
+            // A nested call (through `settle`) may already have moved past this tier.
+            if let Some(t) = self.shutdown.as_mut()
+                && t.last() == Some(&tier)
+            {
                 t.pop();
             }
         }
@@ -311,23 +324,30 @@ impl Supervisor {
     /// What a new configuration would change, by process namespec.
     pub fn diff(&self, new: &Config) -> Changes {
         let mut changes = Changes::default();
-        let old: HashMap<String, &ProcessSpec> = self
+        // (spec, still being removed by an earlier update)
+        let old: HashMap<String, (&ProcessSpec, bool)> = self
             .entries
             .values()
-            .filter(|e| !matches!(e.pending, Some(Pending::Remove)))
-            .map(|e| (e.spec.namespec(), &e.spec))
+            .map(|e| (e.spec.namespec(), (&e.spec, matches!(e.pending, Some(Pending::Remove)))))
             .collect();
         let mut seen = std::collections::HashSet::new();
         for spec in &new.processes {
             let name = spec.namespec();
             match old.get(&name) {
                 None => changes.added.push(name.clone()),
-                Some(o) if **o != *spec => changes.changed.push(name.clone()),
+                // Back before its removal finished: it stays, with the new settings.
+                Some((o, removing)) if *removing || **o != *spec => {
+                    changes.changed.push(name.clone())
+                }
                 Some(_) => {}
             }
             seen.insert(name);
         }
-        let mut removed: Vec<String> = old.keys().filter(|n| !seen.contains(*n)).cloned().collect();
+        let mut removed: Vec<String> = old
+            .iter()
+            .filter(|(n, (_, removing))| !removing && !seen.contains(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
         removed.sort();
         changes.removed = removed;
         changes

@@ -1,4 +1,318 @@
-//! regression
+//! Robustness: bad requests change nothing and the daemon keeps serving; a client that never
+//! reads does not delay a restart and is dropped; a long crash loop leaks neither fds nor
+//! memory; an idle daemon does not wake up; it is one thread.
 
-#[allow(unused_imports)]
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
 use crate::util::*;
+
+/// A connection that sends request lines and reads reply lines, each with a deadline.
+struct Client {
+    reader: BufReader<UnixStream>,
+}
+
+impl Client {
+    fn connect(d: &Daemon) -> Client {
+        let s = UnixStream::connect(&d.socket).expect("connect");
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Client { reader: BufReader::new(s) }
+    }
+
+    fn send(&mut self, line: &str) {
+        let s = self.reader.get_mut();
+        s.write_all(line.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+    }
+
+    /// The next reply line; None at end of stream.
+    fn recv(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("read a reply line");
+        if n == 0 {
+            return None;
+        }
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad reply {line:?}: {e}")))
+    }
+
+    fn ask(&mut self, line: &str) -> Value {
+        self.send(line);
+        self.recv().unwrap_or_else(|| panic!("the connection closed instead of answering {line}"))
+    }
+}
+
+fn assert_bad_request(reply: &Value, mentions: &str) {
+    assert_eq!(reply["code"], "BAD_REQUEST", "{reply}");
+    let error = reply["error"].as_str().unwrap_or_else(|| panic!("no error text: {reply}"));
+    assert!(error.contains(mentions), "the error should mention {mentions:?}: {reply}");
+}
+
+fn assert_version(reply: &Value) {
+    assert_eq!(reply["reply"], "version", "{reply}");
+    assert_eq!(reply["version"], env!("CARGO_PKG_VERSION"), "{reply}");
+}
+
+#[test]
+fn malformed_requests_get_bad_request_and_the_daemon_keeps_serving() {
+    let d = Daemon::start(
+        "reg-malformed",
+        "[programs.web]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("web", "RUNNING");
+    let pid = d.process("web")["pid"].as_i64();
+
+    let mut c = Client::connect(&d);
+    assert_bad_request(&c.ask("this is not json"), "bad request");
+    assert_bad_request(&c.ask(r#"{"cmd":"explode"}"#), "explode");
+    assert_bad_request(&c.ask(r#"{"cmd":"start"}"#), "names");
+    assert_bad_request(&c.ask(r#"{"cmd":"stop","names":["web"],"bogus":1}"#), "bogus");
+    assert_bad_request(&c.ask(r#"{"cmd":"start","names":[]}"#), "names");
+    assert_bad_request(&c.ask("[1, 2, 3]"), "bad request");
+    assert_bad_request(&c.ask("\u{7f}\u{1}\"binary"), "bad request");
+    // The same connection still serves.
+    assert_version(&c.ask(r#"{"cmd":"version"}"#));
+    // Several requests in one write are answered in order.
+    c.send("{\"cmd\":\"version\"}\nnope\n{\"cmd\":\"pid\"}");
+    assert_version(&c.recv().unwrap());
+    assert_bad_request(&c.recv().unwrap(), "bad request");
+    assert_eq!(c.recv().unwrap()["pid"], d.pid(), "pid");
+    // A new one too; nothing was touched.
+    assert_version(&d.request(r#"{"cmd":"version"}"#));
+    assert_eq!(d.process("web")["pid"].as_i64(), pid);
+    assert_eq!(d.state("web"), "RUNNING");
+}
+
+/// `{"cmd":"shutdown","names":["web"]}` is not a request Kahi knows: a client that believes
+/// it stops only `web` must get an error, not a shutdown of everything. The same for every
+/// command without arguments (version, avail, reread, update).
+#[test]
+fn unknown_fields_are_refused_on_commands_without_arguments() {
+    let d = Daemon::start(
+        "reg-unknown-field",
+        "[programs.web]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("web", "RUNNING");
+    let pid = d.process("web")["pid"].as_i64();
+    let mut c = Client::connect(&d);
+    for line in [
+        r#"{"cmd":"version","bogus":1}"#,
+        r#"{"cmd":"avail","names":["web"]}"#,
+        r#"{"cmd":"reread","names":["web"]}"#,
+        r#"{"cmd":"update","names":["web"]}"#,
+        r#"{"cmd":"shutdown","names":["web"]}"#,
+    ] {
+        let reply = c.ask(line);
+        assert_bad_request(&reply, "unknown field");
+    }
+    assert!(!d.log().contains("shutdown requested"), "{}", d.log());
+    assert_eq!(d.process("web")["pid"].as_i64(), pid);
+    assert_eq!(d.state("web"), "RUNNING");
+}
+
+#[test]
+fn a_request_line_over_64_kib_is_refused_and_the_connection_closed() {
+    let d = Daemon::start("reg-longline", "");
+    let mut c = Client::connect(&d);
+    let long = vec![b'x'; 100 * 1024];
+    // The daemon may close before it has all of it; what matters is what it answers.
+    let _ = c.reader.get_mut().write_all(&long);
+    let _ = c.reader.get_mut().write_all(b"\n");
+    let reply = c.recv().expect("an error before the close");
+    assert_bad_request(&reply, "longer than 65536 bytes");
+    // Closed: end of stream, or a reset, since the daemon left the rest of the line unread.
+    let mut rest = String::new();
+    match c.reader.read_line(&mut rest) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the connection should be closed after the error: {other:?} {rest:?}"),
+    }
+
+    // A line just under the limit is read, and refused only as bad JSON.
+    let mut c = Client::connect(&d);
+    let padded = format!("{{\"cmd\":\"status\",\"pad\":\"{}\"}}", "y".repeat(60 * 1024));
+    assert_bad_request(&c.ask(&padded), "pad");
+    assert_version(&c.ask(r#"{"cmd":"version"}"#));
+
+    assert_version(&d.request(r#"{"cmd":"version"}"#));
+    assert!(d.child.as_ref().is_some_and(|c| alive(c.id() as i32)));
+}
+
+/// One raw `status` of one process, without recording pids (a crash loop's pids are reused).
+fn raw_process(d: &Daemon, name: &str) -> Value {
+    let r = d.request(&format!(r#"{{"cmd":"status","names":["{name}"]}}"#));
+    r["processes"][0].clone()
+}
+
+/// How many bytes `name` has written to stdout so far.
+fn written(d: &Daemon, name: &str) -> u64 {
+    let r = d.request(&format!(r#"{{"cmd":"tail","name":"{name}","bytes":1}}"#));
+    r["offset"].as_u64().unwrap_or(0) + r["data"].as_str().map_or(0, |s| s.len() as u64)
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_delay_a_restart() {
+    // `spam` writes about 2 MB/s: the follower's 8 MiB allowance lasts seconds, long past the
+    // kernel's socket buffers, so the restart below happens while the client is stuck.
+    let d = Daemon::start(
+        "reg-slowclient",
+        "[programs.spam]\n\
+         command = ['/bin/sh', '-c', 'while :; do head -c 200000 /dev/zero | tr \"\\0\" x; echo; sleep 0.1; done']\n\
+         startsecs = 0\nstopasgroup = true\n\n\
+         [programs.other]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\nautorestart = true\n",
+    );
+    d.wait_state("spam", "RUNNING");
+    d.wait_state("other", "RUNNING");
+
+    let mut slow = UnixStream::connect(&d.socket).unwrap();
+    slow.write_all(b"{\"cmd\":\"tail\",\"name\":\"spam\",\"follow\":true}\n").unwrap();
+    let start = written(&d, "spam");
+    wait_until("spam wrote 1.5 MB more than any socket buffer holds", DEADLINE, || {
+        written(&d, "spam") > start + 1_500_000
+    });
+    assert!(!d.log().contains("dropping a control client"), "dropped too early to measure");
+
+    let old = d.process("other")["pid"].as_i64().unwrap();
+    let t0 = Instant::now();
+    unsafe_kill(old as i32, 9);
+    let mut replaced = None;
+    while t0.elapsed() < Duration::from_secs(5) {
+        let p = raw_process(&d, "other");
+        if p["pid"].as_i64().is_some_and(|pid| pid != old) {
+            replaced = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let delay = replaced.expect("the killed program was never replaced");
+    println!("restart under a stuck control client: replacement seen after {delay:?}");
+    assert!(delay < Duration::from_secs(1), "restart took {delay:?}");
+    assert!(
+        !d.log().contains("dropping a control client"),
+        "the client was dropped before the restart, so this measured nothing:\n{}",
+        d.log()
+    );
+    d.wait_state("other", "RUNNING");
+
+    // Eventually the client that never reads is dropped, and its socket closed.
+    d.wait_log("dropping a control client");
+    slow.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut sink = Vec::new();
+    slow.read_to_end(&mut sink).expect("the daemon closes the slow client's connection");
+    assert!(sink.len() <= 8 * 1024 * 1024 + 1024 * 1024, "read {} bytes", sink.len());
+    assert_version(&d.request(r#"{"cmd":"version"}"#));
+}
+
+/// The daemon's open fds once control connections have closed: the fewest of a few samples.
+fn fewest_fds(pid: i32) -> usize {
+    (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            fd_count(pid)
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// The restarts a crash loop makes before the fd and memory check.
+const CRASH_RESTARTS: u64 = 10_000;
+
+#[test]
+fn ten_thousand_restarts_leak_neither_fds_nor_memory() {
+    // Not started at boot, and stopped before the end count: while it loops, its two pipes
+    // come and go, so both counts are taken with nothing running.
+    let d = Daemon::start(
+        "reg-crashloop",
+        "[programs.crash]\ncommand = \"/bin/true\"\nstartsecs = 0\nautorestart = true\n\
+         autostart = false\n",
+    );
+    let pid = d.pid();
+    let restarts = || raw_process(&d, "crash")["restarts"].as_u64().unwrap_or(0);
+    let fds_at_start = fewest_fds(pid);
+    let t0 = Instant::now();
+    let out = d.ctl(&["start", "crash"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_until("500 restarts", Duration::from_secs(60), || restarts() >= 500);
+    let rss_at_500 = rss_kib(pid);
+    let mut last = 0;
+    wait_until(&format!("{CRASH_RESTARTS} restarts"), Duration::from_secs(300), || {
+        last = restarts();
+        if last < CRASH_RESTARTS {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        last >= CRASH_RESTARTS
+    });
+    let took = t0.elapsed();
+    let out = d.ctl(&["stop", "crash"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "crash: stopped\n"), "{out:?}");
+    let (fds_at_end, rss_at_end) = (fewest_fds(pid), rss_kib(pid));
+    println!(
+        "crash loop: {last} restarts in {took:.1?} ({:.0}/s); fds {fds_at_start} -> {fds_at_end}; \
+         RSS {rss_at_500} KiB after 500 -> {rss_at_end} KiB",
+        last as f64 / took.as_secs_f64()
+    );
+    assert!(fds_at_end.abs_diff(fds_at_start) <= 2, "fds {fds_at_start} -> {fds_at_end}");
+    assert!(rss_at_end <= rss_at_500 + 2048, "RSS {rss_at_500} KiB -> {rss_at_end} KiB");
+    assert!(d.child.as_ref().is_some_and(|c| alive(c.id() as i32)));
+    assert_version(&d.request(r#"{"cmd":"version"}"#));
+}
+
+/// Context switches of every thread of `pid` so far.
+fn context_switches(pid: i32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if line.starts_with("voluntary_ctxt_switches:")
+                || line.starts_with("nonvoluntary_ctxt_switches:")
+            {
+                total +=
+                    line.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+fn threads(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn an_idle_daemon_with_20_programs_does_not_wake_up_and_is_one_thread() {
+    let body: String = (1..=20)
+        .map(|i| format!("[programs.p{i:02}]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0.2\n\n"))
+        .collect();
+    let d = Daemon::start("reg-idle", &body);
+    wait_until("all 20 are RUNNING", DEADLINE, || {
+        let all = d.status();
+        all.len() == 20 && all.iter().all(|p| p["state"] == "RUNNING")
+    });
+    let pid = d.pid();
+    assert_eq!(threads(pid), 1, "one thread");
+
+    // The negative twin: a request is a wake-up, and the count sees it.
+    let before = context_switches(pid);
+    assert_version(&d.request(r#"{"cmd":"version"}"#));
+    wait_until("a request shows as a context switch", DEADLINE, || context_switches(pid) > before);
+    // The client's close comes just after its reply: let that be handled before measuring.
+    wait_until("no context switch for 300 ms", DEADLINE, || {
+        let at = context_switches(pid);
+        std::thread::sleep(Duration::from_millis(300));
+        context_switches(pid) == at
+    });
+
+    let before = context_switches(pid);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3) {
+        // Watch, rather than sleep blindly: a busy daemon fails early.
+        assert!(context_switches(pid) <= before + 1, "woke up while idle:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let woke = context_switches(pid) - before;
+    println!("idle daemon with 20 programs: {woke} context switches in 3 s");
+    assert!(woke <= 1, "{woke} context switches in 3 s of idleness");
+    assert_eq!(threads(pid), 1, "one thread");
+}

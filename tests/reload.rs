@@ -1,4 +1,229 @@
-//! reload
+//! Reloading the configuration: `reread` shows what changed and touches nothing; `update` and
+//! SIGHUP apply it and touch only what changed; a bad file changes nothing at all.
 
-#[allow(unused_imports)]
+use std::collections::BTreeMap;
+
 use crate::util::*;
+
+const SIGHUP: i32 = 1;
+
+/// Three programs: one that stays, one whose command changes, one that goes away.
+const BEFORE: &str = "\
+[programs.same]
+command = \"/bin/sleep 1001\"
+startsecs = 0
+
+[programs.changes]
+command = \"/bin/sleep 1002\"
+startsecs = 0
+
+[programs.goes]
+command = \"/bin/sleep 1003\"
+startsecs = 0
+";
+
+/// `same` untouched, `changes` with a new command, `goes` gone, `comes` added.
+const AFTER: &str = "\
+[programs.same]
+command = \"/bin/sleep 1001\"
+startsecs = 0
+
+[programs.changes]
+command = \"/bin/sleep 2002\"
+startsecs = 0
+
+[programs.comes]
+command = \"/bin/sleep 1004\"
+startsecs = 0
+";
+
+/// Rewrites the daemon's configuration file with `body`, after the same `[server]` table
+/// `Daemon::start` wrote (three lines, so the body starts on line 4).
+fn rewrite(d: &Daemon, body: &str) {
+    let text = format!("[server]\nsocket = \"{}\"\n\n{body}", d.socket.display());
+    std::fs::write(&d.config, text).unwrap();
+}
+
+/// name -> pid of every process in status (0 when it has none).
+fn pids(d: &Daemon) -> BTreeMap<String, i64> {
+    d.status()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["pid"].as_i64().unwrap_or(0)))
+        .collect()
+}
+
+fn cmdline(pid: i64) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim_end().to_string())
+        .unwrap_or_default()
+}
+
+fn started(name: &str) -> Daemon {
+    let d = Daemon::start(name, BEFORE);
+    for p in ["same", "changes", "goes"] {
+        d.wait_state(p, "RUNNING");
+    }
+    d
+}
+
+#[test]
+fn reread_reports_changes_and_touches_nothing() {
+    let d = started("reload-reread");
+    let before = pids(&d);
+
+    rewrite(&d, AFTER);
+    let out = d.ctl(&["reread"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "comes: available\nchanges: changed\ngoes: disappeared\n", "{out:?}");
+
+    let r = d.request(r#"{"cmd":"reread"}"#);
+    assert_eq!(
+        r,
+        serde_json::json!({"reply": "changes",
+            "changes": {"added": ["comes"], "changed": ["changes"], "removed": ["goes"]}})
+    );
+
+    assert_eq!(pids(&d), before, "reread started, stopped or restarted something");
+    for (name, pid) in &before {
+        assert!(alive(*pid as i32), "{name} ({pid}) died");
+    }
+    assert_eq!(cmdline(before["changes"]), "/bin/sleep 1002");
+
+    // Nothing changed on disk: nothing to report.
+    rewrite(&d, BEFORE);
+    let out = d.ctl(&["reread"]);
+    assert_eq!(out.stdout, "No config updates to processes\n", "{out:?}");
+}
+
+/// What `update` and SIGHUP must both do.
+fn check_applied(d: &Daemon, before: &BTreeMap<String, i64>) {
+    d.wait_state("comes", "RUNNING");
+    wait_until("changes runs again with a new pid", DEADLINE, || {
+        let p = d.process("changes");
+        p["state"] == "RUNNING" && p["pid"].as_i64().is_some_and(|pid| pid != before["changes"])
+    });
+    wait_until("goes disappears from status", DEADLINE, || {
+        !d.status().iter().any(|p| p["name"] == "goes")
+    });
+    let after = pids(d);
+    let names: Vec<&str> = after.keys().map(String::as_str).collect();
+    assert_eq!(names, ["changes", "comes", "same"]);
+    assert_eq!(after["same"], before["same"], "the unchanged program was restarted");
+    assert!(alive(before["same"] as i32));
+    assert_eq!(
+        cmdline(after["changes"]),
+        "/bin/sleep 2002",
+        "the changed program runs its new command"
+    );
+    assert_eq!(cmdline(after["comes"]), "/bin/sleep 1004");
+    wait_until("the old pids of changes and goes are gone", DEADLINE, || {
+        !alive(before["changes"] as i32) && !alive(before["goes"] as i32)
+    });
+}
+
+#[test]
+fn update_touches_only_what_changed() {
+    let d = started("reload-update");
+    let before = pids(&d);
+
+    rewrite(&d, AFTER);
+    let out = d.ctl(&["update"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "comes: added\nchanges: updated\ngoes: removed\n", "{out:?}");
+    check_applied(&d, &before);
+
+    // A second update finds nothing to do, and restarts nothing.
+    let settled = pids(&d);
+    let out = d.ctl(&["update"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "No config updates to processes\n"));
+    assert_eq!(pids(&d), settled);
+}
+
+#[test]
+fn sighup_is_update() {
+    let d = started("reload-sighup");
+    let before = pids(&d);
+
+    rewrite(&d, AFTER);
+    d.signal(SIGHUP);
+    d.wait_log("received SIGHUP, reloading the configuration");
+    check_applied(&d, &before);
+    d.wait_log("update: goes: removed");
+}
+
+#[test]
+fn an_added_program_without_autostart_is_added_stopped() {
+    let d = started("reload-manual");
+    rewrite(
+        &d,
+        &format!("{BEFORE}\n[programs.later]\ncommand = \"/bin/sleep 1005\"\nautostart = false\n"),
+    );
+    let out = d.ctl(&["update"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "later: added\n"), "{out:?}");
+    assert_eq!(d.state("later"), "STOPPED");
+    let out = d.ctl(&["start", "later"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "later: started\n"), "{out:?}");
+}
+
+/// AFTER plus a program with a bad value on a known line.
+fn bad_body() -> (String, usize) {
+    let body =
+        format!("{AFTER}\n[programs.broken]\ncommand = \"/bin/sleep 1\"\nstartsecs = \"soon\"\n");
+    // The [server] table takes three lines; `startsecs` is the body's last line.
+    let line = 3 + body.lines().count();
+    (body, line)
+}
+
+#[test]
+fn update_with_a_bad_config_fails_with_file_and_line_and_changes_nothing() {
+    let d = started("reload-bad");
+    let before = pids(&d);
+
+    let (body, line) = bad_body();
+    rewrite(&d, &body);
+    let out = d.ctl(&["update"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let place = format!("{}:{line}:", d.config.display());
+    assert!(out.stderr.contains(&place), "the error names {place}: {out:?}");
+    assert!(out.stderr.contains("programs.broken.startsecs"), "{out:?}");
+    assert_eq!(out.stdout, "", "{out:?}");
+
+    let out = d.ctl(&["reread"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains(&place), "{out:?}");
+
+    // Nothing was added, removed or restarted, even what the bad file also changed.
+    assert_eq!(pids(&d), before);
+    for pid in before.values() {
+        assert!(alive(*pid as i32));
+    }
+
+    // Fixed, the same update goes through.
+    rewrite(&d, AFTER);
+    let out = d.ctl(&["update"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    check_applied(&d, &before);
+}
+
+#[test]
+fn sighup_with_a_bad_config_logs_the_error_and_keeps_running() {
+    let d = started("reload-bad-hup");
+    let before = pids(&d);
+
+    let (body, line) = bad_body();
+    rewrite(&d, &body);
+    d.signal(SIGHUP);
+    d.wait_log("configuration not reloaded, nothing changed");
+    d.wait_log(&format!("{}:{line}:", d.config.display()));
+
+    // Still serving, with the same processes.
+    let out = d.ctl(&["version"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(d.child.as_ref().is_some_and(|c| alive(c.id() as i32)));
+    assert_eq!(pids(&d), before);
+
+    // A second SIGHUP with the file fixed applies it.
+    rewrite(&d, AFTER);
+    d.signal(SIGHUP);
+    check_applied(&d, &before);
+}

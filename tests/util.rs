@@ -147,7 +147,8 @@ impl Daemon {
     /// `status --json` as values.
     pub fn status(&self) -> Vec<Value> {
         let out = self.ctl(&["status", "--json"]);
-        let v: Vec<Value> = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status --json: {e}: {out:?}"));
+        let v: Vec<Value> = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json: {e}: {out:?}"));
         for p in &v {
             if let Some(pid) = p["pid"].as_i64() {
                 let mut seen = self.seen.borrow_mut();
@@ -161,7 +162,10 @@ impl Daemon {
 
     /// One process's status object.
     pub fn process(&self, name: &str) -> Value {
-        self.status().into_iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no process {name} in status"))
+        self.status()
+            .into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no process {name} in status"))
     }
 
     pub fn state(&self, name: &str) -> String {
@@ -174,15 +178,17 @@ impl Daemon {
     }
 
     pub fn wait_state_within(&self, name: &str, state: &str, timeout: Duration) {
-        let mut last = String::new();
         let end = Instant::now() + timeout;
         loop {
-            last = self.state(name);
+            let last = self.state(name);
             if last == state {
                 return;
             }
             if Instant::now() > end {
-                panic!("{name} never reached {state} within {timeout:?} (last {last}); daemon log:\n{}", self.log());
+                panic!(
+                    "{name} never reached {state} within {timeout:?} (last {last}); daemon log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -252,7 +258,11 @@ impl Drop for Daemon {
 /// kill(2) by pid, through the `kill` command so tests need no libc binding.
 pub fn unsafe_kill(pid: i32, sig: i32) {
     if pid > 0 {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -282,4 +292,30 @@ pub fn status_field(pid: i32, field: &str) -> Option<u64> {
 
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
+}
+
+impl Daemon {
+    /// Like [`Daemon::start`], but `/bin/sh` runs `prelude` and then execs the daemon under its
+    /// own pid, so the daemon inherits what `prelude` sets up (an open fd, an ignored signal).
+    pub fn start_after(name: &str, prelude: &str, body: &str) -> Daemon {
+        let dir = Dir::new(name);
+        let socket = dir.join("kahi.sock");
+        let text = format!("[server]\nsocket = \"{}\"\n\n{body}", socket.display());
+        let config = dir.write("kahi.toml", &text);
+        let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{prelude}\nexec \"$0\" daemon -c \"$1\" -v"))
+            .arg(KAHI)
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start kahi");
+        let d = Daemon { dir, child: Some(child), socket, config, seen: Default::default() };
+        let sock = d.socket.clone();
+        wait_until("the control socket answers", DEADLINE, || UnixStream::connect(&sock).is_ok());
+        d
+    }
 }

@@ -157,16 +157,37 @@ pub fn load_with(
     // Which files make up the configuration: the main one and what its `include` matches. The
     // patterns are read here only to know what to read; the walk below checks them properly.
     let here = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
-    let patterns: Vec<String> = match DeTable::parse(&files[0].1) {
+    let patterns: Vec<(String, usize)> = match DeTable::parse(&files[0].1) {
         Ok(t) => t
             .get_ref()
             .get("include")
             .and_then(|v| v.get_ref().as_array())
-            .map(|a| a.iter().filter_map(|i| i.get_ref().as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i.get_ref().as_str().map(|s| (s.to_string(), i.span().start)))
+                    .collect()
+            })
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    for pattern in patterns {
+    let vars = file_vars(&file);
+    let mut read: Vec<PathBuf> =
+        vec![std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone())];
+    for (raw, at) in patterns {
+        let pattern = match expand::expand(&raw, &vars, env) {
+            Ok(p) => p,
+            Err(e) => {
+                let (line, column) = line_col(&files[0].1, at);
+                errors.push(ConfigError {
+                    file: file.clone(),
+                    line,
+                    column,
+                    key: "include".into(),
+                    message: e,
+                });
+                continue;
+            }
+        };
         let full = here.join(&pattern);
         let matched = match glob::glob(&full.to_string_lossy()) {
             Ok(paths) => {
@@ -183,6 +204,12 @@ pub fn load_with(
             log::warn!("no file matches include pattern {pattern:?} of {}", file.display());
         }
         for path in matched {
+            // A file matched twice (or the main file matching its own pattern) is read once.
+            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if read.contains(&canonical) {
+                continue;
+            }
+            read.push(canonical);
             match std::fs::read_to_string(&path) {
                 Ok(src) => files.push((path, src)),
                 Err(e) => {
@@ -321,7 +348,7 @@ impl<'s> Loader<'s, '_> {
             let at = self.child(&at, v, k.get_ref());
             match k.get_ref().as_ref() {
                 "socket" => {
-                    if let Some(s) = self.expanded_string(&at, v, &Vars::default()) {
+                    if let Some(s) = self.expanded_string(&at, v, &file_vars(self.docs[0].file)) {
                         server.socket = PathBuf::from(s);
                     }
                 }
@@ -450,24 +477,14 @@ impl<'s> Loader<'s, '_> {
         programs: Vec<ProgramTable<'s>>,
         groups: &Membership,
     ) -> (Vec<ProcessSpec>, Vec<ProgramInfo>) {
-        let host = nix::unistd::gethostname()
-            .map(|h| h.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let mut processes = Vec::new();
         let mut infos = Vec::new();
         for p in programs {
             let (group, group_priority) =
                 groups.get(&p.name).cloned().unwrap_or((p.name.clone(), None));
-            let here = self.docs[p.doc]
-                .file
-                .parent()
-                .map(|d| d.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let mut vars = Vars::default();
+            let mut vars = file_vars(self.docs[p.doc].file);
             vars.set_str("program_name", &p.name);
             vars.set_str("group_name", &group);
-            vars.set_str("here", here);
-            vars.set_str("host_node_name", &host);
             let at = At { doc: p.doc, span: p.span.clone(), key: format!("programs.{}", p.name) };
             if let Some(specs) = self.program(&at, &p, &group, group_priority, vars) {
                 infos.push(ProgramInfo {
@@ -645,35 +662,43 @@ impl<'s> Loader<'s, '_> {
                 return None;
             }
         }
-        if self.errors.len() > before {
-            return None;
-        }
-
         vars.set_int("numprocs", numprocs as i64);
         let mut specs = Vec::with_capacity(numprocs as usize);
         for num in numprocs_start..numprocs_start + numprocs {
             let mut spec = base.clone();
             let mut vars = vars.clone();
             vars.set_int("process_num", num as i64);
+            // Every per-process key is expanded even when another one failed, so that each
+            // error is reported; after the first process, one error is enough (the others
+            // would repeat it).
+            let errors_before = self.errors.len();
             if let Some((at, v)) = &environment {
-                spec.environment = self.environment(at, v, &mut vars)?;
+                spec.environment = self.environment(at, v, &mut vars).unwrap_or_default();
             }
             spec.name = match &process_name {
-                Some((at, v)) => {
-                    let name = self.expanded_string(at, v, &vars)?;
-                    if let Err(why) = check_name(&name) {
-                        self.error(at, why);
-                        return None;
-                    }
-                    name
-                }
+                Some((at, v)) => self
+                    .expanded_string(at, v, &vars)
+                    .filter(|name| match check_name(name) {
+                        Ok(()) => true,
+                        Err(why) => {
+                            self.error(at, why);
+                            false
+                        }
+                    })
+                    .unwrap_or_default(),
                 None => p.name.clone(),
             };
             if let Some((at, v)) = &directory {
-                spec.directory = Some(PathBuf::from(self.expanded_string(at, v, &vars)?));
+                spec.directory = self.expanded_string(at, v, &vars).map(PathBuf::from);
             }
-            spec.argv = self.command(&command_at, &command, &vars)?;
+            spec.argv = self.command(&command_at, &command, &vars).unwrap_or_default();
+            if self.errors.len() > errors_before {
+                break;
+            }
             specs.push(spec);
+        }
+        if self.errors.len() > before {
+            return None;
         }
         Some(specs)
     }
@@ -691,11 +716,10 @@ impl<'s> Loader<'s, '_> {
                 }
             }
             DeValue::Array(items) => {
-                let mut argv = Vec::new();
-                for item in items.iter() {
-                    argv.push(self.expanded_string(at, item, vars)?);
-                }
-                argv
+                // Each item is checked, so every bad one is reported.
+                let argv: Vec<Option<String>> =
+                    items.iter().map(|item| self.expanded_string(at, item, vars)).collect();
+                argv.into_iter().collect::<Option<Vec<String>>>()?
             }
             other => {
                 self.error(
@@ -720,27 +744,35 @@ impl<'s> Loader<'s, '_> {
     ) -> Option<Vec<(String, String)>> {
         let table = self.table(at, v)?.clone();
         let mut env = Vec::new();
+        let mut ok = true;
         for (k, v) in table.iter() {
             let at = self.child(at, v, k.get_ref());
+            // As in supervisord, the values see the daemon's environment, not each other, so
+            // their order does not matter.
             let value = match v.get_ref() {
-                DeValue::String(_) => self.expanded_string(&at, v, vars)?,
-                DeValue::Integer(i) => i.as_str().to_string(),
-                DeValue::Float(f) => f.as_str().to_string(),
-                DeValue::Boolean(b) => b.to_string(),
+                DeValue::String(_) => self.expanded_string(&at, v, vars),
+                DeValue::Integer(i) => Some(i.as_str().to_string()),
+                DeValue::Float(f) => Some(f.as_str().to_string()),
+                DeValue::Boolean(b) => Some(b.to_string()),
                 other => {
                     self.error(&at, format!("expected a string, found {}", describe(other)));
-                    return None;
+                    None
                 }
             };
             if k.get_ref().is_empty() || k.get_ref().contains(['=', '\0']) {
                 self.error(&at, "a variable name cannot be empty or contain '=' or NUL");
-                return None;
+                ok = false;
             }
-            // As in supervisord, later keys and `command` may use %(ENV_X)s of these.
-            vars.set_str(&format!("ENV_{}", k.get_ref()), value.clone());
-            env.push((k.get_ref().to_string(), value));
+            match value {
+                Some(value) => env.push((k.get_ref().to_string(), value)),
+                None => ok = false,
+            }
         }
-        Some(env)
+        // The keys after it (directory, command, process_name) may use %(ENV_X)s of these.
+        for (k, value) in &env {
+            vars.set_str(&format!("ENV_{k}"), value.clone());
+        }
+        ok.then_some(env)
     }
 
     // ---- typed getters: each records an error and returns None on a mismatch ----
@@ -866,6 +898,17 @@ impl<'s> Loader<'s, '_> {
                 let digits = s.strip_prefix("0o").unwrap_or(s);
                 u32::from_str_radix(digits, 8).ok()
             }
+            // A decimal 700 would mean 0o1274: only 0, or TOML's own 0o700, is unambiguous.
+            DeValue::Integer(i) if i.radix() == 10 && i.as_str() != "0" => {
+                self.error(
+                    at,
+                    format!(
+                        "{} is decimal; write a mode in octal, as \"0{0}\" or 0o{0}",
+                        i.as_str()
+                    ),
+                );
+                return None;
+            }
             DeValue::Integer(i) => u32::from_str_radix(i.as_str(), i.radix()).ok(),
             _ => None,
         };
@@ -913,11 +956,10 @@ impl<'s> Loader<'s, '_> {
     }
 
     fn child(&self, parent: &At, v: &Spanned<DeValue<'s>>, key: &str) -> At {
-        let key = if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            format!("{}.{key}", parent.key)
-        } else {
-            format!("{}.{key:?}", parent.key)
-        };
+        let plain = !key.is_empty()
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let key =
+            if plain { format!("{}.{key}", parent.key) } else { format!("{}.{key:?}", parent.key) };
         At { doc: parent.doc, span: v.span(), key }
     }
 
@@ -952,6 +994,19 @@ impl<'s> Loader<'s, '_> {
         let at = At { span: key_span, ..at.clone() };
         self.error(&at, format!("{what}{hint}"));
     }
+}
+
+/// The expansions every value of a file may use: `%(here)s`, `%(host_node_name)s`.
+fn file_vars(file: &Path) -> Vars {
+    let mut vars = Vars::default();
+    vars.set_str(
+        "here",
+        file.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default(),
+    );
+    let host =
+        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    vars.set_str("host_node_name", host);
+    vars
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.

@@ -163,6 +163,21 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             // STARTING -> BACKOFF: the spawn itself failed.
             enter_backoff(p, spec, &name, now, &mut out);
         }
+        (State::Stopping, Input::Spawned { pid }) if p.pid.is_none() => {
+            // A stop reached the process while its spawn was still queued: keep the pid so
+            // it is supervised, and stop it now (the SIGKILL deadline is already armed).
+            p.pid = Some(pid);
+            p.started_at = Some(now);
+            out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));
+            out.push(Action::Kill { signal: spec.stopsignal, group: spec.stopasgroup });
+        }
+        (State::Stopping, Input::SpawnFailed { error }) if p.pid.is_none() => {
+            out.push(Action::Log(Level::Info, format!("spawnerr: can't start '{name}': {error}")));
+            p.spawn_error = Some(error);
+            p.timers.clear(TimerKind::StopKill);
+            // STOPPING -> STOPPED: nothing ever ran.
+            change(p, State::Stopped, &mut out);
+        }
         (_, Input::Spawned { .. } | Input::SpawnFailed { .. }) => {
             out.push(Action::Log(
                 Level::Warn,

@@ -1,1 +1,897 @@
-//! Supervisor: ordering, shutdown, look-up, update.
+//! Supervisor: start order, name look-up, the shutdown sequence, reread and update, and the
+//! answers `api::handle` gives to start and stop.
+//!
+//! No process runs. A small harness stands in for the event loop: it answers each spawn at once
+//! with a made-up pid (as the loop does, synchronously), feeds exits by pid, and fires armed
+//! deadlines when told that time has passed. Time is a fake clock: `t0` and offsets from it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::Signal;
+
+use super::{Changes, ProcId, Supervisor};
+use crate::api::{self, ApiError, ErrorCode, Handled, NameResult, Outcome, Reply, Request, Waiter};
+use crate::config::{AutoRestart, Config, Logging, ProcessSpec, Server};
+use crate::process::machine::{Action, Input, TimerKind};
+use crate::process::{ExitStatus, State};
+
+// ---- building blocks ----
+
+/// A process `name` in `group`, with supervisord's defaults.
+fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
+    ProcessSpec {
+        name: name.into(),
+        group: group.into(),
+        program: name.into(),
+        argv: vec![format!("/usr/bin/{name}")],
+        priority,
+        autostart: true,
+        startsecs: secs(1),
+        startretries: 3,
+        autorestart: AutoRestart::Unexpected,
+        exitcodes: vec![0],
+        stopsignal: Signal::SIGTERM,
+        stopwaitsecs: secs(10),
+        stopasgroup: false,
+        killasgroup: false,
+        user: None,
+        directory: None,
+        umask: None,
+        environment: Vec::new(),
+        clean_environment: false,
+        redirect_stderr: false,
+        stdout_capture_maxbytes: 1 << 20,
+        stderr_capture_maxbytes: 1 << 20,
+    }
+}
+
+/// A program with one process, in a group of its own name.
+fn program(name: &str, priority: i64) -> ProcessSpec {
+    member(name, name, priority)
+}
+
+/// `spec` with some settings changed.
+fn with(mut spec: ProcessSpec, change: impl FnOnce(&mut ProcessSpec)) -> ProcessSpec {
+    change(&mut spec);
+    spec
+}
+
+fn config(processes: Vec<ProcessSpec>) -> Config {
+    Config {
+        file: "/etc/kahi/kahi.toml".into(),
+        server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700 },
+        logging: Logging { level: log::LevelFilter::Info },
+        processes,
+        programs: Vec::new(),
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn code(c: i32) -> ExitStatus {
+    ExitStatus::Exited(c)
+}
+
+fn by(signal: Signal) -> ExitStatus {
+    ExitStatus::Signaled { signal: signal as i32, core_dumped: false }
+}
+
+/// What the event loop did, by process namespec.
+type Done = Vec<(String, Action)>;
+
+/// Who was sent which signal.
+fn kills(done: &Done) -> Vec<(String, Signal)> {
+    done.iter()
+        .filter_map(|(name, a)| match a {
+            Action::Kill { signal, .. } => Some((name.clone(), *signal)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Who was spawned.
+fn spawns(done: &Done) -> Vec<String> {
+    done.iter().filter(|(_, a)| *a == Action::Spawn).map(|(name, _)| name.clone()).collect()
+}
+
+/// The names of `ids`, in order.
+fn names(sup: &Supervisor, ids: Option<Vec<ProcId>>) -> Option<Vec<String>> {
+    ids.map(|ids| ids.iter().map(|id| sup.get(*id).unwrap().spec.namespec()).collect())
+}
+
+/// Stands in for the event loop.
+struct Harness {
+    sup: Supervisor,
+    next_pid: i32,
+    /// Namespecs whose spawn fails.
+    failing: Vec<String>,
+    /// Every namespec seen, so that actions of a process already forgotten can still be named.
+    seen: HashMap<ProcId, String>,
+}
+
+impl Harness {
+    fn new(processes: Vec<ProcessSpec>) -> Harness {
+        Harness {
+            sup: Supervisor::new(config(processes)),
+            next_pid: 100,
+            failing: Vec::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn remember(&mut self) {
+        for e in self.sup.iter() {
+            self.seen.insert(e.id, e.spec.namespec());
+        }
+    }
+
+    fn id(&self, name: &str) -> ProcId {
+        let ids = self.sup.resolve(name).unwrap_or_else(|| panic!("no process {name}"));
+        assert_eq!(ids.len(), 1, "{name} names one process");
+        ids[0]
+    }
+
+    fn state(&self, name: &str) -> State {
+        self.sup.get(self.id(name)).unwrap().proc.state
+    }
+
+    fn pid(&self, name: &str) -> Option<i32> {
+        self.sup.get(self.id(name)).unwrap().proc.pid
+    }
+
+    /// Performs every queued action as the event loop does: a spawn is answered at once.
+    fn perform(&mut self, now: Instant) -> Done {
+        self.remember();
+        let mut done = Vec::new();
+        while let Some((id, action)) = self.sup.actions.pop_front() {
+            let name = self.seen[&id].clone();
+            if action == Action::Spawn {
+                let answer = if self.failing.contains(&name) {
+                    Input::SpawnFailed { error: "No such file or directory".into() }
+                } else {
+                    self.next_pid += 1;
+                    Input::Spawned { pid: self.next_pid }
+                };
+                self.sup.input(id, answer, now);
+                self.remember();
+            }
+            done.push((name, action));
+        }
+        done
+    }
+
+    /// The process's pid was reaped: routed by pid, as the event loop's reaper does.
+    fn exit(&mut self, name: &str, status: ExitStatus, now: Instant) -> Done {
+        let pid = self.pid(name).unwrap_or_else(|| panic!("{name} has no pid"));
+        let id = self.sup.by_pid(pid).unwrap_or_else(|| panic!("pid {pid} is not known"));
+        self.remember();
+        self.sup.input(id, Input::Exited(status), now);
+        self.perform(now)
+    }
+
+    /// Lets time run to `until`: every deadline due fires, earliest first, at its instant.
+    fn advance_to(&mut self, until: Instant) -> Done {
+        let mut done = Vec::new();
+        loop {
+            let due = self
+                .sup
+                .iter()
+                .flat_map(|e| {
+                    [TimerKind::StartSecs, TimerKind::Backoff, TimerKind::StopKill]
+                        .into_iter()
+                        .filter_map(move |k| e.proc.timers.get(k).map(|at| (at, e.id, k)))
+                })
+                .filter(|(at, _, _)| *at <= until)
+                .min();
+            let Some((at, id, kind)) = due else { return done };
+            self.remember();
+            self.sup.input(id, Input::Timer(kind), at);
+            done.extend(self.perform(at));
+        }
+    }
+
+    /// Starts the autostart processes at t0 and lets them reach RUNNING (startsecs 1).
+    fn boot(&mut self, t0: Instant) -> Done {
+        self.sup.start_autostart(t0);
+        let mut done = self.perform(t0);
+        done.extend(self.advance_to(t0 + secs(1)));
+        done
+    }
+}
+
+// ==== start order and look-up ====
+
+#[test]
+fn start_order_is_priority_then_group_then_name() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        program("late", 10),
+        member("b", "y", 5),
+        member("b", "x", 5),
+        member("a", "y", 5),
+        program("m", 5),
+        program("z", 1),
+    ]);
+    let order: Vec<String> = k.sup.iter().map(|e| e.spec.namespec()).collect();
+    assert_eq!(order, ["z", "a:y", "b:x", "b:y", "m", "late"]);
+    k.sup.start_autostart(t0);
+    assert_eq!(spawns(&k.perform(t0)), ["z", "a:y", "b:x", "b:y", "m", "late"]);
+}
+
+#[test]
+fn start_autostart_skips_autostart_false() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        program("web", 1),
+        with(program("batch", 2), |s| s.autostart = false),
+        program("worker", 3),
+    ]);
+    k.sup.start_autostart(t0);
+    assert_eq!(spawns(&k.perform(t0)), ["web", "worker"]);
+    assert_eq!(k.state("batch"), State::Stopped);
+    assert_eq!(k.state("web"), State::Starting);
+}
+
+/// web and worker in group backend, db alone, cache_0 and cache_1 from one program.
+fn lookup() -> Supervisor {
+    Supervisor::new(config(vec![
+        member("backend", "web", 2),
+        member("backend", "worker", 2),
+        program("db", 1),
+        member("cache", "cache_0", 3),
+        member("cache", "cache_1", 3),
+    ]))
+}
+
+#[test]
+fn resolve_all_is_every_process_in_start_order() {
+    let sup = lookup();
+    assert_eq!(
+        names(&sup, sup.resolve("all")).unwrap(),
+        ["db", "backend:web", "backend:worker", "cache:cache_0", "cache:cache_1"]
+    );
+}
+
+#[test]
+fn resolve_group_star_is_the_group() {
+    let sup = lookup();
+    assert_eq!(names(&sup, sup.resolve("backend:*")).unwrap(), ["backend:web", "backend:worker"]);
+}
+
+#[test]
+fn resolve_group_colon_name_is_one_process() {
+    let sup = lookup();
+    assert_eq!(names(&sup, sup.resolve("backend:worker")).unwrap(), ["backend:worker"]);
+    assert_eq!(names(&sup, sup.resolve("db:db")).unwrap(), ["db"]);
+}
+
+#[test]
+fn resolve_process_name_alone_finds_it_in_its_group() {
+    let sup = lookup();
+    assert_eq!(names(&sup, sup.resolve("web")).unwrap(), ["backend:web"]);
+    assert_eq!(names(&sup, sup.resolve("db")).unwrap(), ["db"]);
+}
+
+#[test]
+fn resolve_group_name_alone_is_every_process_of_the_group() {
+    let sup = lookup();
+    assert_eq!(names(&sup, sup.resolve("cache")).unwrap(), ["cache:cache_0", "cache:cache_1"]);
+}
+
+#[test]
+fn resolve_unknown_names_are_none() {
+    let sup = lookup();
+    assert_eq!(sup.resolve("nope"), None);
+    assert_eq!(sup.resolve("nope:*"), None);
+    assert_eq!(sup.resolve("backend:nope"), None);
+    assert_eq!(sup.resolve("db:web"), None, "web is not in group db");
+}
+
+// ==== shutdown ====
+
+#[test]
+fn shutdown_stops_the_highest_priority_tier_first_and_the_next_once_it_is_down() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        program("db", 1),
+        program("app", 2),
+        program("web1", 3),
+        program("web2", 3),
+    ]);
+    k.boot(t0);
+    let t1 = t0 + secs(5);
+    k.sup.begin_shutdown(t1);
+    let done = k.perform(t1);
+    assert_eq!(
+        kills(&done),
+        [("web1".into(), Signal::SIGTERM), ("web2".into(), Signal::SIGTERM)],
+        "only the highest tier is stopped at first"
+    );
+    assert_eq!(k.state("app"), State::Running);
+
+    // One of the tier is down: the next tier still waits.
+    assert_eq!(kills(&k.exit("web1", by(Signal::SIGTERM), t1 + ms(10))), []);
+    assert_eq!(k.state("app"), State::Running);
+
+    // The whole tier is down: the next one is stopped.
+    let done = k.exit("web2", by(Signal::SIGTERM), t1 + ms(20));
+    assert_eq!(kills(&done), [("app".into(), Signal::SIGTERM)]);
+    assert_eq!(k.state("db"), State::Running);
+
+    let done = k.exit("app", code(0), t1 + ms(30));
+    assert_eq!(kills(&done), [("db".into(), Signal::SIGTERM)]);
+    assert!(!k.sup.shutdown_complete(), "db is still running");
+
+    k.exit("db", code(0), t1 + ms(40));
+    assert!(k.sup.shutdown_complete());
+    assert_eq!(k.state("db"), State::Stopped);
+}
+
+#[test]
+fn shutdown_complete_is_false_before_shutdown_begins() {
+    let k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    assert!(!k.sup.shutdown_complete(), "nothing runs, but nobody asked to shut down");
+}
+
+#[test]
+fn shutdown_with_nothing_running_completes_at_once() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("web", 1), |s| s.autostart = false),
+        with(program("db", 2), |s| s.autostart = false),
+    ]);
+    k.sup.begin_shutdown(t0);
+    assert_eq!(k.perform(t0), []);
+    assert!(k.sup.is_shutting_down());
+    assert!(k.sup.shutdown_complete());
+}
+
+#[test]
+fn shutdown_begun_twice_stops_each_process_once() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    assert_eq!(kills(&k.perform(t0 + secs(2))).len(), 1);
+    k.sup.begin_shutdown(t0 + secs(3));
+    assert_eq!(k.perform(t0 + secs(3)), []);
+}
+
+#[test]
+fn shutdown_does_not_autorestart_a_process_that_exits() {
+    // low waits for its turn while high stops; it exits unexpectedly meanwhile.
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("low", 1), |s| s.autorestart = AutoRestart::Always),
+        program("high", 2),
+    ]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    k.perform(t0 + secs(2));
+    let done = k.exit("low", code(1), t0 + secs(3));
+    assert_eq!(spawns(&done), Vec::<String>::new());
+    assert_eq!(k.state("low"), State::Exited);
+    k.exit("high", by(Signal::SIGTERM), t0 + secs(4));
+    assert!(k.sup.shutdown_complete());
+}
+
+#[test]
+fn shutdown_leaves_the_autorestart_setting_intact() {
+    // autorestart is overridden for the duration of one input only; the spec is not changed.
+    let t0 = Instant::now();
+    let mut k =
+        Harness::new(vec![with(program("web", 1), |s| s.autorestart = AutoRestart::Always)]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    k.perform(t0 + secs(2));
+    k.exit("web", code(0), t0 + secs(3));
+    assert_eq!(k.sup.get(k.id("web")).unwrap().spec.autorestart, AutoRestart::Always);
+}
+
+#[test]
+fn shutdown_stops_backoff_processes_at_once_whatever_their_tier() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("low", 1), program("high", 2)]);
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    k.exit("low", code(1), t0 + ms(500));
+    k.advance_to(t0 + secs(1));
+    assert_eq!(k.state("low"), State::Backoff);
+    assert_eq!(k.state("high"), State::Running);
+
+    k.sup.begin_shutdown(t0 + ms(1200));
+    let done = k.perform(t0 + ms(1200));
+    assert!(
+        done.contains(&(
+            "low".into(),
+            Action::Changed { from: State::Backoff, to: State::Stopped }
+        ))
+    );
+    assert_eq!(k.state("low"), State::Stopped, "stopped while the higher tier is still stopping");
+    assert_eq!(k.state("high"), State::Stopping);
+    assert_eq!(k.sup.get(k.id("low")).unwrap().proc.timers.get(TimerKind::Backoff), None);
+    // Its retry never comes.
+    assert_eq!(spawns(&k.advance_to(t0 + secs(5))), Vec::<String>::new());
+}
+
+#[test]
+fn shutdown_does_not_retry_a_process_that_fails_to_start_meanwhile() {
+    // low is still STARTING (startsecs 10) when shutdown begins; it dies before its tier's
+    // turn. supervisord spawns nothing once shutdown began; neither must Kahi.
+    let t0 = Instant::now();
+    let mut k =
+        Harness::new(vec![with(program("low", 1), |s| s.startsecs = secs(10)), program("high", 2)]);
+    k.boot(t0);
+    assert_eq!(k.state("low"), State::Starting);
+    k.sup.begin_shutdown(t0 + secs(2));
+    k.perform(t0 + secs(2));
+    k.exit("low", code(1), t0 + secs(3));
+    let done = k.advance_to(t0 + secs(9));
+    assert_eq!(spawns(&done), Vec::<String>::new(), "nothing is spawned during shutdown");
+    assert_ne!(k.state("low"), State::Starting);
+    k.exit("high", by(Signal::SIGTERM), t0 + secs(9));
+    assert!(k.sup.shutdown_complete());
+}
+
+#[test]
+fn shutdown_keeps_tier_order_when_a_tier_holds_a_backoff_process() {
+    // mid is STARTING when shutdown begins and dies before its turn, so its tier holds a
+    // BACKOFF process when top (the highest tier) is down. Then only the next tier, a's, may
+    // be stopped; b waits for a.
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        program("b", 1),
+        program("a", 2),
+        with(program("mid", 3), |s| s.startsecs = secs(10)),
+        program("top", 4),
+    ]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    assert_eq!(kills(&k.perform(t0 + secs(2))), [("top".into(), Signal::SIGTERM)]);
+    k.exit("mid", code(1), t0 + ms(2100));
+    let done = k.exit("top", by(Signal::SIGTERM), t0 + ms(2200));
+    assert_eq!(kills(&done), [("a".into(), Signal::SIGTERM)], "b waits until a is down");
+    assert_eq!(k.state("b"), State::Running);
+}
+
+#[test]
+fn shutdown_begun_before_a_queued_spawn_is_performed_still_stops_that_process() {
+    // A reload that adds a program and a shutdown in the same batch of signals: the new
+    // process is STARTING, its spawn still queued, when the shutdown stops it.
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.boot(t0);
+    let t1 = t0 + secs(2);
+    k.sup.update(config(vec![program("web", 1), program("late", 2)]), t1);
+    k.sup.begin_shutdown(t1);
+    let done = k.perform(t1);
+    assert!(k.pid("late").is_some(), "the spawned pid is known, so it can be signalled and reaped");
+    // The stop asked for is carried out once there is a pid to signal.
+    let spawned = done.iter().position(|(n, a)| n == "late" && *a == Action::Spawn).unwrap();
+    assert!(
+        done[spawned..].iter().any(|(n, a)| n == "late" && matches!(a, Action::Kill { .. })),
+        "{done:?}"
+    );
+    k.exit("late", by(Signal::SIGTERM), t1 + ms(10));
+    k.exit("web", by(Signal::SIGTERM), t1 + ms(20));
+    assert!(k.sup.shutdown_complete());
+}
+
+#[test]
+fn any_killed_once_a_stop_needed_sigkill() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    k.perform(t0 + secs(2));
+    assert!(!k.sup.any_killed());
+    let done = k.advance_to(t0 + secs(12));
+    assert_eq!(kills(&done), [("web".into(), Signal::SIGKILL)]);
+    assert!(k.sup.any_killed());
+    k.exit("web", by(Signal::SIGKILL), t0 + secs(12));
+    assert!(k.sup.shutdown_complete());
+    assert!(k.sup.any_killed(), "still known after the process is reaped");
+}
+
+#[test]
+fn any_killed_is_false_when_every_process_obeyed_its_stop_signal() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1), program("db", 2)]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    k.perform(t0 + secs(2));
+    k.exit("db", by(Signal::SIGTERM), t0 + secs(3));
+    k.exit("web", by(Signal::SIGTERM), t0 + secs(4));
+    assert!(k.sup.shutdown_complete());
+    assert!(!k.sup.any_killed());
+}
+
+// ==== reread (diff) and update ====
+
+/// web, worker and db, all running since t0 + 1 s.
+fn three_running(t0: Instant) -> Harness {
+    let mut k = Harness::new(vec![program("web", 1), program("worker", 2), program("db", 3)]);
+    k.boot(t0);
+    for name in ["web", "worker", "db"] {
+        assert_eq!(k.state(name), State::Running);
+    }
+    k
+}
+
+/// The new configuration: web the same, worker with a new command, db gone, cache and batch
+/// (not autostart) added.
+fn new_config() -> Config {
+    config(vec![
+        program("web", 1),
+        with(program("worker", 2), |s| s.argv = vec!["/usr/bin/worker".into(), "--v2".into()]),
+        program("cache", 4),
+        with(program("batch", 5), |s| s.autostart = false),
+    ])
+}
+
+#[test]
+fn diff_lists_added_changed_and_removed() {
+    let t0 = Instant::now();
+    let k = three_running(t0);
+    assert_eq!(
+        k.sup.diff(&new_config()),
+        Changes {
+            added: vec!["cache".into(), "batch".into()],
+            changed: vec!["worker".into()],
+            removed: vec!["db".into()],
+        }
+    );
+}
+
+#[test]
+fn diff_of_the_same_config_is_empty() {
+    let t0 = Instant::now();
+    let k = three_running(t0);
+    let same = config(vec![program("web", 1), program("worker", 2), program("db", 3)]);
+    assert_eq!(k.sup.diff(&same), Changes::default());
+}
+
+#[test]
+fn diff_sees_a_move_to_another_group_as_removed_and_added() {
+    let k = Harness::new(vec![program("web", 1)]);
+    let moved = config(vec![member("backend", "web", 1)]);
+    assert_eq!(
+        k.sup.diff(&moved),
+        Changes { added: vec!["backend:web".into()], changed: vec![], removed: vec!["web".into()] }
+    );
+}
+
+#[test]
+fn diff_does_not_touch_anything() {
+    let t0 = Instant::now();
+    let k = three_running(t0);
+    k.sup.diff(&new_config());
+    assert!(k.sup.actions.is_empty());
+    assert_eq!(k.state("db"), State::Running);
+}
+
+#[test]
+fn update_stops_changed_and_removed_starts_added_autostart_and_leaves_the_rest() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let web_pid = k.pid("web");
+    let t1 = t0 + secs(5);
+    let changes = k.sup.update(new_config(), t1);
+    assert_eq!(changes.added, ["cache", "batch"]);
+    let done = k.perform(t1);
+    assert_eq!(kills(&done), [("db".into(), Signal::SIGTERM), ("worker".into(), Signal::SIGTERM)]);
+    assert_eq!(spawns(&done), ["cache"]);
+    assert!(done.iter().all(|(name, _)| name != "web" && name != "batch"), "{done:?}");
+    assert_eq!(k.state("web"), State::Running);
+    assert_eq!(k.pid("web"), web_pid);
+    assert_eq!(k.state("batch"), State::Stopped);
+    assert_eq!(k.state("worker"), State::Stopping);
+    assert_eq!(k.sup.config, new_config());
+}
+
+#[test]
+fn update_restarts_a_changed_running_process_with_its_new_spec_after_it_exits() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let id = k.id("worker");
+    let t1 = t0 + secs(5);
+    k.sup.update(new_config(), t1);
+    k.perform(t1);
+    assert_eq!(k.sup.get(id).unwrap().spec.argv, ["/usr/bin/worker"], "old spec until it is down");
+
+    let done = k.exit("worker", by(Signal::SIGTERM), t1 + ms(50));
+    assert_eq!(spawns(&done), ["worker"]);
+    let e = k.sup.get(id).unwrap();
+    assert_eq!(e.spec.argv, ["/usr/bin/worker", "--v2"]);
+    assert_eq!(e.proc.state, State::Starting);
+    assert_eq!(k.id("worker"), id, "the same process, with a new spec");
+}
+
+#[test]
+fn update_forgets_a_removed_process_once_it_has_stopped() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let id = k.id("db");
+    let t1 = t0 + secs(5);
+    k.sup.update(new_config(), t1);
+    k.perform(t1);
+    assert_eq!(k.state("db"), State::Stopping, "still known while it stops");
+    assert_eq!(k.sup.diff(&new_config()).removed, Vec::<String>::new(), "no longer in a reread");
+
+    let done = k.exit("db", by(Signal::SIGTERM), t1 + ms(50));
+    assert_eq!(spawns(&done), Vec::<String>::new());
+    assert!(k.sup.get(id).is_none());
+    assert_eq!(k.sup.resolve("db"), None);
+}
+
+#[test]
+fn update_applies_at_once_to_processes_that_are_not_running() {
+    // A removed process that is stopped is forgotten, and a changed one that is stopped gets
+    // its new spec, without a stop.
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("old", 1), |s| s.autostart = false),
+        with(program("tool", 2), |s| s.autostart = false),
+    ]);
+    let tool = k.id("tool");
+    let new = config(vec![with(program("tool", 2), |s| {
+        s.autostart = false;
+        s.argv = vec!["/usr/bin/tool".into(), "-x".into()];
+    })]);
+    let changes = k.sup.update(new, t0);
+    assert_eq!(changes.removed, ["old"]);
+    assert_eq!(changes.changed, ["tool"]);
+    assert_eq!(k.perform(t0), []);
+    assert_eq!(k.sup.resolve("old"), None);
+    assert_eq!(k.sup.get(tool).unwrap().spec.argv, ["/usr/bin/tool", "-x"]);
+    assert_eq!(k.state("tool"), State::Stopped);
+}
+
+#[test]
+fn update_starts_a_changed_autostart_process_that_had_exited() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("job", 1)]);
+    k.boot(t0);
+    k.exit("job", code(0), t0 + secs(2));
+    assert_eq!(k.state("job"), State::Exited);
+    let new = config(vec![with(program("job", 1), |s| s.argv = vec!["/usr/bin/job2".into()])]);
+    k.sup.update(new, t0 + secs(3));
+    assert_eq!(spawns(&k.perform(t0 + secs(3))), ["job"]);
+    assert_eq!(k.sup.get(k.id("job")).unwrap().spec.argv, ["/usr/bin/job2"]);
+}
+
+#[test]
+fn update_stops_a_changed_backoff_process_and_starts_it_with_the_new_spec() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.failing.push("web".into());
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    assert_eq!(k.state("web"), State::Backoff);
+    k.failing.clear();
+    let new = config(vec![with(program("web", 1), |s| s.argv = vec!["/usr/bin/web2".into()])]);
+    k.sup.update(new, t0 + ms(500));
+    let done = k.perform(t0 + ms(500));
+    assert_eq!(spawns(&done), ["web"]);
+    assert_eq!(k.state("web"), State::Starting);
+    assert_eq!(k.sup.get(k.id("web")).unwrap().spec.argv, ["/usr/bin/web2"]);
+    assert_eq!(k.sup.get(k.id("web")).unwrap().proc.backoff, 0, "retries counted afresh");
+}
+
+#[test]
+fn update_with_a_new_priority_moves_the_process_in_the_start_order() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("a", 1), |s| s.autostart = false),
+        with(program("b", 2), |s| s.autostart = false),
+    ]);
+    let new = config(vec![
+        with(program("a", 3), |s| s.autostart = false),
+        with(program("b", 2), |s| s.autostart = false),
+    ]);
+    k.sup.update(new, t0);
+    let order: Vec<String> = k.sup.iter().map(|e| e.spec.namespec()).collect();
+    assert_eq!(order, ["b", "a"]);
+}
+
+// ==== api::handle: start and stop ====
+
+fn at(mono: Instant) -> api::Now {
+    api::Now { mono, wall: SystemTime::UNIX_EPOCH }
+}
+
+fn start(names: &[&str]) -> Request {
+    Request::Start { names: names.iter().map(|n| n.to_string()).collect(), wait: true }
+}
+
+fn stop(names: &[&str]) -> Request {
+    Request::Stop { names: names.iter().map(|n| n.to_string()).collect(), wait: true }
+}
+
+fn result(name: &str, outcome: Outcome, detail: Option<&str>) -> NameResult {
+    NameResult { name: name.into(), outcome, detail: detail.map(str::to_string) }
+}
+
+/// The reply of a request answered at once.
+fn replied(h: Handled) -> Result<Reply, ApiError> {
+    match h {
+        Handled::Reply(r) => r,
+        _ => panic!("expected an answer at once"),
+    }
+}
+
+/// The waiter of a request that waits.
+fn waiting(h: Handled) -> Waiter {
+    match h {
+        Handled::Wait(w) => w,
+        _ => panic!("expected to wait"),
+    }
+}
+
+fn results(results: Vec<NameResult>) -> Option<Reply> {
+    Some(Reply::Results { results })
+}
+
+#[test]
+fn api_start_of_an_unknown_name_is_no_such_process() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    let reply = replied(api::handle(&mut k.sup, start(&["nope"]), at(t0)));
+    assert_eq!(
+        reply,
+        Ok(Reply::Results { results: vec![result("nope", Outcome::NoSuchProcess, None)] })
+    );
+    assert!(k.sup.actions.is_empty());
+    assert_eq!(Outcome::NoSuchProcess.text(), "ERROR (no such process)");
+}
+
+#[test]
+fn api_start_of_a_running_process_is_already_started() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.boot(t0);
+    let reply = replied(api::handle(&mut k.sup, start(&["web"]), at(t0 + secs(2))));
+    assert_eq!(
+        reply,
+        Ok(Reply::Results { results: vec![result("web", Outcome::AlreadyStarted, None)] })
+    );
+    assert!(k.sup.actions.is_empty());
+}
+
+#[test]
+fn api_stop_of_a_stopped_process_is_not_running() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    let reply = replied(api::handle(&mut k.sup, stop(&["web"]), at(t0)));
+    assert_eq!(
+        reply,
+        Ok(Reply::Results { results: vec![result("web", Outcome::NotRunning, None)] })
+    );
+    assert!(k.sup.actions.is_empty());
+}
+
+#[test]
+fn api_start_with_wait_resolves_to_started_once_running() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    let mut w = waiting(api::handle(&mut k.sup, start(&["web"]), at(t0)));
+    assert_eq!(spawns(&k.perform(t0)), ["web"]);
+    assert_eq!(w.poll(&mut k.sup, t0), None, "STARTING: not yet");
+    k.advance_to(t0 + secs(1));
+    assert_eq!(k.state("web"), State::Running);
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + secs(1)),
+        results(vec![result("web", Outcome::Started, None)])
+    );
+}
+
+#[test]
+fn api_start_with_wait_resolves_to_abnormal_termination_when_it_goes_backoff() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    let mut w = waiting(api::handle(&mut k.sup, start(&["web"]), at(t0)));
+    k.perform(t0);
+    k.exit("web", code(1), t0 + ms(300));
+    assert_eq!(k.state("web"), State::Backoff);
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + ms(300)),
+        results(vec![result("web", Outcome::AbnormalTermination, Some("exit status 1"))])
+    );
+}
+
+#[test]
+fn api_start_with_wait_resolves_to_spawn_error_when_the_spawn_fails() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    k.failing.push("web".into());
+    let mut w = waiting(api::handle(&mut k.sup, start(&["web"]), at(t0)));
+    k.perform(t0);
+    assert_eq!(k.state("web"), State::Backoff);
+    assert_eq!(
+        w.poll(&mut k.sup, t0),
+        results(vec![result("web", Outcome::SpawnError, Some("No such file or directory"))])
+    );
+    assert_eq!(Outcome::SpawnError.exit_code(), 7);
+}
+
+#[test]
+fn api_start_with_wait_reports_unknown_names_alongside_the_others() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    let mut w = waiting(api::handle(&mut k.sup, start(&["web", "nope"]), at(t0)));
+    k.perform(t0);
+    k.advance_to(t0 + secs(1));
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + secs(1)),
+        results(vec![
+            result("nope", Outcome::NoSuchProcess, None),
+            result("web", Outcome::Started, None),
+        ])
+    );
+}
+
+#[test]
+fn api_stop_with_wait_resolves_to_stopped_once_reaped() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.boot(t0);
+    let mut w = waiting(api::handle(&mut k.sup, stop(&["web"]), at(t0 + secs(2))));
+    assert_eq!(kills(&k.perform(t0 + secs(2))), [("web".into(), Signal::SIGTERM)]);
+    assert_eq!(w.poll(&mut k.sup, t0 + secs(2)), None, "STOPPING: not yet");
+    k.exit("web", by(Signal::SIGTERM), t0 + secs(3));
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + secs(3)),
+        results(vec![result("web", Outcome::Stopped, None)])
+    );
+}
+
+#[test]
+fn api_restart_with_wait_stops_then_starts_and_resolves_to_started() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.boot(t0);
+    let first_pid = k.pid("web");
+    let req = Request::Restart { names: vec!["web".into()], wait: true };
+    let mut w = waiting(api::handle(&mut k.sup, req, at(t0 + secs(2))));
+    k.perform(t0 + secs(2));
+    k.exit("web", by(Signal::SIGTERM), t0 + secs(3));
+    assert_eq!(w.poll(&mut k.sup, t0 + secs(3)), None, "stopped; now starting again");
+    assert_eq!(spawns(&k.perform(t0 + secs(3))), ["web"]);
+    assert_ne!(k.pid("web"), first_pid);
+    k.advance_to(t0 + secs(4));
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + secs(4)),
+        results(vec![result("web", Outcome::Stopped, None), result("web", Outcome::Started, None)])
+    );
+}
+
+#[test]
+fn api_start_without_wait_answers_at_once() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
+    let req = Request::Start { names: vec!["web".into()], wait: false };
+    let reply = replied(api::handle(&mut k.sup, req, at(t0)));
+    assert_eq!(reply, Ok(Reply::Results { results: vec![result("web", Outcome::Started, None)] }));
+    assert_eq!(spawns(&k.perform(t0)), ["web"]);
+}
+
+#[test]
+fn api_start_during_shutdown_is_refused_and_changes_nothing() {
+    let t0 = Instant::now();
+    let mut k =
+        Harness::new(vec![program("web", 1), with(program("tool", 2), |s| s.autostart = false)]);
+    k.boot(t0);
+    k.sup.begin_shutdown(t0 + secs(2));
+    k.perform(t0 + secs(2));
+    let reply = replied(api::handle(&mut k.sup, start(&["tool"]), at(t0 + secs(2))));
+    assert_eq!(reply.map_err(|e| e.code), Err(ErrorCode::ShuttingDown));
+    assert!(k.sup.actions.is_empty());
+    assert_eq!(k.state("tool"), State::Stopped);
+}

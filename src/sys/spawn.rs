@@ -3,8 +3,7 @@
 //!
 //! `std::process::Command` does the fork and exec, and reports an exec failure through its
 //! CLOEXEC error pipe, so "No such file or directory" is known rather than guessed from an
-//! early exit. Without `user` or `umask` it uses `posix_spawn` (fast even for a large daemon);
-//! with them, the only code that runs between fork and exec is the `pre_exec` closure below,
+//! early exit. The only code that runs between fork and exec is the `pre_exec` closure below,
 //! which makes async-signal-safe system calls and nothing else. Every fd Kahi opens is
 //! CLOEXEC, so none leaks into a program.
 
@@ -55,18 +54,23 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
     // Kahi's group does not reach programs behind its back.
     cmd.process_group(0);
 
-    if spec.user.is_some() || spec.umask.is_some() {
+    {
         let user = spec.user.clone();
         let groups: Vec<Gid> = user
             .as_ref()
             .map(|u| u.groups.iter().map(|g| Gid::from_raw(*g)).collect())
             .unwrap_or_default();
         let umask = spec.umask;
+        // A program starts with every signal at its default disposition, as a shell would
+        // start it. Handlers are reset by exec, but an ignored signal survives it, and Kahi
+        // may have been started with some ignored (`nohup`, or glibc's posix_spawn, which
+        // leaves its two internal real-time signals ignored).
         // SAFETY: the closure runs in the child between fork and exec. It only makes system
-        // calls (setgroups, setgid, setuid, umask) on data prepared before the fork: no
-        // allocation, no locks, no logging.
+        // calls (sigaction, setgroups, setgid, setuid, umask) on data prepared before the fork:
+        // no allocation, no locks, no logging.
         unsafe {
             cmd.pre_exec(move || {
+                reset_signal_dispositions();
                 if let Some(u) = &user {
                     // Order matters: groups and gid can only be changed while still root.
                     if nix::unistd::getuid().is_root() {
@@ -102,6 +106,31 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
         set_nonblocking(r)?;
     }
     Ok(Spawned { pid, stdout: out_r, stderr: err_r })
+}
+
+/// Sets every catchable signal to SIG_DFL. Only rt_sigaction(2): safe between fork and exec.
+/// The raw system call, because the C library's wrapper refuses its own internal signals.
+fn reset_signal_dispositions() {
+    use nix::libc;
+    // An all-zero kernel sigaction is SIG_DFL with no flags and an empty mask, whatever the
+    // architecture's layout of the structure.
+    let default = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default` outlives the call and is larger than the kernel's structure;
+        // the old action is not asked for. A failure leaves that one signal as it was.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), String> {
