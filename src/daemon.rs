@@ -22,6 +22,10 @@ pub fn run(args: DaemonArgs) -> i32 {
     // Whatever fds Kahi was started with must not reach its programs.
     close_inherited_fds_on_exec();
 
+    // The daemon's own log, first: loading the configuration may warn.
+    init_logging();
+    set_level(log::LevelFilter::Info, args.verbose);
+
     // Read the configuration; nothing starts when it is bad.
     let path = config_path(args.config);
     let config = match crate::config::load(&path) {
@@ -38,12 +42,13 @@ pub fn run(args: DaemonArgs) -> i32 {
         }
     };
     if args.check {
-        println!("{}: ok ({} processes)", config.file.display(), config.processes.len());
+        let n = config.processes.len();
+        println!("{}: ok ({n} process{})", config.file.display(), if n == 1 { "" } else { "es" });
         return exit::OK;
     }
 
-    // The daemon's own log.
-    init_logging(config.logging.level, args.verbose);
+    // The daemon's own log, at the configured level.
+    set_level(config.logging.level, args.verbose);
 
     // Orphans: as PID 1 the kernel hands them to us; otherwise ask for them.
     let pid1 = signals::is_pid1();
@@ -87,15 +92,11 @@ fn config_path(given: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/etc/kahi/kahi.toml"))
 }
 
-/// `LEVEL message` lines on stderr, with an RFC 3339 UTC timestamp.
-fn init_logging(level: log::LevelFilter, verbose: u8) {
-    let level = match verbose {
-        0 => level,
-        1 => level.max(log::LevelFilter::Debug),
-        _ => log::LevelFilter::Trace,
-    };
+/// `TIMESTAMP LEVEL message` lines on stderr, the timestamp RFC 3339 in UTC. RUST_LOG, when
+/// set, decides what is logged; otherwise [`set_level`] does.
+fn init_logging() {
     let mut builder = env_logger::Builder::new();
-    builder.filter_level(level);
+    builder.filter_level(log::LevelFilter::Trace);
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
@@ -104,6 +105,19 @@ fn init_logging(level: log::LevelFilter, verbose: u8) {
     });
     builder.target(env_logger::Target::Stderr);
     let _ = builder.try_init();
+}
+
+/// The level from the configuration, raised by -v (debug) or -vv (trace).
+fn set_level(level: log::LevelFilter, verbose: u8) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    let level = match verbose {
+        0 => level,
+        1 => level.max(log::LevelFilter::Debug),
+        _ => log::LevelFilter::Trace,
+    };
+    log::set_max_level(level);
 }
 
 /// Marks every fd above stderr close-on-exec. Kahi opens its own fds with CLOEXEC, but the

@@ -285,7 +285,7 @@ fn errors_in_an_included_file_name_that_file() {
     );
     let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&main)], &[]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout, format!("{}: ok (1 processes)\n", main.display()));
+    assert_eq!(out.stdout, format!("{}: ok (1 process)\n", main.display()));
     let _ = std::fs::remove_dir_all(&dir.path);
 }
 

@@ -578,7 +578,9 @@ impl<'s> Loader<'s, '_> {
                     b.autorestart = match v.get_ref() {
                         DeValue::Boolean(true) => AutoRestart::Always,
                         DeValue::Boolean(false) => AutoRestart::Never,
-                        DeValue::String(s) if s == "unexpected" => AutoRestart::Unexpected,
+                        DeValue::String(s) if s.eq_ignore_ascii_case("unexpected") => {
+                            AutoRestart::Unexpected
+                        }
                         other => {
                             self.error(
                                 &at,
@@ -657,8 +659,16 @@ impl<'s> Loader<'s, '_> {
                 .and_then(|(_, v)| v.get_ref().as_str())
                 .unwrap_or("%(program_name)s");
             if !template.contains("%(process_num)") {
-                let place = process_name.as_ref().map_or(at, |(a, _)| a).clone();
-                self.error(&place, "must contain %(process_num) when numprocs > 1, so that each process gets its own name");
+                // Point at the template, or say which key is missing.
+                let place = match &process_name {
+                    Some((a, _)) => a.clone(),
+                    None => At { key: format!("{}.process_name", at.key), ..at.clone() },
+                };
+                self.error(
+                    &place,
+                    "must contain %(process_num) when numprocs > 1, so that each process gets its own name \
+                     (for example \"%(program_name)s_%(process_num)02d\")",
+                );
                 return None;
             }
         }

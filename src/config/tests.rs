@@ -390,8 +390,8 @@ fn numprocs_above_one_needs_process_num_in_the_name() {
     assert_eq!(
         render(&errors),
         format!(
-            "{}:1:1: programs.web: must contain %(process_num) when numprocs > 1, \
-             so that each process gets its own name\n",
+            "{}:1:1: programs.web.process_name: must contain %(process_num) when numprocs > 1, \
+             so that each process gets its own name (for example \"%(program_name)s_%(process_num)02d\")\n",
             dir.show("kahi.toml")
         )
     );
