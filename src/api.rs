@@ -84,6 +84,9 @@ pub fn default_tail_bytes() -> u64 {
 pub enum Reply {
     Status {
         processes: Vec<ProcessInfo>,
+        /// Names asked for that match no process (supervisorctl's "no such process").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unknown: Vec<String>,
     },
     Results {
         results: Vec<NameResult>,
@@ -250,6 +253,8 @@ pub enum Handled {
     Reply(Result<Reply, ApiError>),
     /// Answer once the waiter is satisfied (start, stop, restart with wait).
     Wait(Waiter),
+    /// The ring buffers of these processes were emptied: empty their log files, then answer.
+    Cleared(Vec<ProcId>, Reply),
     /// Answer now, and keep the waiter going without anyone to answer (restart --no-wait).
     ReplyThenWait(Reply, Waiter),
     /// Follow a log: send what is there, then every new byte.
@@ -290,7 +295,10 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
                 Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
             }
         }
-        Request::Clear { names } => Handled::Reply(clear(sup, &names)),
+        Request::Clear { names } => match clear(sup, &names) {
+            Ok((ids, reply)) => Handled::Cleared(ids, reply),
+            Err(e) => Handled::Reply(Err(e)),
+        },
         Request::Reread {} => Handled::NeedConfig(ConfigUse::Reread),
         Request::Update {} => Handled::NeedConfig(ConfigUse::Update),
         Request::Avail {} => Handled::NeedConfig(ConfigUse::Avail),
@@ -323,6 +331,7 @@ fn one(sup: &Supervisor, name: &str) -> Result<ProcId, ApiError> {
 }
 
 fn status(sup: &Supervisor, names: &[String], now: Now) -> Result<Reply, ApiError> {
+    let mut unknown = Vec::new();
     let ids: Vec<ProcId> = if names.is_empty() {
         sup.iter().map(|e| e.id).collect()
     } else {
@@ -336,14 +345,14 @@ fn status(sup: &Supervisor, names: &[String], now: Now) -> Result<Reply, ApiErro
                         }
                     }
                 }
-                None => return Err(no_such(n)),
+                None => unknown.push(n.clone()),
             }
         }
         ids
     };
     let processes =
         ids.into_iter().filter_map(|id| sup.get(id)).map(|e| process_info(e, now)).collect();
-    Ok(Reply::Status { processes })
+    Ok(Reply::Status { processes, unknown })
 }
 
 pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
@@ -683,16 +692,18 @@ fn signal_names(
     Ok(Reply::Results { results })
 }
 
-fn clear(sup: &mut Supervisor, names: &[String]) -> Result<Reply, ApiError> {
+fn clear(sup: &mut Supervisor, names: &[String]) -> Result<(Vec<ProcId>, Reply), ApiError> {
     let mut results = Vec::new();
+    let mut ids = Vec::new();
     for (label, id) in targets(sup, names, &mut results)? {
         if let Some(e) = sup.get_mut(id) {
             e.stdout.clear();
             e.stderr.clear();
         }
+        ids.push(id);
         results.push(NameResult { name: label, outcome: Outcome::Cleared, detail: None });
     }
-    Ok(Reply::Results { results })
+    Ok((ids, Reply::Results { results }))
 }
 
 #[cfg(test)]

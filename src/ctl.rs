@@ -169,7 +169,7 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
         out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
     };
     match reply {
-        Reply::Status { processes } => {
+        Reply::Status { processes, unknown } => {
             if json {
                 let text = serde_json::to_string_pretty(&processes).map_err(|e| e.to_string())?;
                 w(&mut out, &format!("{text}\n"))?;
@@ -181,8 +181,17 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
                     w(&mut out, &format!("{}\n", row.trim_end()))?;
                 }
             }
+            for n in &unknown {
+                eprintln!("{n}: ERROR (no such process)");
+            }
             let not_running = processes.iter().any(|p| p.state != State::Running);
-            Ok(if not_running { exit::NOT_RUNNING } else { exit::OK })
+            Ok(if !unknown.is_empty() {
+                exit::UNKNOWN
+            } else if not_running {
+                exit::NOT_RUNNING
+            } else {
+                exit::OK
+            })
         }
         Reply::Results { results } => {
             for r in &results {

@@ -22,6 +22,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::api::{self, ApiError, ErrorCode, Handled, Now, Reply, Request, Waiter};
 use crate::control::{self, Conn, Mode};
+use crate::logs::file::LogFile;
 use crate::process::machine::{Action, Input, TimerKind};
 use crate::supervisor::{ProcId, Stream, Supervisor};
 use crate::sys;
@@ -57,16 +58,24 @@ pub struct EventLoop {
     detached: Vec<Waiter>,
     /// Connections following a log.
     followers: HashSet<Token>,
+    /// Open log files of program streams.
+    log_files: HashMap<(ProcId, Stream), LogFile>,
+    /// Streams whose log file failed; warned once until it works again.
+    log_failed: HashSet<(ProcId, Stream)>,
     pid1: bool,
+    /// The control socket's path as bound (an update cannot move it).
+    socket: std::path::PathBuf,
 }
 
 impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
-        let mut signals: Vec<i32> = sys::signals::HANDLED.iter().map(|s| *s as i32).collect();
-        if pid1 {
-            signals.extend(sys::signals::FORWARDED.iter().map(|s| *s as i32));
-        }
+        let sup_socket = sup.config.server.socket.clone();
+        let signals: Vec<i32> = sys::signals::HANDLED
+            .iter()
+            .chain(sys::signals::FORWARDED)
+            .map(|s| *s as i32)
+            .collect();
         let mut signals = Signals::new(signals)?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         let mut listener = listener;
@@ -84,7 +93,10 @@ impl EventLoop {
             waiters: HashMap::new(),
             detached: Vec::new(),
             followers: HashSet::new(),
+            log_files: HashMap::new(),
+            log_failed: HashSet::new(),
             pid1,
+            socket: sup_socket,
         })
     }
 
@@ -170,6 +182,9 @@ impl EventLoop {
         }
         if !self.sup.changed.is_empty() {
             self.sup.changed.clear();
+            // Processes an update removed: close their files.
+            let sup = &self.sup;
+            self.log_files.retain(|(id, _), _| sup.get(*id).is_some());
             self.poll_waiters(now);
         }
     }
@@ -178,6 +193,9 @@ impl EventLoop {
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
         match sys::spawn::spawn(&spec) {
             Ok(child) => {
+                // The log files exist from the start, as operators expect to find them.
+                let _ = self.log_file(id, Stream::Stdout);
+                let _ = self.log_file(id, Stream::Stderr);
                 self.add_pipe(id, Stream::Stdout, child.stdout);
                 if let Some(err) = child.stderr {
                     self.add_pipe(id, Stream::Stderr, err);
@@ -266,7 +284,7 @@ impl EventLoop {
                         }
                     }
                 }
-                Signal::SIGUSR2 => log::debug!("received SIGUSR2: no log files to reopen"),
+                Signal::SIGUSR2 => self.reopen_logs(),
                 other => self.forward(other),
             }
         }
@@ -282,7 +300,8 @@ impl EventLoop {
         }
     }
 
-    /// PID 1: pass a signal on to every running program.
+    /// Pass a signal on to every running program (whether or not Kahi is PID 1, so that a
+    /// signal meant for the programs never ends the daemon).
     fn forward(&mut self, signal: Signal) {
         for e in self.sup.iter() {
             if let Some(pid) = e.proc.pid
@@ -354,15 +373,71 @@ impl EventLoop {
         }
     }
 
-    /// Output from a program: into its ring buffer, and to whoever follows it.
+    /// Output from a program: into its ring buffer and log file, and to whoever follows it.
     fn output(&mut self, id: ProcId, stream: Stream, data: &[u8]) {
         let Some(e) = self.sup.get_mut(id) else { return };
         e.ring_mut(stream).write(data);
+        if let Some(file) = self.log_file(id, stream) {
+            if let Err(err) = file.write(data) {
+                let path = file.path().display().to_string();
+                self.log_files.remove(&(id, stream));
+                if self.log_failed.insert((id, stream)) {
+                    log::warn!(
+                        "unable to write {path}: {err}; the output stays in the ring buffer"
+                    );
+                }
+            } else {
+                self.log_failed.remove(&(id, stream));
+            }
+        }
         if !self.followers.is_empty() {
             for token in self.followers.clone() {
                 self.feed_follower(token);
             }
         }
+    }
+
+    /// The open log file of a stream, opened (or reopened, after an update changed it) as
+    /// needed. None when the stream has no log file, or it cannot be opened.
+    fn log_file(&mut self, id: ProcId, stream: Stream) -> Option<&mut LogFile> {
+        let e = self.sup.get(id)?;
+        let spec = match stream {
+            Stream::Stdout => e.spec.stdout_log.as_ref(),
+            Stream::Stderr => e.spec.stderr_log.as_ref(),
+        };
+        let Some(spec) = spec else {
+            self.log_files.remove(&(id, stream));
+            return None;
+        };
+        let current = self.log_files.get(&(id, stream)).is_some_and(|f| f.is(spec));
+        if !current {
+            match LogFile::open_spec(spec) {
+                Ok(f) => {
+                    self.log_failed.remove(&(id, stream));
+                    self.log_files.insert((id, stream), f);
+                }
+                Err(err) => {
+                    if self.log_failed.insert((id, stream)) {
+                        log::warn!(
+                            "unable to open {}: {err}; the output stays in the ring buffer",
+                            spec.path.display()
+                        );
+                    }
+                    return None;
+                }
+            }
+        }
+        self.log_files.get_mut(&(id, stream))
+    }
+
+    /// SIGUSR2: reopen every log file (logrotate moved them away).
+    fn reopen_logs(&mut self) {
+        for (_, f) in self.log_files.iter_mut() {
+            if let Err(e) = f.reopen() {
+                log::warn!("unable to reopen {}: {e}", f.path().display());
+            }
+        }
+        log::info!("reopened {} log files", self.log_files.len());
     }
 
     // ---- control connections ----
@@ -460,6 +535,18 @@ impl EventLoop {
                 self.perform(now);
                 self.poll_waiters(now);
             }
+            Handled::Cleared(ids, reply) => {
+                for id in ids {
+                    for stream in [Stream::Stdout, Stream::Stderr] {
+                        if let Some(f) = self.log_file(id, stream)
+                            && let Err(e) = f.clear()
+                        {
+                            log::warn!("unable to clear {}: {e}", f.path().display());
+                        }
+                    }
+                }
+                self.reply(token, Ok(reply));
+            }
             Handled::ReplyThenWait(reply, w) => {
                 self.reply(token, Ok(reply));
                 self.detached.push(w);
@@ -490,7 +577,17 @@ impl EventLoop {
     }
 
     fn load_config(&self) -> Result<crate::config::Config, ApiError> {
-        crate::config::load(&self.sup.config.file).map_err(|errors| {
+        let loaded = crate::config::load(&self.sup.config.file);
+        if let Ok(new) = &loaded
+            && new.server != self.sup.config.server
+        {
+            log::warn!(
+                "[server] changed in {}: it takes effect when kahi restarts (the socket stays {})",
+                new.file.display(),
+                self.socket.display()
+            );
+        }
+        loaded.map_err(|errors| {
             let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
             ApiError::new(ErrorCode::BadRequest, text.join("\n"))
         })
@@ -601,7 +698,7 @@ impl EventLoop {
                 let _ = c.flush();
             }
         }
-        let _ = std::fs::remove_file(&self.sup.config.server.socket);
+        let _ = std::fs::remove_file(&self.socket);
         let code = i32::from(self.sup.any_killed());
         log::info!(
             "every program is stopped; exiting with status {code}{}",

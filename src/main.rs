@@ -18,7 +18,7 @@ mod timefmt;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
-    let cli: cli::Cli = argh::from_env();
+    let cli = parse_args();
     let code = match cli.cmd {
         cli::Command::Daemon(args) => daemon::run(args),
         cli::Command::Ctl(args) => ctl::run(args),
@@ -28,4 +28,27 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The command line, or exit: 0 after `--help`, 2 (a usage error) after a bad argument.
+fn parse_args() -> cli::Cli {
+    use argh::FromArgs;
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match cli::Cli::from_args(&["kahi"], strs.get(1..).unwrap_or_default()) {
+        Ok(cli) => cli,
+        Err(early) => match early.status {
+            Ok(()) => {
+                println!("{}", early.output);
+                std::process::exit(0);
+            }
+            Err(()) => {
+                eprintln!(
+                    "kahi: {}\nRun kahi --help for more information.",
+                    early.output.trim_end()
+                );
+                std::process::exit(2);
+            }
+        },
+    }
 }

@@ -87,9 +87,11 @@ fn status_table_shows_name_state_pid_and_uptime() {
     let out = d.ctl(&["status", "web"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
-    let out = d.ctl(&["status", "nosuch"]);
+    // As supervisorctl: the known ones are shown, the unknown one named as an error.
+    let out = d.ctl(&["status", "web", "nosuch"]);
     assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("no such process: nosuch"), "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    assert_eq!(out.stderr, "nosuch: ERROR (no such process)\n", "{out:?}");
 }
 
 #[test]

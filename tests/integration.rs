@@ -7,6 +7,7 @@ mod config_errors;
 mod ctl;
 mod docs;
 mod lifecycle;
+mod logs;
 mod pid1;
 mod regression;
 mod reload;

@@ -46,6 +46,17 @@ pub struct Server {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logging {
     pub level: log::LevelFilter,
+    /// Where `AUTO` log files go.
+    pub childlogdir: PathBuf,
+}
+
+/// A program stream's log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    pub path: PathBuf,
+    /// Rotate past this size; 0 never rotates.
+    pub maxbytes: u64,
+    pub backups: u32,
 }
 
 /// What `avail` shows of a program.
@@ -100,6 +111,8 @@ pub struct ProcessSpec {
     pub redirect_stderr: bool,
     pub stdout_capture_maxbytes: usize,
     pub stderr_capture_maxbytes: usize,
+    pub stdout_log: Option<LogSpec>,
+    pub stderr_log: Option<LogSpec>,
 }
 
 impl ProcessSpec {
@@ -218,7 +231,7 @@ pub fn load_with(
             }
         }
     }
-    let mut loader = Loader { env, errors, docs: Vec::new() };
+    let mut loader = Loader { env, errors, docs: Vec::new(), childlogdir: std::env::temp_dir() };
     for (path, src) in &files {
         loader.parse(path, src);
     }
@@ -250,6 +263,8 @@ struct At {
 
 struct Loader<'s, 'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
+    /// `[logging] childlogdir`, for AUTO log files.
+    childlogdir: PathBuf,
     errors: Vec<ConfigError>,
     docs: Vec<Doc<'s>>,
 }
@@ -294,6 +309,7 @@ impl<'s> Loader<'s, '_> {
 
         let server = self.server(server);
         let logging = self.logging(logging);
+        self.childlogdir = logging.childlogdir.clone();
         let (programs, groups) = self.collect_programs_and_groups();
         let (processes, infos) = self.programs(programs, &groups);
 
@@ -364,7 +380,8 @@ impl<'s> Loader<'s, '_> {
     }
 
     fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {
-        let mut logging = Logging { level: log::LevelFilter::Info };
+        let mut logging =
+            Logging { level: log::LevelFilter::Info, childlogdir: std::env::temp_dir() };
         let Some((at, table)) = table else { return logging };
         for (k, v) in table.iter() {
             let at = self.child(&at, v, k.get_ref());
@@ -374,6 +391,17 @@ impl<'s> Loader<'s, '_> {
                         match s.to_ascii_lowercase().parse::<log::LevelFilter>() {
                             Ok(l) => logging.level = l,
                             Err(_) => self.error(&at, format!("unknown level {s:?}; expected error, warn, info, debug or trace")),
+                        }
+                    }
+                }
+                "childlogdir" => {
+                    if let Some(s) = self.expanded_string(&at, v, &file_vars(self.docs[0].file)) {
+                        let here = self.docs[0].file.parent().unwrap_or(Path::new("/"));
+                        let dir = here.join(s);
+                        if dir.is_dir() {
+                            logging.childlogdir = dir;
+                        } else {
+                            self.error(&at, format!("{} is not a directory", dir.display()));
                         }
                     }
                 }
@@ -553,8 +581,13 @@ impl<'s> Loader<'s, '_> {
             redirect_stderr: false,
             stdout_capture_maxbytes: 1 << 20,
             stderr_capture_maxbytes: 1 << 20,
+            stdout_log: None,
+            stderr_log: None,
         };
         let mut killasgroup: Option<(At, bool)> = None;
+        // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
+        let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
+        let mut rotation = [(50u64 << 20, 10u32); 2];
         for (k, v) in p.table.iter() {
             let at = self.child(at, v, k.get_ref());
             let b = &mut base;
@@ -638,6 +671,16 @@ impl<'s> Loader<'s, '_> {
                 "stderr_capture_maxbytes" => {
                     b.stderr_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
                 }
+                "stdout_logfile" => logfiles[0] = Some((at, v.clone())),
+                "stderr_logfile" => logfiles[1] = Some((at, v.clone())),
+                "stdout_logfile_maxbytes" => rotation[0].0 = self.size(&at, v).unwrap_or(0) as u64,
+                "stderr_logfile_maxbytes" => rotation[1].0 = self.size(&at, v).unwrap_or(0) as u64,
+                "stdout_logfile_backups" => {
+                    rotation[0].1 = self.integer(&at, v, 0, 1000).map_or(0, |n| n as u32)
+                }
+                "stderr_logfile_backups" => {
+                    rotation[1].1 = self.integer(&at, v, 0, 1000).map_or(0, |n| n as u32)
+                }
                 other => self.unknown(&at, k.span(), Section::Program, other),
             }
         }
@@ -702,6 +745,25 @@ impl<'s> Loader<'s, '_> {
                 spec.directory = self.expanded_string(at, v, &vars).map(PathBuf::from);
             }
             spec.argv = self.command(&command_at, &command, &vars).unwrap_or_default();
+            for (i, stream) in ["stdout", "stderr"].into_iter().enumerate() {
+                let Some((at, v)) = &logfiles[i] else { continue };
+                let name = spec.namespec().replace(':', "_");
+                let log = self.logfile(at, v, &vars, &name, stream).map(|path| LogSpec {
+                    path,
+                    maxbytes: rotation[i].0,
+                    backups: rotation[i].1,
+                });
+                if i == 0 {
+                    spec.stdout_log = log;
+                } else if log.is_some() && spec.redirect_stderr {
+                    self.error(
+                        at,
+                        "has no effect with redirect_stderr = true (stderr goes to stdout_logfile)",
+                    );
+                } else {
+                    spec.stderr_log = log;
+                }
+            }
             if self.errors.len() > errors_before {
                 break;
             }
@@ -744,6 +806,35 @@ impl<'s> Loader<'s, '_> {
             return None;
         }
         Some(argv)
+    }
+
+    /// A logfile value: NONE (no file), AUTO (a file in childlogdir) or a path whose
+    /// directory exists.
+    fn logfile(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &Vars,
+        name: &str,
+        stream: &str,
+    ) -> Option<PathBuf> {
+        let s = self.expanded_string(at, v, vars)?;
+        if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("off") {
+            return None;
+        }
+        let path = if s.eq_ignore_ascii_case("auto") {
+            self.childlogdir.join(format!("{name}-{stream}.log"))
+        } else {
+            // Relative to the file that defines the program, as include patterns are.
+            let here = self.docs[at.doc].file.parent().unwrap_or(Path::new("/"));
+            here.join(&s)
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            self.error(at, format!("directory {} does not exist", dir.display()));
+            return None;
+        }
+        Some(path)
     }
 
     fn environment(

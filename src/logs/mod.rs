@@ -1,3 +1,4 @@
-//! Programs' output: the in-memory ring buffers behind `tail`.
+//! Programs' output: the in-memory ring buffers behind `tail`, and log files.
 
+pub mod file;
 pub mod ring;

@@ -43,6 +43,8 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         redirect_stderr: false,
         stdout_capture_maxbytes: 1 << 20,
         stderr_capture_maxbytes: 1 << 20,
+        stdout_log: None,
+        stderr_log: None,
     }
 }
 
@@ -61,7 +63,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
     Config {
         file: "/etc/kahi/kahi.toml".into(),
         server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700 },
-        logging: Logging { level: log::LevelFilter::Info },
+        logging: Logging { level: log::LevelFilter::Info, childlogdir: std::env::temp_dir() },
         processes,
         programs: Vec::new(),
     }

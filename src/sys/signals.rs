@@ -12,7 +12,7 @@ pub const HANDLED: &[Signal] = &[
     Signal::SIGUSR2,
 ];
 
-/// Signals that, as PID 1, Kahi forwards to every running program. The synchronous faults
+/// Signals Kahi forwards to every running program. The synchronous faults
 /// (SIGSEGV, SIGBUS, ...), SIGKILL/SIGSTOP and the job-control signals stay out of the set.
 pub const FORWARDED: &[Signal] =
     &[Signal::SIGUSR1, Signal::SIGWINCH, Signal::SIGALRM, Signal::SIGPWR, Signal::SIGCONT];

@@ -45,6 +45,8 @@ fn spec() -> ProcessSpec {
         redirect_stderr: false,
         stdout_capture_maxbytes: 1 << 20,
         stderr_capture_maxbytes: 1 << 20,
+        stdout_log: None,
+        stderr_log: None,
     }
 }
 
