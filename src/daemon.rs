@@ -49,6 +49,10 @@ pub fn run(args: DaemonArgs) -> i32 {
 
     // The daemon's own log, at the configured level.
     set_level(config.logging.level, args.verbose);
+    JSON_LOG.store(
+        config.logging.format == crate::logs::console::Format::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
 
     // Orphans: as PID 1 the kernel hands them to us; otherwise ask for them.
     let pid1 = signals::is_pid1();
@@ -92,6 +96,9 @@ fn config_path(given: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/etc/kahi/kahi.toml"))
 }
 
+/// Kahi's own log as JSON lines (`[logging] format = "json"`).
+static JSON_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `TIMESTAMP LEVEL message` lines on stderr, the timestamp RFC 3339 in UTC. RUST_LOG, when
 /// set, decides what is logged; otherwise [`set_level`] does.
 fn init_logging() {
@@ -101,7 +108,21 @@ fn init_logging() {
         builder.parse_filters(&spec);
     }
     builder.format(|buf, record| {
-        writeln!(buf, "{} {:<5} {}", crate::timefmt::rfc3339_now(), record.level(), record.args())
+        let ts = crate::timefmt::rfc3339_now();
+        if JSON_LOG.load(std::sync::atomic::Ordering::Relaxed) {
+            // The same fields as the programs' console lines, so one parser reads both.
+            let line = serde_json::json!({
+                "ts": ts,
+                "program": "kahi",
+                "process": "kahi",
+                "stream": "log",
+                "level": record.level().as_str(),
+                "line": record.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        } else {
+            writeln!(buf, "{ts} {:<5} {}", record.level(), record.args())
+        }
     });
     builder.target(env_logger::Target::Stderr);
     let _ = builder.try_init();

@@ -22,6 +22,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::api::{self, ApiError, ErrorCode, Handled, Now, Reply, Request, Waiter};
 use crate::control::{self, Conn, Mode};
+use crate::logs::console::{self, Console, Lines};
 use crate::logs::file::LogFile;
 use crate::process::machine::{Action, Input, TimerKind};
 use crate::supervisor::{ProcId, Stream, Supervisor};
@@ -29,6 +30,7 @@ use crate::sys;
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
+const STDOUT: Token = Token(2);
 /// Dynamic tokens start here and only ever grow, so a token is never reused.
 const FIRST_DYNAMIC: usize = 16;
 
@@ -63,6 +65,16 @@ pub struct EventLoop {
     /// Streams whose log file failed; warned once until it works again.
     log_failed: HashSet<(ProcId, Stream)>,
     pid1: bool,
+    /// Container mode: programs' lines on Kahi's stdout.
+    console: Option<Console>,
+    /// Partial lines per program stream, for the console.
+    lines: HashMap<(ProcId, Stream), Lines>,
+    /// The console is behind: pipes are not read until it drains.
+    paused: bool,
+    /// Pipes left unread while paused.
+    paused_reads: HashSet<Token>,
+    /// Kahi's stdout flags before it was made non-blocking, restored at exit.
+    stdout_flags: Option<nix::fcntl::OFlag>,
     /// The control socket's path as bound (an update cannot move it).
     socket: std::path::PathBuf,
 }
@@ -71,6 +83,11 @@ impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let sup_socket = sup.config.server.socket.clone();
+        let (console, stdout_flags) = if sup.config.logging.console {
+            (Some(Console::new()), watch_stdout(&poll))
+        } else {
+            (None, None)
+        };
         let signals: Vec<i32> = sys::signals::HANDLED
             .iter()
             .chain(sys::signals::FORWARDED)
@@ -97,6 +114,11 @@ impl EventLoop {
             log_failed: HashSet::new(),
             pid1,
             socket: sup_socket,
+            console,
+            lines: HashMap::new(),
+            paused: false,
+            paused_reads: HashSet::new(),
+            stdout_flags,
         })
     }
 
@@ -136,6 +158,7 @@ impl EventLoop {
                 match token {
                     SIGNALS => self.on_signals(now),
                     CONTROL => self.accept(),
+                    STDOUT => self.flush_console(),
                     t => {
                         if readable {
                             self.on_readable(t, now);
@@ -329,6 +352,11 @@ impl EventLoop {
 
     /// Reads a child's pipe until it would block, the budget runs out, or EOF.
     fn read_pipe(&mut self, token: Token) {
+        if self.paused {
+            // Back-pressure: the program blocks on its full pipe until the console drains.
+            self.paused_reads.insert(token);
+            return;
+        }
         let Some(Source::Pipe { id, stream, fd }) = self.sources.get(&token) else { return };
         let (id, stream) = (*id, *stream);
         let mut data: Vec<u8> = Vec::new();
@@ -366,6 +394,7 @@ impl EventLoop {
             self.output(id, stream, &data);
         }
         if eof {
+            self.end_of_output(id, stream);
             if let Some(Source::Pipe { fd, .. }) = self.sources.remove(&token) {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
@@ -377,6 +406,9 @@ impl EventLoop {
     fn output(&mut self, id: ProcId, stream: Stream, data: &[u8]) {
         let Some(e) = self.sup.get_mut(id) else { return };
         e.ring_mut(stream).write(data);
+        if self.console.is_some() {
+            self.write_console(id, stream, data, false);
+        }
         if let Some(file) = self.log_file(id, stream) {
             if let Err(err) = file.write(data) {
                 let path = file.path().display().to_string();
@@ -394,6 +426,44 @@ impl EventLoop {
             for token in self.followers.clone() {
                 self.feed_follower(token);
             }
+        }
+    }
+
+    /// Formats whole lines for the console; holds back-pressure once it is behind.
+    fn write_console(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
+        let Some(console) = self.console.as_mut() else { return };
+        let Some(e) = self.sup.get(id) else { return };
+        let format = self.sup.config.logging.format;
+        let ts = crate::timefmt::rfc3339_now();
+        let (program, process) = (e.spec.program.as_str(), e.spec.namespec());
+        let lines = self.lines.entry((id, stream)).or_default();
+        let buf = console.buf();
+        lines.push(data, |line| {
+            console::format_line(buf, format, &ts, program, &process, stream.name(), line)
+        });
+        if last && let Some(rest) = lines.finish() {
+            console::format_line(buf, format, &ts, program, &process, stream.name(), &rest);
+        }
+        self.flush_console();
+    }
+
+    /// The stream's pipe closed: its last partial line goes out now.
+    fn end_of_output(&mut self, id: ProcId, stream: Stream) {
+        if self.console.is_some() {
+            self.write_console(id, stream, &[], true);
+        }
+        self.lines.remove(&(id, stream));
+    }
+
+    fn flush_console(&mut self) {
+        let Some(console) = self.console.as_mut() else { return };
+        console.flush();
+        let pending = console.pending();
+        if !self.paused && pending > console::HIGH_WATER {
+            self.paused = true;
+        } else if self.paused && pending <= console::LOW_WATER {
+            self.paused = false;
+            self.pending_reads.extend(self.paused_reads.drain());
         }
     }
 
@@ -699,6 +769,13 @@ impl EventLoop {
             }
         }
         let _ = std::fs::remove_file(&self.socket);
+        // The console's last lines: block for them now, then give stdout back as it was.
+        if let Some(flags) = self.stdout_flags.take() {
+            let _ = nix::fcntl::fcntl(std::io::stdout(), nix::fcntl::FcntlArg::F_SETFL(flags));
+        }
+        if let Some(console) = self.console.as_mut() {
+            console.flush();
+        }
         let code = i32::from(self.sup.any_killed());
         log::info!(
             "every program is stopped; exiting with status {code}{}",
@@ -706,6 +783,19 @@ impl EventLoop {
         );
         code
     }
+}
+
+/// Watches Kahi's stdout for room to write, and makes it non-blocking; returns its old flags.
+/// A regular file or /dev/null cannot be watched (and never makes a writer wait): it stays
+/// as it is.
+fn watch_stdout(poll: &Poll) -> Option<nix::fcntl::OFlag> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let stdout = std::io::stdout();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
+    let flags = OFlag::from_bits_truncate(fcntl(&stdout, FcntlArg::F_GETFL).ok()?);
+    poll.registry().register(&mut SourceFd(&fd), STDOUT, Interest::WRITABLE).ok()?;
+    fcntl(&stdout, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
+    Some(flags)
 }
 
 /// Only root and the daemon's own user may use the control socket.

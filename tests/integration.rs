@@ -4,6 +4,7 @@
 mod util;
 
 mod config_errors;
+mod console;
 mod ctl;
 mod docs;
 mod lifecycle;

@@ -48,6 +48,10 @@ pub struct Logging {
     pub level: log::LevelFilter,
     /// Where `AUTO` log files go.
     pub childlogdir: PathBuf,
+    /// Copy every program's lines to Kahi's stdout.
+    pub console: bool,
+    /// Format of the console lines and of Kahi's own log.
+    pub format: crate::logs::console::Format,
 }
 
 /// A program stream's log file.
@@ -380,8 +384,12 @@ impl<'s> Loader<'s, '_> {
     }
 
     fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {
-        let mut logging =
-            Logging { level: log::LevelFilter::Info, childlogdir: std::env::temp_dir() };
+        let mut logging = Logging {
+            level: log::LevelFilter::Info,
+            childlogdir: std::env::temp_dir(),
+            console: false,
+            format: crate::logs::console::Format::Text,
+        };
         let Some((at, table)) = table else { return logging };
         for (k, v) in table.iter() {
             let at = self.child(&at, v, k.get_ref());
@@ -394,6 +402,16 @@ impl<'s> Loader<'s, '_> {
                         }
                     }
                 }
+                "console" => logging.console = self.boolean(&at, v).unwrap_or(false),
+                "format" => match self.string(&at, v).as_deref() {
+                    Some("text") => logging.format = crate::logs::console::Format::Text,
+                    Some("json") => logging.format = crate::logs::console::Format::Json,
+                    Some(other) => self.error(
+                        &at,
+                        format!("unknown format {other:?}; expected \"text\" or \"json\""),
+                    ),
+                    None => {}
+                },
                 "childlogdir" => {
                     if let Some(s) = self.expanded_string(&at, v, &file_vars(self.docs[0].file)) {
                         let here = self.docs[0].file.parent().unwrap_or(Path::new("/"));

@@ -1,4 +1,5 @@
-//! Programs' output: the in-memory ring buffers behind `tail`, and log files.
+//! Programs' output: the in-memory ring buffers behind `tail`, log files, and the console.
 
+pub mod console;
 pub mod file;
 pub mod ring;

@@ -63,7 +63,12 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
     Config {
         file: "/etc/kahi/kahi.toml".into(),
         server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700 },
-        logging: Logging { level: log::LevelFilter::Info, childlogdir: std::env::temp_dir() },
+        logging: Logging {
+            level: log::LevelFilter::Info,
+            childlogdir: std::env::temp_dir(),
+            console: false,
+            format: crate::logs::console::Format::Text,
+        },
         processes,
         programs: Vec::new(),
     }

@@ -1,0 +1,189 @@
+//! Container mode: every program's lines on Kahi's stdout, as text or JSON lines; a reader
+//! that falls behind slows the programs down instead of losing lines, and never the loop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Starts `kahi daemon` with its stdout on a pipe the test reads (or not).
+fn start(dir: &Dir, body: &str) -> (Child, std::path::PathBuf) {
+    let socket = dir.join("kahi.sock");
+    let config = dir.write(
+        "kahi.toml",
+        &format!(
+            "[server]\nsocket = \"{}\"\n\n[logging]\nconsole = true\n{body}",
+            socket.display()
+        ),
+    );
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let child = Command::new(KAHI)
+        .args(["daemon", "-c"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let s = socket.clone();
+    wait_until("the control socket answers", DEADLINE, || {
+        std::os::unix::net::UnixStream::connect(&s).is_ok()
+    });
+    (child, socket)
+}
+
+fn ctl(socket: &std::path::Path, args: &[&str]) -> Output {
+    run(Command::new(KAHI).arg("ctl").arg("-s").arg(socket).args(args))
+}
+
+fn stop(mut child: Child) -> String {
+    unsafe_kill(child.id() as i32, 15);
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut out);
+    }
+    let _ = child.wait();
+    out
+}
+
+#[test]
+fn json_lines_parse_and_carry_program_stream_and_time() {
+    let dir = Dir::new("console-json");
+    let (child, _) = start(
+        &dir,
+        "format = \"json\"\n\n[programs.say]\n\
+         command = [\"/bin/sh\", \"-c\", \"echo 'hello \\\"world\\\"'; echo oops >&2; printf 'no newline'\"]\n\
+         autorestart = false\nstartsecs = 0\n",
+    );
+    let log = dir.join("daemon.log");
+    wait_until("the program exited", DEADLINE, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("exited: say"))
+    });
+    let out = stop(child);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let find = |text: &str| {
+        lines.iter().find(|v| v["line"] == text).unwrap_or_else(|| panic!("{text} in {out}"))
+    };
+    let hello = find("hello \"world\"");
+    assert_eq!(hello["program"], "say");
+    assert_eq!(hello["process"], "say");
+    assert_eq!(hello["stream"], "stdout");
+    let ts = hello["ts"].as_str().unwrap();
+    assert!(ts.len() == 24 && ts.ends_with('Z') && &ts[10..11] == "T", "RFC 3339 with ms: {ts}");
+    assert_eq!(find("oops")["stream"], "stderr");
+    find("no newline");
+    // The daemon's own log is JSON too.
+    for l in std::fs::read_to_string(&log).unwrap().lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("daemon log {l:?}: {e}"));
+        assert_eq!(v["program"], "kahi");
+    }
+    // And jq reads the stream line by line, where it is installed.
+    if Command::new("jq").arg("--version").output().is_ok() {
+        let mut jq = Command::new("jq")
+            .args(["-r", ".line"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(jq.stdin.as_mut().unwrap(), out.as_bytes()).unwrap();
+        let done = jq.wait_with_output().unwrap();
+        assert!(done.status.success());
+        assert!(String::from_utf8_lossy(&done.stdout).contains("hello \"world\""));
+    }
+}
+
+#[test]
+fn text_lines_name_the_process() {
+    let dir = Dir::new("console-text");
+    let (child, _) = start(
+        &dir,
+        "\n[programs.web]\ncommand = [\"/bin/sh\", \"-c\", \"echo a; echo b\"]\nnumprocs = 2\n\
+         process_name = \"web_%(process_num)d\"\nautorestart = false\nstartsecs = 0\n",
+    );
+    let log = dir.join("daemon.log");
+    wait_until("both exited", DEADLINE, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.matches("exited: web:").count() == 2)
+    });
+    let out = stop(child);
+    for p in ["web:web_0", "web:web_1"] {
+        assert!(out.contains(&format!("{p} | a\n{p} | b\n")), "{out}");
+    }
+}
+
+#[test]
+fn a_reader_that_falls_behind_loses_nothing_and_delays_no_restart() {
+    let dir = Dir::new("console-backpressure");
+    let n = 200_000;
+    let (mut child, socket) = start(
+        &dir,
+        &format!(
+            "\n[programs.flood]\n\
+             command = [\"/bin/sh\", \"-c\", \"seq 1 {n}; echo end-of-flood; sleep 1000\"]\n\
+             startsecs = 0\n\n\
+             [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n"
+        ),
+    );
+    // Nobody reads stdout yet: the pipe (64 KiB) and Kahi's buffer fill, then Kahi stops
+    // reading the flood. The loop must still restart a killed program at once.
+    let pid_of = |name: &str| -> i64 {
+        let out = ctl(&socket, &["status", "--json", name]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v[0]["pid"].as_i64().unwrap_or(0)
+    };
+    wait_until("victim running", DEADLINE, || pid_of("victim") > 0);
+    std::thread::sleep(Duration::from_millis(300)); // let the flood fill every buffer
+    let victim = pid_of("victim");
+    let killed = Instant::now();
+    unsafe_kill(victim as i32, 9);
+    wait_until("the victim was replaced", Duration::from_secs(5), || {
+        let p = pid_of("victim");
+        p > 0 && p != victim
+    });
+    let delay = killed.elapsed();
+    println!("restart under a stalled console: {delay:?}");
+    assert!(delay < Duration::from_secs(1), "restart took {delay:?}");
+    let flood_pid = pid_of("flood");
+    // Back-pressure, not buffering without bound: Kahi stopped reading the flood, so the
+    // end of it has not even reached the ring buffer.
+    let tail = ctl(&socket, &["tail", "-n", "200", "flood"]);
+    assert!(
+        !tail.stdout.contains("end-of-flood"),
+        "the whole flood was read while stdout was stalled"
+    );
+
+    // Now read: every line arrives, in order, once.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut next = 1u64;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Some(rest) = line.strip_prefix("flood | ") else { continue };
+            if rest == "end-of-flood" {
+                let _ = tx.send(Ok(next));
+                return;
+            }
+            match rest.parse::<u64>() {
+                Ok(k) if k == next => next += 1,
+                _ => {
+                    let _ = tx.send(Err(format!("expected {next}, got {rest:?}")));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Err(format!("stream ended at {next}")));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(60)).expect("the flood arrived");
+    assert_eq!(got, Ok(n + 1), "every line once, in order");
+    unsafe_kill(child.id() as i32, 15);
+    let _ = child.wait();
+    if alive(flood_pid as i32) {
+        unsafe_kill(flood_pid as i32, 9);
+    }
+}
