@@ -24,6 +24,7 @@ use crate::api::{self, ApiError, ErrorCode, Handled, Now, Reply, Request, Waiter
 use crate::control::{self, Conn, Mode};
 use crate::logs::console::{self, Console, Lines};
 use crate::logs::file::LogFile;
+use crate::logs::mask;
 use crate::process::machine::{Action, Input, TimerKind};
 use crate::supervisor::{ProcId, Stream, Supervisor};
 use crate::sys;
@@ -69,6 +70,8 @@ pub struct EventLoop {
     console: Option<Console>,
     /// Partial lines per program stream, for the console.
     lines: HashMap<(ProcId, Stream), Lines>,
+    /// Partial lines per program stream whose output is masked.
+    mask_lines: HashMap<(ProcId, Stream), Lines>,
     /// The console is behind: pipes are not read until it drains.
     paused: bool,
     /// Pipes left unread while paused.
@@ -116,6 +119,7 @@ impl EventLoop {
             socket: sup_socket,
             console,
             lines: HashMap::new(),
+            mask_lines: HashMap::new(),
             paused: false,
             paused_reads: HashSet::new(),
             stdout_flags,
@@ -391,7 +395,7 @@ impl EventLoop {
             }
         }
         if !data.is_empty() {
-            self.output(id, stream, &data);
+            self.output(id, stream, &data, false);
         }
         if eof {
             self.end_of_output(id, stream);
@@ -403,11 +407,35 @@ impl EventLoop {
     }
 
     /// Output from a program: into its ring buffer and log file, and to whoever follows it.
-    fn output(&mut self, id: ProcId, stream: Stream, data: &[u8]) {
+    /// `last`: the pipe closed, so a held partial line goes out too.
+    fn output(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
+        let Some(e) = self.sup.get(id) else { return };
+        if e.spec.secrets.is_empty() {
+            return self.deliver(id, stream, data, last);
+        }
+        // Masking works on whole lines, so a secret split across two reads is still found.
+        let secrets = &e.spec.secrets;
+        let mut masked = Vec::with_capacity(data.len());
+        let lines = self.mask_lines.entry((id, stream)).or_default();
+        lines.push(data, |line| {
+            mask::mask_into(&mut masked, line, secrets);
+            masked.push(b'\n');
+        });
+        if last {
+            if let Some(rest) = lines.finish() {
+                mask::mask_into(&mut masked, &rest, secrets);
+            }
+            self.mask_lines.remove(&(id, stream));
+        }
+        self.deliver(id, stream, &masked, last);
+    }
+
+    /// Output as it is kept: into the ring buffer, the console, the log file, the followers.
+    fn deliver(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
         let Some(e) = self.sup.get_mut(id) else { return };
         e.ring_mut(stream).write(data);
         if self.console.is_some() {
-            self.write_console(id, stream, data, false);
+            self.write_console(id, stream, data, last);
         }
         if let Some(file) = self.log_file(id, stream) {
             if let Err(err) = file.write(data) {
@@ -449,9 +477,7 @@ impl EventLoop {
 
     /// The stream's pipe closed: its last partial line goes out now.
     fn end_of_output(&mut self, id: ProcId, stream: Stream) {
-        if self.console.is_some() {
-            self.write_console(id, stream, &[], true);
-        }
+        self.output(id, stream, &[], true);
         self.lines.remove(&(id, stream));
     }
 

@@ -8,6 +8,24 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
+/// Stops the daemon (SIGTERM, then SIGKILL) if a test ends early, by its pid only.
+struct Guard(i32);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            unsafe_kill(self.0, 15);
+            let end = Instant::now() + Duration::from_secs(15);
+            while alive(self.0) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if alive(self.0) {
+                unsafe_kill(self.0, 9);
+            }
+        }
+    }
+}
+
 /// Starts `kahi daemon` with its stdout on a pipe the test reads (or not).
 fn start(dir: &Dir, body: &str) -> (Child, std::path::PathBuf) {
     let socket = dir.join("kahi.sock");
@@ -57,6 +75,7 @@ fn json_lines_parse_and_carry_program_stream_and_time() {
          command = [\"/bin/sh\", \"-c\", \"echo 'hello \\\"world\\\"'; echo oops >&2; printf 'no newline'\"]\n\
          autorestart = false\nstartsecs = 0\n",
     );
+    let _guard = Guard(child.id() as i32);
     let log = dir.join("daemon.log");
     wait_until("the program exited", DEADLINE, || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("exited: say"))
@@ -106,13 +125,16 @@ fn text_lines_name_the_process() {
         "\n[programs.web]\ncommand = [\"/bin/sh\", \"-c\", \"echo a; echo b\"]\nnumprocs = 2\n\
          process_name = \"web_%(process_num)d\"\nautorestart = false\nstartsecs = 0\n",
     );
+    let _guard = Guard(child.id() as i32);
     let log = dir.join("daemon.log");
     wait_until("both exited", DEADLINE, || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.matches("exited: web:").count() == 2)
     });
     let out = stop(child);
     for p in ["web:web_0", "web:web_1"] {
-        assert!(out.contains(&format!("{p} | a\n{p} | b\n")), "{out}");
+        // Processes interleave; each one's lines keep their order.
+        let own: Vec<&str> = out.lines().filter(|l| l.starts_with(&format!("{p} | "))).collect();
+        assert_eq!(own, [format!("{p} | a"), format!("{p} | b")], "{out}");
     }
 }
 
@@ -129,6 +151,7 @@ fn a_reader_that_falls_behind_loses_nothing_and_delays_no_restart() {
              [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n"
         ),
     );
+    let _guard = Guard(child.id() as i32);
     // Nobody reads stdout yet: the pipe (64 KiB) and Kahi's buffer fill, then Kahi stops
     // reading the flood. The loop must still restart a killed program at once.
     let pid_of = |name: &str| -> i64 {
@@ -186,4 +209,37 @@ fn a_reader_that_falls_behind_loses_nothing_and_delays_no_restart() {
     if alive(flood_pid as i32) {
         unsafe_kill(flood_pid as i32, 9);
     }
+}
+
+#[test]
+fn secrets_are_masked_in_the_file_the_ring_buffer_and_the_json_stream() {
+    let dir = Dir::new("console-mask");
+    let (child, socket) = start(
+        &dir,
+        "format = \"json\"\n\n[programs.leaky]\n\
+         command = [\"/bin/sh\", \"-c\", \"echo \\\"password is $DB_PASSWORD\\\"; echo \\\"key $PLAIN_ONE\\\"; \
+         printf 'split: s3cr'; sleep 0.2; echo 'et-value done'; echo visible; sleep 1000\"]\n\
+         environment = { DB_PASSWORD = \"hunter2-db\", PLAIN_ONE = \"my-named-secret\", OTHER = \"s3cret-value\" }\n\
+         mask_env = [\"PLAIN_ONE\", \"OTHER\"]\n\
+         stdout_logfile = \"leaky.log\"\nstartsecs = 0\n",
+    );
+    let _guard = Guard(child.id() as i32);
+    let file = dir.join("leaky.log");
+    wait_until("the output reached the file", DEADLINE, || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("visible"))
+    });
+    let logged = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(logged, "password is ****\nkey ****\nsplit: **** done\nvisible\n");
+    let tail = ctl(&socket, &["tail", "leaky"]);
+    assert_eq!(tail.stdout, logged, "the ring buffer is masked too");
+    let out = stop(child);
+    for secret in ["hunter2-db", "my-named-secret", "s3cret-value", "s3cr"] {
+        assert!(!out.contains(secret), "{secret} on the console: {out}");
+        assert!(!logged.contains(secret));
+    }
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|v| v["line"] == "password is ****"), "{out}");
+    // The negative twin: the same value in a variable that is not secret is shown.
+    assert!(lines.iter().any(|v| v["line"] == "visible"));
 }

@@ -117,6 +117,8 @@ pub struct ProcessSpec {
     pub stderr_capture_maxbytes: usize,
     pub stdout_log: Option<LogSpec>,
     pub stderr_log: Option<LogSpec>,
+    /// Values to mask in the output (see `logs::mask`), longest first.
+    pub secrets: Vec<Vec<u8>>,
 }
 
 impl ProcessSpec {
@@ -601,8 +603,10 @@ impl<'s> Loader<'s, '_> {
             stderr_capture_maxbytes: 1 << 20,
             stdout_log: None,
             stderr_log: None,
+            secrets: Vec::new(),
         };
         let mut killasgroup: Option<(At, bool)> = None;
+        let mut mask_env: Vec<String> = Vec::new();
         // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
         let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
         let mut rotation = [(50u64 << 20, 10u32); 2];
@@ -683,6 +687,7 @@ impl<'s> Loader<'s, '_> {
                 "umask" => b.umask = self.octal(&at, v),
                 "clean_environment" => b.clean_environment = self.boolean(&at, v).unwrap_or(false),
                 "redirect_stderr" => b.redirect_stderr = self.boolean(&at, v).unwrap_or(false),
+                "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
                 "stdout_capture_maxbytes" => {
                     b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
                 }
@@ -763,6 +768,7 @@ impl<'s> Loader<'s, '_> {
                 spec.directory = self.expanded_string(at, v, &vars).map(PathBuf::from);
             }
             spec.argv = self.command(&command_at, &command, &vars).unwrap_or_default();
+            spec.secrets = self.secrets(&spec, &mask_env);
             for (i, stream) in ["stdout", "stderr"].into_iter().enumerate() {
                 let Some((at, v)) = &logfiles[i] else { continue };
                 let name = spec.namespec().replace(':', "_");
@@ -824,6 +830,29 @@ impl<'s> Loader<'s, '_> {
             return None;
         }
         Some(argv)
+    }
+
+    /// The secret values of a process's environment: its own variables, and (unless
+    /// clean_environment) the ones it inherits from the daemon.
+    fn secrets(&self, spec: &ProcessSpec, named: &[String]) -> Vec<Vec<u8>> {
+        let own = spec.environment.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let mut all: Vec<(String, String)> = own.collect();
+        if !spec.clean_environment {
+            let inherited = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, _)| !all.iter().any(|(o, _)| o == k))
+                .collect::<Vec<_>>();
+            all.extend(inherited);
+            // A name in mask_env that the test environment provides through `env` only.
+            for n in named {
+                if !all.iter().any(|(k, _)| k == n)
+                    && let Some(v) = (self.env)(n)
+                {
+                    all.push((n.clone(), v));
+                }
+            }
+        }
+        crate::logs::mask::secrets(all.iter().map(|(k, v)| (k.as_str(), v.as_str())), named)
     }
 
     /// A logfile value: NONE (no file), AUTO (a file in childlogdir) or a path whose

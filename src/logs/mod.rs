@@ -2,4 +2,5 @@
 
 pub mod console;
 pub mod file;
+pub mod mask;
 pub mod ring;

@@ -45,6 +45,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         stderr_capture_maxbytes: 1 << 20,
         stdout_log: None,
         stderr_log: None,
+        secrets: Vec::new(),
     }
 }
 

@@ -47,6 +47,7 @@ fn spec() -> ProcessSpec {
         stderr_capture_maxbytes: 1 << 20,
         stdout_log: None,
         stderr_log: None,
+        secrets: Vec::new(),
     }
 }
 
