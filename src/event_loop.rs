@@ -22,7 +22,8 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::api::{self, ApiError, ErrorCode, Handled, Now, Reply, Request, Waiter};
 use crate::control::{self, Conn, Mode};
-use crate::logs::console::{self, Console, Lines};
+use crate::logs::ansi::Stripper;
+use crate::logs::console::{self, Console, Lines, Origin};
 use crate::logs::file::LogFile;
 use crate::logs::mask;
 use crate::process::machine::{Action, Input, TimerKind};
@@ -72,6 +73,10 @@ pub struct EventLoop {
     lines: HashMap<(ProcId, Stream), Lines>,
     /// Partial lines per program stream whose output is masked.
     mask_lines: HashMap<(ProcId, Stream), Lines>,
+    /// Escape-sequence state per program stream with `strip_ansi`.
+    ansi: HashMap<(ProcId, Stream), Stripper>,
+    /// Streams holding a partial line, and when it goes out if no more output comes.
+    held: HashMap<(ProcId, Stream), Instant>,
     /// The console is behind: pipes are not read until it drains.
     paused: bool,
     /// Pipes left unread while paused.
@@ -120,6 +125,8 @@ impl EventLoop {
             console,
             lines: HashMap::new(),
             mask_lines: HashMap::new(),
+            ansi: HashMap::new(),
+            held: HashMap::new(),
             paused: false,
             paused_reads: HashSet::new(),
             stdout_flags,
@@ -133,9 +140,13 @@ impl EventLoop {
         self.perform(now);
         loop {
             let timeout = if self.pending_reads.is_empty() {
-                self.timers
-                    .peek()
-                    .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
+                let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+                let held = self.held.values().min().copied();
+                let next = match (timer, held) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                next.map(|at| at.saturating_duration_since(Instant::now()))
             } else {
                 Some(std::time::Duration::ZERO)
             };
@@ -183,6 +194,7 @@ impl EventLoop {
                 self.read_pipe(token);
             }
             self.fire_timers(now);
+            self.flush_held(now);
             self.perform(now);
             if self.sup.shutdown_complete() {
                 return self.finish();
@@ -410,24 +422,77 @@ impl EventLoop {
     /// `last`: the pipe closed, so a held partial line goes out too.
     fn output(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
         let Some(e) = self.sup.get(id) else { return };
-        if e.spec.secrets.is_empty() {
-            return self.deliver(id, stream, data, last);
-        }
-        // Masking works on whole lines, so a secret split across two reads is still found.
-        let secrets = &e.spec.secrets;
-        let mut masked = Vec::with_capacity(data.len());
-        let lines = self.mask_lines.entry((id, stream)).or_default();
-        lines.push(data, |line| {
-            mask::mask_into(&mut masked, line, secrets);
-            masked.push(b'\n');
-        });
-        if last {
-            if let Some(rest) = lines.finish() {
-                mask::mask_into(&mut masked, &rest, secrets);
+        let key = (id, stream);
+        let stripped;
+        let data = if e.spec.strip_ansi {
+            let mut out = Vec::with_capacity(data.len());
+            self.ansi.entry(key).or_default().strip(data, &mut out);
+            if last {
+                self.ansi.remove(&key);
             }
-            self.mask_lines.remove(&(id, stream));
+            stripped = out;
+            &stripped[..]
+        } else {
+            data
+        };
+        if e.spec.secrets.is_empty() {
+            self.deliver(id, stream, data, last);
+        } else {
+            // Masking works on whole lines, so a secret split across two reads is still found.
+            let secrets = &e.spec.secrets;
+            let max = self.sup.config.logging.max_line_bytes;
+            let mut masked = Vec::with_capacity(data.len());
+            let lines = self.mask_lines.entry(key).or_default();
+            lines.push(data, max, |line, continued| {
+                mask::mask_into(&mut masked, line, secrets);
+                if !continued {
+                    masked.push(b'\n');
+                }
+            });
+            if last {
+                if let Some(rest) = lines.finish() {
+                    mask::mask_into(&mut masked, &rest, secrets);
+                }
+                self.mask_lines.remove(&key);
+            }
+            self.deliver(id, stream, &masked, last);
         }
-        self.deliver(id, stream, &masked, last);
+        self.hold(key);
+    }
+
+    /// Arms (or re-arms: the wait is for quiet) the flush of a stream's partial line.
+    fn hold(&mut self, key: (ProcId, Stream)) {
+        let partial =
+            |m: &HashMap<(ProcId, Stream), Lines>| m.get(&key).is_some_and(|l| l.has_partial());
+        let wait = self.sup.config.logging.partial_line_secs;
+        if !wait.is_zero() && (partial(&self.mask_lines) || partial(&self.lines)) {
+            self.held.insert(key, Instant::now() + wait);
+        } else {
+            self.held.remove(&key);
+        }
+    }
+
+    /// Writes out the partial lines that have been quiet for `partial_line_secs`.
+    fn flush_held(&mut self, now: Instant) {
+        if self.held.is_empty() {
+            return;
+        }
+        let due: Vec<(ProcId, Stream)> =
+            self.held.iter().filter(|(_, at)| **at <= now).map(|(k, _)| *k).collect();
+        for key @ (id, stream) in due {
+            self.held.remove(&key);
+            if let Some(rest) = self.mask_lines.get_mut(&key).and_then(Lines::finish) {
+                let Some(e) = self.sup.get(id) else { continue };
+                let mut masked = Vec::with_capacity(rest.len());
+                mask::mask_into(&mut masked, &rest, &e.spec.secrets);
+                self.deliver(id, stream, &masked, false);
+            }
+            if let Some(rest) = self.lines.get_mut(&key).and_then(Lines::finish) {
+                self.console_lines(id, stream, |buf, format, origin| {
+                    console::format_line(buf, format, origin, &rest, true)
+                });
+            }
+        }
     }
 
     /// Output as it is kept: into the ring buffer, the console, the log file, the followers.
@@ -459,19 +524,35 @@ impl EventLoop {
 
     /// Formats whole lines for the console; holds back-pressure once it is behind.
     fn write_console(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
+        let max = self.sup.config.logging.max_line_bytes;
+        let mut lines = self.lines.remove(&(id, stream)).unwrap_or_default();
+        self.console_lines(id, stream, |buf, format, origin| {
+            lines.push(data, max, |line, continued| {
+                console::format_line(buf, format, origin, line, continued)
+            });
+            if last && let Some(rest) = lines.finish() {
+                console::format_line(buf, format, origin, &rest, false);
+            }
+        });
+        if lines.has_partial() {
+            self.lines.insert((id, stream), lines);
+        }
+    }
+
+    /// Lets `write` format lines of a program stream into the console buffer, then flushes.
+    fn console_lines(
+        &mut self,
+        id: ProcId,
+        stream: Stream,
+        write: impl FnOnce(&mut Vec<u8>, console::Format, &Origin<'_>),
+    ) {
         let Some(console) = self.console.as_mut() else { return };
         let Some(e) = self.sup.get(id) else { return };
-        let format = self.sup.config.logging.format;
         let ts = crate::timefmt::rfc3339_now();
-        let (program, process) = (e.spec.program.as_str(), e.spec.namespec());
-        let lines = self.lines.entry((id, stream)).or_default();
-        let buf = console.buf();
-        lines.push(data, |line| {
-            console::format_line(buf, format, &ts, program, &process, stream.name(), line)
-        });
-        if last && let Some(rest) = lines.finish() {
-            console::format_line(buf, format, &ts, program, &process, stream.name(), &rest);
-        }
+        let process = e.spec.namespec();
+        let origin =
+            Origin { ts: &ts, program: &e.spec.program, process: &process, stream: stream.name() };
+        write(console.buf(), self.sup.config.logging.format, &origin);
         self.flush_console();
     }
 
@@ -479,6 +560,7 @@ impl EventLoop {
     fn end_of_output(&mut self, id: ProcId, stream: Stream) {
         self.output(id, stream, &[], true);
         self.lines.remove(&(id, stream));
+        self.held.remove(&(id, stream));
     }
 
     fn flush_console(&mut self) {

@@ -216,7 +216,8 @@ fn secrets_are_masked_in_the_file_the_ring_buffer_and_the_json_stream() {
     let dir = Dir::new("console-mask");
     let (child, socket) = start(
         &dir,
-        "format = \"json\"\n\n[programs.leaky]\n\
+        // A long quiet time: the secret split across two writes must be joined, not flushed.
+        "format = \"json\"\npartial_line_secs = 60\n\n[programs.leaky]\n\
          command = [\"/bin/sh\", \"-c\", \"echo \\\"password is $DB_PASSWORD\\\"; echo \\\"key $PLAIN_ONE\\\"; \
          printf 'split: s3cr'; sleep 0.2; echo 'et-value done'; echo visible; sleep 1000\"]\n\
          environment = { DB_PASSWORD = \"hunter2-db\", PLAIN_ONE = \"my-named-secret\", OTHER = \"s3cret-value\" }\n\
@@ -242,4 +243,109 @@ fn secrets_are_masked_in_the_file_the_ring_buffer_and_the_json_stream() {
     assert!(lines.iter().any(|v| v["line"] == "password is ****"), "{out}");
     // The negative twin: the same value in a variable that is not secret is shown.
     assert!(lines.iter().any(|v| v["line"] == "visible"));
+}
+
+/// Reads the daemon's stdout on a thread, line by line, into a channel.
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Receives console lines until one satisfies `done`; returns them all.
+fn lines_until(rx: &mpsc::Receiver<String>, done: impl Fn(&str) -> bool) -> Vec<String> {
+    let end = Instant::now() + DEADLINE;
+    let mut got = Vec::new();
+    while let Ok(line) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        let stop = done(&line);
+        got.push(line);
+        if stop {
+            return got;
+        }
+    }
+    panic!("no awaited line within {DEADLINE:?}; got {got:?}");
+}
+
+#[test]
+fn long_lines_are_cut_into_marked_pieces_and_a_quiet_prompt_goes_out() {
+    let dir = Dir::new("console-lines");
+    let (mut child, socket) = start(
+        &dir,
+        "format = \"json\"\nmax_line_bytes = 10\npartial_line_secs = 0.3\n\n[programs.talk]\n\
+         command = [\"/bin/sh\", \"-c\", \"echo 0123456789abcdefghijXY; echo short; printf 'prompt> '; sleep 1000\"]\n\
+         stdout_logfile = \"talk.log\"\nstartsecs = 0\n",
+    );
+    let _guard = Guard(child.id() as i32);
+    let rx = stdout_lines(&mut child);
+    let got = lines_until(&rx, |l| l.contains("prompt"));
+    let pieces: Vec<(String, bool)> = got
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["line"].as_str().unwrap().to_string(), v["continued"] == true)
+        })
+        .collect();
+    let want = [
+        ("0123456789", true),
+        ("abcdefghij", true),
+        ("XY", false),
+        ("short", false),
+        ("prompt> ", true),
+    ];
+    let want: Vec<(String, bool)> = want.iter().map(|(l, c)| (l.to_string(), *c)).collect();
+    assert_eq!(pieces, want);
+    // The file keeps the bytes as they came, the prompt included, without marks.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("talk.log")).unwrap(),
+        "0123456789abcdefghijXY\nshort\nprompt> "
+    );
+    let _ = ctl(&socket, &["stop", "talk"]);
+    drop(rx);
+    stop(child);
+}
+
+#[test]
+fn strip_ansi_cleans_the_file_the_ring_buffer_and_the_console() {
+    let dir = Dir::new("console-ansi");
+    let (mut child, socket) = start(
+        &dir,
+        "\n[programs.colour]\n\
+         command = [\"/bin/sh\", \"-c\", \"printf '\\\\033[1;31mred\\\\033[0m plain\\\\n'; printf '\\\\033]0;title\\\\007done\\\\n'; sleep 1000\"]\n\
+         strip_ansi = true\nstdout_logfile = \"colour.log\"\nstartsecs = 0\n\n\
+         [programs.raw]\n\
+         command = [\"/bin/sh\", \"-c\", \"printf '\\\\033[1;31mred\\\\033[0m\\\\n'; sleep 1000\"]\n\
+         stdout_logfile = \"raw.log\"\nstartsecs = 0\n",
+    );
+    let _guard = Guard(child.id() as i32);
+    let rx = stdout_lines(&mut child);
+    let mut got = lines_until(&rx, |l| l == "colour | done");
+    let file = dir.join("colour.log");
+    wait_until("the file has both lines", DEADLINE, || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.ends_with("done\n"))
+    });
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "red plain\ndone\n");
+    assert_eq!(ctl(&socket, &["tail", "colour"]).stdout, "red plain\ndone\n");
+    assert!(got.contains(&"colour | red plain".to_string()), "{got:?}");
+    // The negative twin: without strip_ansi the bytes are kept as they came.
+    let raw = dir.join("raw.log");
+    wait_until("the raw file has its line", DEADLINE, || {
+        std::fs::read_to_string(&raw).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(std::fs::read_to_string(&raw).unwrap(), "\x1b[1;31mred\x1b[0m\n");
+    if !got.iter().any(|l| l.starts_with("raw | ")) {
+        got = lines_until(&rx, |l| l.starts_with("raw | "));
+    }
+    let raw_line = got.iter().find(|l| l.starts_with("raw | ")).unwrap();
+    assert_eq!(raw_line, "raw | \x1b[1;31mred\x1b[0m");
+    let _ = ctl(&socket, &["stop", "all"]);
+    drop(rx);
+    stop(child);
 }

@@ -52,6 +52,24 @@ pub struct Logging {
     pub console: bool,
     /// Format of the console lines and of Kahi's own log.
     pub format: crate::logs::console::Format,
+    /// Lines longer than this are cut into marked pieces (console, masking).
+    pub max_line_bytes: usize,
+    /// A partial line held this long with no more output goes out as it is; zero holds it
+    /// until its newline.
+    pub partial_line_secs: Duration,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            level: log::LevelFilter::Info,
+            childlogdir: std::env::temp_dir(),
+            console: false,
+            format: crate::logs::console::Format::Text,
+            max_line_bytes: 64 << 10,
+            partial_line_secs: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A program stream's log file.
@@ -119,6 +137,8 @@ pub struct ProcessSpec {
     pub stderr_log: Option<LogSpec>,
     /// Values to mask in the output (see `logs::mask`), longest first.
     pub secrets: Vec<Vec<u8>>,
+    /// Remove ANSI escape sequences from the output.
+    pub strip_ansi: bool,
 }
 
 impl ProcessSpec {
@@ -386,12 +406,7 @@ impl<'s> Loader<'s, '_> {
     }
 
     fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {
-        let mut logging = Logging {
-            level: log::LevelFilter::Info,
-            childlogdir: std::env::temp_dir(),
-            console: false,
-            format: crate::logs::console::Format::Text,
-        };
+        let mut logging = Logging::default();
         let Some((at, table)) = table else { return logging };
         for (k, v) in table.iter() {
             let at = self.child(&at, v, k.get_ref());
@@ -414,6 +429,16 @@ impl<'s> Loader<'s, '_> {
                     ),
                     None => {}
                 },
+                "max_line_bytes" => match self.size(&at, v) {
+                    Some(0) => self.error(&at, "must be at least 1 byte".to_string()),
+                    Some(n) => logging.max_line_bytes = n,
+                    None => {}
+                },
+                "partial_line_secs" => {
+                    if let Some(d) = self.seconds(&at, v) {
+                        logging.partial_line_secs = d;
+                    }
+                }
                 "childlogdir" => {
                     if let Some(s) = self.expanded_string(&at, v, &file_vars(self.docs[0].file)) {
                         let here = self.docs[0].file.parent().unwrap_or(Path::new("/"));
@@ -604,6 +629,7 @@ impl<'s> Loader<'s, '_> {
             stdout_log: None,
             stderr_log: None,
             secrets: Vec::new(),
+            strip_ansi: false,
         };
         let mut killasgroup: Option<(At, bool)> = None;
         let mut mask_env: Vec<String> = Vec::new();
@@ -687,6 +713,7 @@ impl<'s> Loader<'s, '_> {
                 "umask" => b.umask = self.octal(&at, v),
                 "clean_environment" => b.clean_environment = self.boolean(&at, v).unwrap_or(false),
                 "redirect_stderr" => b.redirect_stderr = self.boolean(&at, v).unwrap_or(false),
+                "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
                 "stdout_capture_maxbytes" => {
                     b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)

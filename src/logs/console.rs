@@ -30,27 +30,47 @@ struct JsonLine<'a> {
     process: &'a str,
     stream: &'a str,
     line: &'a str,
+    /// This piece of an over-long line continues in the next one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    continued: bool,
 }
 
-/// Formats one program line (without its newline) into `out`, with a newline.
+/// Where a line comes from, for formatting.
+pub struct Origin<'a> {
+    pub ts: &'a str,
+    pub program: &'a str,
+    pub process: &'a str,
+    pub stream: &'a str,
+}
+
+/// Formats one program line (without its newline) into `out`, with a newline. A piece of an
+/// over-long line is marked: `"continued": true` in JSON, ` [continued]` in text.
 pub fn format_line(
     out: &mut Vec<u8>,
     format: Format,
-    ts: &str,
-    program: &str,
-    process: &str,
-    stream: &str,
+    o: &Origin<'_>,
     line: &[u8],
+    continued: bool,
 ) {
     let text = String::from_utf8_lossy(line);
     match format {
         Format::Text => {
-            out.extend_from_slice(process.as_bytes());
+            out.extend_from_slice(o.process.as_bytes());
             out.extend_from_slice(b" | ");
             out.extend_from_slice(text.as_bytes());
+            if continued {
+                out.extend_from_slice(b" [continued]");
+            }
         }
         Format::Json => {
-            let j = JsonLine { ts, program, process, stream, line: &text };
+            let j = JsonLine {
+                ts: o.ts,
+                program: o.program,
+                process: o.process,
+                stream: o.stream,
+                line: &text,
+                continued,
+            };
             // Serializing a struct of strings cannot fail.
             let _ = serde_json::to_writer(&mut *out, &j);
         }
@@ -65,20 +85,50 @@ pub struct Lines {
 }
 
 impl Lines {
-    /// Adds `data`; calls `each` for every line it completes (without the newline).
-    pub fn push(&mut self, data: &[u8], mut each: impl FnMut(&[u8])) {
+    /// Adds `data`; calls `each(line, continued)` for every line it completes (without the
+    /// newline), and for every `max`-byte piece of a line that grows longer than `max`
+    /// (`continued` true: the line goes on in a later call).
+    pub fn push(&mut self, data: &[u8], max: usize, mut each: impl FnMut(&[u8], bool)) {
+        let max = max.max(1);
         let mut rest = data;
         while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            if self.partial.is_empty() {
-                each(&rest[..i]);
+            if self.partial.is_empty() && i <= max {
+                each(&rest[..i], false);
             } else {
                 self.partial.extend_from_slice(&rest[..i]);
-                each(&self.partial);
+                self.cut(max, true, &mut each);
+                each(&self.partial, false);
                 self.partial.clear();
             }
             rest = &rest[i + 1..];
         }
         self.partial.extend_from_slice(rest);
+        self.cut(max, false, &mut each);
+    }
+
+    /// Emits `max`-byte pieces of the held line while more than `max` bytes (or, when the
+    /// line is complete, more than its last piece) are held.
+    fn cut(&mut self, max: usize, complete: bool, each: &mut impl FnMut(&[u8], bool)) {
+        if self.partial.len() <= max {
+            return;
+        }
+        // Keep the last piece: a complete line ends with it (unmarked); an incomplete one
+        // may still grow.
+        let keep = match self.partial.len() % max {
+            0 if complete => max,
+            0 => 0,
+            r => r,
+        };
+        let cut = self.partial.len() - keep;
+        for piece in self.partial[..cut].chunks(max) {
+            each(piece, true);
+        }
+        self.partial.drain(..cut);
+    }
+
+    /// True when part of a line is held.
+    pub fn has_partial(&self) -> bool {
+        !self.partial.is_empty()
     }
 
     /// The partial line held, if any (the stream ended without a newline).
@@ -145,26 +195,46 @@ mod tests {
         let mut l = Lines::default();
         let mut got: Vec<String> = Vec::new();
         for chunk in [&b"a"[..], b"bc\nd", b"", b"ef\n\ng\n", b"tail"] {
-            l.push(chunk, |line| got.push(String::from_utf8_lossy(line).into_owned()));
+            l.push(chunk, 100, |line, _| got.push(String::from_utf8_lossy(line).into_owned()));
         }
         assert_eq!(got, ["abc", "def", "", "g"]);
+        assert!(l.has_partial());
         assert_eq!(l.finish(), Some(b"tail".to_vec()));
         assert_eq!(l.finish(), None);
     }
 
     #[test]
+    fn long_lines_are_cut_into_marked_pieces() {
+        let mut l = Lines::default();
+        let mut got: Vec<(String, bool)> = Vec::new();
+        let mut each =
+            |line: &[u8], c: bool| got.push((String::from_utf8_lossy(line).into_owned(), c));
+        l.push(b"0123456789ab", 4, &mut each);
+        l.push(b"cd\nxy\n0123\n01234567\n", 4, &mut each);
+        let want = [
+            ("0123", true),
+            ("4567", true),
+            ("89ab", true),
+            ("cd", false),
+            ("xy", false),
+            ("0123", false),
+            ("0123", true),
+            ("4567", false),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(s, c)| (s.to_string(), *c)).collect();
+        assert_eq!(got, want);
+        assert!(!l.has_partial());
+    }
+
+    #[test]
     fn formats() {
         let mut out = Vec::new();
-        format_line(&mut out, Format::Text, "T", "web", "g:web", "stdout", b"hello");
-        format_line(
-            &mut out,
-            Format::Json,
-            "2026-01-01T00:00:00.000Z",
-            "web",
-            "g:web",
-            "stderr",
-            b"say \"hi\"\xff",
-        );
+        let o = |ts, stream| Origin { ts, program: "web", process: "g:web", stream };
+        format_line(&mut out, Format::Text, &o("T", "stdout"), b"hello", false);
+        let json_ts = "2026-01-01T00:00:00.000Z";
+        format_line(&mut out, Format::Json, &o(json_ts, "stderr"), b"say \"hi\"\xff", false);
+        format_line(&mut out, Format::Text, &o("T", "stdout"), b"long", true);
+        format_line(&mut out, Format::Json, &o("T", "stdout"), b"long", true);
         let text = String::from_utf8(out).unwrap();
         let mut lines = text.lines();
         assert_eq!(lines.next(), Some("g:web | hello"));
@@ -174,5 +244,9 @@ mod tests {
         assert_eq!(v["process"], "g:web");
         assert_eq!(v["program"], "web");
         assert_eq!(v["ts"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(v.get("continued"), None);
+        assert_eq!(lines.next(), Some("g:web | long [continued]"));
+        let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        assert_eq!(v["continued"], true);
     }
 }

@@ -1,5 +1,6 @@
 //! Programs' output: the in-memory ring buffers behind `tail`, log files, and the console.
 
+pub mod ansi;
 pub mod console;
 pub mod file;
 pub mod mask;

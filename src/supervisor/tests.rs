@@ -46,6 +46,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         stdout_log: None,
         stderr_log: None,
         secrets: Vec::new(),
+        strip_ansi: false,
     }
 }
 
@@ -64,12 +65,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
     Config {
         file: "/etc/kahi/kahi.toml".into(),
         server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700 },
-        logging: Logging {
-            level: log::LevelFilter::Info,
-            childlogdir: std::env::temp_dir(),
-            console: false,
-            format: crate::logs::console::Format::Text,
-        },
+        logging: Logging::default(),
         processes,
         programs: Vec::new(),
     }

@@ -48,6 +48,7 @@ fn spec() -> ProcessSpec {
         stdout_log: None,
         stderr_log: None,
         secrets: Vec::new(),
+        strip_ansi: false,
     }
 }
 
