@@ -19,8 +19,10 @@ pub mod exit {
 }
 
 pub fn run(args: DaemonArgs) -> i32 {
-    // Whatever fds Kahi was started with must not reach its programs.
+    // Whatever fds Kahi was started with must not reach its programs, nor any signal it was
+    // started with ignored.
     close_inherited_fds_on_exec();
+    signals::default_ignored_signals();
 
     // The daemon's own log, first: loading the configuration may warn.
     init_logging();

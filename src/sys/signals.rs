@@ -30,3 +30,45 @@ pub fn become_subreaper() {
         );
     }
 }
+
+/// Sets every signal Kahi was started with ignored back to its default disposition, but
+/// SIGPIPE (ignored by Rust's runtime, and reset for each program when it is started).
+///
+/// An ignored signal survives exec, and Kahi may have been started with some (`nohup`, or
+/// glibc's posix_spawn, which leaves its two internal real-time signals ignored): its
+/// programs must start as a shell would start them, with none. Doing it once here lets
+/// programs be started with posix_spawn (no page tables copied, no copy-on-write faults
+/// afterwards) instead of fork.
+pub fn default_ignored_signals() {
+    use nix::libc;
+    const SIG_IGN: u64 = 1;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
+            continue;
+        }
+        // The kernel's struct sigaction starts with the handler; an all-zero one is SIG_DFL
+        // with no flags and an empty mask, whatever the architecture's layout.
+        let mut old = [0u64; 4];
+        let default = [0u64; 4];
+        // SAFETY: both buffers outlive the calls and are larger than the kernel's structure.
+        // The raw system call, because the C library's wrapper refuses its own signals.
+        unsafe {
+            let got = libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<u64>(),
+                old.as_mut_ptr(),
+                8usize,
+            );
+            if got == 0 && old[0] == SIG_IGN {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                );
+            }
+        }
+    }
+}
