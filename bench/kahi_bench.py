@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""Kahi's benchmark: the measurements behind `make bench` (see bench/run.sh).
+
+    kahi_bench.py --kahi BIN --scratch DIR [--quick] [--peers DIR]
+
+Measures the release binary against its targets:
+
+  1. startup: launch of `kahi daemon` until `status` reports 1000 `sleep` programs
+     (startsecs = 0) RUNNING; median of 3 launches;
+  2. memory: VmRSS of the daemon (children excluded) with 100 and with 1000 programs,
+     3 s after they are all RUNNING; median of 3 launches each;
+  3. idle: context switches (voluntary + involuntary, every thread) of the daemon over
+     10 s with 100 programs, divided by 10, after a 5 s settle; median of 3;
+  4. restart: `kill -9` of a RUNNING program (autorestart = true, startsecs = 0) until its
+     replacement has exec'd (busy poll of /proc); median and max of 20 kills 0.5 s apart;
+  5. ctl: `kahi ctl -s SOCKET status` with 100 programs, end to end (hyperfine -N,
+     3 warm-ups); median and p99.
+
+With --peers DIR (a benchmark harness with run.sh and adapters/), the same scenarios are
+also run through that harness for Kahi and for every other supervisor installed
+(supervisord; s6 and runit when present), and the summary shows them side by side.
+
+Result lines go to stdout; samples and notes to stderr. Every daemon runs in its own
+directory under --scratch and its own session; at the end it is stopped with SIGTERM (it
+stops its programs), and only then is anything left that this script started killed,
+by pid.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+MIB = 1024 * 1024
+
+# name: (label, unit, target, comparison); a figure passes when `value OP target`.
+TARGETS = {
+    "startup_1000": ("startup, 1000 programs RUNNING", "s", 1.0, "<="),
+    "rss_100": ("daemon RSS, 100 programs", "MiB", 8.0, "<"),
+    "rss_1000": ("daemon RSS, 1000 programs", "MiB", 24.0, "<"),
+    "idle_100": ("idle wakeups, 100 programs", "/s", 0.0, "<="),
+    "restart_median": ("restart after kill -9, median", "ms", 10.0, "<"),
+    "restart_max": ("restart after kill -9, max", "ms", 10.0, "<"),
+    "ctl_median": ("ctl status, 100 programs, median", "ms", 5.0, "<"),
+    "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
+}
+
+
+def note(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+class Output:
+    """Result lines: printed, written to the results file, kept for the summary."""
+
+    def __init__(self, path):
+        self.values = {}
+        self.file = open(path, "w") if path else None
+
+    def line(self, text):
+        print(text, flush=True)
+        if self.file:
+            self.file.write(text + "\n")
+            self.file.flush()
+
+    def figure(self, key, value, detail=""):
+        label, unit, target, op = TARGETS[key]
+        self.values[key] = value
+        sign = "=" if key == "idle_100" else op
+        line = (f"{label:<36} {fmt(value, unit):>12}   target {sign} {target:g} {unit:<4}"
+                f" {'PASS' if passes(key, value) else 'FAIL'}")
+        if detail:
+            line += f"   ({detail})"
+        self.line(line)
+
+    def failed(self):
+        return [k for k, v in self.values.items() if not passes(k, v)]
+
+
+def passes(key, value):
+    target, op = TARGETS[key][2], TARGETS[key][3]
+    return value <= target if op == "<=" else value < target
+
+
+def fmt(value, unit):
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "MiB":
+        return f"{value:.2f} MiB"
+    return f"{value:.2f} {unit}"
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def read_bytes(path, size=8192):
+    try:
+        with open(path, "rb", buffering=0) as f:
+            return f.read(size)
+    except OSError:
+        return None
+
+
+def proc_stat(pid):
+    """(comm, state, ppid, starttime ticks) of a pid, or None once it is gone."""
+    raw = read_bytes(f"/proc/{pid}/stat")
+    if not raw:
+        return None
+    left, right = raw.index(b"("), raw.rindex(b")")
+    rest = raw[right + 2:].split()
+    return raw[left + 1:right].decode(errors="replace"), rest[0].decode(), int(rest[1]), int(rest[19])
+
+
+def pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def status_field(pid, name):
+    for line in (read_bytes(f"/proc/{pid}/status") or b"").splitlines():
+        if line.startswith(name.encode() + b":"):
+            return int(line.split()[1])
+    return None
+
+
+def context_switches(pid):
+    """Voluntary + involuntary switches summed over every thread of pid."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        for line in (read_bytes(f"/proc/{pid}/task/{tid}/status") or b"").splitlines():
+            if line.startswith((b"voluntary_ctxt_switches:", b"nonvoluntary_ctxt_switches:")):
+                total += int(line.split()[1])
+    return total
+
+
+def cpu_ticks(pid):
+    st = read_bytes(f"/proc/{pid}/stat") or b""
+    rest = st[st.rindex(b")") + 2:].split() if st else []
+    return int(rest[11]) + int(rest[12]) if rest else 0
+
+
+def runnable():
+    with open("/proc/loadavg") as f:
+        return int(f.read().split()[3].split("/")[0])
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def cpu_busy(secs=1.0):
+    """Share of all CPUs busy (not idle, not waiting for I/O) over `secs`, in percent."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = sample()
+    time.sleep(secs)
+    t1, i1 = sample()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+BUSY_LAUNCHES = []
+
+
+def wait_quiet(limit):
+    """Waits up to `limit` s for a moment with nothing but us runnable; says if it never came."""
+    deadline = time.monotonic() + limit
+    calm = 0
+    while time.monotonic() < deadline:
+        calm = calm + 1 if runnable() <= 1 else 0
+        if calm >= 5:
+            return True
+        time.sleep(0.02)
+    note(f"  note: the machine was busy before this launch (load {loadavg()})")
+    BUSY_LAUNCHES.append(1)
+    return False
+
+
+def set_subreaper():
+    """Orphans of a daemon killed as a last resort come back to this process."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_all():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+# ---------------------------------------------------------------- one daemon
+
+
+class Daemon:
+    """One `kahi daemon` with N sleep programs in a private directory; always torn down."""
+
+    def __init__(self, kahi, scratch, n):
+        self.kahi, self.n = kahi, n
+        self.dir = tempfile.mkdtemp(prefix=f"n{n}-", dir=scratch)
+        # The programs run `sleep` through a symlink with a name unique to this launch, so
+        # /proc/PID/comm alone tells them apart from every other process on the machine.
+        self.comm = "kbsleep" + "".join(random.choice("0123456789") for _ in range(6))
+        os.mkdir(os.path.join(self.dir, "bin"))
+        self.sleep = os.path.join(self.dir, "bin", self.comm)
+        os.symlink(shutil.which("sleep") or "/bin/sleep", self.sleep)
+        self.sock = os.path.join(self.dir, "kahi.sock")
+        self.conf = os.path.join(self.dir, "kahi.toml")
+        with open(self.conf, "w") as f:
+            f.write(f'[server]\nsocket = "{self.sock}"\n')
+            for i in range(n):
+                f.write(f'\n[programs.p{i}]\ncommand = "{self.sleep} 100000{i}"\n'
+                        'autorestart = true\nstartsecs = 0\n')
+        self.proc = None
+        self.seen = {}  # pid -> starttime of every program seen, for the last-resort kill
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.teardown()
+
+    def start(self):
+        log = open(os.path.join(self.dir, "daemon.log"), "wb")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([self.kahi, "daemon", "-c", self.conf], cwd=self.dir,
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     start_new_session=True)
+        log.close()
+        return t0
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited with status {self.proc.returncode}; "
+                               f"its log: {self.tail_log()}")
+
+    def tail_log(self):
+        raw = read_bytes(os.path.join(self.dir, "daemon.log"), 1 << 20) or b""
+        return raw.decode(errors="replace").strip().splitlines()[-3:]
+
+    def status(self, timeout=60):
+        """The process list from one status request over the control socket (the same
+        newline-delimited JSON `kahi ctl status --json` sends), or None if it refuses."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.sock)
+        except OSError:
+            s.close()
+            return None
+        try:
+            s.sendall(b'{"cmd":"status"}\n')
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                buf += chunk
+        finally:
+            s.close()
+        reply = json.loads(buf)
+        if "processes" not in reply:
+            raise RuntimeError(f"unexpected status reply: {buf[:200]!r}")
+        return reply["processes"]
+
+    def wait_running(self, t0, timeout=120):
+        """Polls status until every program is RUNNING; seconds from launch to that reply."""
+        while True:
+            procs = self.status()
+            now = time.perf_counter()
+            if procs is not None:
+                running = sum(1 for p in procs if p["state"] == "RUNNING")
+                if running == self.n:
+                    return now - t0
+            self.check_alive()
+            if now - t0 > timeout:
+                raise RuntimeError(f"not every program RUNNING after {timeout} s")
+            time.sleep(0.002 if procs is None else 0.005)
+
+    def programs(self):
+        """Pids of this launch's programs (comm = the symlink's name), all of them exec'd."""
+        want = (self.comm + "\n").encode()
+        found = [p for p in pids() if read_bytes(f"/proc/{p}/comm", 64) == want]
+        for p in found:
+            st = proc_stat(p)
+            if st:
+                self.seen[p] = st[3]
+        return found
+
+    def rss_mib(self):
+        return status_field(self.pid, "VmRSS") / 1024
+
+    def threads(self):
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def teardown(self):
+        try:
+            if self.proc is not None:
+                self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.programs()
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                note(f"  the daemon (pid {self.pid}) did not stop within 30 s; killing it")
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait()
+            if self.proc.returncode not in (0, 1):
+                note(f"  the daemon exited with status {self.proc.returncode}")
+        # Only now: anything of this launch still alive is killed, by pid.
+        deadline = time.monotonic() + 3
+        while True:
+            left = [p for p in self.programs()
+                    if (proc_stat(p) or ("", "Z"))[1] != "Z"]
+            if not left or time.monotonic() > deadline:
+                break
+            reap_all()
+            time.sleep(0.05)
+        for p in left:
+            st = proc_stat(p)
+            if st and st[3] == self.seen.get(p):
+                note(f"  killing leftover program pid {p}")
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        reap_all()
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def startup_and_rss1000(out, opts):
+    times, rss, detail = [], [], []
+    for i in range(opts.startup_runs):
+        with Daemon(opts.kahi, opts.scratch, 1000) as d:
+            wait_quiet(opts.quiesce)
+            boot0 = time.clock_gettime(time.CLOCK_BOOTTIME)
+            t0 = d.start()
+            secs = d.wait_running(t0)
+            progs = d.programs()
+            if len(progs) != 1000:
+                raise RuntimeError(f"status says 1000 RUNNING but /proc shows {len(progs)} programs")
+            last_fork = max(d.seen[p] for p in progs) / TICK - boot0
+            times.append(secs)
+            time.sleep(3)
+            d.check_alive()
+            rss.append(d.rss_mib())
+            note(f"  startup run {i + 1}: all RUNNING at {secs:.3f} s (last program forked at "
+                 f"~{last_fork:.2f} s, 10 ms ticks); RSS after 3 s {rss[-1]:.2f} MiB; "
+                 f"threads {d.threads()}; load {loadavg()}")
+    out.figure("startup_1000", statistics.median(times),
+               f"median of {len(times)}: " + " ".join(f"{t:.3f}" for t in times))
+    return rss
+
+
+def hundred(out, opts, rss1000):
+    """Launches with 100 programs: RSS after 3 s; idle wakeups after 5 s; ctl latency last."""
+    rss, rates, cpu = [], [], []
+    ctl = None
+    for i in range(opts.hundred_runs):
+        with Daemon(opts.kahi, opts.scratch, 100) as d:
+            wait_quiet(opts.quiesce)
+            d.wait_running(d.start())
+            d.programs()
+            time.sleep(3)
+            d.check_alive()
+            rss.append(d.rss_mib())
+            time.sleep(opts.idle_settle - 3)
+            c0, u0, t0 = context_switches(d.pid), cpu_ticks(d.pid), time.monotonic()
+            time.sleep(opts.idle_secs)
+            c1, u1, t1 = context_switches(d.pid), cpu_ticks(d.pid), time.monotonic()
+            d.check_alive()
+            rates.append((c1 - c0) / (t1 - t0))
+            cpu.append((u1 - u0) / TICK / (t1 - t0) * 100)
+            note(f"  100-program run {i + 1}: RSS {rss[-1]:.2f} MiB; {c1 - c0} context switches "
+                 f"in {t1 - t0:.1f} s ({cpu[-1]:.2f} % CPU); threads {d.threads()}; load {loadavg()}")
+            if i == opts.hundred_runs - 1:
+                ctl = ctl_latency(d, opts)
+    out.figure("rss_100", statistics.median(rss),
+               f"median of {len(rss)}: " + " ".join(f"{r:.2f}" for r in rss))
+    out.figure("rss_1000", statistics.median(rss1000),
+               f"median of {len(rss1000)}: " + " ".join(f"{r:.2f}" for r in rss1000))
+    out.figure("idle_100", statistics.median(rates),
+               f"median of {len(rates)} windows of {opts.idle_secs:g} s: "
+               + " ".join(f"{r:.2f}" for r in rates))
+    return ctl
+
+
+def percentile(xs, p):
+    """Nearest-rank percentile."""
+    xs = sorted(xs)
+    k = max(1, -(-len(xs) * p // 100))
+    return xs[int(k) - 1]
+
+
+def ctl_latency(d, opts):
+    argv = [opts.kahi, "ctl", "-s", d.sock, "status"]
+    probe = subprocess.run(argv, capture_output=True, text=True)
+    lines = probe.stdout.splitlines()
+    if probe.returncode != 0 or len(lines) != 100:
+        raise RuntimeError(f"kahi ctl status: rc={probe.returncode}, {len(lines)} lines: {probe.stderr.strip()}")
+    if shutil.which("hyperfine"):
+        export = os.path.join(d.dir, "hyperfine.json")
+        hf = subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", str(opts.ctl_runs),
+                             "--style", "none", "--export-json", export, " ".join(argv)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if hf.returncode != 0:
+            raise RuntimeError(f"hyperfine failed: {hf.stderr.strip()}")
+        if "outliers" in hf.stderr:
+            note("  ctl: hyperfine saw statistical outliers (something else ran meanwhile)")
+        with open(export) as f:
+            times = json.load(f)["results"][0]["times"]
+        how = "hyperfine -N"
+    else:
+        times = []
+        for i in range(3 + opts.ctl_runs):
+            t = time.perf_counter()
+            pid = os.posix_spawn(argv[0], argv, os.environ,
+                                 file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+            os.waitpid(pid, 0)
+            if i >= 3:
+                times.append(time.perf_counter() - t)
+        how = "posix_spawn + waitpid"
+    ms = [t * 1000 for t in times]
+    note(f"  ctl: {len(ms)} runs ({how}): min {min(ms):.2f} median {statistics.median(ms):.2f} "
+         f"p99 {percentile(ms, 99):.2f} max {max(ms):.2f} ms; load {loadavg()}")
+    return statistics.median(ms), percentile(ms, 99), len(ms)
+
+
+def restart(out, opts):
+    samples = []
+    with Daemon(opts.kahi, opts.scratch, 1) as d:
+        wait_quiet(opts.quiesce)
+        d.wait_running(d.start())
+        time.sleep(1)
+        want = (d.comm + "\n").encode()
+        for k in range(opts.kills):
+            (old,) = d.programs()
+            known = set(pids())
+            os.kill(old, signal.SIGKILL)
+            t0 = time.perf_counter()
+            new = None
+            # Busy poll. A new pid whose comm is not (yet) ours is read again on the next
+            # scan: between fork and exec the replacement still carries the daemon's name.
+            while new is None:
+                for entry in os.listdir("/proc"):
+                    if entry.isdigit() and int(entry) not in known \
+                            and read_bytes(f"/proc/{entry}/comm", 64) == want:
+                        new = int(entry)
+                        break
+                else:
+                    if time.perf_counter() - t0 > 10:
+                        raise RuntimeError("no replacement within 10 s")
+            dt = time.perf_counter() - t0
+            st = proc_stat(new)
+            if st and st[2] != d.pid:
+                raise RuntimeError(f"pid {new} is named {d.comm} but its parent is {st[2]}")
+            samples.append(dt * 1000)
+            note(f"  kill {k + 1}: {samples[-1]:.2f} ms (pid {old} -> {new})")
+            time.sleep(opts.kill_gap)
+        d.check_alive()
+        note(f"  restart: load {loadavg()}")
+    out.figure("restart_median", statistics.median(samples), f"{len(samples)} kills")
+    out.figure("restart_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
+
+
+# ---------------------------------------------------------------- peers
+
+
+# (scenario, N, figure it compares with, {result key: figure}, runs for Kahi, runs for the others)
+# A 1000-program launch of supervisord takes about half a minute, hence one run there.
+PEER_SCENARIOS = [
+    ("startup", 1000, {"time": "startup_1000"}, 3, 1),
+    ("memory", 100, {"rss": "rss_100"}, 3, 3),
+    ("memory", 1000, {"rss": "rss_1000"}, 3, 1),
+    ("idle", 100, {"wakeups": "idle_100"}, 2, 2),
+    ("restart", 1, {"latency": "restart_median", "max": "restart_max"}, 10, 10),
+    ("ctl", 100, {"latency": "ctl_median"}, 20, 20),
+]
+# The unit of each result key in the harness's lines, and the factor to this script's unit.
+PEER_UNITS = {"time": 1.0, "rss": 1.0, "wakeups": 1.0, "latency": 1.0, "max": 1.0}
+
+
+def installed_peers():
+    peers = []
+    if shutil.which("supervisord") and shutil.which("supervisorctl"):
+        peers.append("supervisord")
+    if shutil.which("s6-svscan"):
+        peers.append("s6")
+    if shutil.which("runsvdir"):
+        peers.append("runit")
+    return peers
+
+
+def run_peers(out, opts):
+    """Runs the harness for Kahi and each installed peer, scenario by scenario (so both see
+    the same machine at nearly the same time). Returns {adapter: {figure: value}}."""
+    peers = installed_peers()
+    if not peers:
+        note("peers: supervisord is not installed; no comparison")
+        return {}, []
+    adapters = ["kahi"] + peers
+    results = {a: {} for a in adapters}
+    logdir = os.path.join(opts.log_dir, "peers")
+    os.makedirs(logdir, exist_ok=True)
+    env = dict(os.environ, KAHI_BIN=opts.kahi)
+    env.setdefault("BENCH_QUIESCE", "5")
+    print(f"comparison through {opts.peers}/run.sh (its own definitions; see its README):", flush=True)
+    for scenario, n, keys, kahi_runs, other_runs in PEER_SCENARIOS:
+        for a in adapters:
+            runs = kahi_runs if a == "kahi" else other_runs
+            log = os.path.join(logdir, f"{a}-{scenario}-{n}.log")
+            t = time.monotonic()
+            with open(log, "w") as err:
+                r = subprocess.run([os.path.join(opts.peers, "run.sh"), a, scenario, str(n)],
+                                   env=dict(env, BENCH_RUNS=str(runs)), stdout=subprocess.PIPE,
+                                   stderr=err, text=True)
+            line = r.stdout.strip()
+            if r.returncode == 0 and line:
+                fields = dict(m.groups() for m in re.finditer(r"(\w+)=([0-9.]+)", line))
+                for k, fig in keys.items():
+                    if k in fields:
+                        results[a][fig] = float(fields[k]) * PEER_UNITS[k]
+                out.line(f"  {line}")
+            elif r.returncode == 3:
+                out.line(f"  {line}")
+            else:
+                out.line(f"  {a} {scenario} {n} error (rc={r.returncode}; see {log})")
+            note(f"  ({a} {scenario} {n}: {time.monotonic() - t:.0f} s, load {loadavg()})")
+    return results, peers
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summary(out, peer_results, peers):
+    head = ["figure", "Kahi", "target", ""]
+    if peer_results:
+        head += ["harness: Kahi"] + sum(([p, f"{p}/Kahi"] for p in peers), [])
+    rows = [head]
+    for key, (label, unit, target, op) in TARGETS.items():
+        v = out.values.get(key)
+        if v is None:
+            continue
+        sign = "=" if key == "idle_100" else op
+        row = [label, fmt(v, unit), f"{sign} {target:g} {unit}", "PASS" if passes(key, v) else "FAIL"]
+        if peer_results:
+            k = peer_results["kahi"].get(key)
+            row.append(fmt(k, unit))
+            for p in peers:
+                pv = peer_results[p].get(key)
+                row.append(fmt(pv, unit))
+                if pv is None or k is None:
+                    row.append("-")
+                elif k == 0:
+                    row.append("Kahi 0" if pv > 0 else "both 0")
+                else:
+                    row.append(f"{pv / k:.1f}x")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    out.line("")
+    out.line("summary")
+    for j, r in enumerate(rows):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        out.line("  " + "  ".join(cells).rstrip())
+        if j == 0:
+            out.line("  " + "  ".join("-" * w for w in widths))
+    fails = [TARGETS[k][0] for k in out.failed()]
+    out.line(f"  {len(out.values) - len(fails)} of {len(out.values)} figures meet their target"
+             + (f"; missed: {', '.join(fails)}" if fails else ""))
+    if peer_results:
+        out.line("  (harness figures: startup = until every child has exec'd, per /proc; restart = "
+                 "median and max of 10 kills 1.5 s apart; ctl = median of 20; ratios = peer / Kahi, "
+                 "same harness, same session)")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kahi", required=True, help="the kahi binary")
+    ap.add_argument("--scratch", required=True, help="a private directory for the daemons' files")
+    ap.add_argument("--results", help="also write the result lines to this file")
+    ap.add_argument("--log-dir", default=None, help="where the peer runs' logs go (default: beside --results)")
+    ap.add_argument("--peers", help="a benchmark harness directory (run.sh, adapters/) for the comparison")
+    ap.add_argument("--quick", action="store_true", help="fewer runs, shorter windows, no comparison")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a figure misses its target")
+    opts = ap.parse_args()
+    opts.kahi = os.path.abspath(opts.kahi)
+    opts.log_dir = opts.log_dir or os.path.dirname(os.path.abspath(opts.results or "results.txt"))
+    if opts.quick:
+        opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 1, 1, 5, 3
+        opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 5, 0.5, 30, 2
+        opts.peers = None
+    else:
+        opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
+        opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 20, 0.5, 200, 5
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 4096:
+        want = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    if soft != resource.RLIM_INFINITY and soft < 2100:
+        raise SystemExit(f"the fd limit is {soft}; 1000 programs need more than 2000 (2 pipes each)")
+
+    set_subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    out = Output(opts.results)
+    started = time.monotonic()
+    version = subprocess.run([opts.kahi, "version"], capture_output=True, text=True).stdout.strip()
+    out.line(f"{version} ({opts.kahi}); {os.cpu_count()} CPUs; load average {loadavg()}; "
+             f"CPUs {cpu_busy(2):.0f} % busy over 2 s before the start{'; quick run' if opts.quick else ''}")
+    rss1000 = startup_and_rss1000(out, opts)
+    ctl = hundred(out, opts, rss1000)
+    restart(out, opts)
+    out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
+    out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")
+    peer_results, peers = ({}, [])
+    if opts.peers:
+        peer_results, peers = run_peers(out, opts)
+    summary(out, peer_results, peers)
+    out.line(f"  load average at the end {loadavg()}; CPUs {cpu_busy(2):.0f} % busy over 2 s after the end; "
+             f"{len(BUSY_LAUNCHES)} of Kahi's own launches found the machine busy; "
+             f"took {time.monotonic() - started:.0f} s")
+    return 1 if opts.strict and out.failed() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

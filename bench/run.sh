@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bench/run.sh — Kahi's benchmark, run by `make bench` (after `make build`).
+#
+# Measures the release binary (target/release/kahi, or $KAHI_BIN):
+#   1. time from launch until 1000 sleep programs (startsecs = 0) are RUNNING per status
+#      (median of 3);
+#   2. daemon RSS (VmRSS, children excluded) with 100 and with 1000 programs, 3 s after start;
+#   3. idle wakeups per second with 100 programs (context switches of every thread, 10 s);
+#   4. restart latency after kill -9 of a RUNNING program (median and max of 20 kills);
+#   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed).
+# Each figure is printed with its target and PASS/FAIL, then a summary table; the same lines
+# go to target/bench/results.txt.
+#
+# When the shared harness ../shared/bench exists and supervisord is installed, the same
+# scenarios also run through it for Kahi, supervisord (and s6, runit if installed), and the
+# summary shows them side by side with ratios. Logs of those runs: target/bench/peers/.
+#
+# Environment:
+#   BENCH_QUICK=1   one launch per figure, short windows, no comparison (a smoke test, ~1 min)
+#   BENCH_PEERS=0   skip the comparison
+#   BENCH_STRICT=1  exit 1 when a figure misses its target
+#   KAHI_BIN        another kahi binary
+# Takes about 6 minutes with the comparison on 2 cores, under 2 without it.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+kahi=${KAHI_BIN:-$repo/target/release/kahi}
+if [ ! -x "$kahi" ]; then
+    echo "bench: $kahi not found; run 'make build' first" >&2
+    exit 1
+fi
+
+# 1000 programs hold 2000 pipe ends in the daemon.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+outdir=$repo/target/bench
+mkdir -p "$outdir"
+scratch=$(mktemp -d /tmp/kahi-bench.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+
+args=(--kahi "$kahi" --scratch "$scratch" --results "$outdir/results.txt" --log-dir "$outdir")
+[ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
+[ "${BENCH_STRICT:-0}" = 1 ] && args+=(--strict)
+harness=$repo/../shared/bench
+if [ "${BENCH_PEERS:-1}" != 0 ] && [ -x "$harness/run.sh" ] && command -v supervisord >/dev/null 2>&1; then
+    args+=(--peers "$(cd "$harness" && pwd)")
+fi
+
+python3 "$repo/bench/kahi_bench.py" "${args[@]}"
