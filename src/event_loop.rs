@@ -26,9 +26,28 @@ use crate::logs::ansi::Stripper;
 use crate::logs::console::{self, Console, Lines, Origin};
 use crate::logs::file::LogFile;
 use crate::logs::mask;
+use crate::logs::syslog::Syslog;
 use crate::process::machine::{Action, Input, TimerKind};
 use crate::supervisor::{ProcId, Stream, Supervisor};
 use crate::sys;
+
+/// The destinations of whole lines for one stream, borrowed from the loop.
+struct LineSinks<'a> {
+    console: Option<(&'a mut Vec<u8>, console::Format)>,
+    syslog: Option<&'a mut Syslog>,
+    pid: Option<i32>,
+}
+
+impl LineSinks<'_> {
+    fn line(&mut self, origin: &Origin<'_>, line: &[u8], continued: bool) {
+        if let Some((buf, format)) = &mut self.console {
+            console::format_line(buf, *format, origin, line, continued);
+        }
+        if let Some(syslog) = &mut self.syslog {
+            syslog.send(origin, self.pid, line, continued);
+        }
+    }
+}
 
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
@@ -69,6 +88,8 @@ pub struct EventLoop {
     pid1: bool,
     /// Container mode: programs' lines on Kahi's stdout.
     console: Option<Console>,
+    /// Programs' lines to syslog, for programs that ask.
+    syslog: Syslog,
     /// Partial lines per program stream, for the console.
     lines: HashMap<(ProcId, Stream), Lines>,
     /// Partial lines per program stream whose output is masked.
@@ -91,6 +112,8 @@ impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let sup_socket = sup.config.server.socket.clone();
+        let sup_syslog = sup.config.logging.syslog.clone();
+        let sup_facility = sup.config.logging.syslog_facility;
         let (console, stdout_flags) = if sup.config.logging.console {
             (Some(Console::new()), watch_stdout(&poll))
         } else {
@@ -123,6 +146,7 @@ impl EventLoop {
             pid1,
             socket: sup_socket,
             console,
+            syslog: Syslog::new(sup_syslog, sup_facility),
             lines: HashMap::new(),
             mask_lines: HashMap::new(),
             ansi: HashMap::new(),
@@ -488,9 +512,7 @@ impl EventLoop {
                 self.deliver(id, stream, &masked, false);
             }
             if let Some(rest) = self.lines.get_mut(&key).and_then(Lines::finish) {
-                self.console_lines(id, stream, |buf, format, origin| {
-                    console::format_line(buf, format, origin, &rest, true)
-                });
+                self.line_sinks(id, stream, |sinks, origin| sinks.line(origin, &rest, true));
             }
         }
     }
@@ -499,9 +521,7 @@ impl EventLoop {
     fn deliver(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
         let Some(e) = self.sup.get_mut(id) else { return };
         e.ring_mut(stream).write(data);
-        if self.console.is_some() {
-            self.write_console(id, stream, data, last);
-        }
+        self.write_lines(id, stream, data, last);
         if let Some(file) = self.log_file(id, stream) {
             if let Err(err) = file.write(data) {
                 let path = file.path().display().to_string();
@@ -522,16 +542,15 @@ impl EventLoop {
         }
     }
 
-    /// Formats whole lines for the console; holds back-pressure once it is behind.
-    fn write_console(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
+    /// Cuts output into lines for the destinations that take whole lines: the console and
+    /// syslog.
+    fn write_lines(&mut self, id: ProcId, stream: Stream, data: &[u8], last: bool) {
         let max = self.sup.config.logging.max_line_bytes;
         let mut lines = self.lines.remove(&(id, stream)).unwrap_or_default();
-        self.console_lines(id, stream, |buf, format, origin| {
-            lines.push(data, max, |line, continued| {
-                console::format_line(buf, format, origin, line, continued)
-            });
+        self.line_sinks(id, stream, |sinks, origin| {
+            lines.push(data, max, |line, continued| sinks.line(origin, line, continued));
             if last && let Some(rest) = lines.finish() {
-                console::format_line(buf, format, origin, &rest, false);
+                sinks.line(origin, &rest, false);
             }
         });
         if lines.has_partial() {
@@ -539,20 +558,33 @@ impl EventLoop {
         }
     }
 
-    /// Lets `write` format lines of a program stream into the console buffer, then flushes.
-    fn console_lines(
+    /// Lets `write` send lines of a program stream to the console and syslog, as the program
+    /// asks; then flushes the console. Does nothing when the stream goes to neither.
+    fn line_sinks(
         &mut self,
         id: ProcId,
         stream: Stream,
-        write: impl FnOnce(&mut Vec<u8>, console::Format, &Origin<'_>),
+        write: impl FnOnce(&mut LineSinks<'_>, &Origin<'_>),
     ) {
-        let Some(console) = self.console.as_mut() else { return };
         let Some(e) = self.sup.get(id) else { return };
+        let to_syslog = match stream {
+            Stream::Stdout => e.spec.stdout_syslog,
+            Stream::Stderr => e.spec.stderr_syslog,
+        };
+        if self.console.is_none() && !to_syslog {
+            return;
+        }
         let ts = crate::timefmt::rfc3339_now();
         let process = e.spec.namespec();
         let origin =
             Origin { ts: &ts, program: &e.spec.program, process: &process, stream: stream.name() };
-        write(console.buf(), self.sup.config.logging.format, &origin);
+        let format = self.sup.config.logging.format;
+        let mut sinks = LineSinks {
+            console: self.console.as_mut().map(|c| (c.buf(), format)),
+            syslog: if to_syslog { Some(&mut self.syslog) } else { None },
+            pid: e.proc.pid,
+        };
+        write(&mut sinks, &origin);
         self.flush_console();
     }
 

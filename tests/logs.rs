@@ -131,3 +131,116 @@ fn a_logfile_in_a_missing_directory_is_a_config_error() {
         out.stderr
     );
 }
+
+/// Receives datagrams until `n` arrived or the deadline passed.
+fn receive(sock: &std::os::unix::net::UnixDatagram, n: usize) -> Vec<String> {
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    while got.len() < n {
+        let len = sock.recv(&mut buf).unwrap_or_else(|e| panic!("after {got:?}: {e}"));
+        got.push(String::from_utf8_lossy(&buf[..len]).into_owned());
+    }
+    got
+}
+
+/// Splits an RFC 5424 message into its six header fields and the message.
+fn rfc5424(m: &str) -> (Vec<&str>, &str) {
+    let mut parts = m.splitn(8, ' ');
+    let header: Vec<&str> = parts.by_ref().take(7).collect();
+    (header, parts.next().unwrap_or(""))
+}
+
+#[test]
+fn lines_reach_syslog_as_rfc_5424_messages() {
+    let dir = Dir::new("log-syslog");
+    let socket = dir.join("log.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let d = Daemon::start_in(
+        dir,
+        &format!(
+            "[logging]\nsyslog = \"{}\"\nsyslog_facility = \"local3\"\n\n\
+             [programs.talk]\n\
+             command = [\"/bin/sh\", \"-c\", \"echo to-out; echo to-err >&2; exec sleep 1000\"]\n\
+             stdout_syslog = true\nstderr_syslog = true\nstartsecs = 0\n\n\
+             [programs.quiet]\n\
+             command = [\"/bin/sh\", \"-c\", \"echo not-for-syslog; exec sleep 1000\"]\n\
+             startsecs = 0\n",
+            socket.display()
+        ),
+    );
+    let mut got = receive(&receiver, 2);
+    got.sort_by_key(|m| rfc5424(m).0[5].to_string());
+    let pid = d.process("talk")["pid"].as_i64().unwrap().to_string();
+    let host = run(&mut std::process::Command::new("hostname")).stdout.trim().to_string();
+    for (m, stream, text) in [(&got[0], "stderr", "to-err"), (&got[1], "stdout", "to-out")] {
+        let (h, msg) = rfc5424(m);
+        // local3 (19) * 8 + info (6) = 158.
+        assert_eq!(h[0], "<158>1", "{m}");
+        assert!(h[1].len() == 24 && h[1].ends_with('Z'), "timestamp in {m}");
+        assert_eq!(h[2], host, "{m}");
+        assert_eq!(&h[3..7], ["talk", pid.as_str(), stream, "-"], "{m}");
+        assert_eq!(msg, text);
+    }
+    // The negative twin: a program without stdout_syslog sends nothing.
+    d.wait_state("quiet", "RUNNING");
+    wait_until("quiet's line is in its ring buffer", DEADLINE, || {
+        d.ctl(&["tail", "quiet"]).stdout.contains("not-for-syslog")
+    });
+    receiver.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(receiver.recv(&mut buf).is_err(), "a message for a program without syslog");
+}
+
+#[test]
+fn lines_reach_a_udp_collector() {
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = collector.local_addr().unwrap();
+    let _d = Daemon::start(
+        "log-syslog-udp",
+        &format!(
+            "[logging]\nsyslog = \"udp://{addr}\"\n\n\
+             [programs.talk]\n\
+             command = [\"/bin/sh\", \"-c\", \"echo over-udp; exec sleep 1000\"]\n\
+             stdout_syslog = true\nstartsecs = 0\n"
+        ),
+    );
+    collector.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = collector.recv(&mut buf).expect("a datagram");
+    let m = String::from_utf8_lossy(&buf[..n]);
+    let (h, msg) = rfc5424(&m);
+    assert_eq!(h[0], "<30>1", "daemon (3) * 8 + info (6): {m}");
+    assert_eq!((h[3], h[5], msg), ("talk", "stdout", "over-udp"));
+}
+
+#[test]
+fn a_flood_to_files_and_an_absent_syslog_delays_no_restart() {
+    let d = Daemon::start(
+        "log-flood-restart",
+        "[logging]\nsyslog = \"/nonexistent/kahi-test/log\"\n\n\
+         [programs.flood]\n\
+         command = [\"/bin/sh\", \"-c\", \"exec yes 'a line of a program that floods its output, with some words'\"]\n\
+         stdout_logfile = \"flood.log\"\nstdout_logfile_maxbytes = \"1MB\"\nstdout_logfile_backups = 1\n\
+         stdout_syslog = true\nstartsecs = 0\n\n\
+         [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("flood", "RUNNING");
+    d.wait_state("victim", "RUNNING");
+    let flood = d.dir.join("flood.log.1");
+    wait_until("the flood rotated its file", DEADLINE, || flood.exists());
+    let mut delays: Vec<std::time::Duration> =
+        (0..5).map(|_| time_restart(&d, "victim", DEADLINE)).collect();
+    println!("restarts during a flood: {delays:?}");
+    delays.sort();
+    let rotated = std::fs::metadata(&flood).unwrap().modified().unwrap();
+    assert!(delays[2] < std::time::Duration::from_millis(100), "median restart {:?}", delays[2]);
+    // The flood went on all along: the file rotated again meanwhile.
+    wait_until("the flood rotated again", DEADLINE, || {
+        std::fs::metadata(&flood).unwrap().modified().unwrap() > rotated
+    });
+    d.ctl(&["stop", "flood"]);
+    // The absent syslog was warned about once, not once per line.
+    let log = d.log();
+    assert_eq!(log.matches("syslog: /nonexistent/kahi-test/log").count(), 1, "{log}");
+}

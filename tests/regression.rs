@@ -174,19 +174,7 @@ fn a_client_that_never_reads_does_not_delay_a_restart() {
     });
     assert!(!d.log().contains("dropping a control client"), "dropped too early to measure");
 
-    let old = d.process("other")["pid"].as_i64().unwrap();
-    let t0 = Instant::now();
-    unsafe_kill(old as i32, 9);
-    let mut replaced = None;
-    while t0.elapsed() < Duration::from_secs(5) {
-        let p = raw_process(&d, "other");
-        if p["pid"].as_i64().is_some_and(|pid| pid != old) {
-            replaced = Some(t0.elapsed());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let delay = replaced.expect("the killed program was never replaced");
+    let delay = time_restart(&d, "other", Duration::from_secs(5));
     println!("restart under a stuck control client: replacement seen after {delay:?}");
     assert!(delay < Duration::from_secs(1), "restart took {delay:?}");
     assert!(

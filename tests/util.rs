@@ -319,3 +319,22 @@ impl Daemon {
         d
     }
 }
+
+/// Kills `name` with SIGKILL and returns how long it took until `status` shows a new pid,
+/// asked over the socket every millisecond; panics if that takes longer than `within`.
+pub fn time_restart(d: &Daemon, name: &str, within: Duration) -> Duration {
+    let pid = |d: &Daemon| {
+        let r = d.request(&format!(r#"{{"cmd":"status","names":["{name}"]}}"#));
+        r["processes"][0]["pid"].as_i64()
+    };
+    let old = pid(d).unwrap_or_else(|| panic!("{name} is not running"));
+    let t0 = Instant::now();
+    unsafe_kill(old as i32, 9);
+    while t0.elapsed() < within {
+        if pid(d).is_some_and(|p| p != old) {
+            return t0.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("{name} was not replaced within {within:?}; daemon log:\n{}", d.log());
+}

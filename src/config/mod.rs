@@ -57,6 +57,10 @@ pub struct Logging {
     /// A partial line held this long with no more output goes out as it is; zero holds it
     /// until its newline.
     pub partial_line_secs: Duration,
+    /// Where programs with `stdout_syslog` or `stderr_syslog` send their lines.
+    pub syslog: crate::logs::syslog::Target,
+    /// The syslog facility code of those lines.
+    pub syslog_facility: u8,
 }
 
 impl Default for Logging {
@@ -68,6 +72,8 @@ impl Default for Logging {
             format: crate::logs::console::Format::Text,
             max_line_bytes: 64 << 10,
             partial_line_secs: Duration::from_secs(1),
+            syslog: crate::logs::syslog::Target::Local("/dev/log".into()),
+            syslog_facility: 3,
         }
     }
 }
@@ -139,6 +145,10 @@ pub struct ProcessSpec {
     pub secrets: Vec<Vec<u8>>,
     /// Remove ANSI escape sequences from the output.
     pub strip_ansi: bool,
+    /// Send the stdout lines to syslog.
+    pub stdout_syslog: bool,
+    /// Send the stderr lines to syslog.
+    pub stderr_syslog: bool,
 }
 
 impl ProcessSpec {
@@ -434,6 +444,28 @@ impl<'s> Loader<'s, '_> {
                     Some(n) => logging.max_line_bytes = n,
                     None => {}
                 },
+                "syslog" => {
+                    if let Some(s) = self.string(&at, v) {
+                        match syslog_target(&s) {
+                            Ok(t) => logging.syslog = t,
+                            Err(e) => self.error(&at, e),
+                        }
+                    }
+                }
+                "syslog_facility" => {
+                    if let Some(s) = self.string(&at, v) {
+                        match crate::logs::syslog::facility(&s) {
+                            Some(f) => logging.syslog_facility = f,
+                            None => self.error(
+                                &at,
+                                format!(
+                                    "unknown facility {s:?}; expected one of {}",
+                                    crate::logs::syslog::FACILITIES.join(", ")
+                                ),
+                            ),
+                        }
+                    }
+                }
                 "partial_line_secs" => {
                     if let Some(d) = self.seconds(&at, v) {
                         logging.partial_line_secs = d;
@@ -630,9 +662,12 @@ impl<'s> Loader<'s, '_> {
             stderr_log: None,
             secrets: Vec::new(),
             strip_ansi: false,
+            stdout_syslog: false,
+            stderr_syslog: false,
         };
         let mut killasgroup: Option<(At, bool)> = None;
         let mut mask_env: Vec<String> = Vec::new();
+        let mut stderr_syslog_at: Option<At> = None;
         // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
         let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
         let mut rotation = [(50u64 << 20, 10u32); 2];
@@ -713,6 +748,11 @@ impl<'s> Loader<'s, '_> {
                 "umask" => b.umask = self.octal(&at, v),
                 "clean_environment" => b.clean_environment = self.boolean(&at, v).unwrap_or(false),
                 "redirect_stderr" => b.redirect_stderr = self.boolean(&at, v).unwrap_or(false),
+                "stdout_syslog" => b.stdout_syslog = self.boolean(&at, v).unwrap_or(false),
+                "stderr_syslog" => {
+                    b.stderr_syslog = self.boolean(&at, v).unwrap_or(false);
+                    stderr_syslog_at = Some(at);
+                }
                 "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
                 "stdout_capture_maxbytes" => {
@@ -742,6 +782,15 @@ impl<'s> Loader<'s, '_> {
             Some((_, k)) => k,
             None => base.stopasgroup,
         };
+        if let Some(at) = stderr_syslog_at
+            && base.stderr_syslog
+            && base.redirect_stderr
+        {
+            self.error(
+                &at,
+                "has no effect with redirect_stderr = true (stderr goes to stdout_syslog)",
+            );
+        }
         let Some((command_at, command)) = command else {
             self.error(at, "missing required key \"command\"");
             return None;
@@ -1312,3 +1361,23 @@ mod tests;
 
 #[cfg(test)]
 mod doc_tests;
+
+/// `[logging] syslog`: an absolute path of a local datagram socket, or `udp://HOST:PORT`.
+fn syslog_target(s: &str) -> Result<crate::logs::syslog::Target, String> {
+    use crate::logs::syslog::Target;
+    if let Some(addr) = s.strip_prefix("udp://") {
+        use std::net::ToSocketAddrs;
+        return match addr.to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => Ok(Target::Udp(a)),
+            Ok(None) => Err(format!("{addr:?} resolves to no address")),
+            Err(e) => Err(format!("{addr:?} is not a HOST:PORT address: {e}")),
+        };
+    }
+    if s.starts_with('/') {
+        Ok(Target::Local(s.into()))
+    } else {
+        Err(format!(
+            "expected the absolute path of a local socket (\"/dev/log\") or \"udp://HOST:PORT\", found {s:?}"
+        ))
+    }
+}

@@ -5,3 +5,4 @@ pub mod console;
 pub mod file;
 pub mod mask;
 pub mod ring;
+pub mod syslog;

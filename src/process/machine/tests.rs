@@ -49,6 +49,8 @@ fn spec() -> ProcessSpec {
         stderr_log: None,
         secrets: Vec::new(),
         strip_ansi: false,
+        stdout_syslog: false,
+        stderr_syslog: false,
     }
 }
 
