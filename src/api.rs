@@ -51,6 +51,13 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
+    /// The end of the daemon's own log.
+    Maintail {
+        #[serde(default = "default_tail_bytes")]
+        bytes: u64,
+        #[serde(default)]
+        follow: bool,
+    },
     /// Empty the ring buffers of processes.
     Clear {
         names: Vec<String>,
@@ -63,6 +70,15 @@ pub enum Request {
     Avail {},
     Shutdown {},
     Version {},
+}
+
+/// A log a client can follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    /// A process's stdout or stderr ring buffer.
+    Process(ProcId, Stream),
+    /// The daemon's own log.
+    Daemon,
 }
 
 fn yes() -> bool {
@@ -258,7 +274,7 @@ pub enum Handled {
     /// Answer now, and keep the waiter going without anyone to answer (restart --no-wait).
     ReplyThenWait(Reply, Waiter),
     /// Follow a log: send what is there, then every new byte.
-    Follow { id: ProcId, stream: Stream, offset: u64 },
+    Follow { log: LogSource, offset: u64 },
     /// The event loop must read the configuration file, then call [`with_config`].
     NeedConfig(ConfigUse),
     /// Shut down, then answer.
@@ -290,7 +306,15 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             let Some(entry) = sup.get(id) else { return Handled::Reply(Err(no_such(&name))) };
             let read = entry.ring(stream).tail(bytes);
             if follow {
-                Handled::Follow { id, stream, offset: read.offset }
+                Handled::Follow { log: LogSource::Process(id, stream), offset: read.offset }
+            } else {
+                Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
+            }
+        }
+        Request::Maintail { bytes, follow } => {
+            let read = crate::logs::daemon_log::tail(bytes);
+            if follow {
+                Handled::Follow { log: LogSource::Daemon, offset: read.offset }
             } else {
                 Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
             }
@@ -723,6 +747,8 @@ mod tests {
             r,
             Request::Tail { name: "web".into(), stream: Stream::Stderr, bytes: 1600, follow: true }
         );
+        let r: Request = serde_json::from_str(r#"{"cmd":"maintail","follow":true}"#).unwrap();
+        assert_eq!(r, Request::Maintail { bytes: 1600, follow: true });
         assert!(
             serde_json::from_str::<Request>(r#"{"cmd":"start","names":["web"],"bogus":1}"#)
                 .is_err()

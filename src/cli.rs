@@ -58,6 +58,7 @@ pub enum CtlCommand {
     Signal(SignalArgs),
     Pid(PidArgs),
     Tail(TailArgs),
+    Maintail(MaintailArgs),
     Clear(ClearArgs),
     Reread(RereadArgs),
     Update(UpdateArgs),
@@ -152,6 +153,18 @@ pub struct TailArgs {
     /// stdout (default) or stderr
     #[argh(positional)]
     pub stream: Option<String>,
+}
+
+/// Print the end of the daemon's own log; -f keeps following it.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "maintail")]
+pub struct MaintailArgs {
+    /// keep printing new lines until interrupted
+    #[argh(switch, short = 'f')]
+    pub follow: bool,
+    /// how many bytes from the end (default 1600)
+    #[argh(option, short = 'n')]
+    pub bytes: Option<u64>,
 }
 
 /// Empty the in-memory output buffers of processes.

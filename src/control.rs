@@ -12,8 +12,6 @@ use std::path::Path;
 
 use mio::net::{UnixListener, UnixStream};
 
-use crate::supervisor::{ProcId, Stream};
-
 /// Longest request line accepted.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Most reply bytes held for a client that is not reading.
@@ -61,8 +59,8 @@ pub enum Mode {
     Idle,
     /// A start/stop/restart is waiting; the reply comes later.
     Waiting,
-    /// `tail -f`: every new byte of this stream is sent.
-    Following { id: ProcId, stream: Stream, offset: u64 },
+    /// `tail -f` or `maintail -f`: every new byte of this log is sent.
+    Following { log: crate::api::LogSource, offset: u64 },
 }
 
 /// One client connection.

@@ -113,6 +113,10 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
             (Request::Tail { name: a.name, stream, bytes, follow: a.follow }, false)
         }
+        CtlCommand::Maintail(a) => {
+            let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
+            (Request::Maintail { bytes, follow: a.follow }, false)
+        }
         CtlCommand::Clear(a) => {
             need(&a.names, "clear")?;
             (Request::Clear { names: a.names }, false)
@@ -125,12 +129,17 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
     })
 }
 
+/// A request whose replies go on until the client hangs up.
+fn follows(request: &Request) -> bool {
+    matches!(request, Request::Tail { follow: true, .. } | Request::Maintail { follow: true, .. })
+}
+
 fn exchange(mut stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
     let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     line.push(b'\n');
     stream.write_all(&line).map_err(|e| format!("unable to send the request: {e}"))?;
     let mut reader = BufReader::new(stream);
-    let follow = matches!(request, Request::Tail { follow: true, .. });
+    let follow = follows(request);
     let mut code = exit::OK;
     let mut buf = String::new();
     loop {
@@ -204,7 +213,7 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
             Ok(if pid == 0 { exit::NOT_RUNNING } else { exit::OK })
         }
         Reply::Log { data, skipped, .. } => {
-            if skipped > 0 && !matches!(request, Request::Tail { follow: true, .. }) {
+            if skipped > 0 && !follows(request) {
                 eprintln!("kahi: {skipped} earlier bytes were overwritten in the ring buffer");
             }
             w(&mut out, &data)?;

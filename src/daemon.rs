@@ -126,7 +126,7 @@ fn init_logging() {
             writeln!(buf, "{ts} {:<5} {}", record.level(), record.args())
         }
     });
-    builder.target(env_logger::Target::Stderr);
+    builder.target(env_logger::Target::Pipe(Box::new(crate::logs::daemon_log::Tee)));
     let _ = builder.try_init();
 }
 

@@ -20,7 +20,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use signal_hook_mio::v1_0::Signals;
 
-use crate::api::{self, ApiError, ErrorCode, Handled, Now, Reply, Request, Waiter};
+use crate::api::{self, ApiError, ErrorCode, Handled, LogSource, Now, Reply, Request, Waiter};
 use crate::control::{self, Conn, Mode};
 use crate::logs::ansi::Stripper;
 use crate::logs::console::{self, Console, Lines, Origin};
@@ -81,6 +81,8 @@ pub struct EventLoop {
     detached: Vec<Waiter>,
     /// Connections following a log.
     followers: HashSet<Token>,
+    /// The daemon log's end when its followers were last fed.
+    daemon_log_seen: u64,
     /// Open log files of program streams.
     log_files: HashMap<(ProcId, Stream), LogFile>,
     /// Streams whose log file failed; warned once until it works again.
@@ -141,6 +143,7 @@ impl EventLoop {
             waiters: HashMap::new(),
             detached: Vec::new(),
             followers: HashSet::new(),
+            daemon_log_seen: 0,
             log_files: HashMap::new(),
             log_failed: HashSet::new(),
             pid1,
@@ -220,6 +223,7 @@ impl EventLoop {
             self.fire_timers(now);
             self.flush_held(now);
             self.perform(now);
+            self.feed_daemon_log_followers();
             if self.sup.shutdown_complete() {
                 return self.finish();
             }
@@ -761,9 +765,9 @@ impl EventLoop {
                 self.reply(token, Ok(reply));
                 self.detached.push(w);
             }
-            Handled::Follow { id, stream, offset } => {
+            Handled::Follow { log, offset } => {
                 if let Some(c) = self.conn(token) {
-                    c.mode = Mode::Following { id, stream, offset };
+                    c.mode = Mode::Following { log, offset };
                 }
                 self.followers.insert(token);
                 self.feed_follower(token);
@@ -845,19 +849,55 @@ impl EventLoop {
         }
     }
 
+    /// Sends what the daemon logged during this turn to the clients following its log.
+    fn feed_daemon_log_followers(&mut self) {
+        if self.followers.is_empty() {
+            return;
+        }
+        let end = crate::logs::daemon_log::end();
+        if end == self.daemon_log_seen {
+            return;
+        }
+        self.daemon_log_seen = end;
+        let tokens: Vec<Token> = self
+            .followers
+            .iter()
+            .copied()
+            .filter(|t| {
+                matches!(
+                    self.sources.get(t),
+                    Some(Source::Conn(c)) if matches!(c.mode, Mode::Following { log: LogSource::Daemon, .. })
+                )
+            })
+            .collect();
+        for token in tokens {
+            self.feed_follower(token);
+        }
+    }
+
     /// Sends a follower every byte it has not seen.
     fn feed_follower(&mut self, token: Token) {
         let Some(Source::Conn(conn)) = self.sources.get_mut(&token) else {
             self.followers.remove(&token);
             return;
         };
-        let Mode::Following { id, stream, offset } = conn.mode.clone() else { return };
-        let Some(entry) = self.sup.get(id) else { return };
-        let ring = entry.ring(stream);
-        if ring.end() <= offset {
-            return;
-        }
-        let read = ring.read(offset, usize::MAX);
+        let Mode::Following { log, offset } = conn.mode.clone() else { return };
+        let read = match log {
+            LogSource::Process(id, stream) => {
+                let Some(entry) = self.sup.get(id) else { return };
+                let ring = entry.ring(stream);
+                if ring.end() <= offset {
+                    return;
+                }
+                ring.read(offset, usize::MAX)
+            }
+            LogSource::Daemon => {
+                if crate::logs::daemon_log::end() <= offset {
+                    return;
+                }
+                crate::logs::daemon_log::read(offset)
+            }
+        };
         let line = serde_json::to_vec(&api::log_reply(&read.data, read.offset, read.skipped))
             .unwrap_or_default();
         let next = read.offset + read.data.len() as u64;
@@ -866,7 +906,7 @@ impl EventLoop {
             self.close(token);
             return;
         }
-        conn.mode = Mode::Following { id, stream, offset: next };
+        conn.mode = Mode::Following { log, offset: next };
         self.flush_conn(token);
     }
 

@@ -244,3 +244,100 @@ fn a_flood_to_files_and_an_absent_syslog_delays_no_restart() {
     let log = d.log();
     assert_eq!(log.matches("syslog: /nonexistent/kahi-test/log").count(), 1, "{log}");
 }
+
+/// `kahi ctl ARGS` with its stdout on a pipe read line by line into a channel.
+fn follow(d: &Daemon, args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(KAHI)
+        .arg("ctl")
+        .arg("-s")
+        .arg(&d.socket)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn end_follower(mut child: std::process::Child) {
+    unsafe_kill(child.id() as i32, 15);
+    let _ = child.wait();
+}
+
+/// Receives lines until one contains `text`; panics with what came if none does in time.
+fn recv_until(rx: &std::sync::mpsc::Receiver<String>, text: &str) -> Vec<String> {
+    let end = std::time::Instant::now() + DEADLINE;
+    let mut got = Vec::new();
+    while let Ok(line) = rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())) {
+        let found = line.contains(text);
+        got.push(line);
+        if found {
+            return got;
+        }
+    }
+    panic!("no line with {text:?} within {DEADLINE:?}; got {got:?}");
+}
+
+#[test]
+fn tail_f_follows_across_rotations_without_a_gap() {
+    let n = 20_000;
+    let dir = Dir::new("log-tail-rotation");
+    let go = dir.join("go");
+    let d = Daemon::start_in(
+        dir,
+        &format!(
+            "[programs.flood]\n\
+             command = [\"/bin/sh\", \"-c\", \"echo ready; while [ ! -e {} ]; do sleep 0.01; done; \
+             i=0; while [ $i -lt 20 ]; do seq $((i*1000+1)) $((i*1000+1000)); sleep 0.02; i=$((i+1)); done; \
+             echo done; exec sleep 1000\"]\n\
+             stdout_logfile = \"flood.log\"\nstdout_logfile_maxbytes = \"8KB\"\n\
+             stdout_logfile_backups = 2\nstartsecs = 0\n",
+            go.display()
+        ),
+    );
+    d.wait_state("flood", "RUNNING");
+    // Everything from the start of the buffer, so no line can be missed whenever it connects.
+    let (child, rx) = follow(&d, &["tail", "-f", "-n", "10000000", "flood"]);
+    recv_until(&rx, "ready");
+    std::fs::write(&go, "").unwrap();
+    let lines = recv_until(&rx, "done");
+    let want: Vec<String> = (1..=n).map(|i| i.to_string()).chain(["done".into()]).collect();
+    assert_eq!(lines.len(), want.len(), "line count");
+    for (i, (got, want)) in lines.iter().zip(&want).enumerate() {
+        assert_eq!(got, want, "line {i}");
+    }
+    // The file rotated many times meanwhile (about 108 KB into 8 KB files).
+    assert!(d.dir.join("flood.log.2").exists(), "no second rotation");
+    end_follower(child);
+}
+
+#[test]
+fn maintail_shows_and_follows_the_daemons_own_log() {
+    let d =
+        Daemon::start("log-maintail", "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n");
+    d.wait_state("web", "RUNNING");
+    let out = d.ctl(&["maintail"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("spawned: 'web' with pid"), "{}", out.stdout);
+    // The same lines as on the daemon's stderr.
+    assert!(d.log().contains(out.stdout.lines().last().unwrap()));
+    let short = d.ctl(&["maintail", "-n", "20"]);
+    assert!(short.stdout.len() <= 20 && !short.stdout.is_empty(), "{short:?}");
+
+    let (child, rx) = follow(&d, &["maintail", "-f", "-n", "1000000"]);
+    // The follower is in place once what was logged before has come.
+    recv_until(&rx, "spawned: 'web'");
+    d.ctl(&["stop", "web"]);
+    recv_until(&rx, "stopped: web");
+    end_follower(child);
+}

@@ -2,6 +2,7 @@
 
 pub mod ansi;
 pub mod console;
+pub mod daemon_log;
 pub mod file;
 pub mod mask;
 pub mod ring;

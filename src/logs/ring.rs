@@ -27,7 +27,7 @@ pub struct Read {
 }
 
 impl Ring {
-    pub fn new(cap: usize) -> Ring {
+    pub const fn new(cap: usize) -> Ring {
         Ring { buf: Vec::new(), cap, end: 0, base: 0 }
     }
 
