@@ -22,6 +22,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::api::{self, ApiError, ErrorCode, Handled, LogSource, Now, Reply, Request, Waiter};
 use crate::control::{self, Conn, Mode};
+use crate::http::{Answer, Http, Route};
 use crate::logs::ansi::Stripper;
 use crate::logs::console::{self, Console, Lines, Origin};
 use crate::logs::file::LogFile;
@@ -52,6 +53,8 @@ impl LineSinks<'_> {
 const SIGNALS: Token = Token(0);
 const CONTROL: Token = Token(1);
 const STDOUT: Token = Token(2);
+/// The HTTP threads have parsed requests for the loop.
+const HTTP: Token = Token(3);
 /// Dynamic tokens start here and only ever grow, so a token is never reused.
 const FIRST_DYNAMIC: usize = 16;
 
@@ -108,11 +111,19 @@ pub struct EventLoop {
     stdout_flags: Option<nix::fcntl::OFlag>,
     /// The control socket's path as bound (an update cannot move it).
     socket: std::path::PathBuf,
+    /// The HTTP listener, when `[server.http]` asks for one.
+    http: Option<Http>,
 }
 
 impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
+        let http = if sup.config.server.http.is_empty() {
+            None
+        } else {
+            let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), HTTP)?);
+            Some(Http::start(&sup.config.server.http, waker).map_err(io::Error::other)?)
+        };
         let sup_socket = sup.config.server.socket.clone();
         let sup_syslog = sup.config.logging.syslog.clone();
         let sup_facility = sup.config.logging.syslog_facility;
@@ -157,6 +168,7 @@ impl EventLoop {
             paused: false,
             paused_reads: HashSet::new(),
             stdout_flags,
+            http,
         })
     }
 
@@ -201,6 +213,7 @@ impl EventLoop {
                     SIGNALS => self.on_signals(now),
                     CONTROL => self.accept(),
                     STDOUT => self.flush_console(),
+                    HTTP => self.serve_http(now),
                     t => {
                         if readable {
                             self.on_readable(t, now);
@@ -927,6 +940,103 @@ impl EventLoop {
         }
         self.waiters.remove(&token);
         self.followers.remove(&token);
+    }
+
+    // ---- HTTP ----
+
+    /// Answers every request the HTTP threads have parsed.
+    fn serve_http(&mut self, now: Instant) {
+        while let Some(rq) = self.http.as_ref().and_then(Http::next) {
+            let answer = self.http_answer(rq.method().as_str(), rq.url(), now);
+            if let Some(http) = &self.http {
+                http.answer(rq, answer);
+            }
+        }
+    }
+
+    fn http_answer(&mut self, method: &str, url: &str, now: Instant) -> Answer {
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        let status = |sup: &mut Supervisor, names: Vec<String>| match api::handle(
+            sup,
+            Request::Status { names },
+            clock,
+        ) {
+            Handled::Reply(Ok(Reply::Status { processes, unknown })) => Ok((processes, unknown)),
+            Handled::Reply(Err(e)) => Err(e),
+            _ => Err(ApiError::new(ErrorCode::ServerError, "unexpected reply to status")),
+        };
+        match crate::http::route(method, url) {
+            Route::Healthz => Answer::json(200, &serde_json::json!({ "status": "ok" })),
+            Route::Readyz { processes } => self.readiness(&processes, now),
+            Route::Processes => match status(&mut self.sup, Vec::new()) {
+                Ok((processes, _)) => Answer::json(200, &processes),
+                Err(e) => Answer::error(&e),
+            },
+            Route::Process(name) => match status(&mut self.sup, vec![name.clone()]) {
+                Ok((processes, unknown)) if unknown.is_empty() && processes.len() == 1 => {
+                    Answer::json(200, &processes[0])
+                }
+                Ok((processes, unknown)) if unknown.is_empty() => Answer::json(200, &processes),
+                Ok(_) => Answer::error(&ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no such process: {name}"),
+                )),
+                Err(e) => Answer::error(&e),
+            },
+            Route::Version => Answer::json(200, &serde_json::json!({ "version": crate::VERSION })),
+            Route::MethodNotAllowed(allow) => {
+                let mut a = Answer::json(
+                    405,
+                    &ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("{method} is not allowed here; use {allow}"),
+                    ),
+                );
+                a.headers.push(("Allow", allow.to_string()));
+                a
+            }
+            Route::NotFound => Answer::error(&ApiError::new(
+                ErrorCode::NotFound,
+                format!("no such endpoint: {}", url.split('?').next().unwrap_or(url)),
+            )),
+        }
+    }
+
+    /// `/readyz`: 200 when every named process, or every autostart process when none is
+    /// named, is RUNNING; 503 with the ones that are not, otherwise.
+    fn readiness(&self, names: &[String], now: Instant) -> Answer {
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        let mut waiting = Vec::new();
+        let mut unknown = Vec::new();
+        let entries: Vec<&crate::supervisor::Entry> = if names.is_empty() {
+            self.sup.iter().filter(|e| e.spec.autostart).collect()
+        } else {
+            let mut v = Vec::new();
+            for n in names {
+                match self.sup.resolve(n) {
+                    Some(ids) => v.extend(ids.into_iter().filter_map(|id| self.sup.get(id))),
+                    None => unknown.push(n.clone()),
+                }
+            }
+            v
+        };
+        for e in entries {
+            if e.proc.state != crate::process::State::Running {
+                let info = api::process_info(e, clock);
+                waiting.push(serde_json::json!({ "name": info.name, "state": info.state }));
+            }
+        }
+        if !unknown.is_empty() {
+            return Answer::error(&ApiError::new(
+                ErrorCode::NotFound,
+                format!("no such process: {}", unknown.join(", ")),
+            ));
+        }
+        if waiting.is_empty() {
+            Answer::json(200, &serde_json::json!({ "ready": true }))
+        } else {
+            Answer::json(503, &serde_json::json!({ "ready": false, "not_ready": waiting }))
+        }
     }
 
     // ---- the end ----

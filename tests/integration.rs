@@ -7,6 +7,7 @@ mod config_errors;
 mod console;
 mod ctl;
 mod docs;
+mod http;
 mod lifecycle;
 mod logs;
 mod pid1;

@@ -29,6 +29,7 @@ fn label(section: Section) -> &'static str {
     match section {
         Section::Root => "top level",
         Section::Server => "[server]",
+        Section::Http => "[server.http]",
         Section::Logging => "[logging]",
         Section::Program => "[programs.NAME]",
         Section::Group => "[groups.NAME]",
@@ -177,9 +178,16 @@ fn tag_words(tag: &str) -> Vec<String> {
 
 /// A heading of `kahi.toml(5)` that lists keys, and the section it documents.
 fn key_section(heading: &str) -> Option<Section> {
-    [Section::Root, Section::Server, Section::Logging, Section::Program, Section::Group]
-        .into_iter()
-        .find(|s| label(*s).eq_ignore_ascii_case(heading))
+    [
+        Section::Root,
+        Section::Server,
+        Section::Http,
+        Section::Logging,
+        Section::Program,
+        Section::Group,
+    ]
+    .into_iter()
+    .find(|s| label(*s).eq_ignore_ascii_case(heading))
 }
 
 /// A key as `kahi.toml(5)` documents it.
@@ -323,6 +331,7 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
             let table = line.trim_matches(['[', ']']);
             section = match table.split_once('.') {
                 None if table == "server" => Some(Section::Server),
+                Some(("server", "http")) => Some(Section::Http),
                 None if table == "logging" => Some(Section::Logging),
                 Some(("programs", _)) => Some(Section::Program),
                 Some(("groups", _)) => Some(Section::Group),

@@ -41,6 +41,8 @@ pub struct Config {
 pub struct Server {
     pub socket: PathBuf,
     pub socket_mode: u32,
+    /// Addresses of the HTTP listener; empty: none.
+    pub http: Vec<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -394,7 +396,7 @@ impl<'s> Loader<'s, '_> {
     }
 
     fn server(&mut self, table: Option<(At, DeTable<'s>)>) -> Server {
-        let mut server = Server { socket: default_socket(), socket_mode: 0o700 };
+        let mut server = Server { socket: default_socket(), socket_mode: 0o700, http: Vec::new() };
         let Some((at, table)) = table else { return server };
         for (k, v) in table.iter() {
             let at = self.child(&at, v, k.get_ref());
@@ -409,10 +411,62 @@ impl<'s> Loader<'s, '_> {
                         server.socket_mode = m;
                     }
                 }
+                "http" => {
+                    if let Some(t) = self.table(&at, v).cloned() {
+                        server.http = self.http(&at, &t);
+                    }
+                }
                 other => self.unknown(&at, k.span(), Section::Server, other),
             }
         }
         server
+    }
+
+    /// `[server.http]`: the listener's addresses, refused when one is reachable from other
+    /// hosts without authentication unless `insecure = true` says so.
+    fn http(&mut self, at: &At, table: &DeTable<'s>) -> Vec<std::net::SocketAddr> {
+        let mut addrs: Vec<(At, std::net::SocketAddr)> = Vec::new();
+        let mut insecure = false;
+        for (k, v) in table.iter() {
+            let at = self.child(at, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "listen" => {
+                    let list = match v.get_ref() {
+                        DeValue::String(_) => self.string(&at, v).map(|s| vec![s]),
+                        _ => self.strings(&at, v),
+                    };
+                    for s in list.unwrap_or_default() {
+                        use std::net::ToSocketAddrs;
+                        match s.to_socket_addrs().map(|a| a.collect::<Vec<_>>()) {
+                            Ok(a) if !a.is_empty() => {
+                                addrs.extend(a.into_iter().map(|a| (at.clone(), a)))
+                            }
+                            Ok(_) => self.error(&at, format!("{s:?} resolves to no address")),
+                            Err(e) => self.error(
+                                &at,
+                                format!("{s:?} is not a HOST:PORT address such as \"127.0.0.1:9876\": {e}"),
+                            ),
+                        }
+                    }
+                }
+                "insecure" => insecure = self.boolean(&at, v).unwrap_or(false),
+                other => self.unknown(&at, k.span(), Section::Http, other),
+            }
+        }
+        if !insecure {
+            for (at, a) in &addrs {
+                if !a.ip().is_loopback() {
+                    self.error(
+                        at,
+                        format!(
+                            "{a} is reachable from other hosts and the API has no authentication; \
+                             listen on 127.0.0.1 or ::1, or set insecure = true"
+                        ),
+                    );
+                }
+            }
+        }
+        addrs.into_iter().map(|(_, a)| a).collect()
     }
 
     fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {

@@ -12,6 +12,8 @@ pub enum Section {
     Root,
     /// `[server]`
     Server,
+    /// `[server.http]`
+    Http,
     /// `[logging]`
     Logging,
     /// `[programs.NAME]`
@@ -59,6 +61,12 @@ pub const KEYS: &[Key] = &[
     key(Server, "socket_mode", "octal string or integer", "\"0700\"",
         "Permission bits of the control socket.",
         Some("[unix_http_server] chmod")),
+    key(Http, "listen", "string or array of strings", "none: no HTTP listener",
+        "Addresses (HOST:PORT) the HTTP API, probes and metrics listen on. A listener on a non-loopback address needs insecure = true.",
+        Some("[inet_http_server] port")),
+    key(Http, "insecure", "boolean", "false",
+        "Allow listening on a non-loopback address without authentication.",
+        None),
     key(Logging, "level", "string", "\"info\"",
         "Level of the daemon's own log: error, warn, info, debug or trace. -v and RUST_LOG override it.",
         Some("[supervisord] loglevel")),
@@ -194,8 +202,11 @@ pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
 
 /// The known key closest to `name`, if it is close enough to be a likely typo.
 pub fn suggest(section: Section, name: &str) -> Option<&'static str> {
-    let tables: &[&str] =
-        if section == Root { &["server", "logging", "programs", "groups"] } else { &[] };
+    let tables: &[&str] = match section {
+        Root => &["server", "logging", "programs", "groups"],
+        Server => &["http"],
+        _ => &[],
+    };
     keys_of(section)
         .map(|k| k.name)
         .chain(tables.iter().copied())

@@ -66,7 +66,7 @@ fn with(mut spec: ProcessSpec, change: impl FnOnce(&mut ProcessSpec)) -> Process
 fn config(processes: Vec<ProcessSpec>) -> Config {
     Config {
         file: "/etc/kahi/kahi.toml".into(),
-        server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700 },
+        server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700, http: Vec::new() },
         logging: Logging::default(),
         processes,
         programs: Vec::new(),
