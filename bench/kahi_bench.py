@@ -14,11 +14,20 @@ Measures the release binary against its targets:
   4. restart: `kill -9` of a RUNNING program (autorestart = true, startsecs = 0) until its
      replacement has exec'd (busy poll of /proc); median and max of 20 kills 0.5 s apart;
   5. ctl: `kahi ctl -s SOCKET status` with 100 programs, end to end (hyperfine -N,
-     3 warm-ups); median and p99.
+     3 warm-ups); median and p99;
+  6. log: one program (bench/writer.py, startsecs = 0, autorestart = false) writes 1 GiB
+     (rounded down to whole lines) of 100-byte numbered lines to its stdout, which Kahi
+     copies to stdout_logfile (no rotation); MB/s from the writer's first write until the
+     file holds every byte (size polled every 2 ms), checked exactly, first and last line
+     compared. The same writer piped through `cat > FILE` is the physical reference; the
+     figure is Kahi / cat; median of 3 launches of each, alternating. The writer alone to
+     /dev/null is timed too, to show it is not the bottleneck. Files in --scratch.
 
 With --peers DIR (a benchmark harness with run.sh and adapters/), the same scenarios are
 also run through that harness for Kahi and for every other supervisor installed
-(supervisord; s6 and runit when present), and the summary shows them side by side.
+(supervisord; s6 and runit when present), and the summary shows them side by side; the log
+scenario also runs its `ref` adapter (writer | cat > file), and Kahi's log throughput is
+compared with supervisord's as a figure of its own.
 
 Result lines go to stdout; samples and notes to stderr. Every daemon runs in its own
 directory under --scratch and its own session; at the end it is stopped with SIGTERM (it
@@ -41,6 +50,8 @@ import sys
 import tempfile
 import time
 
+import writer  # bench/writer.py, beside this file
+
 TICK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
 
@@ -54,6 +65,8 @@ TARGETS = {
     "restart_max": ("restart after kill -9, max", "ms", 10.0, "<"),
     "ctl_median": ("ctl status, 100 programs, median", "ms", 5.0, "<"),
     "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
+    "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
+    "log_vs_supervisord": ("log throughput, Kahi / supervisord", "x", 1.0, ">"),
 }
 
 
@@ -84,13 +97,18 @@ class Output:
             line += f"   ({detail})"
         self.line(line)
 
+    def measure(self, label, value, unit, detail=""):
+        """A number without a target, laid out like a figure."""
+        self.line(f"{label:<36} {fmt(value, unit):>12}" + (f"   ({detail})" if detail else ""))
+
     def failed(self):
         return [k for k, v in self.values.items() if not passes(k, v)]
 
 
 def passes(key, value):
     target, op = TARGETS[key][2], TARGETS[key][3]
-    return value <= target if op == "<=" else value < target
+    return {"<=": value <= target, "<": value < target,
+            ">=": value >= target, ">": value > target}[op]
 
 
 def fmt(value, unit):
@@ -102,6 +120,8 @@ def fmt(value, unit):
         return f"{value:.2f} ms"
     if unit == "MiB":
         return f"{value:.2f} MiB"
+    if unit == "MB/s":
+        return f"{value:.1f} MB/s"
     return f"{value:.2f} {unit}"
 
 
@@ -219,23 +239,29 @@ def reap_all():
 
 
 class Daemon:
-    """One `kahi daemon` with N sleep programs in a private directory; always torn down."""
+    """One `kahi daemon` with N sleep programs in a private directory; always torn down.
+    With `exe` and `tables`, the programs run `exe` instead, and tables(daemon) gives their
+    [programs.*] tables (`daemon.exe` is the path to run, `daemon.dir` the directory)."""
 
-    def __init__(self, kahi, scratch, n):
+    def __init__(self, kahi, scratch, n, exe=None, tables=None):
         self.kahi, self.n = kahi, n
         self.dir = tempfile.mkdtemp(prefix=f"n{n}-", dir=scratch)
-        # The programs run `sleep` through a symlink with a name unique to this launch, so
-        # /proc/PID/comm alone tells them apart from every other process on the machine.
-        self.comm = "kbsleep" + "".join(random.choice("0123456789") for _ in range(6))
+        # The programs run `sleep` (or `exe`) through a symlink with a name unique to this
+        # launch, so /proc/PID/comm alone tells them apart from every other process.
+        exe = exe or shutil.which("sleep") or "/bin/sleep"
+        self.comm = ("kb" + os.path.basename(exe)[:7]
+                     + "".join(random.choice("0123456789") for _ in range(6)))
         os.mkdir(os.path.join(self.dir, "bin"))
-        self.sleep = os.path.join(self.dir, "bin", self.comm)
-        os.symlink(shutil.which("sleep") or "/bin/sleep", self.sleep)
+        self.exe = os.path.join(self.dir, "bin", self.comm)
+        os.symlink(exe, self.exe)
         self.sock = os.path.join(self.dir, "kahi.sock")
         self.conf = os.path.join(self.dir, "kahi.toml")
         with open(self.conf, "w") as f:
             f.write(f'[server]\nsocket = "{self.sock}"\n')
-            for i in range(n):
-                f.write(f'\n[programs.p{i}]\ncommand = "{self.sleep} 100000{i}"\n'
+            if tables:
+                f.write(tables(self))
+            for i in range(0 if tables else n):
+                f.write(f'\n[programs.p{i}]\ncommand = "{self.exe} 100000{i}"\n'
                         'autorestart = true\nstartsecs = 0\n')
         self.proc = None
         self.seen = {}  # pid -> starttime of every program seen, for the last-resort kill
@@ -500,6 +526,157 @@ def restart(out, opts):
     out.figure("restart_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
 
 
+WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "writer.py")
+
+
+def filesystem(path):
+    """'TYPE (DEVICE on MOUNTPOINT)' of the mount holding path, per /proc/mounts."""
+    path, best = os.path.realpath(path), None
+    with open("/proc/mounts") as f:
+        for entry in f:
+            dev, mnt, kind = entry.split()[:3]
+            mnt = mnt.replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) \
+                    and (best is None or len(mnt) >= len(best[1])):
+                best = (dev, mnt, kind)  # the longest match; the last one if mounted over
+    return f"{best[2]} ({best[0]} on {best[1]})" if best else "unknown"
+
+
+def wait_log(path, startfile, total, ended, timeout=600):
+    """Polls the size of `path` every 2 ms until it holds `total` bytes; seconds from the
+    time in `startfile` (the writer's first write) until then. ended() says the copier has
+    gone, so no more bytes can come."""
+    t0 = time.monotonic()
+    while True:
+        gone = ended()  # before the stat: if it had gone, the stat sees all it wrote
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            size = 0
+        now = time.monotonic()
+        if size >= total:
+            break
+        if gone:
+            raise RuntimeError(f"the copier ended with {size} of {total} bytes in {path}")
+        if now - t0 > timeout:
+            raise RuntimeError(f"only {size} of {total} bytes in {path} after {timeout} s")
+        time.sleep(0.002)
+    with open(startfile) as f:
+        return now - float(f.read())
+
+
+def check_log(path, total):
+    """The file holds exactly `total` bytes, and its first and last lines are the writer's."""
+    size = os.stat(path).st_size
+    if size != total:
+        raise RuntimeError(f"{path} holds {size} bytes, the writer wrote {total}")
+    lines = total // writer.LINE
+    with open(path, "rb") as f:
+        first = f.read(writer.LINE)
+        f.seek(total - writer.LINE)
+        last = f.read(writer.LINE)
+    for got, want in ((first, writer.line(0)), (last, writer.line(lines - 1))):
+        if got != want:
+            raise RuntimeError(f"{path}: expected {want[:20]!r}..., found {got[:20]!r}...")
+
+
+def settle(opts):
+    """Before a log run: nothing dirty left to write back from the last one, nothing running."""
+    os.sync()
+    wait_quiet(opts.quiesce)
+
+
+def kahi_log_run(opts, total):
+    """One launch of Kahi whose only program is the writer; seconds from its first write
+    until stdout_logfile holds every byte."""
+    def tables(d):
+        return (f'\n[programs.writer]\ncommand = "{d.exe} {WRITER} {total} {d.dir}/writer.start"\n'
+                f'startsecs = 0\nautorestart = false\nstdout_logfile = "{d.dir}/out.log"\n'
+                'stdout_logfile_maxbytes = 0\n')
+    with Daemon(opts.kahi, opts.scratch, 1, exe=sys.executable, tables=tables) as d:
+        settle(opts)
+        d.start()
+        log = os.path.join(d.dir, "out.log")
+        secs = wait_log(log, os.path.join(d.dir, "writer.start"), total,
+                        lambda: d.proc.poll() is not None)
+        deadline = time.monotonic() + 30
+        while True:  # the writer has exited (status 0) before the file is checked
+            d.check_alive()
+            (p,) = d.status()
+            if p["state"] not in ("STARTING", "RUNNING"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the writer is still {p['state']} 30 s after its last byte")
+            time.sleep(0.01)
+        if p["state"] != "EXITED" or p.get("exitstatus") != 0:
+            raise RuntimeError(f"the writer ended {p['state']}, exit status {p.get('exitstatus')}")
+        check_log(log, total)
+        return secs
+
+
+def cat_log_run(opts, total):
+    """One `writer | cat > FILE`, timed the same way."""
+    tmp = tempfile.mkdtemp(prefix="cat-", dir=opts.scratch)
+    procs = []
+    try:
+        log, startfile = os.path.join(tmp, "out.log"), os.path.join(tmp, "writer.start")
+        settle(opts)
+        with open(log, "wb") as f:
+            procs.append(subprocess.Popen([sys.executable, WRITER, str(total), startfile],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          start_new_session=True))
+            procs.append(subprocess.Popen(["cat"], stdin=procs[0].stdout, stdout=f,
+                                          start_new_session=True))
+        procs[0].stdout.close()
+        secs = wait_log(log, startfile, total, lambda: procs[1].poll() is not None)
+        for p in procs:
+            if p.wait(timeout=30) != 0:
+                raise RuntimeError(f"{p.args[0]} exited with status {p.returncode}")
+        check_log(log, total)
+        return secs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def writer_alone(opts, total):
+    """MB/s of the writer with stdout on /dev/null, from its first write to its exit."""
+    tmp = tempfile.mkdtemp(prefix="devnull-", dir=opts.scratch)
+    try:
+        startfile = os.path.join(tmp, "writer.start")
+        r = subprocess.run([sys.executable, WRITER, str(total), startfile],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        end = time.monotonic()
+        if r.returncode != 0:
+            raise RuntimeError(f"the writer exited with status {r.returncode}")
+        with open(startfile) as f:
+            return total / 1e6 / (end - float(f.read()))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def log_throughput(out, opts):
+    total = opts.log_bytes // writer.LINE * writer.LINE
+    alone = [writer_alone(opts, total) for _ in range(3)]
+    out.line(f"log writer: {total} bytes of {writer.LINE}-byte lines; files on "
+             f"{filesystem(opts.scratch)}; the writer alone to /dev/null "
+             f"{statistics.median(alone):.0f} MB/s (median of 3: "
+             + " ".join(f"{r:.0f}" for r in alone) + ")")
+    kahi, cat = [], []
+    for i in range(opts.log_runs):  # alternating, so both see the same machine
+        kahi.append(total / 1e6 / kahi_log_run(opts, total))
+        cat.append(total / 1e6 / cat_log_run(opts, total))
+        note(f"  log run {i + 1}: Kahi {kahi[-1]:.1f} MB/s, cat {cat[-1]:.1f} MB/s; load {loadavg()}")
+    k, c = statistics.median(kahi), statistics.median(cat)
+    many = f"median of {len(kahi)}: " if len(kahi) > 1 else "1 run: "
+    out.measure("log throughput, Kahi", k, "MB/s", many + " ".join(f"{r:.1f}" for r in kahi))
+    out.measure("log throughput, writer | cat > file", c, "MB/s", many + " ".join(f"{r:.1f}" for r in cat))
+    out.figure("log_ratio", k / c, f"{k:.1f} / {c:.1f} MB/s")
+
+
 # ---------------------------------------------------------------- peers
 
 
@@ -512,9 +689,13 @@ PEER_SCENARIOS = [
     ("idle", 100, {"wakeups": "idle_100"}, 2, 2),
     ("restart", 1, {"latency": "restart_median", "max": "restart_max"}, 10, 10),
     ("ctl", 100, {"latency": "ctl_median"}, 20, 20),
+    ("log", 1, {"throughput": "log_mbs"}, 3, 3),
 ]
+# Adapters of the harness that run a scenario besides the supervisors: its physical reference.
+PEER_EXTRA = {"log": ["ref"]}
 # The unit of each result key in the harness's lines, and the factor to this script's unit.
-PEER_UNITS = {"time": 1.0, "rss": 1.0, "wakeups": 1.0, "latency": 1.0, "max": 1.0}
+PEER_UNITS = {"time": 1.0, "rss": 1.0, "wakeups": 1.0, "latency": 1.0, "max": 1.0,
+              "throughput": 1.0}
 
 
 def installed_peers():
@@ -536,14 +717,14 @@ def run_peers(out, opts):
         note("peers: supervisord is not installed; no comparison")
         return {}, []
     adapters = ["kahi"] + peers
-    results = {a: {} for a in adapters}
+    results = {a: {} for a in adapters + sum(PEER_EXTRA.values(), [])}
     logdir = os.path.join(opts.log_dir, "peers")
     os.makedirs(logdir, exist_ok=True)
     env = dict(os.environ, KAHI_BIN=opts.kahi)
     env.setdefault("BENCH_QUIESCE", "5")
     print(f"comparison through {opts.peers}/run.sh (its own definitions; see its README):", flush=True)
     for scenario, n, keys, kahi_runs, other_runs in PEER_SCENARIOS:
-        for a in adapters:
+        for a in adapters + PEER_EXTRA.get(scenario, []):
             runs = kahi_runs if a == "kahi" else other_runs
             log = os.path.join(logdir, f"{a}-{scenario}-{n}.log")
             t = time.monotonic()
@@ -563,7 +744,20 @@ def run_peers(out, opts):
             else:
                 out.line(f"  {a} {scenario} {n} error (rc={r.returncode}; see {log})")
             note(f"  ({a} {scenario} {n}: {time.monotonic() - t:.0f} s, load {loadavg()})")
+    ref = results["ref"].get("log_mbs")
+    for a in adapters:  # the same ratio as this script's figure, from the harness's numbers
+        if ref and "log_mbs" in results[a]:
+            results[a]["log_ratio"] = results[a]["log_mbs"] / ref
     return results, peers
+
+
+def versus_supervisord(out, peer_results):
+    """Kahi's log throughput against supervisord's, both through the harness, same session."""
+    k = peer_results.get("kahi", {}).get("log_mbs")
+    s = peer_results.get("supervisord", {}).get("log_mbs")
+    if k and s:
+        out.figure("log_vs_supervisord", k / s,
+                   f"harness log scenario: Kahi {k:.1f} MB/s, supervisord {s:.1f} MB/s")
 
 
 # ---------------------------------------------------------------- summary
@@ -606,7 +800,8 @@ def summary(out, peer_results, peers):
              + (f"; missed: {', '.join(fails)}" if fails else ""))
     if peer_results:
         out.line("  (harness figures: startup = until every child has exec'd, per /proc; restart = "
-                 "median and max of 10 kills 1.5 s apart; ctl = median of 20; ratios = peer / Kahi, "
+                 "median and max of 10 kills 1.5 s apart; ctl = median of 20; log = its writer "
+                 "(65,500-byte writes), median of 3, over its ref (writer | cat); ratios = peer / Kahi, "
                  "same harness, same session)")
 
 
@@ -628,10 +823,12 @@ def main():
     if opts.quick:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 1, 1, 5, 3
         opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 5, 0.5, 30, 2
+        opts.log_bytes, opts.log_runs = 256 * MIB, 1
         opts.peers = None
     else:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
         opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 20, 0.5, 200, 5
+        opts.log_bytes, opts.log_runs = 1024 * MIB, 5
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096:
@@ -653,9 +850,11 @@ def main():
     restart(out, opts)
     out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
     out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")
+    log_throughput(out, opts)
     peer_results, peers = ({}, [])
     if opts.peers:
         peer_results, peers = run_peers(out, opts)
+        versus_supervisord(out, peer_results)
     summary(out, peer_results, peers)
     out.line(f"  load average at the end {loadavg()}; CPUs {cpu_busy(2):.0f} % busy over 2 s after the end; "
              f"{len(BUSY_LAUNCHES)} of Kahi's own launches found the machine busy; "

@@ -7,20 +7,27 @@
 #   2. daemon RSS (VmRSS, children excluded) with 100 and with 1000 programs, 3 s after start;
 #   3. idle wakeups per second with 100 programs (context switches of every thread, 10 s);
 #   4. restart latency after kill -9 of a RUNNING program (median and max of 20 kills);
-#   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed).
+#   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed);
+#   6. log throughput: bench/writer.py writes 1 GiB of 100-byte numbered lines to its stdout,
+#      Kahi copies it to stdout_logfile (no rotation); MB/s from the writer's first write
+#      until the file holds every byte (checked exactly), against `writer | cat > file` on
+#      the same disk (the scratch dir's); the figure is Kahi / cat (median of 3 each).
 # Each figure is printed with its target and PASS/FAIL, then a summary table; the same lines
 # go to target/bench/results.txt.
 #
 # When the shared harness ../shared/bench exists and supervisord is installed, the same
 # scenarios also run through it for Kahi, supervisord (and s6, runit if installed), and the
-# summary shows them side by side with ratios. Logs of those runs: target/bench/peers/.
+# summary shows them side by side with ratios; its log scenario also runs its `ref`
+# (writer | cat), and Kahi's log throughput must beat supervisord's there.
+# Logs of those runs: target/bench/peers/.
 #
 # Environment:
-#   BENCH_QUICK=1   one launch per figure, short windows, no comparison (a smoke test, ~1 min)
+#   BENCH_QUICK=1   one launch per figure, short windows, 256 MiB of log, no comparison
+#                   (a smoke test, ~1 min)
 #   BENCH_PEERS=0   skip the comparison
 #   BENCH_STRICT=1  exit 1 when a figure misses its target
 #   KAHI_BIN        another kahi binary
-# Takes about 6 minutes with the comparison on 2 cores, under 2 without it.
+# Takes about 7-8 minutes with the comparison on 2 cores, under 2 without it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
