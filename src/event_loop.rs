@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 use signal_hook_mio::v1_0::Signals;
 
 use crate::api::{self, ApiError, ErrorCode, Handled, LogSource, Now, Reply, Request, Waiter};
+use crate::config::LogSpec;
 use crate::control::{self, Conn, Mode};
 use crate::http::{Answer, Http, Route};
 use crate::logs::ansi::Stripper;
@@ -36,16 +37,34 @@ use crate::sys;
 struct LineSinks<'a> {
     console: Option<(&'a mut Vec<u8>, console::Format)>,
     syslog: Option<&'a mut Syslog>,
+    /// The stream's bytes as they came, for a log file of `/dev/stdout` or `/dev/stderr`.
+    raw: Option<&'a mut Vec<u8>>,
     pid: Option<i32>,
 }
 
 impl LineSinks<'_> {
+    /// A line (without its newline), or a piece of one that goes on (`continued`).
     fn line(&mut self, origin: &Origin<'_>, line: &[u8], continued: bool) {
         if let Some((buf, format)) = &mut self.console {
             console::format_line(buf, *format, origin, line, continued);
         }
         if let Some(syslog) = &mut self.syslog {
             syslog.send(origin, self.pid, line, continued);
+        }
+        if let Some(raw) = &mut self.raw {
+            raw.extend_from_slice(line);
+            if !continued {
+                raw.push(b'\n');
+            }
+        }
+    }
+
+    /// The stream's last bytes, which had no newline.
+    fn last(&mut self, origin: &Origin<'_>, rest: &[u8]) {
+        let raw = self.raw.take();
+        self.line(origin, rest, false);
+        if let Some(raw) = raw {
+            raw.extend_from_slice(rest);
         }
     }
 }
@@ -55,6 +74,7 @@ const CONTROL: Token = Token(1);
 const STDOUT: Token = Token(2);
 /// The HTTP threads have parsed requests for the loop.
 const HTTP: Token = Token(3);
+const STDERR: Token = Token(4);
 /// Dynamic tokens start here and only ever grow, so a token is never reused.
 const FIRST_DYNAMIC: usize = 16;
 
@@ -91,8 +111,10 @@ pub struct EventLoop {
     /// Streams whose log file failed; warned once until it works again.
     log_failed: HashSet<(ProcId, Stream)>,
     pid1: bool,
-    /// Container mode: programs' lines on Kahi's stdout.
-    console: Option<Console>,
+    /// Kahi's stdout: programs' lines in container mode, and the raw output of programs
+    /// logging to `/dev/stdout`. (Its stderr buffer is shared with the logger:
+    /// `console::stderr()`.)
+    console: Console,
     /// Programs' lines to syslog, for programs that ask.
     syslog: Syslog,
     /// Partial lines per program stream, for the console.
@@ -107,8 +129,8 @@ pub struct EventLoop {
     paused: bool,
     /// Pipes left unread while paused.
     paused_reads: HashSet<Token>,
-    /// Kahi's stdout flags before it was made non-blocking, restored at exit.
-    stdout_flags: Option<nix::fcntl::OFlag>,
+    /// Kahi's stdout and stderr flags before they were made non-blocking, restored at exit.
+    std_flags: [Option<nix::fcntl::OFlag>; 2],
     /// The control socket's path as bound (an update cannot move it).
     socket: std::path::PathBuf,
     /// The HTTP listener, when `[server.http]` asks for one.
@@ -127,11 +149,7 @@ impl EventLoop {
         let sup_socket = sup.config.server.socket.clone();
         let sup_syslog = sup.config.logging.syslog.clone();
         let sup_facility = sup.config.logging.syslog_facility;
-        let (console, stdout_flags) = if sup.config.logging.console {
-            (Some(Console::new()), watch_stdout(&poll))
-        } else {
-            (None, None)
-        };
+        let std_flags = [watch_out(&poll, 1, STDOUT), watch_out(&poll, 2, STDERR)];
         let signals: Vec<i32> = sys::signals::HANDLED
             .iter()
             .chain(sys::signals::FORWARDED)
@@ -159,7 +177,7 @@ impl EventLoop {
             log_failed: HashSet::new(),
             pid1,
             socket: sup_socket,
-            console,
+            console: Console::new(1),
             syslog: Syslog::new(sup_syslog, sup_facility),
             lines: HashMap::new(),
             mask_lines: HashMap::new(),
@@ -167,7 +185,7 @@ impl EventLoop {
             held: HashMap::new(),
             paused: false,
             paused_reads: HashSet::new(),
-            stdout_flags,
+            std_flags,
             http,
         })
     }
@@ -212,7 +230,7 @@ impl EventLoop {
                 match token {
                     SIGNALS => self.on_signals(now),
                     CONTROL => self.accept(),
-                    STDOUT => self.flush_console(),
+                    STDOUT | STDERR => self.flush_console(),
                     HTTP => self.serve_http(now),
                     t => {
                         if readable {
@@ -567,7 +585,7 @@ impl EventLoop {
         self.line_sinks(id, stream, |sinks, origin| {
             lines.push(data, max, |line, continued| sinks.line(origin, line, continued));
             if last && let Some(rest) = lines.finish() {
-                sinks.line(origin, &rest, false);
+                sinks.last(origin, &rest);
             }
         });
         if lines.has_partial() {
@@ -575,8 +593,9 @@ impl EventLoop {
         }
     }
 
-    /// Lets `write` send lines of a program stream to the console and syslog, as the program
-    /// asks; then flushes the console. Does nothing when the stream goes to neither.
+    /// Lets `write` send lines of a program stream to the console, syslog and Kahi's own
+    /// stdout or stderr, as the program asks; then flushes the console. Does nothing when the
+    /// stream goes to none of them.
     fn line_sinks(
         &mut self,
         id: ProcId,
@@ -588,7 +607,13 @@ impl EventLoop {
             Stream::Stdout => e.spec.stdout_syslog,
             Stream::Stderr => e.spec.stderr_syslog,
         };
-        if self.console.is_none() && !to_syslog {
+        let raw_fd = match stream {
+            Stream::Stdout => e.spec.stdout_log.as_ref(),
+            Stream::Stderr => e.spec.stderr_log.as_ref(),
+        }
+        .and_then(LogSpec::std_fd);
+        let to_console = self.sup.config.logging.console;
+        if !to_console && !to_syslog && raw_fd.is_none() {
             return;
         }
         let ts = crate::timefmt::rfc3339_now();
@@ -596,12 +621,19 @@ impl EventLoop {
         let origin =
             Origin { ts: &ts, program: &e.spec.program, process: &process, stream: stream.name() };
         let format = self.sup.config.logging.format;
+        let mut raw = Vec::new();
         let mut sinks = LineSinks {
-            console: self.console.as_mut().map(|c| (c.buf(), format)),
+            console: if to_console { Some((self.console.buf(), format)) } else { None },
             syslog: if to_syslog { Some(&mut self.syslog) } else { None },
+            raw: raw_fd.map(|_| &mut raw),
             pid: e.proc.pid,
         };
         write(&mut sinks, &origin);
+        match raw_fd {
+            Some(1) => self.console.buf().extend_from_slice(&raw),
+            Some(_) => console::stderr().buf().extend_from_slice(&raw),
+            None => {}
+        }
         self.flush_console();
     }
 
@@ -612,10 +644,15 @@ impl EventLoop {
         self.held.remove(&(id, stream));
     }
 
+    /// Writes what Kahi's stdout and stderr take now; pauses reading programs' pipes while
+    /// either is far behind.
     fn flush_console(&mut self) {
-        let Some(console) = self.console.as_mut() else { return };
-        console.flush();
-        let pending = console.pending();
+        self.console.flush();
+        let pending = {
+            let mut err = console::stderr();
+            err.flush();
+            self.console.pending().max(err.pending())
+        };
         if !self.paused && pending > console::HIGH_WATER {
             self.paused = true;
         } else if self.paused && pending <= console::LOW_WATER {
@@ -636,6 +673,10 @@ impl EventLoop {
             self.log_files.remove(&(id, stream));
             return None;
         };
+        if spec.std_fd().is_some() {
+            // Kahi's own stdout or stderr: written by line_sinks, through its buffer.
+            return None;
+        }
         let current = self.log_files.get(&(id, stream)).is_some_and(|f| f.is(spec));
         if !current {
             match LogFile::open_spec(spec) {
@@ -1059,13 +1100,17 @@ impl EventLoop {
             }
         }
         let _ = std::fs::remove_file(&self.socket);
-        // The console's last lines: block for them now, then give stdout back as it was.
-        if let Some(flags) = self.stdout_flags.take() {
-            let _ = nix::fcntl::fcntl(std::io::stdout(), nix::fcntl::FcntlArg::F_SETFL(flags));
+        // The last lines for stdout and stderr: block for them now, then give both back as
+        // they were.
+        for (fd, flags) in [1, 2].into_iter().zip(self.std_flags) {
+            if let Some(flags) = flags {
+                // SAFETY: fds 1 and 2 stay open for the daemon's whole life.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
+            }
         }
-        if let Some(console) = self.console.as_mut() {
-            console.flush();
-        }
+        self.console.flush();
+        console::stderr().flush();
         let code = i32::from(self.sup.any_killed());
         log::info!(
             "every program is stopped; exiting with status {code}{}",
@@ -1075,16 +1120,22 @@ impl EventLoop {
     }
 }
 
-/// Watches Kahi's stdout for room to write, and makes it non-blocking; returns its old flags.
-/// A regular file or /dev/null cannot be watched (and never makes a writer wait): it stays
-/// as it is.
-fn watch_stdout(poll: &Poll) -> Option<nix::fcntl::OFlag> {
+/// Watches Kahi's stdout or stderr for room to write, and makes it non-blocking; returns its
+/// old flags. Only a pipe or a socket (a container runtime, journald) is changed: a regular
+/// file or /dev/null never makes a writer wait, and a terminal is shared with the shell, which
+/// must not find its own descriptor non-blocking.
+fn watch_out(poll: &Poll, fd: i32, token: Token) -> Option<nix::fcntl::OFlag> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let stdout = std::io::stdout();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
-    let flags = OFlag::from_bits_truncate(fcntl(&stdout, FcntlArg::F_GETFL).ok()?);
-    poll.registry().register(&mut SourceFd(&fd), STDOUT, Interest::WRITABLE).ok()?;
-    fcntl(&stdout, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
+    use nix::sys::stat::{SFlag, fstat};
+    // SAFETY: fds 1 and 2 stay open for the daemon's whole life.
+    let out = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let kind = SFlag::from_bits_truncate(fstat(out).ok()?.st_mode) & SFlag::S_IFMT;
+    if kind != SFlag::S_IFIFO && kind != SFlag::S_IFSOCK {
+        return None;
+    }
+    let flags = OFlag::from_bits_truncate(fcntl(out, FcntlArg::F_GETFL).ok()?);
+    poll.registry().register(&mut SourceFd(&fd), token, Interest::WRITABLE).ok()?;
+    fcntl(out, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
     Some(flags)
 }
 

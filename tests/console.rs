@@ -26,23 +26,23 @@ impl Drop for Guard {
     }
 }
 
-/// Starts `kahi daemon` with its stdout on a pipe the test reads (or not).
+/// Starts `kahi daemon` in container mode with its stdout on a pipe the test reads (or not).
 fn start(dir: &Dir, body: &str) -> (Child, std::path::PathBuf) {
-    let socket = dir.join("kahi.sock");
-    let config = dir.write(
-        "kahi.toml",
-        &format!(
-            "[server]\nsocket = \"{}\"\n\n[logging]\nconsole = true\n{body}",
-            socket.display()
-        ),
-    );
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    start_with(dir, &format!("[logging]\nconsole = true\n{body}"), log.into())
+}
+
+/// Starts `kahi daemon` with `body` as its config, stdout on a pipe and stderr to `stderr`.
+fn start_with(dir: &Dir, body: &str, stderr: Stdio) -> (Child, std::path::PathBuf) {
+    let socket = dir.join("kahi.sock");
+    let config =
+        dir.write("kahi.toml", &format!("[server]\nsocket = \"{}\"\n\n{body}", socket.display()));
     let child = Command::new(KAHI)
         .args(["daemon", "-c"])
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(log)
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let s = socket.clone();
@@ -141,15 +141,31 @@ fn text_lines_name_the_process() {
 #[test]
 fn a_reader_that_falls_behind_loses_nothing_and_delays_no_restart() {
     let dir = Dir::new("console-backpressure");
-    let n = 200_000;
-    let (mut child, socket) = start(
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    falls_behind(dir, "[logging]\nconsole = true\n", "", "flood | ", log.into());
+}
+
+#[test]
+fn a_program_logging_to_dev_stdout_is_held_back_by_a_slow_reader_too() {
+    let dir = Dir::new("devstdout-backpressure");
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    falls_behind(dir, "", "stdout_logfile = \"/dev/stdout\"\n", "", log.into());
+}
+
+/// A flood of numbered lines to Kahi's stdout while nobody reads it: Kahi stops reading the
+/// flood rather than buffer it all, still restarts a killed program at once, and once the
+/// reader comes every line arrives (after `prefix`), in order, once.
+fn falls_behind(dir: Dir, top: &str, flood_keys: &str, prefix: &str, stderr: Stdio) {
+    let n = 1_000_000;
+    let (mut child, socket) = start_with(
         &dir,
         &format!(
-            "\n[programs.flood]\n\
+            "{top}\n[programs.flood]\n\
              command = [\"/bin/sh\", \"-c\", \"seq 1 {n}; echo end-of-flood; sleep 1000\"]\n\
-             startsecs = 0\n\n\
+             startsecs = 0\n{flood_keys}\n\
              [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n"
         ),
+        stderr,
     );
     let _guard = Guard(child.id() as i32);
     // Nobody reads stdout yet: the pipe (64 KiB) and Kahi's buffer fill, then Kahi stops
@@ -182,12 +198,13 @@ fn a_reader_that_falls_behind_loses_nothing_and_delays_no_restart() {
 
     // Now read: every line arrives, in order, once.
     let stdout = child.stdout.take().unwrap();
+    let prefix = prefix.to_string();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut next = 1u64;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let Some(rest) = line.strip_prefix("flood | ") else { continue };
+            let Some(rest) = line.strip_prefix(prefix.as_str()) else { continue };
             if rest == "end-of-flood" {
                 let _ = tx.send(Ok(next));
                 return;
@@ -348,4 +365,40 @@ fn strip_ansi_cleans_the_file_the_ring_buffer_and_the_console() {
     let _ = ctl(&socket, &["stop", "all"]);
     drop(rx);
     stop(child);
+}
+
+#[test]
+fn dev_stdout_and_dev_stderr_carry_the_bytes_as_written() {
+    let dir = Dir::new("devstdout-raw");
+    // Both on pipes, as under a container runtime.
+    let (mut child, socket) = start_with(
+        &dir,
+        "[programs.raw]\n\
+         command = [\"/bin/sh\", \"-c\", \"printf 'one\\\\ntwo\\\\n\\\\001\\\\377 bytes\\\\n'; echo to-stderr >&2; printf 'no newline at the end'\"]\n\
+         startsecs = 0\nautorestart = false\n\
+         stdout_logfile = \"/dev/stdout\"\nstderr_logfile = \"/dev/stderr\"\n",
+        Stdio::piped(),
+    );
+    let _guard = Guard(child.id() as i32);
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    wait_until("raw exited", DEADLINE, || {
+        let out = ctl(&socket, &["status", "--json", "raw"]);
+        out.stdout.contains("EXITED")
+    });
+    unsafe_kill(child.id() as i32, 15);
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // Nothing else goes to stdout without console = true: the bytes are exactly the program's,
+    // binary ones and the unterminated last line included.
+    assert_eq!(out, b"one\ntwo\n\x01\xff bytes\nno newline at the end");
+    let err = err.join().unwrap();
+    assert!(err.lines().any(|l| l == "to-stderr"), "stderr was:\n{err}");
+    // The daemon's own log shares stderr, line by line.
+    assert!(err.lines().any(|l| l.contains("raw") && l.contains("exited")), "stderr was:\n{err}");
 }

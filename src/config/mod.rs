@@ -89,6 +89,18 @@ pub struct LogSpec {
     pub backups: u32,
 }
 
+impl LogSpec {
+    /// Kahi's own stdout (1) or stderr (2), for `/dev/stdout` and `/dev/stderr`: the output goes
+    /// there raw, through the daemon's buffer, whole lines at a time, and is never rotated.
+    pub fn std_fd(&self) -> Option<i32> {
+        match self.path.to_str() {
+            Some("/dev/stdout") => Some(1),
+            Some("/dev/stderr") => Some(2),
+            _ => None,
+        }
+    }
+}
+
 /// What `avail` shows of a program.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProgramInfo {

@@ -2,11 +2,16 @@
 //! JSON lines, so `docker logs` and a cluster's collector get one stream.
 //!
 //! Lines are assembled per program stream (a line split across reads is joined; the last
-//! partial line is written when the pipe closes). Kahi's stdout is written without blocking
-//! from a bounded buffer: when the reader is slow, the event loop stops reading the programs'
-//! pipes (so they block on write) instead of dropping lines or growing without bound.
+//! partial line is written when the pipe closes). Kahi's stdout and stderr are written without
+//! blocking from bounded buffers: when the reader is slow, the event loop stops reading the
+//! programs' pipes (so they block on write) instead of dropping lines or growing without bound.
+//!
+//! The same buffers carry the raw output of programs whose log file is `/dev/stdout` or
+//! `/dev/stderr`, whole lines at a time so that programs never interleave mid-line. Kahi's own
+//! log goes through the stderr buffer too, so its records and program lines stay whole.
 
-use std::os::fd::AsFd;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
 
@@ -137,21 +142,25 @@ impl Lines {
     }
 }
 
-/// Kahi's stdout, written without blocking from a bounded buffer.
+/// Kahi's stdout or stderr, written from a buffer (without blocking once the loop has made
+/// the descriptor non-blocking).
 pub struct Console {
+    fd: RawFd,
     buf: Vec<u8>,
     written: usize,
 }
 
-impl Default for Console {
-    fn default() -> Self {
-        Console::new()
-    }
+/// Kahi's stderr: shared by the daemon's logger (any thread) and the loop.
+static STDERR: Mutex<Console> = Mutex::new(Console::new(2));
+
+/// Kahi's stderr buffer. Nothing may log while holding it.
+pub fn stderr() -> MutexGuard<'static, Console> {
+    STDERR.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Console {
-    pub fn new() -> Console {
-        Console { buf: Vec::new(), written: 0 }
+    pub const fn new(fd: RawFd) -> Console {
+        Console { fd, buf: Vec::new(), written: 0 }
     }
 
     /// The buffer to append formatted lines to.
@@ -163,12 +172,14 @@ impl Console {
         self.buf.len() - self.written
     }
 
-    /// Writes what stdout takes now. A closed stdout drops what is pending (nobody can read it).
+    /// Writes what the descriptor takes now. A closed one drops what is pending (nobody can
+    /// read it).
     pub fn flush(&mut self) {
-        // Straight to fd 1, past std's line buffer, so a full pipe says EAGAIN here.
-        let stdout = std::io::stdout();
+        // Straight to the descriptor, past std's buffers, so a full pipe says EAGAIN here.
+        // SAFETY: fds 1 and 2 stay open for the daemon's whole life.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
         while self.written < self.buf.len() {
-            match nix::unistd::write(stdout.as_fd(), &self.buf[self.written..]) {
+            match nix::unistd::write(fd, &self.buf[self.written..]) {
                 Ok(0) => break,
                 Ok(n) => self.written += n,
                 Err(nix::errno::Errno::EINTR) => continue,

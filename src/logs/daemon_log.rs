@@ -31,8 +31,14 @@ impl Write for Tee {
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         ring().write(buf);
-        // A closed or full stderr must not stop the daemon; the ring still has the record.
-        let _ = std::io::stderr().write_all(buf);
+        // Through the stderr buffer, behind any program lines waiting there. A stderr that
+        // stays full must not grow it without bound: past the mark the record is only in the
+        // ring. A closed stderr drops it the same way.
+        let mut err = crate::logs::console::stderr();
+        if err.pending() < crate::logs::console::HIGH_WATER * 4 {
+            err.buf().extend_from_slice(buf);
+        }
+        err.flush();
         Ok(())
     }
 

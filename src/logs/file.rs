@@ -19,13 +19,23 @@ pub struct LogFile {
     /// Rotate once the file would grow past this; 0 never rotates.
     maxbytes: u64,
     backups: u32,
+    /// False for a device, FIFO or socket (`/dev/console`, a named pipe): such a file is
+    /// never rotated nor truncated, only written.
+    regular: bool,
 }
 
 impl LogFile {
     pub fn open(path: &Path, maxbytes: u64, backups: u32) -> io::Result<LogFile> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = file.metadata()?.len();
-        Ok(LogFile { path: path.to_path_buf(), file, size, maxbytes, backups })
+        let meta = file.metadata()?;
+        Ok(LogFile {
+            path: path.to_path_buf(),
+            file,
+            size: meta.len(),
+            maxbytes,
+            backups,
+            regular: meta.file_type().is_file(),
+        })
     }
 
     /// Opens the file a program stream's settings name.
@@ -45,8 +55,11 @@ impl LogFile {
     /// Appends `data`, rotating as needed.
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let room =
-                if self.maxbytes == 0 { u64::MAX } else { self.maxbytes.saturating_sub(self.size) };
+            let room = if self.maxbytes == 0 || !self.regular {
+                u64::MAX
+            } else {
+                self.maxbytes.saturating_sub(self.size)
+            };
             if data.len() as u64 <= room {
                 return self.append(data);
             }
@@ -111,8 +124,11 @@ impl LogFile {
         Ok(())
     }
 
-    /// Empties the file (and keeps the backups).
+    /// Empties the file (and keeps the backups). A device or pipe has nothing to empty.
     pub fn clear(&mut self) -> io::Result<()> {
+        if !self.regular {
+            return Ok(());
+        }
         self.file.set_len(0)?;
         self.size = 0;
         Ok(())
@@ -122,6 +138,7 @@ impl LogFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("kahi-logfile-{}-{name}", std::process::id()));
@@ -201,6 +218,23 @@ mod tests {
         let mut g = LogFile::open(&path2, 0, 5).unwrap();
         g.write(&[b'x'; 10_000]).unwrap();
         assert_eq!(std::fs::metadata(&path2).unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn a_fifo_is_written_but_never_rotated_or_truncated() {
+        let d = dir("fifo");
+        let path = d.join("pipe");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Hold the read end (non-blocking, so opening it does not wait for a writer).
+        let reader =
+            OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(&path).unwrap();
+        let mut f = LogFile::open(&path, 4, 3).unwrap();
+        f.write(b"one line\nand another\n").unwrap();
+        f.clear().unwrap();
+        assert!(!d.join("pipe.1").exists(), "a FIFO was rotated");
+        let mut got = String::new();
+        io::Read::read_to_string(&mut &reader, &mut got).ok();
+        assert_eq!(got, "one line\nand another\n");
     }
 
     #[test]
