@@ -42,12 +42,16 @@ pub enum Request {
         #[serde(default)]
         name: Option<String>,
     },
+    /// The end of a process's log (`bytes` of it), or, with `offset`, up to `bytes` from
+    /// that offset on.
     Tail {
         name: String,
         #[serde(default = "stdout")]
         stream: Stream,
         #[serde(default = "default_tail_bytes")]
         bytes: u64,
+        #[serde(default)]
+        offset: Option<u64>,
         #[serde(default)]
         follow: bool,
     },
@@ -298,13 +302,17 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             Ok(id) => Ok(Reply::Pid { pid: sup.get(id).and_then(|e| e.proc.pid).unwrap_or(0) }),
             Err(e) => Err(e),
         }),
-        Request::Tail { name, stream, bytes, follow } => {
+        Request::Tail { name, stream, bytes, offset, follow } => {
             let id = match one(sup, &name) {
                 Ok(id) => id,
                 Err(e) => return Handled::Reply(Err(e)),
             };
             let Some(entry) = sup.get(id) else { return Handled::Reply(Err(no_such(&name))) };
-            let read = entry.ring(stream).tail(bytes);
+            let ring = entry.ring(stream);
+            let read = match offset {
+                Some(offset) => ring.read(offset, usize::try_from(bytes).unwrap_or(usize::MAX)),
+                None => ring.tail(bytes),
+            };
             if follow {
                 Handled::Follow { log: LogSource::Process(id, stream), offset: read.offset }
             } else {
@@ -745,7 +753,13 @@ mod tests {
                 .unwrap();
         assert_eq!(
             r,
-            Request::Tail { name: "web".into(), stream: Stream::Stderr, bytes: 1600, follow: true }
+            Request::Tail {
+                name: "web".into(),
+                stream: Stream::Stderr,
+                bytes: 1600,
+                offset: None,
+                follow: true
+            }
         );
         let r: Request = serde_json::from_str(r#"{"cmd":"maintail","follow":true}"#).unwrap();
         assert_eq!(r, Request::Maintail { bytes: 1600, follow: true });

@@ -111,7 +111,7 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
                 }
             };
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
-            (Request::Tail { name: a.name, stream, bytes, follow: a.follow }, false)
+            (Request::Tail { name: a.name, stream, bytes, offset: None, follow: a.follow }, false)
         }
         CtlCommand::Maintail(a) => {
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);

@@ -23,7 +23,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::api::{self, ApiError, ErrorCode, Handled, LogSource, Now, Reply, Request, Waiter};
 use crate::config::LogSpec;
 use crate::control::{self, Conn, Mode};
-use crate::http::{Answer, Http, Route};
+use crate::http::{self, Answer, Http, Route, Shape};
 use crate::logs::ansi::Stripper;
 use crate::logs::console::{self, Console, Lines, Origin};
 use crate::logs::file::LogFile;
@@ -135,7 +135,24 @@ pub struct EventLoop {
     socket: std::path::PathBuf,
     /// The HTTP listener, when `[server.http]` asks for one.
     http: Option<Http>,
+    /// HTTP requests with a parked start/stop/restart, by the token of their waiter.
+    http_waiting: HashMap<Token, (tiny_http::Request, Shape)>,
+    /// Server-Sent Events clients and what they follow.
+    subscribers: Vec<(http::Subscriber, Feed)>,
+    /// Answers given, by method and status, for `/metrics`.
+    http_counts: std::collections::BTreeMap<(String, u16), u64>,
 }
+
+/// What an event-stream client follows.
+enum Feed {
+    /// Events of these types (all when empty).
+    Events(Vec<String>),
+    /// A process's log, from this offset on.
+    Log { id: ProcId, stream: Stream, offset: u64 },
+}
+
+/// The event types of `/api/v1/events/stream`.
+pub const EVENT_TYPES: &[&str] = &["state", "update", "shutdown"];
 
 impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
@@ -187,6 +204,9 @@ impl EventLoop {
             paused_reads: HashSet::new(),
             std_flags,
             http,
+            http_waiting: HashMap::new(),
+            subscribers: Vec::new(),
+            http_counts: Default::default(),
         })
     }
 
@@ -273,6 +293,19 @@ impl EventLoop {
                 Action::Changed { from, to } => {
                     if let Some(e) = self.sup.get(id) {
                         log::debug!("{}: {from} -> {to}", e.spec.namespec());
+                        if !self.subscribers.is_empty() {
+                            let event = serde_json::json!({
+                                "ts": crate::timefmt::rfc3339_now(),
+                                "name": e.spec.namespec(),
+                                "group": e.spec.group,
+                                "program": e.spec.program,
+                                "from": from,
+                                "to": to,
+                                "pid": e.proc.pid,
+                                "exitstatus": e.proc.exit_status.map(|s| s.code()),
+                            });
+                            self.emit("state", event);
+                        }
                     }
                 }
                 Action::Log(level, line) => log::log!(level, "{line}"),
@@ -368,15 +401,12 @@ impl EventLoop {
                     if !self.sup.is_shutting_down() {
                         log::info!("received {}, stopping every program", signal.as_str());
                     }
-                    self.sup.begin_shutdown(now);
+                    self.shutdown(now);
                 }
                 Signal::SIGHUP => {
                     log::info!("received SIGHUP, reloading the configuration");
-                    match self.load_config() {
-                        Ok(config) => {
-                            let changes = self.sup.update(config, now);
-                            log_changes(&changes);
-                        }
+                    match self.config_reply(api::ConfigUse::Update, now) {
+                        Ok(_) => {}
                         Err(e) => {
                             log::error!("configuration not reloaded, nothing changed:\n{}", e.error)
                         }
@@ -574,6 +604,9 @@ impl EventLoop {
             for token in self.followers.clone() {
                 self.feed_follower(token);
             }
+        }
+        if !self.subscribers.is_empty() {
+            self.feed_log_subscribers(id, stream);
         }
     }
 
@@ -827,21 +860,35 @@ impl EventLoop {
                 self.feed_follower(token);
             }
             Handled::NeedConfig(what) => {
-                let reply = self.load_config().map(|config| {
-                    let r = api::with_config(&mut self.sup, what, config, now);
-                    if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
-                        log_changes(changes);
-                    }
-                    r
-                });
+                let reply = self.config_reply(what, now);
                 self.reply(token, reply);
             }
             Handled::Shutdown => {
                 log::info!("shutdown requested over the control socket");
                 self.reply(token, Ok(Reply::Shutdown { message: "Shut down".into() }));
-                self.sup.begin_shutdown(now);
+                self.shutdown(now);
             }
         }
+    }
+
+    /// Reads the configuration file again for reread, update or avail.
+    fn config_reply(&mut self, what: api::ConfigUse, now: Instant) -> Result<Reply, ApiError> {
+        self.load_config().map(|config| {
+            let r = api::with_config(&mut self.sup, what, config, now);
+            if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
+                log_changes(changes);
+                self.emit("update", serde_json::to_value(changes).unwrap_or_default());
+            }
+            r
+        })
+    }
+
+    /// Begins stopping everything; the loop ends when the last program is reaped.
+    fn shutdown(&mut self, now: Instant) {
+        if !self.sup.is_shutting_down() {
+            self.emit("shutdown", serde_json::json!({ "ts": crate::timefmt::rfc3339_now() }));
+        }
+        self.sup.begin_shutdown(now);
     }
 
     fn load_config(&self) -> Result<crate::config::Config, ApiError> {
@@ -862,6 +909,9 @@ impl EventLoop {
     }
 
     fn reply(&mut self, token: Token, reply: Result<Reply, ApiError>) {
+        if let Some((rq, shape)) = self.http_waiting.remove(&token) {
+            return self.http_send(rq, http::answer(&shape, reply));
+        }
         let line = match &reply {
             Ok(r) => serde_json::to_vec(r),
             Err(e) => serde_json::to_vec(e),
@@ -987,60 +1037,243 @@ impl EventLoop {
 
     /// Answers every request the HTTP threads have parsed.
     fn serve_http(&mut self, now: Instant) {
-        while let Some(rq) = self.http.as_ref().and_then(Http::next) {
-            let answer = self.http_answer(rq.method().as_str(), rq.url(), now);
-            if let Some(http) = &self.http {
-                http.answer(rq, answer);
-            }
+        while let Some(incoming) = self.http.as_ref().and_then(Http::next) {
+            self.http_request(incoming, now);
+            self.perform(now);
         }
     }
 
-    fn http_answer(&mut self, method: &str, url: &str, now: Instant) -> Answer {
-        let clock = Now { mono: now, wall: SystemTime::now() };
-        let status = |sup: &mut Supervisor, names: Vec<String>| match api::handle(
-            sup,
-            Request::Status { names },
-            clock,
-        ) {
-            Handled::Reply(Ok(Reply::Status { processes, unknown })) => Ok((processes, unknown)),
-            Handled::Reply(Err(e)) => Err(e),
-            _ => Err(ApiError::new(ErrorCode::ServerError, "unexpected reply to status")),
-        };
-        match crate::http::route(method, url) {
+    fn http_request(&mut self, incoming: http::Incoming, now: Instant) {
+        let http::Incoming { rq, body } = incoming;
+        let answer = match http::route(rq.method().as_str(), rq.url(), &body) {
+            Route::Api(req, shape) => return self.http_api(rq, req, shape, now),
+            Route::LogStream { name, stream } => return self.subscribe_log(rq, &name, stream),
+            Route::EventStream { types } => return self.subscribe_events(rq, types),
             Route::Healthz => Answer::json(200, &serde_json::json!({ "status": "ok" })),
             Route::Readyz { processes } => self.readiness(&processes, now),
-            Route::Processes => match status(&mut self.sup, Vec::new()) {
-                Ok((processes, _)) => Answer::json(200, &processes),
-                Err(e) => Answer::error(&e),
-            },
-            Route::Process(name) => match status(&mut self.sup, vec![name.clone()]) {
-                Ok((processes, unknown)) if unknown.is_empty() && processes.len() == 1 => {
-                    Answer::json(200, &processes[0])
-                }
-                Ok((processes, unknown)) if unknown.is_empty() => Answer::json(200, &processes),
-                Ok(_) => Answer::error(&ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("no such process: {name}"),
-                )),
-                Err(e) => Answer::error(&e),
-            },
-            Route::Version => Answer::json(200, &serde_json::json!({ "version": crate::VERSION })),
+            Route::Metrics => Answer::metrics(crate::metrics::render(
+                &self.sup,
+                Now { mono: now, wall: SystemTime::now() },
+                &self.http_counts,
+            )),
+            Route::OpenApi => Answer::raw(200, "application/json", http::OPENAPI.as_bytes()),
+            Route::Groups => Answer::json(200, &self.groups()),
+            Route::Config => Answer::json(200, &self.config_info()),
             Route::MethodNotAllowed(allow) => {
                 let mut a = Answer::json(
                     405,
                     &ApiError::new(
                         ErrorCode::BadRequest,
-                        format!("{method} is not allowed here; use {allow}"),
+                        format!("{} is not allowed here; use {allow}", rq.method()),
                     ),
                 );
                 a.headers.push(("Allow", allow.to_string()));
                 a
             }
+            Route::BadRequest(why) => Answer::error(&ApiError::new(ErrorCode::BadRequest, why)),
             Route::NotFound => Answer::error(&ApiError::new(
                 ErrorCode::NotFound,
-                format!("no such endpoint: {}", url.split('?').next().unwrap_or(url)),
+                format!("no such endpoint: {}", rq.url().split('?').next().unwrap_or("")),
             )),
+        };
+        self.http_send(rq, answer);
+    }
+
+    /// Hands an answer to the HTTP threads, counting it for `/metrics`.
+    fn http_send(&mut self, rq: tiny_http::Request, answer: Answer) {
+        let key = (rq.method().as_str().to_string(), answer.status);
+        *self.http_counts.entry(key).or_default() += 1;
+        if let Some(http) = &self.http {
+            http.answer(rq, answer);
         }
+    }
+
+    /// An API request, answered as the control socket answers it.
+    fn http_api(&mut self, rq: tiny_http::Request, req: Request, shape: Shape, now: Instant) {
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        let reply = match api::handle(&mut self.sup, req, clock) {
+            Handled::Reply(r) => r,
+            Handled::Wait(w) => {
+                let token = self.token();
+                self.waiters.insert(token, w);
+                self.http_waiting.insert(token, (rq, shape));
+                self.perform(now);
+                self.poll_waiters(now);
+                return;
+            }
+            Handled::ReplyThenWait(reply, w) => {
+                self.detached.push(w);
+                Ok(reply)
+            }
+            Handled::NeedConfig(what) => self.config_reply(what, now),
+            Handled::Shutdown => {
+                log::info!("shutdown requested over HTTP");
+                self.http_send(
+                    rq,
+                    http::answer(&shape, Ok(Reply::Shutdown { message: "Shut down".into() })),
+                );
+                self.shutdown(now);
+                return;
+            }
+            Handled::Cleared(..) | Handled::Follow { .. } => {
+                Err(ApiError::new(ErrorCode::ServerError, "not available over HTTP"))
+            }
+        };
+        self.http_send(rq, http::answer(&shape, reply));
+    }
+
+    /// Follows a process's log as Server-Sent Events: the last 1600 bytes (or everything
+    /// after the `Last-Event-ID` the client saw), then each new chunk, its id the offset
+    /// after it.
+    fn subscribe_log(&mut self, rq: tiny_http::Request, name: &str, stream: Stream) {
+        let id = match self.sup.resolve(name) {
+            Some(ids) if ids.len() == 1 => ids[0],
+            Some(_) => {
+                let e = ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("{name} names several processes; give one, as GROUP:NAME"),
+                );
+                return self.http_send(rq, Answer::error(&e));
+            }
+            None => {
+                let e = ApiError::new(ErrorCode::NotFound, format!("no such process: {name}"));
+                return self.http_send(rq, Answer::error(&e));
+            }
+        };
+        let last_seen = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Last-Event-ID"))
+            .and_then(|h| h.value.as_str().trim().parse::<u64>().ok());
+        let Some(e) = self.sup.get(id) else { return };
+        let offset =
+            last_seen.unwrap_or_else(|| e.ring(stream).tail(api::default_tail_bytes()).offset);
+        *self.http_counts.entry(("GET".into(), 200)).or_default() += 1;
+        let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
+        self.subscribers.push((sub, Feed::Log { id, stream, offset }));
+        let last = self.subscribers.len() - 1;
+        self.feed_log(last);
+    }
+
+    /// Follows the event stream, of the given types or of all.
+    fn subscribe_events(&mut self, rq: tiny_http::Request, types: Vec<String>) {
+        if let Some(bad) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+            let e = ApiError::new(
+                ErrorCode::BadRequest,
+                format!("types: unknown event type {bad:?} (known: {})", EVENT_TYPES.join(", ")),
+            );
+            return self.http_send(rq, Answer::error(&e));
+        }
+        *self.http_counts.entry(("GET".into(), 200)).or_default() += 1;
+        let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
+        self.subscribers.push((sub, Feed::Events(types)));
+    }
+
+    /// Sends a log subscriber what its log has gained; drops it if it cannot take it.
+    fn feed_log(&mut self, i: usize) {
+        let Some((sub, Feed::Log { id, stream, offset })) = self.subscribers.get_mut(i) else {
+            return;
+        };
+        let Some(e) = self.sup.get(*id) else { return };
+        let ring = e.ring(*stream);
+        if ring.end() <= *offset {
+            return;
+        }
+        let read = ring.read(*offset, usize::MAX);
+        let next = read.offset + read.data.len() as u64;
+        let text = String::from_utf8_lossy(&read.data);
+        if sub.send(http::sse_event("log", Some(next), &text)) {
+            *offset = next;
+        } else {
+            self.subscribers.swap_remove(i);
+        }
+    }
+
+    /// Sends every log subscriber of this stream what it has not seen.
+    fn feed_log_subscribers(&mut self, id: ProcId, stream: Stream) {
+        let mut i = self.subscribers.len();
+        while i > 0 {
+            i -= 1;
+            if matches!(&self.subscribers[i].1, Feed::Log { id: x, stream: s, .. } if *x == id && *s == stream)
+            {
+                self.feed_log(i);
+            }
+        }
+    }
+
+    /// Sends an event to the subscribers that want its type; drops those that cannot take it.
+    fn emit(&mut self, kind: &str, data: serde_json::Value) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let mut event = None;
+        self.subscribers.retain(|(sub, feed)| match feed {
+            Feed::Events(types) if types.is_empty() || types.iter().any(|t| t == kind) => {
+                let e = event.get_or_insert_with(|| http::sse_event(kind, None, &data.to_string()));
+                sub.send(e.clone())
+            }
+            _ => true,
+        });
+    }
+
+    /// `GET /api/v1/groups`: each group and its processes, in start order.
+    fn groups(&self) -> serde_json::Value {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for e in self.sup.iter() {
+            match groups.iter_mut().find(|(g, _)| *g == e.spec.group) {
+                Some((_, procs)) => procs.push(e.spec.namespec()),
+                None => groups.push((e.spec.group.clone(), vec![e.spec.namespec()])),
+            }
+        }
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        serde_json::Value::Array(
+            groups
+                .into_iter()
+                .map(
+                    |(name, processes)| serde_json::json!({ "name": name, "processes": processes }),
+                )
+                .collect(),
+        )
+    }
+
+    /// `GET /api/v1/config`: the configuration in force. Environment values are left out:
+    /// they may hold secrets.
+    fn config_info(&self) -> serde_json::Value {
+        let c = &self.sup.config;
+        let programs: Vec<serde_json::Value> = c
+            .programs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name, "group": p.group, "autostart": p.autostart,
+                    "priority": p.priority, "numprocs": p.numprocs,
+                })
+            })
+            .collect();
+        let processes: Vec<serde_json::Value> = c
+            .processes
+            .iter()
+            .map(|p| {
+                let log = |l: &Option<LogSpec>| l.as_ref().map(|l| l.path.display().to_string());
+                serde_json::json!({
+                    "name": p.namespec(), "program": p.program, "command": p.argv,
+                    "directory": p.directory, "autostart": p.autostart,
+                    "autorestart": format!("{:?}", p.autorestart).to_lowercase(),
+                    "startsecs": p.startsecs.as_secs_f64(), "startretries": p.startretries,
+                    "exitcodes": p.exitcodes, "stopsignal": p.stopsignal.as_str(),
+                    "stopwaitsecs": p.stopwaitsecs.as_secs_f64(),
+                    "environment": p.environment.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+                    "stdout_logfile": log(&p.stdout_log), "stderr_logfile": log(&p.stderr_log),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "file": c.file,
+            "socket": c.server.socket,
+            "http": c.server.http,
+            "programs": programs,
+            "processes": processes,
+        })
     }
 
     /// `/readyz`: 200 when every named process, or every autostart process when none is

@@ -9,10 +9,17 @@
 //! [`route`] and [`status_of`] are pure; the rest moves requests between threads.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use crate::api::{ApiError, ErrorCode};
+use serde::Deserialize;
+
+use crate::api::{ApiError, ErrorCode, Outcome, Reply, Request};
+use crate::supervisor::Stream;
+
+/// The OpenAPI 3 description of everything served here.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Requests parsed but not yet answered by the loop; past this, the listener threads wait.
 const QUEUE: usize = 1024;
@@ -20,7 +27,7 @@ const QUEUE: usize = 1024;
 const RESPONDERS: usize = 4;
 
 /// What a request asks for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Route {
     Healthz,
     /// Ready when every named process (or, with none named, every autostart process) is
@@ -28,29 +35,211 @@ pub enum Route {
     Readyz {
         processes: Vec<String>,
     },
-    Processes,
-    Process(String),
-    Version,
+    Metrics,
+    OpenApi,
+    /// A request the control socket also answers, and how its reply becomes an HTTP answer.
+    Api(Request, Shape),
+    Groups,
+    Config,
+    /// Server-Sent Events: a process's log as it grows.
+    LogStream {
+        name: String,
+        stream: Stream,
+    },
+    /// Server-Sent Events: state changes (and other events), of the given types or all.
+    EventStream {
+        types: Vec<String>,
+    },
     /// A known path with a method it does not take.
     MethodNotAllowed(&'static str),
     NotFound,
+    BadRequest(String),
 }
 
-/// Maps a method and a URL (path and query) to a route.
-pub fn route(method: &str, url: &str) -> Route {
+/// How the reply to an API request becomes an HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// The reply's payload as it is (a list, a log chunk, changes).
+    Plain,
+    /// One process: the single element of a status, or 404.
+    One(String),
+    /// An action on one process: 200, or an error status for the outcome.
+    Single,
+    /// An action on a group: 200 with every process's outcome.
+    Many,
+}
+
+/// The body of `POST .../signal`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalBody {
+    signal: String,
+}
+
+/// Maps a method, a URL (path and query) and a body to a route.
+pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let get = |r: Route| {
-        if method == "GET" || method == "HEAD" { r } else { Route::MethodNotAllowed("GET") }
+    let is_get = method == "GET" || method == "HEAD";
+    let get = |r: Route| if is_get { r } else { Route::MethodNotAllowed("GET") };
+    let post = |r: Route| if method == "POST" { r } else { Route::MethodNotAllowed("POST") };
+    let wait = match query_values(query, "wait").last().map(String::as_str) {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(v) => return Route::BadRequest(format!("wait: expected true or false, found {v:?}")),
     };
-    match path.trim_end_matches('/').split('/').collect::<Vec<_>>().as_slice() {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
         ["", "healthz"] => get(Route::Healthz),
         ["", "readyz"] => get(Route::Readyz { processes: query_values(query, "process") }),
-        ["", "api", "v1", "processes"] => get(Route::Processes),
-        ["", "api", "v1", "processes", name] if !name.is_empty() => {
-            get(Route::Process(percent_decode(name)))
+        ["", "metrics"] => get(Route::Metrics),
+        ["", "api", "v1", "openapi.json"] => get(Route::OpenApi),
+        ["", "api", "v1", "version"] => get(Route::Api(Request::Version {}, Shape::Plain)),
+        ["", "api", "v1", "processes"] => {
+            get(Route::Api(Request::Status { names: Vec::new() }, Shape::Plain))
         }
-        ["", "api", "v1", "version"] => get(Route::Version),
+        ["", "api", "v1", "processes", name] if !name.is_empty() => {
+            let name = percent_decode(name);
+            get(Route::Api(Request::Status { names: vec![name.clone()] }, Shape::One(name)))
+        }
+        ["", "api", "v1", "processes", name, "signal"] => post(match signal_body(body) {
+            Ok(signal) => Route::Api(
+                Request::Signal { signal, names: vec![percent_decode(name)] },
+                Shape::Single,
+            ),
+            Err(e) => Route::BadRequest(e),
+        }),
+        ["", "api", "v1", "processes", name, action] => match action_request(action, name, wait) {
+            Some(req) => post(Route::Api(req, Shape::Single)),
+            None => Route::NotFound,
+        },
+        ["", "api", "v1", "processes", name, "log", stream] => {
+            let Some(stream) = stream_of(stream) else { return Route::NotFound };
+            let number = |key: &str| -> Result<Option<u64>, String> {
+                match query_values(query, key).last() {
+                    None => Ok(None),
+                    Some(v) => v.parse().map(Some).map_err(|_| {
+                        format!("{key}: expected a non-negative integer, found {v:?}")
+                    }),
+                }
+            };
+            let (offset, length) = match (number("offset"), number("length")) {
+                (Ok(o), Ok(l)) => (o, l),
+                (Err(e), _) | (_, Err(e)) => return Route::BadRequest(e),
+            };
+            get(Route::Api(
+                Request::Tail {
+                    name: percent_decode(name),
+                    stream,
+                    bytes: length.unwrap_or(crate::api::default_tail_bytes()),
+                    offset,
+                    follow: false,
+                },
+                Shape::Plain,
+            ))
+        }
+        ["", "api", "v1", "processes", name, "log", stream, "stream"] => {
+            let Some(stream) = stream_of(stream) else { return Route::NotFound };
+            get(Route::LogStream { name: percent_decode(name), stream })
+        }
+        ["", "api", "v1", "groups"] => get(Route::Groups),
+        ["", "api", "v1", "groups", name, action] => {
+            let group = format!("{}:*", percent_decode(name));
+            match action_request(action, &group, wait) {
+                Some(req) if *action != "signal" => post(Route::Api(req, Shape::Many)),
+                _ => Route::NotFound,
+            }
+        }
+        ["", "api", "v1", "config"] => get(Route::Config),
+        ["", "api", "v1", "config", "reload"] => post(Route::Api(Request::Reread {}, Shape::Plain)),
+        ["", "api", "v1", "config", "update"] => post(Route::Api(Request::Update {}, Shape::Plain)),
+        ["", "api", "v1", "shutdown"] => post(Route::Api(Request::Shutdown {}, Shape::Plain)),
+        ["", "api", "v1", "events", "stream"] => {
+            get(Route::EventStream { types: query_values(query, "types") })
+        }
         _ => Route::NotFound,
+    }
+}
+
+/// `start`, `stop` or `restart` of `name`.
+fn action_request(action: &str, name: &str, wait: bool) -> Option<Request> {
+    let names = vec![percent_decode(name)];
+    match action {
+        "start" => Some(Request::Start { names, wait }),
+        "stop" => Some(Request::Stop { names, wait }),
+        "restart" => Some(Request::Restart { names, wait }),
+        _ => None,
+    }
+}
+
+fn stream_of(s: &str) -> Option<Stream> {
+    match s {
+        "stdout" => Some(Stream::Stdout),
+        "stderr" => Some(Stream::Stderr),
+        _ => None,
+    }
+}
+
+fn signal_body(body: &[u8]) -> Result<String, String> {
+    serde_json::from_slice::<SignalBody>(body)
+        .map(|b| b.signal)
+        .map_err(|e| format!("request body: {e} (expected {{\"signal\": \"HUP\"}})"))
+}
+
+/// Turns the reply to an API request into an HTTP answer.
+pub fn answer(shape: &Shape, reply: Result<Reply, ApiError>) -> Answer {
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => return Answer::error(&e),
+    };
+    match (shape, reply) {
+        (Shape::One(name), Reply::Status { mut processes, unknown }) => {
+            if !unknown.is_empty() || processes.is_empty() {
+                Answer::error(&ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("no such process: {name}"),
+                ))
+            } else if processes.len() == 1 {
+                Answer::json(200, &processes.remove(0))
+            } else {
+                Answer::json(200, &processes)
+            }
+        }
+        (_, Reply::Status { processes, .. }) => Answer::json(200, &processes),
+        (Shape::Single, Reply::Results { results }) if !results.is_empty() => {
+            // A restart reports its stop half, then its start: the last says how it ended.
+            let r = &results[results.len() - 1];
+            let (status, code) = match r.outcome {
+                Outcome::NoSuchProcess => (404, ErrorCode::NotFound),
+                Outcome::AlreadyStarted | Outcome::NotRunning => (409, ErrorCode::Conflict),
+                Outcome::SpawnError | Outcome::AbnormalTermination => (500, ErrorCode::ServerError),
+                Outcome::ShuttingDown => (503, ErrorCode::ShuttingDown),
+                _ => return Answer::json(200, r),
+            };
+            let text = match &r.detail {
+                Some(d) => format!("{}: {} ({d})", r.name, r.outcome.text()),
+                None => format!("{}: {}", r.name, r.outcome.text()),
+            };
+            Answer::json(status, &ApiError::new(code, text))
+        }
+        (Shape::Many, Reply::Results { results })
+            if results.iter().all(|r| r.outcome == Outcome::NoSuchProcess) =>
+        {
+            let names: Vec<&str> = results.iter().map(|r| r.name.trim_end_matches(":*")).collect();
+            Answer::error(&ApiError::new(
+                ErrorCode::NotFound,
+                format!("no such group: {}", names.join(", ")),
+            ))
+        }
+        (_, Reply::Results { results }) => Answer::json(200, &results),
+        (_, Reply::Changes { changes }) => Answer::json(200, &changes),
+        (_, other) => {
+            // Log, Version, Shutdown, Pid: the payload without its tag.
+            let mut v = serde_json::to_value(&other).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("reply");
+            }
+            Answer::json(200, &v)
+        }
     }
 }
 
@@ -119,13 +308,47 @@ impl Answer {
     pub fn error(e: &ApiError) -> Answer {
         Answer::json(status_of(e.code), e)
     }
+
+    /// A body that is not JSON.
+    pub fn raw(status: u16, content_type: &str, body: &[u8]) -> Answer {
+        Answer { status, body: body.to_vec(), headers: vec![("Content-Type", content_type.into())] }
+    }
+
+    /// Prometheus' text exposition format.
+    pub fn metrics(text: String) -> Answer {
+        Answer {
+            status: 200,
+            body: text.into_bytes(),
+            headers: vec![("Content-Type", "text/plain; version=0.0.4; charset=utf-8".into())],
+        }
+    }
 }
+
+/// A parsed request with its body, ready for the loop.
+pub struct Incoming {
+    pub rq: tiny_http::Request,
+    pub body: Vec<u8>,
+}
+
+/// The largest request body read; a longer one is refused with 413.
+pub const MAX_BODY: usize = 64 << 10;
+/// Requests whose body is being read at once, each on a thread of its own (so a client that
+/// sends slowly holds only its own thread); past this, 503.
+const MAX_BODY_READERS: usize = 16;
+/// Server-Sent Events clients at once; past this, 503.
+pub const MAX_SUBSCRIBERS: usize = 64;
+/// Events queued for one subscriber that has not taken them yet; past this it is dropped.
+const SUBSCRIBER_QUEUE: usize = 1024;
+/// A comment line this often keeps proxies from timing out a quiet stream and finds clients
+/// that are gone.
+const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The listeners and the threads around them.
 pub struct Http {
-    requests: Receiver<tiny_http::Request>,
+    requests: Receiver<Incoming>,
     answers: SyncSender<(tiny_http::Request, Answer)>,
     servers: Vec<Arc<tiny_http::Server>>,
+    subscribers: Arc<AtomicUsize>,
 }
 
 impl Http {
@@ -143,17 +366,43 @@ impl Http {
             }
             servers.push(Arc::new(server));
         }
+        let readers = Arc::new(AtomicUsize::new(0));
         for server in &servers {
             let (server, tx, waker) = (server.clone(), tx.clone(), waker.clone());
+            let readers = readers.clone();
             std::thread::Builder::new()
                 .name("http-accept".into())
                 .spawn(move || {
                     // recv fails once the server is unblocked at shutdown.
                     while let Ok(rq) = server.recv() {
-                        if tx.send(rq).is_err() {
-                            break;
+                        let hand = |incoming: Incoming| {
+                            let sent = tx.send(incoming).is_ok();
+                            let _ = waker.wake();
+                            sent
+                        };
+                        if !has_body(&rq) {
+                            if !hand(Incoming { rq, body: Vec::new() }) {
+                                break;
+                            }
+                            continue;
                         }
-                        let _ = waker.wake();
+                        if readers.fetch_add(1, Ordering::SeqCst) >= MAX_BODY_READERS {
+                            readers.fetch_sub(1, Ordering::SeqCst);
+                            refuse(rq, 503, ErrorCode::ServerError, "too many requests at once");
+                            continue;
+                        }
+                        let (count, hand_tx, waker) = (readers.clone(), tx.clone(), waker.clone());
+                        let spawned =
+                            std::thread::Builder::new().name("http-body".into()).spawn(move || {
+                                if let Some(incoming) = read_body(rq) {
+                                    let _ = hand_tx.send(incoming);
+                                    let _ = waker.wake();
+                                }
+                                count.fetch_sub(1, Ordering::SeqCst);
+                            });
+                        if spawned.is_err() {
+                            readers.fetch_sub(1, Ordering::SeqCst);
+                        }
                     }
                 })
                 .map_err(|e| format!("unable to start a thread: {e}"))?;
@@ -173,11 +422,11 @@ impl Http {
                 })
                 .map_err(|e| format!("unable to start a thread: {e}"))?;
         }
-        Ok(Http { requests, answers, servers })
+        Ok(Http { requests, answers, servers, subscribers: Arc::new(AtomicUsize::new(0)) })
     }
 
     /// The next request waiting for the loop, if any.
-    pub fn next(&self) -> Option<tiny_http::Request> {
+    pub fn next(&self) -> Option<Incoming> {
         self.requests.try_recv().ok()
     }
 
@@ -186,6 +435,29 @@ impl Http {
         // The queue is full only when every responder is stuck on a slow client and a
         // thousand answers wait: dropping this one closes its connection.
         let _ = self.answers.try_send((rq, answer));
+    }
+
+    /// Turns the request into a Server-Sent Events stream written by a thread of its own;
+    /// the loop sends it events through the returned subscriber. None (and a 503) when
+    /// there are already [`MAX_SUBSCRIBERS`].
+    pub fn subscribe(&self, rq: tiny_http::Request) -> Option<Subscriber> {
+        if self.subscribers.fetch_add(1, Ordering::SeqCst) >= MAX_SUBSCRIBERS {
+            self.subscribers.fetch_sub(1, Ordering::SeqCst);
+            let e = ApiError::new(ErrorCode::ServerError, "too many event streams at once");
+            self.answer(rq, Answer::json(503, &e));
+            return None;
+        }
+        let (tx, rx) = sync_channel::<Vec<u8>>(SUBSCRIBER_QUEUE);
+        let count = self.subscribers.clone();
+        let spawned = std::thread::Builder::new().name("http-events".into()).spawn(move || {
+            write_events(rq, rx);
+            count.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            self.subscribers.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Subscriber { tx })
     }
 }
 
@@ -197,20 +469,112 @@ impl Drop for Http {
     }
 }
 
+/// The loop's end of an event stream.
+pub struct Subscriber {
+    tx: SyncSender<Vec<u8>>,
+}
+
+impl Subscriber {
+    /// Queues one event (already formatted). False when the client is gone or has fallen
+    /// [`SUBSCRIBER_QUEUE`] events behind: drop the subscriber, which ends its stream.
+    pub fn send(&self, event: Vec<u8>) -> bool {
+        self.tx.try_send(event).is_ok()
+    }
+}
+
+/// One Server-Sent Event: `event: NAME`, an optional `id:`, and the data, one `data:` line
+/// per line of it.
+pub fn sse_event(name: &str, id: Option<u64>, data: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 32);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'\n');
+    if let Some(id) = id {
+        out.extend_from_slice(format!("id: {id}\n").as_bytes());
+    }
+    for line in data.strip_suffix('\n').unwrap_or(data).split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.strip_suffix('\r').unwrap_or(line).as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+/// Writes the stream's head, then each event as it comes, until the loop drops the
+/// subscriber or the client goes away.
+fn write_events(rq: tiny_http::Request, rx: Receiver<Vec<u8>>) {
+    use std::io::Write;
+    let mut w = rq.into_writer();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                Connection: close\r\nX-Accel-Buffering: no\r\n\r\n";
+    if w.write_all(head.as_bytes()).and_then(|()| w.flush()).is_err() {
+        return;
+    }
+    loop {
+        let chunk = match rx.recv_timeout(KEEPALIVE) {
+            Ok(chunk) => chunk,
+            Err(RecvTimeoutError::Timeout) => b": keepalive\n\n".to_vec(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if w.write_all(&chunk).and_then(|()| w.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Whether the request comes with a body to read.
+fn has_body(rq: &tiny_http::Request) -> bool {
+    match rq.body_length() {
+        Some(n) => n > 0,
+        // No length: chunked, or nothing (GET); only methods that carry bodies are read.
+        None => !matches!(rq.method(), tiny_http::Method::Get | tiny_http::Method::Head),
+    }
+}
+
+/// Reads the body, up to [`MAX_BODY`]; a longer one gets 413 and None.
+fn read_body(mut rq: tiny_http::Request) -> Option<Incoming> {
+    use std::io::Read;
+    if rq.body_length().is_some_and(|n| n > MAX_BODY) {
+        refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
+        return None;
+    }
+    let mut body = Vec::new();
+    let read = rq.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body);
+    if read.is_err() {
+        return None;
+    }
+    if body.len() > MAX_BODY {
+        refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
+        return None;
+    }
+    Some(Incoming { rq, body })
+}
+
+/// Answers from a listener thread, without the loop: only for refusals that need no state.
+fn refuse(rq: tiny_http::Request, status: u16, code: ErrorCode, why: &str) {
+    respond(rq, Answer::json(status, &ApiError::new(code, why)));
+}
+
 fn respond(rq: tiny_http::Request, answer: Answer) {
     let head = rq.method() == &tiny_http::Method::Head;
-    let mut headers = vec![header("Content-Type", "application/json")];
+    let mut headers = Vec::new();
+    if !answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Type")) {
+        headers.push(header("Content-Type", "application/json"));
+    }
     headers.extend(answer.headers.iter().map(|(k, v)| header(k, v)));
     let len = answer.body.len();
     let body: Box<dyn std::io::Read + Send> =
         if head { Box::new(std::io::empty()) } else { Box::new(std::io::Cursor::new(answer.body)) };
+    // With its length always: tiny_http would switch to chunks past 32 KiB.
     let response = tiny_http::Response::new(
         tiny_http::StatusCode(answer.status),
         headers,
         body,
         Some(len),
         None,
-    );
+    )
+    .with_chunked_threshold(usize::MAX);
     // The client may be gone; nothing to do about it.
     let _ = rq.respond(response);
 }
@@ -226,22 +590,85 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route("GET", "/healthz"), Route::Healthz);
-        assert_eq!(route("HEAD", "/healthz"), Route::Healthz);
-        assert_eq!(route("GET", "/readyz"), Route::Readyz { processes: vec![] });
+        let get = |url: &str| route("GET", url, b"");
+        let status = |names: &[&str]| Request::Status {
+            names: names.iter().map(|n| n.to_string()).collect(),
+        };
+        assert_eq!(get("/healthz"), Route::Healthz);
+        assert_eq!(route("HEAD", "/healthz", b""), Route::Healthz);
+        assert_eq!(get("/readyz"), Route::Readyz { processes: vec![] });
         assert_eq!(
-            route("GET", "/readyz?process=web&process=db,g%3Aw"),
+            get("/readyz?process=web&process=db,g%3Aw"),
             Route::Readyz { processes: vec!["web".into(), "db".into(), "g:w".into()] }
         );
-        assert_eq!(route("GET", "/api/v1/processes"), Route::Processes);
-        assert_eq!(route("GET", "/api/v1/processes/"), Route::Processes);
-        assert_eq!(route("GET", "/api/v1/processes/g%3Aweb"), Route::Process("g:web".into()));
-        assert_eq!(route("GET", "/api/v1/version"), Route::Version);
-        assert_eq!(route("POST", "/api/v1/version"), Route::MethodNotAllowed("GET"));
-        assert_eq!(route("GET", "/api/v2/processes"), Route::NotFound);
-        assert_eq!(route("GET", "/"), Route::NotFound);
+        assert_eq!(get("/api/v1/processes"), Route::Api(status(&[]), Shape::Plain));
+        assert_eq!(get("/api/v1/processes/"), Route::Api(status(&[]), Shape::Plain));
+        assert_eq!(
+            get("/api/v1/processes/g%3Aweb"),
+            Route::Api(status(&["g:web"]), Shape::One("g:web".into()))
+        );
+        assert_eq!(
+            route("POST", "/api/v1/processes/web/restart?wait=false", b""),
+            Route::Api(Request::Restart { names: vec!["web".into()], wait: false }, Shape::Single)
+        );
+        assert_eq!(
+            route("POST", "/api/v1/groups/g/stop", b""),
+            Route::Api(Request::Stop { names: vec!["g:*".into()], wait: true }, Shape::Many)
+        );
+        assert_eq!(
+            route("POST", "/api/v1/processes/web/signal", br#"{"signal":"HUP"}"#),
+            Route::Api(
+                Request::Signal { signal: "HUP".into(), names: vec!["web".into()] },
+                Shape::Single
+            )
+        );
+        let Route::BadRequest(why) = route("POST", "/api/v1/processes/web/signal", br#"{"sig":1}"#)
+        else {
+            panic!("a bad body was taken")
+        };
+        assert!(why.contains("sig"), "{why}");
+        assert!(matches!(
+            route("POST", "/api/v1/processes/web/start?wait=maybe", b""),
+            Route::BadRequest(_)
+        ));
+        assert_eq!(
+            get("/api/v1/processes/web/log/stderr?offset=10&length=20"),
+            Route::Api(
+                Request::Tail {
+                    name: "web".into(),
+                    stream: Stream::Stderr,
+                    bytes: 20,
+                    offset: Some(10),
+                    follow: false
+                },
+                Shape::Plain
+            )
+        );
+        assert!(matches!(get("/api/v1/processes/web/log/stdout?offset=-1"), Route::BadRequest(_)));
+        assert_eq!(get("/api/v1/processes/web/log/stdin"), Route::NotFound);
+        assert_eq!(
+            get("/api/v1/processes/web/log/stdout/stream"),
+            Route::LogStream { name: "web".into(), stream: Stream::Stdout }
+        );
+        assert_eq!(
+            get("/api/v1/events/stream?types=state"),
+            Route::EventStream { types: vec!["state".into()] }
+        );
+        assert_eq!(get("/api/v1/version"), Route::Api(Request::Version {}, Shape::Plain));
+        assert_eq!(route("POST", "/api/v1/version", b""), Route::MethodNotAllowed("GET"));
+        assert_eq!(get("/api/v1/shutdown"), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("POST", "/api/v1/processes/web/explode", b""), Route::NotFound);
+        assert_eq!(route("POST", "/api/v1/groups/g/signal", b""), Route::NotFound);
+        assert_eq!(get("/api/v2/processes"), Route::NotFound);
+        assert_eq!(get("/"), Route::NotFound);
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn events_are_framed_line_by_line() {
+        let e = sse_event("log", Some(42), "one\ntwo\r\n");
+        assert_eq!(e, b"event: log\nid: 42\ndata: one\ndata: two\n\n");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod daemon;
 mod event_loop;
 mod http;
 mod logs;
+mod metrics;
 mod process;
 mod supervisor;
 mod sys;

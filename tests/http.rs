@@ -23,15 +23,41 @@ fn start(name: &str, body: &str) -> (Daemon, u16) {
 
 /// One request; returns the status code, the headers (lowercased names) and the JSON body.
 fn request(port: u16, method: &str, path: &str) -> (u16, String, Value) {
+    send(port, method, path, "", "")
+}
+
+/// One request with extra header lines (each ending in CRLF) and a body.
+fn send(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, String, Value) {
+    let (status, head, body) = send_raw(port, method, path, headers, body);
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    (status, head, body)
+}
+
+fn send_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{raw:?}"));
     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
-    let body = if body.is_empty() { Value::Null } else { serde_json::from_str(body).unwrap() };
-    (status, head.to_ascii_lowercase(), body)
+    (status, head.to_ascii_lowercase(), body.to_string())
 }
 
 #[test]
@@ -120,4 +146,310 @@ fn a_listener_other_hosts_can_reach_is_refused_without_insecure() {
     );
     let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
     assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn actions_logs_groups_config_and_their_errors() {
+    let (d, port) = start(
+        "http-actions",
+        "[programs.web]\ncommand = [\"/bin/sh\", \"-c\", \"trap 'echo got-usr1' USR1; echo hello-web; while :; do sleep 0.05; done\"]\nstartsecs = 0\n\n\
+         [programs.a]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [programs.b]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [groups.pair]\nprograms = [\"a\", \"b\"]\n",
+    );
+    d.wait_state("web", "RUNNING");
+    d.wait_state("pair:b", "RUNNING");
+    let post = |path: &str| send(port, "POST", path, "", "");
+
+    // stop, stop again (409), start, restart: each answered once it has settled.
+    let (code, _, body) = post("/api/v1/processes/web/stop");
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("stopped")), "{body}");
+    assert_eq!(d.state("web"), "STOPPED");
+    let (code, _, body) = post("/api/v1/processes/web/stop");
+    assert_eq!((code, body["code"].as_str()), (409, Some("CONFLICT")), "{body}");
+    let (code, _, body) = post("/api/v1/processes/web/start");
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("started")), "{body}");
+    assert_eq!(d.state("web"), "RUNNING");
+    let pid = d.process("web")["pid"].clone();
+    let (code, _, body) = post("/api/v1/processes/web/restart");
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("started")), "{body}");
+    assert_ne!(d.process("web")["pid"], pid);
+    let (code, _, body) = post("/api/v1/processes/nope/start");
+    assert_eq!((code, body["code"].as_str()), (404, Some("NOT_FOUND")), "{body}");
+    // A GET on an action is refused, naming the method to use.
+    let (code, head, _) = request(port, "GET", "/api/v1/processes/web/start");
+    assert_eq!(code, 405);
+    assert!(head.contains("allow: post"), "{head}");
+
+    // signal: the program's trap writes a line; the log endpoint shows it.
+    let (code, _, body) =
+        send(port, "POST", "/api/v1/processes/web/signal", "", r#"{"signal":"USR1"}"#);
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("signalled")), "{body}");
+    wait_until("the trap ran", DEADLINE, || {
+        request(port, "GET", "/api/v1/processes/web/log/stdout").2["data"]
+            .as_str()
+            .is_some_and(|d| d.contains("got-usr1"))
+    });
+    for (bad, field) in [
+        (r#"{"sig":"USR1"}"#, "sig"),
+        ("not json", "request body"),
+        (r#"{"signal":"NOPE"}"#, "NOPE"),
+    ] {
+        let (code, _, body) = send(port, "POST", "/api/v1/processes/web/signal", "", bad);
+        assert_eq!((code, body["code"].as_str()), (400, Some("BAD_REQUEST")), "{bad}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(field), "{bad}: {body}");
+    }
+    // A body over the bound is refused before it reaches the loop.
+    let big = format!(r#"{{"signal":"{}"}}"#, "x".repeat(70_000));
+    let (code, _, _) = send(port, "POST", "/api/v1/processes/web/signal", "", &big);
+    assert_eq!(code, 413);
+
+    // Log reads: the tail by default, or length bytes from offset.
+    let (code, _, log) = request(port, "GET", "/api/v1/processes/web/log/stdout");
+    assert_eq!(code, 200);
+    let data = log["data"].as_str().unwrap();
+    assert!(data.starts_with("hello-web\n"), "{log}");
+    let (_, _, piece) = request(port, "GET", "/api/v1/processes/web/log/stdout?offset=6&length=3");
+    assert_eq!((piece["data"].as_str(), piece["offset"].as_u64()), (Some("web"), Some(6)));
+    let (code, _, body) = request(port, "GET", "/api/v1/processes/web/log/stdout?length=x");
+    assert_eq!((code, body["code"].as_str()), (400, Some("BAD_REQUEST")));
+    assert!(body["error"].as_str().unwrap().contains("length"), "{body}");
+
+    // Groups: the list, and an action on all of a group's processes.
+    let (code, _, groups) = request(port, "GET", "/api/v1/groups");
+    assert_eq!(code, 200);
+    assert!(
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "pair"
+                && g["processes"] == serde_json::json!(["pair:a", "pair:b"])),
+        "{groups}"
+    );
+    let (code, _, results) = post("/api/v1/groups/pair/stop");
+    assert_eq!(code, 200, "{results}");
+    assert_eq!(results.as_array().unwrap().len(), 2, "{results}");
+    assert_eq!(d.state("pair:a"), "STOPPED");
+    assert_eq!(post("/api/v1/groups/nope/stop").0, 404);
+
+    // Config: what is in force; reload reports, update applies; a bad file changes nothing.
+    let (code, _, config) = request(port, "GET", "/api/v1/config");
+    assert_eq!(code, 200);
+    assert_eq!(config["file"].as_str(), Some(d.config.to_str().unwrap()));
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, format!("{text}\n[programs.late]\ncommand = \"sleep 1000\"\n"))
+        .unwrap();
+    let (code, _, changes) = post("/api/v1/config/reload");
+    assert_eq!((code, &changes["added"]), (200, &serde_json::json!(["late"])), "{changes}");
+    assert_eq!(request(port, "GET", "/api/v1/processes/late").0, 404, "reload applied");
+    let (code, _, changes) = post("/api/v1/config/update");
+    assert_eq!((code, &changes["added"]), (200, &serde_json::json!(["late"])), "{changes}");
+    assert_eq!(request(port, "GET", "/api/v1/processes/late").0, 200);
+    std::fs::write(&d.config, format!("{text}\n[programs.late]\ncommand = 5\n")).unwrap();
+    let (code, _, body) = post("/api/v1/config/update");
+    assert_eq!((code, body["code"].as_str()), (400, Some("BAD_REQUEST")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("kahi.toml:"), "{body}");
+    assert_eq!(
+        request(port, "GET", "/api/v1/processes/late").0,
+        200,
+        "a bad file changed something"
+    );
+
+    // Shutdown: answered, then everything stops and Kahi exits 0.
+    let mut d = d;
+    let (code, _, body) = post("/api/v1/shutdown");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(d.wait_exit(DEADLINE), 0);
+}
+
+/// Every path and method of the OpenAPI document is served, with one of the statuses the
+/// document gives for it.
+#[test]
+fn the_openapi_document_matches_what_is_served() {
+    let (d, port) = start(
+        "http-openapi",
+        "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [programs.a]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [groups.g]\nprograms = [\"a\"]\n",
+    );
+    d.wait_state("web", "RUNNING");
+    let (code, _, doc) = request(port, "GET", "/api/v1/openapi.json");
+    assert_eq!(code, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20, "{} paths", paths.len());
+    let mut walked = 0;
+    // Shutdown last: it ends the daemon.
+    let mut order: Vec<(&String, &Value)> = paths.iter().collect();
+    order.sort_by_key(|(p, _)| p.ends_with("/shutdown"));
+    for (path, item) in order {
+        for (method, op) in item.as_object().unwrap() {
+            let url =
+                path.replace("{name}", "web").replace("{group}", "g").replace("{stream}", "stdout");
+            let body = if url.ends_with("/signal") { r#"{"signal":"CONT"}"# } else { "" };
+            let status = if url.ends_with("/stream") {
+                // An event stream: the status line is enough.
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(DEADLINE)).unwrap();
+                write!(s, "GET {url} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).unwrap();
+                line.split(' ').nth(1).unwrap().parse::<u16>().unwrap()
+            } else {
+                send_raw(port, &method.to_uppercase(), &url, "", body).0
+            };
+            let documented: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            assert!(
+                documented.iter().any(|c| **c == status.to_string()),
+                "{method} {url} answered {status}, documented {documented:?}"
+            );
+            walked += 1;
+        }
+    }
+    assert!(walked >= 22, "walked {walked}");
+    // And the reverse, for a sample of what is served: none is missing from the document.
+    for served in ["/api/v1/processes/{name}/log/{stream}", "/api/v1/events/stream", "/metrics"] {
+        assert!(paths.contains_key(served), "{served} is not documented");
+    }
+}
+
+/// Reads Server-Sent Events from a raw connection: each event as (name, id, data).
+struct Events {
+    reader: std::io::BufReader<TcpStream>,
+}
+
+impl Events {
+    fn open(port: u16, path: &str) -> Events {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(s);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"), "{head}");
+        Events { reader }
+    }
+
+    fn next(&mut self) -> (String, Option<u64>, String) {
+        let (mut name, mut id, mut data) = (String::new(), None, Vec::new());
+        loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut self.reader, &mut line).expect("an event");
+            assert!(n > 0, "the stream ended");
+            let line = line.trim_end_matches('\n');
+            if line.is_empty() {
+                if !name.is_empty() {
+                    return (name, id, data.join("\n"));
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("event: ") {
+                name = v.to_string();
+            } else if let Some(v) = line.strip_prefix("id: ") {
+                id = v.parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push(v.to_string());
+            }
+        }
+    }
+}
+
+#[test]
+fn event_streams_follow_a_log_and_state_changes_at_once() {
+    let (d, port) = start(
+        "http-sse",
+        "[programs.talk]\ncommand = [\"/bin/sh\", \"-c\", \"echo first; trap 'echo second' USR1; while :; do sleep 0.05; done\"]\nstartsecs = 0\n\n\
+         [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n",
+    );
+    d.wait_state("talk", "RUNNING");
+    d.wait_state("victim", "RUNNING");
+    wait_until("first line", DEADLINE, || d.ctl(&["tail", "talk"]).stdout.contains("first"));
+
+    // The log: what is there, then what comes, each chunk with the offset after it.
+    let mut log = Events::open(port, "/api/v1/processes/talk/log/stdout/stream");
+    let (name, id, data) = log.next();
+    assert_eq!((name.as_str(), data.as_str(), id), ("log", "first", Some(6)));
+    d.ctl(&["signal", "USR1", "talk"]);
+    let (_, id, data) = log.next();
+    assert_eq!((data.as_str(), id), ("second", Some(13)));
+
+    // State changes, filtered by type, within 100 ms of the change.
+    let mut events = Events::open(port, "/api/v1/events/stream?types=state");
+    let pid = d.process("victim")["pid"].as_i64().unwrap();
+    let killed = std::time::Instant::now();
+    unsafe_kill(pid as i32, 9);
+    let (name, _, data) = events.next();
+    let took = killed.elapsed();
+    println!("state event after a kill: {took:?}");
+    assert_eq!(name, "state");
+    let v: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!((v["name"].as_str(), v["from"].as_str()), (Some("victim"), Some("RUNNING")), "{v}");
+    assert!(took < std::time::Duration::from_millis(100), "took {took:?}");
+
+    let (code, _, body) = request(port, "GET", "/api/v1/events/stream?types=bogus");
+    assert_eq!((code, body["code"].as_str()), (400, Some("BAD_REQUEST")));
+    assert_eq!(request(port, "GET", "/api/v1/processes/nope/log/stdout/stream").0, 404);
+}
+
+#[test]
+fn metrics_follow_the_prometheus_conventions() {
+    let (d, port) = start(
+        "http-metrics",
+        "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [programs.done]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\nstartsecs = 0\nautorestart = false\n",
+    );
+    d.wait_state("web", "RUNNING");
+    d.wait_state("done", "EXITED");
+    request(port, "GET", "/api/v1/processes");
+    let (code, head, text) = send_raw(port, "GET", "/metrics", "", "");
+    assert_eq!(code, 200);
+    assert!(head.contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let has = |line: &str| assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    has(r#"kahi_process_up{process="web",group="web",program="web"} 1"#);
+    has(r#"kahi_process_state{process="web",group="web",program="web",state="RUNNING"} 1"#);
+    has(r#"kahi_process_state{process="web",group="web",program="web",state="STOPPED"} 0"#);
+    has(r#"kahi_process_exit_code{process="done",group="done",program="done"} 3"#);
+    has(r#"kahi_processes{state="RUNNING"} 1"#);
+    has(r#"kahi_processes{state="EXITED"} 1"#);
+    has(r#"kahi_http_requests_total{code="200",method="GET"} 1"#);
+    has("# TYPE kahi_process_cpu_seconds_total counter");
+    let rss = text
+        .lines()
+        .find(|l| l.starts_with("kahi_process_resident_memory_bytes{process=\"web\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("rss of web");
+    assert!(rss > 100_000, "rss {rss}");
+    // Every family has HELP and TYPE; promtool, where installed, has nothing to say.
+    for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = l.split(' ').nth(2).unwrap();
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP");
+    }
+    if let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}");
+    } else {
+        println!("promtool not installed; its check was skipped");
+    }
 }

@@ -24,7 +24,6 @@ pub enum State {
 }
 
 impl State {
-    #[cfg(test)]
     pub const ALL: [State; 8] = [
         State::Stopped,
         State::Starting,

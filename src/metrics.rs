@@ -1,0 +1,207 @@
+//! `GET /metrics`: Prometheus' text exposition format (version 0.0.4).
+//!
+//! Per process, labelled `process` (the namespec), `group` and `program`: up, state (one
+//! series per state), start time, restarts, last exit code, and CPU time and resident memory
+//! read from /proc. Daemon-wide: build info, processes per state, HTTP answers by method and
+//! code. Names, types, units and HELP follow Prometheus' conventions (`_total` counters,
+//! seconds and bytes), so `promtool check metrics` has nothing to say.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::{Instant, UNIX_EPOCH};
+
+use crate::api::Now;
+use crate::process::State;
+use crate::supervisor::{Entry, Supervisor};
+
+/// The whole exposition.
+pub fn render(sup: &Supervisor, now: Now, http: &BTreeMap<(String, u16), u64>) -> String {
+    let mut out = String::with_capacity(4096 + sup.iter().count() * 1200);
+    let entries: Vec<&Entry> = sup.iter().collect();
+    let labels: Vec<String> = entries.iter().map(|e| process_labels(e)).collect();
+    let unix = |at: Instant| {
+        let ago = now.mono.saturating_duration_since(at);
+        now.wall.checked_sub(ago).and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+    };
+
+    family(&mut out, "kahi_process_up", "gauge", "1 when the process is RUNNING, else 0.");
+    for (e, l) in entries.iter().zip(&labels) {
+        sample(&mut out, "kahi_process_up", l, u8::from(e.proc.state == State::Running));
+    }
+
+    family(
+        &mut out,
+        "kahi_process_state",
+        "gauge",
+        "1 for the state the process is in, 0 for the others.",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        for s in State::ALL {
+            let l = format!("{l},state=\"{}\"", s.name());
+            sample(&mut out, "kahi_process_state", &l, u8::from(e.proc.state == s));
+        }
+    }
+
+    family(
+        &mut out,
+        "kahi_process_start_time_seconds",
+        "gauge",
+        "Unix time the process was last started.",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        if let Some(t) = e.proc.started_at.and_then(unix) {
+            sample(
+                &mut out,
+                "kahi_process_start_time_seconds",
+                l,
+                format!("{:.3}", t.as_secs_f64()),
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "kahi_process_restarts_total",
+        "counter",
+        "Times the process was started again after it had run.",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        sample(&mut out, "kahi_process_restarts_total", l, e.proc.restarts);
+    }
+
+    family(
+        &mut out,
+        "kahi_process_exit_code",
+        "gauge",
+        "Exit code of the process's last exit (128 + signal when a signal killed it).",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        if let Some(st) = e.proc.exit_status {
+            sample(&mut out, "kahi_process_exit_code", l, st.code());
+        }
+    }
+
+    let usage: Vec<Option<Usage>> = entries.iter().map(|e| e.proc.pid.and_then(usage_of)).collect();
+    family(
+        &mut out,
+        "kahi_process_cpu_seconds_total",
+        "counter",
+        "User and system CPU time of the running process, from /proc.",
+    );
+    for (u, l) in usage.iter().zip(&labels) {
+        if let Some(u) = u {
+            sample(&mut out, "kahi_process_cpu_seconds_total", l, format!("{:.2}", u.cpu_seconds));
+        }
+    }
+    family(
+        &mut out,
+        "kahi_process_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the running process, from /proc.",
+    );
+    for (u, l) in usage.iter().zip(&labels) {
+        if let Some(u) = u {
+            sample(&mut out, "kahi_process_resident_memory_bytes", l, u.rss_bytes);
+        }
+    }
+
+    family(&mut out, "kahi_build_info", "gauge", "Always 1; the labels say which Kahi this is.");
+    sample(&mut out, "kahi_build_info", &format!("version=\"{}\"", escape(crate::VERSION)), 1);
+
+    family(&mut out, "kahi_processes", "gauge", "Processes in each state.");
+    for s in State::ALL {
+        let n = entries.iter().filter(|e| e.proc.state == s).count();
+        sample(&mut out, "kahi_processes", &format!("state=\"{}\"", s.name()), n);
+    }
+
+    family(
+        &mut out,
+        "kahi_http_requests_total",
+        "counter",
+        "HTTP requests answered, by method and status code.",
+    );
+    for ((method, code), n) in http {
+        sample(
+            &mut out,
+            "kahi_http_requests_total",
+            &format!("code=\"{code}\",method=\"{}\"", escape(method)),
+            n,
+        );
+    }
+    out
+}
+
+fn process_labels(e: &Entry) -> String {
+    format!(
+        "process=\"{}\",group=\"{}\",program=\"{}\"",
+        escape(&e.spec.namespec()),
+        escape(&e.spec.group),
+        escape(&e.spec.program)
+    )
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+}
+
+/// A label value: backslash, double quote and newline escaped.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+struct Usage {
+    cpu_seconds: f64,
+    rss_bytes: u64,
+}
+
+/// CPU time and resident memory of a live process, from /proc/PID/stat.
+fn usage_of(pid: i32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat, ticks_per_second(), page_size())
+}
+
+/// Fields 14 and 15 (utime, stime, in clock ticks) and 24 (rss, in pages) of /proc/PID/stat.
+/// The command name (field 2) may hold spaces and parentheses: fields are counted from the
+/// last `)`.
+fn parse_stat(stat: &str, ticks: f64, page: u64) -> Option<Usage> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state).
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let (utime, stime, rss) = (field(14)?, field(15)?, field(24)?);
+    Some(Usage { cpu_seconds: (utime + stime) as f64 / ticks, rss_bytes: rss * page })
+}
+
+fn ticks_per_second() -> f64 {
+    use nix::unistd::{SysconfVar, sysconf};
+    sysconf(SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |v| v as f64)
+}
+
+fn page_size() -> u64 {
+    use nix::unistd::{SysconfVar, sysconf};
+    sysconf(SysconfVar::PAGE_SIZE).ok().flatten().map_or(4096, |v| v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let stat = "1234 (my (odd) prog) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 \
+                    12345 1000000 300 18446744073709551615";
+        let u = parse_stat(stat, 100.0, 4096).unwrap();
+        assert_eq!(u.cpu_seconds, 3.0);
+        assert_eq!(u.rss_bytes, 300 * 4096);
+        assert!(parse_stat("garbage", 100.0, 4096).is_none());
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
