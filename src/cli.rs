@@ -1,4 +1,5 @@
-//! The command line: `kahi daemon`, `kahi ctl ...`, `kahi version`. Definitions only.
+//! The command line: `kahi daemon`, `kahi ctl ...`, `kahi hash-password`, `kahi version`.
+//! Definitions only.
 
 use std::path::PathBuf;
 
@@ -16,7 +17,18 @@ pub struct Cli {
 pub enum Command {
     Daemon(DaemonArgs),
     Ctl(CtlArgs),
+    HashPassword(HashPasswordArgs),
     Version(VersionArgs),
+}
+
+/// Print the bcrypt hash of a password for [[server.http.users]]: read from the terminal
+/// (twice, without echo) or from standard input (one line).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "hash-password")]
+pub struct HashPasswordArgs {
+    /// the bcrypt cost, 4 to 31 (default 12: about a quarter of a second)
+    #[argh(option, default = "12")]
+    pub cost: u32,
 }
 
 /// Run the supervisor in the foreground: start the configured programs and keep them running.

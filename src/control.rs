@@ -19,7 +19,7 @@ pub const MAX_PENDING: usize = 8 * 1024 * 1024;
 
 /// Binds the control socket at `path` with `mode`. A socket file left by a daemon that is gone
 /// is replaced; one that still answers is refused, so two daemons never share a socket.
-pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, String> {
+pub fn bind(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, String> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(format!(
@@ -47,6 +47,11 @@ pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, String> {
     nix::sys::stat::umask(old);
     let listener =
         bound.map_err(|e| format!("unable to bind the control socket {}: {e}", path.display()))?;
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| {
+            format!("unable to give the control socket {} to group {gid}: {e}", path.display())
+        })?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("unable to chmod the control socket {}: {e}", path.display()))?;
     Ok(listener)

@@ -63,7 +63,11 @@ pub fn run(args: DaemonArgs) -> i32 {
     }
 
     // The control socket.
-    let listener = match crate::control::bind(&config.server.socket, config.server.socket_mode) {
+    let listener = match crate::control::bind(
+        &config.server.socket,
+        config.server.socket_mode,
+        config.server.socket_group,
+    ) {
         Ok(l) => l,
         Err(e) => {
             log::error!("{e}");

@@ -157,7 +157,7 @@ pub const EVENT_TYPES: &[&str] = &["state", "update", "shutdown"];
 impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
-        let http = if sup.config.server.http.is_empty() {
+        let http = if sup.config.server.http.listen.is_empty() {
             None
         } else {
             let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), HTTP)?);
@@ -748,7 +748,8 @@ impl EventLoop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     let mut conn = Box::new(Conn::new(stream));
-                    if let Err(why) = check_peer(&conn.stream) {
+                    if let Err(why) = check_peer(&conn.stream, self.sup.config.server.socket_group)
+                    {
                         let e = ApiError::new(ErrorCode::Forbidden, why);
                         let _ = conn.queue(&serde_json::to_vec(&e).unwrap_or_default());
                         let _ = conn.flush();
@@ -1270,7 +1271,7 @@ impl EventLoop {
         serde_json::json!({
             "file": c.file,
             "socket": c.server.socket,
-            "http": c.server.http,
+            "http": c.server.http.listen,
             "programs": programs,
             "processes": processes,
         })
@@ -1373,16 +1374,41 @@ fn watch_out(poll: &Poll, fd: i32, token: Token) -> Option<nix::fcntl::OFlag> {
 }
 
 /// Only root and the daemon's own user may use the control socket.
-fn check_peer(stream: &mio::net::UnixStream) -> Result<(), String> {
+fn check_peer(stream: &mio::net::UnixStream, group: Option<u32>) -> Result<(), String> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let creds = getsockopt(stream, PeerCredentials)
         .map_err(|e| format!("unable to read peer credentials: {e}"))?;
     let me = nix::unistd::geteuid().as_raw();
-    if creds.uid() == 0 || creds.uid() == me {
+    if creds.uid() == 0
+        || creds.uid() == me
+        || group.is_some_and(|g| in_group(creds.uid(), creds.gid(), g))
+    {
         Ok(())
     } else {
-        Err(format!("uid {} may not use this control socket (only root and uid {me})", creds.uid()))
+        Err(match group {
+            Some(g) => format!(
+                "uid {} may not use this control socket (only root, uid {me} and group {g})",
+                creds.uid()
+            ),
+            None => format!(
+                "uid {} may not use this control socket (only root and uid {me})",
+                creds.uid()
+            ),
+        })
     }
+}
+
+/// Whether a user belongs to a group, as its primary group or a supplementary one.
+fn in_group(uid: u32, gid: u32, group: u32) -> bool {
+    if gid == group {
+        return true;
+    }
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else { return false };
+    nix::unistd::getgrouplist(&name, user.gid)
+        .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == group))
 }
 
 fn log_changes(changes: &crate::supervisor::Changes) {

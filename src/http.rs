@@ -8,14 +8,18 @@
 //!
 //! [`route`] and [`status_of`] are pure; the rest moves requests between threads.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Deserialize;
 
 use crate::api::{ApiError, ErrorCode, Outcome, Reply, Request};
+use crate::config::{HttpConfig, HttpUser, Role};
 use crate::supervisor::Stream;
 
 /// The OpenAPI 3 description of everything served here.
@@ -332,9 +336,9 @@ pub struct Incoming {
 
 /// The largest request body read; a longer one is refused with 413.
 pub const MAX_BODY: usize = 64 << 10;
-/// Requests whose body is being read at once, each on a thread of its own (so a client that
-/// sends slowly holds only its own thread); past this, 503.
-const MAX_BODY_READERS: usize = 16;
+/// Requests being prepared at once (a password hashed, a body read), each on a thread of its
+/// own, so a client that sends slowly holds only its own thread; past this, 503.
+const MAX_PREPARING: usize = 16;
 /// Server-Sent Events clients at once; past this, 503.
 pub const MAX_SUBSCRIBERS: usize = 64;
 /// Events queued for one subscriber that has not taken them yet; past this it is dropped.
@@ -353,23 +357,43 @@ pub struct Http {
 
 impl Http {
     /// Binds every address (an error names the one that failed) and starts the threads.
-    pub fn start(addrs: &[SocketAddr], waker: Arc<mio::Waker>) -> Result<Http, String> {
+    pub fn start(config: &HttpConfig, waker: Arc<mio::Waker>) -> Result<Http, String> {
         let (tx, requests) = sync_channel(QUEUE);
         let mut servers = Vec::new();
-        for addr in addrs {
-            let server = tiny_http::Server::http(addr)
-                .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
+        let tls = match &config.tls {
+            Some((cert, key)) => {
+                let read = |p: &std::path::Path| {
+                    std::fs::read(p).map_err(|e| format!("unable to read {}: {e}", p.display()))
+                };
+                Some(tiny_http::SslConfig { certificate: read(cert)?, private_key: read(key)? })
+            }
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        for addr in &config.listen {
+            let server = match &tls {
+                Some(tls) => tiny_http::Server::https(
+                    addr,
+                    tiny_http::SslConfig {
+                        certificate: tls.certificate.clone(),
+                        private_key: tls.private_key.clone(),
+                    },
+                ),
+                None => tiny_http::Server::http(addr),
+            }
+            .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
             // The port as bound: port 0 in the configuration picks a free one.
             match server.server_addr().to_ip() {
-                Some(bound) => log::info!("HTTP API listening on http://{bound}"),
-                None => log::info!("HTTP API listening on http://{addr}"),
+                Some(bound) => log::info!("HTTP API listening on {scheme}://{bound}"),
+                None => log::info!("HTTP API listening on {scheme}://{addr}"),
             }
             servers.push(Arc::new(server));
         }
+        let gate = Arc::new(Gate::new(config.users.clone()));
         let readers = Arc::new(AtomicUsize::new(0));
         for server in &servers {
             let (server, tx, waker) = (server.clone(), tx.clone(), waker.clone());
-            let readers = readers.clone();
+            let (readers, gate) = (readers.clone(), gate.clone());
             std::thread::Builder::new()
                 .name("http-accept".into())
                 .spawn(move || {
@@ -380,21 +404,36 @@ impl Http {
                             let _ = waker.wake();
                             sent
                         };
-                        if !has_body(&rq) {
+                        let verify = match gate.check(&rq) {
+                            Check::Pass => false,
+                            Check::Verify => true,
+                            Check::Refuse(answer) => {
+                                respond(rq, answer);
+                                continue;
+                            }
+                        };
+                        if !verify && !has_body(&rq) {
                             if !hand(Incoming { rq, body: Vec::new() }) {
                                 break;
                             }
                             continue;
                         }
-                        if readers.fetch_add(1, Ordering::SeqCst) >= MAX_BODY_READERS {
+                        // A password to hash or a body to read: on a thread of its own, so
+                        // neither holds the listener.
+                        if readers.fetch_add(1, Ordering::SeqCst) >= MAX_PREPARING {
                             readers.fetch_sub(1, Ordering::SeqCst);
                             refuse(rq, 503, ErrorCode::ServerError, "too many requests at once");
                             continue;
                         }
                         let (count, hand_tx, waker) = (readers.clone(), tx.clone(), waker.clone());
-                        let spawned =
-                            std::thread::Builder::new().name("http-body".into()).spawn(move || {
-                                if let Some(incoming) = read_body(rq) {
+                        let gate = gate.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name("http-prepare".into())
+                            .spawn(move || {
+                                let refused = if verify { gate.verify(&rq).err() } else { None };
+                                if let Some(answer) = refused {
+                                    respond(rq, answer);
+                                } else if let Some(incoming) = read_body(rq) {
                                     let _ = hand_tx.send(incoming);
                                     let _ = waker.wake();
                                 }
@@ -535,6 +574,9 @@ fn has_body(rq: &tiny_http::Request) -> bool {
 /// Reads the body, up to [`MAX_BODY`]; a longer one gets 413 and None.
 fn read_body(mut rq: tiny_http::Request) -> Option<Incoming> {
     use std::io::Read;
+    if !has_body(&rq) {
+        return Some(Incoming { rq, body: Vec::new() });
+    }
     if rq.body_length().is_some_and(|n| n > MAX_BODY) {
         refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
         return None;
@@ -582,6 +624,186 @@ fn respond(rq: tiny_http::Request, answer: Answer) {
 fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
         .unwrap_or_else(|_| tiny_http::Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).unwrap())
+}
+
+/// The role a request needs, or None for the probes, which anyone may ask.
+pub fn required_role(method: &str, url: &str) -> Option<Role> {
+    let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+    if path == "/healthz" || path == "/readyz" {
+        return None;
+    }
+    if method == "GET" || method == "HEAD" {
+        return Some(Role::Viewer);
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    Some(match segments.as_slice() {
+        ["", "api", "v1", "processes", _, "start" | "stop" | "restart" | "signal"]
+        | ["", "api", "v1", "groups", _, "start" | "stop" | "restart"] => Role::Operator,
+        _ => Role::Admin,
+    })
+}
+
+/// Consecutive failed logins from one address before it must wait.
+const FREE_FAILURES: u32 = 5;
+/// The longest wait.
+const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Authentication and authorization, on the listener threads (bcrypt is slow by design and
+/// must never run on the loop).
+struct Gate {
+    users: Vec<HttpUser>,
+    /// `Authorization` values that passed bcrypt once, and whose they are.
+    known: Mutex<HashMap<String, usize>>,
+    /// Failed logins per address: how many in a row, and until when it must wait.
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// A hash to check unknown names against, so they take as long as known ones.
+    decoy: OnceLock<String>,
+}
+
+enum Check {
+    Pass,
+    /// The credentials are new: check them with bcrypt (off the listener thread).
+    Verify,
+    Refuse(Answer),
+}
+
+impl Gate {
+    fn new(users: Vec<HttpUser>) -> Gate {
+        Gate {
+            users,
+            known: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            decoy: OnceLock::new(),
+        }
+    }
+
+    /// What can be decided without bcrypt.
+    fn check(&self, rq: &tiny_http::Request) -> Check {
+        let Some(need) = required_role(rq.method().as_str(), rq.url()) else { return Check::Pass };
+        if self.users.is_empty() {
+            return Check::Pass;
+        }
+        let Some(auth) = authorization(rq) else {
+            return Check::Refuse(unauthorized("authentication required"));
+        };
+        if let Some(wait) = self.locked_out(rq) {
+            return Check::Refuse(Answer::json(
+                429,
+                &ApiError::new(
+                    ErrorCode::Unauthorized,
+                    format!(
+                        "too many failed logins from this address; try again in {} s",
+                        wait.as_secs() + 1
+                    ),
+                ),
+            ));
+        }
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(auth).copied();
+        match known {
+            Some(i) => self.allow(i, need),
+            None => Check::Verify,
+        }
+    }
+
+    /// Checks new credentials with bcrypt; remembers them when they are right, counts and
+    /// logs the failure (with the peer's address) when not.
+    fn verify(&self, rq: &tiny_http::Request) -> Result<(), Answer> {
+        let need = required_role(rq.method().as_str(), rq.url()).unwrap_or(Role::Viewer);
+        let auth = authorization(rq).unwrap_or_default().to_string();
+        let (name, password) = decode_basic(&auth).unwrap_or_default();
+        let user = self.users.iter().position(|u| u.name == name);
+        let hash = match user {
+            Some(i) => self.users[i].password_hash.as_str(),
+            None => self.decoy.get_or_init(|| {
+                let cost = self.users[0].password_hash[4..6].parse().unwrap_or(12);
+                bcrypt::hash("decoy", cost).unwrap_or_default()
+            }),
+        };
+        let right = bcrypt::verify(&password, hash).unwrap_or(false) && user.is_some();
+        let peer = rq.remote_addr().map(|a| a.ip());
+        match (right, user) {
+            (true, Some(i)) => {
+                if let Some(ip) = peer {
+                    self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+                }
+                let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+                if known.len() >= 1024 {
+                    known.clear();
+                }
+                known.insert(auth, i);
+                match self.allow(i, need) {
+                    Check::Refuse(a) => Err(a),
+                    _ => Ok(()),
+                }
+            }
+            _ => {
+                let n = match peer {
+                    Some(ip) => {
+                        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                        let entry = f.entry(ip).or_insert((0, Instant::now()));
+                        entry.0 += 1;
+                        if entry.0 >= FREE_FAILURES {
+                            let wait = std::time::Duration::from_secs(
+                                1 << (entry.0 - FREE_FAILURES).min(9),
+                            );
+                            entry.1 = Instant::now() + wait.min(MAX_LOCKOUT);
+                        }
+                        entry.0
+                    }
+                    None => 1,
+                };
+                let from = peer.map_or("an unknown address".to_string(), |ip| ip.to_string());
+                if n <= FREE_FAILURES || n.is_power_of_two() {
+                    log::warn!("HTTP: failed login for user {name:?} from {from} ({n} in a row)");
+                }
+                Err(unauthorized("wrong user name or password"))
+            }
+        }
+    }
+
+    /// How long the request's address must still wait after failed logins.
+    fn locked_out(&self, rq: &tiny_http::Request) -> Option<std::time::Duration> {
+        let ip = rq.remote_addr()?.ip();
+        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, until) = f.get(&ip)?;
+        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+    }
+
+    fn allow(&self, user: usize, need: Role) -> Check {
+        let u = &self.users[user];
+        if u.role >= need {
+            Check::Pass
+        } else {
+            Check::Refuse(Answer::error(&ApiError::new(
+                ErrorCode::Forbidden,
+                format!("user {} has role {}; this needs {}", u.name, u.role.name(), need.name()),
+            )))
+        }
+    }
+}
+
+/// The `Authorization` header's value.
+fn authorization(rq: &tiny_http::Request) -> Option<&str> {
+    rq.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str())
+}
+
+/// `Basic BASE64(name:password)` -> (name, password).
+fn decode_basic(value: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (name, password) = text.split_once(':')?;
+    Some((name.to_string(), password.to_string()))
+}
+
+fn unauthorized(why: &str) -> Answer {
+    let mut a = Answer::error(&ApiError::new(ErrorCode::Unauthorized, why));
+    a.headers.push(("WWW-Authenticate", "Basic realm=\"kahi\", charset=\"UTF-8\"".into()));
+    a
 }
 
 #[cfg(test)]

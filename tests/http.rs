@@ -453,3 +453,173 @@ fn metrics_follow_the_prometheus_conventions() {
         println!("promtool not installed; its check was skipped");
     }
 }
+
+/// `kahi hash-password` with the password on stdin (cost 4: fast, for tests).
+fn hash(password: &str) -> String {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(KAHI)
+        .args(["hash-password", "--cost", "4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let h = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(h.starts_with("$2b$04$") && h.len() == 60, "{h}");
+    h
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Authorization: Basic {token}\r\n")
+}
+
+#[test]
+fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
+    let users: String = [("v", "vpw", "viewer"), ("o", "opw", "operator"), ("a", "apw", "admin")]
+        .iter()
+        .map(|(n, p, r)| {
+            format!(
+                "[[server.http.users]]\nname = \"{n}\"\npassword_hash = \"{}\"\nrole = \"{r}\"\n\n",
+                hash(p)
+            )
+        })
+        .collect();
+    let (d, port) = start(
+        "http-auth",
+        &format!("{users}[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n"),
+    );
+    d.wait_state("web", "RUNNING");
+    let as_ = |who: Option<(&str, &str)>, method: &str, path: &str| {
+        let h = who.map(|(u, p)| basic(u, p)).unwrap_or_default();
+        send(port, method, path, &h, "")
+    };
+    let (v, o, a) = (Some(("v", "vpw")), Some(("o", "opw")), Some(("a", "apw")));
+
+    // Probes need nobody.
+    assert_eq!(as_(None, "GET", "/healthz").0, 200);
+    assert_eq!(as_(None, "GET", "/readyz").0, 200);
+    // Everything else needs someone, and says how to authenticate.
+    let (code, head, body) = as_(None, "GET", "/api/v1/processes");
+    assert_eq!((code, body["code"].as_str()), (401, Some("UNAUTHORIZED")));
+    assert!(head.contains("www-authenticate: basic realm=\"kahi\""), "{head}");
+    assert_eq!(send_raw(port, "GET", "/metrics", "", "").0, 401);
+    // Wrong passwords and unknown users are refused alike.
+    assert_eq!(as_(Some(("v", "wrong")), "GET", "/api/v1/processes").0, 401);
+    assert_eq!(as_(Some(("nobody", "vpw")), "GET", "/api/v1/processes").0, 401);
+    d.wait_log("failed login for user \"nobody\" from 127.0.0.1");
+
+    // viewer: reads only.
+    assert_eq!(as_(v, "GET", "/api/v1/processes").0, 200);
+    assert_eq!(send_raw(port, "GET", "/metrics", &basic("v", "vpw"), "").0, 200);
+    assert_eq!(as_(v, "GET", "/api/v1/config").0, 200);
+    let (code, _, body) = as_(v, "POST", "/api/v1/processes/web/restart");
+    assert_eq!((code, body["code"].as_str()), (403, Some("FORBIDDEN")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("viewer"), "{body}");
+    // operator: also actions on processes and groups, but not the configuration.
+    assert_eq!(as_(o, "POST", "/api/v1/processes/web/restart").0, 200);
+    assert_eq!(as_(o, "POST", "/api/v1/groups/web/restart").0, 200);
+    assert_eq!(as_(o, "POST", "/api/v1/config/reload").0, 403);
+    assert_eq!(as_(o, "POST", "/api/v1/shutdown").0, 403);
+    // admin: everything.
+    assert_eq!(as_(a, "POST", "/api/v1/config/reload").0, 200);
+    assert_eq!(d.state("web"), "RUNNING", "a refused request changed something");
+
+    // Five failures in a row from one address: it must wait, even with the right password.
+    for _ in 0..5 {
+        assert_eq!(as_(Some(("a", "nope")), "GET", "/api/v1/version").0, 401);
+    }
+    let (code, _, body) = as_(Some(("a", "apw")), "GET", "/api/v1/version");
+    assert_eq!(code, 429, "{body}");
+    wait_until("the wait is over", DEADLINE, || as_(a, "GET", "/api/v1/version").0 == 200);
+}
+
+#[test]
+fn users_must_have_bcrypt_hashes_and_known_roles() {
+    let dir = Dir::new("http-users-config");
+    let config = dir.write(
+        "kahi.toml",
+        "[server.http]\nlisten = \"0.0.0.0:0\"\n\n\
+         [[server.http.users]]\nname = \"x\"\npassword_hash = \"hunter2\"\nrole = \"root\"\n\n\
+         [programs.a]\ncommand = \"true\"\n",
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("kahi.toml:6:") && out.stderr.contains("password_hash"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("kahi.toml:7:") && out.stderr.contains("\"root\""),
+        "{}",
+        out.stderr
+    );
+    // With a user, a listener other hosts can reach needs no `insecure`.
+    let config = dir.write(
+        "kahi.toml",
+        &format!(
+            "[server.http]\nlisten = \"0.0.0.0:0\"\n\n\
+             [[server.http.users]]\nname = \"x\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n\n\
+             [programs.a]\ncommand = \"true\"\n",
+            hash("pw")
+        ),
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn https_with_a_certificate_made_here() {
+    let dir = Dir::new("http-tls");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let d = Daemon::start_in(
+        dir,
+        "[server.http]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\n\
+         [programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_log("HTTP API listening on https://127.0.0.1:");
+    let log = d.log();
+    let port: u16 = log
+        .split("listening on https://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    d.wait_state("web", "RUNNING");
+    // The handshake verifies against the certificate made above.
+    let out = run(std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(d.dir.join("cert.pem"))
+        .arg(format!("https://127.0.0.1:{port}/api/v1/processes/web")));
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["state"], "RUNNING");
+    // Plain HTTP on that port gets no answer.
+    let out = run(std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(format!("http://127.0.0.1:{port}/healthz")));
+    assert_ne!(out.code, 0, "{out:?}");
+}

@@ -30,6 +30,7 @@ fn label(section: Section) -> &'static str {
         Section::Root => "top level",
         Section::Server => "[server]",
         Section::Http => "[server.http]",
+        Section::HttpUser => "[[server.http.users]]",
         Section::Logging => "[logging]",
         Section::Program => "[programs.NAME]",
         Section::Group => "[groups.NAME]",
@@ -182,6 +183,7 @@ fn key_section(heading: &str) -> Option<Section> {
         Section::Root,
         Section::Server,
         Section::Http,
+        Section::HttpUser,
         Section::Logging,
         Section::Program,
         Section::Group,
@@ -330,6 +332,7 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
         if line.starts_with('[') {
             let table = line.trim_matches(['[', ']']);
             section = match table.split_once('.') {
+                _ if table == "server.http.users" => Some(Section::HttpUser),
                 None if table == "server" => Some(Section::Server),
                 Some(("server", "http")) => Some(Section::Http),
                 None if table == "logging" => Some(Section::Logging),

@@ -41,8 +41,50 @@ pub struct Config {
 pub struct Server {
     pub socket: PathBuf,
     pub socket_mode: u32,
+    /// The control socket's group (a gid), when set.
+    pub socket_group: Option<u32>,
+    pub http: HttpConfig,
+}
+
+/// `[server.http]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpConfig {
     /// Addresses of the HTTP listener; empty: none.
-    pub http: Vec<std::net::SocketAddr>,
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Who may use the API; empty: anyone who can connect.
+    pub users: Vec<HttpUser>,
+    /// Certificate chain and private key (PEM files), for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// One `[[server.http.users]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUser {
+    pub name: String,
+    /// A bcrypt hash (`$2b$...`), as `kahi hash-password` prints it.
+    pub password_hash: String,
+    pub role: Role,
+}
+
+/// What a user may do: each role may do what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read: every GET.
+    Viewer,
+    /// Also start, stop, restart and signal processes and groups.
+    Operator,
+    /// Everything: configuration, shutdown.
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +141,17 @@ impl LogSpec {
             _ => None,
         }
     }
+}
+
+/// `$2a$`, `$2b$` or `$2y$`, a two-digit cost, `$`, then 53 characters of bcrypt's base64.
+fn is_bcrypt(h: &str) -> bool {
+    let b = h.as_bytes();
+    b.len() == 60
+        && (h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$"))
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+        && b[6] == b'$'
+        && b[7..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'/')
 }
 
 /// What `avail` shows of a program.
@@ -408,7 +461,12 @@ impl<'s> Loader<'s, '_> {
     }
 
     fn server(&mut self, table: Option<(At, DeTable<'s>)>) -> Server {
-        let mut server = Server { socket: default_socket(), socket_mode: 0o700, http: Vec::new() };
+        let mut server = Server {
+            socket: default_socket(),
+            socket_mode: 0o700,
+            socket_group: None,
+            http: HttpConfig::default(),
+        };
         let Some((at, table)) = table else { return server };
         for (k, v) in table.iter() {
             let at = self.child(&at, v, k.get_ref());
@@ -423,6 +481,7 @@ impl<'s> Loader<'s, '_> {
                         server.socket_mode = m;
                     }
                 }
+                "socket_group" => server.socket_group = self.group_id(&at, v),
                 "http" => {
                     if let Some(t) = self.table(&at, v).cloned() {
                         server.http = self.http(&at, &t);
@@ -434,11 +493,14 @@ impl<'s> Loader<'s, '_> {
         server
     }
 
-    /// `[server.http]`: the listener's addresses, refused when one is reachable from other
-    /// hosts without authentication unless `insecure = true` says so.
-    fn http(&mut self, at: &At, table: &DeTable<'s>) -> Vec<std::net::SocketAddr> {
+    /// `[server.http]`: the listener's addresses, users and TLS files. A listener reachable
+    /// from other hosts is refused without users unless `insecure = true` says so.
+    fn http(&mut self, at: &At, table: &DeTable<'s>) -> HttpConfig {
         let mut addrs: Vec<(At, std::net::SocketAddr)> = Vec::new();
         let mut insecure = false;
+        let mut http = HttpConfig::default();
+        let (mut cert, mut key) = (None, None);
+        let here = self.docs[at.doc].file.parent().unwrap_or(Path::new("/")).to_path_buf();
         for (k, v) in table.iter() {
             let at = self.child(at, v, k.get_ref());
             match k.get_ref().as_ref() {
@@ -462,23 +524,138 @@ impl<'s> Loader<'s, '_> {
                     }
                 }
                 "insecure" => insecure = self.boolean(&at, v).unwrap_or(false),
+                "users" => http.users = self.users(&at, v),
+                "tls_cert" | "tls_key" => {
+                    let Some(s) = self.string(&at, v) else { continue };
+                    let path = here.join(s);
+                    let is_cert = k.get_ref().as_ref() == "tls_cert";
+                    // What the TLS library takes; checked here, so a wrong file is an error
+                    // with its place rather than a failure at start.
+                    let (markers, what): (&[&str], _) = if is_cert {
+                        (&["-----BEGIN CERTIFICATE-----"], "a PEM certificate")
+                    } else {
+                        (
+                            &["-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----"],
+                            "an unencrypted PKCS#8 or RSA private key in PEM (convert others with `openssl pkcs8 -topk8 -nocrypt`)",
+                        )
+                    };
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) if markers.iter().any(|m| text.contains(m)) => {}
+                        Ok(_) => self.error(&at, format!("{} holds no {what}", path.display())),
+                        Err(e) => {
+                            self.error(&at, format!("unable to read {}: {e}", path.display()))
+                        }
+                    }
+                    if is_cert {
+                        cert = Some((at, path));
+                    } else {
+                        key = Some((at, path));
+                    }
+                }
                 other => self.unknown(&at, k.span(), Section::Http, other),
             }
         }
-        if !insecure {
+        match (cert, key) {
+            (Some((_, c)), Some((_, k))) => http.tls = Some((c, k)),
+            (Some((at, _)), None) => self.error(&at, "needs tls_key as well"),
+            (None, Some((at, _))) => self.error(&at, "needs tls_cert as well"),
+            (None, None) => {}
+        }
+        // With users given but wrong, those errors are the ones to fix.
+        if !insecure && http.users.is_empty() && !table.contains_key("users") {
             for (at, a) in &addrs {
                 if !a.ip().is_loopback() {
                     self.error(
                         at,
                         format!(
-                            "{a} is reachable from other hosts and the API has no authentication; \
-                             listen on 127.0.0.1 or ::1, or set insecure = true"
+                            "{a} is reachable from other hosts and the API has no users; \
+                             add [[server.http.users]], listen on 127.0.0.1 or ::1, or set insecure = true"
                         ),
                     );
                 }
             }
         }
-        addrs.into_iter().map(|(_, a)| a).collect()
+        http.listen = addrs.into_iter().map(|(_, a)| a).collect();
+        http
+    }
+
+    /// `[[server.http.users]]`: names unique, bcrypt hashes, known roles.
+    fn users(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Vec<HttpUser> {
+        let Some(items) = self.array(at, v) else { return Vec::new() };
+        let mut users: Vec<HttpUser> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = self.child(at, item, &i.to_string());
+            let Some(t) = self.table(&at, item) else { continue };
+            let (mut name, mut hash, mut role) = (None, None, None);
+            for (k, v) in t.iter() {
+                let at = self.child(&at, v, k.get_ref());
+                match k.get_ref().as_ref() {
+                    "name" => name = self.string(&at, v).filter(|n| !n.is_empty() && !n.contains(':')).or_else(|| {
+                        self.error(&at, "expected a non-empty name without ':'");
+                        None
+                    }),
+                    "password_hash" => {
+                        hash = self.string(&at, v).filter(|h| is_bcrypt(h)).or_else(|| {
+                            self.error(&at, "expected a bcrypt hash ($2b$12$ followed by 53 characters), as `kahi hash-password` prints");
+                            None
+                        })
+                    }
+                    "role" => {
+                        role = match self.string(&at, v).as_deref() {
+                            Some("viewer") => Some(Role::Viewer),
+                            Some("operator") => Some(Role::Operator),
+                            Some("admin") => Some(Role::Admin),
+                            Some(other) => {
+                                self.error(&at, format!("expected \"viewer\", \"operator\" or \"admin\", found {other:?}"));
+                                None
+                            }
+                            None => None,
+                        }
+                    }
+                    other => self.unknown(&at, k.span(), Section::HttpUser, other),
+                }
+            }
+            let missing: Vec<&str> = [
+                ("name", name.is_none()),
+                ("password_hash", hash.is_none()),
+                ("role", role.is_none()),
+            ]
+            .iter()
+            .filter(|(k, none)| *none && !t.contains_key(*k))
+            .map(|(k, _)| *k)
+            .collect();
+            if !missing.is_empty() {
+                self.error(&at, format!("missing {}", missing.join(", ")));
+            }
+            if let (Some(name), Some(password_hash), Some(role)) = (name, hash, role) {
+                if users.iter().any(|u| u.name == name) {
+                    self.error(&at, format!("user {name:?} is defined twice"));
+                    continue;
+                }
+                users.push(HttpUser { name, password_hash, role });
+            }
+        }
+        users
+    }
+
+    /// A group name (looked up in the group database) or a numeric gid.
+    fn group_id(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<u32> {
+        let s = match v.get_ref() {
+            DeValue::Integer(_) => {
+                return self.integer(at, v, 0, i64::from(u32::MAX)).map(|n| n as u32);
+            }
+            _ => self.string(at, v)?,
+        };
+        if let Ok(n) = s.parse::<u32>() {
+            return Some(n);
+        }
+        match nix::unistd::Group::from_name(&s) {
+            Ok(Some(g)) => Some(g.gid.as_raw()),
+            _ => {
+                self.error(at, format!("no group named {s:?}"));
+                None
+            }
+        }
     }
 
     fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {

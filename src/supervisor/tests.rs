@@ -66,7 +66,12 @@ fn with(mut spec: ProcessSpec, change: impl FnOnce(&mut ProcessSpec)) -> Process
 fn config(processes: Vec<ProcessSpec>) -> Config {
     Config {
         file: "/etc/kahi/kahi.toml".into(),
-        server: Server { socket: "/run/kahi.sock".into(), socket_mode: 0o700, http: Vec::new() },
+        server: Server {
+            socket: "/run/kahi.sock".into(),
+            socket_mode: 0o700,
+            socket_group: None,
+            http: Default::default(),
+        },
         logging: Logging::default(),
         processes,
         programs: Vec::new(),
