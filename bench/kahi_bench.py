@@ -23,6 +23,10 @@ Measures the release binary against its targets:
      figure is Kahi / cat; median of 3 launches of each, alternating. The writer alone to
      /dev/null is timed too, to show it is not the bottleneck. Files in --scratch.
 
+HTTP: GET /api/v1/processes with 100 programs under wrk (-t2 -c32, kept-alive), median of 3
+runs of 10 s, requests/s and p99; then supervisord (when installed) with 100 programs and its
+XML-RPC getAllProcessInfo under the same wrk load; the figure is Kahi / supervisord.
+
 With --peers DIR (a benchmark harness with run.sh and adapters/), the same scenarios are
 also run through that harness for Kahi and for every other supervisor installed
 (supervisord; s6 and runit when present), and the summary shows them side by side; the log
@@ -67,6 +71,9 @@ TARGETS = {
     "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
     "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
     "log_vs_supervisord": ("log throughput, Kahi / supervisord", "x", 1.0, ">"),
+    "http_rps": ("HTTP process list, 100 programs, rate", "req/s", 10000.0, ">="),
+    "http_p99": ("HTTP process list, 100 programs, p99", "ms", 10.0, "<"),
+    "http_vs_supervisord": ("HTTP rate, Kahi / supervisord XML-RPC", "x", 20.0, ">="),
 }
 
 
@@ -122,6 +129,8 @@ def fmt(value, unit):
         return f"{value:.2f} MiB"
     if unit == "MB/s":
         return f"{value:.1f} MB/s"
+    if unit == "req/s":
+        return f"{value:.0f} req/s"
     return f"{value:.2f} {unit}"
 
 
@@ -760,6 +769,126 @@ def versus_supervisord(out, peer_results):
                    f"harness log scenario: Kahi {k:.1f} MB/s, supervisord {s:.1f} MB/s")
 
 
+# ---------------------------------------------------------------- HTTP under load
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url, secs, script=None):
+    """One wrk run, 2 threads and 32 kept-alive connections: (requests/s, p99 in ms)."""
+    argv = ["wrk", "-t2", "-c32", f"-d{secs}s", "--latency"]
+    if script:
+        argv += ["-s", script]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=secs + 60).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", out, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if not rate or not p99 or errors:
+        raise RuntimeError(f"wrk said: {out}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return float(rate.group(1)), float(p99.group(1)) * scale
+
+
+def http_load(out, opts):
+    """GET /api/v1/processes with 100 programs under wrk (2 threads, 32 connections), median
+    of the runs; then supervisord's XML-RPC getAllProcessInfo the same way, when installed."""
+    if not shutil.which("wrk"):
+        note("wrk is not installed: no HTTP figures")
+        return
+    port = free_port()
+    http = f'\n[server.http]\nlisten = "127.0.0.1:{port}"\n'
+
+    def tables(d):
+        return http + "".join(f'\n[programs.p{i}]\ncommand = "{d.exe} 100000{i}"\n'
+                              'autorestart = true\nstartsecs = 0\n' for i in range(100))
+
+    runs = []
+    with Daemon(opts.kahi, opts.scratch, 100, tables=tables) as d:
+        wait_quiet(opts.quiesce)
+        d.wait_running(d.start())
+        url = f"http://127.0.0.1:{port}/api/v1/processes"
+        wrk(url, 1)  # warm up
+        for _ in range(opts.http_runs):
+            runs.append(wrk(url, opts.http_secs))
+            note(f"  Kahi HTTP: {runs[-1][0]:.0f} req/s, p99 {runs[-1][1]:.2f} ms")
+        d.check_alive()
+    rate = statistics.median(r[0] for r in runs)
+    p99 = statistics.median(r[1] for r in runs)
+    detail = f"median of {len(runs)} wrk runs of {opts.http_secs} s: " + " ".join(f"{r[0]:.0f}" for r in runs)
+    out.figure("http_rps", rate, detail)
+    out.figure("http_p99", p99, "median of the runs' p99: " + " ".join(f"{r[1]:.2f}" for r in runs))
+    if shutil.which("supervisord"):
+        sup = supervisord_rpc(opts)
+        if sup:
+            out.measure("supervisord XML-RPC getAllProcessInfo", sup[0], "req/s", f"p99 {sup[1]:.2f} ms")
+            out.figure("http_vs_supervisord", rate / sup[0],
+                       f"Kahi {rate:.0f} req/s, supervisord {sup[0]:.0f} req/s")
+
+
+def supervisord_rpc(opts):
+    """supervisord with 100 sleep programs: (req/s, p99 ms) of getAllProcessInfo under wrk."""
+    d = tempfile.mkdtemp(prefix="supervisord-", dir=opts.scratch)
+    port = free_port()
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    conf = os.path.join(d, "supervisord.conf")
+    with open(conf, "w") as f:
+        f.write(f"[supervisord]\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n"
+                f"childlogdir={d}\nnodaemon=true\n\n[inet_http_server]\nport=127.0.0.1:{port}\n\n"
+                "[rpcinterface:supervisor]\n"
+                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n")
+        for i in range(100):
+            f.write(f"\n[program:p{i}]\ncommand={sleep} 200000{i}\nstartsecs=0\n"
+                    "stdout_logfile=NONE\nstderr_logfile=NONE\n")
+    script = os.path.join(d, "rpc.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/xml"\n'
+                'wrk.body = "<?xml version=\'1.0\'?><methodCall><methodName>'
+                'supervisor.getAllProcessInfo</methodName><params></params></methodCall>"\n')
+    log = open(os.path.join(d, "out.log"), "wb")
+    proc = subprocess.Popen(["supervisord", "-c", conf], cwd=d, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    try:
+        url = f"http://127.0.0.1:{port}/RPC2"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                body = ("<?xml version='1.0'?><methodCall><methodName>supervisor.getAllProcessInfo"
+                        "</methodName><params></params></methodCall>").encode()
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                    c.sendall(b"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: "
+                              + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    reply = b""
+                    while chunk := c.recv(65536):
+                        reply += chunk
+                if reply.count(b"RUNNING") >= 100:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                note("supervisord did not come up; no comparison")
+                return None
+            time.sleep(0.2)
+        wrk(url, 1, script)
+        runs = [wrk(url, opts.http_secs, script) for _ in range(opts.http_runs)]
+        for r in runs:
+            note(f"  supervisord XML-RPC: {r[0]:.0f} req/s, p99 {r[1]:.2f} ms")
+        return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- summary
 
 
@@ -824,11 +953,13 @@ def main():
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 1, 1, 5, 3
         opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 5, 0.5, 30, 2
         opts.log_bytes, opts.log_runs = 256 * MIB, 1
+        opts.http_runs, opts.http_secs = 1, 3
         opts.peers = None
     else:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
         opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 20, 0.5, 200, 5
         opts.log_bytes, opts.log_runs = 1024 * MIB, 5
+        opts.http_runs, opts.http_secs = 3, 10
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096:
@@ -851,6 +982,7 @@ def main():
     out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
     out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")
     log_throughput(out, opts)
+    http_load(out, opts)
     peer_results, peers = ({}, [])
     if opts.peers:
         peer_results, peers = run_peers(out, opts)

@@ -351,7 +351,7 @@ fn no_such(name: &str) -> ApiError {
 }
 
 /// Exactly one process.
-fn one(sup: &Supervisor, name: &str) -> Result<ProcId, ApiError> {
+pub fn one(sup: &Supervisor, name: &str) -> Result<ProcId, ApiError> {
     match sup.resolve(name) {
         Some(ids) if ids.len() == 1 => Ok(ids[0]),
         Some(ids) => Err(ApiError::new(
@@ -404,7 +404,14 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
     };
     let description = match p.state {
         State::Running => {
-            format!("pid {}, uptime {}", p.pid.unwrap_or(0), clock(uptime.unwrap_or_default()))
+            // Built by hand: status of many processes is asked often (HTTP), and the
+            // formatting machinery was most of its cost.
+            let mut d = String::with_capacity(32);
+            d.push_str("pid ");
+            push_num(&mut d, p.pid.unwrap_or(0).max(0) as u64, 1);
+            d.push_str(", uptime ");
+            push_clock(&mut d, uptime.unwrap_or_default());
+            d
         }
         State::Starting | State::Stopping => {
             p.pid.map(|pid| format!("pid {pid}")).unwrap_or_default()
@@ -437,13 +444,40 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
 
 /// `H:MM:SS`, or `N days, H:MM:SS`, as supervisorctl shows uptime.
 fn clock(d: Duration) -> String {
+    let mut out = String::with_capacity(16);
+    push_clock(&mut out, d);
+    out
+}
+
+fn push_clock(out: &mut String, d: Duration) {
     let s = d.as_secs();
     let (days, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
     match days {
-        0 => format!("{h}:{m:02}:{s:02}"),
-        1 => format!("1 day, {h}:{m:02}:{s:02}"),
-        n => format!("{n} days, {h}:{m:02}:{s:02}"),
+        0 => {}
+        1 => out.push_str("1 day, "),
+        n => {
+            push_num(out, n, 1);
+            out.push_str(" days, ");
+        }
     }
+    push_num(out, h, 1);
+    out.push(':');
+    push_num(out, m, 2);
+    out.push(':');
+    push_num(out, s, 2);
+}
+
+/// `n` in decimal, zero-padded to `width` digits.
+fn push_num(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
 }
 
 /// What a freshly read configuration is for.
@@ -782,6 +816,8 @@ mod tests {
     #[test]
     fn uptime_clock() {
         assert_eq!(clock(Duration::from_secs(62)), "0:01:02");
+        assert_eq!(clock(Duration::from_secs(0)), "0:00:00");
+        assert_eq!(clock(Duration::from_secs(3 * 86400 + 36000 + 59)), "3 days, 10:00:59");
         assert_eq!(clock(Duration::from_secs(86400 + 3600)), "1 day, 1:00:00");
     }
 }

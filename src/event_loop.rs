@@ -1038,7 +1038,31 @@ impl EventLoop {
 
     /// Answers every request the HTTP threads have parsed.
     fn serve_http(&mut self, now: Instant) {
+        // Requests for the whole process list that come together get one snapshot: nothing
+        // can change between them unless a request that changes something comes in between.
+        let mut all: Option<std::sync::Arc<http::Shared>> = None;
         while let Some(incoming) = self.http.as_ref().and_then(Http::next) {
+            let method = incoming.rq.method();
+            let list = matches!(method, tiny_http::Method::Get | tiny_http::Method::Head)
+                && incoming.rq.url().trim_end_matches('/') == "/api/v1/processes";
+            if list {
+                let clock = Now { mono: now, wall: SystemTime::now() };
+                let shared = all.get_or_insert_with(|| {
+                    let processes: Vec<api::ProcessInfo> =
+                        self.sup.iter().map(|e| api::process_info(e, clock)).collect();
+                    http::Shared::new(processes)
+                });
+                let answer = Answer {
+                    status: 200,
+                    body: http::Body::Shared(shared.clone()),
+                    headers: Vec::new(),
+                };
+                self.http_send(incoming.rq, answer);
+                continue;
+            }
+            if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
+                all = None;
+            }
             self.http_request(incoming, now);
             self.perform(now);
         }
@@ -1047,6 +1071,9 @@ impl EventLoop {
     fn http_request(&mut self, incoming: http::Incoming, now: Instant) {
         let http::Incoming { rq, body } = incoming;
         let answer = match http::route(rq.method().as_str(), rq.url(), &body) {
+            Route::Api(Request::Tail { name, stream, bytes, offset, .. }, _) => {
+                self.http_log(&name, stream, bytes, offset)
+            }
             Route::Api(req, shape) => return self.http_api(rq, req, shape, now),
             Route::LogStream { name, stream } => return self.subscribe_log(rq, &name, stream),
             Route::EventStream { types } => return self.subscribe_events(rq, types),
@@ -1123,23 +1150,37 @@ impl EventLoop {
         self.http_send(rq, http::answer(&shape, reply));
     }
 
+    /// `GET .../log/STREAM`: the bytes are copied out of the ring here; making them JSON, which
+    /// for a large read takes a while, is the responder thread's work.
+    fn http_log(&self, name: &str, stream: Stream, bytes: u64, offset: Option<u64>) -> Answer {
+        let entry = match api::one(&self.sup, name) {
+            Ok(id) => self.sup.get(id),
+            Err(e) => return Answer::error(&e),
+        };
+        let Some(entry) = entry else {
+            return Answer::error(&ApiError::new(
+                ErrorCode::NotFound,
+                format!("no such process: {name}"),
+            ));
+        };
+        let ring = entry.ring(stream);
+        let read = match offset {
+            Some(o) => ring.read(o, usize::try_from(bytes).unwrap_or(usize::MAX)),
+            None => ring.tail(bytes),
+        };
+        Answer::json_later(
+            200,
+            http::LogChunk { data: read.data, offset: read.offset, skipped: read.skipped },
+        )
+    }
+
     /// Follows a process's log as Server-Sent Events: the last 1600 bytes (or everything
     /// after the `Last-Event-ID` the client saw), then each new chunk, its id the offset
     /// after it.
     fn subscribe_log(&mut self, rq: tiny_http::Request, name: &str, stream: Stream) {
-        let id = match self.sup.resolve(name) {
-            Some(ids) if ids.len() == 1 => ids[0],
-            Some(_) => {
-                let e = ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!("{name} names several processes; give one, as GROUP:NAME"),
-                );
-                return self.http_send(rq, Answer::error(&e));
-            }
-            None => {
-                let e = ApiError::new(ErrorCode::NotFound, format!("no such process: {name}"));
-                return self.http_send(rq, Answer::error(&e));
-            }
+        let id = match api::one(&self.sup, name) {
+            Ok(id) => id,
+            Err(e) => return self.http_send(rq, Answer::error(&e)),
         };
         let last_seen = rq
             .headers()

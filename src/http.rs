@@ -203,12 +203,12 @@ pub fn answer(shape: &Shape, reply: Result<Reply, ApiError>) -> Answer {
                     format!("no such process: {name}"),
                 ))
             } else if processes.len() == 1 {
-                Answer::json(200, &processes.remove(0))
+                Answer::json_later(200, processes.remove(0))
             } else {
-                Answer::json(200, &processes)
+                Answer::json_later(200, processes)
             }
         }
-        (_, Reply::Status { processes, .. }) => Answer::json(200, &processes),
+        (_, Reply::Status { processes, .. }) => Answer::json_later(200, processes),
         (Shape::Single, Reply::Results { results }) if !results.is_empty() => {
             // A restart reports its stop half, then its start: the last says how it ended.
             let r = &results[results.len() - 1];
@@ -297,16 +297,92 @@ pub fn status_of(code: ErrorCode) -> u16 {
 /// An answer the loop has made: a status and a JSON body.
 pub struct Answer {
     pub status: u16,
-    pub body: Vec<u8>,
+    pub body: Body,
     /// Extra headers, such as `Allow`.
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// The bytes of an answer, or a value the responder thread turns into them, so that the loop
+/// spends its time on taking the snapshot, not on formatting it.
+pub enum Body {
+    Bytes(Vec<u8>),
+    Json(MakeBytes),
+    /// The same answer to several requests: serialized once, by the first responder to need it.
+    Shared(Arc<Shared>),
+}
+
+impl Body {
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Body::Bytes(b) => b,
+            Body::Json(f) => f(),
+            Body::Shared(s) => s.bytes().to_vec(),
+        }
+    }
+}
+
+/// A piece of a log as `GET .../log/STREAM` answers it; the bytes become text (invalid UTF-8
+/// as U+FFFD) on the responder thread, not on the loop.
+pub struct LogChunk {
+    pub data: Vec<u8>,
+    pub offset: u64,
+    pub skipped: u64,
+}
+
+impl serde::Serialize for LogChunk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("LogChunk", 3)?;
+        st.serialize_field("data", &String::from_utf8_lossy(&self.data))?;
+        st.serialize_field("offset", &self.offset)?;
+        st.serialize_field("skipped", &self.skipped)?;
+        st.end()
+    }
+}
+
+/// Serialization to be done by a responder thread.
+pub type MakeBytes = Box<dyn FnOnce() -> Vec<u8> + Send>;
+
+/// A JSON body shared by identical answers.
+pub struct Shared {
+    make: Mutex<Option<MakeBytes>>,
+    bytes: OnceLock<Vec<u8>>,
+}
+
+impl Shared {
+    pub fn new(value: impl serde::Serialize + Send + 'static) -> Arc<Shared> {
+        Arc::new(Shared {
+            make: Mutex::new(Some(Box::new(move || json_bytes(&value)))),
+            bytes: OnceLock::new(),
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.bytes.get_or_init(|| {
+            let make = self.make.lock().unwrap_or_else(|e| e.into_inner()).take();
+            make.map(|f| f()).unwrap_or_default()
+        })
+    }
+}
+
+fn json_bytes(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    body.push(b'\n');
+    body
+}
+
 impl Answer {
     pub fn json(status: u16, value: &impl serde::Serialize) -> Answer {
-        let mut body = serde_json::to_vec(value).unwrap_or_default();
-        body.push(b'\n');
-        Answer { status, body, headers: Vec::new() }
+        Answer { status, body: Body::Bytes(json_bytes(value)), headers: Vec::new() }
+    }
+
+    /// A JSON answer serialized by the responder thread.
+    pub fn json_later(status: u16, value: impl serde::Serialize + Send + 'static) -> Answer {
+        Answer {
+            status,
+            body: Body::Json(Box::new(move || json_bytes(&value))),
+            headers: Vec::new(),
+        }
     }
 
     pub fn error(e: &ApiError) -> Answer {
@@ -315,14 +391,18 @@ impl Answer {
 
     /// A body that is not JSON.
     pub fn raw(status: u16, content_type: &str, body: &[u8]) -> Answer {
-        Answer { status, body: body.to_vec(), headers: vec![("Content-Type", content_type.into())] }
+        Answer {
+            status,
+            body: Body::Bytes(body.to_vec()),
+            headers: vec![("Content-Type", content_type.into())],
+        }
     }
 
     /// Prometheus' text exposition format.
     pub fn metrics(text: String) -> Answer {
         Answer {
             status: 200,
-            body: text.into_bytes(),
+            body: Body::Bytes(text.into_bytes()),
             headers: vec![("Content-Type", "text/plain; version=0.0.4; charset=utf-8".into())],
         }
     }
@@ -599,31 +679,37 @@ fn refuse(rq: tiny_http::Request, status: u16, code: ErrorCode, why: &str) {
 }
 
 fn respond(rq: tiny_http::Request, answer: Answer) {
-    let head = rq.method() == &tiny_http::Method::Head;
-    let mut headers = Vec::new();
+    use std::io::Write;
+    // The whole answer in one write: a head sent alone would leave the body's last segment
+    // waiting for the client's delayed ACK (Nagle), 40 ms a request on a kept-alive connection.
+    let body = answer.body.into_bytes();
+    let mut out = Vec::with_capacity(body.len() + 256);
+    let version = if rq.http_version() == &tiny_http::HTTPVersion(1, 0) { "1.0" } else { "1.1" };
+    let reason = tiny_http::StatusCode(answer.status).default_reason_phrase();
+    let _ = write!(out, "HTTP/{version} {} {reason}\r\n", answer.status);
     if !answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Type")) {
-        headers.push(header("Content-Type", "application/json"));
+        out.extend_from_slice(b"Content-Type: application/json\r\n");
     }
-    headers.extend(answer.headers.iter().map(|(k, v)| header(k, v)));
-    let len = answer.body.len();
-    let body: Box<dyn std::io::Read + Send> =
-        if head { Box::new(std::io::empty()) } else { Box::new(std::io::Cursor::new(answer.body)) };
-    // With its length always: tiny_http would switch to chunks past 32 KiB.
-    let response = tiny_http::Response::new(
-        tiny_http::StatusCode(answer.status),
-        headers,
-        body,
-        Some(len),
-        None,
-    )
-    .with_chunked_threshold(usize::MAX);
+    for (k, v) in &answer.headers {
+        // Values are Kahi's own; a line break in one would split the head.
+        if !v.contains(['\r', '\n']) {
+            let _ = write!(out, "{k}: {v}\r\n");
+        }
+    }
+    // tiny_http closes the connection after this answer when the request asked for it.
+    let close = rq.headers().iter().any(|h| {
+        h.field.equiv("Connection") && h.value.as_str().to_ascii_lowercase().contains("close")
+    });
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    if rq.method() != &tiny_http::Method::Head {
+        out.extend_from_slice(&body);
+    }
+    let mut w = rq.into_writer();
     // The client may be gone; nothing to do about it.
-    let _ = rq.respond(response);
-}
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .unwrap_or_else(|_| tiny_http::Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).unwrap())
+    let _ = w.write_all(&out).and_then(|()| w.flush());
 }
 
 /// The role a request needs, or None for the probes, which anyone may ask.
@@ -898,7 +984,7 @@ mod tests {
         assert_eq!(status_of(ErrorCode::NotFound), 404);
         assert_eq!(status_of(ErrorCode::ShuttingDown), 503);
         let a = Answer::error(&ApiError::new(ErrorCode::NotFound, "no such process: x"));
-        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&a.body.into_bytes()).unwrap();
         assert_eq!(v["code"], "NOT_FOUND");
         assert_eq!(a.status, 404);
     }

@@ -109,22 +109,38 @@ fn probes_and_process_reads_answer_with_json_and_the_right_status() {
 
 #[test]
 fn a_restart_is_not_delayed_by_http_clients_that_never_read() {
-    let (d, port) =
-        start("http-stuck", "[programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\n");
+    let (d, port) = start(
+        "http-stuck",
+        "[programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [programs.big]\ncommand = [\"/bin/sh\", \"-c\", \"seq 1 1200000; sleep 1000\"]\n\
+         startsecs = 0\nstdout_capture_maxbytes = \"16MB\"\n",
+    );
     d.wait_state("victim", "RUNNING");
-    // Idle connections, and clients that send half a request, held open.
+    wait_until("the big log is in", DEADLINE, || {
+        d.ctl(&["tail", "-n", "20", "big"]).stdout.contains("1200000")
+    });
+    // 300 idle connections, and clients that send half a request, held open.
     let mut held = Vec::new();
-    for i in 0..50 {
+    for i in 0..300 {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        if i % 2 == 0 {
+        if i % 3 == 0 {
             s.write_all(b"GET /api/v1/processes HTTP/1.1\r\nHost: x\r\n").unwrap();
         }
         held.push(s);
     }
+    // A client asks for the whole large log (8 MB) and never reads the answer.
+    let mut greedy = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        greedy,
+        "GET /api/v1/processes/big/log/stdout?offset=0&length=16000000 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    held.push(greedy);
     let delay = time_restart(&d, "victim", DEADLINE);
-    println!("restart with 50 stuck HTTP clients: {delay:?}");
-    assert!(delay < std::time::Duration::from_secs(1), "restart took {delay:?}");
+    println!("restart with 300 idle HTTP clients and an unread 8 MB answer: {delay:?}");
+    assert!(delay < std::time::Duration::from_millis(100), "restart took {delay:?}");
     assert_eq!(request(port, "GET", "/healthz").0, 200);
+    assert_eq!(request(port, "GET", "/api/v1/processes/victim").0, 200);
 }
 
 #[test]
