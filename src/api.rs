@@ -62,6 +62,11 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
+    /// Write to a process's stdin pipe (`stdin_pipe = true`).
+    Stdin {
+        name: String,
+        data: String,
+    },
     /// Empty the ring buffers of processes.
     Clear {
         names: Vec<String>,
@@ -131,6 +136,11 @@ pub enum Reply {
     },
     Shutdown {
         message: String,
+    },
+    /// Bytes queued for a process's stdin.
+    Written {
+        name: String,
+        bytes: usize,
     },
 }
 
@@ -283,6 +293,8 @@ pub enum Handled {
     NeedConfig(ConfigUse),
     /// Shut down, then answer.
     Shutdown,
+    /// Write `data` to the stdin pipe of this running process, then answer.
+    Stdin { id: ProcId, name: String, data: String },
 }
 
 /// Handles one request.
@@ -326,6 +338,20 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             } else {
                 Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
             }
+        }
+        Request::Stdin { name, data } => {
+            let id = match one(sup, &name) {
+                Ok(id) => id,
+                Err(e) => return Handled::Reply(Err(e)),
+            };
+            let running = sup.get(id).is_some_and(|e| e.proc.pid.is_some());
+            if !running {
+                return Handled::Reply(Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("{name} is not running"),
+                )));
+            }
+            Handled::Stdin { id, name, data }
         }
         Request::Clear { names } => match clear(sup, &names) {
             Ok((ids, reply)) => Handled::Cleared(ids, reply),

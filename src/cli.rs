@@ -72,6 +72,7 @@ pub enum CtlCommand {
     Tail(TailArgs),
     Maintail(MaintailArgs),
     Clear(ClearArgs),
+    Stdin(StdinArgs),
     Reread(RereadArgs),
     Update(UpdateArgs),
     Avail(AvailArgs),
@@ -186,6 +187,19 @@ pub struct ClearArgs {
     /// NAME, GROUP:NAME, GROUP:* or all
     #[argh(positional)]
     pub names: Vec<String>,
+}
+
+/// Write TEXT (or, without it, standard input) to the stdin pipe of a process with
+/// stdin_pipe = true.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "stdin")]
+pub struct StdinArgs {
+    /// NAME or GROUP:NAME: one process
+    #[argh(positional)]
+    pub name: String,
+    /// the text to write, as it is (add a newline with $'...\n'); default: read stdin
+    #[argh(positional)]
+    pub text: Option<String>,
 }
 
 /// Read the configuration again and show what changed, without applying it.

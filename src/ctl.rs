@@ -121,6 +121,18 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
             need(&a.names, "clear")?;
             (Request::Clear { names: a.names }, false)
         }
+        CtlCommand::Stdin(a) => {
+            let data = match a.text {
+                Some(t) => t,
+                None => {
+                    let mut t = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                        .map_err(|e| format!("stdin: unable to read standard input: {e}"))?;
+                    t
+                }
+            };
+            (Request::Stdin { name: a.name, data }, false)
+        }
         CtlCommand::Reread(_) => (Request::Reread {}, false),
         CtlCommand::Update(_) => (Request::Update {}, false),
         CtlCommand::Avail(a) => (Request::Avail {}, a.json),
@@ -207,6 +219,10 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
                 w(&mut out, &format!("{}\n", result_line(r)))?;
             }
             Ok(results.iter().map(|r| r.outcome.exit_code()).max().unwrap_or(exit::OK))
+        }
+        Reply::Written { name, bytes } => {
+            w(&mut out, &format!("{name}: {bytes} bytes written\n"))?;
+            Ok(exit::OK)
         }
         Reply::Pid { pid } => {
             w(&mut out, &format!("{pid}\n"))?;

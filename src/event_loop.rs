@@ -141,7 +141,20 @@ pub struct EventLoop {
     subscribers: Vec<(http::Subscriber, Feed)>,
     /// Answers given, by method and status, for `/metrics`.
     http_counts: std::collections::BTreeMap<(String, u16), u64>,
+    /// Stdin pipes of running processes with `stdin_pipe`, and their tokens.
+    stdins: HashMap<ProcId, StdinPipe>,
+    stdin_tokens: HashMap<Token, ProcId>,
 }
+
+/// Kahi's end of a process's stdin pipe, and what waits to go into it.
+struct StdinPipe {
+    fd: OwnedFd,
+    token: Token,
+    pending: Vec<u8>,
+}
+
+/// Bytes a process's stdin may hold back before writes to it are refused.
+const STDIN_BUFFER: usize = 64 << 10;
 
 /// What an event-stream client follows.
 enum Feed {
@@ -207,6 +220,8 @@ impl EventLoop {
             http_waiting: HashMap::new(),
             subscribers: Vec::new(),
             http_counts: Default::default(),
+            stdins: HashMap::new(),
+            stdin_tokens: HashMap::new(),
         })
     }
 
@@ -257,7 +272,10 @@ impl EventLoop {
                             self.on_readable(t, now);
                         }
                         if writable {
-                            self.flush_conn(t);
+                            match self.stdin_tokens.get(&t) {
+                                Some(id) => self.flush_stdin(*id),
+                                None => self.flush_conn(t),
+                            }
                         }
                         if hung_up && self.conn(t).is_some() {
                             // The client is gone for good (not merely done sending): a
@@ -291,6 +309,9 @@ impl EventLoop {
                 Action::Kill { signal, group } => self.kill(id, signal, group),
                 Action::SetTimer(kind, at) => self.timers.push(Reverse((at, id, kind))),
                 Action::Changed { from, to } => {
+                    if !to.is_running() && to != crate::process::State::Stopping {
+                        self.close_stdin(id);
+                    }
                     if let Some(e) = self.sup.get(id) {
                         log::debug!("{}: {from} -> {to}", e.spec.namespec());
                         if !self.subscribers.is_empty() {
@@ -330,6 +351,19 @@ impl EventLoop {
                 self.add_pipe(id, Stream::Stdout, child.stdout);
                 if let Some(err) = child.stderr {
                     self.add_pipe(id, Stream::Stderr, err);
+                }
+                self.close_stdin(id);
+                if let Some(fd) = child.stdin {
+                    let token = self.token();
+                    let watched = self.poll.registry().register(
+                        &mut SourceFd(&fd.as_raw_fd()),
+                        token,
+                        Interest::WRITABLE,
+                    );
+                    if watched.is_ok() {
+                        self.stdin_tokens.insert(token, id);
+                        self.stdins.insert(id, StdinPipe { fd, token, pending: Vec::new() });
+                    }
                 }
                 self.sup.input(id, Input::Spawned { pid: child.pid }, now);
             }
@@ -864,6 +898,10 @@ impl EventLoop {
                 let reply = self.config_reply(what, now);
                 self.reply(token, reply);
             }
+            Handled::Stdin { id, name, data } => {
+                let reply = self.write_stdin(id, name, data.as_bytes());
+                self.reply(token, reply);
+            }
             Handled::Shutdown => {
                 log::info!("shutdown requested over the control socket");
                 self.reply(token, Ok(Reply::Shutdown { message: "Shut down".into() }));
@@ -882,6 +920,54 @@ impl EventLoop {
             }
             r
         })
+    }
+
+    /// Queues bytes for a process's stdin pipe and writes what it takes now.
+    fn write_stdin(&mut self, id: ProcId, name: String, data: &[u8]) -> Result<Reply, ApiError> {
+        let Some(pipe) = self.stdins.get_mut(&id) else {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("{name} has no stdin pipe (set stdin_pipe = true)"),
+            ));
+        };
+        if pipe.pending.len() + data.len() > STDIN_BUFFER {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "the stdin of {name} is full: the program has not read the last {} KiB",
+                    STDIN_BUFFER >> 10
+                ),
+            ));
+        }
+        pipe.pending.extend_from_slice(data);
+        self.flush_stdin(id);
+        Ok(Reply::Written { name, bytes: data.len() })
+    }
+
+    /// Writes what a stdin pipe takes now; a program that closed its stdin loses the rest.
+    fn flush_stdin(&mut self, id: ProcId) {
+        let Some(pipe) = self.stdins.get_mut(&id) else { return };
+        while !pipe.pending.is_empty() {
+            match nix::unistd::write(&pipe.fd, &pipe.pending) {
+                Ok(n) => {
+                    pipe.pending.drain(..n);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(_) => {
+                    pipe.pending.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Forgets a process's stdin pipe (it exited), closing Kahi's end.
+    fn close_stdin(&mut self, id: ProcId) {
+        if let Some(pipe) = self.stdins.remove(&id) {
+            self.stdin_tokens.remove(&pipe.token);
+            let _ = self.poll.registry().deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
+        }
     }
 
     /// Begins stopping everything; the loop ends when the last program is reaped.
@@ -1134,6 +1220,7 @@ impl EventLoop {
                 Ok(reply)
             }
             Handled::NeedConfig(what) => self.config_reply(what, now),
+            Handled::Stdin { id, name, data } => self.write_stdin(id, name, data.as_bytes()),
             Handled::Shutdown => {
                 log::info!("shutdown requested over HTTP");
                 self.http_send(
@@ -1375,6 +1462,9 @@ impl EventLoop {
             }
         }
         let _ = std::fs::remove_file(&self.socket);
+        if let Some(http) = &self.http {
+            http.drain(Instant::now() + std::time::Duration::from_secs(1));
+        }
         // The last lines for stdout and stderr: block for them now, then give both back as
         // they were.
         for (fd, flags) in [1, 2].into_iter().zip(self.std_flags) {

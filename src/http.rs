@@ -112,6 +112,12 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
             ),
             Err(e) => Route::BadRequest(e),
         }),
+        ["", "api", "v1", "processes", name, "stdin"] => post(match stdin_body(body) {
+            Ok(data) => {
+                Route::Api(Request::Stdin { name: percent_decode(name), data }, Shape::Plain)
+            }
+            Err(e) => Route::BadRequest(e),
+        }),
         ["", "api", "v1", "processes", name, action] => match action_request(action, name, wait) {
             Some(req) => post(Route::Api(req, Shape::Single)),
             None => Route::NotFound,
@@ -181,6 +187,19 @@ fn stream_of(s: &str) -> Option<Stream> {
         "stderr" => Some(Stream::Stderr),
         _ => None,
     }
+}
+
+/// The body of `POST .../stdin`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StdinBody {
+    data: String,
+}
+
+fn stdin_body(body: &[u8]) -> Result<String, String> {
+    serde_json::from_slice::<StdinBody>(body)
+        .map(|b| b.data)
+        .map_err(|e| format!("request body: {e} (expected {{\"data\": \"text\"}})"))
 }
 
 fn signal_body(body: &[u8]) -> Result<String, String> {
@@ -433,6 +452,8 @@ pub struct Http {
     answers: SyncSender<(tiny_http::Request, Answer)>,
     servers: Vec<Arc<tiny_http::Server>>,
     subscribers: Arc<AtomicUsize>,
+    /// Answers handed to the responders and not yet written.
+    unwritten: Arc<AtomicUsize>,
 }
 
 impl Http {
@@ -528,8 +549,9 @@ impl Http {
         }
         let (answers, rx) = sync_channel::<(tiny_http::Request, Answer)>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let unwritten = Arc::new(AtomicUsize::new(0));
         for _ in 0..RESPONDERS {
-            let rx = rx.clone();
+            let (rx, unwritten) = (rx.clone(), unwritten.clone());
             std::thread::Builder::new()
                 .name("http-respond".into())
                 .spawn(move || {
@@ -537,11 +559,13 @@ impl Http {
                         let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         let Ok((rq, answer)) = next else { break };
                         respond(rq, answer);
+                        unwritten.fetch_sub(1, Ordering::SeqCst);
                     }
                 })
                 .map_err(|e| format!("unable to start a thread: {e}"))?;
         }
-        Ok(Http { requests, answers, servers, subscribers: Arc::new(AtomicUsize::new(0)) })
+        let subscribers = Arc::new(AtomicUsize::new(0));
+        Ok(Http { requests, answers, servers, subscribers, unwritten })
     }
 
     /// The next request waiting for the loop, if any.
@@ -553,7 +577,18 @@ impl Http {
     pub fn answer(&self, rq: tiny_http::Request, answer: Answer) {
         // The queue is full only when every responder is stuck on a slow client and a
         // thousand answers wait: dropping this one closes its connection.
-        let _ = self.answers.try_send((rq, answer));
+        self.unwritten.fetch_add(1, Ordering::SeqCst);
+        if self.answers.try_send((rq, answer)).is_err() {
+            self.unwritten.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// At exit: gives the responders until `deadline` to write the answers they hold (the
+    /// answer to a shutdown request among them).
+    pub fn drain(&self, deadline: Instant) {
+        while self.unwritten.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 
     /// Turns the request into a Server-Sent Events stream written by a thread of its own;
@@ -723,7 +758,7 @@ pub fn required_role(method: &str, url: &str) -> Option<Role> {
     }
     let segments: Vec<&str> = path.split('/').collect();
     Some(match segments.as_slice() {
-        ["", "api", "v1", "processes", _, "start" | "stop" | "restart" | "signal"]
+        ["", "api", "v1", "processes", _, "start" | "stop" | "restart" | "signal" | "stdin"]
         | ["", "api", "v1", "groups", _, "start" | "stop" | "restart"] => Role::Operator,
         _ => Role::Admin,
     })

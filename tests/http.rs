@@ -55,7 +55,9 @@ fn send_raw(
     .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{raw:?}"));
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{method} {path}: no answer but {raw:?}"));
     let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
     (status, head.to_ascii_lowercase(), body.to_string())
 }
@@ -303,7 +305,13 @@ fn the_openapi_document_matches_what_is_served() {
         for (method, op) in item.as_object().unwrap() {
             let url =
                 path.replace("{name}", "web").replace("{group}", "g").replace("{stream}", "stdout");
-            let body = if url.ends_with("/signal") { r#"{"signal":"CONT"}"# } else { "" };
+            let body = if url.ends_with("/signal") {
+                r#"{"signal":"CONT"}"#
+            } else if url.ends_with("/stdin") {
+                r#"{"data":"x"}"#
+            } else {
+                ""
+            };
             let status = if url.ends_with("/stream") {
                 // An event stream: the status line is enough.
                 let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -638,4 +646,39 @@ fn https_with_a_certificate_made_here() {
         .args(["-sS", "--max-time", "5"])
         .arg(format!("http://127.0.0.1:{port}/healthz")));
     assert_ne!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn stdin_reaches_a_program_with_a_pipe_and_is_refused_otherwise() {
+    let (d, port) = start(
+        "http-stdin",
+        "[programs.echo]\ncommand = \"cat\"\nstartsecs = 0\nstdin_pipe = true\n\n\
+         [programs.deaf]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("echo", "RUNNING");
+    d.wait_state("deaf", "RUNNING");
+    let (code, _, body) =
+        send(port, "POST", "/api/v1/processes/echo/stdin", "", r#"{"data":"over http\n"}"#);
+    assert_eq!((code, body["bytes"].as_u64()), (200, Some(10)), "{body}");
+    let out = d.ctl(&["stdin", "echo", "over the socket\n"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_until("cat echoed both", DEADLINE, || {
+        d.ctl(&["tail", "echo"]).stdout == "over http\nover the socket\n"
+    });
+    let (code, _, body) = send(port, "POST", "/api/v1/processes/deaf/stdin", "", r#"{"data":"x"}"#);
+    assert_eq!((code, body["code"].as_str()), (409, Some("CONFLICT")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("stdin_pipe"), "{body}");
+    let (code, _, body) = send(port, "POST", "/api/v1/processes/echo/stdin", "", r#"{"text":"x"}"#);
+    assert_eq!((code, body["code"].as_str()), (400, Some("BAD_REQUEST")), "{body}");
+    // A restarted program gets a fresh pipe.
+    d.ctl(&["restart", "echo"]);
+    d.ctl(&["clear", "echo"]);
+    assert_eq!(d.ctl(&["stdin", "echo", "again\n"]).code, 0);
+    wait_until("the new cat echoed", DEADLINE, || {
+        d.ctl(&["tail", "echo"]).stdout.contains("again\n")
+    });
+    d.ctl(&["stop", "echo"]);
+    let out = d.ctl(&["stdin", "echo", "late\n"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("not running"), "{out:?}");
 }

@@ -212,6 +212,8 @@ pub struct ProcessSpec {
     pub secrets: Vec<Vec<u8>>,
     /// Remove ANSI escape sequences from the output.
     pub strip_ansi: bool,
+    /// Give the process a pipe on stdin that the API can write to.
+    pub stdin_pipe: bool,
     /// Send the stdout lines to syslog.
     pub stdout_syslog: bool,
     /// Send the stderr lines to syslog.
@@ -905,6 +907,7 @@ impl<'s> Loader<'s, '_> {
             stderr_log: None,
             secrets: Vec::new(),
             strip_ansi: false,
+            stdin_pipe: false,
             stdout_syslog: false,
             stderr_syslog: false,
         };
@@ -997,6 +1000,7 @@ impl<'s> Loader<'s, '_> {
                     stderr_syslog_at = Some(at);
                 }
                 "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
+                "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
                 "stdout_capture_maxbytes" => {
                     b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)

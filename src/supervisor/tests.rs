@@ -47,6 +47,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         stderr_log: None,
         secrets: Vec::new(),
         strip_ansi: false,
+        stdin_pipe: false,
         stdout_syslog: false,
         stderr_syslog: false,
     }

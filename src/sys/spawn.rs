@@ -33,6 +33,9 @@ pub struct Spawned {
     pub stdout: OwnedFd,
     /// None when stderr goes into the stdout pipe.
     pub stderr: Option<OwnedFd>,
+    /// The write end of its stdin pipe (non-blocking), with `stdin_pipe`; else its stdin is
+    /// /dev/null.
+    pub stdin: Option<OwnedFd>,
 }
 
 /// Starts one process of `spec`. The error names what failed and why.
@@ -48,12 +51,20 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
         (Some(r), w)
     };
 
+    let (in_r, in_w) = if spec.stdin_pipe {
+        let (r, w) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+
     let env = environment(spec);
     let started = resolve(&spec.argv[0], &env).and_then(|path| {
         if spec.user.is_some() || spec.umask.is_some() {
-            fork_exec(spec, &path, &env, out_w, err_w)
+            fork_exec(spec, &path, &env, out_w, err_w, in_r)
         } else {
-            posix_spawn(spec, &path, &env, &out_w, &err_w)
+            posix_spawn(spec, &path, &env, &out_w, &err_w, in_r.as_ref())
             // The write ends close here: EOF arrives when the program's copies close.
         }
     });
@@ -69,7 +80,10 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
     if let Some(r) = &err_r {
         set_nonblocking(r)?;
     }
-    Ok(Spawned { pid, stdout: out_r, stderr: err_r })
+    if let Some(w) = &in_w {
+        set_nonblocking(w)?;
+    }
+    Ok(Spawned { pid, stdout: out_r, stderr: err_r, stdin: in_w })
 }
 
 /// The program's environment: the daemon's (unless `clean_environment`), then the
@@ -116,14 +130,16 @@ fn cstring(s: &[u8]) -> Result<CString, Errno> {
     CString::new(s).map_err(|_| Errno::EINVAL)
 }
 
-/// Starts the program with posix_spawn: stdin from /dev/null, stdout and stderr on the pipes,
-/// its own process group, no blocked signal and every signal at its default disposition.
+/// Starts the program with posix_spawn: stdin from its pipe or /dev/null, stdout and stderr
+/// on the pipes, its own process group, no blocked signal and every signal at its default
+/// disposition.
 fn posix_spawn(
     spec: &ProcessSpec,
     path: &Path,
     env: &[(OsString, OsString)],
     out_w: &OwnedFd,
     err_w: &OwnedFd,
+    in_r: Option<&OwnedFd>,
 ) -> Result<i32, Errno> {
     let file = cstring(path.as_os_str().as_bytes())?;
     let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
@@ -167,13 +183,18 @@ fn posix_spawn(
         // The pipes are never fds 0 to 2 (std keeps those open), so the order cannot clash.
         check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, out_w.as_raw_fd(), 1))?;
         check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, err_w.as_raw_fd(), 2))?;
-        check(libc::posix_spawn_file_actions_addopen(
-            &mut o.actions,
-            0,
-            c"/dev/null".as_ptr(),
-            libc::O_RDONLY,
-            0,
-        ))?;
+        match in_r {
+            Some(r) => {
+                check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, r.as_raw_fd(), 0))?
+            }
+            None => check(libc::posix_spawn_file_actions_addopen(
+                &mut o.actions,
+                0,
+                c"/dev/null".as_ptr(),
+                libc::O_RDONLY,
+                0,
+            ))?,
+        }
         if let Some(dir) = &dir {
             check(libc::posix_spawn_file_actions_addchdir_np(&mut o.actions, dir.as_ptr()))?;
         }
@@ -219,6 +240,7 @@ fn fork_exec(
     env: &[(OsString, OsString)],
     out_w: OwnedFd,
     err_w: OwnedFd,
+    in_r: Option<OwnedFd>,
 ) -> Result<i32, Errno> {
     let mut cmd = Command::new(path);
     cmd.arg0(&spec.argv[0]).args(&spec.argv[1..]);
@@ -226,7 +248,8 @@ fn fork_exec(
     if let Some(dir) = &spec.directory {
         cmd.current_dir(dir);
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
+    cmd.stdin(in_r.map_or_else(Stdio::null, Stdio::from));
+    cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
     cmd.process_group(0);
     let user = spec.user.clone();
     let groups: Vec<Gid> = user

@@ -49,6 +49,7 @@ fn spec() -> ProcessSpec {
         stderr_log: None,
         secrets: Vec::new(),
         strip_ansi: false,
+        stdin_pipe: false,
         stdout_syslog: false,
         stderr_syslog: false,
     }
