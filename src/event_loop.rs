@@ -139,8 +139,6 @@ pub struct EventLoop {
     http_waiting: HashMap<Token, (tiny_http::Request, Shape)>,
     /// Server-Sent Events clients and what they follow.
     subscribers: Vec<(http::Subscriber, Feed)>,
-    /// Answers given, by method and status, for `/metrics`.
-    http_counts: std::collections::BTreeMap<(String, u16), u64>,
     /// Stdin pipes of running processes with `stdin_pipe`, and their tokens.
     stdins: HashMap<ProcId, StdinPipe>,
     stdin_tokens: HashMap<Token, ProcId>,
@@ -219,7 +217,6 @@ impl EventLoop {
             http,
             http_waiting: HashMap::new(),
             subscribers: Vec::new(),
-            http_counts: Default::default(),
             stdins: HashMap::new(),
             stdin_tokens: HashMap::new(),
         })
@@ -1168,7 +1165,7 @@ impl EventLoop {
             Route::Metrics => Answer::metrics(crate::metrics::render(
                 &self.sup,
                 Now { mono: now, wall: SystemTime::now() },
-                &self.http_counts,
+                &http::counts(),
             )),
             Route::OpenApi => Answer::raw(200, "application/json", http::OPENAPI.as_bytes()),
             Route::Groups => Answer::json(200, &self.groups()),
@@ -1193,10 +1190,8 @@ impl EventLoop {
         self.http_send(rq, answer);
     }
 
-    /// Hands an answer to the HTTP threads, counting it for `/metrics`.
+    /// Hands an answer to the HTTP threads.
     fn http_send(&mut self, rq: tiny_http::Request, answer: Answer) {
-        let key = (rq.method().as_str().to_string(), answer.status);
-        *self.http_counts.entry(key).or_default() += 1;
         if let Some(http) = &self.http {
             http.answer(rq, answer);
         }
@@ -1277,7 +1272,6 @@ impl EventLoop {
         let Some(e) = self.sup.get(id) else { return };
         let offset =
             last_seen.unwrap_or_else(|| e.ring(stream).tail(api::default_tail_bytes()).offset);
-        *self.http_counts.entry(("GET".into(), 200)).or_default() += 1;
         let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
         self.subscribers.push((sub, Feed::Log { id, stream, offset }));
         let last = self.subscribers.len() - 1;
@@ -1293,7 +1287,6 @@ impl EventLoop {
             );
             return self.http_send(rq, Answer::error(&e));
         }
-        *self.http_counts.entry(("GET".into(), 200)).or_default() += 1;
         let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
         self.subscribers.push((sub, Feed::Events(types)));
     }

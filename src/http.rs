@@ -8,7 +8,7 @@
 //!
 //! [`route`] and [`status_of`] are pure; the rest moves requests between threads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -601,6 +601,7 @@ impl Http {
             self.answer(rq, Answer::json(503, &e));
             return None;
         }
+        count(rq.method(), 200);
         let (tx, rx) = sync_channel::<Vec<u8>>(SUBSCRIBER_QUEUE);
         let count = self.subscribers.clone();
         let spawned = std::thread::Builder::new().name("http-events".into()).spawn(move || {
@@ -713,8 +714,28 @@ fn refuse(rq: tiny_http::Request, status: u16, code: ErrorCode, why: &str) {
     respond(rq, Answer::json(status, &ApiError::new(code, why)));
 }
 
+/// Answers given, by method and status, for `/metrics`: counted where every answer goes out,
+/// on whichever thread writes it.
+static COUNTS: Mutex<BTreeMap<(String, u16), u64>> = Mutex::new(BTreeMap::new());
+
+fn count(method: &tiny_http::Method, status: u16) {
+    let mut c = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    match c.get_mut(&(method.as_str().to_string(), status)) {
+        Some(n) => *n += 1,
+        None => {
+            c.insert((method.as_str().to_string(), status), 1);
+        }
+    }
+}
+
+/// The answers given so far, by method and status.
+pub fn counts() -> BTreeMap<(String, u16), u64> {
+    COUNTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 fn respond(rq: tiny_http::Request, answer: Answer) {
     use std::io::Write;
+    count(rq.method(), answer.status);
     // The whole answer in one write: a head sent alone would leave the body's last segment
     // waiting for the client's delayed ACK (Nagle), 40 ms a request on a kept-alive connection.
     let body = answer.body.into_bytes();

@@ -538,7 +538,13 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
 
     // viewer: reads only.
     assert_eq!(as_(v, "GET", "/api/v1/processes").0, 200);
-    assert_eq!(send_raw(port, "GET", "/metrics", &basic("v", "vpw"), "").0, 200);
+    let (code, _, metrics) = send_raw(port, "GET", "/metrics", &basic("v", "vpw"), "");
+    assert_eq!(code, 200);
+    // Refusals made before the loop are counted too.
+    assert!(
+        metrics.contains(r#"kahi_http_requests_total{code="401",method="GET"} 4"#),
+        "{metrics}"
+    );
     assert_eq!(as_(v, "GET", "/api/v1/config").0, 200);
     let (code, _, body) = as_(v, "POST", "/api/v1/processes/web/restart");
     assert_eq!((code, body["code"].as_str()), (403, Some("FORBIDDEN")), "{body}");
