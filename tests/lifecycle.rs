@@ -843,3 +843,27 @@ fn a_sigkill_before_the_shutdown_does_not_change_the_exit_code() {
     d.signal(15);
     assert_eq!(d.wait_exit(DEADLINE), 0, "{}", d.log());
 }
+
+#[test]
+fn start_delay_holds_a_start_and_a_stop_cancels_it() {
+    let d = Daemon::start(
+        "start-delay",
+        "[programs.late]\ncommand = \"sleep 1000\"\nstartsecs = 0\nstart_delay = 2\n\n\
+         [programs.now]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("now", "RUNNING");
+    d.wait_state("late", "RUNNING");
+    // Spawned two seconds after the other, whatever the machine's load.
+    let started = |n: &str| d.process(n)["start_time"].as_f64().unwrap();
+    let gap = started("late") - started("now");
+    assert!(gap >= 1.95, "late started {gap:.3} s after now");
+    // During the delay: STARTING without a pid; a stop cancels it at once, nothing spawned.
+    assert_eq!(d.ctl(&["stop", "late"]).code, 0);
+    assert_eq!(d.ctl(&["start", "--no-wait", "late"]).code, 0);
+    let p = d.process("late");
+    assert_eq!((p["state"].as_str(), p["pid"].is_null()), (Some("STARTING"), true), "{p}");
+    let out = d.ctl(&["stop", "late"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(d.state("late"), "STOPPED");
+    assert!(d.process("late")["pid"].is_null());
+}

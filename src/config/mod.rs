@@ -192,6 +192,14 @@ pub struct ProcessSpec {
     pub autostart: bool,
     pub startsecs: Duration,
     pub startretries: u32,
+    /// The wait before the first retry after a failed start.
+    pub backoff_initial: Duration,
+    /// Exponential growth of the wait; None: linear, as supervisord.
+    pub backoff_factor: Option<f64>,
+    /// The longest wait.
+    pub backoff_max: Option<Duration>,
+    /// A wait before a start from a stopped state.
+    pub start_delay: Duration,
     pub autorestart: AutoRestart,
     pub exitcodes: Vec<i32>,
     pub stopsignal: Signal,
@@ -889,6 +897,10 @@ impl<'s> Loader<'s, '_> {
             autostart: true,
             startsecs: Duration::from_secs(1),
             startretries: 3,
+            backoff_initial: Duration::from_secs(1),
+            backoff_factor: None,
+            backoff_max: None,
+            start_delay: Duration::ZERO,
             autorestart: AutoRestart::Unexpected,
             exitcodes: vec![0],
             stopsignal: Signal::SIGTERM,
@@ -932,6 +944,30 @@ impl<'s> Loader<'s, '_> {
                 "priority" => b.priority = self.integer(&at, v, i64::MIN, i64::MAX).unwrap_or(999),
                 "autostart" => b.autostart = self.boolean(&at, v).unwrap_or(true),
                 "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
+                "start_delay" => b.start_delay = self.seconds(&at, v).unwrap_or_default(),
+                "backoff_initial" => {
+                    b.backoff_initial = self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
+                }
+                "backoff_max" => b.backoff_max = self.seconds(&at, v),
+                "backoff_factor" => {
+                    let f = match v.get_ref() {
+                        DeValue::Integer(i) => {
+                            i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
+                        }
+                        DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                        _ => None,
+                    };
+                    match f {
+                        Some(f) if (1.0..=100.0).contains(&f) => b.backoff_factor = Some(f),
+                        _ => self.error(
+                            &at,
+                            format!(
+                                "expected a number from 1 to 100, found {}",
+                                describe(v.get_ref())
+                            ),
+                        ),
+                    }
+                }
                 "startretries" => {
                     b.startretries =
                         self.integer(&at, v, 0, u32::MAX as i64).map_or(3, |n| n as u32)

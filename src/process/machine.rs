@@ -23,10 +23,12 @@ pub enum TimerKind {
     Backoff,
     /// STOPPING: `stopwaitsecs` passed, send SIGKILL.
     StopKill,
+    /// STARTING without a pid: `start_delay` passed, spawn now.
+    StartDelay,
 }
 
 impl TimerKind {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 
     fn index(self) -> usize {
         self as usize
@@ -140,7 +142,15 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (s, Input::Start) if s.is_stopped() => {
             // STOPPED|EXITED|FATAL|UNKNOWN -> STARTING: a fresh start forgets earlier failures.
             p.backoff = 0;
-            begin_start(p, &mut out);
+            if spec.start_delay.is_zero() {
+                begin_start(p, &mut out);
+            } else {
+                // STARTING, but nothing is spawned until start_delay has passed.
+                p.killed = false;
+                p.exit_status = None;
+                change(p, State::Starting, &mut out);
+                arm(p, TimerKind::StartDelay, now + spec.start_delay, &mut out);
+            }
         }
         (_, Input::Start) => {} // already STARTING, RUNNING, BACKOFF or STOPPING: nothing
 
@@ -227,6 +237,11 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         }
 
         // ---- Stop ----
+        (State::Starting, Input::Stop) if p.timers.get(TimerKind::StartDelay).is_some() => {
+            p.timers.clear(TimerKind::StartDelay);
+            // STARTING -> STOPPED: still waiting out start_delay, nothing runs.
+            change(p, State::Stopped, &mut out);
+        }
         (State::Starting | State::Running, Input::Stop) => {
             p.timers.clear(TimerKind::StartSecs);
             p.killed = false;
@@ -259,6 +274,11 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.timers.clear(TimerKind::StartSecs);
             // STARTING -> RUNNING: stayed up startsecs.
             become_running(p, spec, &name, &mut out);
+        }
+        (State::Starting, Input::Timer(TimerKind::StartDelay)) => {
+            p.timers.clear(TimerKind::StartDelay);
+            // STARTING: start_delay passed, spawn.
+            out.push(Action::Spawn);
         }
         (State::Backoff, Input::Timer(TimerKind::Backoff)) => {
             p.timers.clear(TimerKind::Backoff);
@@ -321,9 +341,22 @@ fn enter_backoff(
         ));
         change(p, State::Fatal, out);
     } else {
-        // supervisord's delay: 1 s after the first failure, 2 s after the second, ...
-        arm(p, TimerKind::Backoff, now + Duration::from_secs(u64::from(p.backoff)), out);
+        arm(p, TimerKind::Backoff, now + backoff_delay(spec, p.backoff), out);
     }
+}
+
+/// The wait before retry `n` (1 after the first failure): supervisord's `n` seconds by
+/// default (backoff_initial × n); with backoff_factor, backoff_initial × factor^(n-1);
+/// never more than backoff_max, nor than a day.
+pub fn backoff_delay(spec: &ProcessSpec, n: u32) -> Duration {
+    let initial = spec.backoff_initial.as_secs_f64();
+    let secs = match spec.backoff_factor {
+        None => initial * f64::from(n),
+        Some(f) => initial * f.powi(n.saturating_sub(1).min(1000) as i32),
+    };
+    let cap =
+        spec.backoff_max.unwrap_or(Duration::from_secs(86_400)).min(Duration::from_secs(86_400));
+    Duration::try_from_secs_f64(secs).unwrap_or(cap).min(cap)
 }
 
 fn ended(p: &mut Proc, status: ExitStatus, now: Instant) {

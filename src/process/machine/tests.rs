@@ -15,7 +15,8 @@ use crate::process::{ExitStatus, State};
 /// The pid every fake spawn gets.
 const PID: i32 = 42;
 
-const ALL_TIMERS: [TimerKind; 3] = [TimerKind::StartSecs, TimerKind::Backoff, TimerKind::StopKill];
+const ALL_TIMERS: [TimerKind; 4] =
+    [TimerKind::StartSecs, TimerKind::Backoff, TimerKind::StopKill, TimerKind::StartDelay];
 
 // ---- building blocks ----
 
@@ -31,6 +32,10 @@ fn spec() -> ProcessSpec {
         autostart: true,
         startsecs: secs(1),
         startretries: 3,
+        backoff_initial: Duration::from_secs(1),
+        backoff_factor: None,
+        backoff_max: None,
+        start_delay: Duration::ZERO,
         autorestart: AutoRestart::Unexpected,
         exitcodes: vec![0],
         stopsignal: Signal::SIGTERM,
@@ -1342,4 +1347,91 @@ fn starting_stop_before_spawned_then_spawned_keeps_the_pid_and_stops_it() {
     assert!(actions.contains(&kill(Signal::SIGTERM, false)), "the stop asked for is carried out");
     feed(&mut p, exit(0), t0 + ms(100));
     assert_eq!(p.state, State::Stopped);
+}
+
+// ---- backoff policy and start delay ----
+
+#[test]
+fn backoff_is_linear_by_default_and_exponential_with_a_cap_when_asked() {
+    let linear: Vec<Duration> = (1..=4).map(|n| super::backoff_delay(&spec(), n)).collect();
+    assert_eq!(linear, [secs(1), secs(2), secs(3), secs(4)], "supervisord's 1 s, 2 s, 3 s ...");
+    let exp = spec_with(|s| {
+        s.backoff_initial = ms(100);
+        s.backoff_factor = Some(2.0);
+        s.backoff_max = Some(ms(500));
+    });
+    let got: Vec<Duration> = (1..=5).map(|n| super::backoff_delay(&exp, n)).collect();
+    assert_eq!(got, [ms(100), ms(200), ms(400), ms(500), ms(500)]);
+    // Absurd settings stay bounded instead of overflowing the clock.
+    let huge = spec_with(|s| s.backoff_factor = Some(100.0));
+    assert_eq!(super::backoff_delay(&huge, 1000), secs(86_400));
+}
+
+#[test]
+fn failed_starts_wait_as_the_policy_says() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.backoff_initial = ms(100);
+        s.backoff_factor = Some(3.0);
+        s.startretries = 3;
+    });
+    let mut p = stopped();
+    step(&mut p, &s, Input::Start, t0);
+    let mut waits = Vec::new();
+    let mut now = t0;
+    for _ in 0..3 {
+        step(&mut p, &s, spawned(), now);
+        let actions = step(&mut p, &s, exit(1), now);
+        let at = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SetTimer(TimerKind::Backoff, at) => Some(*at),
+                _ => None,
+            })
+            .expect("a retry is armed");
+        waits.push(at - now);
+        now = at;
+        step(&mut p, &s, timer(TimerKind::Backoff), now);
+    }
+    assert_eq!(waits, [ms(100), ms(300), ms(900)]);
+}
+
+#[test]
+fn start_delay_holds_the_spawn_and_a_stop_cancels_it() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| s.start_delay = ms(1500));
+    let mut p = stopped();
+    let actions = step(&mut p, &s, Input::Start, t0);
+    assert_eq!(
+        actions,
+        [
+            changed(State::Stopped, State::Starting),
+            Action::SetTimer(TimerKind::StartDelay, t0 + ms(1500))
+        ]
+    );
+    assert_eq!(p.pid, None);
+    // The delay passes: now it spawns.
+    let actions = step(&mut p, &s, timer(TimerKind::StartDelay), t0 + ms(1500));
+    assert_eq!(actions, [Action::Spawn]);
+    step(&mut p, &s, spawned(), t0 + ms(1500));
+    // An exit after RUNNING restarts at once: the delay is for starts from a stopped state.
+    let s2 = spec_with(|s| {
+        s.start_delay = ms(1500);
+        s.startsecs = Duration::ZERO;
+        s.autorestart = AutoRestart::Always;
+    });
+    let mut q = stopped();
+    step(&mut q, &s2, Input::Start, t0);
+    step(&mut q, &s2, timer(TimerKind::StartDelay), t0 + ms(1500));
+    step(&mut q, &s2, spawned(), t0 + ms(1500));
+    let actions = step(&mut q, &s2, exit(0), t0 + secs(5));
+    assert!(actions.contains(&Action::Spawn), "{actions:?}");
+    // A stop during the delay: STOPPED at once, nothing spawned, no kill.
+    let mut r = stopped();
+    step(&mut r, &s, Input::Start, t0);
+    let actions = step(&mut r, &s, Input::Stop, t0 + ms(10));
+    assert_eq!(actions, [changed(State::Starting, State::Stopped)]);
+    assert_eq!(r.timers.get(TimerKind::StartDelay), None);
+    // Its stale timer then does nothing.
+    assert_eq!(step(&mut r, &s, timer(TimerKind::StartDelay), t0 + ms(1500)), none());
 }
