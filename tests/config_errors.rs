@@ -312,3 +312,21 @@ fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn bad_resource_limits_name_their_place() {
+    let d = Dir::new("cfg-limits");
+    let config = d.write(
+        "kahi.toml",
+        "[programs.a]\ncommand = \"true\"\n\n[programs.a.limits]\nnofile = \"lots\"\nnofiles = 10\nstack = \"8MB\"\n",
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("kahi.toml:5:") && out.stderr.contains("programs.a.limits.nofile"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("kahi.toml:6:") && out.stderr.contains("nofile"), "{}", out.stderr);
+    assert!(!out.stderr.contains("kahi.toml:7:"), "a good size was refused: {}", out.stderr);
+}

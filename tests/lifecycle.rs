@@ -867,3 +867,28 @@ fn start_delay_holds_a_start_and_a_stop_cancels_it() {
     assert_eq!(d.state("late"), "STOPPED");
     assert!(d.process("late")["pid"].is_null());
 }
+
+#[test]
+fn resource_limits_are_visible_in_the_program() {
+    let d = Daemon::start(
+        "rlimits",
+        "[programs.lim]\ncommand = [\"/bin/sh\", \"-c\", \"cat /proc/self/limits; exec sleep 1000\"]\n\
+         startsecs = 0\n\n[programs.lim.limits]\nnofile = 321\ncore = 0\nstack = \"4MB\"\n",
+    );
+    d.wait_state("lim", "RUNNING");
+    wait_until("the limits are printed", DEADLINE, || {
+        d.ctl(&["tail", "lim"]).stdout.contains("Max stack")
+    });
+    let limits = d.ctl(&["tail", "lim"]).stdout;
+    let row = |name: &str| -> Vec<String> {
+        let line =
+            limits.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{limits}"));
+        line[name.len()..].split_whitespace().take(2).map(str::to_string).collect()
+    };
+    assert_eq!(row("Max open files"), ["321", "321"], "{limits}");
+    assert_eq!(row("Max core file size"), ["0", "0"], "{limits}");
+    assert_eq!(row("Max stack size"), ["4194304", "4194304"], "{limits}");
+    // The daemon's own limits are untouched.
+    let own = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    assert!(!own.lines().any(|l| l.starts_with("Max open files") && l.contains(" 321 ")), "{own}");
+}

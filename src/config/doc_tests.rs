@@ -33,6 +33,7 @@ fn label(section: Section) -> &'static str {
         Section::HttpUser => "[[server.http.users]]",
         Section::Logging => "[logging]",
         Section::Program => "[programs.NAME]",
+        Section::Limits => "[programs.NAME.limits]",
         Section::Group => "[groups.NAME]",
     }
 }
@@ -186,6 +187,7 @@ fn key_section(heading: &str) -> Option<Section> {
         Section::HttpUser,
         Section::Logging,
         Section::Program,
+        Section::Limits,
         Section::Group,
     ]
     .into_iter()
@@ -333,6 +335,7 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
             let table = line.trim_matches(['[', ']']);
             section = match table.split_once('.') {
                 _ if table == "server.http.users" => Some(Section::HttpUser),
+                Some(("programs", rest)) if rest.ends_with(".limits") => Some(Section::Limits),
                 None if table == "server" => Some(Section::Server),
                 Some(("server", "http")) => Some(Section::Http),
                 None if table == "logging" => Some(Section::Logging),

@@ -143,6 +143,47 @@ impl LogSpec {
     }
 }
 
+/// A resource limit a program may set (setrlimit(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Nofile,
+    Nproc,
+    Core,
+    As,
+    Cpu,
+    Memlock,
+    Stack,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 7] = [
+        Limit::Nofile,
+        Limit::Nproc,
+        Limit::Core,
+        Limit::As,
+        Limit::Cpu,
+        Limit::Memlock,
+        Limit::Stack,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Nofile => "nofile",
+            Limit::Nproc => "nproc",
+            Limit::Core => "core",
+            Limit::As => "as",
+            Limit::Cpu => "cpu",
+            Limit::Memlock => "memlock",
+            Limit::Stack => "stack",
+        }
+    }
+
+    /// Counted in bytes, so a size such as "1GB" is allowed.
+    fn is_bytes(self) -> bool {
+        matches!(self, Limit::Core | Limit::As | Limit::Memlock | Limit::Stack)
+    }
+}
+
 /// `$2a$`, `$2b$` or `$2y$`, a two-digit cost, `$`, then 53 characters of bcrypt's base64.
 fn is_bcrypt(h: &str) -> bool {
     let b = h.as_bytes();
@@ -222,6 +263,8 @@ pub struct ProcessSpec {
     pub strip_ansi: bool,
     /// Give the process a pipe on stdin that the API can write to.
     pub stdin_pipe: bool,
+    /// Resource limits set in the process before its exec (soft and hard alike).
+    pub limits: Vec<(Limit, Option<u64>)>,
     /// Send the stdout lines to syslog.
     pub stdout_syslog: bool,
     /// Send the stderr lines to syslog.
@@ -648,6 +691,38 @@ impl<'s> Loader<'s, '_> {
         users
     }
 
+    /// `[programs.NAME.limits]`: resource name -> a number, a size, or "unlimited".
+    fn limits(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Vec<(Limit, Option<u64>)> {
+        let Some(t) = self.table(at, v).cloned() else { return Vec::new() };
+        let mut out = Vec::new();
+        for (k, v) in t.iter() {
+            let at = self.child(at, v, k.get_ref());
+            let Some(limit) = Limit::ALL.iter().copied().find(|l| l.name() == k.get_ref().as_ref())
+            else {
+                self.unknown(&at, k.span(), Section::Limits, k.get_ref().as_ref());
+                continue;
+            };
+            let value = match v.get_ref() {
+                DeValue::String(s) if s.eq_ignore_ascii_case("unlimited") => Some(None),
+                DeValue::String(s) if limit.is_bytes() => parse_size(s).map(Some),
+                DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok().map(Some),
+                _ => None,
+            };
+            match value {
+                Some(n) => out.push((limit, n)),
+                None => self.error(
+                    &at,
+                    format!(
+                        "expected an integer >= 0{} or \"unlimited\", found {}",
+                        if limit.is_bytes() { ", a size such as \"1GB\"" } else { "" },
+                        describe(v.get_ref())
+                    ),
+                ),
+            }
+        }
+        out
+    }
+
     /// A group name (looked up in the group database) or a numeric gid.
     fn group_id(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<u32> {
         let s = match v.get_ref() {
@@ -920,6 +995,7 @@ impl<'s> Loader<'s, '_> {
             secrets: Vec::new(),
             strip_ansi: false,
             stdin_pipe: false,
+            limits: Vec::new(),
             stdout_syslog: false,
             stderr_syslog: false,
         };
@@ -1038,6 +1114,7 @@ impl<'s> Loader<'s, '_> {
                 "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
                 "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
+                "limits" => b.limits = self.limits(&at, v),
                 "stdout_capture_maxbytes" => {
                     b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
                 }

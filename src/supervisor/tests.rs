@@ -52,6 +52,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         secrets: Vec::new(),
         strip_ansi: false,
         stdin_pipe: false,
+        limits: Vec::new(),
         stdout_syslog: false,
         stderr_syslog: false,
     }

@@ -4,8 +4,9 @@
 //! Most programs are started with posix_spawn(3), which shares the daemon's memory until the
 //! exec instead of copying its page tables (with a thousand programs, startup is a third
 //! faster) and resets every signal to its default disposition on the way. A program with a
-//! `user` or a `umask` needs code between fork and exec: `std::process::Command` does the fork
-//! and exec, and its `pre_exec` closure makes async-signal-safe system calls and nothing else.
+//! `user`, a `umask` or `limits` needs code between fork and exec: `std::process::Command`
+//! does the fork and exec, and its `pre_exec` closure makes async-signal-safe system calls and
+//! nothing else.
 //! Both report an exec failure as an error, so "No such file or directory" is known rather
 //! than guessed from an early exit. Every fd Kahi opens is CLOEXEC, so none leaks into a
 //! program; the daemon ignores no signal but SIGPIPE, which both paths reset.
@@ -61,7 +62,7 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
 
     let env = environment(spec);
     let started = resolve(&spec.argv[0], &env).and_then(|path| {
-        if spec.user.is_some() || spec.umask.is_some() {
+        if spec.user.is_some() || spec.umask.is_some() || !spec.limits.is_empty() {
             fork_exec(spec, &path, &env, out_w, err_w, in_r)
         } else {
             posix_spawn(spec, &path, &env, &out_w, &err_w, in_r.as_ref())
@@ -257,11 +258,20 @@ fn fork_exec(
         .map(|u| u.groups.iter().map(|g| Gid::from_raw(*g)).collect())
         .unwrap_or_default();
     let umask = spec.umask;
+    let limits: Vec<(nix::sys::resource::Resource, u64)> = spec
+        .limits
+        .iter()
+        .map(|(l, v)| (resource(*l), v.unwrap_or(nix::sys::resource::RLIM_INFINITY)))
+        .collect();
     // SAFETY: the closure runs in the child between fork and exec. It only makes system calls
-    // (setgroups, setgid, setuid, umask) on data prepared before the fork: no allocation, no
-    // locks, no logging.
+    // (setrlimit, setgroups, setgid, setuid, umask) on data prepared before the fork: no
+    // allocation, no locks, no logging.
     unsafe {
         cmd.pre_exec(move || {
+            // Before the user switch: raising a hard limit needs the privilege root has.
+            for (r, v) in &limits {
+                nix::sys::resource::setrlimit(*r, *v, *v)?;
+            }
             if let Some(u) = &user {
                 // Order matters: groups and gid can only be changed while still root.
                 if nix::unistd::getuid().is_root() {
@@ -280,6 +290,20 @@ fn fork_exec(
     // The Child is dropped without waiting: the event loop reaps every pid itself. Dropping
     // `cmd` closes our copies of the write ends.
     Ok(child.id() as i32)
+}
+
+fn resource(l: crate::config::Limit) -> nix::sys::resource::Resource {
+    use crate::config::Limit;
+    use nix::sys::resource::Resource;
+    match l {
+        Limit::Nofile => Resource::RLIMIT_NOFILE,
+        Limit::Nproc => Resource::RLIMIT_NPROC,
+        Limit::Core => Resource::RLIMIT_CORE,
+        Limit::As => Resource::RLIMIT_AS,
+        Limit::Cpu => Resource::RLIMIT_CPU,
+        Limit::Memlock => Resource::RLIMIT_MEMLOCK,
+        Limit::Stack => Resource::RLIMIT_STACK,
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), String> {

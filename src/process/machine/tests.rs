@@ -55,6 +55,7 @@ fn spec() -> ProcessSpec {
         secrets: Vec::new(),
         strip_ansi: false,
         stdin_pipe: false,
+        limits: Vec::new(),
         stdout_syslog: false,
         stderr_syslog: false,
     }
