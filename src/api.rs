@@ -190,6 +190,9 @@ pub struct ProcessInfo {
     pub restarts: u64,
     pub spawnerr: Option<String>,
     pub description: String,
+    /// A held start: the dependencies it waits for, as `db (started)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
 }
 
 /// How one named process fared in start, stop, restart or signal.
@@ -429,6 +432,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         _ => None,
     };
     let description = match p.state {
+        State::Running if p.pid.is_none() => "completed (remain_after_exit)".to_string(),
         State::Running => {
             // Built by hand: status of many processes is asked often (HTTP), and the
             // formatting machinery was most of its cost.
@@ -438,6 +442,9 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
             d.push_str(", uptime ");
             push_clock(&mut d, uptime.unwrap_or_default());
             d
+        }
+        State::Starting if p.held && !e.waiting_for.is_empty() => {
+            format!("waiting for {}", e.waiting_for.join(", "))
         }
         State::Starting | State::Stopping => {
             p.pid.map(|pid| format!("pid {pid}")).unwrap_or_default()
@@ -465,6 +472,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         restarts: p.restarts,
         spawnerr: p.spawn_error.clone(),
         description,
+        waiting_for: if p.held { e.waiting_for.clone() } else { Vec::new() },
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use crate::config::{Config, ProcessSpec};
+use crate::config::{Condition, Config, Kind, OnFailure, ProcessSpec};
 use crate::logs::ring::Ring;
 use crate::process::State;
 use crate::process::machine::{self, Action, Input, Proc};
@@ -40,6 +40,11 @@ pub struct Entry {
     pub stderr: Ring,
     /// What to do once it has stopped, for `update`.
     pending: Option<Pending>,
+    /// While its start is held: the dependencies it waits for, as `db (started)`.
+    pub waiting_for: Vec<String>,
+    /// Start it again once it has stopped (a dependency failed, on_dependency_failure =
+    /// "restart").
+    restart_when_stopped: bool,
 }
 
 impl Entry {
@@ -81,8 +86,10 @@ pub struct Supervisor {
     next_id: ProcId,
     /// Actions for the event loop, in order.
     pub actions: VecDeque<(ProcId, Action)>,
-    /// Priorities still to stop, highest first, once shutdown began.
-    shutdown: Option<Vec<i64>>,
+    /// Shutdown began.
+    shutdown: bool,
+    /// Releasing held starts (no re-entry).
+    releasing: bool,
     /// Processes that reached a final state since the event loop last looked.
     pub changed: Vec<ProcId>,
 }
@@ -95,7 +102,8 @@ impl Supervisor {
             by_pid: HashMap::new(),
             next_id: 1,
             actions: VecDeque::new(),
-            shutdown: None,
+            shutdown: false,
+            releasing: false,
             changed: Vec::new(),
             config: Config { processes: Vec::new(), ..config.clone() },
         };
@@ -117,6 +125,8 @@ impl Supervisor {
             spec,
             proc: Proc::default(),
             pending: None,
+            waiting_for: Vec::new(),
+            restart_when_stopped: false,
         };
         self.entries.insert(id, entry);
         id
@@ -149,13 +159,18 @@ impl Supervisor {
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shutdown.is_some()
+        self.shutdown
     }
 
     /// Feeds one input to one process and queues what it decided.
     pub fn input(&mut self, id: ProcId, input: Input, now: Instant) {
-        let shutting_down = self.shutdown.is_some();
+        let shutting_down = self.shutdown;
         let Some(e) = self.entries.get_mut(&id) else { return };
+        // A program that waits for others starts held; it spawns once they are ready.
+        let input = match input {
+            Input::Start if !e.spec.deps.is_empty() || !e.spec.after.is_empty() => Input::StartHeld,
+            other => other,
+        };
         if let (Input::Exited(_), Some(pid)) = (&input, e.proc.pid) {
             self.by_pid.remove(&pid);
         }
@@ -170,15 +185,117 @@ impl Supervisor {
             self.by_pid.insert(pid, id);
         }
         let mut settled = false;
+        let mut moved = None;
         for a in actions {
-            if let Action::Changed { to, .. } = a {
+            if let Action::Changed { from, to } = a {
                 settled |= !matches!(to, State::Starting | State::Stopping);
+                moved = Some((from, to));
             }
             self.actions.push_back((id, a));
         }
         if settled {
             self.changed.push(id);
             self.settle(id, now);
+        }
+        if let Some((from, to)) = moved {
+            if !self.shutdown {
+                self.dependency_moved(id, from, to, now);
+            }
+            self.release_ready(now);
+        }
+    }
+
+    /// What a process waits for before it may spawn, as `db (started)`; empty when nothing.
+    fn unmet(&self, id: ProcId) -> Vec<String> {
+        let Some(e) = self.entries.get(&id) else { return Vec::new() };
+        let mut unmet = Vec::new();
+        for d in &e.spec.deps {
+            let mut them = self.entries.values().filter(|o| o.spec.program == d.program).peekable();
+            let met = them.peek().is_some()
+                && them.all(|o| match d.condition {
+                    Condition::Started => o.proc.state == State::Running,
+                    Condition::Completed => o.proc.completed && o.proc.pid.is_none(),
+                });
+            if !met {
+                unmet.push(format!("{} ({})", d.program, d.condition.name()));
+            }
+        }
+        for a in &e.spec.after {
+            // Ordering only: wait while it is on its way up, not when nobody starts it.
+            let starting = self.entries.values().any(|o| {
+                o.spec.program == *a && matches!(o.proc.state, State::Starting | State::Backoff)
+            });
+            if starting {
+                unmet.push(format!("{a} (after)"));
+            }
+        }
+        unmet
+    }
+
+    /// Lets every held start whose dependencies are now met go on, and records what the
+    /// others wait for.
+    fn release_ready(&mut self, now: Instant) {
+        if self.releasing {
+            return;
+        }
+        self.releasing = true;
+        loop {
+            let held: Vec<ProcId> =
+                self.order.iter().copied().filter(|id| self.entries[id].proc.held).collect();
+            let mut released = false;
+            for id in held {
+                let unmet = self.unmet(id);
+                if let Some(e) = self.entries.get_mut(&id) {
+                    if unmet.is_empty() {
+                        e.waiting_for.clear();
+                    } else {
+                        e.waiting_for = unmet;
+                        continue;
+                    }
+                }
+                self.input(id, Input::Release, now);
+                released = true;
+            }
+            if !released {
+                break;
+            }
+        }
+        self.releasing = false;
+    }
+
+    /// A process changed state: the programs that depend on its program react as their
+    /// on_dependency_failure says when it failed or was stopped.
+    fn dependency_moved(&mut self, id: ProcId, from: State, to: State, now: Instant) {
+        let Some(e) = self.entries.get(&id) else { return };
+        let was_up = matches!(from, State::Running | State::Starting | State::Stopping);
+        let completed = e.spec.kind == Kind::Oneshot && e.proc.completed;
+        let failed = was_up
+            && !completed
+            && matches!(to, State::Stopped | State::Fatal | State::Backoff | State::Exited);
+        if !failed {
+            return;
+        }
+        let program = e.spec.program.clone();
+        let name = e.spec.namespec();
+        let dependents: Vec<(ProcId, OnFailure)> = self
+            .order
+            .iter()
+            .filter_map(|d| {
+                let de = &self.entries[d];
+                let dep = de.spec.deps.iter().find(|x| x.program == program)?;
+                let up = matches!(de.proc.state, State::Running | State::Starting | State::Backoff)
+                    && !de.proc.held;
+                (up && dep.on_failure != OnFailure::Ignore).then_some((*d, dep.on_failure))
+            })
+            .collect();
+        for (d, how) in dependents {
+            let Some(de) = self.entries.get_mut(&d) else { continue };
+            let verb = if how == OnFailure::Restart { "restarting" } else { "stopping" };
+            let line =
+                format!("{}: {verb} it, as {name} it depends on is {to}", de.spec.namespec());
+            de.restart_when_stopped = how == OnFailure::Restart;
+            self.actions.push_back((d, Action::Log(log::Level::Info, line)));
+            self.input(d, Input::Stop, now);
         }
     }
 
@@ -196,17 +313,27 @@ impl Supervisor {
                     let autostart = spec.autostart;
                     replace_spec(e, *spec);
                     self.sort();
-                    if autostart && self.shutdown.is_none() {
+                    if autostart && !self.shutdown {
                         self.input(id, Input::Start, now);
                     }
                 }
                 None => {}
             }
         }
-        // No retries once shutdown began: a process that just failed to start stays down.
-        if self.shutdown.is_some()
-            && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff)
+        // on_dependency_failure = "restart": down now, so up again (held until its
+        // dependencies are back).
+        if let Some(e) = self.entries.get_mut(&id)
+            && e.restart_when_stopped
+            && e.proc.state.is_stopped()
+            && e.proc.pid.is_none()
         {
+            e.restart_when_stopped = false;
+            if !self.shutdown {
+                self.input(id, Input::Start, now);
+            }
+        }
+        // No retries once shutdown began: a process that just failed to start stays down.
+        if self.shutdown && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff) {
             self.input(id, Input::Stop, now);
         }
         self.advance_shutdown(now);
@@ -221,64 +348,80 @@ impl Supervisor {
         }
     }
 
-    /// Begins stopping everything: the highest priority first, the next only once it is down.
+    /// Begins stopping everything: dependents before what they depend on, and among the
+    /// processes free to stop, the highest priority first; the next tier only once it is down.
     pub fn begin_shutdown(&mut self, now: Instant) {
-        if self.shutdown.is_some() {
+        if self.shutdown {
             return;
         }
-        let mut tiers: Vec<i64> = self.entries.values().map(|e| e.spec.priority).collect();
-        tiers.sort_unstable();
-        tiers.dedup();
-        self.shutdown = Some(tiers);
+        self.shutdown = true;
         // The exit status reports kills of this shutdown only.
         for e in self.entries.values_mut() {
             e.proc.killed = false;
+            e.restart_when_stopped = false;
         }
-        // Nothing runs in BACKOFF: cancel every pending retry now rather than in turn.
+        // Nothing runs in BACKOFF or while held: cancel those starts now rather than in turn.
         for id in self.order.clone() {
-            if self.entries[&id].proc.state == State::Backoff {
+            let p = &self.entries[&id].proc;
+            if p.state == State::Backoff || (p.state == State::Starting && p.pid.is_none()) {
                 self.input(id, Input::Stop, now);
             }
         }
         self.advance_shutdown(now);
     }
 
+    /// Nothing of it runs, and nothing needs a stop.
+    fn is_down(&self, id: ProcId) -> bool {
+        let p = &self.entries[&id].proc;
+        p.pid.is_none()
+            && !matches!(
+                p.state,
+                State::Starting | State::Running | State::Backoff | State::Stopping
+            )
+    }
+
+    /// Whether `a` waits for `b`'s program (depends_on, requires, after).
+    fn waits_for(&self, a: ProcId, b: ProcId) -> bool {
+        let (a, b) = (&self.entries[&a].spec, &self.entries[&b].spec);
+        a.program != b.program
+            && (a.deps.iter().any(|d| d.program == b.program) || a.after.contains(&b.program))
+    }
+
     fn advance_shutdown(&mut self, now: Instant) {
+        if !self.shutdown {
+            return;
+        }
         loop {
-            let Some(tier) = self.shutdown.as_ref().and_then(|t| t.last().copied()) else { return };
-            let ids: Vec<ProcId> = self
-                .order
+            let up: Vec<ProcId> =
+                self.order.iter().copied().filter(|id| !self.is_down(*id)).collect();
+            // Free to stop: nothing still up waits for it.
+            let free: Vec<ProcId> = up
                 .iter()
                 .copied()
-                .filter(|id| self.entries[id].spec.priority == tier)
+                .filter(|id| !up.iter().any(|other| self.waits_for(*other, *id)))
                 .collect();
-            let mut busy = false;
-            for id in &ids {
+            let Some(tier) = free.iter().map(|id| self.entries[id].spec.priority).max() else {
+                return;
+            };
+            let tier_ids: Vec<ProcId> =
+                free.into_iter().filter(|id| self.entries[id].spec.priority == tier).collect();
+            for id in &tier_ids {
                 let state = self.entries[id].proc.state;
                 if matches!(state, State::Starting | State::Running | State::Backoff) {
                     self.input(*id, Input::Stop, now);
                 }
-                busy |= self
-                    .entries
-                    .get(id)
-                    .is_some_and(|e| e.proc.pid.is_some() || e.proc.state == State::Stopping);
             }
-            if busy {
+            // A nested call (through `settle`) may have moved on already; go on only when
+            // this tier went down at once (nothing was running in it).
+            if !tier_ids.iter().all(|id| !self.entries.contains_key(id) || self.is_down(*id)) {
                 return;
-            }
-            // A nested call (through `settle`) may already have moved past this tier.
-            if let Some(t) = self.shutdown.as_mut()
-                && t.last() == Some(&tier)
-            {
-                t.pop();
             }
         }
     }
 
     /// True once shutdown began and every process is down.
     pub fn shutdown_complete(&self) -> bool {
-        self.shutdown.as_ref().is_some_and(|t| t.is_empty())
-            && self.entries.values().all(|e| e.proc.pid.is_none())
+        self.shutdown && self.order.iter().all(|id| self.is_down(*id))
     }
 
     /// Whether any process had to be SIGKILLed while stopping.

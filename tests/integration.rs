@@ -6,6 +6,7 @@ mod util;
 mod config_errors;
 mod console;
 mod ctl;
+mod deps;
 mod docs;
 mod http;
 mod lifecycle;

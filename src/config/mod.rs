@@ -184,6 +184,54 @@ impl Limit {
     }
 }
 
+/// A cycle in "waits for" edges, as the list of programs around it, the first repeated at
+/// the end; None when there is none. Deterministic: programs are visited in name order.
+fn find_cycle<'a>(
+    waits: &std::collections::BTreeMap<&'a str, Vec<&'a str>>,
+) -> Option<Vec<&'a str>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    fn visit<'a>(
+        n: &'a str,
+        waits: &std::collections::BTreeMap<&'a str, Vec<&'a str>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        match marks.get(n).copied().unwrap_or(Mark::New) {
+            Mark::Done => return None,
+            Mark::OnPath => {
+                let start = path.iter().position(|p| *p == n).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(n);
+                return Some(cycle);
+            }
+            Mark::New => {}
+        }
+        marks.insert(n, Mark::OnPath);
+        path.push(n);
+        for next in waits.get(n).map(Vec::as_slice).unwrap_or_default() {
+            if let Some(c) = visit(next, waits, marks, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        marks.insert(n, Mark::Done);
+        None
+    }
+    let mut marks = HashMap::new();
+    for n in waits.keys() {
+        let mut path = Vec::new();
+        if let Some(c) = visit(n, waits, &mut marks, &mut path) {
+            return Some(c);
+        }
+    }
+    None
+}
+
 /// `$2a$`, `$2b$` or `$2y$`, a two-digit cost, `$`, then 53 characters of bcrypt's base64.
 fn is_bcrypt(h: &str) -> bool {
     let b = h.as_bytes();
@@ -203,6 +251,50 @@ pub struct ProgramInfo {
     pub autostart: bool,
     pub priority: i64,
     pub numprocs: u32,
+}
+
+/// How a program runs: `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Runs until stopped: RUNNING once up `startsecs`.
+    Simple,
+    /// Runs to completion: STARTING while it runs; an expected exit completes it.
+    Oneshot,
+}
+
+/// What a dependency must be before a program that depends on it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Every process of it RUNNING.
+    Started,
+    /// A oneshot: every process of it exited with an expected code.
+    Completed,
+}
+
+impl Condition {
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Completed => "completed",
+        }
+    }
+}
+
+/// What happens to a running program when a program it depends on fails or is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    Stop,
+    Restart,
+    Ignore,
+}
+
+/// One dependency of a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dep {
+    /// The program depended on.
+    pub program: String,
+    pub condition: Condition,
+    pub on_failure: OnFailure,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +333,14 @@ pub struct ProcessSpec {
     pub backoff_max: Option<Duration>,
     /// A wait before a start from a stopped state.
     pub start_delay: Duration,
+    /// `type`.
+    pub kind: Kind,
+    /// A completed oneshot counts as RUNNING (without a pid) until stopped.
+    pub remain_after_exit: bool,
+    /// Programs to wait for (depends_on, requires).
+    pub deps: Vec<Dep>,
+    /// Programs to start after, when they are being started (after, and others' before).
+    pub after: Vec<String>,
     pub autorestart: AutoRestart,
     pub exitcodes: Vec<i32>,
     pub stopsignal: Signal,
@@ -387,7 +487,14 @@ pub fn load_with(
             }
         }
     }
-    let mut loader = Loader { env, errors, docs: Vec::new(), childlogdir: std::env::temp_dir() };
+    let mut loader = Loader {
+        env,
+        errors,
+        docs: Vec::new(),
+        childlogdir: std::env::temp_dir(),
+        refs: Vec::new(),
+        refs_checked: Vec::new(),
+    };
     for (path, src) in &files {
         loader.parse(path, src);
     }
@@ -423,6 +530,10 @@ struct Loader<'s, 'e> {
     childlogdir: PathBuf,
     errors: Vec<ConfigError>,
     docs: Vec<Doc<'s>>,
+    /// Every program named by depends_on, requires, after or before: (from, key, place, to).
+    refs: Vec<(String, &'static str, At, String)>,
+    /// The references that named a known program: (from, place), to point at a cycle.
+    refs_checked: Vec<(String, At)>,
 }
 
 /// Program name -> (its group, the group's priority).
@@ -467,7 +578,8 @@ impl<'s> Loader<'s, '_> {
         let logging = self.logging(logging);
         self.childlogdir = logging.childlogdir.clone();
         let (programs, groups) = self.collect_programs_and_groups();
-        let (processes, infos) = self.programs(programs, &groups);
+        let (mut processes, infos) = self.programs(programs, &groups);
+        self.check_dependencies(&mut processes);
 
         if !self.errors.is_empty() {
             // In reading order: the main file first, then each included file, line by line.
@@ -689,6 +801,142 @@ impl<'s> Loader<'s, '_> {
             }
         }
         users
+    }
+
+    /// `depends_on = ["db", { name = "migrate", condition = "completed" }]`.
+    fn depends_on(&mut self, at: &At, v: &Spanned<DeValue<'s>>, from: &str) -> Vec<Dep> {
+        let Some(items) = self.array(at, v) else { return Vec::new() };
+        let mut deps: Vec<Dep> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = self.child(at, item, &i.to_string());
+            let (name, condition) = match item.get_ref() {
+                DeValue::String(s) => (s.to_string(), Condition::Started),
+                DeValue::Table(t) => {
+                    let mut name = None;
+                    let mut condition = Condition::Started;
+                    for (k, v) in t.iter() {
+                        let at = self.child(&at, v, k.get_ref());
+                        match k.get_ref().as_ref() {
+                            "name" => name = self.string(&at, v),
+                            "condition" => match self.string(&at, v).as_deref() {
+                                Some("started") => condition = Condition::Started,
+                                Some("completed") => condition = Condition::Completed,
+                                Some("healthy") => self.error(
+                                    &at,
+                                    "\"healthy\" needs health checks or type = \"notify\", which this version does not have; use \"started\" or \"completed\"",
+                                ),
+                                Some(other) => self.error(
+                                    &at,
+                                    format!("expected \"started\" or \"completed\", found {other:?}"),
+                                ),
+                                None => {}
+                            },
+                            other => self.error(
+                                &at,
+                                format!("unknown key {other:?}; a dependency has name and condition"),
+                            ),
+                        }
+                    }
+                    let Some(name) = name else {
+                        if !t.contains_key("name") {
+                            self.error(&at, "missing required key \"name\"");
+                        }
+                        continue;
+                    };
+                    (name, condition)
+                }
+                other => {
+                    self.error(
+                        &at,
+                        format!(
+                            "expected a program name or {{ name = ..., condition = ... }}, found {}",
+                            describe(other)
+                        ),
+                    );
+                    continue;
+                }
+            };
+            self.refs.push((from.to_string(), "depends_on", at.clone(), name.clone()));
+            if deps.iter().any(|d| d.program == name) {
+                self.error(&at, format!("{name:?} is named twice"));
+                continue;
+            }
+            deps.push(Dep { program: name, condition, on_failure: OnFailure::Ignore });
+        }
+        deps
+    }
+
+    /// `requires`, `after`, `before`: program names, remembered for checking once every
+    /// program is known.
+    fn program_refs(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        from: &str,
+        key: &'static str,
+    ) -> Vec<String> {
+        let names = self.strings(at, v).unwrap_or_default();
+        for n in &names {
+            self.refs.push((from.to_string(), key, at.clone(), n.clone()));
+        }
+        names
+    }
+
+    /// Every reference names a program; `before` becomes the other program's `after`; and
+    /// the waits form no cycle (an error names the whole cycle).
+    fn check_dependencies(&mut self, processes: &mut [ProcessSpec]) {
+        let known: Vec<String> = {
+            let mut v: Vec<String> = processes.iter().map(|p| p.program.clone()).collect();
+            v.dedup();
+            v
+        };
+        for (from, key, at, to) in std::mem::take(&mut self.refs) {
+            if !known.contains(&to) {
+                let hint = closest(&to, known.iter().map(String::as_str))
+                    .map(|c| format!("; did you mean {c:?}?"))
+                    .unwrap_or_default();
+                self.error(&at, format!("unknown program {to:?}{hint}"));
+                continue;
+            }
+            if to == from {
+                self.error(&at, format!("{from:?} cannot wait for itself"));
+                continue;
+            }
+            if key == "before" {
+                for p in processes.iter_mut().filter(|p| p.program == to) {
+                    if !p.after.contains(&from) {
+                        p.after.push(from.clone());
+                    }
+                }
+            }
+            self.refs_checked.push((from, at));
+        }
+        // program -> the programs it waits for.
+        let mut waits: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for p in processes.iter() {
+            let e = waits.entry(p.program.as_str()).or_default();
+            for d in &p.deps {
+                if !e.contains(&d.program.as_str()) {
+                    e.push(d.program.as_str());
+                }
+            }
+            for a in &p.after {
+                if !e.contains(&a.as_str()) {
+                    e.push(a.as_str());
+                }
+            }
+        }
+        if let Some(cycle) = find_cycle(&waits) {
+            let first = cycle[0].to_string();
+            let place =
+                self.refs_checked.iter().find(|(from, _)| *from == first).map(|(_, at)| at.clone());
+            let text = format!("dependency cycle: {}", cycle.join(" -> "));
+            match place {
+                Some(at) => self.error(&at, text),
+                None => self.err_nopos_main(text),
+            }
+        }
+        self.refs_checked.clear();
     }
 
     /// `[programs.NAME.limits]`: resource name -> a number, a size, or "unlimited".
@@ -976,6 +1224,10 @@ impl<'s> Loader<'s, '_> {
             backoff_factor: None,
             backoff_max: None,
             start_delay: Duration::ZERO,
+            kind: Kind::Simple,
+            remain_after_exit: false,
+            deps: Vec::new(),
+            after: Vec::new(),
             autorestart: AutoRestart::Unexpected,
             exitcodes: vec![0],
             stopsignal: Signal::SIGTERM,
@@ -1000,6 +1252,8 @@ impl<'s> Loader<'s, '_> {
             stderr_syslog: false,
         };
         let mut killasgroup: Option<(At, bool)> = None;
+        let mut on_dependency_failure = OnFailure::Ignore;
+        let mut requires: Vec<String> = Vec::new();
         let mut mask_env: Vec<String> = Vec::new();
         let mut stderr_syslog_at: Option<At> = None;
         // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
@@ -1021,6 +1275,38 @@ impl<'s> Loader<'s, '_> {
                 "autostart" => b.autostart = self.boolean(&at, v).unwrap_or(true),
                 "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
                 "start_delay" => b.start_delay = self.seconds(&at, v).unwrap_or_default(),
+                "type" => match self.string(&at, v).as_deref() {
+                    Some("simple") => b.kind = Kind::Simple,
+                    Some("oneshot") => b.kind = Kind::Oneshot,
+                    Some(t @ ("notify" | "socket")) => self.error(
+                        &at,
+                        format!("type {t:?} is not available in this version; use \"simple\" or \"oneshot\""),
+                    ),
+                    Some(other) => self.error(
+                        &at,
+                        format!("expected \"simple\" or \"oneshot\", found {other:?}"),
+                    ),
+                    None => {}
+                },
+                "remain_after_exit" => b.remain_after_exit = self.boolean(&at, v).unwrap_or(false),
+                "depends_on" => b.deps = self.depends_on(&at, v, &p.name),
+                "requires" => {
+                    requires = self.program_refs(&at, v, &p.name, "requires");
+                }
+                "after" => b.after = self.program_refs(&at, v, &p.name, "after"),
+                "before" => {
+                    self.program_refs(&at, v, &p.name, "before");
+                }
+                "on_dependency_failure" => match self.string(&at, v).as_deref() {
+                    Some("stop") => on_dependency_failure = OnFailure::Stop,
+                    Some("restart") => on_dependency_failure = OnFailure::Restart,
+                    Some("ignore") => on_dependency_failure = OnFailure::Ignore,
+                    Some(other) => self.error(
+                        &at,
+                        format!("expected \"stop\", \"restart\" or \"ignore\", found {other:?}"),
+                    ),
+                    None => {}
+                },
                 "backoff_initial" => {
                     b.backoff_initial = self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
                 }
@@ -1142,6 +1428,21 @@ impl<'s> Loader<'s, '_> {
             Some((_, k)) => k,
             None => base.stopasgroup,
         };
+        // depends_on follows on_dependency_failure; requires stops with what it requires, as
+        // systemd's Requires= does.
+        for d in &mut base.deps {
+            d.on_failure = on_dependency_failure;
+        }
+        for r in requires {
+            match base.deps.iter_mut().find(|d| d.program == r) {
+                Some(d) => d.on_failure = OnFailure::Stop,
+                None => base.deps.push(Dep {
+                    program: r,
+                    condition: Condition::Started,
+                    on_failure: OnFailure::Stop,
+                }),
+            }
+        }
         if let Some(at) = stderr_syslog_at
             && base.stderr_syslog
             && base.redirect_stderr

@@ -12,7 +12,7 @@ use log::Level;
 use nix::sys::signal::Signal;
 
 use super::{ExitStatus, State};
-use crate::config::{AutoRestart, ProcessSpec};
+use crate::config::{AutoRestart, Kind, ProcessSpec};
 
 /// The kinds of deadline a process can have; at most one of each is armed at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +79,10 @@ pub struct Proc {
     pub restarts: u64,
     /// The current stop had to use SIGKILL.
     pub killed: bool,
+    /// STARTING, but waiting for its dependencies before it spawns.
+    pub held: bool,
+    /// A oneshot whose last run exited with an expected code.
+    pub completed: bool,
     pub timers: Timers,
 }
 
@@ -94,6 +98,8 @@ impl Default for Proc {
             spawn_error: None,
             restarts: 0,
             killed: false,
+            held: false,
+            completed: false,
             timers: Timers::default(),
         }
     }
@@ -104,6 +110,10 @@ impl Default for Proc {
 pub enum Input {
     /// Start it (at boot, by a request, or after an update).
     Start,
+    /// Start it, but spawn only on `Release`: its dependencies are not met yet.
+    StartHeld,
+    /// Its dependencies are met: a held start goes on.
+    Release,
     /// Stop it.
     Stop,
     /// Send it a signal (a request).
@@ -146,13 +156,26 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                 begin_start(p, &mut out);
             } else {
                 // STARTING, but nothing is spawned until start_delay has passed.
-                p.killed = false;
-                p.exit_status = None;
-                change(p, State::Starting, &mut out);
+                hold_start(p, &mut out);
                 arm(p, TimerKind::StartDelay, now + spec.start_delay, &mut out);
             }
         }
-        (_, Input::Start) => {} // already STARTING, RUNNING, BACKOFF or STOPPING: nothing
+        (s, Input::StartHeld) if s.is_stopped() => {
+            // STOPPED|EXITED|FATAL|UNKNOWN -> STARTING, held until Release.
+            p.backoff = 0;
+            hold_start(p, &mut out);
+            p.held = true;
+        }
+        (_, Input::Start | Input::StartHeld) => {} // already STARTING, RUNNING, BACKOFF or STOPPING
+        (State::Starting, Input::Release) if p.held => {
+            p.held = false;
+            if spec.start_delay.is_zero() {
+                out.push(Action::Spawn);
+            } else {
+                arm(p, TimerKind::StartDelay, now + spec.start_delay, &mut out);
+            }
+        }
+        (_, Input::Release) => {} // not held: nothing
 
         // ---- Spawn outcome ----
         (State::Starting, Input::Spawned { pid }) => {
@@ -160,7 +183,9 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.started_at = Some(now);
             p.spawn_error = None;
             out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));
-            if spec.startsecs.is_zero() {
+            if spec.kind == Kind::Oneshot {
+                // A oneshot stays STARTING while it runs; its exit decides.
+            } else if spec.startsecs.is_zero() {
                 // STARTING -> RUNNING: startsecs = 0 means up as soon as spawned.
                 become_running(p, spec, &name, &mut out);
             } else {
@@ -196,6 +221,27 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         }
 
         // ---- Exit ----
+        (State::Starting, Input::Exited(status)) if spec.kind == Kind::Oneshot => {
+            ended(p, status, now);
+            let expected = matches!(status, ExitStatus::Exited(c) if spec.exitcodes.contains(&c));
+            if expected {
+                p.completed = true;
+                p.backoff = 0;
+                out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; expected)")));
+                out.push(Action::Log(Level::Info, format!("success: {name} completed")));
+                // STARTING -> RUNNING (remain_after_exit, without a pid) or EXITED.
+                let to = if spec.remain_after_exit { State::Running } else { State::Exited };
+                change(p, to, &mut out);
+            } else {
+                out.push(Action::Log(
+                    Level::Info,
+                    format!("exited: {name} ({status}; not expected)"),
+                ));
+                p.spawn_error = Some(format!("{status} (not expected)"));
+                // STARTING -> BACKOFF: a oneshot that failed is retried like a failed start.
+                enter_backoff(p, spec, &name, now, &mut out);
+            }
+        }
         (State::Starting, Input::Exited(status)) => {
             p.timers.clear(TimerKind::StartSecs);
             ended(p, status, now);
@@ -237,9 +283,16 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         }
 
         // ---- Stop ----
-        (State::Starting, Input::Stop) if p.timers.get(TimerKind::StartDelay).is_some() => {
+        (State::Starting, Input::Stop)
+            if p.held || p.timers.get(TimerKind::StartDelay).is_some() =>
+        {
             p.timers.clear(TimerKind::StartDelay);
-            // STARTING -> STOPPED: still waiting out start_delay, nothing runs.
+            p.held = false;
+            // STARTING -> STOPPED: still waiting (dependencies, start_delay), nothing runs.
+            change(p, State::Stopped, &mut out);
+        }
+        (State::Running, Input::Stop) if p.pid.is_none() => {
+            // RUNNING -> STOPPED: a completed oneshot with remain_after_exit; nothing runs.
             change(p, State::Stopped, &mut out);
         }
         (State::Starting | State::Running, Input::Stop) => {
@@ -307,8 +360,17 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
 fn begin_start(p: &mut Proc, out: &mut Vec<Action>) {
     p.killed = false;
     p.exit_status = None;
+    p.completed = false;
     change(p, State::Starting, out);
     out.push(Action::Spawn);
+}
+
+/// STARTING without a spawn yet: a start_delay or dependencies to wait for.
+fn hold_start(p: &mut Proc, out: &mut Vec<Action>) {
+    p.killed = false;
+    p.exit_status = None;
+    p.completed = false;
+    change(p, State::Starting, out);
 }
 
 fn become_running(p: &mut Proc, spec: &ProcessSpec, name: &str, out: &mut Vec<Action>) {

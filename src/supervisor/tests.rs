@@ -33,6 +33,10 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         backoff_factor: None,
         backoff_max: None,
         start_delay: Duration::ZERO,
+        kind: crate::config::Kind::Simple,
+        remain_after_exit: false,
+        deps: Vec::new(),
+        after: Vec::new(),
         autorestart: AutoRestart::Unexpected,
         exitcodes: vec![0],
         stopsignal: Signal::SIGTERM,
@@ -201,9 +205,14 @@ impl Harness {
                 .sup
                 .iter()
                 .flat_map(|e| {
-                    [TimerKind::StartSecs, TimerKind::Backoff, TimerKind::StopKill]
-                        .into_iter()
-                        .filter_map(move |k| e.proc.timers.get(k).map(|at| (at, e.id, k)))
+                    [
+                        TimerKind::StartSecs,
+                        TimerKind::Backoff,
+                        TimerKind::StopKill,
+                        TimerKind::StartDelay,
+                    ]
+                    .into_iter()
+                    .filter_map(move |k| e.proc.timers.get(k).map(|at| (at, e.id, k)))
                 })
                 .filter(|(at, _, _)| *at <= until)
                 .min();
@@ -911,4 +920,96 @@ fn api_start_during_shutdown_is_refused_and_changes_nothing() {
     assert_eq!(reply.map_err(|e| e.code), Err(ErrorCode::ShuttingDown));
     assert!(k.sup.actions.is_empty());
     assert_eq!(k.state("tool"), State::Stopped);
+}
+
+// ==== dependencies ====
+
+fn needs(spec: ProcessSpec, program: &str, condition: crate::config::Condition) -> ProcessSpec {
+    with(spec, |s| {
+        s.deps.push(crate::config::Dep {
+            program: program.into(),
+            condition,
+            on_failure: crate::config::OnFailure::Ignore,
+        })
+    })
+}
+
+#[test]
+fn independent_programs_start_together_and_a_dependent_spawns_only_when_its_dependency_is_up() {
+    use crate::config::Condition::Started;
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        needs(program("web", 1), "db", Started),
+        program("db", 5),
+        program("cache", 5),
+    ]);
+    k.sup.start_autostart(t0);
+    let done = k.perform(t0);
+    // db and cache spawn at once; web (first by priority) is held, saying why.
+    assert_eq!(spawns(&done), ["cache", "db"]);
+    assert_eq!((k.state("web"), k.pid("web")), (State::Starting, None));
+    assert_eq!(k.sup.get(k.id("web")).unwrap().waiting_for, ["db (started)"]);
+    // db RUNNING after startsecs: web spawns in the same step.
+    let done = k.advance_to(t0 + secs(1));
+    assert!(spawns(&done).contains(&"web".to_string()), "{done:?}");
+    assert!(k.sup.get(k.id("web")).unwrap().waiting_for.is_empty());
+}
+
+#[test]
+fn a_oneshot_completes_and_releases_what_waits_for_its_completion() {
+    use crate::config::Condition::Completed;
+    let t0 = Instant::now();
+    let migrate = with(program("migrate", 5), |s| s.kind = crate::config::Kind::Oneshot);
+    let mut k = Harness::new(vec![migrate, needs(program("web", 9), "migrate", Completed)]);
+    k.sup.start_autostart(t0);
+    assert_eq!(spawns(&k.perform(t0)), ["migrate"]);
+    // Running past startsecs is not completing.
+    k.advance_to(t0 + secs(3));
+    assert_eq!(k.state("migrate"), State::Starting);
+    assert_eq!(k.pid("web"), None);
+    // A failed run is retried, and still releases nothing.
+    k.exit("migrate", code(1), t0 + secs(4));
+    assert_eq!(k.state("migrate"), State::Backoff);
+    k.advance_to(t0 + secs(5));
+    let done = k.exit("migrate", code(0), t0 + secs(6));
+    assert_eq!(k.state("migrate"), State::Exited);
+    assert_eq!(spawns(&done), ["web"]);
+}
+
+#[test]
+fn shutdown_stops_dependents_first_even_against_priority() {
+    use crate::config::Condition::Started;
+    let t0 = Instant::now();
+    // By priority alone db (999) would stop first; web waits for it, so web goes first.
+    let mut k = Harness::new(vec![program("db", 999), needs(program("web", 1), "db", Started)]);
+    k.boot(t0);
+    k.advance_to(t0 + secs(2));
+    assert_eq!(k.state("web"), State::Running);
+    let t1 = t0 + secs(5);
+    k.sup.begin_shutdown(t1);
+    assert_eq!(kills(&k.perform(t1)), [("web".into(), Signal::SIGTERM)]);
+    assert_eq!(
+        kills(&k.exit("web", by(Signal::SIGTERM), t1 + ms(10))),
+        [("db".into(), Signal::SIGTERM)]
+    );
+    k.exit("db", by(Signal::SIGTERM), t1 + ms(20));
+    assert!(k.sup.shutdown_complete());
+}
+
+#[test]
+fn a_held_start_is_cancelled_by_a_stop_and_by_shutdown() {
+    use crate::config::Condition::Started;
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("db", 1), |s| s.autostart = false),
+        needs(program("web", 2), "db", Started),
+    ]);
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    assert_eq!(k.state("web"), State::Starting);
+    k.sup.begin_shutdown(t0 + secs(1));
+    let done = k.perform(t0 + secs(1));
+    assert_eq!(kills(&done), [], "nothing ran, nothing is signalled");
+    assert_eq!(k.state("web"), State::Stopped);
+    assert!(k.sup.shutdown_complete());
 }

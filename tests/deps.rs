@@ -1,0 +1,113 @@
+//! Dependencies between programs: a chain that starts in order, a cycle refused, stops in
+//! reverse order, and a dependency's failure passed on.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+fn f(d: &Daemon, name: &str, field: &str) -> f64 {
+    d.process(name)[field].as_f64().unwrap_or_else(|| panic!("{name}.{field}: {}", d.process(name)))
+}
+
+#[test]
+fn a_chain_starts_in_order_only_when_each_condition_holds_and_stops_in_reverse() {
+    let mut d = Daemon::start(
+        "deps-chain",
+        "[programs.db]\ncommand = \"sleep 1000\"\nstartsecs = 1\npriority = 900\n\n\
+         [programs.migrate]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 0.5; echo migrated\"]\n\
+         type = \"oneshot\"\ndepends_on = [\"db\"]\n\n\
+         [programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\npriority = 1\n\
+         depends_on = [{ name = \"migrate\", condition = \"completed\" }, \"db\"]\n",
+    );
+    // web has the lowest priority (starts first) but must wait: STARTING, without a pid,
+    // saying for what.
+    let web = d.process("web");
+    assert_eq!((web["state"].as_str(), web["pid"].is_null()), (Some("STARTING"), true), "{web}");
+    let waiting: Vec<&str> =
+        web["waiting_for"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(waiting.contains(&"migrate (completed)"), "{web}");
+    let text = d.ctl(&["status", "web"]).stdout;
+    assert!(text.contains("waiting for"), "{text}");
+
+    d.wait_state_within("web", "RUNNING", Duration::from_secs(20));
+    assert_eq!(d.state("migrate"), "EXITED");
+    assert_eq!(d.state("db"), "RUNNING");
+    // Timestamps: migrate spawned once db was RUNNING (startsecs 1 after its start), web once
+    // migrate had exited.
+    let (db, migrate, migrate_end, web) = (
+        f(&d, "db", "start_time"),
+        f(&d, "migrate", "start_time"),
+        f(&d, "migrate", "stop_time"),
+        f(&d, "web", "start_time"),
+    );
+    assert!(migrate >= db + 0.95, "migrate started {:.3} s after db", migrate - db);
+    assert!(web >= migrate_end - 0.01, "web started before migrate ended");
+    assert!(d.ctl(&["tail", "migrate"]).stdout.contains("migrated"));
+
+    // Shutdown: web (which waits for db) stops before db, whatever the priorities say.
+    d.signal(15);
+    assert_eq!(d.wait_exit(DEADLINE), 0);
+    let log = d.log();
+    let at = |what: &str| log.find(what).unwrap_or_else(|| panic!("no {what:?} in\n{log}"));
+    assert!(at("stopped: web") < at("stopped: db"), "{log}");
+}
+
+#[test]
+fn a_cycle_is_refused_naming_it_and_so_is_an_unknown_program() {
+    let dir = Dir::new("deps-cycle");
+    let config = dir.write(
+        "kahi.toml",
+        "[programs.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n\n\
+         [programs.b]\ncommand = \"true\"\nafter = [\"c\"]\n\n\
+         [programs.c]\ncommand = \"true\"\nrequires = [\"a\"]\n\n\
+         [programs.d]\ncommand = \"true\"\ndepends_on = [\"aa\"]\n",
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("dependency cycle: a -> b -> c -> a"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("kahi.toml:3:") && out.stderr.contains("programs.a.depends_on"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("unknown program \"aa\"; did you mean \"a\"?"), "{}", out.stderr);
+    // The negative twin: without the closing edge, the file is good.
+    let config = dir.write(
+        "kahi.toml",
+        "[programs.a]\ncommand = \"true\"\ndepends_on = [\"b\"]\n\n\
+         [programs.b]\ncommand = \"true\"\nafter = [\"c\"]\n\n\
+         [programs.c]\ncommand = \"true\"\n",
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn a_failed_dependency_stops_or_restarts_its_dependents() {
+    let d = Daemon::start(
+        "deps-failure",
+        "[programs.db]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = false\n\n\
+         [programs.strict]\ncommand = \"sleep 1000\"\nstartsecs = 0\nrequires = [\"db\"]\n\n\
+         [programs.elastic]\ncommand = \"sleep 1000\"\nstartsecs = 0\ndepends_on = [\"db\"]\n\
+         on_dependency_failure = \"restart\"\n\n\
+         [programs.easy]\ncommand = \"sleep 1000\"\nstartsecs = 0\ndepends_on = [\"db\"]\n",
+    );
+    for n in ["db", "strict", "elastic", "easy"] {
+        d.wait_state(n, "RUNNING");
+    }
+    let easy_pid = d.process("easy")["pid"].clone();
+    let elastic_pid = d.process("elastic")["pid"].clone();
+    unsafe_kill(d.process("db")["pid"].as_i64().unwrap() as i32, 9);
+    d.wait_state("db", "EXITED");
+    d.wait_state("strict", "STOPPED");
+    // restart: down, then held until db is back.
+    wait_until("elastic waits for db", DEADLINE, || {
+        let p = d.process("elastic");
+        p["state"] == "STARTING" && p["pid"].is_null()
+    });
+    assert_eq!(d.process("easy")["pid"], easy_pid, "ignore changed nothing");
+    assert_eq!(d.ctl(&["start", "db"]).code, 0);
+    d.wait_state("elastic", "RUNNING");
+    assert_ne!(d.process("elastic")["pid"], elastic_pid);
+    assert_eq!(d.state("strict"), "STOPPED", "stop does not start it again");
+}
