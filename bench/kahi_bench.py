@@ -23,6 +23,10 @@ Measures the release binary against its targets:
      figure is Kahi / cat; median of 3 launches of each, alternating. The writer alone to
      /dev/null is timed too, to show it is not the bottleneck. Files in --scratch.
 
+Dependencies: 200 independent programs, then 200 in a diamond (a root, 198 branches that depend
+on it, a sink that depends on every branch): time until all RUNNING, median of 3 each; the
+figure is diamond / independent; the diamond's order is checked from the start times.
+
 HTTP: GET /api/v1/processes with 100 programs under wrk (-t2 -c32, kept-alive), median of 3
 runs of 10 s, requests/s and p99; then supervisord (when installed) with 100 programs and its
 XML-RPC getAllProcessInfo under the same wrk load; the figure is Kahi / supervisord.
@@ -71,6 +75,7 @@ TARGETS = {
     "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
     "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
     "log_vs_supervisord": ("log throughput, Kahi / supervisord", "x", 1.0, ">"),
+    "deps_200_ratio": ("200 programs, dependency diamond / independent", "x", 1.5, "<="),
     "http_rps": ("HTTP process list, 100 programs, rate", "req/s", 10000.0, ">="),
     "http_p99": ("HTTP process list, 100 programs, p99", "ms", 10.0, "<"),
     "http_vs_supervisord": ("HTTP rate, Kahi / supervisord XML-RPC", "x", 20.0, ">="),
@@ -769,6 +774,50 @@ def versus_supervisord(out, peer_results):
                    f"harness log scenario: Kahi {k:.1f} MB/s, supervisord {s:.1f} MB/s")
 
 
+# ---------------------------------------------------------------- dependencies
+
+
+def dependencies(out, opts):
+    """200 independent programs against 200 in a diamond (a root, 198 branches that depend
+    on it, a sink that depends on every branch): time until all are RUNNING, median of the
+    runs each; and, from the processes' start times, that the diamond started in dependency
+    order with its branches together."""
+    def independent(d):
+        return "".join(f'\n[programs.p{i}]\ncommand = "{d.exe} 100000{i}"\nstartsecs = 0\n'
+                       for i in range(200))
+
+    def diamond(d):
+        t = f'\n[programs.root]\ncommand = "{d.exe} 1000000"\nstartsecs = 0\n'
+        for i in range(198):
+            t += (f'\n[programs.b{i}]\ncommand = "{d.exe} 100000{i}"\nstartsecs = 0\n'
+                  'depends_on = ["root"]\n')
+        branches = ", ".join(f'"b{i}"' for i in range(198))
+        t += f'\n[programs.sink]\ncommand = "{d.exe} 1000001"\nstartsecs = 0\ndepends_on = [{branches}]\n'
+        return t
+
+    times = {"independent": [], "diamond": []}
+    spread = []
+    for _ in range(opts.deps_runs):
+        for kind, tables in (("independent", independent), ("diamond", diamond)):
+            with Daemon(opts.kahi, opts.scratch, 200, tables=tables) as d:
+                wait_quiet(opts.quiesce)
+                times[kind].append(d.wait_running(d.start()))
+                if kind == "diamond":
+                    procs = {p["name"]: p["start_time"] for p in d.status()}
+                    branches = [procs[f"b{i}"] for i in range(198)]
+                    if not (procs["root"] <= min(branches) and max(branches) <= procs["sink"]):
+                        raise RuntimeError("the diamond did not start in dependency order")
+                    spread.append((max(branches) - min(branches)) * 1000)
+    ind, dia = statistics.median(times["independent"]), statistics.median(times["diamond"])
+    out.measure("200 independent programs RUNNING", ind, "s",
+                "median of " + " ".join(f"{t:.3f}" for t in times["independent"]))
+    out.measure("200 programs in a diamond RUNNING", dia, "s",
+                "median of " + " ".join(f"{t:.3f}" for t in times["diamond"]))
+    out.measure("diamond: first to last branch spawned", statistics.median(spread), "ms",
+                "released in one loop turn; root before every branch, every branch before the sink: checked")
+    out.figure("deps_200_ratio", dia / ind, f"{dia:.3f} s / {ind:.3f} s")
+
+
 # ---------------------------------------------------------------- HTTP under load
 
 
@@ -954,12 +1003,14 @@ def main():
         opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 5, 0.5, 30, 2
         opts.log_bytes, opts.log_runs = 256 * MIB, 1
         opts.http_runs, opts.http_secs = 1, 3
+        opts.deps_runs = 1
         opts.peers = None
     else:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
         opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 20, 0.5, 200, 5
         opts.log_bytes, opts.log_runs = 1024 * MIB, 5
         opts.http_runs, opts.http_secs = 3, 10
+        opts.deps_runs = 3
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096:
@@ -982,6 +1033,7 @@ def main():
     out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
     out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")
     log_throughput(out, opts)
+    dependencies(out, opts)
     http_load(out, opts)
     peer_results, peers = ({}, [])
     if opts.peers:

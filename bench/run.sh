@@ -12,7 +12,10 @@
 #      Kahi copies it to stdout_logfile (no rotation); MB/s from the writer's first write
 #      until the file holds every byte (checked exactly), against `writer | cat > file` on
 #      the same disk (the scratch dir's); the figure is Kahi / cat (median of 5 each, alternating);
-#   7. HTTP: GET /api/v1/processes with 100 programs under wrk (2 threads, 32 kept-alive
+#   7. dependencies: 200 independent programs against 200 in a diamond (root, 198 branches,
+#      a sink), time until all RUNNING (median of 3 each), the diamond's order checked from
+#      the start times;
+#   8. HTTP: GET /api/v1/processes with 100 programs under wrk (2 threads, 32 kept-alive
 #      connections, median of 3 runs of 10 s): requests/s and p99; then supervisord's XML-RPC
 #      getAllProcessInfo with 100 programs under the same load, and the ratio (needs wrk).
 # Each figure is printed with its target and PASS/FAIL, then a summary table; the same lines
