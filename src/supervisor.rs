@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::config::{Condition, Config, Kind, OnFailure, ProcessSpec};
 use crate::logs::ring::Ring;
 use crate::process::State;
-use crate::process::machine::{self, Action, Input, Proc};
+use crate::process::machine::{self, Action, Input, Proc, TimerKind};
 
 /// A process's identity for as long as it is configured. Never reused.
 pub type ProcId = u64;
@@ -171,6 +171,7 @@ impl Supervisor {
             Input::Start if !e.spec.deps.is_empty() || !e.spec.after.is_empty() => Input::StartHeld,
             other => other,
         };
+        let ready_now = input == Input::Timer(TimerKind::ReadyDelay);
         if let (Input::Exited(_), Some(pid)) = (&input, e.proc.pid) {
             self.by_pid.remove(&pid);
         }
@@ -202,6 +203,8 @@ impl Supervisor {
                 self.dependency_moved(id, from, to, now);
             }
             self.release_ready(now);
+        } else if ready_now {
+            self.release_ready(now);
         }
     }
 
@@ -213,7 +216,7 @@ impl Supervisor {
             let mut them = self.entries.values().filter(|o| o.spec.program == d.program).peekable();
             let met = them.peek().is_some()
                 && them.all(|o| match d.condition {
-                    Condition::Started => o.proc.state == State::Running,
+                    Condition::Started => o.proc.state == State::Running && o.proc.ready,
                     Condition::Completed => o.proc.completed && o.proc.pid.is_none(),
                 });
             if !met {

@@ -333,6 +333,8 @@ pub struct ProcessSpec {
     pub backoff_max: Option<Duration>,
     /// A wait before a start from a stopped state.
     pub start_delay: Duration,
+    /// How long RUNNING before what depends on it may start.
+    pub ready_delay: Duration,
     /// `type`.
     pub kind: Kind,
     /// A completed oneshot counts as RUNNING (without a pid) until stopped.
@@ -1224,6 +1226,7 @@ impl<'s> Loader<'s, '_> {
             backoff_factor: None,
             backoff_max: None,
             start_delay: Duration::ZERO,
+            ready_delay: Duration::ZERO,
             kind: Kind::Simple,
             remain_after_exit: false,
             deps: Vec::new(),
@@ -1275,6 +1278,7 @@ impl<'s> Loader<'s, '_> {
                 "autostart" => b.autostart = self.boolean(&at, v).unwrap_or(true),
                 "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
                 "start_delay" => b.start_delay = self.seconds(&at, v).unwrap_or_default(),
+                "ready_delay" => b.ready_delay = self.seconds(&at, v).unwrap_or_default(),
                 "type" => match self.string(&at, v).as_deref() {
                     Some("simple") => b.kind = Kind::Simple,
                     Some("oneshot") => b.kind = Kind::Oneshot,

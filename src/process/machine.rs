@@ -25,10 +25,12 @@ pub enum TimerKind {
     StopKill,
     /// STARTING without a pid: `start_delay` passed, spawn now.
     StartDelay,
+    /// RUNNING: `ready_delay` passed, programs that depend on it may start.
+    ReadyDelay,
 }
 
 impl TimerKind {
-    const COUNT: usize = 4;
+    const COUNT: usize = 5;
 
     fn index(self) -> usize {
         self as usize
@@ -83,6 +85,8 @@ pub struct Proc {
     pub held: bool,
     /// A oneshot whose last run exited with an expected code.
     pub completed: bool,
+    /// RUNNING for `ready_delay` already: what depends on it may start.
+    pub ready: bool,
     pub timers: Timers,
 }
 
@@ -100,6 +104,7 @@ impl Default for Proc {
             killed: false,
             held: false,
             completed: false,
+            ready: false,
             timers: Timers::default(),
         }
     }
@@ -187,7 +192,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                 // A oneshot stays STARTING while it runs; its exit decides.
             } else if spec.startsecs.is_zero() {
                 // STARTING -> RUNNING: startsecs = 0 means up as soon as spawned.
-                become_running(p, spec, &name, &mut out);
+                become_running(p, spec, &name, now, &mut out);
             } else {
                 arm(p, TimerKind::StartSecs, now + spec.startsecs, &mut out);
             }
@@ -231,6 +236,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                 out.push(Action::Log(Level::Info, format!("success: {name} completed")));
                 // STARTING -> RUNNING (remain_after_exit, without a pid) or EXITED.
                 let to = if spec.remain_after_exit { State::Running } else { State::Exited };
+                p.ready = to == State::Running;
                 change(p, to, &mut out);
             } else {
                 out.push(Action::Log(
@@ -326,7 +332,12 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (State::Starting, Input::Timer(TimerKind::StartSecs)) => {
             p.timers.clear(TimerKind::StartSecs);
             // STARTING -> RUNNING: stayed up startsecs.
-            become_running(p, spec, &name, &mut out);
+            become_running(p, spec, &name, now, &mut out);
+        }
+        (State::Running, Input::Timer(TimerKind::ReadyDelay)) => {
+            p.timers.clear(TimerKind::ReadyDelay);
+            // RUNNING for ready_delay: ready for what depends on it.
+            p.ready = true;
         }
         (State::Starting, Input::Timer(TimerKind::StartDelay)) => {
             p.timers.clear(TimerKind::StartDelay);
@@ -373,8 +384,18 @@ fn hold_start(p: &mut Proc, out: &mut Vec<Action>) {
     change(p, State::Starting, out);
 }
 
-fn become_running(p: &mut Proc, spec: &ProcessSpec, name: &str, out: &mut Vec<Action>) {
+fn become_running(
+    p: &mut Proc,
+    spec: &ProcessSpec,
+    name: &str,
+    now: Instant,
+    out: &mut Vec<Action>,
+) {
     p.backoff = 0;
+    p.ready = spec.ready_delay.is_zero();
+    if !p.ready {
+        arm(p, TimerKind::ReadyDelay, now + spec.ready_delay, out);
+    }
     out.push(Action::Log(
         Level::Info,
         format!(
@@ -434,6 +455,10 @@ fn arm(p: &mut Proc, kind: TimerKind, at: Instant, out: &mut Vec<Action>) {
 
 fn change(p: &mut Proc, to: State, out: &mut Vec<Action>) {
     let from = p.state;
+    if to != State::Running {
+        p.ready = false;
+        p.timers.clear(TimerKind::ReadyDelay);
+    }
     p.state = to;
     out.push(Action::Changed { from, to });
 }

@@ -33,6 +33,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         backoff_factor: None,
         backoff_max: None,
         start_delay: Duration::ZERO,
+        ready_delay: Duration::ZERO,
         kind: crate::config::Kind::Simple,
         remain_after_exit: false,
         deps: Vec::new(),
@@ -210,6 +211,7 @@ impl Harness {
                         TimerKind::Backoff,
                         TimerKind::StopKill,
                         TimerKind::StartDelay,
+                        TimerKind::ReadyDelay,
                     ]
                     .into_iter()
                     .filter_map(move |k| e.proc.timers.get(k).map(|at| (at, e.id, k)))
@@ -1012,4 +1014,20 @@ fn a_held_start_is_cancelled_by_a_stop_and_by_shutdown() {
     assert_eq!(kills(&done), [], "nothing ran, nothing is signalled");
     assert_eq!(k.state("web"), State::Stopped);
     assert!(k.sup.shutdown_complete());
+}
+
+#[test]
+fn ready_delay_holds_dependents_until_it_has_passed() {
+    use crate::config::Condition::Started;
+    let t0 = Instant::now();
+    let db = with(program("db", 1), |s| s.ready_delay = ms(2500));
+    let mut k = Harness::new(vec![db, needs(program("web", 2), "db", Started)]);
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    // db RUNNING at 1 s, ready at 3.5 s.
+    k.advance_to(t0 + secs(3));
+    assert_eq!(k.state("db"), State::Running);
+    assert_eq!(k.pid("web"), None);
+    let done = k.advance_to(t0 + secs(4));
+    assert_eq!(spawns(&done), ["web"]);
 }

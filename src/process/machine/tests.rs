@@ -15,8 +15,13 @@ use crate::process::{ExitStatus, State};
 /// The pid every fake spawn gets.
 const PID: i32 = 42;
 
-const ALL_TIMERS: [TimerKind; 4] =
-    [TimerKind::StartSecs, TimerKind::Backoff, TimerKind::StopKill, TimerKind::StartDelay];
+const ALL_TIMERS: [TimerKind; 5] = [
+    TimerKind::StartSecs,
+    TimerKind::Backoff,
+    TimerKind::StopKill,
+    TimerKind::StartDelay,
+    TimerKind::ReadyDelay,
+];
 
 // ---- building blocks ----
 
@@ -36,6 +41,7 @@ fn spec() -> ProcessSpec {
         backoff_factor: None,
         backoff_max: None,
         start_delay: Duration::ZERO,
+        ready_delay: Duration::ZERO,
         kind: crate::config::Kind::Simple,
         remain_after_exit: false,
         deps: Vec::new(),
