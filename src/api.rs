@@ -193,6 +193,9 @@ pub struct ProcessInfo {
     /// A held start: the dependencies it waits for, as `db (started)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting_for: Vec<String>,
+    /// What a notify program last said with STATUS=.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
 }
 
 /// How one named process fared in start, stop, restart or signal.
@@ -446,6 +449,9 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         State::Starting if p.held && !e.waiting_for.is_empty() => {
             format!("waiting for {}", e.waiting_for.join(", "))
         }
+        State::Starting if e.spec.kind == crate::config::Kind::Notify && p.pid.is_some() => {
+            format!("pid {}, waiting for READY=1", p.pid.unwrap_or(0))
+        }
         State::Starting | State::Stopping => {
             p.pid.map(|pid| format!("pid {pid}")).unwrap_or_default()
         }
@@ -473,6 +479,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         spawnerr: p.spawn_error.clone(),
         description,
         waiting_for: if p.held { e.waiting_for.clone() } else { Vec::new() },
+        status_text: p.status_text.clone(),
     }
 }
 

@@ -75,6 +75,8 @@ const STDOUT: Token = Token(2);
 /// The HTTP threads have parsed requests for the loop.
 const HTTP: Token = Token(3);
 const STDERR: Token = Token(4);
+/// sd_notify messages from programs of type notify.
+const NOTIFY: Token = Token(5);
 /// Dynamic tokens start here and only ever grow, so a token is never reused.
 const FIRST_DYNAMIC: usize = 16;
 
@@ -139,6 +141,8 @@ pub struct EventLoop {
     http_waiting: HashMap<Token, (tiny_http::Request, Shape)>,
     /// Server-Sent Events clients and what they follow.
     subscribers: Vec<(http::Subscriber, Feed)>,
+    /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
+    notify: Option<sys::notify::NotifySocket>,
     /// Stdin pipes of running processes with `stdin_pipe`, and their tokens.
     stdins: HashMap<ProcId, StdinPipe>,
     stdin_tokens: HashMap<Token, ProcId>,
@@ -178,6 +182,19 @@ impl EventLoop {
         let sup_syslog = sup.config.logging.syslog.clone();
         let sup_facility = sup.config.logging.syslog_facility;
         let std_flags = [watch_out(&poll, 1, STDOUT), watch_out(&poll, 2, STDERR)];
+        let notify = match sys::notify::NotifySocket::bind(&sup.config.server.socket) {
+            Ok(mut n) => {
+                poll.registry().register(&mut n.sock, NOTIFY, Interest::READABLE)?;
+                Some(n)
+            }
+            Err(e) => {
+                log::warn!(
+                    "unable to bind the notify socket next to {}: {e}; programs of type notify will not be seen ready",
+                    sup.config.server.socket.display()
+                );
+                None
+            }
+        };
         let signals: Vec<i32> = sys::signals::HANDLED
             .iter()
             .chain(sys::signals::FORWARDED)
@@ -217,6 +234,7 @@ impl EventLoop {
             http,
             http_waiting: HashMap::new(),
             subscribers: Vec::new(),
+            notify,
             stdins: HashMap::new(),
             stdin_tokens: HashMap::new(),
         })
@@ -263,6 +281,7 @@ impl EventLoop {
                     SIGNALS => self.on_signals(now),
                     CONTROL => self.accept(),
                     STDOUT | STDERR => self.flush_console(),
+                    NOTIFY => self.read_notify(now),
                     HTTP => self.serve_http(now),
                     t => {
                         if readable {
@@ -340,7 +359,8 @@ impl EventLoop {
 
     fn spawn(&mut self, id: ProcId, now: Instant) {
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
-        match sys::spawn::spawn(&spec) {
+        let notify = self.notify.as_ref().map(|n| n.path());
+        match sys::spawn::spawn(&spec, notify) {
             Ok(child) => {
                 // The log files exist from the start, as operators expect to find them.
                 let _ = self.log_file(id, Stream::Stdout);
@@ -473,6 +493,22 @@ impl EventLoop {
                     e.spec.namespec()
                 );
             }
+        }
+    }
+
+    /// sd_notify messages: each from the main pid of a supervised process goes to it.
+    fn read_notify(&mut self, now: Instant) {
+        while let Some((pid, notices)) = self.notify.as_ref().and_then(|n| n.recv()) {
+            let Some(id) = self.sup.by_pid(pid) else {
+                log::debug!(
+                    "notify message from pid {pid}, which is no program's main pid: ignored"
+                );
+                continue;
+            };
+            for n in notices {
+                self.sup.input(id, Input::Notify(n), now);
+            }
+            self.perform(now);
         }
     }
 

@@ -216,7 +216,9 @@ impl Supervisor {
             let mut them = self.entries.values().filter(|o| o.spec.program == d.program).peekable();
             let met = them.peek().is_some()
                 && them.all(|o| match d.condition {
-                    Condition::Started => o.proc.state == State::Running && o.proc.ready,
+                    Condition::Started | Condition::Healthy => {
+                        o.proc.state == State::Running && o.proc.ready
+                    }
                     Condition::Completed => o.proc.completed && o.proc.pid.is_none(),
                 });
             if !met {

@@ -111,3 +111,69 @@ fn a_failed_dependency_stops_or_restarts_its_dependents() {
     assert_ne!(d.process("elastic")["pid"], elastic_pid);
     assert_eq!(d.state("strict"), "STOPPED", "stop does not start it again");
 }
+
+/// A notify program in Python: optional STATUS, READY=1 after `delay` seconds, then it sleeps
+/// (sending WATCHDOG=1 every `ping` seconds when `ping` > 0).
+fn notifier(delay: f64, ping: f64) -> String {
+    let script = format!(
+        "import os,socket,time\\n\
+         s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\\n\
+         a=os.environ['NOTIFY_SOCKET']\\n\
+         s.sendto(b'STATUS=warming up',a)\\n\
+         time.sleep({delay})\\n\
+         s.sendto(b'READY=1\\\\nSTATUS=serving',a)\\n\
+         while True:\\n\
+         \\x20time.sleep({})\\n\
+         \\x20{}\\n",
+        if ping > 0.0 { ping } else { 1000.0 },
+        if ping > 0.0 { "s.sendto(b'WATCHDOG=1',a)" } else { "pass" }
+    );
+    format!("command = [\"python3\", \"-c\", \"{script}\"]\ntype = \"notify\"\n")
+}
+
+#[test]
+fn a_notify_program_gates_its_dependent_until_it_says_ready() {
+    let d = Daemon::start(
+        "deps-notify",
+        &format!(
+            "[programs.api]\n{}\n\
+             [programs.client]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\
+             depends_on = [{{ name = \"api\", condition = \"healthy\" }}]\n",
+            notifier(1.0, 0.0)
+        ),
+    );
+    wait_until("api spawned", DEADLINE, || !d.process("api")["pid"].is_null());
+    let api = d.process("api");
+    assert_eq!(api["state"], "STARTING", "{api}");
+    assert!(d.process("client")["pid"].is_null());
+    d.wait_state("client", "RUNNING");
+    let api = d.process("api");
+    assert_eq!(
+        (api["state"].as_str(), api["status_text"].as_str()),
+        (Some("RUNNING"), Some("serving")),
+        "{api}"
+    );
+    // The client spawned only after api's READY=1, a second after api's start.
+    let gap = f(&d, "client", "start_time") - f(&d, "api", "start_time");
+    assert!(gap >= 0.95, "client started {gap:.3} s after api");
+    d.wait_log("success: api entered RUNNING state, it said READY=1");
+}
+
+#[test]
+fn a_notify_program_that_stops_pinging_its_watchdog_is_aborted_and_restarted() {
+    let d = Daemon::start(
+        "deps-watchdog",
+        &format!(
+            "[programs.pinger]\n{}watchdog_sec = 1\n\n[programs.silent]\n{}watchdog_sec = 1\n",
+            notifier(0.1, 0.2),
+            notifier(0.1, 0.0)
+        ),
+    );
+    d.wait_state("pinger", "RUNNING");
+    d.wait_state("silent", "RUNNING");
+    d.wait_log("silent: no WATCHDOG=1 for 1 s (watchdog_sec); aborting it with SIGABRT");
+    wait_until("silent restarted", DEADLINE, || {
+        d.process("silent")["restarts"].as_u64() >= Some(1)
+    });
+    assert_eq!(d.process("pinger")["restarts"], 0, "a pinging program is left alone");
+}

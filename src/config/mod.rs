@@ -260,6 +260,8 @@ pub enum Kind {
     Simple,
     /// Runs to completion: STARTING while it runs; an expected exit completes it.
     Oneshot,
+    /// Says when it is ready (sd_notify READY=1 on NOTIFY_SOCKET): STARTING until then.
+    Notify,
 }
 
 /// What a dependency must be before a program that depends on it starts.
@@ -269,6 +271,8 @@ pub enum Condition {
     Started,
     /// A oneshot: every process of it exited with an expected code.
     Completed,
+    /// A notify program: every process of it said READY=1.
+    Healthy,
 }
 
 impl Condition {
@@ -276,6 +280,7 @@ impl Condition {
         match self {
             Condition::Started => "started",
             Condition::Completed => "completed",
+            Condition::Healthy => "healthy",
         }
     }
 }
@@ -335,6 +340,8 @@ pub struct ProcessSpec {
     pub start_delay: Duration,
     /// How long RUNNING before what depends on it may start.
     pub ready_delay: Duration,
+    /// A notify program must send WATCHDOG=1 at least this often; zero: no watchdog.
+    pub watchdog_sec: Duration,
     /// `type`.
     pub kind: Kind,
     /// A completed oneshot counts as RUNNING (without a pid) until stopped.
@@ -823,13 +830,10 @@ impl<'s> Loader<'s, '_> {
                             "condition" => match self.string(&at, v).as_deref() {
                                 Some("started") => condition = Condition::Started,
                                 Some("completed") => condition = Condition::Completed,
-                                Some("healthy") => self.error(
-                                    &at,
-                                    "\"healthy\" needs health checks or type = \"notify\", which this version does not have; use \"started\" or \"completed\"",
-                                ),
+                                Some("healthy") => condition = Condition::Healthy,
                                 Some(other) => self.error(
                                     &at,
-                                    format!("expected \"started\" or \"completed\", found {other:?}"),
+                                    format!("expected \"started\", \"healthy\" or \"completed\", found {other:?}"),
                                 ),
                                 None => {}
                             },
@@ -912,6 +916,21 @@ impl<'s> Loader<'s, '_> {
                 }
             }
             self.refs_checked.push((from, at));
+        }
+        // "healthy" needs something that says so: READY=1 of a notify program.
+        for p in processes.iter() {
+            for d in p.deps.iter().filter(|d| d.condition == Condition::Healthy) {
+                let target_notify = processes
+                    .iter()
+                    .filter(|q| q.program == d.program)
+                    .all(|q| q.kind == Kind::Notify);
+                if !target_notify && known.contains(&d.program) {
+                    self.err_nopos_main(format!(
+                        "programs.{}.depends_on: condition \"healthy\" needs {:?} to be type = \"notify\" (this version has no health checks); use \"started\"",
+                        p.program, d.program
+                    ));
+                }
+            }
         }
         // program -> the programs it waits for.
         let mut waits: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
@@ -1227,6 +1246,7 @@ impl<'s> Loader<'s, '_> {
             backoff_max: None,
             start_delay: Duration::ZERO,
             ready_delay: Duration::ZERO,
+            watchdog_sec: Duration::ZERO,
             kind: Kind::Simple,
             remain_after_exit: false,
             deps: Vec::new(),
@@ -1279,16 +1299,18 @@ impl<'s> Loader<'s, '_> {
                 "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
                 "start_delay" => b.start_delay = self.seconds(&at, v).unwrap_or_default(),
                 "ready_delay" => b.ready_delay = self.seconds(&at, v).unwrap_or_default(),
+                "watchdog_sec" => b.watchdog_sec = self.seconds(&at, v).unwrap_or_default(),
                 "type" => match self.string(&at, v).as_deref() {
                     Some("simple") => b.kind = Kind::Simple,
                     Some("oneshot") => b.kind = Kind::Oneshot,
-                    Some(t @ ("notify" | "socket")) => self.error(
+                    Some("notify") => b.kind = Kind::Notify,
+                    Some("socket") => self.error(
                         &at,
-                        format!("type {t:?} is not available in this version; use \"simple\" or \"oneshot\""),
+                        "type \"socket\" is not available in this version; use \"simple\", \"oneshot\" or \"notify\"",
                     ),
                     Some(other) => self.error(
                         &at,
-                        format!("expected \"simple\" or \"oneshot\", found {other:?}"),
+                        format!("expected \"simple\", \"oneshot\" or \"notify\", found {other:?}"),
                     ),
                     None => {}
                 },

@@ -27,10 +27,12 @@ pub enum TimerKind {
     StartDelay,
     /// RUNNING: `ready_delay` passed, programs that depend on it may start.
     ReadyDelay,
+    /// RUNNING (notify): no WATCHDOG=1 for `watchdog_sec`.
+    Watchdog,
 }
 
 impl TimerKind {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 
     fn index(self) -> usize {
         self as usize
@@ -87,6 +89,8 @@ pub struct Proc {
     pub completed: bool,
     /// RUNNING for `ready_delay` already: what depends on it may start.
     pub ready: bool,
+    /// The last STATUS= a notify program sent.
+    pub status_text: Option<String>,
     pub timers: Timers,
 }
 
@@ -105,6 +109,7 @@ impl Default for Proc {
             held: false,
             completed: false,
             ready: false,
+            status_text: None,
             timers: Timers::default(),
         }
     }
@@ -119,6 +124,8 @@ pub enum Input {
     StartHeld,
     /// Its dependencies are met: a held start goes on.
     Release,
+    /// A message on NOTIFY_SOCKET from its pid: READY=1, WATCHDOG=1, STATUS=..., STOPPING=1.
+    Notify(Notice),
     /// Stop it.
     Stop,
     /// Send it a signal (a request).
@@ -131,6 +138,15 @@ pub enum Input {
     Exited(ExitStatus),
     /// One of its deadlines passed.
     Timer(TimerKind),
+}
+
+/// One sd_notify message, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Ready,
+    Watchdog,
+    Status(String),
+    Stopping,
 }
 
 /// What the event loop must do.
@@ -188,8 +204,9 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.started_at = Some(now);
             p.spawn_error = None;
             out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));
-            if spec.kind == Kind::Oneshot {
-                // A oneshot stays STARTING while it runs; its exit decides.
+            if spec.kind != Kind::Simple {
+                // A oneshot stays STARTING while it runs, its exit decides; a notify program
+                // until it says READY=1.
             } else if spec.startsecs.is_zero() {
                 // STARTING -> RUNNING: startsecs = 0 means up as soon as spawned.
                 become_running(p, spec, &name, now, &mut out);
@@ -334,6 +351,33 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             // STARTING -> RUNNING: stayed up startsecs.
             become_running(p, spec, &name, now, &mut out);
         }
+        // ---- sd_notify ----
+        (State::Starting, Input::Notify(Notice::Ready))
+            if spec.kind == Kind::Notify && p.pid.is_some() =>
+        {
+            // STARTING -> RUNNING: the program says it is ready.
+            become_running(p, spec, &name, now, &mut out);
+        }
+        (State::Running, Input::Notify(Notice::Watchdog)) if !spec.watchdog_sec.is_zero() => {
+            arm(p, TimerKind::Watchdog, now + spec.watchdog_sec, &mut out);
+        }
+        (_, Input::Notify(Notice::Status(text))) => p.status_text = Some(text),
+        (State::Running, Input::Notify(Notice::Stopping)) => {
+            out.push(Action::Log(Level::Info, format!("{name} says STOPPING=1")));
+        }
+        (_, Input::Notify(_)) => {} // READY=1 again, or a ping with no watchdog: nothing
+        (State::Running, Input::Timer(TimerKind::Watchdog)) => {
+            p.timers.clear(TimerKind::Watchdog);
+            out.push(Action::Log(
+                Level::Warn,
+                format!(
+                    "{name}: no WATCHDOG=1 for {} s (watchdog_sec); aborting it with SIGABRT",
+                    secs_text(spec.watchdog_sec)
+                ),
+            ));
+            // As systemd: SIGABRT, and the exit that follows is an unexpected one.
+            out.push(Action::Kill { signal: Signal::SIGABRT, group: false });
+        }
         (State::Running, Input::Timer(TimerKind::ReadyDelay)) => {
             p.timers.clear(TimerKind::ReadyDelay);
             // RUNNING for ready_delay: ready for what depends on it.
@@ -396,13 +440,18 @@ fn become_running(
     if !p.ready {
         arm(p, TimerKind::ReadyDelay, now + spec.ready_delay, out);
     }
-    out.push(Action::Log(
-        Level::Info,
+    if spec.kind == Kind::Notify && !spec.watchdog_sec.is_zero() {
+        arm(p, TimerKind::Watchdog, now + spec.watchdog_sec, out);
+    }
+    let why = if spec.kind == Kind::Notify {
+        "it said READY=1".to_string()
+    } else {
         format!(
-            "success: {name} entered RUNNING state, process has stayed up for > than {} seconds (startsecs)",
+            "process has stayed up for > than {} seconds (startsecs)",
             secs_text(spec.startsecs)
-        ),
-    ));
+        )
+    };
+    out.push(Action::Log(Level::Info, format!("success: {name} entered RUNNING state, {why}")));
     change(p, State::Running, out);
 }
 
@@ -458,6 +507,10 @@ fn change(p: &mut Proc, to: State, out: &mut Vec<Action>) {
     if to != State::Running {
         p.ready = false;
         p.timers.clear(TimerKind::ReadyDelay);
+        p.timers.clear(TimerKind::Watchdog);
+    }
+    if to == State::Starting {
+        p.status_text = None;
     }
     p.state = to;
     out.push(Action::Changed { from, to });

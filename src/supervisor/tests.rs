@@ -34,6 +34,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         backoff_max: None,
         start_delay: Duration::ZERO,
         ready_delay: Duration::ZERO,
+        watchdog_sec: Duration::ZERO,
         kind: crate::config::Kind::Simple,
         remain_after_exit: false,
         deps: Vec::new(),

@@ -39,8 +39,9 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
 }
 
-/// Starts one process of `spec`. The error names what failed and why.
-pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
+/// Starts one process of `spec`; a notify program gets `notify` as NOTIFY_SOCKET. The error
+/// names what failed and why.
+pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>) -> Result<Spawned, String> {
     let (out_r, out_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
     let (err_r, err_w) = if spec.redirect_stderr {
@@ -60,7 +61,16 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, String> {
         (None, None)
     };
 
-    let env = environment(spec);
+    let mut env = environment(spec);
+    if spec.kind == crate::config::Kind::Notify {
+        if let Some(path) = notify {
+            set_var(&mut env, "NOTIFY_SOCKET", path.as_os_str());
+        }
+        if !spec.watchdog_sec.is_zero() {
+            let usec = spec.watchdog_sec.as_micros().to_string();
+            set_var(&mut env, "WATCHDOG_USEC", OsStr::new(&usec));
+        }
+    }
     let started = resolve(&spec.argv[0], &env).and_then(|path| {
         if spec.user.is_some() || spec.umask.is_some() || !spec.limits.is_empty() {
             fork_exec(spec, &path, &env, out_w, err_w, in_r)
@@ -105,6 +115,13 @@ fn environment(spec: &ProcessSpec) -> Vec<(OsString, OsString)> {
         }
     }
     env
+}
+
+fn set_var(env: &mut Vec<(OsString, OsString)>, k: &str, v: &OsStr) {
+    match env.iter_mut().find(|(name, _)| name == k) {
+        Some(e) => e.1 = v.to_os_string(),
+        None => env.push((k.into(), v.to_os_string())),
+    }
 }
 
 /// The file to execute for `command`: itself when it holds a slash, else the first executable
