@@ -196,6 +196,9 @@ pub struct ProcessInfo {
     /// What a notify program last said with STATUS=.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+    /// With a health check, while RUNNING: starting, healthy or unhealthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::process::machine::Health>,
 }
 
 /// How one named process fared in start, stop, restart or signal.
@@ -464,6 +467,12 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         },
         State::Unknown => String::new(),
     };
+    let description = match p.health {
+        Some(h) if h != crate::process::machine::Health::Healthy => {
+            format!("{description} ({})", h.name())
+        }
+        _ => description,
+    };
     ProcessInfo {
         name: e.spec.namespec(),
         group: e.spec.group.clone(),
@@ -480,6 +489,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         description,
         waiting_for: if p.held { e.waiting_for.clone() } else { Vec::new() },
         status_text: p.status_text.clone(),
+        health: p.health,
     }
 }
 

@@ -141,6 +141,10 @@ pub struct EventLoop {
     http_waiting: HashMap<Token, (tiny_http::Request, Shape)>,
     /// Server-Sent Events clients and what they follow.
     subscribers: Vec<(http::Subscriber, Feed)>,
+    /// Health checks under way, by process; their sockets' tokens; their commands' pids.
+    checks: HashMap<ProcId, crate::health::Check>,
+    check_tokens: HashMap<Token, ProcId>,
+    check_pids: HashMap<i32, ProcId>,
     /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
     notify: Option<sys::notify::NotifySocket>,
     /// Stdin pipes of running processes with `stdin_pipe`, and their tokens.
@@ -167,7 +171,7 @@ enum Feed {
 }
 
 /// The event types of `/api/v1/events/stream`.
-pub const EVENT_TYPES: &[&str] = &["state", "update", "shutdown"];
+pub const EVENT_TYPES: &[&str] = &["state", "health", "update", "shutdown"];
 
 impl EventLoop {
     pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
@@ -235,6 +239,9 @@ impl EventLoop {
             http_waiting: HashMap::new(),
             subscribers: Vec::new(),
             notify,
+            checks: HashMap::new(),
+            check_tokens: HashMap::new(),
+            check_pids: HashMap::new(),
             stdins: HashMap::new(),
             stdin_tokens: HashMap::new(),
         })
@@ -283,6 +290,7 @@ impl EventLoop {
                     STDOUT | STDERR => self.flush_console(),
                     NOTIFY => self.read_notify(now),
                     HTTP => self.serve_http(now),
+                    t if self.check_tokens.contains_key(&t) => self.drive_check(t, now),
                     t => {
                         if readable {
                             self.on_readable(t, now);
@@ -346,6 +354,20 @@ impl EventLoop {
                     }
                 }
                 Action::Log(level, line) => log::log!(level, "{line}"),
+                Action::CheckHealth => self.start_check(id, now),
+                Action::CancelHealthCheck => self.cancel_check(id),
+                Action::HealthChanged(h) => {
+                    if let Some(e) = self.sup.get(id) {
+                        let event = serde_json::json!({
+                            "ts": crate::timefmt::rfc3339_now(),
+                            "name": e.spec.namespec(),
+                            "group": e.spec.group,
+                            "program": e.spec.program,
+                            "health": h,
+                        });
+                        self.emit("health", event);
+                    }
+                }
             }
         }
         if !self.sup.changed.is_empty() {
@@ -473,9 +495,78 @@ impl EventLoop {
         for (pid, status) in sys::reap::reap() {
             match self.sup.by_pid(pid) {
                 Some(id) => self.sup.input(id, Input::Exited(status), now),
-                None => log::debug!("reaped unknown pid {pid} ({status})"),
+                None => match self.check_pids.remove(&pid) {
+                    Some(id) => {
+                        self.checks.remove(&id);
+                        let ok = status == crate::process::ExitStatus::Exited(0);
+                        let detail = status.to_string();
+                        self.sup.input(id, Input::HealthResult { ok, detail }, now);
+                    }
+                    None => log::debug!("reaped unknown pid {pid} ({status})"),
+                },
             }
             self.perform(now);
+        }
+    }
+
+    // ---- health checks ----
+
+    /// Starts the health check of a process; one that cannot start is a failure at once.
+    fn start_check(&mut self, id: ProcId, now: Instant) {
+        self.cancel_check(id);
+        let Some(probe) =
+            self.sup.get(id).and_then(|e| e.spec.healthcheck.as_ref()).map(|h| h.probe.clone())
+        else {
+            return;
+        };
+        match crate::health::start(&probe) {
+            Ok(mut check) => {
+                match &mut check {
+                    crate::health::Check::Exec { pid } => {
+                        self.check_pids.insert(*pid, id);
+                    }
+                    crate::health::Check::Socket { stream, .. } => {
+                        let token = self.token();
+                        if let Err(e) = self.poll.registry().register(
+                            stream,
+                            token,
+                            Interest::READABLE | Interest::WRITABLE,
+                        ) {
+                            let detail = format!("unable to watch the check's socket: {e}");
+                            self.sup.input(id, Input::HealthResult { ok: false, detail }, now);
+                            return;
+                        }
+                        self.check_tokens.insert(token, id);
+                    }
+                }
+                self.checks.insert(id, check);
+            }
+            Err(detail) => self.sup.input(id, Input::HealthResult { ok: false, detail }, now),
+        }
+    }
+
+    /// Abandons a process's check under way: a command is killed, a socket closed.
+    fn cancel_check(&mut self, id: ProcId) {
+        let Some(check) = self.checks.remove(&id) else { return };
+        match check {
+            crate::health::Check::Exec { pid } => {
+                self.check_pids.remove(&pid);
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            crate::health::Check::Socket { mut stream, .. } => {
+                self.check_tokens.retain(|_, v| *v != id);
+                let _ = self.poll.registry().deregister(&mut stream);
+            }
+        }
+    }
+
+    /// A check's socket is ready: move it on, and report once it is decided.
+    fn drive_check(&mut self, token: Token, now: Instant) {
+        let Some(&id) = self.check_tokens.get(&token) else { return };
+        let Some(check) = self.checks.get_mut(&id) else { return };
+        if let crate::health::Progress::Done { ok, detail } = check.drive() {
+            self.cancel_check(id);
+            self.sup.input(id, Input::HealthResult { ok, detail }, now);
         }
     }
 
@@ -1453,9 +1544,15 @@ impl EventLoop {
             v
         };
         for e in entries {
-            if e.proc.state != crate::process::State::Running {
+            let healthy = e.spec.healthcheck.is_none()
+                || e.proc.health == Some(crate::process::machine::Health::Healthy);
+            if e.proc.state != crate::process::State::Running || !healthy {
                 let info = api::process_info(e, clock);
-                waiting.push(serde_json::json!({ "name": info.name, "state": info.state }));
+                let mut entry = serde_json::json!({ "name": info.name, "state": info.state });
+                if let Some(h) = info.health {
+                    entry["health"] = serde_json::json!(h);
+                }
+                waiting.push(entry);
             }
         }
         if !unknown.is_empty() {

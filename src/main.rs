@@ -8,6 +8,7 @@ mod control;
 mod ctl;
 mod daemon;
 mod event_loop;
+mod health;
 mod http;
 mod logs;
 mod metrics;

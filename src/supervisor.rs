@@ -187,10 +187,14 @@ impl Supervisor {
         }
         let mut settled = false;
         let mut moved = None;
+        let mut health = None;
         for a in actions {
             if let Action::Changed { from, to } = a {
                 settled |= !matches!(to, State::Starting | State::Stopping);
                 moved = Some((from, to));
+            }
+            if let Action::HealthChanged(h) = a {
+                health = Some(h);
             }
             self.actions.push_back((id, a));
         }
@@ -203,8 +207,11 @@ impl Supervisor {
                 self.dependency_moved(id, from, to, now);
             }
             self.release_ready(now);
-        } else if ready_now {
+        } else if ready_now || health == Some(machine::Health::Healthy) {
             self.release_ready(now);
+        }
+        if health == Some(machine::Health::Unhealthy) && !self.shutdown {
+            self.unhealthy(id, now);
         }
     }
 
@@ -216,8 +223,12 @@ impl Supervisor {
             let mut them = self.entries.values().filter(|o| o.spec.program == d.program).peekable();
             let met = them.peek().is_some()
                 && them.all(|o| match d.condition {
-                    Condition::Started | Condition::Healthy => {
-                        o.proc.state == State::Running && o.proc.ready
+                    Condition::Started => o.proc.state == State::Running && o.proc.ready,
+                    Condition::Healthy => {
+                        o.proc.state == State::Running
+                            && o.proc.ready
+                            && (o.spec.healthcheck.is_none()
+                                || o.proc.health == Some(machine::Health::Healthy))
                     }
                     Condition::Completed => o.proc.completed && o.proc.pid.is_none(),
                 });
@@ -266,6 +277,27 @@ impl Supervisor {
             }
         }
         self.releasing = false;
+    }
+
+    /// A process became unhealthy: its health check's on_failure says what it gets.
+    fn unhealthy(&mut self, id: ProcId, now: Instant) {
+        let Some(e) = self.entries.get_mut(&id) else { return };
+        let Some(how) = e.spec.healthcheck.as_ref().map(|h| h.on_failure) else { return };
+        let name = e.spec.namespec();
+        let verb = match how {
+            crate::config::HealthAction::None => return,
+            crate::config::HealthAction::Restart => "restarting",
+            crate::config::HealthAction::Stop => "stopping",
+        };
+        e.restart_when_stopped = how == crate::config::HealthAction::Restart;
+        self.actions.push_back((
+            id,
+            Action::Log(
+                log::Level::Info,
+                format!("{name}: {verb} it, as its health check says (on_failure)"),
+            ),
+        ));
+        self.input(id, Input::Stop, now);
     }
 
     /// A process changed state: the programs that depend on its program react as their

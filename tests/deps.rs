@@ -177,3 +177,82 @@ fn a_notify_program_that_stops_pinging_its_watchdog_is_aborted_and_restarted() {
     });
     assert_eq!(d.process("pinger")["restarts"], 0, "a pinging program is left alone");
 }
+
+/// A tiny HTTP server in Python on `port` that answers 200 "ok" until the file `flag` exists,
+/// then 500.
+fn server(port: u16, flag: &std::path::Path) -> String {
+    let script = format!(
+        "import http.server,os\\n\
+         class H(http.server.BaseHTTPRequestHandler):\\n\
+         \\x20def do_GET(self):\\n\
+         \\x20\\x20bad=os.path.exists('{}')\\n\
+         \\x20\\x20self.send_response(500 if bad else 200)\\n\
+         \\x20\\x20self.end_headers()\\n\
+         \\x20\\x20self.wfile.write(b'broken' if bad else b'all ok')\\n\
+         \\x20def log_message(self,*a): pass\\n\
+         http.server.HTTPServer(('127.0.0.1',{port}),H).serve_forever()\\n",
+        flag.display()
+    );
+    format!("command = [\"python3\", \"-c\", \"{script}\"]\n")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn an_http_health_check_failing_three_times_restarts_the_program() {
+    let dir = Dir::new("deps-health");
+    let flag = dir.join("broken");
+    let port = free_port();
+    let d = Daemon::start_in(
+        dir,
+        &format!(
+            "[programs.web]\n{}startsecs = 0\n\n\
+             [programs.web.healthcheck]\nhttp = \"http://127.0.0.1:{port}/health\"\n\
+             interval = 0.2\ntimeout = 1\nretries = 3\nexpect_body = \"ok\"\n\n\
+             [programs.client]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\
+             depends_on = [{{ name = \"web\", condition = \"healthy\" }}]\n",
+            server(port, &flag)
+        ),
+    );
+    // healthy once the server answers; the client waited for that.
+    wait_until("web healthy", DEADLINE, || d.process("web")["health"] == "healthy");
+    d.wait_state("client", "RUNNING");
+    assert!(f(&d, "client", "start_time") >= f(&d, "web", "start_time"));
+    let pid = d.process("web")["pid"].clone();
+    // Broken: three failures in a row, then a restart; the new process is healthy again once
+    // the flag is gone.
+    std::fs::write(&flag, "").unwrap();
+    d.wait_log("web is unhealthy: 3 health checks in a row failed");
+    d.wait_log("web: restarting it, as its health check says (on_failure)");
+    let log = d.log();
+    assert!(log.contains("health check failed (1/3): status 500, expected 200-399"), "{log}");
+    std::fs::remove_file(&flag).unwrap();
+    wait_until("web replaced and healthy", DEADLINE, || {
+        let p = d.process("web");
+        p["pid"] != pid && p["health"] == "healthy"
+    });
+}
+
+#[test]
+fn tcp_and_exec_health_checks_pass_and_fail_as_they_should() {
+    let port = free_port();
+    let d = Daemon::start(
+        "deps-health-tcp",
+        &format!(
+            "[programs.up]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+             [programs.up.healthcheck]\nexec = \"true\"\ninterval = 0.2\n\n\
+             [programs.down]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+             [programs.down.healthcheck]\ntcp = \"127.0.0.1:{port}\"\ninterval = 0.2\nretries = 2\non_failure = \"none\"\n"
+        ),
+    );
+    wait_until("up healthy", DEADLINE, || d.process("up")["health"] == "healthy");
+    wait_until("down unhealthy", DEADLINE, || d.process("down")["health"] == "unhealthy");
+    // on_failure = none: unhealthy, still running, and status says so.
+    assert_eq!(d.state("down"), "RUNNING");
+    assert!(d.ctl(&["status", "down"]).stdout.contains("(unhealthy)"));
+    // Something listens now: the tcp check passes.
+    let _listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    wait_until("down healthy", DEADLINE, || d.process("down")["health"] == "healthy");
+}

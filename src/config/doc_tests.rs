@@ -34,6 +34,7 @@ fn label(section: Section) -> &'static str {
         Section::Logging => "[logging]",
         Section::Program => "[programs.NAME]",
         Section::Limits => "[programs.NAME.limits]",
+        Section::Healthcheck => "[programs.NAME.healthcheck]",
         Section::Group => "[groups.NAME]",
     }
 }
@@ -188,6 +189,7 @@ fn key_section(heading: &str) -> Option<Section> {
         Section::Logging,
         Section::Program,
         Section::Limits,
+        Section::Healthcheck,
         Section::Group,
     ]
     .into_iter()
@@ -336,6 +338,9 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
             section = match table.split_once('.') {
                 _ if table == "server.http.users" => Some(Section::HttpUser),
                 Some(("programs", rest)) if rest.ends_with(".limits") => Some(Section::Limits),
+                Some(("programs", rest)) if rest.ends_with(".healthcheck") => {
+                    Some(Section::Healthcheck)
+                }
                 None if table == "server" => Some(Section::Server),
                 Some(("server", "http")) => Some(Section::Http),
                 None if table == "logging" => Some(Section::Logging),

@@ -253,6 +253,39 @@ pub struct ProgramInfo {
     pub numprocs: u32,
 }
 
+/// `[programs.NAME.healthcheck]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row that make the process unhealthy.
+    pub retries: u32,
+    /// After a start, failures do not count for this long.
+    pub start_period: Duration,
+    pub on_failure: HealthAction,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Run a command; exit 0 is healthy.
+    Exec(Vec<String>),
+    /// Connect to HOST:PORT.
+    Tcp(String),
+    /// GET a URL (http:// only); healthy when the status is in `status` (inclusive) and the
+    /// body holds `body`.
+    Http { addr: String, host: String, path: String, status: (u16, u16), body: Option<String> },
+}
+
+/// What an unhealthy process gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthAction {
+    Restart,
+    Stop,
+    None,
+}
+
 /// How a program runs: `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -342,6 +375,7 @@ pub struct ProcessSpec {
     pub ready_delay: Duration,
     /// A notify program must send WATCHDOG=1 at least this often; zero: no watchdog.
     pub watchdog_sec: Duration,
+    pub healthcheck: Option<HealthCheck>,
     /// `type`.
     pub kind: Kind,
     /// A completed oneshot counts as RUNNING (without a pid) until stopped.
@@ -920,14 +954,14 @@ impl<'s> Loader<'s, '_> {
         // "healthy" needs something that says so: READY=1 of a notify program.
         for p in processes.iter() {
             for d in p.deps.iter().filter(|d| d.condition == Condition::Healthy) {
-                let target_notify = processes
+                let says_healthy = processes
                     .iter()
                     .filter(|q| q.program == d.program)
-                    .all(|q| q.kind == Kind::Notify);
-                if !target_notify && known.contains(&d.program) {
+                    .all(|q| q.kind == Kind::Notify || q.healthcheck.is_some());
+                if !says_healthy && known.contains(&d.program) {
                     self.err_nopos_main(format!(
-                        "programs.{}.depends_on: condition \"healthy\" needs {:?} to be type = \"notify\" (this version has no health checks); use \"started\"",
-                        p.program, d.program
+                        "programs.{}.depends_on: condition \"healthy\" needs {:?} to have a [programs.{}.healthcheck] or type = \"notify\"; use \"started\"",
+                        p.program, d.program, d.program
                     ));
                 }
             }
@@ -958,6 +992,130 @@ impl<'s> Loader<'s, '_> {
             }
         }
         self.refs_checked.clear();
+    }
+
+    /// `[programs.NAME.healthcheck]`: exactly one of exec, tcp, http, and how often and how
+    /// strictly to run it.
+    fn healthcheck(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<HealthCheck> {
+        let t = self.table(at, v)?.clone();
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut check = HealthCheck {
+            probe: Probe::Tcp(String::new()),
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            start_period: Duration::ZERO,
+            on_failure: HealthAction::Restart,
+        };
+        let mut status = (200u16, 399u16);
+        let mut body = None;
+        let mut http_at = None;
+        for (k, v) in t.iter() {
+            let at = self.child(at, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "exec" => {
+                    if let Some(argv) = self.command(&at, v, &Vars::default()) {
+                        probes.push(Probe::Exec(argv));
+                    }
+                }
+                "tcp" => {
+                    if let Some(a) = self.string(&at, v) {
+                        match a.rsplit_once(':') {
+                            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
+                                probes.push(Probe::Tcp(a))
+                            }
+                            _ => self.error(&at, format!("expected HOST:PORT, found {a:?}")),
+                        }
+                    }
+                }
+                "http" => {
+                    let Some(url) = self.string(&at, v) else { continue };
+                    let Some(rest) = url.strip_prefix("http://") else {
+                        self.error(&at, format!("expected an http:// URL, found {url:?}"));
+                        continue;
+                    };
+                    let (hostport, path) = match rest.find('/') {
+                        Some(i) => (&rest[..i], &rest[i..]),
+                        None => (rest, "/"),
+                    };
+                    let addr = if hostport.contains(':') && !hostport.ends_with(']') {
+                        hostport.to_string()
+                    } else {
+                        format!("{hostport}:80")
+                    };
+                    http_at = Some(at.clone());
+                    probes.push(Probe::Http {
+                        addr,
+                        host: hostport.to_string(),
+                        path: path.to_string(),
+                        status: (0, 0),
+                        body: None,
+                    });
+                }
+                "interval" => check.interval = self.seconds(&at, v).unwrap_or(check.interval),
+                "timeout" => check.timeout = self.seconds(&at, v).unwrap_or(check.timeout),
+                "start_period" => check.start_period = self.seconds(&at, v).unwrap_or_default(),
+                "retries" => {
+                    check.retries = self.integer(&at, v, 1, 1_000_000).map_or(3, |n| n as u32)
+                }
+                "on_failure" => match self.string(&at, v).as_deref() {
+                    Some("restart") => check.on_failure = HealthAction::Restart,
+                    Some("stop") => check.on_failure = HealthAction::Stop,
+                    Some("none") => check.on_failure = HealthAction::None,
+                    Some(other) => self.error(
+                        &at,
+                        format!("expected \"restart\", \"stop\" or \"none\", found {other:?}"),
+                    ),
+                    None => {}
+                },
+                "expect_status" => {
+                    let range = match v.get_ref() {
+                        DeValue::Integer(_) => {
+                            self.integer(&at, v, 100, 599).map(|n| (n as u16, n as u16))
+                        }
+                        DeValue::String(s) => s.split_once('-').and_then(|(a, b)| {
+                            Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                        }),
+                        _ => None,
+                    };
+                    match range {
+                        Some((a, b)) if (100..=599).contains(&a) && a <= b && b <= 599 => {
+                            status = (a, b)
+                        }
+                        _ => self.error(
+                            &at,
+                            format!("expected a status such as 200 or a range such as \"200-399\", found {}", describe(v.get_ref())),
+                        ),
+                    }
+                }
+                "expect_body" => body = self.string(&at, v),
+                other => self.unknown(&at, k.span(), Section::Healthcheck, other),
+            }
+        }
+        if check.interval.is_zero() || check.timeout.is_zero() {
+            self.error(at, "interval and timeout must be more than 0");
+            return None;
+        }
+        if probes.len() != 1 {
+            self.error(
+                at,
+                format!("needs exactly one of exec, tcp and http, found {}", probes.len()),
+            );
+            return None;
+        }
+        check.probe = probes.remove(0);
+        match &mut check.probe {
+            Probe::Http { status: s, body: b, .. } => {
+                *s = status;
+                *b = body;
+            }
+            _ if body.is_some() || status != (200, 399) => {
+                let place = http_at.unwrap_or_else(|| at.clone());
+                self.error(&place, "expect_status and expect_body apply to http checks only");
+            }
+            _ => {}
+        }
+        Some(check)
     }
 
     /// `[programs.NAME.limits]`: resource name -> a number, a size, or "unlimited".
@@ -1247,6 +1405,7 @@ impl<'s> Loader<'s, '_> {
             start_delay: Duration::ZERO,
             ready_delay: Duration::ZERO,
             watchdog_sec: Duration::ZERO,
+            healthcheck: None,
             kind: Kind::Simple,
             remain_after_exit: false,
             deps: Vec::new(),
@@ -1427,6 +1586,7 @@ impl<'s> Loader<'s, '_> {
                 "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
                 "limits" => b.limits = self.limits(&at, v),
+                "healthcheck" => b.healthcheck = self.healthcheck(&at, v),
                 "stdout_capture_maxbytes" => {
                     b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
                 }

@@ -29,10 +29,14 @@ pub enum TimerKind {
     ReadyDelay,
     /// RUNNING (notify): no WATCHDOG=1 for `watchdog_sec`.
     Watchdog,
+    /// RUNNING with a health check: time for the next one.
+    HealthCheck,
+    /// RUNNING: the health check under way took longer than its timeout.
+    HealthTimeout,
 }
 
 impl TimerKind {
-    const COUNT: usize = 6;
+    const COUNT: usize = 8;
 
     fn index(self) -> usize {
         self as usize
@@ -91,6 +95,10 @@ pub struct Proc {
     pub ready: bool,
     /// The last STATUS= a notify program sent.
     pub status_text: Option<String>,
+    /// With a health check, while RUNNING: what the checks say.
+    pub health: Option<Health>,
+    /// Failed health checks in a row (after start_period).
+    pub health_failures: u32,
     pub timers: Timers,
 }
 
@@ -110,6 +118,8 @@ impl Default for Proc {
             completed: false,
             ready: false,
             status_text: None,
+            health: None,
+            health_failures: 0,
             timers: Timers::default(),
         }
     }
@@ -126,6 +136,8 @@ pub enum Input {
     Release,
     /// A message on NOTIFY_SOCKET from its pid: READY=1, WATCHDOG=1, STATUS=..., STOPPING=1.
     Notify(Notice),
+    /// The health check under way passed (true) or failed, with what it saw.
+    HealthResult { ok: bool, detail: String },
     /// Stop it.
     Stop,
     /// Send it a signal (a request).
@@ -138,6 +150,27 @@ pub enum Input {
     Exited(ExitStatus),
     /// One of its deadlines passed.
     Timer(TimerKind),
+}
+
+/// What a process's health checks say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// No check has passed yet.
+    Starting,
+    Healthy,
+    /// `retries` checks in a row failed.
+    Unhealthy,
+}
+
+impl Health {
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
 }
 
 /// One sd_notify message, parsed.
@@ -162,6 +195,12 @@ pub enum Action {
     Changed { from: State, to: State },
     /// A line for the daemon's log.
     Log(Level, String),
+    /// Run the health check (its timeout is armed); answer with `HealthResult`.
+    CheckHealth,
+    /// Abandon the health check under way (it timed out, or the process left RUNNING).
+    CancelHealthCheck,
+    /// What the health checks say changed.
+    HealthChanged(Health),
 }
 
 /// Feeds one input to one process.
@@ -366,7 +405,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             out.push(Action::Log(Level::Info, format!("{name} says STOPPING=1")));
         }
         (_, Input::Notify(_)) => {} // READY=1 again, or a ping with no watchdog: nothing
-        (State::Running, Input::Timer(TimerKind::Watchdog)) => {
+        (State::Running, Input::Timer(TimerKind::Watchdog)) if !spec.watchdog_sec.is_zero() => {
             p.timers.clear(TimerKind::Watchdog);
             out.push(Action::Log(
                 Level::Warn,
@@ -378,6 +417,34 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             // As systemd: SIGABRT, and the exit that follows is an unexpected one.
             out.push(Action::Kill { signal: Signal::SIGABRT, group: false });
         }
+        // ---- health checks ----
+        (State::Running, Input::Timer(TimerKind::HealthCheck)) if spec.healthcheck.is_some() => {
+            p.timers.clear(TimerKind::HealthCheck);
+            let timeout = spec.healthcheck.as_ref().map_or(Duration::ZERO, |h| h.timeout);
+            out.push(Action::CheckHealth);
+            arm(p, TimerKind::HealthTimeout, now + timeout, &mut out);
+        }
+        (State::Running, Input::Timer(TimerKind::HealthTimeout)) if spec.healthcheck.is_some() => {
+            p.timers.clear(TimerKind::HealthTimeout);
+            out.push(Action::CancelHealthCheck);
+            let timeout = spec.healthcheck.as_ref().map_or(Duration::ZERO, |h| h.timeout);
+            health_result(
+                p,
+                spec,
+                &name,
+                false,
+                &format!("no answer within {} s", secs_text(timeout)),
+                now,
+                &mut out,
+            );
+        }
+        (State::Running, Input::HealthResult { ok, detail })
+            if p.timers.get(TimerKind::HealthTimeout).is_some() =>
+        {
+            p.timers.clear(TimerKind::HealthTimeout);
+            health_result(p, spec, &name, ok, &detail, now, &mut out);
+        }
+        (_, Input::HealthResult { .. }) => {} // a check of a run that is over: nothing
         (State::Running, Input::Timer(TimerKind::ReadyDelay)) => {
             p.timers.clear(TimerKind::ReadyDelay);
             // RUNNING for ready_delay: ready for what depends on it.
@@ -443,6 +510,13 @@ fn become_running(
     if spec.kind == Kind::Notify && !spec.watchdog_sec.is_zero() {
         arm(p, TimerKind::Watchdog, now + spec.watchdog_sec, out);
     }
+    if let Some(h) = &spec.healthcheck {
+        // The first check a second after RUNNING (or after interval, when shorter), then
+        // every interval.
+        p.health = Some(Health::Starting);
+        p.health_failures = 0;
+        arm(p, TimerKind::HealthCheck, now + h.interval.min(Duration::from_secs(1)), out);
+    }
     let why = if spec.kind == Kind::Notify {
         "it said READY=1".to_string()
     } else {
@@ -491,6 +565,52 @@ pub fn backoff_delay(spec: &ProcessSpec, n: u32) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or(cap).min(cap)
 }
 
+/// One health check's outcome: healthy at once on a pass; unhealthy after `retries` failures
+/// in a row, not counting those within `start_period` of the start; the next check armed.
+fn health_result(
+    p: &mut Proc,
+    spec: &ProcessSpec,
+    name: &str,
+    ok: bool,
+    detail: &str,
+    now: Instant,
+    out: &mut Vec<Action>,
+) {
+    let Some(h) = &spec.healthcheck else { return };
+    if ok {
+        p.health_failures = 0;
+        if p.health != Some(Health::Healthy) {
+            out.push(Action::Log(Level::Info, format!("{name} is healthy")));
+            p.health = Some(Health::Healthy);
+            out.push(Action::HealthChanged(Health::Healthy));
+        }
+    } else {
+        let grace = p.started_at.is_some_and(|at| now < at + h.start_period);
+        if !grace {
+            p.health_failures += 1;
+            out.push(Action::Log(
+                Level::Info,
+                format!(
+                    "{name}: health check failed ({}/{}): {detail}",
+                    p.health_failures, h.retries
+                ),
+            ));
+            if p.health_failures >= h.retries && p.health != Some(Health::Unhealthy) {
+                out.push(Action::Log(
+                    Level::Warn,
+                    format!(
+                        "{name} is unhealthy: {} health checks in a row failed",
+                        p.health_failures
+                    ),
+                ));
+                p.health = Some(Health::Unhealthy);
+                out.push(Action::HealthChanged(Health::Unhealthy));
+            }
+        }
+    }
+    arm(p, TimerKind::HealthCheck, now + h.interval, out);
+}
+
 fn ended(p: &mut Proc, status: ExitStatus, now: Instant) {
     p.pid = None;
     p.exit_status = Some(status);
@@ -508,6 +628,13 @@ fn change(p: &mut Proc, to: State, out: &mut Vec<Action>) {
         p.ready = false;
         p.timers.clear(TimerKind::ReadyDelay);
         p.timers.clear(TimerKind::Watchdog);
+        p.timers.clear(TimerKind::HealthCheck);
+        if p.timers.get(TimerKind::HealthTimeout).is_some() {
+            p.timers.clear(TimerKind::HealthTimeout);
+            out.push(Action::CancelHealthCheck);
+        }
+        p.health = None;
+        p.health_failures = 0;
     }
     if to == State::Starting {
         p.status_text = None;

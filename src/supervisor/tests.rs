@@ -35,6 +35,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         start_delay: Duration::ZERO,
         ready_delay: Duration::ZERO,
         watchdog_sec: Duration::ZERO,
+        healthcheck: None,
         kind: crate::config::Kind::Simple,
         remain_after_exit: false,
         deps: Vec::new(),

@@ -15,12 +15,15 @@ use crate::process::{ExitStatus, State};
 /// The pid every fake spawn gets.
 const PID: i32 = 42;
 
-const ALL_TIMERS: [TimerKind; 5] = [
+const ALL_TIMERS: [TimerKind; 8] = [
     TimerKind::StartSecs,
     TimerKind::Backoff,
     TimerKind::StopKill,
     TimerKind::StartDelay,
     TimerKind::ReadyDelay,
+    TimerKind::Watchdog,
+    TimerKind::HealthCheck,
+    TimerKind::HealthTimeout,
 ];
 
 // ---- building blocks ----
@@ -43,6 +46,7 @@ fn spec() -> ProcessSpec {
         start_delay: Duration::ZERO,
         ready_delay: Duration::ZERO,
         watchdog_sec: Duration::ZERO,
+        healthcheck: None,
         kind: crate::config::Kind::Simple,
         remain_after_exit: false,
         deps: Vec::new(),
@@ -1446,4 +1450,64 @@ fn start_delay_holds_the_spawn_and_a_stop_cancels_it() {
     assert_eq!(r.timers.get(TimerKind::StartDelay), None);
     // Its stale timer then does nothing.
     assert_eq!(step(&mut r, &s, timer(TimerKind::StartDelay), t0 + ms(1500)), none());
+}
+
+// ---- health checks ----
+
+#[test]
+fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
+    use super::Health;
+    use crate::config::{HealthAction, HealthCheck, Probe};
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.startsecs = Duration::ZERO;
+        s.healthcheck = Some(HealthCheck {
+            probe: Probe::Tcp("127.0.0.1:1".into()),
+            interval: secs(2),
+            timeout: secs(1),
+            retries: 2,
+            start_period: secs(3),
+            on_failure: HealthAction::Restart,
+        });
+    });
+    let mut p = stopped();
+    step(&mut p, &s, Input::Start, t0);
+    let actions = step(&mut p, &s, spawned(), t0);
+    assert!(
+        actions.contains(&Action::SetTimer(TimerKind::HealthCheck, t0 + secs(1))),
+        "{actions:?}"
+    );
+    assert_eq!(p.health, Some(Health::Starting));
+    let fail = |p: &mut Proc, at: Instant| {
+        let a = step(p, &s, timer(TimerKind::HealthCheck), at);
+        assert_eq!(a[0], Action::CheckHealth);
+        step(p, &s, Input::HealthResult { ok: false, detail: "refused".into() }, at)
+    };
+    // Within start_period: not counted.
+    fail(&mut p, t0 + secs(1));
+    assert_eq!(p.health_failures, 0);
+    fail(&mut p, t0 + secs(4));
+    assert_eq!((p.health, p.health_failures), (Some(Health::Starting), 1));
+    let a = fail(&mut p, t0 + secs(6));
+    assert!(a.contains(&Action::HealthChanged(Health::Unhealthy)), "{a:?}");
+    // A timeout is a failure too, and cancels the check.
+    step(&mut p, &s, timer(TimerKind::HealthCheck), t0 + secs(8));
+    let a = step(&mut p, &s, timer(TimerKind::HealthTimeout), t0 + secs(9));
+    assert_eq!(a[0], Action::CancelHealthCheck);
+    assert_eq!(p.health_failures, 3);
+    // A pass heals at once.
+    step(&mut p, &s, timer(TimerKind::HealthCheck), t0 + secs(11));
+    let a = step(
+        &mut p,
+        &s,
+        Input::HealthResult { ok: true, detail: "connected".into() },
+        t0 + secs(11),
+    );
+    assert!(a.contains(&Action::HealthChanged(Health::Healthy)), "{a:?}");
+    assert_eq!((p.health, p.health_failures), (Some(Health::Healthy), 0));
+    // Leaving RUNNING forgets health and cancels a check under way.
+    step(&mut p, &s, timer(TimerKind::HealthCheck), t0 + secs(13));
+    let a = step(&mut p, &s, exit(1), t0 + secs(13));
+    assert!(a.contains(&Action::CancelHealthCheck), "{a:?}");
+    assert_eq!(p.health, None);
 }
