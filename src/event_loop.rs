@@ -1544,9 +1544,7 @@ impl EventLoop {
             v
         };
         for e in entries {
-            let healthy = e.spec.healthcheck.is_none()
-                || e.proc.health == Some(crate::process::machine::Health::Healthy);
-            if e.proc.state != crate::process::State::Running || !healthy {
+            if !is_ready(e) {
                 let info = api::process_info(e, clock);
                 let mut entry = serde_json::json!({ "name": info.name, "state": info.state });
                 if let Some(h) = info.health {
@@ -1628,6 +1626,25 @@ fn watch_out(poll: &Poll, fd: i32, token: Token) -> Option<nix::fcntl::OFlag> {
     poll.registry().register(&mut SourceFd(&fd), token, Interest::WRITABLE).ok()?;
     fcntl(out, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
     Some(flags)
+}
+
+/// Ready for `/readyz`: RUNNING (and healthy, with a health check), or done: a oneshot that
+/// completed, or a program that exited with an expected code and will not be restarted.
+fn is_ready(e: &crate::supervisor::Entry) -> bool {
+    use crate::process::State;
+    let p = &e.proc;
+    match p.state {
+        State::Running => {
+            e.spec.healthcheck.is_none()
+                || p.health == Some(crate::process::machine::Health::Healthy)
+        }
+        State::Exited => {
+            p.completed
+                || (e.spec.autorestart != crate::config::AutoRestart::Always
+                    && matches!(p.exit_status, Some(crate::process::ExitStatus::Exited(c)) if e.spec.exitcodes.contains(&c)))
+        }
+        _ => false,
+    }
 }
 
 /// Only root and the daemon's own user may use the control socket.

@@ -68,9 +68,11 @@ fn probes_and_process_reads_answer_with_json_and_the_right_status() {
         "http-read",
         "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
          [programs.slow]\ncommand = \"sleep 1000\"\nstartsecs = 30\n\n\
-         [programs.manual]\ncommand = \"sleep 1000\"\nautostart = false\n",
+         [programs.manual]\ncommand = \"sleep 1000\"\nautostart = false\n\n\
+         [programs.done]\ncommand = \"true\"\nstartsecs = 0\n",
     );
     d.wait_state("web", "RUNNING");
+    d.wait_state("done", "EXITED");
     let (code, head, body) = request(port, "GET", "/healthz");
     assert_eq!((code, &body["status"]), (200, &Value::from("ok")));
     assert!(head.contains("content-type: application/json"), "{head}");
@@ -81,6 +83,8 @@ fn probes_and_process_reads_answer_with_json_and_the_right_status() {
     assert_eq!(body["not_ready"], serde_json::json!([{ "name": "slow", "state": "STARTING" }]));
     // Only the ones asked about count; manual is not autostart but asked for by name.
     assert_eq!(request(port, "GET", "/readyz?process=web").0, 200);
+    // A program that exited as expected and is not restarted is done, not unready.
+    assert_eq!(request(port, "GET", "/readyz?process=web,done").0, 200);
     assert_eq!(request(port, "GET", "/readyz?process=web,manual").0, 503);
     let (code, _, body) = request(port, "GET", "/readyz?process=nope");
     assert_eq!((code, body["code"].as_str()), (404, Some("NOT_FOUND")));
@@ -90,7 +94,7 @@ fn probes_and_process_reads_answer_with_json_and_the_right_status() {
     assert_eq!(code, 200);
     let names: Vec<&str> =
         body.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["manual", "slow", "web"]);
+    assert_eq!(names, ["done", "manual", "slow", "web"]);
     let (code, _, web) = request(port, "GET", "/api/v1/processes/web");
     assert_eq!(code, 200);
     assert_eq!(web["pid"], d.process("web")["pid"]);
