@@ -233,12 +233,16 @@ fn a_flood_to_files_and_an_absent_syslog_delays_no_restart() {
         (0..5).map(|_| time_restart(&d, "victim", DEADLINE)).collect();
     println!("restarts during a flood: {delays:?}");
     delays.sort();
-    let rotated = std::fs::metadata(&flood).unwrap().modified().unwrap();
+    // Rotation renames the file away for a moment: read its time when it is there.
+    let modified = || std::fs::metadata(&flood).and_then(|m| m.modified()).ok();
+    let mut rotated = None;
+    wait_until("the rotated file is there", DEADLINE, || {
+        rotated = modified();
+        rotated.is_some()
+    });
     assert!(delays[2] < std::time::Duration::from_millis(100), "median restart {:?}", delays[2]);
     // The flood went on all along: the file rotated again meanwhile.
-    wait_until("the flood rotated again", DEADLINE, || {
-        std::fs::metadata(&flood).unwrap().modified().unwrap() > rotated
-    });
+    wait_until("the flood rotated again", DEADLINE, || modified() > rotated);
     d.ctl(&["stop", "flood"]);
     // The absent syslog was warned about once, not once per line.
     let log = d.log();
