@@ -90,6 +90,8 @@ pub struct Supervisor {
     shutdown: bool,
     /// Releasing held starts (no re-entry).
     releasing: bool,
+    /// Processes whose start is held, in the order they were held.
+    held: Vec<ProcId>,
     /// Processes that reached a final state since the event loop last looked.
     pub changed: Vec<ProcId>,
 }
@@ -104,6 +106,7 @@ impl Supervisor {
             actions: VecDeque::new(),
             shutdown: false,
             releasing: false,
+            held: Vec::new(),
             changed: Vec::new(),
             config: Config { processes: Vec::new(), ..config.clone() },
         };
@@ -185,6 +188,14 @@ impl Supervisor {
         if let Some(pid) = e.proc.pid {
             self.by_pid.insert(pid, id);
         }
+        let held = e.proc.held;
+        match self.held.iter().position(|h| *h == id) {
+            Some(i) if !held => {
+                self.held.remove(i);
+            }
+            None if held => self.held.push(id),
+            _ => {}
+        }
         let mut settled = false;
         let mut moved = None;
         let mut health = None;
@@ -251,13 +262,17 @@ impl Supervisor {
     /// Lets every held start whose dependencies are now met go on, and records what the
     /// others wait for.
     fn release_ready(&mut self, now: Instant) {
-        if self.releasing {
+        if self.releasing || self.held.is_empty() {
             return;
         }
         self.releasing = true;
         loop {
-            let held: Vec<ProcId> =
-                self.order.iter().copied().filter(|id| self.entries[id].proc.held).collect();
+            let held: Vec<ProcId> = self
+                .held
+                .iter()
+                .copied()
+                .filter(|id| self.entries.get(id).is_some_and(|e| e.proc.held))
+                .collect();
             let mut released = false;
             for id in held {
                 let unmet = self.unmet(id);
