@@ -256,3 +256,29 @@ fn tcp_and_exec_health_checks_pass_and_fail_as_they_should() {
     let _listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     wait_until("down healthy", DEADLINE, || d.process("down")["health"] == "healthy");
 }
+
+#[test]
+fn condition_healthy_needs_something_that_says_so() {
+    let dir = Dir::new("deps-healthy-config");
+    let config = dir.write(
+        "kahi.toml",
+        "[programs.db]\ncommand = \"true\"\n\n\
+         [programs.web]\ncommand = \"true\"\ndepends_on = [{ name = \"db\", condition = \"healthy\" }]\n",
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("kahi.toml:6:") && out.stderr.contains("programs.web.depends_on.0"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("[programs.db.healthcheck]"), "{}", out.stderr);
+    // With a health check on db, the same dependency is fine.
+    let config = dir.write(
+        "kahi.toml",
+        "[programs.db]\ncommand = \"true\"\n\n[programs.db.healthcheck]\ntcp = \"127.0.0.1:5432\"\n\n\
+         [programs.web]\ncommand = \"true\"\ndepends_on = [{ name = \"db\", condition = \"healthy\" }]\n",
+    );
+    let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
+    assert_eq!(out.code, 0, "{out:?}");
+}

@@ -575,8 +575,8 @@ struct Loader<'s, 'e> {
     docs: Vec<Doc<'s>>,
     /// Every program named by depends_on, requires, after or before: (from, key, place, to).
     refs: Vec<(String, &'static str, At, String)>,
-    /// The references that named a known program: (from, place), to point at a cycle.
-    refs_checked: Vec<(String, At)>,
+    /// The references that named a known program: (from, to, place), to point at errors.
+    refs_checked: Vec<(String, String, At)>,
 }
 
 /// Program name -> (its group, the group's priority).
@@ -949,21 +949,31 @@ impl<'s> Loader<'s, '_> {
                     }
                 }
             }
-            self.refs_checked.push((from, at));
+            self.refs_checked.push((from, to, at));
         }
-        // "healthy" needs something that says so: READY=1 of a notify program.
+        // "healthy" needs something that says so: a health check, or READY=1 of a notify
+        // program. Once per program, at the dependency's place.
+        let mut unhealthy: Vec<(String, String)> = Vec::new();
         for p in processes.iter() {
             for d in p.deps.iter().filter(|d| d.condition == Condition::Healthy) {
                 let says_healthy = processes
                     .iter()
                     .filter(|q| q.program == d.program)
                     .all(|q| q.kind == Kind::Notify || q.healthcheck.is_some());
-                if !says_healthy && known.contains(&d.program) {
-                    self.err_nopos_main(format!(
-                        "programs.{}.depends_on: condition \"healthy\" needs {:?} to have a [programs.{}.healthcheck] or type = \"notify\"; use \"started\"",
-                        p.program, d.program, d.program
-                    ));
+                let pair = (p.program.clone(), d.program.clone());
+                if !says_healthy && known.contains(&d.program) && !unhealthy.contains(&pair) {
+                    unhealthy.push(pair);
                 }
+            }
+        }
+        for (from, to) in unhealthy {
+            let text = format!(
+                "condition \"healthy\" needs {to:?} to have a [programs.{to}.healthcheck] or type = \"notify\"; use \"started\""
+            );
+            let place = self.refs_checked.iter().find(|(f, t, _)| *f == from && *t == to);
+            match place.map(|(_, _, at)| at.clone()) {
+                Some(at) => self.error(&at, text),
+                None => self.err_nopos_main(format!("programs.{from}.depends_on: {text}")),
             }
         }
         // program -> the programs it waits for.
@@ -983,8 +993,11 @@ impl<'s> Loader<'s, '_> {
         }
         if let Some(cycle) = find_cycle(&waits) {
             let first = cycle[0].to_string();
-            let place =
-                self.refs_checked.iter().find(|(from, _)| *from == first).map(|(_, at)| at.clone());
+            let place = self
+                .refs_checked
+                .iter()
+                .find(|(from, _, _)| *from == first)
+                .map(|(_, _, at)| at.clone());
             let text = format!("dependency cycle: {}", cycle.join(" -> "));
             match place {
                 Some(at) => self.error(&at, text),
