@@ -43,10 +43,20 @@ pub fn start(probe: &Probe) -> Result<Check, String> {
     match probe {
         Probe::Exec(argv) => {
             let mut cmd = std::process::Command::new(&argv[0]);
+            // /dev/null; in a scratch image without /dev, no input, and the output goes to
+            // Kahi's own stderr rather than failing the check.
+            use std::process::Stdio;
+            let stdin = crate::sys::spawn::empty_input().ok().and_then(|fd| fd.try_clone().ok());
+            let quiet = || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .map_or_else(|_| Stdio::inherit(), Stdio::from)
+            };
             cmd.args(&argv[1..])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
+                .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+                .stdout(quiet())
+                .stderr(quiet());
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             // The Child is dropped without waiting: the event loop reaps every pid itself.
             let child = cmd.spawn().map_err(|e| format!("{}: {e}", argv[0]))?;

@@ -148,6 +148,21 @@ fn cstring(s: &[u8]) -> Result<CString, Errno> {
     CString::new(s).map_err(|_| Errno::EINVAL)
 }
 
+/// What a program without `stdin_pipe` reads: /dev/null, or where there is no /dev (a bare
+/// scratch image) a pipe whose write end is closed, which reads as the end of input as well.
+/// Opened once; stays open for the daemon's life (close-on-exec).
+pub fn empty_input() -> Result<&'static OwnedFd, Errno> {
+    static EMPTY: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = EMPTY.get() {
+        return Ok(fd);
+    }
+    let fd = match std::fs::File::open("/dev/null") {
+        Ok(f) => OwnedFd::from(f),
+        Err(_) => pipe2(OFlag::O_CLOEXEC)?.0,
+    };
+    Ok(EMPTY.get_or_init(|| fd))
+}
+
 /// Starts the program with posix_spawn: stdin from its pipe or /dev/null, stdout and stderr
 /// on the pipes, its own process group, no blocked signal and every signal at its default
 /// disposition.
@@ -205,11 +220,9 @@ fn posix_spawn(
             Some(r) => {
                 check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, r.as_raw_fd(), 0))?
             }
-            None => check(libc::posix_spawn_file_actions_addopen(
+            None => check(libc::posix_spawn_file_actions_adddup2(
                 &mut o.actions,
-                0,
-                c"/dev/null".as_ptr(),
-                libc::O_RDONLY,
+                empty_input()?.as_raw_fd(),
                 0,
             ))?,
         }
@@ -266,7 +279,13 @@ fn fork_exec(
     if let Some(dir) = &spec.directory {
         cmd.current_dir(dir);
     }
-    cmd.stdin(in_r.map_or_else(Stdio::null, Stdio::from));
+    let stdin = match in_r {
+        Some(r) => r,
+        None => empty_input()?
+            .try_clone()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
+    };
+    cmd.stdin(Stdio::from(stdin));
     cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
     cmd.process_group(0);
     let user = spec.user.clone();
