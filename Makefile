@@ -5,7 +5,7 @@ BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man
 CARGO   ?= cargo
 
-.PHONY: all build release run test lint bench install clean
+.PHONY: all build release static run test lint bench install clean
 
 all: build
 
@@ -14,13 +14,28 @@ build:
 
 release: build
 
+# A fully static, stripped binary for scratch images, at target/kahi-static: musl when its
+# target and musl-gcc are installed (rustup target add $(MUSL); apt-get install musl-tools),
+# else glibc linked statically.
+MUSL := x86_64-unknown-linux-musl
+static:
+	@if rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && command -v musl-gcc >/dev/null; then \
+		$(CARGO) build --release --target $(MUSL) && \
+		cp target/$(MUSL)/release/kahi target/kahi-static; \
+	else \
+		echo "make static: the $(MUSL) target or musl-gcc is missing; linking glibc statically instead"; \
+		RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --target x86_64-unknown-linux-gnu && \
+		cp target/x86_64-unknown-linux-gnu/release/kahi target/kahi-static; \
+	fi
+	@ls -l target/kahi-static
+
 # Builds Kahi and runs it in the foreground on the example configuration.
 run: build
 	./target/release/kahi daemon -c kahi.example.toml
 
 # Every test: formatting, lints, unit and integration tests.
-test: lint
-	$(CARGO) test --all-targets
+test: lint static
+	KAHI_STATIC=$(CURDIR)/target/kahi-static $(CARGO) test --all-targets
 
 lint:
 	$(CARGO) fmt --check

@@ -1,4 +1,5 @@
-//! The command line: `kahi daemon`, `kahi ctl ...`, `kahi hash-password`, `kahi version`.
+//! The command line: `kahi daemon`, `kahi ctl ...`, `kahi exec`, `kahi hash-password`,
+//! `kahi version`.
 //! Definitions only.
 
 use std::path::PathBuf;
@@ -17,8 +18,19 @@ pub struct Cli {
 pub enum Command {
     Daemon(DaemonArgs),
     Ctl(CtlArgs),
+    Exec(ExecArgs),
     HashPassword(HashPasswordArgs),
     Version(VersionArgs),
+}
+
+/// Run one command as a container's init, as tini does, with no configuration: pass every
+/// signal on to it, reap orphans, and exit with its status (128 + N when signal N killed it).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "exec")]
+pub struct ExecArgs {
+    /// the command and its arguments (put -- first when the command starts with a dash)
+    #[argh(positional, greedy)]
+    pub command: Vec<String>,
 }
 
 /// Print the bcrypt hash of a password for [[server.http.users]]: read from the terminal
@@ -44,6 +56,17 @@ pub struct DaemonArgs {
     /// check the configuration, print every error, and exit
     #[argh(switch)]
     pub check: bool,
+    /// detach: run in the background, in a new session; return once the control socket is
+    /// ready (0) or the start failed (1, with the error)
+    #[argh(switch)]
+    pub daemonize: bool,
+    /// write the daemon's pid to this file once the control socket is ready; removed at exit
+    #[argh(option)]
+    pub pidfile: Option<PathBuf>,
+    /// with --daemonize: append the daemon's own stdout and stderr to this file instead of
+    /// sending them to /dev/null
+    #[argh(option)]
+    pub logfile: Option<PathBuf>,
 }
 
 /// Control a running daemon over its Unix socket.

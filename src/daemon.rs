@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::cli::DaemonArgs;
 use crate::event_loop::EventLoop;
 use crate::supervisor::Supervisor;
+use crate::sys::detach::{self, Pidfile};
 use crate::sys::signals;
 
 /// Exit codes of `kahi daemon`.
@@ -23,6 +24,7 @@ pub fn run(args: DaemonArgs) -> i32 {
     // started with ignored.
     close_inherited_fds_on_exec();
     signals::default_ignored_signals();
+    detach::take_notify_socket();
 
     // The daemon's own log, first: loading the configuration may warn.
     init_logging();
@@ -56,6 +58,38 @@ pub fn run(args: DaemonArgs) -> i32 {
         std::sync::atomic::Ordering::Relaxed,
     );
 
+    // A running Kahi's pidfile refuses the start; then detach, before any thread exists.
+    let pidfile = match args.pidfile.as_deref().map(Pidfile::claim).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("{e}");
+            return exit::FAILURE;
+        }
+    };
+    if args.logfile.is_some() && !args.daemonize {
+        log::warn!("--logfile applies with --daemonize only; ignored");
+    }
+    let mut detached = None;
+    if args.daemonize {
+        match detach::daemonize(args.logfile) {
+            Ok(d) => detached = Some(d),
+            Err(code) => return code,
+        }
+    }
+    // A start-up failure: logged, and told to the command that was run when detached.
+    let fail = |detached: &mut Option<detach::Detached>, e: &str| {
+        log::error!("{e}");
+        if let Some(d) = detached {
+            d.failed(e);
+        }
+        exit::FAILURE
+    };
+    if let Some(d) = &mut detached
+        && let Err(e) = d.redirect()
+    {
+        return fail(&mut detached, &e);
+    }
+
     // Orphans: as PID 1 the kernel hands them to us; otherwise ask for them.
     let pid1 = signals::is_pid1();
     if !pid1 {
@@ -69,10 +103,7 @@ pub fn run(args: DaemonArgs) -> i32 {
         config.server.socket_group,
     ) {
         Ok(l) => l,
-        Err(e) => {
-            log::error!("{e}");
-            return exit::FAILURE;
-        }
+        Err(e) => return fail(&mut detached, &e),
     };
     let socket = config.server.socket.clone();
 
@@ -81,11 +112,16 @@ pub fn run(args: DaemonArgs) -> i32 {
     let event_loop = match EventLoop::new(Supervisor::new(config), listener, pid1) {
         Ok(l) => l,
         Err(e) => {
-            log::error!("unable to set up the event loop: {e}");
             let _ = std::fs::remove_file(&socket);
-            return exit::FAILURE;
+            return fail(&mut detached, &format!("unable to set up the event loop: {e}"));
         }
     };
+    if let Some(p) = &pidfile
+        && let Err(e) = p.write()
+    {
+        let _ = std::fs::remove_file(&socket);
+        return fail(&mut detached, &e);
+    }
     log::info!(
         "kahi {} started with pid {}{}, {count} processes, control socket {}",
         crate::VERSION,
@@ -93,7 +129,16 @@ pub fn run(args: DaemonArgs) -> i32 {
         if pid1 { " (as PID 1)" } else { "" },
         socket.display()
     );
-    event_loop.run()
+    // Ready: `kahi ctl` is answered from here on.
+    detach::notify_manager(&format!("READY=1\nMAINPID={}", std::process::id()));
+    if let Some(d) = &mut detached {
+        d.ready();
+    }
+    let code = event_loop.run();
+    if let Some(p) = &pidfile {
+        p.remove();
+    }
+    code
 }
 
 fn config_path(given: Option<PathBuf>) -> PathBuf {

@@ -507,6 +507,12 @@ impl EventLoop {
             }
             self.perform(now);
         }
+        if let Some((name, code)) = &self.sup.critical_exit
+            && !self.sup.is_shutting_down()
+        {
+            log::info!("critical program {name} exited with status {code}, stopping every program");
+            self.shutdown(now);
+        }
     }
 
     // ---- health checks ----
@@ -1098,6 +1104,7 @@ impl EventLoop {
     fn shutdown(&mut self, now: Instant) {
         if !self.sup.is_shutting_down() {
             self.emit("shutdown", serde_json::json!({ "ts": crate::timefmt::rfc3339_now() }));
+            crate::sys::detach::notify_manager("STOPPING=1");
         }
         self.sup.begin_shutdown(now);
     }
@@ -1600,7 +1607,10 @@ impl EventLoop {
         }
         self.console.flush();
         console::stderr().flush();
-        let code = i32::from(self.sup.any_killed());
+        let code = match &self.sup.critical_exit {
+            Some((_, code)) => *code,
+            None => i32::from(self.sup.any_killed()),
+        };
         log::info!(
             "every program is stopped; exiting with status {code}{}",
             if self.pid1 { " (pid 1)" } else { "" }

@@ -8,6 +8,7 @@ mod control;
 mod ctl;
 mod daemon;
 mod event_loop;
+mod exec;
 mod health;
 mod http;
 mod logs;
@@ -25,6 +26,7 @@ fn main() {
     let code = match cli.cmd {
         cli::Command::Daemon(args) => daemon::run(args),
         cli::Command::Ctl(args) => ctl::run(args),
+        cli::Command::Exec(args) => exec::run(args.command),
         cli::Command::HashPassword(args) => hash_password(args.cost),
         cli::Command::Version(_) => {
             println!("kahi {VERSION}");

@@ -94,6 +94,9 @@ pub struct Supervisor {
     held: Vec<ProcId>,
     /// Processes that reached a final state since the event loop last looked.
     pub changed: Vec<ProcId>,
+    /// A `critical` process exited on its own: its name and exit status, which become
+    /// Kahi's. The event loop begins the shutdown.
+    pub critical_exit: Option<(String, i32)>,
 }
 
 impl Supervisor {
@@ -108,6 +111,7 @@ impl Supervisor {
             releasing: false,
             held: Vec::new(),
             changed: Vec::new(),
+            critical_exit: None,
             config: Config { processes: Vec::new(), ..config.clone() },
         };
         for spec in config.processes.iter().cloned() {
@@ -178,9 +182,21 @@ impl Supervisor {
         if let (Input::Exited(_), Some(pid)) = (&input, e.proc.pid) {
             self.by_pid.remove(&pid);
         }
+        // A critical process that exits unasked ends everything; the first one's status wins.
+        let critical = match input {
+            Input::Exited(status)
+                if e.spec.critical && !shutting_down && e.proc.state != State::Stopping =>
+            {
+                if self.critical_exit.is_none() {
+                    self.critical_exit = Some((e.spec.name.clone(), status.code()));
+                }
+                true
+            }
+            _ => false,
+        };
         // No automatic restarts while shutting down, as supervisord: stop what exits.
         let autorestart = e.spec.autorestart;
-        if shutting_down {
+        if shutting_down || critical {
             e.spec.autorestart = crate::config::AutoRestart::Never;
         }
         let actions = machine::step(&mut e.proc, &e.spec, input, now);

@@ -15,31 +15,38 @@ const SIGTERM: i32 = 15;
 const SIGUSR1: i32 = 10;
 
 /// `kahi daemon` as PID 1 of a new PID namespace.
-struct Ns {
-    dir: Dir,
+pub struct Ns {
+    pub dir: Dir,
     /// The `unshare` process; its exit code is Kahi's.
     unshare: Option<Child>,
     /// Kahi's pid as the host sees it.
-    kahi: i32,
-    socket: PathBuf,
+    pub kahi: i32,
+    pub socket: PathBuf,
 }
 
 impl Ns {
     /// Starts Kahi under `unshare` on `body`; None (after saying why) when this machine does
     /// not allow a PID namespace.
-    fn start(name: &str, body: &str) -> Option<Ns> {
+    pub fn start(name: &str, body: &str) -> Option<Ns> {
         let dir = Dir::new(name);
         let socket = dir.join("kahi.sock");
         let config = dir
             .write("kahi.toml", &format!("[server]\nsocket = \"{}\"\n\n{body}", socket.display()));
-        let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-        let mut unshare = Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
             .arg(KAHI)
             .arg("daemon")
             .arg("-c")
             .arg(&config)
-            .arg("-v")
+            .arg("-v");
+        Ns::launch(dir, socket, cmd)
+    }
+
+    /// Runs `cmd` (an `unshare` whose child ends up as Kahi) with its output in the test
+    /// directory's daemon.log; returns once Kahi answers on `socket`.
+    pub fn launch(dir: Dir, socket: PathBuf, mut cmd: Command) -> Option<Ns> {
+        let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+        let mut unshare = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -75,11 +82,11 @@ impl Ns {
         Some(ns)
     }
 
-    fn ctl(&self, args: &[&str]) -> Output {
+    pub fn ctl(&self, args: &[&str]) -> Output {
         run(Command::new(KAHI).arg("ctl").arg("-s").arg(&self.socket).args(args))
     }
 
-    fn state(&self, name: &str) -> String {
+    pub fn state(&self, name: &str) -> String {
         let out = self.ctl(&["status", "--json"]);
         let all: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap_or_default();
         all.iter()
@@ -89,15 +96,15 @@ impl Ns {
             .to_string()
     }
 
-    fn wait_state(&self, name: &str, state: &str) {
+    pub fn wait_state(&self, name: &str, state: &str) {
         wait_until(&format!("{name} is {state}"), DEADLINE, || self.state(name) == state);
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.dir.read("daemon.log")
     }
 
-    fn wait_log(&self, what: &str, cond: impl Fn(&str) -> bool) {
+    pub fn wait_log(&self, what: &str, cond: impl Fn(&str) -> bool) {
         let end = Instant::now() + DEADLINE;
         while !cond(&self.log()) {
             if Instant::now() > end {
@@ -108,7 +115,7 @@ impl Ns {
     }
 
     /// Waits for unshare (and so Kahi) to exit; returns the exit code.
-    fn wait_exit(&mut self, timeout: Duration) -> i32 {
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
         let child = self.unshare.as_mut().expect("running");
         let end = Instant::now() + timeout;
         loop {
@@ -146,19 +153,19 @@ impl Drop for Ns {
 
 /// A process as the host's /proc shows it.
 #[derive(Debug, Clone)]
-struct Proc {
-    pid: i32,
-    state: char,
-    name: String,
+pub struct Proc {
+    pub pid: i32,
+    pub state: char,
+    pub name: String,
 }
 
-fn proc_field(pid: i32, field: &str) -> Option<String> {
+pub fn proc_field(pid: i32, field: &str) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(s.lines().find(|l| l.starts_with(field))?[field.len()..].trim().to_string())
 }
 
 /// Every process whose parent is `parent`.
-fn children(parent: i32) -> Vec<Proc> {
+pub fn children(parent: i32) -> Vec<Proc> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
@@ -177,7 +184,7 @@ fn children(parent: i32) -> Vec<Proc> {
 }
 
 /// Every process below `root`, at any depth.
-fn descendants(root: i32) -> Vec<Proc> {
+pub fn descendants(root: i32) -> Vec<Proc> {
     let mut out = Vec::new();
     let mut todo = vec![root];
     while let Some(p) = todo.pop() {
@@ -189,7 +196,7 @@ fn descendants(root: i32) -> Vec<Proc> {
     out
 }
 
-fn zombies(root: i32) -> Vec<Proc> {
+pub fn zombies(root: i32) -> Vec<Proc> {
     descendants(root).into_iter().filter(|p| p.state == 'Z').collect()
 }
 

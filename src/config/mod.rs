@@ -406,6 +406,8 @@ pub struct ProcessSpec {
     pub strip_ansi: bool,
     /// Give the process a pipe on stdin that the API can write to.
     pub stdin_pipe: bool,
+    /// When it exits on its own, Kahi stops everything and exits with its status.
+    pub critical: bool,
     /// Resource limits set in the process before its exec (soft and hard alike).
     pub limits: Vec<(Limit, Option<u64>)>,
     /// Send the stdout lines to syslog.
@@ -1442,6 +1444,7 @@ impl<'s> Loader<'s, '_> {
             secrets: Vec::new(),
             strip_ansi: false,
             stdin_pipe: false,
+            critical: false,
             limits: Vec::new(),
             stdout_syslog: false,
             stderr_syslog: false,
@@ -1597,6 +1600,7 @@ impl<'s> Loader<'s, '_> {
                 }
                 "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
                 "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
+                "critical" => b.critical = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
                 "limits" => b.limits = self.limits(&at, v),
                 "healthcheck" => b.healthcheck = self.healthcheck(&at, v),

@@ -59,6 +59,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         secrets: Vec::new(),
         strip_ansi: false,
         stdin_pipe: false,
+        critical: false,
         limits: Vec::new(),
         stdout_syslog: false,
         stderr_syslog: false,

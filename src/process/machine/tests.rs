@@ -70,6 +70,7 @@ fn spec() -> ProcessSpec {
         secrets: Vec::new(),
         strip_ansi: false,
         stdin_pipe: false,
+        critical: false,
         limits: Vec::new(),
         stdout_syslog: false,
         stderr_syslog: false,
