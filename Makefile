@@ -48,11 +48,18 @@ lint:
 bench: build
 	./bench/run.sh
 
+# The binary, the man pages and the shell completions. KAHI_BIN installs another binary
+# (target/kahi-static, say); `make -o build install` skips the build.
+KAHI_BIN ?= target/release/kahi
+BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 install: build
-	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5
-	install -m 0755 target/release/kahi $(BINDIR)/kahi
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(BASHCOMPDIR) $(ZSHCOMPDIR)
+	install -m 0755 $(KAHI_BIN) $(BINDIR)/kahi
 	install -m 0644 man/kahi.1 man/kahi-ctl.1 $(MANDIR)/man1/
 	install -m 0644 man/kahi.toml.5 $(MANDIR)/man5/
+	install -m 0644 contrib/completions/kahi.bash $(BASHCOMPDIR)/kahi
+	install -m 0644 contrib/completions/_kahi $(ZSHCOMPDIR)/_kahi
 
 clean:
 	$(CARGO) clean

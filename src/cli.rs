@@ -43,7 +43,8 @@ pub struct HashPasswordArgs {
     pub cost: u32,
 }
 
-/// Run the supervisor in the foreground: start the configured programs and keep them running.
+/// Run the supervisor (in the foreground, unless --daemonize): start the configured programs
+/// and keep them running.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "daemon")]
 pub struct DaemonArgs {

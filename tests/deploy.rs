@@ -2,6 +2,7 @@
 //! with `--pidfile` on bare metal, READY=1 to systemd, and `critical` programs.
 
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -267,4 +268,72 @@ fn a_critical_program_killed_by_a_signal_ends_kahi_with_128_plus_it_but_a_stop_d
     let log = d.log();
     assert!(log.contains("critical program main exited with status 137"), "{log}");
     assert!(log.contains("stopped: side"), "{log}");
+}
+
+// ---- the System V init script ----
+
+/// Runs contrib/sysvinit/kahi ACTION against the binary under test.
+fn initscript(dir: &Dir, action: &str) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/sysvinit/kahi");
+    run(Command::new("sh")
+        .arg(script)
+        .arg(action)
+        .env("DAEMON", KAHI)
+        .env("CONFIG", dir.join("kahi.toml"))
+        .env("PIDFILE", dir.join("kahi.pid"))
+        .env("LOGFILE", dir.join("kahi.log")))
+}
+
+#[test]
+fn the_sysvinit_script_starts_reports_restarts_and_stops_the_daemon() {
+    if run(Command::new("sh").args(["-c", "command -v start-stop-daemon"])).code != 0 {
+        panic!("start-stop-daemon (Debian's dpkg) is needed");
+    }
+    let dir = Dir::new("sysvinit");
+    dir.write(
+        "kahi.toml",
+        &format!(
+            "[server]\nsocket = \"{}\"\n\n[programs.sleeper]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+            dir.join("kahi.sock").display()
+        ),
+    );
+    let d = Detached { pidfile: dir.join("kahi.pid"), dir };
+    let status = |d: &Detached| initscript(&d.dir, "status").code;
+    let pid = |d: &Detached| -> i32 { d.dir.read("kahi.pid").trim().parse().unwrap_or(0) };
+
+    assert_eq!(status(&d), 3, "not running yet");
+    let out = initscript(&d.dir, "start");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status(&d), 0);
+    // Ready when start returns: ctl answers at once.
+    let first = pid(&d);
+    assert_eq!(ctl(&d.dir, &["pid"]).stdout.trim(), first.to_string());
+    assert_eq!(initscript(&d.dir, "start").code, 0, "start of a running daemon is fine");
+    assert_eq!(pid(&d), first, "and starts nothing");
+
+    let out = initscript(&d.dir, "restart");
+    assert_eq!(out.code, 0, "{out:?}");
+    let second = pid(&d);
+    assert!(second > 0 && second != first, "restart gave pid {second} (was {first})");
+    assert!(!alive(first));
+    assert_eq!(status(&d), 0);
+    assert_eq!(ctl(&d.dir, &["pid"]).stdout.trim(), second.to_string());
+
+    let out = initscript(&d.dir, "stop");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!alive(second));
+    assert!(!d.dir.join("kahi.pid").exists(), "the pidfile is removed");
+    assert_eq!(status(&d), 3);
+    assert_eq!(initscript(&d.dir, "stop").code, 0, "stop of a stopped daemon is fine");
+
+    // A pidfile left by a dead daemon: status 1, and start replaces it.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    d.dir.write("kahi.pid", &format!("{}\n", gone.id()));
+    assert_eq!(status(&d), 1);
+    assert_eq!(initscript(&d.dir, "start").code, 0);
+    assert_eq!(status(&d), 0);
+    assert_ne!(pid(&d), gone.id() as i32);
+    // The daemon's own log went to LOGFILE.
+    assert!(d.dir.read("kahi.log").contains("spawned: 'sleeper'"), "{}", d.dir.read("kahi.log"));
 }
