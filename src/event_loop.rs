@@ -150,6 +150,8 @@ pub struct EventLoop {
     /// Stdin pipes of running processes with `stdin_pipe`, and their tokens.
     stdins: HashMap<ProcId, StdinPipe>,
     stdin_tokens: HashMap<Token, ProcId>,
+    /// The listening sockets of socket programs.
+    sockets: crate::activation::Sockets,
 }
 
 /// Kahi's end of a process's stdin pipe, and what waits to go into it.
@@ -244,12 +246,14 @@ impl EventLoop {
             check_pids: HashMap::new(),
             stdins: HashMap::new(),
             stdin_tokens: HashMap::new(),
+            sockets: Default::default(),
         })
     }
 
     /// Runs until shutdown completes; returns the daemon's exit code.
     pub fn run(mut self) -> i32 {
         let now = Instant::now();
+        self.sync_sockets();
         self.sup.start_autostart(now);
         self.perform(now);
         loop {
@@ -291,6 +295,7 @@ impl EventLoop {
                     NOTIFY => self.read_notify(now),
                     HTTP => self.serve_http(now),
                     t if self.check_tokens.contains_key(&t) => self.drive_check(t, now),
+                    t if self.sockets.owner(t).is_some() => self.on_connection(t, now),
                     t => {
                         if readable {
                             self.on_readable(t, now);
@@ -335,6 +340,15 @@ impl EventLoop {
                 Action::Changed { from, to } => {
                     if !to.is_running() && to != crate::process::State::Stopping {
                         self.close_stdin(id);
+                    }
+                    // A socket program listens again: a connection may be waiting already.
+                    if to == crate::process::State::Starting
+                        && let Some(e) = self.sup.get(id)
+                        && e.spec.kind == crate::config::Kind::Socket
+                        && e.proc.held
+                        && self.sockets.pending(&e.spec.namespec())
+                    {
+                        self.sup.activate(id, now);
                     }
                     if let Some(e) = self.sup.get(id) {
                         log::debug!("{}: {from} -> {to}", e.spec.namespec());
@@ -382,7 +396,11 @@ impl EventLoop {
     fn spawn(&mut self, id: ProcId, now: Instant) {
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
         let notify = self.notify.as_ref().map(|n| n.path());
-        match sys::spawn::spawn(&spec, notify) {
+        let sockets = match self.sockets.fds(&spec.namespec()) {
+            Ok(fds) => fds,
+            Err(error) => return self.sup.input(id, Input::SpawnFailed { error }, now),
+        };
+        match sys::spawn::spawn(&spec, notify, &sockets) {
             Ok(child) => {
                 // The log files exist from the start, as operators expect to find them.
                 let _ = self.log_file(id, Stream::Stdout);
@@ -453,6 +471,26 @@ impl EventLoop {
                 self.sup.input(id, Input::Timer(kind), now);
                 self.perform(now);
             }
+        }
+    }
+
+    /// Binds the sockets of new socket programs, and closes those of removed ones.
+    fn sync_sockets(&mut self) {
+        let next = &mut self.next_token;
+        let mut token = || {
+            let t = Token(*next);
+            *next += 1;
+            t
+        };
+        self.sockets.sync(&self.sup, self.poll.registry(), &mut token);
+    }
+
+    /// A connection arrived on a socket program's socket.
+    fn on_connection(&mut self, token: Token, now: Instant) {
+        let Some(name) = self.sockets.owner(token) else { return };
+        let id = self.sup.iter().find(|e| e.spec.namespec() == name).map(|e| e.id);
+        if let Some(id) = id {
+            self.sup.activate(id, now);
         }
     }
 
@@ -1045,6 +1083,7 @@ impl EventLoop {
         self.load_config().map(|config| {
             let r = api::with_config(&mut self.sup, what, config, now);
             if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
+                self.sync_sockets();
                 log_changes(changes);
                 self.emit("update", serde_json::to_value(changes).unwrap_or_default());
             }
@@ -1593,6 +1632,7 @@ impl EventLoop {
             }
         }
         let _ = std::fs::remove_file(&self.socket);
+        self.sockets.close_all();
         if let Some(http) = &self.http {
             http.drain(Instant::now() + std::time::Duration::from_secs(1));
         }
@@ -1647,6 +1687,10 @@ fn is_ready(e: &crate::supervisor::Entry) -> bool {
         State::Running => {
             e.spec.healthcheck.is_none()
                 || p.health == Some(crate::process::machine::Health::Healthy)
+        }
+        // A socket program listening for its first connection: its socket answers.
+        State::Starting if e.spec.kind == crate::config::Kind::Socket && p.held => {
+            e.waiting_for.iter().all(|w| w.starts_with(crate::supervisor::CONNECTION))
         }
         State::Exited => {
             p.completed

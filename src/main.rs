@@ -1,6 +1,7 @@
 //! Kahi: a process supervisor and container init. One binary: `kahi daemon`, `kahi ctl`,
 //! `kahi version`. This file only dispatches and turns the result into an exit code.
 
+mod activation;
 mod api;
 mod cli;
 mod config;

@@ -45,6 +45,8 @@ pub struct Entry {
     /// Start it again once it has stopped (a dependency failed, on_dependency_failure =
     /// "restart").
     restart_when_stopped: bool,
+    /// A socket program: a connection came in since its start was held.
+    activated: bool,
 }
 
 impl Entry {
@@ -99,6 +101,9 @@ pub struct Supervisor {
     pub critical_exit: Option<(String, i32)>,
 }
 
+/// How a socket program's wait for its first connection begins in `waiting_for`.
+pub const CONNECTION: &str = "a connection on";
+
 impl Supervisor {
     pub fn new(config: Config) -> Supervisor {
         let mut s = Supervisor {
@@ -134,6 +139,7 @@ impl Supervisor {
             pending: None,
             waiting_for: Vec::new(),
             restart_when_stopped: false,
+            activated: false,
         };
         self.entries.insert(id, entry);
         id
@@ -174,8 +180,15 @@ impl Supervisor {
         let shutting_down = self.shutdown;
         let Some(e) = self.entries.get_mut(&id) else { return };
         // A program that waits for others starts held; it spawns once they are ready.
+        // A socket program waits for its first connection too.
+        let socket = e.spec.kind == Kind::Socket;
         let input = match input {
-            Input::Start if !e.spec.deps.is_empty() || !e.spec.after.is_empty() => Input::StartHeld,
+            Input::Start if socket || !e.spec.deps.is_empty() || !e.spec.after.is_empty() => {
+                if e.proc.state.is_stopped() {
+                    e.activated = false;
+                }
+                Input::StartHeld
+            }
             other => other,
         };
         let ready_now = input == Input::Timer(TimerKind::ReadyDelay);
@@ -240,6 +253,21 @@ impl Supervisor {
         if health == Some(machine::Health::Unhealthy) && !self.shutdown {
             self.unhealthy(id, now);
         }
+        // A socket program that exited listens again: the next connection starts it.
+        if socket && matches!(moved, Some((_, State::Exited))) && !self.shutdown {
+            self.input(id, Input::Start, now);
+        }
+    }
+
+    /// A connection arrived on the sockets of `id`: start it if it waits for one.
+    pub fn activate(&mut self, id: ProcId, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&id)
+            && e.proc.held
+            && !e.activated
+        {
+            e.activated = true;
+            self.release_ready(now);
+        }
     }
 
     /// What a process waits for before it may spawn, as `db (started)`; empty when nothing.
@@ -262,6 +290,10 @@ impl Supervisor {
             if !met {
                 unmet.push(format!("{} ({})", d.program, d.condition.name()));
             }
+        }
+        if e.spec.kind == Kind::Socket && !e.activated {
+            let on: Vec<String> = e.spec.listen.iter().map(|l| l.to_string()).collect();
+            unmet.push(format!("{CONNECTION} {}", on.join(", ")));
         }
         for a in &e.spec.after {
             // Ordering only: wait while it is on its way up, not when nobody starts it.

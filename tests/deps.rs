@@ -282,3 +282,77 @@ fn condition_healthy_needs_something_that_says_so() {
     let out = run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&config));
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+/// An echo server that takes its sockets from Kahi (LISTEN_FDS): it checks LISTEN_PID, prints
+/// LISTEN_FDNAMES, answers one connection on whichever socket it comes, then exits 0.
+const ECHO: &str = r#"
+import os, select, socket, sys
+if os.environ.get("LISTEN_PID") != str(os.getpid()):
+    sys.exit("LISTEN_PID is %r, not my pid %d" % (os.environ.get("LISTEN_PID"), os.getpid()))
+n = int(os.environ["LISTEN_FDS"])
+print("fds", n, os.environ["LISTEN_FDNAMES"], flush=True)
+socks = [socket.socket(fileno=3 + i) for i in range(n)]
+ready, _, _ = select.select(socks, [], [])
+conn, _ = ready[0].accept()
+conn.sendall(b"echo:" + conn.recv(100))
+conn.close()
+"#;
+
+fn echo_through(connect: impl Fn() -> Box<dyn ReadWrite>, text: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = connect();
+    s.write_all(text.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+#[test]
+fn a_socket_activated_echo_server_starts_at_the_first_connection_and_again_at_the_next() {
+    let dir = Dir::new("socket-activation");
+    let port = free_port();
+    let unix = dir.join("echo.sock");
+    let script = dir.write("echo.py", ECHO);
+    let body = format!(
+        "[programs.echo]\ncommand = \"python3 {}\"\ntype = \"socket\"\nstartsecs = 0\n\
+         listen = [\"tcp://127.0.0.1:{port}\", \"unix://{}\"]\n",
+        script.display(),
+        unix.display()
+    );
+    let d = Daemon::start_in(dir, &body);
+    d.wait_log("echo: listening on tcp://127.0.0.1:");
+    // Not running: held until a connection comes, and saying so.
+    let p = d.process("echo");
+    assert_eq!(p["state"], "STARTING", "{p}");
+    assert!(p["pid"].is_null(), "{p}");
+    assert_eq!(
+        p["waiting_for"][0],
+        format!("a connection on tcp://127.0.0.1:{port}, unix://{}", unix.display())
+    );
+    assert!(!d.log().contains("spawned: 'echo'"));
+
+    let tcp = || -> Box<dyn ReadWrite> {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Box::new(s)
+    };
+    let over_unix = || -> Box<dyn ReadWrite> {
+        let s = std::os::unix::net::UnixStream::connect(&unix).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Box::new(s)
+    };
+    assert_eq!(echo_through(tcp, "hello"), "echo:hello");
+    let out = d.ctl(&["tail", "echo"]).stdout;
+    assert_eq!(out, "fds 2 echo:echo\n", "{}", d.log());
+    // It exited 0 after one connection: listening again, and the next one starts it again,
+    // on the other socket this time.
+    wait_until("echo listens again", DEADLINE, || {
+        let p = d.process("echo");
+        p["state"] == "STARTING" && p["pid"].is_null()
+    });
+    assert_eq!(echo_through(over_unix, "again"), "echo:again");
+    wait_until("echo ran twice", DEADLINE, || d.log().matches("spawned: 'echo'").count() == 2);
+}

@@ -295,6 +295,25 @@ pub enum Kind {
     Oneshot,
     /// Says when it is ready (sd_notify READY=1 on NOTIFY_SOCKET): STARTING until then.
     Notify,
+    /// Started on demand: Kahi listens on its `listen` sockets and starts it at the first
+    /// connection, handing them over (LISTEN_FDS); as `simple` once started.
+    Socket,
+}
+
+/// A socket Kahi listens on for a `type = "socket"` program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "tcp://{a}"),
+            Listen::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
 }
 
 /// What a dependency must be before a program that depends on it starts.
@@ -408,6 +427,8 @@ pub struct ProcessSpec {
     pub stdin_pipe: bool,
     /// When it exits on its own, Kahi stops everything and exits with its status.
     pub critical: bool,
+    /// The sockets of a `type = "socket"` program, passed to it as fds 3, 4, ...
+    pub listen: Vec<Listen>,
     /// Resource limits set in the process before its exec (soft and hard alike).
     pub limits: Vec<(Limit, Option<u64>)>,
     /// Send the stdout lines to syslog.
@@ -1445,6 +1466,7 @@ impl<'s> Loader<'s, '_> {
             strip_ansi: false,
             stdin_pipe: false,
             critical: false,
+            listen: Vec::new(),
             limits: Vec::new(),
             stdout_syslog: false,
             stderr_syslog: false,
@@ -1454,6 +1476,8 @@ impl<'s> Loader<'s, '_> {
         let mut requires: Vec<String> = Vec::new();
         let mut mask_env: Vec<String> = Vec::new();
         let mut stderr_syslog_at: Option<At> = None;
+        let mut socket_at: Option<At> = None;
+        let mut listen_at: Option<At> = None;
         // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
         let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
         let mut rotation = [(50u64 << 20, 10u32); 2];
@@ -1479,16 +1503,22 @@ impl<'s> Loader<'s, '_> {
                     Some("simple") => b.kind = Kind::Simple,
                     Some("oneshot") => b.kind = Kind::Oneshot,
                     Some("notify") => b.kind = Kind::Notify,
-                    Some("socket") => self.error(
-                        &at,
-                        "type \"socket\" is not available in this version; use \"simple\", \"oneshot\" or \"notify\"",
-                    ),
+                    Some("socket") => {
+                        b.kind = Kind::Socket;
+                        socket_at = Some(at);
+                    }
                     Some(other) => self.error(
                         &at,
-                        format!("expected \"simple\", \"oneshot\" or \"notify\", found {other:?}"),
+                        format!(
+                            "expected \"simple\", \"oneshot\", \"notify\" or \"socket\", found {other:?}"
+                        ),
                     ),
                     None => {}
                 },
+                "listen" => {
+                    b.listen = self.listen(&at, v);
+                    listen_at = Some(at);
+                }
                 "remain_after_exit" => b.remain_after_exit = self.boolean(&at, v).unwrap_or(false),
                 "depends_on" => b.deps = self.depends_on(&at, v, &p.name),
                 "requires" => {
@@ -1654,6 +1684,17 @@ impl<'s> Loader<'s, '_> {
                 &at,
                 "has no effect with redirect_stderr = true (stderr goes to stdout_syslog)",
             );
+        }
+        match (&socket_at, &listen_at) {
+            (Some(at), None) => self.error(
+                at,
+                "type = \"socket\" needs listen = [\"tcp://127.0.0.1:8080\", \"unix:///run/NAME.sock\", ...]",
+            ),
+            (None, Some(at)) => self.error(at, "applies to type = \"socket\" only"),
+            (Some(at), Some(_)) if numprocs > 1 => {
+                self.error(at, "a socket program has one process: numprocs must be 1")
+            }
+            _ => {}
         }
         let Some((command_at, command)) = command else {
             self.error(at, "missing required key \"command\"");
@@ -1893,6 +1934,38 @@ impl<'s> Loader<'s, '_> {
     ) -> Option<String> {
         let s = self.string(at, v)?;
         self.expand(at, &s, vars)
+    }
+
+    /// `listen`: "tcp://ADDRESS:PORT" (an IP address, [::1] for IPv6) or "unix:///PATH".
+    fn listen(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Vec<Listen> {
+        let Some(items) = self.strings(at, v) else { return Vec::new() };
+        if items.is_empty() {
+            self.error(at, "must name at least one socket");
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let parsed = if let Some(addr) = item.strip_prefix("tcp://") {
+                addr.parse().map(Listen::Tcp).map_err(|_| {
+                    format!("{item:?}: expected tcp://ADDRESS:PORT with an IP address, such as tcp://127.0.0.1:8080")
+                })
+            } else if let Some(path) = item.strip_prefix("unix://") {
+                if path.starts_with('/') {
+                    Ok(Listen::Unix(PathBuf::from(path)))
+                } else {
+                    Err(format!(
+                        "{item:?}: expected an absolute path, such as unix:///run/echo.sock"
+                    ))
+                }
+            } else {
+                Err(format!("{item:?}: expected tcp://ADDRESS:PORT or unix:///PATH"))
+            };
+            match parsed {
+                Ok(l) if out.contains(&l) => self.error(at, format!("{item:?} is listed twice")),
+                Ok(l) => out.push(l),
+                Err(e) => self.error(at, e),
+            }
+        }
+        out
     }
 
     fn strings(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<Vec<String>> {

@@ -1247,3 +1247,41 @@ fn display_omits_what_is_missing() {
     let e = ConfigError { line: 0, column: 0, ..e };
     assert!(e.to_string().starts_with("/etc/kahi.toml: expected"));
 }
+
+// ---- socket activation ----
+
+#[test]
+fn socket_programs_list_what_they_listen_on() {
+    let c = ok("[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\n\
+                listen = [\"tcp://127.0.0.1:8080\", \"tcp://[::1]:8080\", \"unix:///run/echo.sock\"]\n");
+    let p = process(&c, "echo");
+    assert_eq!(p.kind, Kind::Socket);
+    let shown: Vec<String> = p.listen.iter().map(|l| l.to_string()).collect();
+    assert_eq!(shown, ["tcp://127.0.0.1:8080", "tcp://[::1]:8080", "unix:///run/echo.sock"]);
+}
+
+#[test]
+fn socket_program_errors_name_the_key() {
+    let e = one_error("[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\n");
+    assert_eq!((e.line, e.key.as_str()), (3, "programs.echo.type"), "{e}");
+    assert!(e.message.contains("needs listen"), "{e}");
+    let e = one_error("[programs.echo]\ncommand = \"echo\"\nlisten = [\"tcp://127.0.0.1:1\"]\n");
+    assert_eq!((e.line, e.key.as_str()), (3, "programs.echo.listen"), "{e}");
+    assert!(e.message.contains("type = \"socket\" only"), "{e}");
+    for (bad, says) in [
+        ("tcp://localhost:80", "IP address"),
+        ("unix://run/x.sock", "absolute path"),
+        ("udp://127.0.0.1:53", "tcp://ADDRESS:PORT or unix:///PATH"),
+    ] {
+        let e = one_error(&format!(
+            "[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\nlisten = [\"{bad}\"]\n"
+        ));
+        assert_eq!((e.line, e.key.as_str()), (4, "programs.echo.listen"), "{e}");
+        assert!(e.message.contains(says), "{bad}: {e}");
+    }
+    let e = one_error(
+        "[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\nlisten = [\"tcp://127.0.0.1:1\"]\n\
+         numprocs = 2\nprocess_name = \"e%(process_num)d\"\n",
+    );
+    assert!(e.message.contains("numprocs must be 1"), "{e}");
+}

@@ -243,7 +243,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.started_at = Some(now);
             p.spawn_error = None;
             out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));
-            if spec.kind != Kind::Simple {
+            if matches!(spec.kind, Kind::Oneshot | Kind::Notify) {
                 // A oneshot stays STARTING while it runs, its exit decides; a notify program
                 // until it says READY=1.
             } else if spec.startsecs.is_zero() {

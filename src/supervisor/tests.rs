@@ -60,6 +60,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         strip_ansi: false,
         stdin_pipe: false,
         critical: false,
+        listen: Vec::new(),
         limits: Vec::new(),
         stdout_syslog: false,
         stderr_syslog: false,

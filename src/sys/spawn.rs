@@ -12,7 +12,7 @@
 //! program; the daemon ignores no signal but SIGPIPE, which both paths reset.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -39,9 +39,14 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
 }
 
-/// Starts one process of `spec`; a notify program gets `notify` as NOTIFY_SOCKET. The error
-/// names what failed and why.
-pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>) -> Result<Spawned, String> {
+/// Starts one process of `spec`; a notify program gets `notify` as NOTIFY_SOCKET, a socket
+/// program its listening `sockets` as fds 3, 4, ... (systemd's LISTEN_FDS protocol). The
+/// error names what failed and why.
+pub fn spawn(
+    spec: &ProcessSpec,
+    notify: Option<&Path>,
+    sockets: &[RawFd],
+) -> Result<Spawned, String> {
     let (out_r, out_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
     let (err_r, err_w) = if spec.redirect_stderr {
@@ -71,9 +76,20 @@ pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>) -> Result<Spawned, Strin
             set_var(&mut env, "WATCHDOG_USEC", OsStr::new(&usec));
         }
     }
+    if !sockets.is_empty() {
+        // LISTEN_PID is the child's own pid, written in by the child before its exec.
+        set_var(&mut env, "LISTEN_FDS", OsStr::new(&sockets.len().to_string()));
+        let names = vec![spec.program.as_str(); sockets.len()].join(":");
+        set_var(&mut env, "LISTEN_FDNAMES", OsStr::new(&names));
+        set_var(&mut env, "LISTEN_PID", OsStr::new(LISTEN_PID_ROOM));
+    }
     let started = resolve(&spec.argv[0], &env).and_then(|path| {
-        if spec.user.is_some() || spec.umask.is_some() || !spec.limits.is_empty() {
-            fork_exec(spec, &path, &env, out_w, err_w, in_r)
+        if spec.user.is_some()
+            || spec.umask.is_some()
+            || !spec.limits.is_empty()
+            || !sockets.is_empty()
+        {
+            fork_exec(spec, &path, &env, out_w, err_w, in_r, sockets)
         } else {
             posix_spawn(spec, &path, &env, &out_w, &err_w, in_r.as_ref())
             // The write ends close here: EOF arrives when the program's copies close.
@@ -264,7 +280,26 @@ fn posix_spawn(
     }
 }
 
-/// Starts the program with fork and exec, switching user and umask in between.
+/// Room for the digits of a pid in LISTEN_PID's value, filled in by the child.
+const LISTEN_PID_ROOM: &str = "                    ";
+
+/// What a child that places sockets execs: the path, argv and envp as C arrays, the strings
+/// they point into, and where LISTEN_PID's digits go.
+struct Exec {
+    file: CString,
+    _strings: (Vec<CString>, Vec<CString>),
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    digits: *mut u8,
+}
+
+// SAFETY: the pointers point into the CStrings the value owns, and are only used in the child
+// after fork, where one thread exists.
+unsafe impl Send for Exec {}
+unsafe impl Sync for Exec {}
+
+/// Starts the program with fork and exec, switching user and umask in between, and placing
+/// `sockets` at fds 3, 4, ... with LISTEN_PID set to the child's pid.
 fn fork_exec(
     spec: &ProcessSpec,
     path: &Path,
@@ -272,6 +307,7 @@ fn fork_exec(
     out_w: OwnedFd,
     err_w: OwnedFd,
     in_r: Option<OwnedFd>,
+    sockets: &[RawFd],
 ) -> Result<i32, Errno> {
     let mut cmd = Command::new(path);
     cmd.arg0(&spec.argv[0]).args(&spec.argv[1..]);
@@ -299,9 +335,36 @@ fn fork_exec(
         .iter()
         .map(|(l, v)| (resource(*l), v.unwrap_or(nix::sys::resource::RLIM_INFINITY)))
         .collect();
+    // With sockets, the child execs itself, with an environment made here: std's would not
+    // hold the child's pid. The pointers stay valid as long as the vectors, which the closure
+    // owns.
+    let mut sockets = sockets.to_vec();
+    let exec = if sockets.is_empty() {
+        None
+    } else {
+        let file = cstring(path.as_os_str().as_bytes())?;
+        let args =
+            spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+        let vars = env
+            .iter()
+            .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let pid_at = vars
+            .iter()
+            .position(|v| v.as_bytes().starts_with(b"LISTEN_PID="))
+            .ok_or(Errno::EINVAL)?;
+        let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
+            strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
+        };
+        let (argv, envp) = (pointers(&args), pointers(&vars));
+        // The digits go into the heap buffer of LISTEN_PID's entry, right after the "=".
+        let digits = vars[pid_at].as_ptr().cast_mut().cast::<u8>().wrapping_add(11);
+        Some(Exec { file, _strings: (args, vars), argv, envp, digits })
+    };
     // SAFETY: the closure runs in the child between fork and exec. It only makes system calls
-    // (setrlimit, setgroups, setgid, setuid, umask) on data prepared before the fork: no
-    // allocation, no locks, no logging.
+    // (setrlimit, setgroups, setgid, setuid, umask, fcntl, dup2, getpid, execve) on data
+    // prepared before the fork, and writes digits into a buffer it owns: no allocation, no
+    // locks, no logging.
     unsafe {
         cmd.pre_exec(move || {
             // Before the user switch: raising a hard limit needs the privilege root has.
@@ -318,6 +381,41 @@ fn fork_exec(
             }
             if let Some(mask) = umask {
                 nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+            }
+            if let Some(e) = &exec {
+                // First out of the way (above the target range), then into place: a socket
+                // may already sit on one of the target numbers.
+                let first = 3 + sockets.len() as i32;
+                for fd in sockets.iter_mut() {
+                    *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, first);
+                    if *fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (i, fd) in sockets.iter().enumerate() {
+                    // dup2 leaves the new fd without close-on-exec.
+                    if libc::dup2(*fd, 3 + i as i32) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                // The pid's digits, then the end of the string (the room holds 20 bytes).
+                let mut reversed = [0u8; 10];
+                let mut n = libc::getpid() as u32;
+                let mut len = 0;
+                loop {
+                    reversed[len] = b'0' + (n % 10) as u8;
+                    len += 1;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                for i in 0..len {
+                    *e.digits.add(i) = reversed[len - 1 - i];
+                }
+                *e.digits.add(len) = 0;
+                libc::execve(e.file.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr());
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });

@@ -71,6 +71,7 @@ fn spec() -> ProcessSpec {
         strip_ansi: false,
         stdin_pipe: false,
         critical: false,
+        listen: Vec::new(),
         limits: Vec::new(),
         stdout_syslog: false,
         stderr_syslog: false,

@@ -1,0 +1,145 @@
+//! Socket activation (`type = "socket"`): Kahi binds a program's `listen` sockets itself, and
+//! the event loop watches them while the program is not running. The first connection starts
+//! it, with the listening sockets as fds 3, 4, ... (systemd's LISTEN_FDS protocol); the
+//! connection itself waits in the socket's backlog for the program to accept it. The sockets
+//! stay Kahi's across restarts, so no connection is refused while the program is down.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use crate::config::{Kind, Listen};
+use crate::supervisor::Supervisor;
+
+/// The bound sockets of one program.
+struct Listening {
+    addrs: Vec<Listen>,
+    fds: Vec<OwnedFd>,
+    tokens: Vec<Token>,
+}
+
+/// Every socket program's sockets, by process name.
+#[derive(Default)]
+pub struct Sockets {
+    by_name: HashMap<String, Listening>,
+    owners: HashMap<Token, String>,
+}
+
+impl Sockets {
+    /// Binds the sockets of socket programs that have none (or whose `listen` changed), and
+    /// closes those of programs that are gone. `token` hands out poll tokens.
+    pub fn sync(
+        &mut self,
+        sup: &Supervisor,
+        registry: &Registry,
+        token: &mut dyn FnMut() -> Token,
+    ) {
+        let wanted: HashMap<String, &Vec<Listen>> = sup
+            .iter()
+            .filter(|e| e.spec.kind == Kind::Socket)
+            .map(|e| (e.spec.namespec(), &e.spec.listen))
+            .collect();
+        let stale: Vec<String> = self
+            .by_name
+            .iter()
+            .filter(|(name, l)| wanted.get(*name).is_none_or(|addrs| **addrs != l.addrs))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            self.close(&name, registry);
+        }
+        for (name, addrs) in wanted {
+            if self.by_name.contains_key(&name) {
+                continue;
+            }
+            let mut listening =
+                Listening { addrs: addrs.clone(), fds: Vec::new(), tokens: Vec::new() };
+            for addr in addrs {
+                match bind(addr) {
+                    Ok(fd) => {
+                        let t = token();
+                        if let Err(e) =
+                            registry.register(&mut SourceFd(&fd.as_raw_fd()), t, Interest::READABLE)
+                        {
+                            log::error!("{name}: unable to watch {addr}: {e}");
+                            continue;
+                        }
+                        log::info!("{name}: listening on {addr}");
+                        self.owners.insert(t, name.clone());
+                        listening.tokens.push(t);
+                        listening.fds.push(fd);
+                    }
+                    Err(e) => log::error!("{name}: unable to listen on {addr}: {e}"),
+                }
+            }
+            self.by_name.insert(name, listening);
+        }
+    }
+
+    fn close(&mut self, name: &str, registry: &Registry) {
+        let Some(l) = self.by_name.remove(name) else { return };
+        for (fd, t) in l.fds.iter().zip(&l.tokens) {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+            self.owners.remove(t);
+        }
+        remove_files(&l.addrs);
+    }
+
+    /// The process whose socket `token` is.
+    pub fn owner(&self, token: Token) -> Option<&str> {
+        self.owners.get(&token).map(String::as_str)
+    }
+
+    /// The listening fds to hand to `name`: all of its sockets, or an error when one could
+    /// not be bound (the program would miss a socket it expects).
+    pub fn fds(&self, name: &str) -> Result<Vec<RawFd>, String> {
+        let Some(l) = self.by_name.get(name) else { return Ok(Vec::new()) };
+        if l.fds.len() != l.addrs.len() {
+            return Err("not every listen socket could be bound (see the daemon's log)".into());
+        }
+        Ok(l.fds.iter().map(|fd| fd.as_raw_fd()).collect())
+    }
+
+    /// Whether a connection already waits on one of `name`'s sockets (the poll wakes up only
+    /// for new ones).
+    pub fn pending(&self, name: &str) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let Some(l) = self.by_name.get(name) else { return false };
+        let mut fds: Vec<PollFd> =
+            l.fds.iter().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+    }
+
+    /// Removes the Unix socket files, at exit.
+    pub fn close_all(&mut self) {
+        for l in self.by_name.values() {
+            remove_files(&l.addrs);
+        }
+        self.by_name.clear();
+        self.owners.clear();
+    }
+}
+
+fn remove_files(addrs: &[Listen]) {
+    for a in addrs {
+        if let Listen::Unix(path) = a {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A listening socket on `addr`, close-on-exec and blocking, as a program given it expects.
+fn bind(addr: &Listen) -> std::io::Result<OwnedFd> {
+    match addr {
+        Listen::Tcp(a) => std::net::TcpListener::bind(a).map(OwnedFd::from),
+        Listen::Unix(path) => {
+            // A file left by an earlier run: nobody listens there (connect fails).
+            if path.exists() && std::os::unix::net::UnixStream::connect(path).is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            std::os::unix::net::UnixListener::bind(path).map(OwnedFd::from)
+        }
+    }
+}
