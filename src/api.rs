@@ -199,6 +199,9 @@ pub struct ProcessInfo {
     /// With a health check, while RUNNING: starting, healthy or unhealthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::process::machine::Health>,
+    /// The kernel's OOM killer ended its last run (memory_max).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
 }
 
 /// How one named process fared in start, stop, restart or signal.
@@ -467,6 +470,13 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         },
         State::Unknown => String::new(),
     };
+    let description = if p.oom_killed
+        && matches!(p.state, State::Exited | State::Stopped | State::Backoff | State::Fatal)
+    {
+        format!("{description} (OOM killed)")
+    } else {
+        description
+    };
     let description = match p.health {
         Some(h) if h != crate::process::machine::Health::Healthy => {
             format!("{description} ({})", h.name())
@@ -490,6 +500,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         waiting_for: if p.held { e.waiting_for.clone() } else { Vec::new() },
         status_text: p.status_text.clone(),
         health: p.health,
+        oom_killed: p.oom_killed,
     }
 }
 

@@ -152,6 +152,11 @@ pub struct EventLoop {
     stdin_tokens: HashMap<Token, ProcId>,
     /// The listening sockets of socket programs.
     sockets: crate::activation::Sockets,
+    /// Kahi's delegated cgroup: None until a program with cgroup limits starts, then Some(None)
+    /// where there is none to be had.
+    cgroups: Option<Option<sys::cgroup::Cgroups>>,
+    /// OOM kills of each running limited process's group when it started.
+    oom_kills: HashMap<ProcId, u64>,
 }
 
 /// Kahi's end of a process's stdin pipe, and what waits to go into it.
@@ -247,6 +252,8 @@ impl EventLoop {
             stdins: HashMap::new(),
             stdin_tokens: HashMap::new(),
             sockets: Default::default(),
+            cgroups: None,
+            oom_kills: HashMap::new(),
         })
     }
 
@@ -362,6 +369,7 @@ impl EventLoop {
                                 "to": to,
                                 "pid": e.proc.pid,
                                 "exitstatus": e.proc.exit_status.map(|s| s.code()),
+                                "oom_killed": e.proc.oom_killed,
                             });
                             self.emit("state", event);
                         }
@@ -395,12 +403,15 @@ impl EventLoop {
 
     fn spawn(&mut self, id: ProcId, now: Instant) {
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
-        let notify = self.notify.as_ref().map(|n| n.path());
         let sockets = match self.sockets.fds(&spec.namespec()) {
             Ok(fds) => fds,
             Err(error) => return self.sup.input(id, Input::SpawnFailed { error }, now),
         };
-        match sys::spawn::spawn(&spec, notify, &sockets) {
+        let joined = self.join_cgroup(id, &spec);
+        let cgroup = joined.as_ref().map(|j| j.procs.as_raw_fd());
+        let notify = self.notify.as_ref().map(|n| n.path());
+        let given = sys::spawn::Given { sockets: &sockets, cgroup };
+        match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
                 // The log files exist from the start, as operators expect to find them.
                 let _ = self.log_file(id, Stream::Stdout);
@@ -474,6 +485,38 @@ impl EventLoop {
         }
     }
 
+    /// The cgroup a process with memory_max, cpu_max or pids_max joins as it starts; None
+    /// without such limits, or where Kahi cannot make cgroups (said once).
+    fn join_cgroup(
+        &mut self,
+        id: ProcId,
+        spec: &crate::config::ProcessSpec,
+    ) -> Option<sys::cgroup::Joined> {
+        if spec.cgroup.is_empty() {
+            return None;
+        }
+        let cgroups = self.cgroups.get_or_insert_with(|| {
+            sys::cgroup::Cgroups::delegate()
+                .map_err(|e| {
+                    log::warn!(
+                        "memory_max, cpu_max and pids_max are not applied: no writable cgroup v2 group for Kahi ({e})"
+                    )
+                })
+                .ok()
+        });
+        let cgroups = cgroups.as_ref()?;
+        match cgroups.prepare(&spec.namespec(), &spec.cgroup) {
+            Ok(joined) => {
+                self.oom_kills.insert(id, joined.oom_kills);
+                Some(joined)
+            }
+            Err(e) => {
+                log::warn!("{}: limits not applied: {e}", spec.namespec());
+                None
+            }
+        }
+    }
+
     /// Binds the sockets of new socket programs, and closes those of removed ones.
     fn sync_sockets(&mut self) {
         let next = &mut self.next_token;
@@ -491,6 +534,25 @@ impl EventLoop {
         let id = self.sup.iter().find(|e| e.spec.namespec() == name).map(|e| e.id);
         if let Some(id) = id {
             self.sup.activate(id, now);
+        }
+    }
+
+    /// Whether the OOM killer ended the process that just exited, from its cgroup's
+    /// memory.events.
+    fn note_oom(&mut self, id: ProcId) {
+        let (Some(before), Some(Some(cgroups))) = (self.oom_kills.remove(&id), &self.cgroups)
+        else {
+            return;
+        };
+        let Some(e) = self.sup.get_mut(id) else { return };
+        let after = cgroups.oom_kills(&e.spec.namespec());
+        e.proc.oom_killed = after > before;
+        if e.proc.oom_killed {
+            log::warn!(
+                "{} was killed by the kernel's OOM killer (memory_max {} bytes)",
+                e.spec.namespec(),
+                e.spec.cgroup.memory_max.unwrap_or(0)
+            );
         }
     }
 
@@ -532,7 +594,10 @@ impl EventLoop {
     fn reap(&mut self, now: Instant) {
         for (pid, status) in sys::reap::reap() {
             match self.sup.by_pid(pid) {
-                Some(id) => self.sup.input(id, Input::Exited(status), now),
+                Some(id) => {
+                    self.note_oom(id);
+                    self.sup.input(id, Input::Exited(status), now)
+                }
                 None => match self.check_pids.remove(&pid) {
                     Some(id) => {
                         self.checks.remove(&id);
@@ -1633,6 +1698,9 @@ impl EventLoop {
         }
         let _ = std::fs::remove_file(&self.socket);
         self.sockets.close_all();
+        if let Some(Some(cgroups)) = &self.cgroups {
+            cgroups.remove_all();
+        }
         if let Some(http) = &self.http {
             http.drain(Instant::now() + std::time::Duration::from_secs(1));
         }

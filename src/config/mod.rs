@@ -143,6 +143,26 @@ impl LogSpec {
     }
 }
 
+/// Limits applied through a cgroup v2 of the program's own, where Kahi can make one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupLimits {
+    /// memory.max, bytes.
+    pub memory_max: Option<u64>,
+    /// cpu.max, as a quota in microseconds per 100 ms period.
+    pub cpu_quota_us: Option<u64>,
+    /// pids.max.
+    pub pids_max: Option<u64>,
+}
+
+impl CgroupLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == CgroupLimits::default()
+    }
+}
+
+/// The period of cpu.max, in microseconds (the kernel's default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
 /// A resource limit a program may set (setrlimit(2)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -431,6 +451,8 @@ pub struct ProcessSpec {
     pub listen: Vec<Listen>,
     /// Resource limits set in the process before its exec (soft and hard alike).
     pub limits: Vec<(Limit, Option<u64>)>,
+    /// Limits of its cgroup (memory_max, cpu_max, pids_max in `limits`).
+    pub cgroup: CgroupLimits,
     /// Send the stdout lines to syslog.
     pub stdout_syslog: bool,
     /// Send the stderr lines to syslog.
@@ -1155,11 +1177,38 @@ impl<'s> Loader<'s, '_> {
     }
 
     /// `[programs.NAME.limits]`: resource name -> a number, a size, or "unlimited".
-    fn limits(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Vec<(Limit, Option<u64>)> {
-        let Some(t) = self.table(at, v).cloned() else { return Vec::new() };
+    fn limits(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+    ) -> (Vec<(Limit, Option<u64>)>, CgroupLimits) {
+        let mut cgroup = CgroupLimits::default();
+        let Some(t) = self.table(at, v).cloned() else { return (Vec::new(), cgroup) };
         let mut out = Vec::new();
         for (k, v) in t.iter() {
             let at = self.child(at, v, k.get_ref());
+            // "max" is the cgroup's own default: no limit.
+            let max = matches!(v.get_ref(), DeValue::String(s) if s.as_ref() == "max");
+            match k.get_ref().as_ref() {
+                "memory_max" => {
+                    cgroup.memory_max =
+                        if max { None } else { self.size(&at, v).map(|n| n as u64) };
+                    continue;
+                }
+                "pids_max" => {
+                    cgroup.pids_max = if max {
+                        None
+                    } else {
+                        self.integer(&at, v, 1, i64::MAX).map(|n| n as u64)
+                    };
+                    continue;
+                }
+                "cpu_max" => {
+                    cgroup.cpu_quota_us = if max { None } else { self.cpus(&at, v) };
+                    continue;
+                }
+                _ => {}
+            }
             let Some(limit) = Limit::ALL.iter().copied().find(|l| l.name() == k.get_ref().as_ref())
             else {
                 self.unknown(&at, k.span(), Section::Limits, k.get_ref().as_ref());
@@ -1183,7 +1232,35 @@ impl<'s> Loader<'s, '_> {
                 ),
             }
         }
-        out
+        (out, cgroup)
+    }
+
+    /// `cpu_max`: CPUs as a number (0.5 is half of one CPU, 2 is two) or a percentage string
+    /// ("50%", as systemd's CPUQuota); the quota per 100 ms period, in microseconds.
+    fn cpus(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<u64> {
+        let cpus = match v.get_ref() {
+            DeValue::Integer(i) => i.as_str().parse::<f64>().ok(),
+            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            DeValue::String(s) => {
+                s.strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok()).map(|p| p / 100.0)
+            }
+            _ => None,
+        };
+        match cpus {
+            Some(c) if (0.01..=10_000.0).contains(&c) => {
+                Some((c * CPU_PERIOD_US as f64).round() as u64)
+            }
+            _ => {
+                self.error(
+                    at,
+                    format!(
+                        "expected a number of CPUs from 0.01 (such as 0.5 or 2), a percentage such as \"50%\", or \"max\", found {}",
+                        describe(v.get_ref())
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A group name (looked up in the group database) or a numeric gid.
@@ -1468,6 +1545,7 @@ impl<'s> Loader<'s, '_> {
             critical: false,
             listen: Vec::new(),
             limits: Vec::new(),
+            cgroup: CgroupLimits::default(),
             stdout_syslog: false,
             stderr_syslog: false,
         };
@@ -1632,7 +1710,7 @@ impl<'s> Loader<'s, '_> {
                 "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
                 "critical" => b.critical = self.boolean(&at, v).unwrap_or(false),
                 "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
-                "limits" => b.limits = self.limits(&at, v),
+                "limits" => (b.limits, b.cgroup) = self.limits(&at, v),
                 "healthcheck" => b.healthcheck = self.healthcheck(&at, v),
                 "stdout_capture_maxbytes" => {
                     b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)

@@ -1285,3 +1285,31 @@ fn socket_program_errors_name_the_key() {
     );
     assert!(e.message.contains("numprocs must be 1"), "{e}");
 }
+
+#[test]
+fn cgroup_limits_parse_and_max_means_none() {
+    let c = ok("[programs.a]\ncommand = \"x\"\n[programs.a.limits]\nmemory_max = \"64MB\"\n\
+                cpu_max = 0.5\npids_max = 100\nnofile = 10\n\
+                [programs.b]\ncommand = \"x\"\n[programs.b.limits]\ncpu_max = \"150%\"\nmemory_max = \"max\"\n\
+                [programs.c]\ncommand = \"x\"\n[programs.c.limits]\ncpu_max = 2\n");
+    let a = process(&c, "a");
+    assert_eq!(a.cgroup.memory_max, Some(64 << 20));
+    assert_eq!(a.cgroup.cpu_quota_us, Some(50_000));
+    assert_eq!(a.cgroup.pids_max, Some(100));
+    assert_eq!(a.limits, vec![(Limit::Nofile, Some(10))]);
+    let b = process(&c, "b");
+    assert_eq!((b.cgroup.cpu_quota_us, b.cgroup.memory_max), (Some(150_000), None));
+    assert_eq!(process(&c, "c").cgroup.cpu_quota_us, Some(200_000));
+    assert!(process(&c, "c").cgroup.memory_max.is_none());
+
+    for (bad, says) in [
+        ("cpu_max = \"fast\"", "number of CPUs"),
+        ("cpu_max = 0", "number of CPUs"),
+        ("pids_max = 0", ">= 1"),
+        ("memory_max = true", "size"),
+    ] {
+        let e = one_error(&format!("[programs.a]\ncommand = \"x\"\n[programs.a.limits]\n{bad}\n"));
+        assert_eq!(e.line, 4, "{bad}: {e}");
+        assert!(e.message.contains(says), "{bad}: {e}");
+    }
+}

@@ -99,6 +99,9 @@ pub struct Proc {
     pub health: Option<Health>,
     /// Failed health checks in a row (after start_period).
     pub health_failures: u32,
+    /// Its last exit was the kernel's OOM killer (its cgroup's memory_max); the event loop
+    /// sets it before the exit is fed in.
+    pub oom_killed: bool,
     pub timers: Timers,
 }
 
@@ -117,6 +120,7 @@ impl Default for Proc {
             held: false,
             completed: false,
             ready: false,
+            oom_killed: false,
             status_text: None,
             health: None,
             health_failures: 0,
@@ -240,6 +244,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         // ---- Spawn outcome ----
         (State::Starting, Input::Spawned { pid }) => {
             p.pid = Some(pid);
+            p.oom_killed = false;
             p.started_at = Some(now);
             p.spawn_error = None;
             out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));

@@ -62,6 +62,7 @@ fn member(group: &str, name: &str, priority: i64) -> ProcessSpec {
         critical: false,
         listen: Vec::new(),
         limits: Vec::new(),
+        cgroup: Default::default(),
         stdout_syslog: false,
         stderr_syslog: false,
     }

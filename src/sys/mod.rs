@@ -1,6 +1,7 @@
 //! Everything that talks to the kernel about processes: spawning, reaping, signals.
 //! The event loop calls these; nothing here keeps supervisor state.
 
+pub mod cgroup;
 pub mod detach;
 pub mod notify;
 pub mod reap;

@@ -28,6 +28,14 @@ use crate::config::ProcessSpec;
 /// Where a command without a slash is looked for when no PATH is set.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// What a process is handed besides its pipes: listening sockets for fds 3, 4, ... (socket
+/// activation) and the `cgroup.procs` of the cgroup it joins.
+#[derive(Clone, Copy, Default)]
+pub struct Given<'a> {
+    pub sockets: &'a [RawFd],
+    pub cgroup: Option<RawFd>,
+}
+
 /// A program just started: its pid and the read ends of its output pipes (non-blocking).
 pub struct Spawned {
     pub pid: i32,
@@ -42,11 +50,8 @@ pub struct Spawned {
 /// Starts one process of `spec`; a notify program gets `notify` as NOTIFY_SOCKET, a socket
 /// program its listening `sockets` as fds 3, 4, ... (systemd's LISTEN_FDS protocol). The
 /// error names what failed and why.
-pub fn spawn(
-    spec: &ProcessSpec,
-    notify: Option<&Path>,
-    sockets: &[RawFd],
-) -> Result<Spawned, String> {
+pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>, given: Given) -> Result<Spawned, String> {
+    let Given { sockets, cgroup } = given;
     let (out_r, out_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
     let (err_r, err_w) = if spec.redirect_stderr {
@@ -88,8 +93,9 @@ pub fn spawn(
             || spec.umask.is_some()
             || !spec.limits.is_empty()
             || !sockets.is_empty()
+            || cgroup.is_some()
         {
-            fork_exec(spec, &path, &env, out_w, err_w, in_r, sockets)
+            fork_exec(spec, &path, &env, (out_w, err_w, in_r), given)
         } else {
             posix_spawn(spec, &path, &env, &out_w, &err_w, in_r.as_ref())
             // The write ends close here: EOF arrives when the program's copies close.
@@ -298,16 +304,14 @@ struct Exec {
 unsafe impl Send for Exec {}
 unsafe impl Sync for Exec {}
 
-/// Starts the program with fork and exec, switching user and umask in between, and placing
-/// `sockets` at fds 3, 4, ... with LISTEN_PID set to the child's pid.
+/// Starts the program with fork and exec, switching cgroup, limits, user and umask in
+/// between, and placing `sockets` at fds 3, 4, ... with LISTEN_PID set to the child's pid.
 fn fork_exec(
     spec: &ProcessSpec,
     path: &Path,
     env: &[(OsString, OsString)],
-    out_w: OwnedFd,
-    err_w: OwnedFd,
-    in_r: Option<OwnedFd>,
-    sockets: &[RawFd],
+    (out_w, err_w, in_r): (OwnedFd, OwnedFd, Option<OwnedFd>),
+    Given { sockets, cgroup }: Given,
 ) -> Result<i32, Errno> {
     let mut cmd = Command::new(path);
     cmd.arg0(&spec.argv[0]).args(&spec.argv[1..]);
@@ -367,6 +371,12 @@ fn fork_exec(
     // locks, no logging.
     unsafe {
         cmd.pre_exec(move || {
+            // Into its cgroup first, while still privileged: "0" is the writer itself.
+            if let Some(fd) = cgroup
+                && libc::write(fd, b"0".as_ptr().cast(), 1) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             // Before the user switch: raising a hard limit needs the privilege root has.
             for (r, v) in &limits {
                 nix::sys::resource::setrlimit(*r, *v, *v)?;

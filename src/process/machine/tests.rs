@@ -73,6 +73,7 @@ fn spec() -> ProcessSpec {
         critical: false,
         listen: Vec::new(),
         limits: Vec::new(),
+        cgroup: Default::default(),
         stdout_syslog: false,
         stderr_syslog: false,
     }
