@@ -16,6 +16,8 @@ use crate::supervisor::Supervisor;
 /// The bound sockets of one program.
 struct Listening {
     addrs: Vec<Listen>,
+    /// Kahi accepts the connections itself (the sockets are non-blocking).
+    accept: bool,
     fds: Vec<OwnedFd>,
     tokens: Vec<Token>,
 }
@@ -36,28 +38,32 @@ impl Sockets {
         registry: &Registry,
         token: &mut dyn FnMut() -> Token,
     ) {
-        let wanted: HashMap<String, &Vec<Listen>> = sup
+        let wanted: HashMap<String, (&Vec<Listen>, bool)> = sup
             .iter()
             .filter(|e| e.spec.kind == Kind::Socket)
-            .map(|e| (e.spec.namespec(), &e.spec.listen))
+            .map(|e| (e.spec.namespec(), (&e.spec.listen, e.spec.accept)))
             .collect();
         let stale: Vec<String> = self
             .by_name
             .iter()
-            .filter(|(name, l)| wanted.get(*name).is_none_or(|addrs| **addrs != l.addrs))
+            .filter(|(name, l)| {
+                wanted
+                    .get(*name)
+                    .is_none_or(|(addrs, accept)| **addrs != l.addrs || *accept != l.accept)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in stale {
             self.close(&name, registry);
         }
-        for (name, addrs) in wanted {
+        for (name, (addrs, accept)) in wanted {
             if self.by_name.contains_key(&name) {
                 continue;
             }
             let mut listening =
-                Listening { addrs: addrs.clone(), fds: Vec::new(), tokens: Vec::new() };
+                Listening { addrs: addrs.clone(), accept, fds: Vec::new(), tokens: Vec::new() };
             for addr in addrs {
-                match bind(addr) {
+                match bind(addr, accept) {
                     Ok(fd) => {
                         let t = token();
                         if let Err(e) =
@@ -112,6 +118,17 @@ impl Sockets {
         poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
     }
 
+    /// Takes one waiting connection from `name`'s sockets (close-on-exec), if any.
+    pub fn accept(&self, name: &str) -> Option<OwnedFd> {
+        use nix::sys::socket::{SockFlag, accept4};
+        let l = self.by_name.get(name)?;
+        l.fds.iter().find_map(|fd| {
+            let raw = accept4(fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC).ok()?;
+            // SAFETY: accept4 just returned this fd, owned by nothing else.
+            Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+        })
+    }
+
     /// Removes the Unix socket files, at exit.
     pub fn close_all(&mut self) {
         for l in self.by_name.values() {
@@ -130,16 +147,23 @@ fn remove_files(addrs: &[Listen]) {
     }
 }
 
-/// A listening socket on `addr`, close-on-exec and blocking, as a program given it expects.
-fn bind(addr: &Listen) -> std::io::Result<OwnedFd> {
+/// A listening socket on `addr`, close-on-exec; blocking, as a program given it expects, or
+/// non-blocking when Kahi accepts on it.
+fn bind(addr: &Listen, accept: bool) -> std::io::Result<OwnedFd> {
     match addr {
-        Listen::Tcp(a) => std::net::TcpListener::bind(a).map(OwnedFd::from),
+        Listen::Tcp(a) => {
+            let l = std::net::TcpListener::bind(a)?;
+            l.set_nonblocking(accept)?;
+            Ok(l.into())
+        }
         Listen::Unix(path) => {
             // A file left by an earlier run: nobody listens there (connect fails).
             if path.exists() && std::os::unix::net::UnixStream::connect(path).is_err() {
                 let _ = std::fs::remove_file(path);
             }
-            std::os::unix::net::UnixListener::bind(path).map(OwnedFd::from)
+            let l = std::os::unix::net::UnixListener::bind(path)?;
+            l.set_nonblocking(accept)?;
+            Ok(l.into())
         }
     }
 }

@@ -157,6 +157,10 @@ pub struct EventLoop {
     cgroups: Option<Option<sys::cgroup::Cgroups>>,
     /// OOM kills of each running limited process's group when it started.
     oom_kills: HashMap<ProcId, u64>,
+    /// The connection of each accept instance not spawned yet.
+    instance_conns: HashMap<ProcId, OwnedFd>,
+    /// Accept instances that are down, removed once their pipes are read to the end.
+    finished_instances: HashSet<ProcId>,
 }
 
 /// Kahi's end of a process's stdin pipe, and what waits to go into it.
@@ -254,6 +258,8 @@ impl EventLoop {
             sockets: Default::default(),
             cgroups: None,
             oom_kills: HashMap::new(),
+            instance_conns: HashMap::new(),
+            finished_instances: HashSet::new(),
         })
     }
 
@@ -328,6 +334,7 @@ impl EventLoop {
             self.fire_timers(now);
             self.flush_held(now);
             self.perform(now);
+            self.remove_instances(now);
             self.feed_daemon_log_followers();
             if self.sup.shutdown_complete() {
                 return self.finish();
@@ -355,7 +362,11 @@ impl EventLoop {
                         && e.proc.held
                         && self.sockets.pending(&e.spec.namespec())
                     {
-                        self.sup.activate(id, now);
+                        if e.spec.accept {
+                            self.accept_instances(id, now);
+                        } else {
+                            self.sup.activate(id, now);
+                        }
                     }
                     if let Some(e) = self.sup.get(id) {
                         log::debug!("{}: {from} -> {to}", e.spec.namespec());
@@ -393,6 +404,11 @@ impl EventLoop {
             }
         }
         if !self.sup.changed.is_empty() {
+            for id in &self.sup.changed {
+                if self.sup.get(*id).is_some_and(|e| e.spec.instance_of.is_some()) {
+                    self.finished_instances.insert(*id);
+                }
+            }
             self.sup.changed.clear();
             // Processes an update removed: close their files.
             let sup = &self.sup;
@@ -410,7 +426,12 @@ impl EventLoop {
         let joined = self.join_cgroup(id, &spec);
         let cgroup = joined.as_ref().map(|j| j.procs.as_raw_fd());
         let notify = self.notify.as_ref().map(|n| n.path());
-        let given = sys::spawn::Given { sockets: &sockets, cgroup };
+        // An instance of an accept program: its connection is stdin, stdout and fd 3. Kahi's
+        // copy is closed once the spawn is done.
+        let connection = self.instance_conns.remove(&id);
+        let raw = connection.as_ref().map(|c| [c.as_raw_fd()]);
+        let sockets = raw.as_ref().map_or(&sockets[..], |r| &r[..]);
+        let given = sys::spawn::Given { sockets, cgroup, connection: raw.map(|r| r[0]) };
         match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
                 // The log files exist from the start, as operators expect to find them.
@@ -531,10 +552,62 @@ impl EventLoop {
     /// A connection arrived on a socket program's socket.
     fn on_connection(&mut self, token: Token, now: Instant) {
         let Some(name) = self.sockets.owner(token) else { return };
-        let id = self.sup.iter().find(|e| e.spec.namespec() == name).map(|e| e.id);
-        if let Some(id) = id {
+        let Some(e) = self.sup.iter().find(|e| e.spec.namespec() == name) else { return };
+        let id = e.id;
+        if e.spec.accept {
+            self.accept_instances(id, now);
+        } else {
             self.sup.activate(id, now);
         }
+    }
+
+    /// Starts an instance of the accept program `template` for each waiting connection, up to
+    /// its max_instances; the rest wait in the backlog. Only while the program is armed (not
+    /// stopped).
+    fn accept_instances(&mut self, template: ProcId, now: Instant) {
+        let Some(e) = self.sup.get(template) else { return };
+        if !e.proc.held || !e.spec.accept || self.sup.is_shutting_down() {
+            return;
+        }
+        let (name, max) = (e.spec.namespec(), e.spec.max_instances as usize);
+        while self.sup.instances(&name) < max {
+            let Some(conn) = self.sockets.accept(&name) else { break };
+            // Spawned when the Start below is performed, which takes the connection.
+            let id = self.sup.add_instance(template, now);
+            if let Some(id) = id {
+                self.instance_conns.insert(id, conn);
+            }
+        }
+    }
+
+    /// Removes instances that are down once their output is read to the end, and lets the
+    /// next waiting connections in.
+    fn remove_instances(&mut self, now: Instant) {
+        if self.finished_instances.is_empty() {
+            return;
+        }
+        let mut templates = HashSet::new();
+        for id in std::mem::take(&mut self.finished_instances) {
+            let piped =
+                self.sources.values().any(|s| matches!(s, Source::Pipe { id: i, .. } if *i == id));
+            let template = self.sup.get(id).and_then(|e| e.spec.instance_of.clone());
+            if piped || !self.sup.remove_instance(id) {
+                self.finished_instances.insert(id);
+                continue;
+            }
+            self.instance_conns.remove(&id);
+            self.log_files.retain(|(i, _), _| *i != id);
+            templates.extend(template);
+        }
+        for name in templates {
+            let id = self.sup.iter().find(|e| e.spec.namespec() == name).map(|e| e.id);
+            if let Some(id) = id
+                && self.sockets.pending(&name)
+            {
+                self.accept_instances(id, now);
+            }
+        }
+        self.perform(now);
     }
 
     /// Whether the OOM killer ended the process that just exited, from its cgroup's

@@ -47,6 +47,8 @@ pub struct Entry {
     restart_when_stopped: bool,
     /// A socket program: a connection came in since its start was held.
     activated: bool,
+    /// An `accept = true` program: the number of its next instance.
+    next_instance: u64,
 }
 
 impl Entry {
@@ -140,6 +142,7 @@ impl Supervisor {
             waiting_for: Vec::new(),
             restart_when_stopped: false,
             activated: false,
+            next_instance: 1,
         };
         self.entries.insert(id, entry);
         id
@@ -257,6 +260,54 @@ impl Supervisor {
         if socket && matches!(moved, Some((_, State::Exited))) && !self.shutdown {
             self.input(id, Input::Start, now);
         }
+    }
+
+    /// A new instance of the `accept = true` program `template`, for one connection: named
+    /// `NAME@N` in the program's group, started at once, run once (never restarted), and
+    /// removed by [`Supervisor::remove_instance`] once it is down.
+    pub fn add_instance(&mut self, template: ProcId, now: Instant) -> Option<ProcId> {
+        let t = self.entries.get_mut(&template)?;
+        let n = t.next_instance;
+        t.next_instance += 1;
+        let mut spec = t.spec.clone();
+        spec.instance_of = Some(t.spec.namespec());
+        spec.name = format!("{}@{n}", t.spec.name);
+        spec.kind = Kind::Simple;
+        spec.accept = false;
+        spec.listen.clear();
+        spec.deps.clear();
+        spec.after.clear();
+        spec.autostart = false;
+        spec.autorestart = crate::config::AutoRestart::Never;
+        spec.startsecs = std::time::Duration::ZERO;
+        spec.start_delay = std::time::Duration::ZERO;
+        spec.healthcheck = None;
+        spec.critical = false;
+        spec.stdin_pipe = false;
+        // Many at once: their output stays in memory (and the console, syslog), not in files
+        // they would all share.
+        spec.stdout_log = None;
+        spec.stderr_log = None;
+        let id = self.add(spec);
+        self.sort();
+        self.input(id, Input::Start, now);
+        Some(id)
+    }
+
+    /// How many instances of the program `template` (a process name) are not yet removed.
+    pub fn instances(&self, template: &str) -> usize {
+        self.entries.values().filter(|e| e.spec.instance_of.as_deref() == Some(template)).count()
+    }
+
+    /// Removes an instance that is down; false when it is not (yet).
+    pub fn remove_instance(&mut self, id: ProcId) -> bool {
+        let down =
+            self.entries.get(&id).is_some_and(|e| e.spec.instance_of.is_some()) && self.is_down(id);
+        if down {
+            self.entries.remove(&id);
+            self.sort();
+        }
+        down
     }
 
     /// A connection arrived on the sockets of `id`: start it if it waits for one.
@@ -568,9 +619,11 @@ impl Supervisor {
     pub fn diff(&self, new: &Config) -> Changes {
         let mut changes = Changes::default();
         // (spec, still being removed by an earlier update)
+        // Instances of accept programs come and go with connections, not with the file.
         let old: HashMap<String, (&ProcessSpec, bool)> = self
             .entries
             .values()
+            .filter(|e| e.spec.instance_of.is_none())
             .map(|e| (e.spec.namespec(), (&e.spec, matches!(e.pending, Some(Pending::Remove)))))
             .collect();
         let mut seen = std::collections::HashSet::new();

@@ -385,3 +385,53 @@ fn cgroup_limits_apply_where_a_cgroup_v2_group_is_writable_and_are_skipped_with_
     let status = d.ctl(&["status", "hog"]).stdout;
     assert!(status.contains("(OOM killed)"), "{status}");
 }
+
+#[test]
+fn accept_starts_one_instance_per_connection_up_to_max_instances() {
+    use std::io::{BufRead, BufReader, Write};
+    let port = free_port();
+    let body = format!(
+        "[programs.inetd]\n\
+         command = \"/bin/sh -c 'echo \\\"hi $SUPERVISOR_PROCESS_NAME fds $LISTEN_FDS\\\"; read line; echo \\\"bye $line\\\"'\"\n\
+         type = \"socket\"\naccept = true\nmax_instances = 2\n\
+         listen = [\"tcp://127.0.0.1:{port}\"]\n"
+    );
+    let d = Daemon::start("accept", &body);
+    d.wait_log("inetd: listening on");
+    let connect = || {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        (BufReader::new(s.try_clone().unwrap()), s)
+    };
+    let line = |r: &mut BufReader<std::net::TcpStream>| {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l
+    };
+    let (mut r1, mut w1) = connect();
+    assert_eq!(line(&mut r1), "hi inetd@1 fds 1\n");
+    let (mut r2, _w2) = connect();
+    assert_eq!(line(&mut r2), "hi inetd@2 fds 1\n");
+    // The template keeps listening; each connection has its own instance.
+    let names: Vec<String> =
+        d.status().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["inetd", "inetd:inetd@1", "inetd:inetd@2"]);
+    assert_eq!(d.process("inetd")["state"], "STARTING");
+
+    // A third waits in the backlog while two run.
+    let (mut r3, _w3) = connect();
+    r3.get_ref().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut early = String::new();
+    assert!(r3.read_line(&mut early).is_err(), "served beyond max_instances: {early:?}");
+    assert_eq!(d.status().len(), 3);
+
+    // The first ends: it is removed, and the third is served.
+    w1.write_all(b"one\n").unwrap();
+    assert_eq!(line(&mut r1), "bye one\n");
+    r3.get_ref().set_read_timeout(Some(DEADLINE)).unwrap();
+    assert_eq!(line(&mut r3), "hi inetd@3 fds 1\n");
+    wait_until("inetd@1 is removed", DEADLINE, || {
+        d.status().iter().all(|p| p["name"] != "inetd:inetd@1")
+    });
+    assert!(d.log().contains("exited: inetd:inetd@1 (exit status 0"), "{}", d.log());
+}

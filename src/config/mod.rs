@@ -449,6 +449,12 @@ pub struct ProcessSpec {
     pub critical: bool,
     /// The sockets of a `type = "socket"` program, passed to it as fds 3, 4, ...
     pub listen: Vec<Listen>,
+    /// A socket program started once per connection (inetd style) instead of once.
+    pub accept: bool,
+    /// With `accept`: most instances at once; further connections wait in the backlog.
+    pub max_instances: u32,
+    /// An instance started for one connection of this socket program (not from the file).
+    pub instance_of: Option<String>,
     /// Resource limits set in the process before its exec (soft and hard alike).
     pub limits: Vec<(Limit, Option<u64>)>,
     /// Limits of its cgroup (memory_max, cpu_max, pids_max in `limits`).
@@ -1544,6 +1550,9 @@ impl<'s> Loader<'s, '_> {
             stdin_pipe: false,
             critical: false,
             listen: Vec::new(),
+            accept: false,
+            max_instances: 64,
+            instance_of: None,
             limits: Vec::new(),
             cgroup: CgroupLimits::default(),
             stdout_syslog: false,
@@ -1556,6 +1565,7 @@ impl<'s> Loader<'s, '_> {
         let mut stderr_syslog_at: Option<At> = None;
         let mut socket_at: Option<At> = None;
         let mut listen_at: Option<At> = None;
+        let mut accept_at: Option<At> = None;
         // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
         let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
         let mut rotation = [(50u64 << 20, 10u32); 2];
@@ -1596,6 +1606,14 @@ impl<'s> Loader<'s, '_> {
                 "listen" => {
                     b.listen = self.listen(&at, v);
                     listen_at = Some(at);
+                }
+                "accept" => {
+                    b.accept = self.boolean(&at, v).unwrap_or(false);
+                    accept_at = Some(at);
+                }
+                "max_instances" => {
+                    b.max_instances = self.integer(&at, v, 1, 65536).map_or(64, |n| n as u32);
+                    accept_at = accept_at.or(Some(at));
                 }
                 "remain_after_exit" => b.remain_after_exit = self.boolean(&at, v).unwrap_or(false),
                 "depends_on" => b.deps = self.depends_on(&at, v, &p.name),
@@ -1769,6 +1787,9 @@ impl<'s> Loader<'s, '_> {
                 "type = \"socket\" needs listen = [\"tcp://127.0.0.1:8080\", \"unix:///run/NAME.sock\", ...]",
             ),
             (None, Some(at)) => self.error(at, "applies to type = \"socket\" only"),
+            (None, None) if accept_at.is_some() => {
+                self.error(accept_at.as_ref().unwrap_or(at), "applies to type = \"socket\" only")
+            }
             (Some(at), Some(_)) if numprocs > 1 => {
                 self.error(at, "a socket program has one process: numprocs must be 1")
             }

@@ -1279,6 +1279,12 @@ fn socket_program_errors_name_the_key() {
         assert_eq!((e.line, e.key.as_str()), (4, "programs.echo.listen"), "{e}");
         assert!(e.message.contains(says), "{bad}: {e}");
     }
+    let e = one_error("[programs.echo]\ncommand = \"echo\"\naccept = true\n");
+    assert_eq!((e.line, e.key.as_str()), (3, "programs.echo.accept"), "{e}");
+    let c = ok("[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\naccept = true\n\
+                max_instances = 5\nlisten = [\"tcp://127.0.0.1:1\"]\n");
+    assert!(process(&c, "echo").accept);
+    assert_eq!(process(&c, "echo").max_instances, 5);
     let e = one_error(
         "[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\nlisten = [\"tcp://127.0.0.1:1\"]\n\
          numprocs = 2\nprocess_name = \"e%(process_num)d\"\n",

@@ -34,6 +34,8 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 pub struct Given<'a> {
     pub sockets: &'a [RawFd],
     pub cgroup: Option<RawFd>,
+    /// A connection for stdin and stdout (an instance of an `accept = true` program).
+    pub connection: Option<RawFd>,
 }
 
 /// A program just started: its pid and the read ends of its output pipes (non-blocking).
@@ -51,7 +53,7 @@ pub struct Spawned {
 /// program its listening `sockets` as fds 3, 4, ... (systemd's LISTEN_FDS protocol). The
 /// error names what failed and why.
 pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>, given: Given) -> Result<Spawned, String> {
-    let Given { sockets, cgroup } = given;
+    let Given { sockets, cgroup, connection } = given;
     let (out_r, out_w) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
     let (err_r, err_w) = if spec.redirect_stderr {
@@ -94,6 +96,7 @@ pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>, given: Given) -> Result<
             || !spec.limits.is_empty()
             || !sockets.is_empty()
             || cgroup.is_some()
+            || connection.is_some()
         {
             fork_exec(spec, &path, &env, (out_w, err_w, in_r), given)
         } else {
@@ -311,7 +314,7 @@ fn fork_exec(
     path: &Path,
     env: &[(OsString, OsString)],
     (out_w, err_w, in_r): (OwnedFd, OwnedFd, Option<OwnedFd>),
-    Given { sockets, cgroup }: Given,
+    Given { sockets, cgroup, connection }: Given,
 ) -> Result<i32, Errno> {
     let mut cmd = Command::new(path);
     cmd.arg0(&spec.argv[0]).args(&spec.argv[1..]);
@@ -391,6 +394,12 @@ fn fork_exec(
             }
             if let Some(mask) = umask {
                 nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+            }
+            // inetd style: the connection is stdin and stdout (the pipe stays for stderr).
+            if let Some(c) = connection
+                && (libc::dup2(c, 0) < 0 || libc::dup2(c, 1) < 0)
+            {
+                return Err(std::io::Error::last_os_error());
             }
             if let Some(e) = &exec {
                 // First out of the way (above the target range), then into place: a socket
