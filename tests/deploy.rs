@@ -337,3 +337,36 @@ fn the_sysvinit_script_starts_reports_restarts_and_stops_the_daemon() {
     // The daemon's own log went to LOGFILE.
     assert!(d.dir.read("kahi.log").contains("spawned: 'sleeper'"), "{}", d.dir.read("kahi.log"));
 }
+
+#[test]
+fn exec_as_pid1_forwards_sigterm_and_exits_with_the_childs_code() {
+    let dir = Dir::new("exec-pid1");
+    let ready = path_str(&dir.join("ready"));
+    let script = format!("trap 'exit 9' TERM; touch {ready}; while :; do sleep 0.05; done");
+    let mut unshare = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--kill-child", KAHI, "exec", "sh", "-c"])
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + DEADLINE;
+    while !dir.join("ready").exists() {
+        if let Some(st) = unshare.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(unshare.stderr.as_mut().unwrap(), &mut err).unwrap();
+            if err.contains("Operation not permitted") {
+                println!("skipped: no PID namespace here: {err}");
+                return;
+            }
+            panic!("unshare exited early ({st}): {err}");
+        }
+        assert!(Instant::now() < end, "the trap was never set");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kahi = crate::pid1::children(unshare.id() as i32)[0].pid;
+    let nspid = crate::pid1::proc_field(kahi, "NSpid:").unwrap_or_default();
+    assert_eq!(nspid.split_whitespace().last(), Some("1"), "kahi exec is PID 1: {nspid}");
+    unsafe_kill(kahi, 15);
+    assert_eq!(wait_child(&mut unshare), 9);
+}
