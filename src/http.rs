@@ -1,8 +1,9 @@
 //! The HTTP listener: the API under `/api/v1`, the probes `/healthz` and `/readyz`.
 //!
-//! tiny_http accepts and parses on its own threads; each parsed request is handed to the event
-//! loop through a bounded channel and a `mio::Waker`, and the loop answers it inline, with the
-//! same code that serves the control socket. The answer is written back by a responder thread,
+//! Connections come in through [`crate::http_front`], which bounds them and relays them to
+//! tiny_http on a loopback port. tiny_http parses on its own threads; each parsed request is
+//! handed to the event loop through a bounded channel and a `mio::Waker`, and the loop
+//! answers it inline, with the same code that serves the control socket. The answer is written back by a responder thread,
 //! so a client that reads slowly never holds the loop. No thread but the loop's touches
 //! supervisor state.
 //!
@@ -471,26 +472,32 @@ impl Http {
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
+        // tiny_http listens on a loopback port of its own; each listen address has a front
+        // that bounds connections and relays them there.
+        let peers = Arc::new(crate::http_front::Peers::default());
         for addr in &config.listen {
-            let server = match &tls {
-                Some(tls) => tiny_http::Server::https(
-                    addr,
-                    tiny_http::SslConfig {
-                        certificate: tls.certificate.clone(),
-                        private_key: tls.private_key.clone(),
-                    },
-                ),
-                None => tiny_http::Server::http(addr),
-            }
-            .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
+            let public = std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
+            // Accepted connections inherit it: answers and small SSE events go out at once.
+            let _ =
+                nix::sys::socket::setsockopt(&public, nix::sys::socket::sockopt::TcpNoDelay, &true);
+            let bound = public.local_addr().map_err(|e| format!("{addr}: {e}"))?;
+            let private = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                .map_err(|e| format!("unable to listen on a loopback port: {e}"))?;
+            let upstream = private.local_addr().map_err(|e| format!("{addr}: {e}"))?;
+            let ssl = tls.as_ref().map(|tls| tiny_http::SslConfig {
+                certificate: tls.certificate.clone(),
+                private_key: tls.private_key.clone(),
+            });
+            let server = tiny_http::Server::from_listener(private, ssl)
+                .map_err(|e| format!("unable to serve HTTP on {addr}: {e}"))?;
+            crate::http_front::start(public, upstream, config.max_connections, peers.clone())
+                .map_err(|e| format!("unable to start the HTTP front for {addr}: {e}"))?;
             // The port as bound: port 0 in the configuration picks a free one.
-            match server.server_addr().to_ip() {
-                Some(bound) => log::info!("HTTP API listening on {scheme}://{bound}"),
-                None => log::info!("HTTP API listening on {scheme}://{addr}"),
-            }
+            log::info!("HTTP API listening on {scheme}://{bound}");
             servers.push(Arc::new(server));
         }
-        let gate = Arc::new(Gate::new(config.users.clone()));
+        let gate = Arc::new(Gate::new(config.users.clone(), peers));
         let readers = Arc::new(AtomicUsize::new(0));
         for server in &servers {
             let (server, tx, waker) = (server.clone(), tx.clone(), waker.clone());
@@ -800,6 +807,8 @@ struct Gate {
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// A hash to check unknown names against, so they take as long as known ones.
     decoy: OnceLock<String>,
+    /// The clients behind the front's relays.
+    peers: Arc<crate::http_front::Peers>,
 }
 
 enum Check {
@@ -810,13 +819,19 @@ enum Check {
 }
 
 impl Gate {
-    fn new(users: Vec<HttpUser>) -> Gate {
+    fn new(users: Vec<HttpUser>, peers: Arc<crate::http_front::Peers>) -> Gate {
         Gate {
             users,
             known: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             decoy: OnceLock::new(),
+            peers,
         }
+    }
+
+    /// The client's address (not the relay's).
+    fn peer(&self, rq: &tiny_http::Request) -> Option<IpAddr> {
+        rq.remote_addr().map(|a| self.peers.client(*a))
     }
 
     /// What can be decided without bcrypt.
@@ -862,7 +877,7 @@ impl Gate {
             }),
         };
         let right = bcrypt::verify(&password, hash).unwrap_or(false) && user.is_some();
-        let peer = rq.remote_addr().map(|a| a.ip());
+        let peer = self.peer(rq);
         match (right, user) {
             (true, Some(i)) => {
                 if let Some(ip) = peer {
@@ -905,7 +920,7 @@ impl Gate {
 
     /// How long the request's address must still wait after failed logins.
     fn locked_out(&self, rq: &tiny_http::Request) -> Option<std::time::Duration> {
-        let ip = rq.remote_addr()?.ip();
+        let ip = self.peer(rq)?;
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (_, until) = f.get(&ip)?;
         until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())

@@ -12,6 +12,7 @@ mod event_loop;
 mod exec;
 mod health;
 mod http;
+mod http_front;
 mod logs;
 mod metrics;
 mod process;

@@ -692,3 +692,66 @@ fn stdin_reaches_a_program_with_a_pipe_and_is_refused_otherwise() {
     assert_ne!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("not running"), "{out:?}");
 }
+
+/// Whether the server closed `s` (EOF or a reset) within the deadline, without answering.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn connections_past_max_connections_and_endless_headers_are_cut_off() {
+    let d = Daemon::start(
+        "http-limits",
+        "[server.http]\nlisten = \"127.0.0.1:0\"\nmax_connections = 5\n",
+    );
+    d.wait_log("HTTP API listening on http://127.0.0.1:");
+    let log = d.log();
+    let port: u16 = log
+        .split("HTTP API listening on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    // Five idle connections hold every place (each proven accepted by an answer).
+    let mut held: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(DEADLINE)).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut buf = [0u8; 12];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
+    // The sixth is closed at once, unanswered.
+    let mut sixth = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = sixth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(closed_by_server(&mut sixth), "a sixth connection was served");
+    d.wait_log("connections open, the most allowed (max_connections)");
+
+    // One place frees: served again.
+    held.pop();
+    wait_until("a connection is served again", DEADLINE, || {
+        std::panic::catch_unwind(|| request(port, "GET", "/healthz").0 == 200).unwrap_or(false)
+    });
+
+    // A request head that never ends is cut off, and the server goes on.
+    held.pop();
+    let mut flood = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    flood.write_all(b"GET /healthz HTTP/1.1\r\nX-Long: ").unwrap();
+    let chunk = vec![b'a'; 64 << 10];
+    let mut sent = 0;
+    while sent < (4 << 20) && flood.write_all(&chunk).is_ok() {
+        sent += chunk.len();
+    }
+    assert!(sent < (4 << 20), "4 MiB of one header line were taken");
+    assert!(closed_by_server(&mut flood));
+    assert_eq!(request(port, "GET", "/healthz").0, 200);
+}

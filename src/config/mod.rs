@@ -55,7 +55,12 @@ pub struct HttpConfig {
     pub users: Vec<HttpUser>,
     /// Certificate chain and private key (PEM files), for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Most connections at once, per listen address.
+    pub max_connections: usize,
 }
+
+/// `max_connections` when not given.
+pub const MAX_CONNECTIONS: usize = 512;
 
 /// One `[[server.http.users]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -757,7 +762,7 @@ impl<'s> Loader<'s, '_> {
     fn http(&mut self, at: &At, table: &DeTable<'s>) -> HttpConfig {
         let mut addrs: Vec<(At, std::net::SocketAddr)> = Vec::new();
         let mut insecure = false;
-        let mut http = HttpConfig::default();
+        let mut http = HttpConfig { max_connections: MAX_CONNECTIONS, ..Default::default() };
         let (mut cert, mut key) = (None, None);
         let here = self.docs[at.doc].file.parent().unwrap_or(Path::new("/")).to_path_buf();
         for (k, v) in table.iter() {
@@ -783,6 +788,10 @@ impl<'s> Loader<'s, '_> {
                     }
                 }
                 "insecure" => insecure = self.boolean(&at, v).unwrap_or(false),
+                "max_connections" => {
+                    http.max_connections =
+                        self.integer(&at, v, 1, 1_000_000).map_or(MAX_CONNECTIONS, |n| n as usize)
+                }
                 "users" => http.users = self.users(&at, v),
                 "tls_cert" | "tls_key" => {
                     let Some(s) = self.string(&at, v) else { continue };
