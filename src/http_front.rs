@@ -84,9 +84,23 @@ struct Pair {
 }
 
 impl Pair {
-    /// Moves what can move; false when the pair is finished or must be dropped.
+    /// Moves what can move, until nothing more does (the poll is edge-triggered: bytes left
+    /// behind because a buffer was full would otherwise wait for an event that never comes);
+    /// false when the pair is finished or must be dropped.
     fn pump(&mut self, now: Instant) -> bool {
+        loop {
+            match self.pump_once(now) {
+                Some(true) => continue,
+                Some(false) => return !(self.upstream_done && self.down.is_empty()),
+                None => return false,
+            }
+        }
+    }
+
+    /// One round each way: Some(whether any byte moved), or None to drop the pair.
+    fn pump_once(&mut self, now: Instant) -> Option<bool> {
         let mut buf = [0u8; 16 << 10];
+        let mut moved = false;
         // Client -> tiny_http.
         while !self.client_done && self.up.len() < 64 << 10 {
             match self.client.read(&mut buf) {
@@ -95,18 +109,24 @@ impl Pair {
                     self.up.extend_from_slice(&buf[..n]);
                     self.unanswered += n;
                     self.last = now;
+                    moved = true;
                     if self.unanswered > UNANSWERED {
-                        return false;
+                        return None;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
+                Err(_) => return None,
             }
         }
+        let before = self.up.len();
         if !write_some(&mut self.upstream, &mut self.up) {
-            return false;
+            // tiny_http stopped reading (it answered before taking a whole body): what it
+            // said still goes to the client; what the client sends is dropped.
+            self.up.clear();
+            self.client_done = true;
         }
+        moved |= self.up.len() < before;
         if self.client_done && self.up.is_empty() {
             let _ = self.upstream.shutdown(std::net::Shutdown::Write);
         }
@@ -114,7 +134,10 @@ impl Pair {
         while !self.upstream_done && self.down.len() < BUFFER {
             match self.upstream.read(&mut buf) {
                 Ok(0) => self.upstream_done = true,
-                Ok(n) => self.down.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    self.down.extend_from_slice(&buf[..n]);
+                    moved = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => self.upstream_done = true,
@@ -122,18 +145,19 @@ impl Pair {
         }
         let before = self.down.len();
         if !write_some(&mut self.client, &mut self.down) {
-            return false;
+            return None;
         }
         if self.down.len() < before {
             self.unanswered = 0;
             self.last = now;
+            moved = true;
         }
         self.full_since = match (self.down.len() >= BUFFER, self.full_since) {
             (true, None) => Some(now),
             (true, since) => since,
             (false, _) => None,
         };
-        !(self.upstream_done && self.down.is_empty())
+        Some(moved)
     }
 
     /// When this pair must be looked at even if nothing happens.
