@@ -455,6 +455,7 @@ pub struct Http {
     subscribers: Arc<AtomicUsize>,
     /// Answers handed to the responders and not yet written.
     unwritten: Arc<AtomicUsize>,
+    fronts: Vec<crate::http_front::Handle>,
 }
 
 impl Http {
@@ -462,6 +463,7 @@ impl Http {
     pub fn start(config: &HttpConfig, waker: Arc<mio::Waker>) -> Result<Http, String> {
         let (tx, requests) = sync_channel(QUEUE);
         let mut servers = Vec::new();
+        let mut fronts = Vec::new();
         let tls = match &config.tls {
             Some((cert, key)) => {
                 let read = |p: &std::path::Path| {
@@ -491,8 +493,10 @@ impl Http {
             });
             let server = tiny_http::Server::from_listener(private, ssl)
                 .map_err(|e| format!("unable to serve HTTP on {addr}: {e}"))?;
-            crate::http_front::start(public, upstream, config.max_connections, peers.clone())
-                .map_err(|e| format!("unable to start the HTTP front for {addr}: {e}"))?;
+            let front =
+                crate::http_front::start(public, upstream, config.max_connections, peers.clone())
+                    .map_err(|e| format!("unable to start the HTTP front for {addr}: {e}"))?;
+            fronts.push(front);
             // The port as bound: port 0 in the configuration picks a free one.
             log::info!("HTTP API listening on {scheme}://{bound}");
             servers.push(Arc::new(server));
@@ -572,7 +576,7 @@ impl Http {
                 .map_err(|e| format!("unable to start a thread: {e}"))?;
         }
         let subscribers = Arc::new(AtomicUsize::new(0));
-        Ok(Http { requests, answers, servers, subscribers, unwritten })
+        Ok(Http { requests, answers, servers, subscribers, unwritten, fronts })
     }
 
     /// The next request waiting for the loop, if any.
@@ -595,6 +599,9 @@ impl Http {
     pub fn drain(&self, deadline: Instant) {
         while self.unwritten.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        for front in &self.fronts {
+            front.flush(deadline);
         }
     }
 

@@ -38,6 +38,29 @@ pub const STALL: Duration = Duration::from_secs(10);
 pub const IDLE: Duration = Duration::from_secs(60);
 
 const LISTENER: Token = Token(0);
+/// [`Handle::flush`] asks the thread to relay what tiny_http wrote last.
+const WAKE: Token = Token(usize::MAX);
+
+/// The daemon's hold on a front thread, for its exit.
+pub struct Handle {
+    waker: mio::Waker,
+    flushed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Handle {
+    /// Relays what tiny_http has written to every client (the answer to a shutdown, say)
+    /// before the daemon exits; waits until done or `deadline`.
+    pub fn flush(&self, deadline: Instant) {
+        use std::sync::atomic::Ordering;
+        self.flushed.store(false, Ordering::SeqCst);
+        if self.waker.wake().is_err() {
+            return;
+        }
+        while !self.flushed.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
 
 /// Client addresses by the loopback port their relay connects to tiny_http from.
 #[derive(Default)]
@@ -189,16 +212,19 @@ pub fn start(
     upstream: SocketAddr,
     max_connections: usize,
     peers: Arc<Peers>,
-) -> io::Result<()> {
+) -> io::Result<Handle> {
     listener.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(listener);
     let poll = Poll::new()?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    let waker = mio::Waker::new(poll.registry(), WAKE)?;
+    let flushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = flushed.clone();
     std::thread::Builder::new().name("http-front".into()).spawn(move || {
-        Front { poll, listener, upstream, max_connections, peers, pairs: HashMap::new(), next: 1 }
-            .run()
+        let pairs = HashMap::new();
+        Front { poll, listener, upstream, max_connections, peers, pairs, next: 1, done }.run()
     })?;
-    Ok(())
+    Ok(Handle { waker, flushed })
 }
 
 struct Front {
@@ -210,6 +236,8 @@ struct Front {
     /// By the token of the client socket; the upstream socket's token is the next one.
     pairs: HashMap<usize, Pair>,
     next: usize,
+    /// Set once a flush asked for by the [`Handle`] is done.
+    done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Front {
@@ -231,9 +259,14 @@ impl Front {
             }
             let now = Instant::now();
             let mut touched = Vec::new();
+            let mut flush = false;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now, &mut refused),
+                    WAKE => {
+                        touched.extend(self.pairs.keys().copied());
+                        flush = true;
+                    }
                     Token(t) => touched.push(t - (t % 2 == 0) as usize),
                 }
             }
@@ -251,6 +284,9 @@ impl Front {
                 self.pairs.iter().filter(|(_, p)| p.deadline() <= now).map(|(k, _)| *k).collect();
             for key in late {
                 self.drop_pair(key);
+            }
+            if flush {
+                self.done.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
     }
