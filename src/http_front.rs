@@ -120,10 +120,12 @@ impl Pair {
         }
     }
 
-    /// One round each way: Some(whether any byte moved), or None to drop the pair.
+    /// One round each way: Some(whether another round may move more: bytes moved while a
+    /// full buffer had stopped a read), or None to drop the pair.
     fn pump_once(&mut self, now: Instant) -> Option<bool> {
         let mut buf = [0u8; 16 << 10];
         let mut moved = false;
+        let mut stopped_full = false;
         // Client -> tiny_http.
         while !self.client_done && self.up.len() < 64 << 10 {
             match self.client.read(&mut buf) {
@@ -142,6 +144,7 @@ impl Pair {
                 Err(_) => return None,
             }
         }
+        stopped_full |= !self.client_done && self.up.len() >= 64 << 10;
         let before = self.up.len();
         if !write_some(&mut self.upstream, &mut self.up) {
             // tiny_http stopped reading (it answered before taking a whole body): what it
@@ -166,6 +169,7 @@ impl Pair {
                 Err(_) => self.upstream_done = true,
             }
         }
+        stopped_full |= !self.upstream_done && self.down.len() >= BUFFER;
         let before = self.down.len();
         if !write_some(&mut self.client, &mut self.down) {
             return None;
@@ -180,7 +184,7 @@ impl Pair {
             (true, since) => since,
             (false, _) => None,
         };
-        Some(moved)
+        Some(moved && stopped_full)
     }
 
     /// When this pair must be looked at even if nothing happens.
