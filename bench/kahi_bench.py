@@ -12,7 +12,9 @@ Measures the release binary against its targets:
   3. idle: context switches (voluntary + involuntary, every thread) of the daemon over
      10 s with 100 programs, divided by 10, after a 5 s settle; median of 3;
   4. restart: `kill -9` of a RUNNING program (autorestart = true, startsecs = 0) until its
-     replacement has exec'd (busy poll of /proc); median and max of 20 kills 0.5 s apart;
+     replacement has exec'd (busy poll of /proc); median and max of 20 kills 1.2 s apart
+     (each instance has run longer than restart_min_interval, so the restart guard lets
+     it go at once);
   5. ctl: `kahi ctl -s SOCKET status` with 100 programs, end to end (hyperfine -N,
      3 warm-ups); median and p99;
   6. log: one program (bench/writer.py, startsecs = 0, autorestart = false) writes 1 GiB
@@ -22,6 +24,11 @@ Measures the release binary against its targets:
      compared. The same writer piped through `cat > FILE` is the physical reference; the
      figure is Kahi / cat; median of 3 launches of each, alternating. The writer alone to
      /dev/null is timed too, to show it is not the bottleneck. Files in --scratch.
+
+Crash loop: one program that exits 1 at once (`/bin/sh -c 'echo >> FILE; exit 1'`,
+startsecs = 0, autorestart = true, the restart guard's defaults); after a 3 s warm-up, starts
+per second (lines in FILE) and the daemon's CPU % (utime + stime from /proc) over 10 s;
+median of 3.
 
 Dependencies: 200 independent programs, then 200 in a diamond (a root, 198 branches that depend
 on it, a sink that depends on every branch): time until all RUNNING, median of 3 each; the
@@ -71,6 +78,8 @@ TARGETS = {
     "idle_100": ("idle wakeups, 100 programs", "/s", 0.0, "<="),
     "restart_median": ("restart after kill -9, median", "ms", 10.0, "<"),
     "restart_max": ("restart after kill -9, max", "ms", 10.0, "<"),
+    "crash_rate": ("crash loop, starts per second", "/s", 1.0, "<="),
+    "crash_cpu": ("crash loop, daemon CPU", "%", 1.0, "<"),
     "ctl_median": ("ctl status, 100 programs, median", "ms", 5.0, "<"),
     "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
     "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
@@ -540,6 +549,49 @@ def restart(out, opts):
     out.figure("restart_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process (every thread), in seconds; 0 once it is gone."""
+    raw = read_bytes(f"/proc/{pid}/stat")
+    if not raw:
+        return 0.0
+    rest = raw[raw.rindex(b")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / TICK
+
+
+def crash_loop(out, opts):
+    rates, cpus = [], []
+    for i in range(opts.crash_runs):
+        starts = os.path.join(opts.scratch, f"crash-starts-{i}")
+
+        def table(d, starts=starts):
+            return (f'\n[programs.crash]\ncommand = ["/bin/sh", "-c", "echo >> {starts}; exit 1"]\n'
+                    'autorestart = true\nstartsecs = 0\n')
+
+        def count(starts=starts):
+            return (read_bytes(starts, 1 << 20) or b"").count(b"\n")
+
+        with Daemon(opts.kahi, opts.scratch, 1, table) as d:
+            wait_quiet(opts.quiesce)
+            d.start()
+            time.sleep(opts.crash_warmup)
+            d.check_alive()
+            s0, c0, t0 = count(), cpu_seconds(d.pid), time.monotonic()
+            time.sleep(opts.crash_secs)
+            s1, c1, t1 = count(), cpu_seconds(d.pid), time.monotonic()
+            d.check_alive()
+            rates.append((s1 - s0) / (t1 - t0))
+            cpus.append((c1 - c0) / (t1 - t0) * 100)
+            note(f"  crash loop {i + 1}: {s1 - s0} starts in {t1 - t0:.1f} s after {s0} in the "
+                 f"warm-up; daemon CPU {cpus[-1]:.2f} %")
+        try:
+            os.unlink(starts)
+        except FileNotFoundError:
+            pass
+    how = f"median of {len(rates)}, {opts.crash_secs:g} s after {opts.crash_warmup:g} s"
+    out.figure("crash_rate", statistics.median(rates), how)
+    out.figure("crash_cpu", statistics.median(cpus), how)
+
+
 WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "writer.py")
 
 
@@ -703,13 +755,14 @@ PEER_SCENARIOS = [
     ("idle", 100, {"wakeups": "idle_100"}, 2, 2),
     ("restart", 1, {"latency": "restart_median", "max": "restart_max"}, 10, 10),
     ("ctl", 100, {"latency": "ctl_median"}, 20, 20),
+    ("crashloop", 1, {"restarts": "crash_rate", "cpu": "crash_cpu"}, 3, 3),
     ("log", 1, {"throughput": "log_mbs"}, 3, 3),
 ]
 # Adapters of the harness that run a scenario besides the supervisors: its physical reference.
 PEER_EXTRA = {"log": ["ref"]}
 # The unit of each result key in the harness's lines, and the factor to this script's unit.
 PEER_UNITS = {"time": 1.0, "rss": 1.0, "wakeups": 1.0, "latency": 1.0, "max": 1.0,
-              "throughput": 1.0}
+              "throughput": 1.0, "restarts": 1.0, "cpu": 1.0}
 
 
 def installed_peers():
@@ -978,7 +1031,7 @@ def summary(out, peer_results, peers):
              + (f"; missed: {', '.join(fails)}" if fails else ""))
     if peer_results:
         out.line("  (harness figures: startup = until every child has exec'd, per /proc; restart = "
-                 "median and max of 10 kills 1.5 s apart; ctl = median of 20; log = its writer "
+                 "median and max of 10 kills 1.5 s apart; crash loop = starts/s and CPU % over 10 s; ctl = median of 20; log = its writer "
                  "(65,500-byte writes), median of 3, over its ref (writer | cat); ratios = peer / Kahi, "
                  "same harness, same session)")
 
@@ -1000,14 +1053,16 @@ def main():
     opts.log_dir = opts.log_dir or os.path.dirname(os.path.abspath(opts.results or "results.txt"))
     if opts.quick:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 1, 1, 5, 3
-        opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 5, 0.5, 30, 2
+        opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 5, 1.2, 30, 2
+        opts.crash_runs, opts.crash_warmup, opts.crash_secs = 1, 2, 5
         opts.log_bytes, opts.log_runs = 256 * MIB, 1
         opts.http_runs, opts.http_secs = 1, 3
         opts.deps_runs = 1
         opts.peers = None
     else:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
-        opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 20, 0.5, 200, 5
+        opts.kills, opts.kill_gap, opts.ctl_runs, opts.quiesce = 20, 1.2, 200, 5
+        opts.crash_runs, opts.crash_warmup, opts.crash_secs = 3, 3, 10
         opts.log_bytes, opts.log_runs = 1024 * MIB, 5
         opts.http_runs, opts.http_secs = 3, 10
         opts.deps_runs = 3
@@ -1030,6 +1085,7 @@ def main():
     rss1000 = startup_and_rss1000(out, opts)
     ctl = hundred(out, opts, rss1000)
     restart(out, opts)
+    crash_loop(out, opts)
     out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
     out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")
     log_throughput(out, opts)

@@ -6,7 +6,10 @@
 #      (median of 3);
 #   2. daemon RSS (VmRSS, children excluded) with 100 and with 1000 programs, 3 s after start;
 #   3. idle wakeups per second with 100 programs (context switches of every thread, 10 s);
-#   4. restart latency after kill -9 of a RUNNING program (median and max of 20 kills);
+#   4. restart latency after kill -9 of a RUNNING program (median and max of 20 kills, each
+#      after the program has run 1.2 s);
+#   4b. crash loop: a program that exits 1 at once; starts per second and the daemon's CPU %
+#      under the restart guard (median of 3 windows of 10 s);
 #   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed);
 #   6. log throughput: bench/writer.py writes 1 GiB of 100-byte numbered lines to its stdout,
 #      Kahi copies it to stdout_logfile (no rotation); MB/s from the writer's first write

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::process::machine::Input;
+use crate::process::machine::{Input, TimerKind};
 use crate::process::{State, parse_signal};
 use crate::supervisor::{Changes, ProcId, Stream, Supervisor};
 
@@ -202,6 +202,9 @@ pub struct ProcessInfo {
     /// The kernel's OOM killer ended its last run (memory_max).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oom_killed: bool,
+    /// In BACKOFF: seconds until the next automatic start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_start_in: Option<f64>,
 }
 
 /// How one named process fared in start, stop, restart or signal.
@@ -461,7 +464,19 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         State::Starting | State::Stopping => {
             p.pid.map(|pid| format!("pid {pid}")).unwrap_or_default()
         }
-        State::Backoff | State::Fatal => p.spawn_error.clone().unwrap_or_default(),
+        State::Backoff => {
+            // After a failed start: why it failed; after a run: how it ended.
+            let why = match (&p.spawn_error, p.exit_status) {
+                (Some(err), _) if p.timers.get(TimerKind::Backoff).is_some() => err.clone(),
+                (_, Some(st)) => st.to_string(),
+                (err, None) => err.clone().unwrap_or_default(),
+            };
+            match next_start_in(p, now.mono) {
+                Some(secs) => format!("{why}, restarting in {} s", secs_text(secs)),
+                None => why,
+            }
+        }
+        State::Fatal => p.spawn_error.clone().unwrap_or_default(),
         State::Stopped | State::Exited => match (p.exit_status, p.stopped_at) {
             (Some(st), Some(at)) => {
                 format!("{st}, {} ago", clock(now.mono.saturating_duration_since(at)))
@@ -501,6 +516,30 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         status_text: p.status_text.clone(),
         health: p.health,
         oom_killed: p.oom_killed,
+        next_start_in: next_start_in(p, now.mono).map(round_secs),
+    }
+}
+
+/// In BACKOFF: how long until the next automatic start.
+pub fn next_start_in(p: &crate::process::machine::Proc, now: Instant) -> Option<Duration> {
+    if p.state != State::Backoff {
+        return None;
+    }
+    let at = p.timers.get(TimerKind::Backoff).or(p.timers.get(TimerKind::Restart))?;
+    Some(at.saturating_duration_since(now))
+}
+
+/// Seconds to the millisecond, for JSON.
+pub fn round_secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// A wait for people: whole seconds from 10 s on, tenths below.
+fn secs_text(d: Duration) -> String {
+    if d >= Duration::from_secs(10) {
+        format!("{}", d.as_secs() + u64::from(d.subsec_nanos() > 0))
+    } else {
+        format!("{:.1}", (d.as_secs_f64() * 10.0).ceil() / 10.0)
     }
 }
 

@@ -109,7 +109,7 @@ pub fn run(args: DaemonArgs) -> i32 {
 
     // Go on.
     let count = config.processes.len();
-    let event_loop = match EventLoop::new(Supervisor::new(config), listener, pid1) {
+    let event_loop = match EventLoop::new(Supervisor::new(config), listener, pid1, args.daemonize) {
         Ok(l) => l,
         Err(e) => {
             let _ = std::fs::remove_file(&socket);

@@ -113,6 +113,8 @@ pub struct EventLoop {
     /// Streams whose log file failed; warned once until it works again.
     log_failed: HashSet<(ProcId, Stream)>,
     pid1: bool,
+    /// Kahi runs detached (`--daemonize`): `console = "auto"` means off.
+    daemonized: bool,
     /// Kahi's stdout: programs' lines in container mode, and the raw output of programs
     /// logging to `/dev/stdout`. (Its stderr buffer is shared with the logger:
     /// `console::stderr()`.)
@@ -185,7 +187,12 @@ enum Feed {
 pub const EVENT_TYPES: &[&str] = &["state", "health", "update", "shutdown"];
 
 impl EventLoop {
-    pub fn new(sup: Supervisor, listener: UnixListener, pid1: bool) -> io::Result<EventLoop> {
+    pub fn new(
+        sup: Supervisor,
+        listener: UnixListener,
+        pid1: bool,
+        daemonized: bool,
+    ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         let http = if sup.config.server.http.listen.is_empty() {
             None
@@ -236,6 +243,7 @@ impl EventLoop {
             log_files: HashMap::new(),
             log_failed: HashSet::new(),
             pid1,
+            daemonized,
             socket: sup_socket,
             console: Console::new(1),
             syslog: Syslog::new(sup_syslog, sup_facility),
@@ -272,7 +280,7 @@ impl EventLoop {
         loop {
             let timeout = if self.pending_reads.is_empty() {
                 let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
-                let held = self.held.values().min().copied();
+                let held = if self.paused { None } else { self.held.values().min().copied() };
                 let next = match (timer, held) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -351,7 +359,7 @@ impl EventLoop {
                 Action::Spawn => self.spawn(id, now),
                 Action::Kill { signal, group } => self.kill(id, signal, group),
                 Action::SetTimer(kind, at) => self.timers.push(Reverse((at, id, kind))),
-                Action::Changed { from, to } => {
+                Action::Changed { from, to, pid, exit, expected, tries, next_start } => {
                     if !to.is_running() && to != crate::process::State::Stopping {
                         self.close_stdin(id);
                     }
@@ -378,8 +386,13 @@ impl EventLoop {
                                 "program": e.spec.program,
                                 "from": from,
                                 "to": to,
-                                "pid": e.proc.pid,
-                                "exitstatus": e.proc.exit_status.map(|s| s.code()),
+                                "pid": pid,
+                                "exitstatus": exit.map(|s| s.code()),
+                                "expected": expected,
+                                "tries": tries,
+                                "next_start_in": next_start.map(|at| {
+                                    api::round_secs(at.saturating_duration_since(now))
+                                }),
                                 "oom_killed": e.proc.oom_killed,
                             });
                             self.emit("state", event);
@@ -903,7 +916,8 @@ impl EventLoop {
 
     /// Writes out the partial lines that have been quiet for `partial_line_secs`.
     fn flush_held(&mut self, now: Instant) {
-        if self.held.is_empty() {
+        // While paused, the rest of a line may be waiting in its pipe, unread by Kahi.
+        if self.held.is_empty() || self.paused {
             return;
         }
         let due: Vec<(ProcId, Stream)> =
@@ -985,7 +999,8 @@ impl EventLoop {
             Stream::Stderr => e.spec.stderr_log.as_ref(),
         }
         .and_then(LogSpec::std_fd);
-        let to_console = self.sup.config.logging.console;
+        // A stream that goes to Kahi's stdout or stderr as it is is not copied there again.
+        let to_console = raw_fd.is_none() && self.sup.config.logging.console.on(self.daemonized);
         if !to_console && !to_syslog && raw_fd.is_none() {
             return;
         }
@@ -1031,6 +1046,12 @@ impl EventLoop {
         } else if self.paused && pending <= console::LOW_WATER {
             self.paused = false;
             self.pending_reads.extend(self.paused_reads.drain());
+            // A partial line was quiet only because Kahi stopped reading: its wait for
+            // quiet starts again now.
+            let again = Instant::now() + self.sup.config.logging.partial_line_secs;
+            for at in self.held.values_mut() {
+                *at = again;
+            }
         }
     }
 

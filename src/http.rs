@@ -501,7 +501,7 @@ impl Http {
             log::info!("HTTP API listening on {scheme}://{bound}");
             servers.push(Arc::new(server));
         }
-        let gate = Arc::new(Gate::new(config.users.clone(), peers));
+        let gate = Arc::new(Gate::new(config.users.clone(), config.metrics_auth, peers));
         let readers = Arc::new(AtomicUsize::new(0));
         for server in &servers {
             let (server, tx, waker) = (server.clone(), tx.clone(), waker.clone());
@@ -782,10 +782,11 @@ fn respond(rq: tiny_http::Request, answer: Answer) {
     let _ = w.write_all(&out).and_then(|()| w.flush());
 }
 
-/// The role a request needs, or None for the probes, which anyone may ask.
-pub fn required_role(method: &str, url: &str) -> Option<Role> {
+/// The role a request needs, or None for the probes, which anyone may ask: /healthz, /readyz
+/// and, unless `metrics_auth` says otherwise, /metrics (as Prometheus and Kubernetes expect).
+pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role> {
     let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
-    if path == "/healthz" || path == "/readyz" {
+    if path == "/healthz" || path == "/readyz" || (path == "/metrics" && !metrics_auth) {
         return None;
     }
     if method == "GET" || method == "HEAD" {
@@ -808,6 +809,8 @@ const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// must never run on the loop).
 struct Gate {
     users: Vec<HttpUser>,
+    /// /metrics needs the viewer role.
+    metrics_auth: bool,
     /// `Authorization` values that passed bcrypt once, and whose they are.
     known: Mutex<HashMap<String, usize>>,
     /// Failed logins per address: how many in a row, and until when it must wait.
@@ -826,9 +829,10 @@ enum Check {
 }
 
 impl Gate {
-    fn new(users: Vec<HttpUser>, peers: Arc<crate::http_front::Peers>) -> Gate {
+    fn new(users: Vec<HttpUser>, metrics_auth: bool, peers: Arc<crate::http_front::Peers>) -> Gate {
         Gate {
             users,
+            metrics_auth,
             known: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             decoy: OnceLock::new(),
@@ -843,7 +847,9 @@ impl Gate {
 
     /// What can be decided without bcrypt.
     fn check(&self, rq: &tiny_http::Request) -> Check {
-        let Some(need) = required_role(rq.method().as_str(), rq.url()) else { return Check::Pass };
+        let Some(need) = required_role(rq.method().as_str(), rq.url(), self.metrics_auth) else {
+            return Check::Pass;
+        };
         if self.users.is_empty() {
             return Check::Pass;
         }
@@ -872,7 +878,8 @@ impl Gate {
     /// Checks new credentials with bcrypt; remembers them when they are right, counts and
     /// logs the failure (with the peer's address) when not.
     fn verify(&self, rq: &tiny_http::Request) -> Result<(), Answer> {
-        let need = required_role(rq.method().as_str(), rq.url()).unwrap_or(Role::Viewer);
+        let need = required_role(rq.method().as_str(), rq.url(), self.metrics_auth)
+            .unwrap_or(Role::Viewer);
         let auth = authorization(rq).unwrap_or_default().to_string();
         let (name, password) = decode_basic(&auth).unwrap_or_default();
         let user = self.users.iter().position(|u| u.name == name);

@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus' text exposition format (version 0.0.4).
 //!
 //! Per process, labelled `process` (the namespec), `group` and `program`: up, state (one
-//! series per state), start time, restarts, last exit code, and CPU time and resident memory
+//! series per state), start time, restarts, the restart guard (seconds to the next start, the
+//! crash streak), last exit code, and CPU time and resident memory
 //! read from /proc. Daemon-wide: build info, processes per state, HTTP answers by method and
 //! code. Names, types, units and HELP follow Prometheus' conventions (`_total` counters,
 //! seconds and bytes), so `promtool check metrics` has nothing to say.
@@ -67,6 +68,33 @@ pub fn render(sup: &Supervisor, now: Now, http: &BTreeMap<(String, u16), u64>) -
     );
     for (e, l) in entries.iter().zip(&labels) {
         sample(&mut out, "kahi_process_restarts_total", l, e.proc.restarts);
+    }
+
+    family(
+        &mut out,
+        "kahi_process_next_start_seconds",
+        "gauge",
+        "In BACKOFF: seconds until the next automatic start (the back-off or the restart guard's wait).",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        if let Some(d) = crate::api::next_start_in(&e.proc, now.mono) {
+            sample(
+                &mut out,
+                "kahi_process_next_start_seconds",
+                l,
+                format!("{:.3}", d.as_secs_f64()),
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "kahi_process_crash_streak",
+        "gauge",
+        "Unexpected exits in a row of runs shorter than backoff_reset: what grows the restart guard's wait.",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        sample(&mut out, "kahi_process_crash_streak", l, e.proc.crashes);
     }
 
     family(

@@ -232,7 +232,7 @@ impl Supervisor {
         let mut moved = None;
         let mut health = None;
         for a in actions {
-            if let Action::Changed { from, to } = a {
+            if let Action::Changed { from, to, .. } = a {
                 settled |= !matches!(to, State::Starting | State::Stopping);
                 moved = Some((from, to));
             }

@@ -163,7 +163,8 @@ fn falls_behind(dir: Dir, top: &str, flood_keys: &str, prefix: &str, stderr: Std
             "{top}\n[programs.flood]\n\
              command = [\"/bin/sh\", \"-c\", \"seq 1 {n}; echo end-of-flood; sleep 1000\"]\n\
              startsecs = 0\n{flood_keys}\n\
-             [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n"
+             [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n\
+             restart_min_interval = 0\n"
         ),
         stderr,
     );
@@ -401,4 +402,49 @@ fn dev_stdout_and_dev_stderr_carry_the_bytes_as_written() {
     assert!(err.lines().any(|l| l == "to-stderr"), "stderr was:\n{err}");
     // The daemon's own log shares stderr, line by line.
     assert!(err.lines().any(|l| l.contains("raw") && l.contains("exited")), "stderr was:\n{err}");
+}
+
+/// Regression (issue 12): with a minimal config, programs' output reached neither Kahi's stdout
+/// nor a file, so `docker logs` showed nothing. `console = "auto"`, the default, copies every
+/// line to stdout in the foreground; with --daemonize (whose stdout is --logfile here) it does
+/// not, and `console = true` still forces it.
+#[test]
+fn console_auto_is_on_in_the_foreground_and_off_when_daemonized() {
+    let body = "[programs.hello]\ncommand = [\"/bin/sh\", \"-c\", \"echo hello-from-a-program; exec sleep 1000\"]\nstartsecs = 0\n";
+    let dir = Dir::new("console-auto");
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let (mut child, socket) = start_with(&dir, body, log.into());
+    let _guard = Guard(child.id() as i32);
+    let rx = stdout_lines(&mut child);
+    let lines = lines_until(&rx, |l| l.contains("hello-from-a-program"));
+    assert_eq!(lines.last().map(String::as_str), Some("hello | hello-from-a-program"));
+    assert_eq!(ctl(&socket, &["shutdown"]).code, 0);
+    let _ = child.wait();
+
+    for (logging, copied) in [("", false), ("[logging]\nconsole = true\n", true)] {
+        let dir = Dir::new("console-auto-detached");
+        let socket = dir.join("kahi.sock");
+        let config = dir.write(
+            "kahi.toml",
+            &format!("[server]\nsocket = \"{}\"\n{logging}\n{body}", socket.display()),
+        );
+        let (logfile, pidfile) = (dir.join("kahi.log"), dir.join("kahi.pid"));
+        let out = run(Command::new(KAHI)
+            .args(["daemon", "--daemonize", "-c"])
+            .arg(&config)
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .arg("--logfile")
+            .arg(&logfile));
+        assert_eq!(out.code, 0, "{out:?}");
+        let pid: i32 = dir.read("kahi.pid").trim().parse().expect("a pid in the pidfile");
+        let _guard = Guard(pid);
+        wait_until("the program's line is in its ring buffer", DEADLINE, || {
+            ctl(&socket, &["tail", "hello"]).stdout.contains("hello-from-a-program")
+        });
+        assert_eq!(ctl(&socket, &["shutdown"]).code, 0);
+        wait_until("the daemon is gone", DEADLINE, || !alive(pid));
+        let text = dir.read("kahi.log");
+        assert_eq!(text.contains("hello | hello-from-a-program"), copied, "{logging:?}: {text}");
+    }
 }

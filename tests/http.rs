@@ -117,7 +117,7 @@ fn probes_and_process_reads_answer_with_json_and_the_right_status() {
 fn a_restart_is_not_delayed_by_http_clients_that_never_read() {
     let (d, port) = start(
         "http-stuck",
-        "[programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+        "[programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nrestart_min_interval = 0\n\n\
          [programs.big]\ncommand = [\"/bin/sh\", \"-c\", \"seq 1 1200000; sleep 1000\"]\n\
          startsecs = 0\nstdout_capture_maxbytes = \"16MB\"\n",
     );
@@ -422,6 +422,14 @@ fn event_streams_follow_a_log_and_state_changes_at_once() {
     let v: Value = serde_json::from_str(&data).unwrap();
     assert_eq!((v["name"].as_str(), v["from"].as_str()), (Some("victim"), Some("RUNNING")), "{v}");
     assert!(took < std::time::Duration::from_millis(100), "took {took:?}");
+    // Regression (issue 12): the exit of an autorestarted process said `exitstatus: null`.
+    assert_eq!(v["to"], "EXITED", "{v}");
+    assert_eq!((v["pid"].as_i64(), v["exitstatus"].as_i64()), (Some(pid), Some(137)), "{v}");
+    assert_eq!(v["expected"], false, "{v}");
+    let (_, _, data) = events.next();
+    let v: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(v["from"], "EXITED", "{v}");
+    assert!(v["to"] == "STARTING" || v["to"] == "BACKOFF", "{v}");
 
     let (code, _, body) = request(port, "GET", "/api/v1/events/stream?types=bogus");
     assert_eq!((code, body["code"].as_str()), (400, Some("BAD_REQUEST")));
@@ -433,10 +441,13 @@ fn metrics_follow_the_prometheus_conventions() {
     let (d, port) = start(
         "http-metrics",
         "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
-         [programs.done]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\nstartsecs = 0\nautorestart = false\n",
+         [programs.done]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\nstartsecs = 0\nautorestart = false\n\n\
+         [programs.flop]\ncommand = [\"/bin/sh\", \"-c\", \"exit 4\"]\nstartsecs = 0\nautorestart = true\n\
+         restart_min_interval = 300\n",
     );
     d.wait_state("web", "RUNNING");
     d.wait_state("done", "EXITED");
+    d.wait_state("flop", "BACKOFF");
     request(port, "GET", "/api/v1/processes");
     let (code, head, text) = send_raw(port, "GET", "/metrics", "", "");
     assert_eq!(code, 200);
@@ -448,6 +459,14 @@ fn metrics_follow_the_prometheus_conventions() {
     has(r#"kahi_process_exit_code{process="done",group="done",program="done"} 3"#);
     has(r#"kahi_processes{state="RUNNING"} 1"#);
     has(r#"kahi_processes{state="EXITED"} 1"#);
+    has(r#"kahi_processes{state="BACKOFF"} 1"#);
+    has(r#"kahi_process_crash_streak{process="flop",group="flop",program="flop"} 1"#);
+    // The restart guard's wait: under 300 s, and only for the process in BACKOFF.
+    let next: Vec<&str> =
+        text.lines().filter(|l| l.starts_with("kahi_process_next_start_seconds{")).collect();
+    assert_eq!(next.len(), 1, "{next:?}");
+    let secs: f64 = next[0].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(next[0].contains("process=\"flop\"") && secs > 200.0 && secs <= 300.0, "{next:?}");
     has(r#"kahi_http_requests_total{code="200",method="GET"} 1"#);
     has("# TYPE kahi_process_cpu_seconds_total counter");
     let rss = text
@@ -534,7 +553,9 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
     let (code, head, body) = as_(None, "GET", "/api/v1/processes");
     assert_eq!((code, body["code"].as_str()), (401, Some("UNAUTHORIZED")));
     assert!(head.contains("www-authenticate: basic realm=\"kahi\""), "{head}");
-    assert_eq!(send_raw(port, "GET", "/metrics", "", "").0, 401);
+    // Regression (issue 12): /metrics is a probe too, as Prometheus expects, unless
+    // metrics_auth says otherwise (below).
+    assert_eq!(send_raw(port, "GET", "/metrics", "", "").0, 200);
     // Wrong passwords and unknown users are refused alike.
     assert_eq!(as_(Some(("v", "wrong")), "GET", "/api/v1/processes").0, 401);
     assert_eq!(as_(Some(("nobody", "vpw")), "GET", "/api/v1/processes").0, 401);
@@ -546,7 +567,7 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
     assert_eq!(code, 200);
     // Refusals made before the loop are counted too.
     assert!(
-        metrics.contains(r#"kahi_http_requests_total{code="401",method="GET"} 4"#),
+        metrics.contains(r#"kahi_http_requests_total{code="401",method="GET"} 3"#),
         "{metrics}"
     );
     assert_eq!(as_(v, "GET", "/api/v1/config").0, 200);
@@ -569,6 +590,22 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
     let (code, _, body) = as_(Some(("a", "apw")), "GET", "/api/v1/version");
     assert_eq!(code, 429, "{body}");
     wait_until("the wait is over", DEADLINE, || as_(a, "GET", "/api/v1/version").0 == 200);
+}
+
+#[test]
+fn metrics_auth_puts_metrics_behind_the_viewer_role() {
+    let (_d, port) = start(
+        "http-metrics-auth",
+        &format!(
+            "[[server.http.users]]\nname = \"v\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n\n\
+             [programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+            hash("vpw")
+        )
+        .replace("[[server.http.users]]", "metrics_auth = true\n\n[[server.http.users]]"),
+    );
+    assert_eq!(send_raw(port, "GET", "/metrics", "", "").0, 401);
+    assert_eq!(send_raw(port, "GET", "/metrics", &basic("v", "vpw"), "").0, 200);
+    assert_eq!(send_raw(port, "GET", "/healthz", "", "").0, 200);
 }
 
 #[test]

@@ -223,7 +223,8 @@ fn a_flood_to_files_and_an_absent_syslog_delays_no_restart() {
          command = [\"/bin/sh\", \"-c\", \"exec yes 'a line of a program that floods its output, with some words'\"]\n\
          stdout_logfile = \"flood.log\"\nstdout_logfile_maxbytes = \"1MB\"\nstdout_logfile_backups = 1\n\
          stdout_syslog = true\nstartsecs = 0\n\n\
-         [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+         [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\
+         restart_min_interval = 0\nbackoff_reset = 0\n",
     );
     d.wait_state("flood", "RUNNING");
     d.wait_state("victim", "RUNNING");

@@ -161,7 +161,8 @@ fn a_client_that_never_reads_does_not_delay_a_restart() {
         "[programs.spam]\n\
          command = ['/bin/sh', '-c', 'while :; do head -c 200000 /dev/zero | tr \"\\0\" x; echo; sleep 0.1; done']\n\
          startsecs = 0\nstopasgroup = true\n\n\
-         [programs.other]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\nautorestart = true\n",
+         [programs.other]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\nautorestart = true\n\
+         restart_min_interval = 0\n",
     );
     d.wait_state("spam", "RUNNING");
     d.wait_state("other", "RUNNING");
@@ -214,7 +215,7 @@ fn ten_thousand_restarts_leak_neither_fds_nor_memory() {
     let d = Daemon::start(
         "reg-crashloop",
         "[programs.crash]\ncommand = \"/bin/true\"\nstartsecs = 0\nautorestart = true\n\
-         autostart = false\n",
+         autostart = false\nrestart_min_interval = 0\n",
     );
     let pid = d.pid();
     let restarts = || raw_process(&d, "crash")["restarts"].as_u64().unwrap_or(0);
@@ -303,4 +304,97 @@ fn an_idle_daemon_with_20_programs_does_not_wake_up_and_is_one_thread() {
     println!("idle daemon with 20 programs: {woke} context switches in 3 s");
     assert!(woke <= 1, "{woke} context switches in 3 s of idleness");
     assert_eq!(threads(pid), 1, "one thread");
+}
+
+/// Starts of `name` so far, from the daemon's log.
+fn spawns(d: &Daemon, name: &str) -> usize {
+    d.log().matches(&format!("spawned: '{name}' with pid")).count()
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// Regression (issue 12): a program that exits at once with startsecs = 0 and autorestart was
+/// restarted about 1,000 times a second, the daemon at 7-10 % CPU. The restart guard starts it
+/// at most once a second; the daemon's CPU stays under 1 %. Its negative twin, with the guard
+/// turned off, shows the count would catch a storm.
+#[test]
+fn a_crash_loop_is_started_at_most_once_a_second() {
+    let d = Daemon::start(
+        "reg-crash-guard",
+        "[programs.crash]\ncommand = \"/bin/false\"\nstartsecs = 0\nautorestart = true\n\n\
+         [programs.storm]\ncommand = \"/bin/false\"\nstartsecs = 0\nautorestart = true\n\
+         autostart = false\nrestart_min_interval = 0\nbackoff_reset = 0\n",
+    );
+    wait_until("the first start", DEADLINE, || spawns(&d, "crash") >= 1);
+    let (before, ticks) = (spawns(&d, "crash"), cpu_ticks(d.pid()));
+    let t0 = Instant::now();
+    wait_until("5 s", Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(50));
+        t0.elapsed() >= Duration::from_secs(5)
+    });
+    let (starts, took) = (spawns(&d, "crash") - before, t0.elapsed());
+    let cpu = (cpu_ticks(d.pid()) - ticks) as f64 / 100.0 / took.as_secs_f64() * 100.0;
+    println!("crash loop under the guard: {starts} starts in {took:.1?}, daemon CPU {cpu:.2} %");
+    assert!((2..=6).contains(&starts), "{starts} starts in {took:?}:\n{}", d.log());
+    assert!(cpu < 1.0, "daemon CPU {cpu:.2} %");
+    let p = d.process("crash");
+    assert_eq!(p["state"], "BACKOFF", "{p}");
+    assert!(p["next_start_in"].as_f64().is_some_and(|s| s > 0.0), "{p}");
+    assert!(p["description"].as_str().unwrap().contains("restarting in"), "{p}");
+    let out = d.ctl(&["status", "crash"]);
+    assert!(out.stdout.contains("BACKOFF") && out.stdout.contains("restarting in"), "{out:?}");
+
+    // The twin: no floor and no memory, and it storms.
+    assert_eq!(d.ctl(&["start", "storm"]).code, 0);
+    let t0 = Instant::now();
+    wait_until("a storm", DEADLINE, || spawns(&d, "storm") >= 50);
+    println!("without the guard: 50 starts in {:.1?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    d.ctl(&["stop", "storm"]);
+}
+
+/// Regression (issue 12): a program that crashed just after startsecs restarted at once,
+/// forever. The second crash in a row waits backoff_initial, the third twice that.
+#[test]
+fn a_crasher_just_after_startsecs_backs_off() {
+    let d = Daemon::start(
+        "reg-crash-late",
+        "[programs.late]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 1.3; exit 1\"]\n\
+         startsecs = 1\nautorestart = true\nbackoff_initial = 2\n",
+    );
+    wait_until("the second crash", Duration::from_secs(30), || {
+        d.log().contains("late: restarting in 2 s (2 unexpected exits in a row")
+    });
+    let p = d.process("late");
+    assert_eq!(p["state"], "BACKOFF", "{p}");
+    assert!(p["next_start_in"].as_f64().is_some_and(|s| s > 0.0 && s <= 2.0), "{p}");
+    wait_until("the third crash", Duration::from_secs(30), || {
+        d.log().contains("late: restarting in 4 s (3 unexpected exits in a row")
+    });
+    assert_eq!(d.ctl(&["stop", "late"]).code, 0);
+}
+
+/// A process that ran for seconds and is killed is replaced at once: the guard leaves the
+/// restart after a single crash alone.
+#[test]
+fn a_long_runner_killed_once_is_replaced_within_100_ms() {
+    let d = Daemon::start(
+        "reg-crash-once",
+        "[programs.long]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n",
+    );
+    d.wait_state("long", "RUNNING");
+    let since = Instant::now();
+    wait_until("a run of 1.2 s", DEADLINE, || {
+        std::thread::sleep(Duration::from_millis(50));
+        since.elapsed() > Duration::from_millis(1200)
+    });
+    let took = time_restart(&d, "long", Duration::from_millis(100));
+    println!("restart after kill -9 of a process that ran 1.2 s: {took:?}");
+    assert_eq!(d.ctl(&["stop", "long"]).code, 0);
 }

@@ -57,6 +57,8 @@ pub struct HttpConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Most connections at once, per listen address.
     pub max_connections: usize,
+    /// /metrics needs the viewer role (else it is a probe: no authentication).
+    pub metrics_auth: bool,
 }
 
 /// `max_connections` when not given.
@@ -98,7 +100,7 @@ pub struct Logging {
     /// Where `AUTO` log files go.
     pub childlogdir: PathBuf,
     /// Copy every program's lines to Kahi's stdout.
-    pub console: bool,
+    pub console: ConsoleMode,
     /// Format of the console lines and of Kahi's own log.
     pub format: crate::logs::console::Format,
     /// Lines longer than this are cut into marked pieces (console, masking).
@@ -112,12 +114,32 @@ pub struct Logging {
     pub syslog_facility: u8,
 }
 
+/// `[logging] console`: whether programs' lines go to Kahi's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleMode {
+    /// On in the foreground (a container, a terminal, a service manager's journal), off with
+    /// `--daemonize`, whose stdout is /dev/null.
+    Auto,
+    On,
+    Off,
+}
+
+impl ConsoleMode {
+    pub fn on(self, daemonized: bool) -> bool {
+        match self {
+            ConsoleMode::Auto => !daemonized,
+            ConsoleMode::On => true,
+            ConsoleMode::Off => false,
+        }
+    }
+}
+
 impl Default for Logging {
     fn default() -> Self {
         Logging {
             level: log::LevelFilter::Info,
             childlogdir: std::env::temp_dir(),
-            console: false,
+            console: ConsoleMode::Auto,
             format: crate::logs::console::Format::Text,
             max_line_bytes: 64 << 10,
             partial_line_secs: Duration::from_secs(1),
@@ -413,6 +435,11 @@ pub struct ProcessSpec {
     pub backoff_factor: Option<f64>,
     /// The longest wait.
     pub backoff_max: Option<Duration>,
+    /// The restart guard: a run shorter than this is started again no sooner than this
+    /// after its start.
+    pub restart_min_interval: Duration,
+    /// The restart guard: a run this long forgets the unexpected exits before it.
+    pub backoff_reset: Duration,
     /// A wait before a start from a stopped state.
     pub start_delay: Duration,
     /// How long RUNNING before what depends on it may start.
@@ -788,6 +815,7 @@ impl<'s> Loader<'s, '_> {
                     }
                 }
                 "insecure" => insecure = self.boolean(&at, v).unwrap_or(false),
+                "metrics_auth" => http.metrics_auth = self.boolean(&at, v).unwrap_or(false),
                 "max_connections" => {
                     http.max_connections =
                         self.integer(&at, v, 1, 1_000_000).map_or(MAX_CONNECTIONS, |n| n as usize)
@@ -1312,7 +1340,17 @@ impl<'s> Loader<'s, '_> {
                         }
                     }
                 }
-                "console" => logging.console = self.boolean(&at, v).unwrap_or(false),
+                "console" => match v.get_ref() {
+                    DeValue::Boolean(true) => logging.console = ConsoleMode::On,
+                    DeValue::Boolean(false) => logging.console = ConsoleMode::Off,
+                    DeValue::String(s) if s.as_ref() == "auto" => {
+                        logging.console = ConsoleMode::Auto
+                    }
+                    other => self.error(
+                        &at,
+                        format!("expected true, false or \"auto\", found {}", describe(other)),
+                    ),
+                },
                 "format" => match self.string(&at, v).as_deref() {
                     Some("text") => logging.format = crate::logs::console::Format::Text,
                     Some("json") => logging.format = crate::logs::console::Format::Json,
@@ -1530,6 +1568,8 @@ impl<'s> Loader<'s, '_> {
             backoff_initial: Duration::from_secs(1),
             backoff_factor: None,
             backoff_max: None,
+            restart_min_interval: Duration::from_secs(1),
+            backoff_reset: Duration::from_secs(60),
             start_delay: Duration::ZERO,
             ready_delay: Duration::ZERO,
             watchdog_sec: Duration::ZERO,
@@ -1647,6 +1687,13 @@ impl<'s> Loader<'s, '_> {
                     b.backoff_initial = self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
                 }
                 "backoff_max" => b.backoff_max = self.seconds(&at, v),
+                "restart_min_interval" => {
+                    b.restart_min_interval =
+                        self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
+                }
+                "backoff_reset" => {
+                    b.backoff_reset = self.seconds(&at, v).unwrap_or(Duration::from_secs(60))
+                }
                 "backoff_factor" => {
                     let f = match v.get_ref() {
                         DeValue::Integer(i) => {

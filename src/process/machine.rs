@@ -33,10 +33,12 @@ pub enum TimerKind {
     HealthCheck,
     /// RUNNING: the health check under way took longer than its timeout.
     HealthTimeout,
+    /// BACKOFF after a run: the restart guard's wait passed, start again.
+    Restart,
 }
 
 impl TimerKind {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
 
     fn index(self) -> usize {
         self as usize
@@ -85,6 +87,12 @@ pub struct Proc {
     pub spawn_error: Option<String>,
     /// Spawns after the first one (automatic restarts and retries).
     pub restarts: u64,
+    /// Unexpected exits in a row of runs shorter than `backoff_reset`: the restart guard's
+    /// count, which grows the wait before each automatic restart.
+    pub crashes: u32,
+    /// When the last spawn was asked for: the restart guard starts no sooner than
+    /// `restart_min_interval` after it.
+    pub last_spawn: Option<Instant>,
     /// The current stop had to use SIGKILL.
     pub killed: bool,
     /// STARTING, but waiting for its dependencies before it spawns.
@@ -116,6 +124,8 @@ impl Default for Proc {
             exit_status: None,
             spawn_error: None,
             restarts: 0,
+            crashes: 0,
+            last_spawn: None,
             killed: false,
             held: false,
             completed: false,
@@ -195,8 +205,22 @@ pub enum Action {
     Kill { signal: Signal, group: bool },
     /// A deadline was armed (the slot in `Proc::timers` already holds it).
     SetTimer(TimerKind, Instant),
-    /// The state changed.
-    Changed { from: State, to: State },
+    /// The state changed. What supervisord's PROCESS_STATE events carry is taken at the
+    /// moment of the change, so a restart that follows at once cannot erase it.
+    Changed {
+        from: State,
+        to: State,
+        /// The pid; for a change caused by an exit, the pid that ended.
+        pid: Option<i32>,
+        /// How the process ended, when an exit caused this change.
+        exit: Option<ExitStatus>,
+        /// Whether that exit was expected (`exitcodes`).
+        expected: Option<bool>,
+        /// Failed starts in a row (supervisord's `tries`).
+        tries: u32,
+        /// Entering BACKOFF: when the next start is due.
+        next_start: Option<Instant>,
+    },
     /// A line for the daemon's log.
     Log(Level, String),
     /// Run the health check (its timeout is armed); answer with `HealthResult`.
@@ -216,8 +240,9 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (s, Input::Start) if s.is_stopped() => {
             // STOPPED|EXITED|FATAL|UNKNOWN -> STARTING: a fresh start forgets earlier failures.
             p.backoff = 0;
+            p.crashes = 0;
             if spec.start_delay.is_zero() {
-                begin_start(p, &mut out);
+                begin_start(p, now, &mut out);
             } else {
                 // STARTING, but nothing is spawned until start_delay has passed.
                 hold_start(p, &mut out);
@@ -227,6 +252,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (s, Input::StartHeld) if s.is_stopped() => {
             // STOPPED|EXITED|FATAL|UNKNOWN -> STARTING, held until Release.
             p.backoff = 0;
+            p.crashes = 0;
             hold_start(p, &mut out);
             p.held = true;
         }
@@ -234,7 +260,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (State::Starting, Input::Release) if p.held => {
             p.held = false;
             if spec.start_delay.is_zero() {
-                out.push(Action::Spawn);
+                spawn(p, now, &mut out);
             } else {
                 arm(p, TimerKind::StartDelay, now + spec.start_delay, &mut out);
             }
@@ -262,7 +288,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             out.push(Action::Log(Level::Info, format!("spawnerr: can't start '{name}': {error}")));
             p.spawn_error = Some(error);
             // STARTING -> BACKOFF: the spawn itself failed.
-            enter_backoff(p, spec, &name, now, &mut out);
+            enter_backoff(p, spec, &name, now, None, &mut out);
         }
         (State::Stopping, Input::Spawned { pid }) if p.pid.is_none() => {
             // A stop reached the process while its spawn was still queued: keep the pid so
@@ -288,9 +314,8 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
 
         // ---- Exit ----
         (State::Starting, Input::Exited(status)) if spec.kind == Kind::Oneshot => {
-            ended(p, status, now);
-            let expected = matches!(status, ExitStatus::Exited(c) if spec.exitcodes.contains(&c));
-            if expected {
+            let exit = ended(p, spec, status, now);
+            if exit.expected {
                 p.completed = true;
                 p.backoff = 0;
                 out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; expected)")));
@@ -298,7 +323,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                 // STARTING -> RUNNING (remain_after_exit, without a pid) or EXITED.
                 let to = if spec.remain_after_exit { State::Running } else { State::Exited };
                 p.ready = to == State::Running;
-                change(p, to, &mut out);
+                change_after(p, to, Some(&exit), &mut out);
             } else {
                 out.push(Action::Log(
                     Level::Info,
@@ -306,41 +331,64 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                 ));
                 p.spawn_error = Some(format!("{status} (not expected)"));
                 // STARTING -> BACKOFF: a oneshot that failed is retried like a failed start.
-                enter_backoff(p, spec, &name, now, &mut out);
+                enter_backoff(p, spec, &name, now, Some(&exit), &mut out);
             }
         }
         (State::Starting, Input::Exited(status)) => {
             p.timers.clear(TimerKind::StartSecs);
-            ended(p, status, now);
+            let mut exit = ended(p, spec, status, now);
+            // Whatever its code, an exit before startsecs is a failed start.
+            exit.expected = false;
             out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; not expected)")));
             p.spawn_error = Some("Exited too quickly (process log may have details)".into());
             // STARTING -> BACKOFF: exited before startsecs.
-            enter_backoff(p, spec, &name, now, &mut out);
+            enter_backoff(p, spec, &name, now, Some(&exit), &mut out);
         }
         (State::Running, Input::Exited(status)) => {
-            ended(p, status, now);
-            let expected = matches!(status, ExitStatus::Exited(c) if spec.exitcodes.contains(&c));
-            let word = if expected { "expected" } else { "not expected" };
+            let ran = p.started_at.map(|at| now.saturating_duration_since(at));
+            let exit = ended(p, spec, status, now);
+            let word = if exit.expected { "expected" } else { "not expected" };
             out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; {word})")));
             // RUNNING -> EXITED
-            change(p, State::Exited, &mut out);
+            change_after(p, State::Exited, Some(&exit), &mut out);
             let restart = match spec.autorestart {
                 AutoRestart::Always => true,
                 AutoRestart::Never => false,
-                AutoRestart::Unexpected => !expected,
+                AutoRestart::Unexpected => !exit.expected,
             };
             if restart {
-                // EXITED -> STARTING: autorestart.
-                p.restarts += 1;
-                begin_start(p, &mut out);
+                // A SIGKILL that Kahi did not send (an operator's `kill -9`, often meant as
+                // "restart it now") is not the program crashing: it does not grow the wait.
+                // The kernel's OOM killer's is, where the cgroup tells it apart.
+                let killed = matches!(status, ExitStatus::Signaled { signal: 9, .. });
+                let crash = !exit.expected && (!killed || p.oom_killed);
+                let wait = restart_wait(p, spec, exit.expected, crash, ran, now);
+                if wait.is_zero() {
+                    // EXITED -> STARTING: autorestart, at once (it ran long enough).
+                    p.restarts += 1;
+                    begin_start(p, now, &mut out);
+                } else {
+                    // EXITED -> BACKOFF: autorestart, held back by the restart guard.
+                    out.push(Action::Log(
+                        Level::Info,
+                        format!(
+                            "{name}: restarting in {} s ({})",
+                            secs_text(round_ms(wait)),
+                            restart_reason(p, spec, ran)
+                        ),
+                    ));
+                    p.timers.set(TimerKind::Restart, now + wait);
+                    change(p, State::Backoff, &mut out);
+                    out.push(Action::SetTimer(TimerKind::Restart, now + wait));
+                }
             }
         }
         (State::Stopping, Input::Exited(status)) => {
             p.timers.clear(TimerKind::StopKill);
-            ended(p, status, now);
+            let exit = ended(p, spec, status, now);
             out.push(Action::Log(Level::Info, format!("stopped: {name} ({status})")));
             // STOPPING -> STOPPED
-            change(p, State::Stopped, &mut out);
+            change_after(p, State::Stopped, Some(&exit), &mut out);
         }
         (_, Input::Exited(status)) => {
             out.push(Action::Log(
@@ -377,6 +425,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         }
         (State::Backoff, Input::Stop) => {
             p.timers.clear(TimerKind::Backoff);
+            p.timers.clear(TimerKind::Restart);
             p.backoff = 0;
             // BACKOFF -> STOPPED: nothing runs, cancel the retry.
             change(p, State::Stopped, &mut out);
@@ -458,13 +507,23 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (State::Starting, Input::Timer(TimerKind::StartDelay)) => {
             p.timers.clear(TimerKind::StartDelay);
             // STARTING: start_delay passed, spawn.
-            out.push(Action::Spawn);
+            spawn(p, now, &mut out);
         }
-        (State::Backoff, Input::Timer(TimerKind::Backoff)) => {
+        (State::Backoff, Input::Timer(TimerKind::Backoff))
+            if p.timers.get(TimerKind::Backoff).is_some() =>
+        {
             p.timers.clear(TimerKind::Backoff);
             // BACKOFF -> STARTING: try again.
             p.restarts += 1;
-            begin_start(p, &mut out);
+            begin_start(p, now, &mut out);
+        }
+        (State::Backoff, Input::Timer(TimerKind::Restart))
+            if p.timers.get(TimerKind::Restart).is_some() =>
+        {
+            p.timers.clear(TimerKind::Restart);
+            // BACKOFF -> STARTING: the restart guard's wait is over.
+            p.restarts += 1;
+            begin_start(p, now, &mut out);
         }
         (State::Stopping, Input::Timer(TimerKind::StopKill)) => {
             p.timers.clear(TimerKind::StopKill);
@@ -484,11 +543,16 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
     out
 }
 
-fn begin_start(p: &mut Proc, out: &mut Vec<Action>) {
+fn begin_start(p: &mut Proc, now: Instant, out: &mut Vec<Action>) {
     p.killed = false;
     p.exit_status = None;
     p.completed = false;
     change(p, State::Starting, out);
+    spawn(p, now, out);
+}
+
+fn spawn(p: &mut Proc, now: Instant, out: &mut Vec<Action>) {
+    p.last_spawn = Some(now);
     out.push(Action::Spawn);
 }
 
@@ -539,11 +603,12 @@ fn enter_backoff(
     spec: &ProcessSpec,
     name: &str,
     now: Instant,
+    exit: Option<&Exit>,
     out: &mut Vec<Action>,
 ) {
     p.backoff += 1;
-    change(p, State::Backoff, out);
     if p.backoff > spec.startretries {
+        change_after(p, State::Backoff, exit, out);
         // BACKOFF -> FATAL: too many start retries too quickly.
         p.backoff = 0;
         out.push(Action::Log(
@@ -552,8 +617,67 @@ fn enter_backoff(
         ));
         change(p, State::Fatal, out);
     } else {
-        arm(p, TimerKind::Backoff, now + backoff_delay(spec, p.backoff), out);
+        // The retry waits its back-off alone: failed starts end in FATAL after startretries,
+        // so they cannot loop; the restart guard is for processes that did run.
+        let at = now + backoff_delay(spec, p.backoff);
+        p.timers.set(TimerKind::Backoff, at);
+        change_after(p, State::Backoff, exit, out);
+        out.push(Action::SetTimer(TimerKind::Backoff, at));
     }
+}
+
+/// The restart guard: how long an automatic restart after a run that lasted `ran` waits.
+///
+/// A run shorter than `restart_min_interval` is started again no sooner than that after its
+/// start (s6's one-second floor), so a program that exits at once cannot be restarted
+/// hundreds of times a second. Crashes in a row grow the wait by the back-off policy
+/// (`backoff_initial`, `backoff_factor`, `backoff_max`), the first one excepted: a process that
+/// ran for a while and crashed once is replaced at once. A run that lasted `backoff_reset`,
+/// or an expected exit, forgets the count.
+fn restart_wait(
+    p: &mut Proc,
+    spec: &ProcessSpec,
+    expected: bool,
+    crash: bool,
+    ran: Option<Duration>,
+    now: Instant,
+) -> Duration {
+    let ran = ran.unwrap_or(Duration::MAX);
+    if ran >= spec.backoff_reset || expected {
+        p.crashes = 0;
+    }
+    if crash {
+        p.crashes = p.crashes.saturating_add(1);
+    }
+    let backoff =
+        if crash && p.crashes >= 2 { backoff_delay(spec, p.crashes - 1) } else { Duration::ZERO };
+    let floor = p.last_spawn.map_or(Duration::ZERO, |at| {
+        (at + spec.restart_min_interval).saturating_duration_since(now)
+    });
+    let floor = if ran < spec.restart_min_interval { floor } else { Duration::ZERO };
+    backoff.max(floor)
+}
+
+/// Why the restart guard holds a restart back, for the log.
+fn restart_reason(p: &Proc, spec: &ProcessSpec, ran: Option<Duration>) -> String {
+    let ran = ran.map_or_else(|| "?".to_string(), |d| secs_text(round_ms(d)));
+    if p.crashes >= 2 {
+        format!(
+            "{} unexpected exits in a row, each within backoff_reset = {} s of its start; the last ran {ran} s",
+            p.crashes,
+            secs_text(spec.backoff_reset)
+        )
+    } else {
+        format!(
+            "it ran {ran} s, less than restart_min_interval = {} s",
+            secs_text(spec.restart_min_interval)
+        )
+    }
+}
+
+/// A duration to the millisecond, for messages.
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
 }
 
 /// The wait before retry `n` (1 after the first failure): supervisord's `n` seconds by
@@ -616,10 +740,19 @@ fn health_result(
     arm(p, TimerKind::HealthCheck, now + h.interval, out);
 }
 
-fn ended(p: &mut Proc, status: ExitStatus, now: Instant) {
-    p.pid = None;
+/// An exit, as the state change it causes reports it.
+struct Exit {
+    pid: Option<i32>,
+    status: ExitStatus,
+    expected: bool,
+}
+
+fn ended(p: &mut Proc, spec: &ProcessSpec, status: ExitStatus, now: Instant) -> Exit {
+    let pid = p.pid.take();
     p.exit_status = Some(status);
     p.stopped_at = Some(now);
+    let expected = matches!(status, ExitStatus::Exited(c) if spec.exitcodes.contains(&c));
+    Exit { pid, status, expected }
 }
 
 fn arm(p: &mut Proc, kind: TimerKind, at: Instant, out: &mut Vec<Action>) {
@@ -628,6 +761,11 @@ fn arm(p: &mut Proc, kind: TimerKind, at: Instant, out: &mut Vec<Action>) {
 }
 
 fn change(p: &mut Proc, to: State, out: &mut Vec<Action>) {
+    change_after(p, to, None, out);
+}
+
+/// A state change, caused by `exit` when there is one.
+fn change_after(p: &mut Proc, to: State, exit: Option<&Exit>, out: &mut Vec<Action>) {
     let from = p.state;
     if to != State::Running {
         p.ready = false;
@@ -645,7 +783,19 @@ fn change(p: &mut Proc, to: State, out: &mut Vec<Action>) {
         p.status_text = None;
     }
     p.state = to;
-    out.push(Action::Changed { from, to });
+    let next_start = match to {
+        State::Backoff => p.timers.get(TimerKind::Backoff).or(p.timers.get(TimerKind::Restart)),
+        _ => None,
+    };
+    out.push(Action::Changed {
+        from,
+        to,
+        pid: exit.map_or(p.pid, |e| e.pid),
+        exit: exit.map(|e| e.status),
+        expected: exit.map(|e| e.expected),
+        tries: p.backoff,
+        next_start,
+    });
 }
 
 fn secs_text(d: Duration) -> String {

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use log::Level;
 use nix::sys::signal::Signal;
 
-use super::{Action, Input, Proc, TimerKind, step};
+use super::{Action, Input, Proc, TimerKind};
 use crate::config::{AutoRestart, ProcessSpec};
 use crate::process::{ExitStatus, State};
 
 /// The pid every fake spawn gets.
 const PID: i32 = 42;
 
-const ALL_TIMERS: [TimerKind; 8] = [
+const ALL_TIMERS: [TimerKind; 9] = [
     TimerKind::StartSecs,
     TimerKind::Backoff,
     TimerKind::StopKill,
@@ -24,6 +24,7 @@ const ALL_TIMERS: [TimerKind; 8] = [
     TimerKind::Watchdog,
     TimerKind::HealthCheck,
     TimerKind::HealthTimeout,
+    TimerKind::Restart,
 ];
 
 // ---- building blocks ----
@@ -43,6 +44,8 @@ fn spec() -> ProcessSpec {
         backoff_initial: Duration::from_secs(1),
         backoff_factor: None,
         backoff_max: None,
+        restart_min_interval: Duration::from_secs(1),
+        backoff_reset: Duration::from_secs(60),
         start_delay: Duration::ZERO,
         ready_delay: Duration::ZERO,
         watchdog_sec: Duration::ZERO,
@@ -125,8 +128,21 @@ fn warn(line: &str) -> Action {
     Action::Log(Level::Warn, line.into())
 }
 
+/// A state change as [`step`] shows it: from and to only. What the change carries besides
+/// (pid, exit, expected, tries, next start) is checked by the tests of `super::step` itself.
 fn changed(from: State, to: State) -> Action {
-    Action::Changed { from, to }
+    Action::Changed { from, to, pid: None, exit: None, expected: None, tries: 0, next_start: None }
+}
+
+/// The machine's step, with state changes reduced to from and to.
+fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec<Action> {
+    super::step(p, spec, input, now)
+        .into_iter()
+        .map(|a| match a {
+            Action::Changed { from, to, .. } => changed(from, to),
+            other => other,
+        })
+        .collect()
 }
 
 fn kill(signal: Signal, group: bool) -> Action {
@@ -1516,4 +1532,256 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     let a = step(&mut p, &s, exit(1), t0 + secs(13));
     assert!(a.contains(&Action::CancelHealthCheck), "{a:?}");
     assert_eq!(p.health, None);
+}
+
+// ---- the restart guard (issue 12: crash loops must never eat the machine) ----
+
+/// Regression: a program that exits at once with startsecs = 0 was restarted about 1,000
+/// times a second. It now waits in BACKOFF until restart_min_interval after its start.
+#[test]
+fn an_instant_crasher_with_startsecs_zero_is_restarted_once_a_second() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.startsecs = Duration::ZERO;
+        s.autorestart = AutoRestart::Always;
+    });
+    let mut p = Proc::default();
+    step(&mut p, &s, Input::Start, t0);
+    step(&mut p, &s, spawned(), t0);
+    assert_eq!(p.state, State::Running);
+    let actions = step(&mut p, &s, exit(1), t0 + ms(3));
+    assert_eq!(
+        actions,
+        [
+            info("exited: web (exit status 1; not expected)"),
+            changed(State::Running, State::Exited),
+            info(
+                "web: restarting in 0.997 s (it ran 0.003 s, less than restart_min_interval = 1 s)"
+            ),
+            changed(State::Exited, State::Backoff),
+            Action::SetTimer(TimerKind::Restart, t0 + secs(1)),
+        ]
+    );
+    assert_eq!(p.state, State::Backoff);
+    assert_eq!(p.exit_status, Some(ExitStatus::Exited(1)), "status shows how it ended");
+    assert_eq!(p.restarts, 0, "nothing restarted yet");
+    // Its own timer kind: a stale Backoff deadline does nothing.
+    assert_eq!(step(&mut p, &s, timer(TimerKind::Backoff), t0 + secs(1)), none());
+    assert_eq!(
+        step(&mut p, &s, timer(TimerKind::Restart), t0 + secs(1)),
+        [changed(State::Backoff, State::Starting), Action::Spawn]
+    );
+    assert_eq!(p.restarts, 1);
+}
+
+/// Over a long crash loop the starts are at most one a second, and the waits grow by the
+/// back-off policy from the second exit on.
+#[test]
+fn a_crash_loop_backs_off_by_the_policy_and_a_long_run_forgets_it() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.startsecs = secs(1);
+        s.autorestart = AutoRestart::Always;
+    });
+    // Each instance becomes RUNNING after 1 s and crashes 0.3 s later (1.3 s in all).
+    let mut p = Proc::default();
+    let mut now = t0;
+    step(&mut p, &s, Input::Start, now);
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        step(&mut p, &s, spawned(), now);
+        step(&mut p, &s, timer(TimerKind::StartSecs), now + secs(1));
+        assert_eq!(p.state, State::Running);
+        now += ms(1300);
+        step(&mut p, &s, exit(1), now);
+        match p.timers.get(TimerKind::Restart) {
+            Some(at) if p.state == State::Backoff => {
+                waits.push(at - now);
+                now = at;
+                step(&mut p, &s, timer(TimerKind::Restart), now);
+            }
+            _ => waits.push(Duration::ZERO),
+        }
+        assert_eq!(p.state, State::Starting);
+    }
+    // The first crash after a run is restarted at once; then 1 s, 2 s, 3 s, 4 s (linear,
+    // backoff_initial 1 s, as supervisord's retries).
+    assert_eq!(waits, [Duration::ZERO, secs(1), secs(2), secs(3), secs(4)]);
+    assert_eq!(p.crashes, 5);
+    // A run of backoff_reset (60 s) forgets the loop: the next crash is restarted at once.
+    step(&mut p, &s, spawned(), now);
+    step(&mut p, &s, timer(TimerKind::StartSecs), now + secs(1));
+    now += secs(61);
+    step(&mut p, &s, exit(1), now);
+    assert_eq!(p.state, State::Starting);
+    assert_eq!(p.crashes, 1);
+}
+
+/// The waits follow backoff_factor and stop at backoff_max.
+#[test]
+fn the_restart_guard_follows_backoff_factor_and_max() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.startsecs = Duration::ZERO;
+        s.autorestart = AutoRestart::Always;
+        s.restart_min_interval = Duration::ZERO;
+        s.backoff_initial = ms(500);
+        s.backoff_factor = Some(2.0);
+        s.backoff_max = Some(secs(3));
+    });
+    let mut p = Proc::default();
+    let mut now = t0;
+    step(&mut p, &s, Input::Start, now);
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        step(&mut p, &s, spawned(), now);
+        now += ms(100);
+        step(&mut p, &s, exit(3), now);
+        let wait = p.timers.get(TimerKind::Restart).map_or(Duration::ZERO, |at| at - now);
+        waits.push(wait);
+        now += wait;
+        if !wait.is_zero() {
+            step(&mut p, &s, timer(TimerKind::Restart), now);
+        }
+    }
+    assert_eq!(waits, [Duration::ZERO, ms(500), secs(1), secs(2), secs(3), secs(3)]);
+}
+
+/// A process that ran for seconds and crashes once is replaced at once: the guard must not
+/// cost the sub-10 ms restart.
+#[test]
+fn a_long_runner_that_crashes_once_is_replaced_at_once() {
+    let t0 = Instant::now();
+    let mut p = running(t0);
+    let actions = feed(&mut p, killed_by(Signal::SIGSEGV), t0 + secs(5));
+    assert!(actions.ends_with(&[changed(State::Exited, State::Starting), Action::Spawn]));
+    assert_eq!(p.crashes, 1);
+}
+
+/// An operator's `kill -9`, again and again, is no crash loop: each is replaced as soon as
+/// the floor allows, with no growing wait; closer than the floor, the floor holds.
+#[test]
+fn repeated_sigkills_from_outside_meet_only_the_floor() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| s.startsecs = Duration::ZERO);
+    let mut p = Proc::default();
+    let mut now = t0;
+    step(&mut p, &s, Input::Start, now);
+    for _ in 0..10 {
+        step(&mut p, &s, spawned(), now);
+        now += ms(1500);
+        let actions = step(&mut p, &s, killed_by(Signal::SIGKILL), now);
+        assert!(actions.ends_with(&[changed(State::Exited, State::Starting), Action::Spawn]));
+    }
+    assert_eq!(p.crashes, 0);
+    step(&mut p, &s, spawned(), now);
+    step(&mut p, &s, killed_by(Signal::SIGKILL), now + ms(400));
+    assert_eq!(p.timers.get(TimerKind::Restart), Some(now + secs(1)));
+    // The OOM killer's SIGKILL is a crash.
+    let mut p = running(t0);
+    p.oom_killed = true;
+    step(&mut p, &spec(), killed_by(Signal::SIGKILL), t0 + secs(5));
+    assert_eq!(p.crashes, 1);
+}
+
+/// Expected exits restart too (autorestart = true), no sooner than the floor, and do not
+/// grow the wait.
+#[test]
+fn expected_exits_only_meet_the_floor() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.startsecs = Duration::ZERO;
+        s.autorestart = AutoRestart::Always;
+    });
+    let mut p = Proc::default();
+    let mut now = t0;
+    step(&mut p, &s, Input::Start, now);
+    for _ in 0..4 {
+        step(&mut p, &s, spawned(), now);
+        step(&mut p, &s, exit(0), now + ms(200));
+        assert_eq!(p.timers.get(TimerKind::Restart), Some(now + secs(1)));
+        now += secs(1);
+        step(&mut p, &s, timer(TimerKind::Restart), now);
+    }
+    assert_eq!(p.crashes, 0);
+}
+
+#[test]
+fn a_stop_during_the_restart_wait_cancels_it() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| s.startsecs = Duration::ZERO);
+    let mut p = Proc::default();
+    step(&mut p, &s, Input::Start, t0);
+    step(&mut p, &s, spawned(), t0);
+    step(&mut p, &s, exit(1), t0 + ms(10));
+    assert_eq!(p.state, State::Backoff);
+    assert_eq!(
+        step(&mut p, &s, Input::Stop, t0 + ms(20)),
+        [changed(State::Backoff, State::Stopped)]
+    );
+    assert_eq!(p.timers.get(TimerKind::Restart), None);
+    assert_eq!(step(&mut p, &s, timer(TimerKind::Restart), t0 + secs(1)), none());
+    // A start by an operator is not held back, and forgets the crashes.
+    assert_eq!(
+        step(&mut p, &s, Input::Start, t0 + ms(30)),
+        [changed(State::Stopped, State::Starting), Action::Spawn]
+    );
+    assert_eq!(p.crashes, 0);
+}
+
+/// Regression: the RUNNING -> EXITED event of an autorestarted crash said `exitstatus: null`,
+/// because the restart had cleared it before the event was written. A change now carries
+/// what supervisord's PROCESS_STATE payloads carry, taken when it happens.
+#[test]
+fn a_state_change_carries_pid_exit_expected_and_tries() {
+    let t0 = Instant::now();
+    let mut p = running(t0);
+    let actions = super::step(&mut p, &spec(), exit(1), t0 + secs(5));
+    let changes: Vec<&Action> =
+        actions.iter().filter(|a| matches!(a, Action::Changed { .. })).collect();
+    assert_eq!(
+        changes,
+        [
+            &Action::Changed {
+                from: State::Running,
+                to: State::Exited,
+                pid: Some(PID),
+                exit: Some(ExitStatus::Exited(1)),
+                expected: Some(false),
+                tries: 0,
+                next_start: None,
+            },
+            &Action::Changed {
+                from: State::Exited,
+                to: State::Starting,
+                pid: None,
+                exit: None,
+                expected: None,
+                tries: 0,
+                next_start: None,
+            },
+        ]
+    );
+    // A failed start: BACKOFF carries the exit, the tries and when the retry is due.
+    let mut p = starting(t0);
+    let actions = super::step(&mut p, &spec(), exit(2), t0 + ms(500));
+    assert!(
+        actions.contains(&Action::Changed {
+            from: State::Starting,
+            to: State::Backoff,
+            pid: Some(PID),
+            exit: Some(ExitStatus::Exited(2)),
+            expected: Some(false),
+            tries: 1,
+            next_start: Some(t0 + ms(1500)),
+        }),
+        "{actions:?}"
+    );
+    // Stopped: the pid that ended and how.
+    let mut p = stopping(t0);
+    let actions = super::step(&mut p, &spec(), killed_by(Signal::SIGTERM), t0 + secs(6));
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Changed { to: State::Stopped, pid: Some(PID), exit: Some(_), .. }
+    )));
 }
