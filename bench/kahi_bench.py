@@ -564,13 +564,13 @@ def crash_loop(out, opts):
         starts = os.path.join(opts.scratch, f"crash-starts-{i}")
 
         def table(d, starts=starts):
-            return (f'\n[programs.crash]\ncommand = ["/bin/sh", "-c", "echo >> {starts}; exit 1"]\n'
+            return (f'\n[programs.crash]\ncommand = ["{d.exe}", "-c", "echo >> {starts}; exit 1"]\n'
                     'autorestart = true\nstartsecs = 0\n')
 
         def count(starts=starts):
             return (read_bytes(starts, 1 << 20) or b"").count(b"\n")
 
-        with Daemon(opts.kahi, opts.scratch, 1, table) as d:
+        with Daemon(opts.kahi, opts.scratch, 1, exe="/bin/sh", tables=table) as d:
             wait_quiet(opts.quiesce)
             d.start()
             time.sleep(opts.crash_warmup)

@@ -693,14 +693,14 @@ fn act(
                 detail: None,
             }),
             Action::Start => {
-                sup.input(id, Input::Start, now);
+                sup.operator_start(id, now);
                 waiting.push((label, id));
             }
             Action::Stop if !state.is_running() && state != State::Stopping => {
                 results.push(NameResult { name: label, outcome: Outcome::NotRunning, detail: None })
             }
             Action::Stop => {
-                sup.input(id, Input::Stop, now);
+                sup.operator_stop(id, now);
                 waiting.push((label, id));
             }
             Action::Restart => {
@@ -832,7 +832,7 @@ impl Waiter {
     fn restart_now(&mut self, sup: &mut Supervisor, id: ProcId, now: Instant) {
         if sup.get(id).is_some_and(|e| e.proc.state.is_stopped() || e.proc.state == State::Backoff)
         {
-            sup.input(id, Input::Start, now);
+            sup.operator_start(id, now);
         }
     }
 }

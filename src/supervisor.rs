@@ -49,6 +49,9 @@ pub struct Entry {
     activated: bool,
     /// An `accept = true` program: the number of its next instance.
     next_instance: u64,
+    /// An operator stopped it (and has not started it since): what depends on it waits
+    /// rather than start it.
+    pub stopped_by_operator: bool,
 }
 
 impl Entry {
@@ -143,6 +146,7 @@ impl Supervisor {
             restart_when_stopped: false,
             activated: false,
             next_instance: 1,
+            stopped_by_operator: false,
         };
         self.entries.insert(id, entry);
         id
@@ -262,6 +266,62 @@ impl Supervisor {
         }
     }
 
+    /// A start asked for (at boot, by an operator, by an update): when it has to wait for
+    /// its dependencies, those that are down start too, as systemd's Requires= and Wants= do,
+    /// unless an operator stopped them. Automatic restarts do not: a dependency that failed
+    /// stays down as its own settings say.
+    fn start_asked(&mut self, id: ProcId, now: Instant) {
+        let was_stopped = self.entries.get(&id).is_some_and(|e| e.proc.state.is_stopped());
+        self.input(id, Input::Start, now);
+        if was_stopped && self.entries.get(&id).is_some_and(|e| e.proc.held) && !self.shutdown {
+            self.start_dependencies(id, now);
+        }
+    }
+
+    /// A start asked for by an operator (kahi ctl, the API): it also forgets an operator's
+    /// stop.
+    pub fn operator_start(&mut self, id: ProcId, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.stopped_by_operator = false;
+        }
+        self.start_asked(id, now);
+    }
+
+    /// A stop asked for by an operator: what depends on it will wait for it rather than
+    /// start it again.
+    pub fn operator_stop(&mut self, id: ProcId, now: Instant) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.stopped_by_operator = true;
+        }
+        self.input(id, Input::Stop, now);
+    }
+
+    /// A start of `id` waits for its dependencies: those that are down start too, as
+    /// systemd's Requires= and Wants= do, unless an operator stopped them.
+    fn start_dependencies(&mut self, id: ProcId, now: Instant) {
+        let Some(e) = self.entries.get(&id) else { return };
+        let name = e.spec.namespec();
+        let programs: Vec<&str> = e.spec.deps.iter().map(|d| d.program.as_str()).collect();
+        let down: Vec<ProcId> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|o| {
+                let dep = &self.entries[o];
+                programs.contains(&dep.spec.program.as_str())
+                    && dep.proc.state.is_stopped()
+                    && !dep.proc.completed
+                    && !dep.stopped_by_operator
+            })
+            .collect();
+        for dep in down {
+            let Some(d) = self.entries.get(&dep) else { continue };
+            let line = format!("{name}: starting {}, which it depends on", d.spec.namespec());
+            self.actions.push_back((id, Action::Log(log::Level::Info, line)));
+            self.start_asked(dep, now);
+        }
+    }
+
     /// A new instance of the `accept = true` program `template`, for one connection: named
     /// `NAME@N` in the program's group, started at once, run once (never restarted), and
     /// removed by [`Supervisor::remove_instance`] once it is down.
@@ -339,7 +399,13 @@ impl Supervisor {
                     Condition::Completed => o.proc.completed && o.proc.pid.is_none(),
                 });
             if !met {
-                unmet.push(format!("{} ({})", d.program, d.condition.name()));
+                let stopped = self.entries.values().any(|o| {
+                    o.spec.program == d.program
+                        && o.stopped_by_operator
+                        && o.proc.state.is_stopped()
+                });
+                let why = if stopped { "stopped by operator" } else { d.condition.name() };
+                unmet.push(format!("{} ({why})", d.program));
             }
         }
         if e.spec.kind == Kind::Socket && !e.activated {
@@ -465,7 +531,7 @@ impl Supervisor {
                     replace_spec(e, *spec);
                     self.sort();
                     if autostart && !self.shutdown {
-                        self.input(id, Input::Start, now);
+                        self.start_asked(id, now);
                     }
                 }
                 None => {}
@@ -493,8 +559,8 @@ impl Supervisor {
     /// Starts every autostart process, in priority order.
     pub fn start_autostart(&mut self, now: Instant) {
         for id in self.order.clone() {
-            if self.entries[&id].spec.autostart {
-                self.input(id, Input::Start, now);
+            if self.entries.get(&id).is_some_and(|e| e.spec.autostart) {
+                self.start_asked(id, now);
             }
         }
     }
@@ -675,7 +741,7 @@ impl Supervisor {
                 let id = self.add(spec.clone());
                 self.sort();
                 if spec.autostart {
-                    self.input(id, Input::Start, now);
+                    self.start_asked(id, now);
                 }
             }
         }

@@ -435,3 +435,29 @@ fn accept_starts_one_instance_per_connection_up_to_max_instances() {
     });
     assert!(d.log().contains("exited: inetd:inetd@1 (exit status 0"), "{}", d.log());
 }
+
+/// Regression (issue 12): a dependent whose dependency has autostart = false waited in
+/// STARTING forever, with no message. Its start starts the dependency, and says so; once an
+/// operator stops the dependency, a new start of the dependent waits, naming why.
+#[test]
+fn a_start_starts_a_stopped_dependency_unless_an_operator_stopped_it() {
+    let d = Daemon::start(
+        "deps-start-needed",
+        "[programs.db]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautostart = false\n\n\
+         [programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\ndepends_on = [\"db\"]\n",
+    );
+    d.wait_state("web", "RUNNING");
+    assert_eq!(d.state("db"), "RUNNING");
+    d.wait_log("web: starting db, which it depends on");
+
+    assert_eq!(d.ctl(&["stop", "web", "db"]).code, 0);
+    assert_eq!(d.ctl(&["start", "--no-wait", "web"]).code, 0, "{}", d.log());
+    wait_until("web says what it waits for", DEADLINE, || {
+        d.process("web")["description"] == "waiting for db (stopped by operator)"
+    });
+    let out = d.ctl(&["status", "web"]);
+    assert!(out.stdout.contains("STARTING") && out.stdout.contains("(stopped by operator)"));
+    assert_eq!(d.state("db"), "STOPPED");
+    assert_eq!(d.ctl(&["start", "db"]).code, 0);
+    d.wait_state("web", "RUNNING");
+}
