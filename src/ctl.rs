@@ -146,10 +146,10 @@ fn follows(request: &Request) -> bool {
     matches!(request, Request::Tail { follow: true, .. } | Request::Maintail { follow: true, .. })
 }
 
-fn exchange(mut stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
+fn exchange(stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
     let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(|e| format!("unable to send the request: {e}"))?;
+    send_all(&stream, &line).map_err(|e| format!("unable to send the request: {e}"))?;
     let mut reader = BufReader::new(stream);
     let follow = follows(request);
     let mut code = exit::OK;
@@ -182,6 +182,22 @@ fn exchange(mut stream: UnixStream, request: &Request, json: bool) -> Result<i32
             return Ok(code);
         }
     }
+}
+
+/// Writes all of `buf` with MSG_NOSIGNAL: the client does not ignore SIGPIPE (see `main`), and
+/// a daemon that hangs up is an error to report (exit 1), not a signal that ends the client
+/// without a word.
+fn send_all(stream: &UnixStream, mut buf: &[u8]) -> std::io::Result<()> {
+    use nix::sys::socket::{MsgFlags, send};
+    use std::os::fd::AsRawFd;
+    while !buf.is_empty() {
+        match send(stream.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {

@@ -1,0 +1,80 @@
+//! The command line as anyone types it (issue 12, "sharp edges"): the short spellings every
+//! CLI user expects, output into a pipe that closes early, and the signals `kahi exec` hands
+//! its command.
+
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+
+use crate::util::*;
+
+/// Runs `cmd` with its stdout on a pipe whose read end is already closed, as after
+/// `cmd | head -1` once `head` has gone; returns how it ended and its stderr.
+fn into_closed_pipe(cmd: &mut Command) -> (ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped()).spawn().expect("start kahi");
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (child.wait().unwrap(), stderr)
+}
+
+/// Ended quietly: killed by SIGPIPE as `cat` is, or exited 0, and nothing on stderr.
+fn assert_quiet_end(what: &str, (status, stderr): (ExitStatus, String)) {
+    assert!(
+        status.signal() == Some(13) || status.code() == Some(0),
+        "{what}: ended with {status:?}, stderr {stderr:?}"
+    );
+    assert_eq!(stderr, "", "{what}");
+}
+
+#[test]
+fn version_and_help_take_the_short_spellings_issue_12() {
+    let version = format!("kahi {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let out = run(Command::new(KAHI).arg(flag));
+        assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, &*version, ""));
+    }
+    for args in [&["-h"][..], &["daemon", "-h"], &["ctl", "-h"], &["ctl", "tail", "-f", "x", "-h"]]
+    {
+        let short = run(Command::new(KAHI).args(args));
+        let long: Vec<&str> = args.iter().map(|a| if *a == "-h" { "--help" } else { a }).collect();
+        let long = run(Command::new(KAHI).args(&long));
+        assert_eq!(short.code, 0, "{args:?}: {short:?}");
+        assert!(short.stdout.starts_with("Usage: kahi"), "{args:?}: {short:?}");
+        assert_eq!(short.stdout, long.stdout, "{args:?}");
+    }
+    let top = run(Command::new(KAHI).arg("-h"));
+    assert!(top.stdout.contains("-V, --version"), "{top:?}");
+    // The negative twin: what follows the command of `kahi exec` is the command's own.
+    let out = run(Command::new(KAHI).args(["exec", "--", "echo", "-h", "-V"]));
+    assert_eq!((out.code, out.stdout.as_str()), (0, "-h -V\n"), "{out:?}");
+    let out = run(Command::new(KAHI).args(["exec", "echo", "-h"]));
+    assert_eq!((out.code, out.stdout.as_str()), (0, "-h\n"), "{out:?}");
+    let out = run(Command::new(KAHI).args(["daemon", "-V"]));
+    assert_eq!(out.code, 2, "{out:?}");
+}
+
+#[test]
+fn a_closed_pipe_on_stdout_ends_a_client_quietly_issue_12() {
+    for args in [&["--help"][..], &["ctl", "--help"], &["version"], &["-V"], &["daemon", "-h"]] {
+        assert_quiet_end(&format!("{args:?}"), into_closed_pipe(Command::new(KAHI).args(args)));
+    }
+    let d = Daemon::start(
+        "cli-pipe",
+        "[programs.ticker]\ncommand = ['/bin/sh', '-c', 'while :; do echo tick; sleep 0.05; done']\n\
+         startsecs = 0\nstopasgroup = true\n",
+    );
+    d.wait_state("ticker", "RUNNING");
+    let ctl = |args: &[&str]| {
+        let mut cmd = Command::new(KAHI);
+        cmd.arg("ctl").arg("-s").arg(&d.socket).args(args);
+        cmd
+    };
+    assert_quiet_end("ctl status", into_closed_pipe(&mut ctl(&["status"])));
+    // A follower notices at its next write, as `tail -f | head -1` does.
+    assert_quiet_end("ctl tail -f", into_closed_pipe(&mut ctl(&["tail", "-f", "ticker"])));
+    // The daemon, which ignores SIGPIPE, is still there.
+    assert_eq!(d.ctl(&["status"]).code, 0);
+}
