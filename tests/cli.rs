@@ -78,3 +78,47 @@ fn a_closed_pipe_on_stdout_ends_a_client_quietly_issue_12() {
     // The daemon, which ignores SIGPIPE, is still there.
     assert_eq!(d.ctl(&["status"]).code, 0);
 }
+
+/// A hexadecimal signal set from `grep -E 'SigIgn|SigBlk' /proc/self/status` output.
+fn sigset(status: &str, field: &str) -> u64 {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in {status:?}"));
+    u64::from_str_radix(line[field.len()..].trim(), 16).unwrap()
+}
+
+/// Signal `n`'s bit in a /proc signal set.
+fn bit(n: u32) -> u64 {
+    1 << (n - 1)
+}
+
+const SHOW_SIGNALS: &str = "grep -E 'SigIgn|SigBlk' /proc/self/status";
+
+#[test]
+fn exec_gives_its_command_sigpipe_at_its_default_issue_12() {
+    let out = run(Command::new(KAHI).args(["exec", "--", "sh", "-c", SHOW_SIGNALS]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(sigset(&out.stdout, "SigIgn:") & bit(13), 0, "SIGPIPE is ignored: {out:?}");
+    assert_eq!(sigset(&out.stdout, "SigBlk:"), 0, "Kahi's blocked signals leak: {out:?}");
+    // What users see: `yes` ends of SIGPIPE, without a word, as under a shell.
+    let out = run(Command::new(KAHI).args(["exec", "--", "sh", "-c", "yes | head -1"]));
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "y\n", ""));
+}
+
+#[test]
+fn exec_keeps_the_signals_its_parent_ignored_issue_12() {
+    // As under `nohup`: the parent ignores SIGHUP (1) and SIGUSR1 (10), and exec keeps that.
+    let out = run(Command::new("/bin/sh")
+        .arg("-c")
+        .arg("trap '' HUP USR1; exec \"$0\" exec -- sh -c \"$1\"")
+        .arg(KAHI)
+        .arg(SHOW_SIGNALS));
+    assert_eq!(out.code, 0, "{out:?}");
+    let ignored = sigset(&out.stdout, "SigIgn:");
+    assert_eq!(ignored & (bit(1) | bit(10)), bit(1) | bit(10), "{out:?}");
+    assert_eq!(ignored & bit(13), 0, "{out:?}");
+    // The negative twin: without the trap, neither is ignored.
+    let out = run(Command::new(KAHI).args(["exec", "--", "sh", "-c", SHOW_SIGNALS]));
+    assert_eq!(sigset(&out.stdout, "SigIgn:") & (bit(1) | bit(10)), 0, "{out:?}");
+}
