@@ -65,10 +65,22 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
         return Ok(s.clone());
     }
     if let Some(c) = &args.config {
-        return match crate::config::load(c) {
-            Ok(config) => Ok(config.server.socket),
-            Err(errors) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")),
+        let errors = match crate::config::load(c) {
+            Ok(config) => return Ok(config.server.socket),
+            Err(errors) => errors,
         };
+        // The client needs the socket only: errors elsewhere are the daemon's business.
+        let env = |name: &str| std::env::var(name).ok();
+        let socket = crate::config::socket::socket_of(c, &env)
+            .map_err(|e| format!("{e}; the control socket is unknown (give it with -s)"))?;
+        eprintln!(
+            "kahi: warning: {} has {} configuration error(s) (see kahi daemon --check -c {}); using its socket {}",
+            c.display(),
+            errors.len(),
+            c.display(),
+            socket.display()
+        );
+        return Ok(socket);
     }
     if let Some(s) = std::env::var_os("KAHI_SOCKET").filter(|s| !s.is_empty()) {
         return Ok(PathBuf::from(s));

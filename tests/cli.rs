@@ -122,3 +122,52 @@ fn exec_keeps_the_signals_its_parent_ignored_issue_12() {
     let out = run(Command::new(KAHI).args(["exec", "--", "sh", "-c", SHOW_SIGNALS]));
     assert_eq!(sigset(&out.stdout, "SigIgn:") & (bit(1) | bit(10)), 0, "{out:?}");
 }
+
+#[test]
+fn ctl_c_finds_the_socket_in_a_file_with_errors_elsewhere_issue_12() {
+    let d = Daemon::start(
+        "cli-lenient",
+        "[programs.web]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("web", "RUNNING");
+    let dir = path_str(&d.dir.path);
+    // The socket through ${VAR:-default}, a bad program table, and broken TOML after both.
+    let bad = d.dir.write(
+        "bad.toml",
+        "[server]\nsocket = \"${KAHI_TEST_DIR:-/nonexistent}/kahi.sock\"\n\n\
+         [programs.web]\nstartsecs = \"soon\"\n\n[programs.broken]\ncommand = \"unterminated\n",
+    );
+    let ctl = |config: &std::path::Path, args: &[&str]| {
+        run(Command::new(KAHI)
+            .arg("ctl")
+            .arg("-c")
+            .arg(config)
+            .args(args)
+            .env("KAHI_TEST_DIR", &dir)
+            .env_remove("KAHI_SOCKET"))
+    };
+    let out = ctl(&bad, &["status", "web"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("web "), "{out:?}");
+    let warning: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warning.len(), 1, "one line of warning: {out:?}");
+    assert!(
+        warning[0].starts_with("kahi: warning: ")
+            && warning[0].contains(&format!("kahi daemon --check -c {}", bad.display())),
+        "{out:?}"
+    );
+    // A good file: no warning.
+    let out = ctl(&d.config, &["status", "web"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    // The negative twin: when the socket itself is wrong, a clear error and exit 2.
+    let worse = d.dir.write("worse.toml", "[server]\nsocket = 42\n[programs.x]\ncommand = 1\n");
+    let out = ctl(&worse, &["status"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "{}:2:10: server.socket: expected a string, found integer 42",
+            worse.display()
+        )) && out.stderr.contains("give it with -s"),
+        "{out:?}"
+    );
+}

@@ -8,6 +8,7 @@
 
 pub mod expand;
 pub mod schema;
+pub mod socket;
 pub mod words;
 
 use std::collections::HashMap;
