@@ -171,3 +171,124 @@ fn ctl_c_finds_the_socket_in_a_file_with_errors_elsewhere_issue_12() {
         "{out:?}"
     );
 }
+
+/// The exit codes a man page lists under EXIT STATUS: (which list, code, its text without
+/// roff). A list starts at each paragraph that says which command exits "with:".
+fn documented_codes(page: &str) -> Vec<(usize, i32, String)> {
+    let section = page.split(".SH EXIT STATUS\n").nth(1).expect("an EXIT STATUS section");
+    let section = section.split("\n.SH ").next().unwrap_or_default();
+    let mut codes: Vec<(usize, i32, String)> = Vec::new();
+    let mut list = 0;
+    let mut open = false;
+    let mut lines = section.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == ".TP" {
+            let code =
+                lines.next().and_then(|l| l.strip_prefix(".B ")).and_then(|c| c.parse().ok());
+            open = code.is_some();
+            if let Some(code) = code {
+                codes.push((list, code, String::new()));
+            }
+        } else if line == ".PP" {
+            open = false;
+        } else if line.ends_with("with:") && codes.iter().any(|c| c.0 == list) {
+            list += 1;
+        } else if open {
+            let words = line.split_once(' ').map_or("", |(_, w)| w);
+            let text = if line.starts_with('.') { words } else { line };
+            let text = text.replace(['"', '\\'], "").replace(" ,", ",").replace(" .", ".");
+            let entry = codes.last_mut().expect("an entry");
+            entry.2.push(' ');
+            entry.2.push_str(&text);
+        }
+    }
+    codes
+}
+
+/// Checks each case against the page: the code's entry in `list` mentions `phrase`, and the
+/// command exits with it. Every code the page lists must have a case.
+fn hold_to_the_page(page: &str, cases: &[(usize, i32, &str, Output)]) {
+    let codes = documented_codes(page);
+    for (list, code, text) in &codes {
+        assert!(
+            cases.iter().any(|c| c.0 == *list && c.1 == *code),
+            "no case for code {code} of list {list}: {text}"
+        );
+    }
+    for (list, code, phrase, out) in cases {
+        let entry = codes.iter().find(|c| c.0 == *list && c.1 == *code);
+        let text = entry.map(|e| e.2.as_str()).unwrap_or_default();
+        assert!(text.contains(phrase), "list {list}, code {code}: {phrase:?} not in {text:?}");
+        assert_eq!(out.code, *code, "{phrase}: {out:?}");
+    }
+}
+
+#[test]
+fn every_exit_code_kahi_ctl_1_documents_is_the_real_one_issue_12() {
+    let d = Daemon::start(
+        "cli-exit-codes",
+        "[programs.web]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\n\n\
+         [programs.idle]\ncommand = \"/bin/sleep 1000\"\nautostart = false\n\n\
+         [programs.multi]\ncommand = \"/bin/sleep 1000\"\nnumprocs = 2\n\
+         process_name = \"multi_%(process_num)d\"\nstartsecs = 0\n\n\
+         [programs.broken]\ncommand = \"/no/such/bin\"\nautostart = false\n\n\
+         [programs.flaky]\ncommand = \"/bin/sh -c 'exit 1'\"\nautostart = false\n\
+         startsecs = 1\nstartretries = 0\n",
+    );
+    d.wait_state("web", "RUNNING");
+    let gone = path_str(&d.dir.join("gone.sock"));
+    let off = |args: &[&str]| run(Command::new(KAHI).args(["ctl", "-s", &gone]).args(args));
+    let bad = d.dir.write("bad.toml", "[server]\nsocket = 1\n");
+    let bad_config = run(Command::new(KAHI).arg("ctl").arg("-c").arg(&bad).arg("pid"));
+    let (status, other) = (0, 1);
+    let cases = [
+        (status, 0, "Every process shown is RUNNING", d.ctl(&["status", "web"])),
+        (status, 3, "Some process is not running", d.ctl(&["status", "idle"])),
+        (status, 3, "the daemon cannot be reached", off(&["status"])),
+        (status, 4, "A name matches no process", d.ctl(&["status", "nosuch"])),
+        (other, 0, "ERROR (already started)", d.ctl(&["start", "web"])),
+        (other, 0, "ERROR (not running)", d.ctl(&["stop", "idle"])),
+        (other, 0, "signal", d.ctl(&["signal", "HUP", "idle"])),
+        (other, 1, "ERROR (no such process)", d.ctl(&["start", "nosuch"])),
+        (other, 1, "an error reply other than a bad request", d.ctl(&["pid", "nosuch"])),
+        (other, 2, "no name given", d.ctl(&["start"])),
+        (other, 2, "an unknown signal", d.ctl(&["signal", "BOGUS", "web"])),
+        (other, 2, "or stream", d.ctl(&["tail", "web", "bogus"])),
+        (other, 2, "several processes where one is needed", d.ctl(&["tail", "multi"])),
+        (other, 2, "socket cannot be read", bad_config),
+        (other, 2, "cannot be parsed", d.ctl(&["status", "--bogus"])),
+        (other, 2, "cannot be parsed", d.ctl(&["--bogus", "status"])),
+        (other, 7, "ERROR (spawn error)", d.ctl(&["start", "broken"])),
+        (other, 7, "ERROR (abnormal termination)", d.ctl(&["start", "flaky"])),
+        (other, 7, "the daemon cannot be reached", off(&["pid"])),
+    ];
+    hold_to_the_page(&std::fs::read_to_string("man/kahi-ctl.1").unwrap(), &cases);
+    // Outside the lists: `pid` of a process that is not running.
+    let page = std::fs::read_to_string("man/kahi-ctl.1").unwrap();
+    assert!(page.contains(".B pid\nexits 3 when the process is not running."));
+    assert_eq!(d.ctl(&["pid", "idle"]).code, 3);
+}
+
+#[test]
+fn the_exit_codes_kahi_1_documents_for_the_daemon_are_the_real_ones_issue_12() {
+    let dir = Dir::new("cli-daemon-codes");
+    let daemon = |config: &std::path::Path, extra: &[&str]| {
+        run(Command::new(KAHI).arg("daemon").arg("-c").arg(config).args(extra))
+    };
+    let good = dir.write("good.toml", "[programs.web]\ncommand = \"/bin/sleep 1000\"\n");
+    let bad = dir.write("bad.toml", "[programs.web]\nstartsecs = \"soon\"\n");
+    // No such directory for the socket: start-up fails after the configuration was read.
+    let nowhere = dir.write(
+        "nowhere.toml",
+        &format!("[server]\nsocket = \"{}/no/such/dir/kahi.sock\"\n", dir.path.display()),
+    );
+    let cases = [
+        (0, 0, "found the configuration good", daemon(&good, &["--check"])),
+        (0, 1, "the control socket could not be bound", daemon(&nowhere, &[])),
+        (0, 2, "The configuration is invalid", daemon(&bad, &["--check"])),
+        (0, 2, "The configuration is invalid", daemon(&bad, &[])),
+        (0, 2, "a command line that cannot be parsed", daemon(&good, &["--bogus"])),
+    ];
+    hold_to_the_page(&std::fs::read_to_string("man/kahi.1").unwrap(), &cases);
+    let _ = std::fs::remove_dir_all(&dir.path);
+}
