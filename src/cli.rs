@@ -1,6 +1,7 @@
 //! The command line: `kahi daemon`, `kahi ctl ...`, `kahi exec`, `kahi hash-password`,
 //! `kahi version`.
-//! Definitions only.
+//! Definitions, and the few spellings argh does not know (`-h`, `-V`, `--version`), mapped to
+//! the ones it does before it reads the arguments.
 
 use std::path::PathBuf;
 
@@ -259,3 +260,99 @@ pub struct CtlVersionArgs {}
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "version")]
 pub struct VersionArgs {}
+
+/// The arguments after `kahi`, once the spellings argh does not know are mapped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Args {
+    /// `kahi --version` or `kahi -V`.
+    Version,
+    /// What argh is to read.
+    Parse(Vec<String>),
+}
+
+/// Maps `-V` and `--version` (as the first argument) to the version, and `-h` to `--help`
+/// wherever argh reads options: everywhere but after `--`, and in `kahi exec` only right after
+/// `exec`, since the command and its arguments are not Kahi's (`kahi exec -- ls -h`,
+/// `kahi exec ls -h`).
+pub fn rewrite(args: Vec<String>) -> Args {
+    if matches!(args.first().map(String::as_str), Some("--version" | "-V")) {
+        return Args::Version;
+    }
+    let exec = args.first().is_some_and(|a| a == "exec");
+    let mut verbatim = false;
+    let mut out = Vec::with_capacity(args.len());
+    for (i, a) in args.into_iter().enumerate() {
+        if exec && i >= 1 && (i > 1 || a != "-h") {
+            verbatim = true;
+        }
+        if a == "--" {
+            verbatim = true;
+        }
+        out.push(if a == "-h" && !verbatim { "--help".to_string() } else { a });
+    }
+    Args::Parse(out)
+}
+
+/// argh's usage text, with the short spellings added to its options.
+pub fn help_text(usage: &str) -> String {
+    // argh pads the option column to 20 characters.
+    const ARGH_HELP: &str = "  --help, help      display usage information";
+    let mut help = "  -h, --help, help  display usage information".to_string();
+    if usage.starts_with("Usage: kahi <command>") {
+        help.push_str("\n  -V, --version     print the version and exit");
+    }
+    usage.replace(ARGH_HELP, &help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        rewrite(args.iter().map(|a| a.to_string()).collect())
+    }
+
+    fn same(args: &[&str]) -> Args {
+        Args::Parse(args.iter().map(|a| a.to_string()).collect())
+    }
+
+    #[test]
+    fn version_and_help_have_their_short_spellings() {
+        assert_eq!(parse(&["--version"]), Args::Version);
+        assert_eq!(parse(&["-V"]), Args::Version);
+        assert_eq!(parse(&["-h"]), same(&["--help"]));
+        assert_eq!(parse(&["daemon", "-h"]), same(&["daemon", "--help"]));
+        assert_eq!(parse(&["ctl", "-h"]), same(&["ctl", "--help"]));
+        assert_eq!(
+            parse(&["ctl", "tail", "-f", "web", "-h"]),
+            same(&["ctl", "tail", "-f", "web", "--help"])
+        );
+        assert_eq!(parse(&["exec", "-h"]), same(&["exec", "--help"]));
+        // Only the first argument: `kahi daemon -V` is not Kahi's version.
+        assert_eq!(parse(&["daemon", "-V"]), same(&["daemon", "-V"]));
+    }
+
+    #[test]
+    fn the_arguments_of_a_command_are_left_alone() {
+        assert_eq!(parse(&["exec", "--", "ls", "-h"]), same(&["exec", "--", "ls", "-h"]));
+        assert_eq!(parse(&["exec", "ls", "-h"]), same(&["exec", "ls", "-h"]));
+        assert_eq!(parse(&["exec", "--", "-h"]), same(&["exec", "--", "-h"]));
+        assert_eq!(parse(&["exec", "sh", "-c", "x", "-V"]), same(&["exec", "sh", "-c", "x", "-V"]));
+        assert_eq!(
+            parse(&["ctl", "stdin", "web", "--", "-h"]),
+            same(&["ctl", "stdin", "web", "--", "-h"])
+        );
+    }
+
+    #[test]
+    fn help_lists_the_short_spellings() {
+        let top = "Usage: kahi <command> [<args>]\n\nOptions:\n  --help, help      display usage information\n";
+        let text = help_text(top);
+        assert!(text.contains("  -h, --help, help  display usage information\n"), "{text}");
+        assert!(text.contains("  -V, --version     print the version"), "{text}");
+        let sub =
+            "Usage: kahi ctl tail\n\nOptions:\n  --help, help      display usage information\n";
+        let text = help_text(sub);
+        assert!(text.contains("-h, --help") && !text.contains("--version"), "{text}");
+    }
+}

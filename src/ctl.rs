@@ -65,10 +65,22 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
         return Ok(s.clone());
     }
     if let Some(c) = &args.config {
-        return match crate::config::load(c) {
-            Ok(config) => Ok(config.server.socket),
-            Err(errors) => Err(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")),
+        let errors = match crate::config::load(c) {
+            Ok(config) => return Ok(config.server.socket),
+            Err(errors) => errors,
         };
+        // The client needs the socket only: errors elsewhere are the daemon's business.
+        let env = |name: &str| std::env::var(name).ok();
+        let socket = crate::config::socket::socket_of(c, &env)
+            .map_err(|e| format!("{e}; the control socket is unknown (give it with -s)"))?;
+        eprintln!(
+            "kahi: warning: {} has {} configuration error(s) (see kahi daemon --check -c {}); using its socket {}",
+            c.display(),
+            errors.len(),
+            c.display(),
+            socket.display()
+        );
+        return Ok(socket);
     }
     if let Some(s) = std::env::var_os("KAHI_SOCKET").filter(|s| !s.is_empty()) {
         return Ok(PathBuf::from(s));
@@ -146,10 +158,10 @@ fn follows(request: &Request) -> bool {
     matches!(request, Request::Tail { follow: true, .. } | Request::Maintail { follow: true, .. })
 }
 
-fn exchange(mut stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
+fn exchange(stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
     let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(|e| format!("unable to send the request: {e}"))?;
+    send_all(&stream, &line).map_err(|e| format!("unable to send the request: {e}"))?;
     let mut reader = BufReader::new(stream);
     let follow = follows(request);
     let mut code = exit::OK;
@@ -182,6 +194,22 @@ fn exchange(mut stream: UnixStream, request: &Request, json: bool) -> Result<i32
             return Ok(code);
         }
     }
+}
+
+/// Writes all of `buf` with MSG_NOSIGNAL: the client does not ignore SIGPIPE (see `main`), and
+/// a daemon that hangs up is an error to report (exit 1), not a signal that ends the client
+/// without a word.
+fn send_all(stream: &UnixStream, mut buf: &[u8]) -> std::io::Result<()> {
+    use nix::sys::socket::{MsgFlags, send};
+    use std::os::fd::AsRawFd;
+    while !buf.is_empty() {
+        match send(stream.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::DaemonArgs;
+use crate::config::check::Severity;
 use crate::event_loop::EventLoop;
 use crate::supervisor::Supervisor;
 use crate::sys::detach::{self, Pidfile};
@@ -46,9 +47,22 @@ pub fn run(args: DaemonArgs) -> i32 {
         }
     };
     if args.check {
+        // What the daemon would only warn about: a command that does not resolve fails here.
+        for note in &config.notes {
+            eprintln!("{note}");
+        }
+        let errors = config.notes.iter().filter(|n| n.severity == Severity::Error).count();
+        if errors > 0 {
+            eprintln!("kahi: fatal: {errors} error(s) in the configuration; nothing was started");
+            return exit::CONFIG;
+        }
         let n = config.processes.len();
         println!("{}: ok ({n} process{})", config.file.display(), if n == 1 { "" } else { "es" });
         return exit::OK;
+    }
+    // A missing command fails when its program is started, not the daemon: the others run.
+    for note in &config.notes {
+        log::warn!("{}", note.error);
     }
 
     // The daemon's own log, at the configured level.

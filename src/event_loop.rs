@@ -1309,6 +1309,9 @@ impl EventLoop {
 
     fn load_config(&self) -> Result<crate::config::Config, ApiError> {
         let loaded = crate::config::load(&self.sup.config.file);
+        for note in loaded.iter().flat_map(|c| &c.notes) {
+            log::warn!("{}", note.error);
+        }
         if let Ok(new) = &loaded
             && new.server != self.sup.config.server
         {

@@ -10,7 +10,7 @@
 use std::ffi::CString;
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, kill, signal, sigprocmask};
 use nix::unistd::{ForkResult, Pid, execvp, fork};
 
 use crate::sys::{reap, signals};
@@ -49,7 +49,6 @@ pub fn run(command: Vec<String>) -> i32 {
     };
     let failed = format!("kahi exec: {program}: ");
 
-    signals::default_ignored_signals();
     if !signals::is_pid1() {
         // Orphans of the child come to Kahi rather than to the host's init.
         let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -63,6 +62,13 @@ pub fn run(command: Vec<String>) -> i32 {
         eprintln!("kahi exec: unable to block signals: {e}");
         return 1;
     }
+    // The command gets the signal mask and the ignored signals Kahi was started with, as tini
+    // gives them: a signal ignored on purpose (`nohup` ignores SIGHUP) stays ignored. SIGPIPE
+    // is the exception: Rust's runtime ignores it before `main`, which would make `yes | head`
+    // print "Broken pipe" instead of ending quietly. Back at its default, and blocked like
+    // every other signal here, it is taken by `sigwait` and passed on like them too.
+    // SAFETY: SIG_DFL installs no handler.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 
     // SAFETY: Kahi has one thread here; the child only calls async-signal-safe functions
     // (setpgid, tcsetpgrp, sigprocmask, execvp, write, _exit) before it execs or exits.

@@ -25,6 +25,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
     let cli = parse_args();
+    if !matches!(cli.cmd, cli::Command::Daemon(_) | cli::Command::Exec(_)) {
+        // A client's output is for a terminal or a pipe: `kahi ctl status | head -1` must end
+        // as `cat` would when `head` goes, not with a panic or a "Broken pipe" message. The
+        // daemon and `kahi exec` keep SIGPIPE ignored: they must never die of it.
+        sys::signals::default_sigpipe();
+    }
     let code = match cli.cmd {
         cli::Command::Daemon(args) => daemon::run(args),
         cli::Command::Ctl(args) => ctl::run(args),
@@ -105,25 +111,39 @@ fn read_password() -> Result<String, String> {
     Ok(first)
 }
 
-/// The command line, or exit: 0 after `--help`, 2 (a usage error) after a bad argument.
+/// The command line, or exit: 0 after `--help` or `--version`, 2 (a usage error) after a bad
+/// argument.
 fn parse_args() -> cli::Cli {
     use argh::FromArgs;
-    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args = match cli::rewrite(args) {
+        cli::Args::Version => {
+            sys::signals::default_sigpipe();
+            println!("kahi {VERSION}");
+            std::process::exit(0);
+        }
+        cli::Args::Parse(args) => args,
+    };
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
-    match cli::Cli::from_args(&["kahi"], strs.get(1..).unwrap_or_default()) {
+    match cli::Cli::from_args(&["kahi"], &strs) {
         Ok(cli) => cli,
-        Err(early) => match early.status {
-            Ok(()) => {
-                println!("{}", early.output);
-                std::process::exit(0);
+        Err(early) => {
+            // Whatever the command, this process only prints and exits now.
+            sys::signals::default_sigpipe();
+            match early.status {
+                Ok(()) => {
+                    println!("{}", cli::help_text(&early.output));
+                    std::process::exit(0);
+                }
+                Err(()) => {
+                    eprintln!(
+                        "kahi: {}\nRun kahi --help for more information.",
+                        early.output.trim_end()
+                    );
+                    std::process::exit(2);
+                }
             }
-            Err(()) => {
-                eprintln!(
-                    "kahi: {}\nRun kahi --help for more information.",
-                    early.output.trim_end()
-                );
-                std::process::exit(2);
-            }
-        },
+        }
     }
 }

@@ -330,3 +330,91 @@ fn bad_resource_limits_name_their_place() {
     assert!(out.stderr.contains("kahi.toml:6:") && out.stderr.contains("nofile"), "{}", out.stderr);
     assert!(!out.stderr.contains("kahi.toml:7:"), "a good size was refused: {}", out.stderr);
 }
+
+/// Issue 12: `--check` said nothing of a command that does not exist, nor of a file with no
+/// program. A path that is not an executable file is an error; a bare name not in PATH is a
+/// warning (PATH may differ when the program starts); the daemon warns and starts anyway.
+#[test]
+fn check_names_a_command_that_does_not_resolve_issue_12() {
+    let dir = Dir::new("check-commands");
+    let plain = dir.write("plain", "not a program\n");
+    let mode =
+        |m| std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(m));
+    mode(0o644).unwrap();
+    let body = format!(
+        "[programs.gone]\ncommand = \"/no/such/bin --flag\"\nautostart = false\n\n\
+         [programs.plain]\ncommand = [\"{}\"]\nautostart = false\n\n\
+         [programs.bare]\ncommand = \"no-such-command-kahi\"\nautostart = false\n\
+         environment = {{ PATH = \"/nonexistent\" }}\n\n\
+         [programs.ok]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+        plain.display()
+    );
+    let file = dir.write("check.toml", &body);
+    let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&file)], &[]);
+    assert_eq!((out.code, out.stdout.as_str()), (2, ""), "{out:?}");
+    let f = file.display();
+    let has = |line: String| assert!(out.stderr.lines().any(|l| l == line), "{line}\n{out:?}");
+    has(format!("{f}:2:11: programs.gone.command: \"/no/such/bin\": no such file"));
+    has(format!(
+        "{f}:6:11: programs.plain.command: \"{}\" is not executable (mode 0644)",
+        plain.display()
+    ));
+    has(format!(
+        "warning: {f}:10:11: programs.bare.command: \"no-such-command-kahi\" is not found in \
+         PATH (/nonexistent); it may be there when the program starts"
+    ));
+    assert_eq!(out.stderr.lines().count(), 4, "{out:?}");
+    assert!(out.stderr.ends_with(&fatal_line(2)), "{out:?}");
+
+    // The negative twin: the file fixed, a warning is not an error.
+    mode(0o755).unwrap();
+    let fixed = dir.write("fixed.toml", &body.replace("/no/such/bin", "/bin/sh"));
+    let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&fixed)], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, format!("{}: ok (4 processes)\n", fixed.display()));
+    assert!(out.stderr.starts_with("warning: ") && out.stderr.lines().count() == 1, "{out:?}");
+
+    // The daemon logs the same and starts: one broken program does not take the others down.
+    mode(0o644).unwrap();
+    let d = Daemon::start_in(dir, &body);
+    d.wait_state("ok", "RUNNING");
+    d.wait_log("programs.gone.command: \"/no/such/bin\": no such file");
+}
+
+#[test]
+fn check_warns_of_a_file_with_no_program_issue_12() {
+    let dir = Dir::new("check-empty");
+    let file = dir.write("empty.toml", "");
+    let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&file)], &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, format!("{}: ok (0 processes)\n", file.display()));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "warning: {}: programs: no program is configured ([programs.NAME] tables): the \
+             daemon would run nothing\n",
+            file.display()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir.path);
+}
+
+#[test]
+fn a_duplicate_key_names_the_key_and_both_lines_issue_12() {
+    let dir = Dir::new("check-duplicate");
+    let file = dir.write(
+        "dup.toml",
+        "[programs.web]\ncommand = \"/bin/sh\"\nstartsecs = 1\n\ncommand = \"/bin/true\"\n",
+    );
+    let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&file)], &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "{}:5:1: programs.web.command: duplicate key (first at line 2)\n{}",
+            file.display(),
+            fatal_line(1)
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir.path);
+}

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod cli;
 mod config_errors;
 mod console;
 mod ctl;

@@ -6,8 +6,11 @@
 //! into typed values. Nothing here starts, stops or binds anything; a config that fails to load
 //! changes nothing.
 
+pub mod check;
+mod duplicate;
 pub mod expand;
 pub mod schema;
+pub mod socket;
 pub mod words;
 
 use std::collections::HashMap;
@@ -35,6 +38,8 @@ pub struct Config {
     pub processes: Vec<ProcessSpec>,
     /// Every program (before numprocs expansion), sorted by name, for `avail`.
     pub programs: Vec<ProgramInfo>,
+    /// What the checks of [`check`] found: errors for `--check`, warnings for the daemon.
+    pub notes: Vec<check::Note>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -616,6 +621,7 @@ pub fn load_with(
     let mut loader = Loader {
         env,
         errors,
+        notes: Vec::new(),
         docs: Vec::new(),
         childlogdir: std::env::temp_dir(),
         refs: Vec::new(),
@@ -655,6 +661,8 @@ struct Loader<'s, 'e> {
     /// `[logging] childlogdir`, for AUTO log files.
     childlogdir: PathBuf,
     errors: Vec<ConfigError>,
+    /// Findings of [`check`], which do not make the configuration invalid.
+    notes: Vec<check::Note>,
     docs: Vec<Doc<'s>>,
     /// Every program named by depends_on, requires, after or before: (from, key, place, to).
     refs: Vec<(String, &'static str, At, String)>,
@@ -716,7 +724,16 @@ impl<'s> Loader<'s, '_> {
             self.errors.sort_by_key(rank);
             return Err(std::mem::take(&mut self.errors));
         }
-        Ok(Config { file, server, logging, processes, programs: infos })
+        if processes.is_empty() {
+            let message =
+                "no program is configured ([programs.NAME] tables): the daemon would run nothing";
+            self.notes.push(check::Note {
+                severity: check::Severity::Warning,
+                error: nopos(&file, "programs", message.into()),
+            });
+        }
+        let notes = std::mem::take(&mut self.notes);
+        Ok(Config { file, server, logging, processes, programs: infos, notes })
     }
 
     /// Parses one file; a syntax error is recorded.
@@ -725,12 +742,20 @@ impl<'s> Loader<'s, '_> {
             Ok(table) => self.docs.push(Doc { file, src, table: table.into_inner() }),
             Err(e) => {
                 let (line, column) = e.span().map(|s| line_col(src, s.start)).unwrap_or((0, 0));
+                let message = e.message().trim();
+                // The parser names neither the key nor its first place.
+                let duplicate = e
+                    .span()
+                    .filter(|_| message == "duplicate key")
+                    .and_then(|s| duplicate::duplicate(src, s.start));
+                let (key, message) = duplicate
+                    .unwrap_or_else(|| (String::new(), format!("invalid TOML: {message}")));
                 self.errors.push(ConfigError {
                     file: file.to_path_buf(),
                     line,
                     column,
-                    key: String::new(),
-                    message: format!("invalid TOML: {}", e.message().trim()),
+                    key,
+                    message,
                 });
             }
         }
@@ -1904,6 +1929,9 @@ impl<'s> Loader<'s, '_> {
                 spec.directory = self.expanded_string(at, v, &vars).map(PathBuf::from);
             }
             spec.argv = self.command(&command_at, &command, &vars).unwrap_or_default();
+            if let Some((severity, message)) = check::command(&spec) {
+                self.note(&command_at, severity, message);
+            }
             spec.secrets = self.secrets(&spec, &mask_env);
             for (i, stream) in ["stdout", "stderr"].into_iter().enumerate() {
                 let Some((at, v)) = &logfiles[i] else { continue };
@@ -2295,6 +2323,23 @@ impl<'s> Loader<'s, '_> {
             key: at.key.clone(),
             message: message.into(),
         });
+    }
+
+    /// A finding of [`check`] at `at`, once (the processes of one program share their place).
+    fn note(&mut self, at: &At, severity: check::Severity, message: String) {
+        let doc = &self.docs[at.doc];
+        let (line, column) = line_col(doc.src, at.span.start);
+        let error = ConfigError {
+            file: doc.file.to_path_buf(),
+            line,
+            column,
+            key: at.key.clone(),
+            message,
+        };
+        let note = check::Note { severity, error };
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
     }
 
     fn err_nopos_main(&mut self, message: String) {

@@ -1022,10 +1022,15 @@ fn toml_syntax_errors_have_line_and_column() {
         render(&errors).starts_with(&format!("{}:3:13: invalid TOML: ", dir.show("kahi.toml")))
     );
 
-    // A table defined twice in one file is TOML's own error.
+    // A table or a key defined twice names the key and both its lines (issue 12).
     let e = one_error("[programs.web]\ncommand = \"x\"\n\n[programs.web]\ncommand = \"y\"\n");
-    assert_eq!(e.line, 4);
-    assert!(e.message.starts_with("invalid TOML: "), "{e}");
+    assert_eq!((e.line, e.key.as_str()), (4, "programs.web"), "{e}");
+    assert_eq!(e.message, "duplicate key (first at line 1)");
+    let e = one_error("[programs.web]\ncommand = \"x\"\nstartsecs = 1\ncommand = \"y\"\n");
+    assert_eq!(
+        e.to_string(),
+        format!("{}:4:1: programs.web.command: duplicate key (first at line 2)", e.file.display())
+    );
 }
 
 #[test]

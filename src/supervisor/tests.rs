@@ -96,6 +96,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
         logging: Logging::default(),
         processes,
         programs: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

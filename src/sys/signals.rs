@@ -72,3 +72,12 @@ pub fn default_ignored_signals() {
         }
     }
 }
+
+/// Sets SIGPIPE back to its default disposition (Rust's runtime ignores it before `main`), so
+/// that a write to a pipe whose reader is gone ends the process quietly, as it ends `cat`.
+/// Only for commands that print and exit: the daemon must never die of SIGPIPE.
+pub fn default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_DFL installs no handler, so nothing runs in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}

@@ -26,7 +26,7 @@ use nix::unistd::{AccessFlags, Gid, Uid, access, pipe2};
 use crate::config::ProcessSpec;
 
 /// Where a command without a slash is looked for when no PATH is set.
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// What a process is handed besides its pipes: listening sockets for fds 3, 4, ... (socket
 /// activation) and the `cgroup.procs` of the cgroup it joins.
@@ -124,7 +124,7 @@ pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>, given: Given) -> Result<
 
 /// The program's environment: the daemon's (unless `clean_environment`), then the
 /// `SUPERVISOR_*` variables, then the program's `environment`, later ones replacing earlier.
-fn environment(spec: &ProcessSpec) -> Vec<(OsString, OsString)> {
+pub(crate) fn environment(spec: &ProcessSpec) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> =
         if spec.clean_environment { Vec::new() } else { std::env::vars_os().collect() };
     let supervisor = [
@@ -151,7 +151,7 @@ fn set_var(env: &mut Vec<(OsString, OsString)>, k: &str, v: &OsStr) {
 
 /// The file to execute for `command`: itself when it holds a slash, else the first executable
 /// file of that name in the program's PATH, as execvp(3) looks for it.
-fn resolve(command: &str, env: &[(OsString, OsString)]) -> Result<PathBuf, Errno> {
+pub(crate) fn resolve(command: &str, env: &[(OsString, OsString)]) -> Result<PathBuf, Errno> {
     if command.contains('/') {
         return Ok(PathBuf::from(command));
     }
