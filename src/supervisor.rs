@@ -101,6 +101,8 @@ pub struct Supervisor {
     held: Vec<ProcId>,
     /// Processes that reached a final state since the event loop last looked.
     pub changed: Vec<ProcId>,
+    /// What is left of the shutdown.
+    plan: shutdown::Plan,
     /// A `critical` process exited on its own: its name and exit status, which become
     /// Kahi's. The event loop begins the shutdown.
     pub critical_exit: Option<(String, i32)>,
@@ -121,6 +123,7 @@ impl Supervisor {
             releasing: false,
             held: Vec::new(),
             changed: Vec::new(),
+            plan: Default::default(),
             critical_exit: None,
             config: Config { processes: Vec::new(), ..config.clone() },
         };
@@ -553,7 +556,7 @@ impl Supervisor {
         if self.shutdown && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff) {
             self.input(id, Input::Stop, now);
         }
-        self.advance_shutdown(now);
+        self.advance_shutdown(Some(id), now);
     }
 
     /// Starts every autostart process, in priority order.
@@ -565,28 +568,6 @@ impl Supervisor {
         }
     }
 
-    /// Begins stopping everything: dependents before what they depend on, and among the
-    /// processes free to stop, the highest priority first; the next tier only once it is down.
-    pub fn begin_shutdown(&mut self, now: Instant) {
-        if self.shutdown {
-            return;
-        }
-        self.shutdown = true;
-        // The exit status reports kills of this shutdown only.
-        for e in self.entries.values_mut() {
-            e.proc.killed = false;
-            e.restart_when_stopped = false;
-        }
-        // Nothing runs in BACKOFF or while held: cancel those starts now rather than in turn.
-        for id in self.order.clone() {
-            let p = &self.entries[&id].proc;
-            if p.state == State::Backoff || (p.state == State::Starting && p.pid.is_none()) {
-                self.input(id, Input::Stop, now);
-            }
-        }
-        self.advance_shutdown(now);
-    }
-
     /// Nothing of it runs, and nothing needs a stop.
     fn is_down(&self, id: ProcId) -> bool {
         let p = &self.entries[&id].proc;
@@ -595,50 +576,6 @@ impl Supervisor {
                 p.state,
                 State::Starting | State::Running | State::Backoff | State::Stopping
             )
-    }
-
-    /// Whether `a` waits for `b`'s program (depends_on, requires, after).
-    fn waits_for(&self, a: ProcId, b: ProcId) -> bool {
-        let (a, b) = (&self.entries[&a].spec, &self.entries[&b].spec);
-        a.program != b.program
-            && (a.deps.iter().any(|d| d.program == b.program) || a.after.contains(&b.program))
-    }
-
-    fn advance_shutdown(&mut self, now: Instant) {
-        if !self.shutdown {
-            return;
-        }
-        loop {
-            let up: Vec<ProcId> =
-                self.order.iter().copied().filter(|id| !self.is_down(*id)).collect();
-            // Free to stop: nothing still up waits for it.
-            let free: Vec<ProcId> = up
-                .iter()
-                .copied()
-                .filter(|id| !up.iter().any(|other| self.waits_for(*other, *id)))
-                .collect();
-            let Some(tier) = free.iter().map(|id| self.entries[id].spec.priority).max() else {
-                return;
-            };
-            let tier_ids: Vec<ProcId> =
-                free.into_iter().filter(|id| self.entries[id].spec.priority == tier).collect();
-            for id in &tier_ids {
-                let state = self.entries[id].proc.state;
-                if matches!(state, State::Starting | State::Running | State::Backoff) {
-                    self.input(*id, Input::Stop, now);
-                }
-            }
-            // A nested call (through `settle`) may have moved on already; go on only when
-            // this tier went down at once (nothing was running in it).
-            if !tier_ids.iter().all(|id| !self.entries.contains_key(id) || self.is_down(*id)) {
-                return;
-            }
-        }
-    }
-
-    /// True once shutdown began and every process is down.
-    pub fn shutdown_complete(&self) -> bool {
-        self.shutdown && self.order.iter().all(|id| self.is_down(*id))
     }
 
     /// Whether any process had to be SIGKILLed while stopping.
@@ -771,5 +708,6 @@ fn replace_spec(e: &mut Entry, spec: ProcessSpec) {
     e.spec = spec;
 }
 
+mod shutdown;
 #[cfg(test)]
 mod tests;

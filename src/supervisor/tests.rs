@@ -1084,3 +1084,49 @@ fn a_start_starts_what_it_depends_on_unless_an_operator_stopped_it() {
     let done = k.advance_to(t1 + secs(1));
     assert_eq!(spawns(&done), ["web"]);
 }
+
+/// Shutdown at scale (issue 13): 200 processes in ten priority tiers, each tier's processes
+/// depending on a process of the tier above. Every process gets exactly one stop signal, a
+/// tier only once the one before it is down, and dependents before what they wait for.
+#[test]
+fn shutdown_of_many_stops_each_once_in_tier_and_dependency_order() {
+    use crate::config::Condition::Started;
+    let t0 = Instant::now();
+    let mut specs = Vec::new();
+    for tier in 0..10i64 {
+        for i in 0..20 {
+            let spec = program(&format!("p{tier}_{i}"), 100 - tier);
+            // Each waits for a process of the tier that stops after it (lower priority).
+            specs.push(if tier < 9 {
+                needs(spec, &format!("p{}_{i}", tier + 1), Started)
+            } else {
+                spec
+            });
+        }
+    }
+    let mut k = Harness::new(specs);
+    k.boot(t0);
+    // Each tier waits for the next one to be RUNNING (startsecs 1 each).
+    k.advance_to(t0 + secs(12));
+    assert!(k.sup.iter().all(|e| e.proc.state == State::Running));
+    let t1 = t0 + secs(15);
+    k.sup.begin_shutdown(t1);
+    let mut signalled: Vec<String> = kills(&k.perform(t1)).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(signalled.len(), 20, "the first tier, all at once");
+    assert!(signalled.iter().all(|n| n.starts_with("p0_")));
+    let mut order = signalled.clone();
+    while let Some(name) = signalled.pop() {
+        let more = kills(&k.exit(&name, by(Signal::SIGTERM), t1 + ms(10)));
+        for (n, _) in more {
+            order.push(n.clone());
+            signalled.insert(0, n);
+        }
+    }
+    assert_eq!(order.len(), 200, "each process signalled exactly once");
+    let mut seen = std::collections::HashSet::new();
+    assert!(order.iter().all(|n| seen.insert(n.clone())));
+    let tiers: Vec<u32> =
+        order.iter().map(|n| n[1..n.find('_').unwrap()].parse().unwrap()).collect();
+    assert!(tiers.windows(2).all(|w| w[0] <= w[1]), "tier order");
+    assert!(k.sup.shutdown_complete());
+}
