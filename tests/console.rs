@@ -115,6 +115,8 @@ fn json_lines_parse_and_carry_program_stream_and_time() {
         let done = jq.wait_with_output().unwrap();
         assert!(done.status.success());
         assert!(String::from_utf8_lossy(&done.stdout).contains("hello \"world\""));
+    } else {
+        skip("jq is not installed: the stream was not read with it");
     }
 }
 

@@ -355,7 +355,7 @@ fn exec_as_pid1_forwards_sigterm_and_exits_with_the_childs_code() {
             let mut err = String::new();
             std::io::Read::read_to_string(unshare.stderr.as_mut().unwrap(), &mut err).unwrap();
             if err.contains("Operation not permitted") {
-                println!("skipped: no PID namespace here: {err}");
+                skip(&format!("no PID namespace here: {err}"));
                 return;
             }
             panic!("unshare exited early ({st}): {err}");

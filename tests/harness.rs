@@ -78,3 +78,28 @@ fn issue_12_a_leftover_started_directly_by_the_test_is_found() {
     assert!(panic_text(err).contains(&format!("{sleep} sleep 1000")));
     wait_until("the leftover sleep is killed", DEADLINE, || !alive(sleep));
 }
+
+/// Issue 12: the scratch tests said `ok` where they could not run, and their reason, printed
+/// with `println!`, was swallowed by the runner. Run one in a fresh runner without
+/// KAHI_STATIC: the runner's output says `skipped:` and why; with KAHI_TEST_NO_SKIP it fails.
+#[test]
+fn issue_12_a_test_that_cannot_run_says_skipped_on_the_runners_output() {
+    let test = "scratch::the_static_binary_is_static_and_small";
+    let runner = |strict: bool| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", test]).env_remove("KAHI_STATIC").env_remove("KAHI_TEST_NO_SKIP");
+        if strict {
+            cmd.env("KAHI_TEST_NO_SKIP", "1");
+        }
+        run(&mut cmd)
+    };
+    let out = runner(false);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("1 passed"), "{out:?}");
+    let said = format!("skipped: {test}: KAHI_STATIC is not set");
+    assert!(out.stderr.contains(&said), "the runner's output does not say {said:?}: {out:?}");
+
+    let out = runner(true);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("KAHI_TEST_NO_SKIP is set"), "{out:?}");
+}

@@ -61,7 +61,7 @@ impl Ns {
             if let Some(st) = unshare.try_wait().unwrap() {
                 let log = dir.read("daemon.log");
                 if log.contains("Operation not permitted") || log.contains("Permission denied") {
-                    println!("skipped: unshare cannot make a PID namespace here ({st}): {log}");
+                    skip(&format!("unshare cannot make a PID namespace here ({st}): {log}"));
                     return None;
                 }
                 panic!("unshare exited ({st}) before Kahi answered:\n{log}");

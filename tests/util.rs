@@ -168,6 +168,18 @@ impl Drop for Dir {
     }
 }
 
+/// Says on the test runner's output that the calling test (or a part of it) cannot run here,
+/// and why: `skipped: TEST: WHY` on stderr. libtest captures what `print!` and `eprint!` say
+/// in a passing test, but not a direct write to stderr, so the line shows in `cargo test`
+/// output. With KAHI_TEST_NO_SKIP=1 set (a machine that has everything), a skip fails instead.
+pub fn skip(why: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    if std::env::var_os("KAHI_TEST_NO_SKIP").is_some() {
+        panic!("{test} cannot run here, and KAHI_TEST_NO_SKIP is set: {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+}
+
 /// What a command printed and how it exited.
 #[derive(Debug)]
 pub struct Output {
