@@ -379,6 +379,18 @@ pub fn unsafe_kill(pid: i32, sig: i32) {
     }
 }
 
+/// killpg(2): `sig` to every process of the group `pgid`, through the `kill` command.
+pub fn kill_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg("--")
+            .arg(format!("-{pgid}"))
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// True when `pid` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
