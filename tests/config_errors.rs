@@ -3,7 +3,7 @@
 //! configuration fixed starts. `--check` reports without starting.
 
 use std::fs::File;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ fn kahi(dir: &Dir, args: &[&str], env: &[(&str, &str)]) -> Output {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
     let (out_path, err_path) = (dir.join(&format!("out-{n}")), dir.join(&format!("err-{n}")));
-    let mut cmd = Command::new(KAHI);
+    let mut cmd = dir.command(KAHI);
     cmd.args(args)
         .current_dir(&dir.path)
         .env_remove("KAHI_CONFIG")
@@ -125,7 +125,6 @@ fn bad_config_prints_every_error_exits_2_and_starts_nothing() {
     assert_located(&lines[..lines.len() - 1]);
     assert!(!dir.join("kahi.sock").exists(), "no control socket for a refused config");
     assert!(!dir.join("started").exists(), "no program started");
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -157,7 +156,6 @@ fn check_accepts_a_good_config_without_starting_it() {
     assert_eq!(out.stderr, "");
     assert!(!dir.join("kahi.sock").exists(), "--check binds nothing");
     assert!(!dir.join("started").exists(), "--check starts nothing");
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -174,7 +172,6 @@ fn check_reports_a_bad_config_like_the_daemon() {
     assert_located(&lines[..3]);
     assert!(out.stderr.ends_with(&fatal_line(3)));
     assert!(!dir.join("started").exists());
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -199,7 +196,6 @@ fn missing_config_file_names_the_path() {
     dir.write("nope.toml", &marker_config(&dir, false));
     let out = kahi(&dir, &["daemon", "--check", "-c", "nope.toml"], &[]);
     assert_eq!(out.code, 0, "{out:?}");
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -231,7 +227,6 @@ fn unreadable_config_names_the_path_and_the_reason() {
             "{out:?}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -246,7 +241,6 @@ fn config_from_kahi_config_environment_variable() {
     let out = kahi(&dir, &["daemon", "--check"], &[("KAHI_CONFIG", &path_str(&good))]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, format!("{}: ok (2 processes)\n", good.display()));
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -286,7 +280,6 @@ fn errors_in_an_included_file_name_that_file() {
     let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&main)], &[]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, format!("{}: ok (1 process)\n", main.display()));
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -298,7 +291,6 @@ fn toml_syntax_error_has_line_and_column() {
     let prefix = format!("{}:3:13: invalid TOML: ", file.display());
     assert!(out.stderr.starts_with(&prefix), "{out:?}");
     assert!(out.stderr.ends_with(&fatal_line(1)), "{out:?}");
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 fn is_root() -> bool {

@@ -231,7 +231,9 @@ fn tail_f_receives_lines_written_after_it_started() {
     d.wait_state("talker", "RUNNING");
     wait_tail(&d, "talker", "ready");
 
-    let mut follower = Command::new(KAHI)
+    let mut follower = d
+        .dir
+        .command(KAHI)
         .arg("ctl")
         .arg("-s")
         .arg(&d.socket)
@@ -462,7 +464,9 @@ fn a_finished_tail_f_releases_its_connection() {
         .unwrap();
 
     for _ in 0..3 {
-        let mut follower = Command::new(KAHI)
+        let mut follower = d
+            .dir
+            .command(KAHI)
             .arg("ctl")
             .arg("-s")
             .arg(&d.socket)

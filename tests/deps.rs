@@ -374,6 +374,7 @@ fn cgroup_limits_apply_where_a_cgroup_v2_group_is_writable_and_are_skipped_with_
         // No writable cgroup v2 group here (cgroup v1, or controllers bound elsewhere): said
         // once, and the programs run anyway.
         assert_eq!(log.matches("are not applied").count(), 1, "{log}");
+        skip("no writable cgroup v2 group here: only the warning was checked, not the limits");
         return;
     }
     let pid = d.process("hog")["pid"].as_i64().unwrap();

@@ -10,6 +10,7 @@ mod ctl;
 mod deploy;
 mod deps;
 mod docs;
+mod harness;
 mod http;
 mod lifecycle;
 mod logs;

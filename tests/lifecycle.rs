@@ -44,6 +44,27 @@ fn pid_of(d: &Daemon, name: &str) -> i32 {
     d.process(name)["pid"].as_i64().unwrap_or(0) as i32
 }
 
+/// Waits until `pid` has exactly `want` among its fds but `stray`, and fails naming what it
+/// has. A program that has just started may hold a file of its own for a moment (`sleep`
+/// reads its locale: /usr/lib/locale/C.utf8/LC_CTYPE on fd 3), which a loaded machine makes
+/// visible; an inherited fd stays.
+fn wait_fds(pid: i32, stray: &[i32], want: &[i32], what: &str) {
+    let own = || -> Vec<i32> { fds(pid).into_iter().filter(|fd| !stray.contains(fd)).collect() };
+    let end = Instant::now() + DEADLINE;
+    while own() != want {
+        if Instant::now() > end {
+            let links: Vec<String> = own()
+                .iter()
+                .map(|fd| {
+                    format!("{fd} -> {:?}", std::fs::read_link(format!("/proc/{pid}/fd/{fd}")))
+                })
+                .collect();
+            panic!("{what}: fds {links:?}, not {want:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Lines in a file of the test directory (0 while it does not exist).
 fn count_lines(d: &Daemon, name: &str) -> usize {
     d.dir.read(name).lines().count()
@@ -581,8 +602,7 @@ fn a_program_inherits_no_fd_kahi_opened() {
     // `plain` is started with posix_spawn, `masked` (umask) by fork and exec.
     for name in ["plain", "masked"] {
         let pid = pid_of(&d, name);
-        let own: Vec<i32> = fds(pid).into_iter().filter(|fd| !stray.contains(fd)).collect();
-        assert_eq!(own, [0, 1, 2], "{name} inherited fds");
+        wait_fds(pid, &stray, &[0, 1, 2], &format!("{name} inherited fds"));
         let link = |fd: u32| {
             std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap().display().to_string()
         };
@@ -633,7 +653,7 @@ fn a_program_does_not_inherit_fds_the_daemon_was_started_with() {
     );
     for name in ["first", "second"] {
         d.wait_state(name, "RUNNING");
-        assert_eq!(fds(pid_of(&d, name)), [0, 1, 2], "{name} inherited fds");
+        wait_fds(pid_of(&d, name), &[], &[0, 1, 2], &format!("{name} inherited fds"));
     }
 }
 

@@ -253,7 +253,9 @@ fn a_flood_to_files_and_an_absent_syslog_delays_no_restart() {
 /// `kahi ctl ARGS` with its stdout on a pipe read line by line into a channel.
 fn follow(d: &Daemon, args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(KAHI)
+    let mut child = d
+        .dir
+        .command(KAHI)
         .arg("ctl")
         .arg("-s")
         .arg(&d.socket)

@@ -47,6 +47,7 @@ impl Ns {
     pub fn launch(dir: Dir, socket: PathBuf, mut cmd: Command) -> Option<Ns> {
         let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
         let mut unshare = cmd
+            .env(TAG, &dir.tag)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -60,7 +61,7 @@ impl Ns {
             if let Some(st) = unshare.try_wait().unwrap() {
                 let log = dir.read("daemon.log");
                 if log.contains("Operation not permitted") || log.contains("Permission denied") {
-                    println!("skipped: unshare cannot make a PID namespace here ({st}): {log}");
+                    skip(&format!("unshare cannot make a PID namespace here ({st}): {log}"));
                     return None;
                 }
                 panic!("unshare exited ({st}) before Kahi answered:\n{log}");
@@ -144,9 +145,6 @@ impl Drop for Ns {
         if child.try_wait().ok().flatten().is_none() {
             unsafe_kill(self.kahi, 9);
             let _ = child.wait();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir.path);
         }
     }
 }
@@ -268,7 +266,6 @@ fn sigterm_stops_programs_in_reverse_priority_order_and_exits_0() {
         .collect();
     assert_eq!(stopped, ["third", "second", "first"], "{log}");
     assert!(log.contains("exiting with status 0 (pid 1)"), "{log}");
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]
@@ -290,7 +287,6 @@ fn a_signal_to_pid1_is_forwarded_to_programs() {
     // Kahi itself is untouched by it: still serving, the program still the same.
     assert_eq!(ns.state("trap"), "RUNNING");
     assert!(ns.log().contains("(as PID 1)"));
-    let _ = std::fs::remove_dir_all(&dir.path);
 }
 
 #[test]

@@ -24,16 +24,34 @@ fn static_kahi() -> Option<PathBuf> {
             Some(p)
         }
         None => {
-            println!("skipped: KAHI_STATIC is not set (make test builds it with make static)");
+            skip("KAHI_STATIC is not set (make test builds target/kahi-static and sets it)");
             None
         }
     }
 }
 
-fn busybox() -> PathBuf {
-    let p = PathBuf::from("/bin/busybox");
-    assert!(p.is_file(), "a static busybox is needed: apt-get install busybox-static");
-    p
+const BUSYBOX: &str = "/bin/busybox";
+
+/// The static binary, or None (after saying why) when this machine cannot boot an image:
+/// mounts and a PID namespace need root and `unshare`, the programs a static busybox.
+fn can_boot() -> Option<PathBuf> {
+    let kahi = static_kahi()?;
+    let missing = if run(Command::new("id").arg("-u")).stdout.trim() != "0" {
+        Some("not root (mount and unshare --pid need it)".to_string())
+    } else if run(Command::new("sh").args(["-c", "command -v unshare"])).code != 0 {
+        Some("no unshare (util-linux)".to_string())
+    } else if !Path::new(BUSYBOX).is_file() || !is_static(Path::new(BUSYBOX)) {
+        Some(format!("no static {BUSYBOX} (apt-get install busybox-static)"))
+    } else {
+        None
+    };
+    match missing {
+        Some(why) => {
+            skip(&why);
+            None
+        }
+        None => Some(kahi),
+    }
 }
 
 /// Whether `path` is an ELF file with no program interpreter: a static executable.
@@ -51,7 +69,7 @@ fn image(dir: &Dir, kahi: &Path, body: &str) -> PathBuf {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(kahi, root.join("kahi")).unwrap();
-    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap();
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
     for applet in ["sh", "sleep", "id", "touch", "echo"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
@@ -67,7 +85,7 @@ fn image(dir: &Dir, kahi: &Path, body: &str) -> PathBuf {
 /// Starts the image's Kahi as PID 1: the root bind-mounted read-only, the host's `run`
 /// directory on /run, then chroot, with no environment but a PATH, as a scratch image starts.
 fn boot(name: &str, body: &str) -> Option<Ns> {
-    let kahi = static_kahi()?;
+    let kahi = can_boot()?;
     let dir = Dir::new(name);
     let root = image(&dir, &kahi, body);
     let (r, run) = (path_str(&root), path_str(&dir.join("run")));

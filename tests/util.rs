@@ -1,9 +1,19 @@
 //! Test harness: a private directory per test, the real `kahi` binary started on a config
 //! written there, `kahi ctl` against it, and waits that poll a condition with a deadline.
 //! Only pids the test started (the daemon, and programs the daemon reported) are ever killed.
+//!
+//! Nothing a test starts may outlive it. Every process a test starts through its [`Dir`]
+//! carries `KAHI_TEST_TAG=<the directory's name>` in its environment, and whatever it starts
+//! inherits the tag: programs, their shells' `sleep`s, orphans, a daemonized daemon. When the
+//! `Dir` goes (after the daemon's guard has stopped the daemon), any live process that carries
+//! the tag, or names the directory on its command line, is a leak: it is given a few seconds to
+//! finish dying, then killed, and the test fails naming it. Each test checks its own processes,
+//! so tests running in parallel threads do not see each other's. A program started with
+//! `clean_environment` loses the tag; the daemon's guard kills those it saw in `status`.
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -32,9 +42,18 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-/// A fresh directory for one test, removed when it passes.
+/// The environment variable that marks the processes of one test (see the module comment).
+pub const TAG: &str = "KAHI_TEST_TAG";
+
+/// How long a test's processes may take to finish dying once the test has ended them.
+const LEAK_GRACE: Duration = Duration::from_secs(5);
+
+/// A fresh directory for one test. When it is dropped, the test's processes must be gone (or
+/// the test fails), and it is removed, failed test or not (KAHI_TEST_KEEP=1 keeps it).
 pub struct Dir {
     pub path: PathBuf,
+    /// The value of [`TAG`] for this test's processes: the directory's name.
+    pub tag: String,
 }
 
 impl Dir {
@@ -42,10 +61,11 @@ impl Dir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let path = base.join(format!("t-{}-{name}-{n}", std::process::id()));
+        let tag = format!("t-{}-{name}-{n}", std::process::id());
+        let path = base.join(&tag);
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create test dir");
-        Dir { path }
+        Dir { path, tag }
     }
 
     pub fn join(&self, p: &str) -> PathBuf {
@@ -64,6 +84,100 @@ impl Dir {
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.join(name)).unwrap_or_default()
     }
+
+    /// A command marked as this test's: it and everything it starts are checked for leaks.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env(TAG, &self.tag);
+        cmd
+    }
+
+    /// The live processes of this test: tagged, or naming this directory on their command line.
+    pub fn processes(&self) -> Vec<Leftover> {
+        let needle = format!("{TAG}={}", self.tag).into_bytes();
+        let dir = self.path.as_os_str().as_encoded_bytes();
+        let me = std::process::id() as i32;
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if pid == me {
+                continue;
+            }
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let tagged = environ.split(|b| *b == 0).any(|v| v == needle.as_slice());
+            let names_dir = cmdline.windows(dir.len()).any(|w| w == dir);
+            if (tagged || names_dir) && alive(pid) {
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                out.push(Leftover { pid, cmdline: cmdline.trim_end().to_string() });
+            }
+        }
+        out.sort_by_key(|p| p.pid);
+        out
+    }
+
+    /// Waits up to [`LEAK_GRACE`] for this test's processes to be gone, then kills those that
+    /// are not, and returns them.
+    pub fn end_leftovers(&self) -> Vec<Leftover> {
+        let end = Instant::now() + LEAK_GRACE;
+        loop {
+            let left = self.processes();
+            if left.is_empty() {
+                return left;
+            }
+            if Instant::now() > end {
+                for p in &left {
+                    unsafe_kill(p.pid, 9);
+                }
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A process a test left behind.
+#[derive(Debug, Clone)]
+pub struct Leftover {
+    pub pid: i32,
+    pub cmdline: String,
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let left = self.end_leftovers();
+        if std::env::var_os("KAHI_TEST_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+        if !left.is_empty() {
+            let list: Vec<String> =
+                left.iter().map(|p| format!("  {} {}", p.pid, p.cmdline)).collect();
+            let msg = format!(
+                "the test left {} process(es) behind (now killed); a shell-wrapped program \
+                 needs `exec` or stopasgroup = true:\n{}",
+                left.len(),
+                list.join("\n")
+            );
+            if std::thread::panicking() {
+                eprintln!("{msg}");
+            } else {
+                panic!("{msg}");
+            }
+        }
+    }
+}
+
+/// Says on the test runner's output that the calling test (or a part of it) cannot run here,
+/// and why: `skipped: TEST: WHY` on stderr. libtest captures what `print!` and `eprint!` say
+/// in a passing test, but not a direct write to stderr, so the line shows in `cargo test`
+/// output. With KAHI_TEST_NO_SKIP=1 set (a machine that has everything), a skip fails instead.
+pub fn skip(why: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    if std::env::var_os("KAHI_TEST_NO_SKIP").is_some() {
+        panic!("{test} cannot run here, and KAHI_TEST_NO_SKIP is set: {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
 }
 
 /// What a command printed and how it exited.
@@ -111,7 +225,7 @@ impl Daemon {
     /// Starts the daemon on an existing config with extra arguments/environment.
     pub fn launch(dir: Dir, config: PathBuf, socket: PathBuf, env: &[(&str, &str)]) -> Daemon {
         let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-        let mut cmd = Command::new(KAHI);
+        let mut cmd = dir.command(KAHI);
         cmd.arg("daemon").arg("-c").arg(&config).arg("-v");
         cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
         for (k, v) in env {
@@ -244,13 +358,12 @@ impl Drop for Daemon {
                 let _ = child.wait();
             }
         }
+        // Programs outlive a daemon that was killed: those it reported are the test's. What
+        // else is left, the Dir's leak check finds when it is dropped, right after this.
         for pid in self.seen.borrow().iter() {
             if alive(*pid) {
                 unsafe_kill(*pid, 9);
             }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir.path);
         }
     }
 }
@@ -261,6 +374,18 @@ pub fn unsafe_kill(pid: i32, sig: i32) {
         let _ = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(pid.to_string())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// killpg(2): `sig` to every process of the group `pgid`, through the `kill` command.
+pub fn kill_group(pgid: i32, sig: i32) {
+    if pgid > 0 {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg("--")
+            .arg(format!("-{pgid}"))
             .stderr(Stdio::null())
             .status();
     }
@@ -303,7 +428,8 @@ impl Daemon {
         let text = format!("[server]\nsocket = \"{}\"\n\n{body}", socket.display());
         let config = dir.write("kahi.toml", &text);
         let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-        let child = Command::new("/bin/sh")
+        let child = dir
+            .command("/bin/sh")
             .arg("-c")
             .arg(format!("{prelude}\nexec \"$0\" daemon -c \"$1\" -v"))
             .arg(KAHI)

@@ -433,6 +433,26 @@ fn example_loads() {
     assert_eq!(config.server.socket, Path::new("/tmp/kahi-example.sock"));
 }
 
+/// Issue 12: stopping the example left the `sleep`s of its shell programs running for
+/// seconds. A shell running other commands stops as a group, or its children outlive it.
+#[test]
+fn example_shell_programs_stop_as_a_group() {
+    let (path, _) = read(EXAMPLE);
+    let config = super::load_with(&path, &|_| None).unwrap_or_else(|e| panic!("{}", e[0]));
+    let shells: Vec<&super::ProcessSpec> = config
+        .processes
+        .iter()
+        .filter(|p| {
+            let program = p.argv.first().map(|a| a.rsplit('/').next().unwrap_or(a));
+            matches!(program, Some("sh" | "bash")) && p.argv.iter().any(|a| a == "-c")
+        })
+        .collect();
+    assert!(shells.len() >= 4, "the example has fewer shell programs than expected");
+    let loose: Vec<&str> =
+        shells.iter().filter(|p| !p.stopasgroup).map(|p| p.name.as_str()).collect();
+    assert!(loose.is_empty(), "{EXAMPLE}: set stopasgroup = true for {loose:?}");
+}
+
 // ---- kahi-ctl(1) ----
 
 /// The variants of an enum, as serde names them, read from the error it gives for `probe`:

@@ -140,11 +140,26 @@ mod tests {
     use super::*;
     use std::os::unix::fs::OpenOptionsExt;
 
-    fn dir(name: &str) -> PathBuf {
+    /// A scratch directory, removed when dropped: when the test ends, passed or failed.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+            self.0.join(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir(name: &str) -> TempDir {
         let d = std::env::temp_dir().join(format!("kahi-logfile-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
+        TempDir(d)
     }
 
     fn read(p: &Path) -> String {
@@ -252,5 +267,25 @@ mod tests {
         assert_eq!(read(&path), "");
         f.write(&[0, 255, 10]).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), [0, 255, 10]);
+    }
+
+    /// Issue 12: these tests left a kahi-logfile-* directory in /tmp each. A failed test
+    /// removes its directory too.
+    #[test]
+    fn issue_12_a_scratch_directory_is_removed_even_when_its_test_fails() {
+        let path = std::sync::Mutex::new(PathBuf::new());
+        let failed = std::panic::catch_unwind(|| {
+            let d = dir("failing");
+            *path.lock().unwrap() = d.0.clone();
+            std::fs::write(d.join("x.log"), "x\n").unwrap();
+            panic!("a failing test");
+        });
+        assert!(failed.is_err());
+        let path = path.into_inner().unwrap();
+        assert!(
+            path.starts_with(std::env::temp_dir())
+                && path.ends_with(format!("kahi-logfile-{}-failing", std::process::id()))
+        );
+        assert!(!path.exists(), "{} is left behind", path.display());
     }
 }
