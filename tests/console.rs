@@ -432,7 +432,8 @@ fn console_auto_is_on_in_the_foreground_and_off_when_daemonized() {
             &format!("[server]\nsocket = \"{}\"\n{logging}\n{body}", socket.display()),
         );
         let (logfile, pidfile) = (dir.join("kahi.log"), dir.join("kahi.pid"));
-        let out = run(Command::new(KAHI)
+        let out = run(dir
+            .command(KAHI)
             .args(["daemon", "--daemonize", "-c"])
             .arg(&config)
             .arg("--pidfile")

@@ -281,6 +281,11 @@ fn issue_12_every_command_of_the_readme_tour_works_on_the_example() {
     // flaky crash-loops: each run ends a little after startsecs (1 s) made it RUNNING.
     let up = one_flaky_run(&d);
     assert!((1.0..2.5).contains(&up), "a run of flaky lasted {up} s, not 1 to 2.5 s");
+    // ... and the restart guard holds its restarts back, as the README says.
+    wait_until("flaky waits in BACKOFF, restarting in a while", DEADLINE, || {
+        let p = d.process("backend:flaky");
+        p["state"] == "BACKOFF" && p["description"].as_str().unwrap_or("").contains("restarting in")
+    });
 
     let mut shutdown = Vec::new();
     for (n, line) in lines.iter().enumerate() {
