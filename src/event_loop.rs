@@ -83,6 +83,13 @@ const FIRST_DYNAMIC: usize = 16;
 /// Bytes read from one pipe per loop iteration before other sources get their turn.
 const PIPE_BUDGET: usize = 256 * 1024;
 
+/// Exits handled in one turn of the loop; more are reaped in the next, with no wait between.
+const REAP_BUDGET: usize = 256;
+
+/// How long one turn of the loop may spend spawning the processes of a large start before it
+/// polls again: restarts, `kahi ctl` and the HTTP API are answered in between.
+const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// What a token stands for.
 enum Source {
     Pipe { id: ProcId, stream: Stream, fd: OwnedFd },
@@ -100,6 +107,12 @@ pub struct EventLoop {
     timers: BinaryHeap<Reverse<(Instant, ProcId, TimerKind)>>,
     /// Pipes whose read budget ran out: read again before blocking.
     pending_reads: HashSet<Token>,
+    /// The last reap stopped at its budget: reap again before blocking.
+    reap_pending: bool,
+    /// Spawns of a large start that did not fit in their turn, in order.
+    spawn_queue: std::collections::VecDeque<ProcId>,
+    /// When this turn's time for spawns from a large start is up.
+    spawn_until: Instant,
     /// Connections with a parked start/stop/restart.
     waiters: HashMap<Token, Waiter>,
     /// Restarts whose client did not wait for them.
@@ -236,6 +249,9 @@ impl EventLoop {
             next_token: FIRST_DYNAMIC,
             timers: BinaryHeap::new(),
             pending_reads: HashSet::new(),
+            reap_pending: false,
+            spawn_queue: Default::default(),
+            spawn_until: Instant::now() + SPAWN_SLICE,
             waiters: HashMap::new(),
             detached: Vec::new(),
             followers: HashSet::new(),
@@ -274,11 +290,15 @@ impl EventLoop {
     /// Runs until shutdown completes; returns the daemon's exit code.
     pub fn run(mut self) -> i32 {
         let now = Instant::now();
+        self.spawn_until = now + SPAWN_SLICE;
         self.sync_sockets();
         self.sup.start_autostart(now);
         self.perform(now);
         loop {
-            let timeout = if self.pending_reads.is_empty() {
+            let timeout = if self.pending_reads.is_empty()
+                && self.spawn_queue.is_empty()
+                && !self.reap_pending
+            {
                 let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
                 let held = if self.paused { None } else { self.held.values().min().copied() };
                 let next = match (timer, held) {
@@ -296,6 +316,7 @@ impl EventLoop {
                 continue;
             }
             let now = Instant::now();
+            self.spawn_until = now + SPAWN_SLICE;
             let ready: Vec<(Token, bool, bool, bool)> = self
                 .events
                 .iter()
@@ -339,9 +360,13 @@ impl EventLoop {
             for token in std::mem::take(&mut self.pending_reads) {
                 self.read_pipe(token);
             }
+            if self.reap_pending {
+                self.reap(now);
+            }
             self.fire_timers(now);
             self.flush_held(now);
             self.perform(now);
+            self.spawn_queued();
             self.remove_instances(now);
             self.feed_daemon_log_followers();
             if self.sup.shutdown_complete() {
@@ -356,7 +381,16 @@ impl EventLoop {
     fn perform(&mut self, now: Instant) {
         while let Some((id, action)) = self.sup.actions.pop_front() {
             match action {
-                Action::Spawn => self.spawn(id, now),
+                // An automatic restart goes at once; the spawns of a start asked for go at
+                // once while this turn has time for them, in order, and wait in the queue
+                // after that.
+                Action::Spawn
+                    if self.sup.take_urgent(id)
+                        || (self.spawn_queue.is_empty() && Instant::now() < self.spawn_until) =>
+                {
+                    self.spawn(id)
+                }
+                Action::Spawn => self.spawn_queue.push_back(id),
                 Action::Kill { signal, group } => self.kill(id, signal, group),
                 Action::SetTimer(kind, at) => self.timers.push(Reverse((at, id, kind))),
                 Action::Changed { from, to, pid, exit, expected, tries, next_start } => {
@@ -430,7 +464,8 @@ impl EventLoop {
         }
     }
 
-    fn spawn(&mut self, id: ProcId, now: Instant) {
+    fn spawn(&mut self, id: ProcId) {
+        let now = Instant::now();
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
         let sockets = match self.sockets.fds(&spec.namespec()) {
             Ok(fds) => fds,
@@ -467,9 +502,29 @@ impl EventLoop {
                         self.stdins.insert(id, StdinPipe { fd, token, pending: Vec::new() });
                     }
                 }
-                self.sup.input(id, Input::Spawned { pid: child.pid }, now);
+                // The time of this spawn, not of the turn: startsecs counts from here.
+                self.sup.input(id, Input::Spawned { pid: child.pid }, Instant::now());
             }
-            Err(error) => self.sup.input(id, Input::SpawnFailed { error }, now),
+            Err(error) => self.sup.input(id, Input::SpawnFailed { error }, Instant::now()),
+        }
+    }
+
+    /// Spawns queued by a large start, as long as this turn has time for them.
+    fn spawn_queued(&mut self) {
+        while Instant::now() < self.spawn_until {
+            let Some(id) = self.spawn_queue.pop_front() else { return };
+            let now = Instant::now();
+            match self.sup.get(id).map(|e| (e.proc.state, e.proc.pid)) {
+                // Stopped before its turn came: nothing to spawn, nothing to kill.
+                Some((crate::process::State::Stopping, None)) => self.sup.input(
+                    id,
+                    Input::SpawnFailed { error: "stopped before its spawn".into() },
+                    now,
+                ),
+                Some(_) => self.spawn(id),
+                None => {}
+            }
+            self.perform(now);
         }
     }
 
@@ -678,7 +733,10 @@ impl EventLoop {
     }
 
     fn reap(&mut self, now: Instant) {
-        for (pid, status) in sys::reap::reap() {
+        let reaped = sys::reap::reap(REAP_BUDGET);
+        // More may be waiting: the next turn reaps on, without waiting for a signal.
+        self.reap_pending = reaped.len() == REAP_BUDGET;
+        for (pid, status) in reaped {
             match self.sup.by_pid(pid) {
                 Some(id) => {
                     self.note_oom(id);

@@ -103,6 +103,9 @@ pub struct Supervisor {
     pub changed: Vec<ProcId>,
     /// What is left of the shutdown.
     plan: shutdown::Plan,
+    /// Processes whose pending spawn is an automatic restart, which the event loop performs
+    /// ahead of the spawns of a large start.
+    urgent: std::collections::HashSet<ProcId>,
     /// A `critical` process exited on its own: its name and exit status, which become
     /// Kahi's. The event loop begins the shutdown.
     pub critical_exit: Option<(String, i32)>,
@@ -124,6 +127,7 @@ impl Supervisor {
             held: Vec::new(),
             changed: Vec::new(),
             plan: Default::default(),
+            urgent: Default::default(),
             critical_exit: None,
             config: Config { processes: Vec::new(), ..config.clone() },
         };
@@ -202,6 +206,10 @@ impl Supervisor {
             other => other,
         };
         let ready_now = input == Input::Timer(TimerKind::ReadyDelay);
+        let automatic = matches!(
+            input,
+            Input::Exited(_) | Input::Timer(TimerKind::Backoff | TimerKind::Restart)
+        );
         if let (Input::Exited(_), Some(pid)) = (&input, e.proc.pid) {
             self.by_pid.remove(&pid);
         }
@@ -246,6 +254,9 @@ impl Supervisor {
             if let Action::HealthChanged(h) = a {
                 health = Some(h);
             }
+            if automatic && a == Action::Spawn {
+                self.urgent.insert(id);
+            }
             self.actions.push_back((id, a));
         }
         if settled {
@@ -279,6 +290,11 @@ impl Supervisor {
         if was_stopped && self.entries.get(&id).is_some_and(|e| e.proc.held) && !self.shutdown {
             self.start_dependencies(id, now);
         }
+    }
+
+    /// Whether the spawn asked for `id` is an automatic restart (and forgets it).
+    pub fn take_urgent(&mut self, id: ProcId) -> bool {
+        self.urgent.remove(&id)
     }
 
     /// A start asked for by an operator (kahi ctl, the API): it also forgets an operator's

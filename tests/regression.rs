@@ -398,3 +398,61 @@ fn a_long_runner_killed_once_is_replaced_within_100_ms() {
     println!("restart after kill -9 of a process that ran 1.2 s: {took:?}");
     assert_eq!(d.ctl(&["stop", "long"]).code, 0);
 }
+
+/// Milliseconds of the day of a daemon log line's timestamp (`2026-12-04T23:36:02.102Z ...`).
+fn log_ms(line: &str) -> Option<u64> {
+    let t = line.get(11..23)?;
+    let (h, m, s, ms) = (t.get(0..2)?, t.get(3..5)?, t.get(6..8)?, t.get(9..12)?);
+    Some(
+        ((h.parse::<u64>().ok()? * 60 + m.parse::<u64>().ok()?) * 60 + s.parse::<u64>().ok()?)
+            * 1000
+            + ms.parse::<u64>().ok()?,
+    )
+}
+
+/// Regression (issue 13): a large start held the loop until every program was spawned
+/// (17.5 s at 10,000), and one clock reading for the whole turn made the later processes
+/// RUNNING before their startsecs. Spawns now go a slice of each turn at a time, each stamped
+/// with its own time, and an automatic restart goes ahead of them.
+#[test]
+fn a_large_start_leaves_the_loop_responsive_and_startsecs_true() {
+    const N: usize = 1500;
+    let mut body = String::from(
+        "[programs.canary]\ncommand = \"sleep 1000\"\nstartsecs = 0\npriority = 1\n\
+         restart_min_interval = 0\n",
+    );
+    for i in 0..N {
+        body.push_str(&format!(
+            "\n[programs.p{i}]\ncommand = \"sleep 1000\"\nstartsecs = 0.5\nredirect_stderr = true\n"
+        ));
+    }
+    let d = Daemon::start("reg-large-start", &body);
+    // While the others are still being spawned: the canary is replaced at once, and status
+    // answers.
+    let restart = time_restart(&d, "canary", Duration::from_secs(2));
+    let t = Instant::now();
+    let running = d.status().iter().filter(|p| p["state"] == "RUNNING").count();
+    let status = t.elapsed();
+    println!("during a start of {N}: restart {restart:?}, status {status:?} ({running} RUNNING)");
+    assert!(running < N, "the start was over before it could be measured");
+    assert!(restart < Duration::from_millis(500), "restart took {restart:?}");
+    wait_until("every program RUNNING", Duration::from_secs(120), || {
+        d.status().iter().filter(|p| p["state"] == "RUNNING").count() == N + 1
+    });
+    // Each became RUNNING startsecs after its own spawn, never sooner (the "spawned:" line
+    // may be written up to a turn's slice of spawns after the spawn itself).
+    let log = d.log();
+    let mut spawned = std::collections::HashMap::new();
+    for line in log.lines() {
+        if let Some(rest) = line.split("spawned: '").nth(1) {
+            spawned.insert(rest.split('\'').next().unwrap_or("").to_string(), log_ms(line));
+        } else if let Some(rest) = line.split("success: ").nth(1) {
+            let name = rest.split(' ').next().unwrap_or("");
+            if let (Some(Some(at)), Some(now)) = (spawned.get(name), log_ms(line))
+                && name != "canary"
+            {
+                assert!(now + 20 >= at + 500, "{name} RUNNING {} ms after its spawn", now - at);
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Reaping: `waitpid(-1, WNOHANG)` until nothing is left, on every SIGCHLD (signals coalesce,
-//! so one SIGCHLD may stand for many exits). EINTR is retried; unknown pids (orphans
-//! reparented to Kahi as PID 1 or subreaper) are reaped like any other and reported, so the
-//! caller can forget them.
+//! so one SIGCHLD may stand for many exits), at most `max` per call so that thousands of exits
+//! at once do not hold the event loop: the caller calls again, with no wait, while a call
+//! comes back full. EINTR is retried; unknown pids (orphans reparented to Kahi as PID 1 or
+//! subreaper) are reaped like any other and reported, so the caller can forget them.
 
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -9,10 +10,11 @@ use nix::unistd::Pid;
 
 use crate::process::ExitStatus;
 
-/// Every child that has ended since the last call, with how it ended.
-pub fn reap() -> Vec<(i32, ExitStatus)> {
+/// The children that have ended since the last call, with how they ended: all of them, or
+/// `max` when there are more.
+pub fn reap(max: usize) -> Vec<(i32, ExitStatus)> {
     let mut out = Vec::new();
-    loop {
+    while out.len() < max {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => out.push((pid.as_raw(), ExitStatus::Exited(code))),
             Ok(WaitStatus::Signaled(pid, sig, core_dumped)) => {
