@@ -280,7 +280,9 @@ class Daemon:
         self.sock = os.path.join(self.dir, "kahi.sock")
         self.conf = os.path.join(self.dir, "kahi.toml")
         with open(self.conf, "w") as f:
-            f.write(f'[server]\nsocket = "{self.sock}"\n')
+            # Only the log file is measured: no copy of the programs' lines to Kahi's stdout
+            # (console = "auto" would make one in the foreground).
+            f.write(f'[server]\nsocket = "{self.sock}"\n\n[logging]\nconsole = false\n')
             if tables:
                 f.write(tables(self))
             for i in range(0 if tables else n):

@@ -718,7 +718,9 @@ fn act(
             }
         }
     }
-    let mut waiter = Waiter { action, results, waiting, restarting: Vec::new(), not_running };
+    let downs = waiting.iter().map(|(_, id)| (*id, sup.get(*id).map_or(0, |e| e.downs))).collect();
+    let mut waiter =
+        Waiter { action, results, waiting, restarting: Vec::new(), not_running, downs };
     if !wait {
         // Report what was asked, without waiting for the outcome.
         let mut results = std::mem::take(&mut waiter.results);
@@ -752,6 +754,9 @@ pub struct Waiter {
     restarting: Vec<(String, ProcId)>,
     /// Restart: was not running to begin with (already reported as such).
     not_running: Vec<ProcId>,
+    /// How many times each process had gone down when the request came: one that went down
+    /// since has stopped, even if an update started it again meanwhile.
+    downs: std::collections::HashMap<ProcId, u64>,
 }
 
 impl Waiter {
@@ -761,19 +766,22 @@ impl Waiter {
         let mut still = Vec::new();
         for (label, id) in std::mem::take(&mut self.waiting) {
             let Some(e) = sup.get(id) else {
-                self.results.push(NameResult {
-                    name: label,
-                    outcome: Outcome::NoSuchProcess,
-                    detail: None,
-                });
+                // An update removed it meanwhile: it is down for good.
+                let (outcome, detail) = match self.action {
+                    Action::Stop => (Outcome::Stopped, Some("removed by an update".to_string())),
+                    _ => (Outcome::NoSuchProcess, None),
+                };
+                self.results.push(NameResult { name: label, outcome, detail });
                 continue;
             };
             let state = e.proc.state;
             let stop_phase = self.action == Action::Stop
                 || (self.action == Action::Restart
                     && !self.restarting.iter().any(|(_, x)| *x == id));
+            let went_down = self.downs.get(&id).is_some_and(|d| e.downs > *d);
             if stop_phase {
-                if matches!(state, State::Stopping | State::Running | State::Starting) {
+                if !went_down && matches!(state, State::Stopping | State::Running | State::Starting)
+                {
                     still.push((label, id));
                 } else if self.action == Action::Restart {
                     if sup.is_shutting_down() {
@@ -795,10 +803,14 @@ impl Waiter {
                     self.restarting.push((label.clone(), id));
                     still.push((label, id));
                 } else {
+                    // An update may have started it again with new settings meanwhile.
+                    let detail = state
+                        .is_running()
+                        .then(|| "changed by an update, and started again".to_string());
                     self.results.push(NameResult {
                         name: label,
                         outcome: Outcome::Stopped,
-                        detail: None,
+                        detail,
                     });
                 }
                 continue;

@@ -72,6 +72,23 @@ pub fn run(args: DaemonArgs) -> i32 {
         std::sync::atomic::Ordering::Relaxed,
     );
 
+    // Open files: as many as Kahi may have, and at least minfds.
+    match crate::sys::nofile::raise(config.server.minfds) {
+        Ok(limit) => {
+            let need = crate::sys::nofile::needed(config.processes.iter());
+            if need > limit {
+                log::warn!(
+                    "the {} processes need about {need} open files, more than the limit of {limit}:                      starts will fail with EMFILE; raise the hard limit (ulimit -Hn, LimitNOFILE=)                      or give programs redirect_stderr = true",
+                    config.processes.len()
+                );
+            }
+        }
+        Err(e) => {
+            log::error!("{e}");
+            return exit::FAILURE;
+        }
+    }
+
     // A running Kahi's pidfile refuses the start; then detach, before any thread exists.
     let pidfile = match args.pidfile.as_deref().map(Pidfile::claim).transpose() {
         Ok(p) => p,

@@ -52,6 +52,9 @@ pub struct Entry {
     /// An operator stopped it (and has not started it since): what depends on it waits
     /// rather than start it.
     pub stopped_by_operator: bool,
+    /// Times it went down (to STOPPED, EXITED or FATAL): a waiting stop is answered even when
+    /// an update started it again in the meantime.
+    pub downs: u64,
 }
 
 impl Entry {
@@ -154,6 +157,7 @@ impl Supervisor {
             activated: false,
             next_instance: 1,
             stopped_by_operator: false,
+            downs: 0,
         };
         self.entries.insert(id, entry);
         id
@@ -245,11 +249,13 @@ impl Supervisor {
         }
         let mut settled = false;
         let mut moved = None;
+        let mut downs = 0;
         let mut health = None;
         for a in actions {
             if let Action::Changed { from, to, .. } = a {
                 settled |= !matches!(to, State::Starting | State::Stopping);
                 moved = Some((from, to));
+                downs += u64::from(to.is_stopped());
             }
             if let Action::HealthChanged(h) = a {
                 health = Some(h);
@@ -258,6 +264,9 @@ impl Supervisor {
                 self.urgent.insert(id);
             }
             self.actions.push_back((id, a));
+        }
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.downs += downs;
         }
         if settled {
             self.changed.push(id);

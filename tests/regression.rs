@@ -456,3 +456,29 @@ fn a_large_start_leaves_the_loop_responsive_and_startsecs_true() {
         }
     }
 }
+
+/// Regression (issue 13): the open-file limit was left as inherited (often a soft 1024), so a
+/// few hundred programs ran out of fds. Kahi raises its soft limit to the hard one, and refuses
+/// to start when `[server] minfds` is more than it can have.
+#[test]
+fn the_soft_fd_limit_is_raised_and_minfds_is_enforced() {
+    let d = Daemon::start("reg-nofile", "[programs.a]\ncommand = \"sleep 1000\"\nstartsecs = 0\n");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().to_string();
+    let n: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(n[3], n[4], "soft and hard: {line}");
+    drop(d);
+
+    let dir = Dir::new("reg-minfds");
+    let config = dir.write(
+        "kahi.toml",
+        &format!(
+            "[server]\nsocket = \"{}\"\nminfds = 1073741824\n\n[programs.a]\ncommand = \"sleep 1000\"\n",
+            dir.join("kahi.sock").display()
+        ),
+    );
+    let out = run(dir.command(KAHI).args(["daemon", "-c"]).arg(&config));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("minfds = 1073741824"), "{out:?}");
+    assert!(!dir.join("kahi.sock").exists(), "nothing started");
+}

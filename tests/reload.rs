@@ -227,3 +227,80 @@ fn sighup_with_a_bad_config_logs_the_error_and_keeps_running() {
     d.signal(SIGHUP);
     check_applied(&d, &before);
 }
+
+/// Regression (issue 13): an include matching a named pipe blocked the loop on `update` until
+/// something wrote to it, and one linked to /dev/zero filled memory. Only regular files are
+/// read, at most 16 MiB each: the update fails at once naming the file, changes nothing, and
+/// the daemon goes on answering and restarting.
+#[test]
+fn an_include_that_is_a_fifo_or_a_device_fails_the_update_at_once() {
+    let dir = Dir::new("reload-fifo");
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    let socket = dir.join("kahi.sock");
+    let config = dir.write(
+        "kahi.toml",
+        &format!(
+            "include = [\"conf.d/*.toml\"]\n\n[server]\nsocket = \"{}\"\n\n\
+             [programs.canary]\ncommand = \"sleep 1000\"\nstartsecs = 0\nrestart_min_interval = 0\n",
+            socket.display()
+        ),
+    );
+    let d = Daemon::launch(dir, config, socket, &[]);
+    d.wait_state("canary", "RUNNING");
+    let fifo = d.dir.join("conf.d/fifo.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let t = std::time::Instant::now();
+    let out = d.ctl(&["update"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("fifo.toml")
+            && out.stderr.contains("not a regular file (a named pipe)"),
+        "{out:?}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "update took {:?}", t.elapsed());
+    std::fs::remove_file(&fifo).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.dir.join("conf.d/zero.toml")).unwrap();
+    let out = d.ctl(&["update"]);
+    assert!(out.stderr.contains("not a regular file (a character device)"), "{out:?}");
+    // Nothing changed, and the loop is not stuck.
+    time_restart(&d, "canary", DEADLINE);
+    assert_eq!(d.state("canary"), "RUNNING");
+}
+
+/// Regression (issue 13): a `stop` waiting for its process was never answered when an update
+/// changed that program meanwhile (the update started it again, and the stop waited for a
+/// STOPPED it would never see). Every waiter gets an answer.
+#[test]
+fn a_waiting_stop_is_answered_when_an_update_changes_the_program() {
+    let body = |seconds: u32| {
+        format!(
+            "[programs.stubborn]\ncommand = [\"/bin/sh\", \"-c\", \"trap '' TERM; exec sleep {seconds}\"]\n\
+             startsecs = 0\nstopwaitsecs = 2\n\n[programs.gone]\ncommand = [\"/bin/sh\", \"-c\", \"trap '' TERM; exec sleep 1000\"]\n\
+             startsecs = 0\nstopwaitsecs = 2\n"
+        )
+    };
+    let d = Daemon::start("reload-waiting-stop", &body(1000));
+    d.wait_state("stubborn", "RUNNING");
+    d.wait_state("gone", "RUNNING");
+    let socket = d.socket.clone();
+    let stop = |name: &'static str| {
+        let mut cmd = d.dir.command(KAHI);
+        cmd.arg("ctl").arg("-s").arg(&socket).args(["stop", name]);
+        std::thread::spawn(move || run(&mut cmd))
+    };
+    let (stubborn, gone) = (stop("stubborn"), stop("gone"));
+    wait_until("both are stopping", DEADLINE, || {
+        d.state("stubborn") == "STOPPING" && d.state("gone") == "STOPPING"
+    });
+    // stubborn changes, gone goes away.
+    rewrite(&d, body(2000).split("\n\n[programs.gone]").next().unwrap());
+    let out = d.ctl(&["update"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let (stubborn, gone) = (stubborn.join().unwrap(), gone.join().unwrap());
+    assert_eq!(stubborn.code, 0, "{stubborn:?}");
+    assert!(stubborn.stdout.starts_with("stubborn: stopped"), "{stubborn:?}");
+    assert_eq!(gone.code, 0, "{gone:?}");
+    assert!(gone.stdout.starts_with("gone: stopped"), "{gone:?}");
+    d.wait_state("stubborn", "RUNNING");
+}

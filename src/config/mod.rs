@@ -9,6 +9,7 @@
 pub mod check;
 mod duplicate;
 pub mod expand;
+pub mod read;
 pub mod schema;
 pub mod socket;
 pub mod words;
@@ -48,6 +49,8 @@ pub struct Server {
     pub socket_mode: u32,
     /// The control socket's group (a gid), when set.
     pub socket_group: Option<u32>,
+    /// File descriptors Kahi must be able to open, or it does not start.
+    pub minfds: u64,
     pub http: HttpConfig,
 }
 
@@ -65,6 +68,9 @@ pub struct HttpConfig {
     /// /metrics needs the viewer role (else it is a probe: no authentication).
     pub metrics_auth: bool,
 }
+
+/// `[server] minfds` when not given: supervisord's default.
+pub const MINFDS: u64 = 1024;
 
 /// `max_connections` when not given.
 pub const MAX_CONNECTIONS: usize = 512;
@@ -550,7 +556,7 @@ pub fn load_with(
     let file = absolute(path);
     let mut errors = Vec::new();
     let mut files = Vec::new();
-    match std::fs::read_to_string(&file) {
+    match read::text(&file) {
         Ok(src) => files.push((file.clone(), src)),
         Err(e) => return Err(vec![nopos(&file, "", format!("unable to read: {e}"))]),
     }
@@ -610,7 +616,7 @@ pub fn load_with(
                 continue;
             }
             read.push(canonical);
-            match std::fs::read_to_string(&path) {
+            match read::text(&path) {
                 Ok(src) => files.push((path, src)),
                 Err(e) => {
                     errors.push(nopos(&path, "", format!("unable to read included file: {e}")))
@@ -781,6 +787,7 @@ impl<'s> Loader<'s, '_> {
             socket: default_socket(),
             socket_mode: 0o700,
             socket_group: None,
+            minfds: MINFDS,
             http: HttpConfig::default(),
         };
         let Some((at, table)) = table else { return server };
@@ -798,6 +805,9 @@ impl<'s> Loader<'s, '_> {
                     }
                 }
                 "socket_group" => server.socket_group = self.group_id(&at, v),
+                "minfds" => {
+                    server.minfds = self.integer(&at, v, 0, 1 << 30).map_or(MINFDS, |n| n as u64)
+                }
                 "http" => {
                     if let Some(t) = self.table(&at, v).cloned() {
                         server.http = self.http(&at, &t);
@@ -860,7 +870,7 @@ impl<'s> Loader<'s, '_> {
                             "an unencrypted PKCS#8 or RSA private key in PEM (convert others with `openssl pkcs8 -topk8 -nocrypt`)",
                         )
                     };
-                    match std::fs::read_to_string(&path) {
+                    match read::text(&path) {
                         Ok(text) if markers.iter().any(|m| text.contains(m)) => {}
                         Ok(_) => self.error(&at, format!("{} holds no {what}", path.display())),
                         Err(e) => {

@@ -17,8 +17,8 @@ pub fn socket_of(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PathBuf, ConfigError> {
     let file = absolute(path);
-    let src = std::fs::read_to_string(&file)
-        .map_err(|e| nopos(&file, "", format!("unable to read: {e}")))?;
+    let src =
+        super::read::text(&file).map_err(|e| nopos(&file, "", format!("unable to read: {e}")))?;
     socket_in(&file, &src, env)
 }
 

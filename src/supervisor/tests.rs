@@ -91,6 +91,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             socket: "/run/kahi.sock".into(),
             socket_mode: 0o700,
             socket_group: None,
+            minfds: 1024,
             http: Default::default(),
         },
         logging: Logging::default(),
