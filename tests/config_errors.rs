@@ -208,7 +208,7 @@ fn unreadable_config_names_the_path_and_the_reason() {
     assert_eq!(
         out.stderr,
         format!(
-            "{}: unable to read: Is a directory (os error 21)\n{}",
+            "{}: unable to read: not a regular file (a directory)\n{}",
             dir.join("conf.toml").display(),
             fatal_line(1)
         )
