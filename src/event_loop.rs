@@ -92,7 +92,13 @@ const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What a token stands for.
 enum Source {
-    Pipe { id: ProcId, stream: Stream, fd: OwnedFd },
+    /// A program's stdout or stderr; `pid` is the instance that was spawned with it.
+    Pipe {
+        id: ProcId,
+        stream: Stream,
+        fd: OwnedFd,
+        pid: i32,
+    },
     Conn(Box<Conn>),
 }
 
@@ -146,6 +152,11 @@ pub struct EventLoop {
     paused: bool,
     /// Pipes left unread while paused.
     paused_reads: HashSet<Token>,
+    /// Reading the pipe of a process that is gone while the console is blocked: it skips
+    /// the console.
+    console_off: bool,
+    /// Bytes the console skipped so, reported once it drains.
+    console_skipped: u64,
     /// Kahi's stdout and stderr flags before they were made non-blocking, restored at exit.
     std_flags: [Option<nix::fcntl::OFlag>; 2],
     /// The control socket's path as bound (an update cannot move it).
@@ -269,6 +280,8 @@ impl EventLoop {
             held: HashMap::new(),
             paused: false,
             paused_reads: HashSet::new(),
+            console_off: false,
+            console_skipped: 0,
             std_flags,
             http,
             http_waiting: HashMap::new(),
@@ -485,9 +498,9 @@ impl EventLoop {
                 // The log files exist from the start, as operators expect to find them.
                 let _ = self.log_file(id, Stream::Stdout);
                 let _ = self.log_file(id, Stream::Stderr);
-                self.add_pipe(id, Stream::Stdout, child.stdout);
+                self.add_pipe(id, Stream::Stdout, child.stdout, child.pid);
                 if let Some(err) = child.stderr {
-                    self.add_pipe(id, Stream::Stderr, err);
+                    self.add_pipe(id, Stream::Stderr, err, child.pid);
                 }
                 self.close_stdin(id);
                 if let Some(fd) = child.stdin {
@@ -528,7 +541,7 @@ impl EventLoop {
         }
     }
 
-    fn add_pipe(&mut self, id: ProcId, stream: Stream, fd: OwnedFd) {
+    fn add_pipe(&mut self, id: ProcId, stream: Stream, fd: OwnedFd, pid: i32) {
         let token = self.token();
         if let Err(e) =
             self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
@@ -539,7 +552,7 @@ impl EventLoop {
             );
             return;
         }
-        self.sources.insert(token, Source::Pipe { id, stream, fd });
+        self.sources.insert(token, Source::Pipe { id, stream, fd, pid });
     }
 
     fn kill(&mut self, id: ProcId, signal: Signal, group: bool) {
@@ -740,7 +753,23 @@ impl EventLoop {
             match self.sup.by_pid(pid) {
                 Some(id) => {
                     self.note_oom(id);
-                    self.sup.input(id, Input::Exited(status), now)
+                    self.sup.input(id, Input::Exited(status), now);
+                    if self.paused {
+                        // Its pipes are read to the end now, console or not.
+                        let sources = &self.sources;
+                        let mine: Vec<Token> = self
+                            .paused_reads
+                            .iter()
+                            .copied()
+                            .filter(|t| {
+                                matches!(sources.get(t), Some(Source::Pipe { pid: p, .. }) if *p == pid)
+                            })
+                            .collect();
+                        for t in mine {
+                            self.paused_reads.remove(&t);
+                            self.pending_reads.insert(t);
+                        }
+                    }
                 }
                 None => match self.check_pids.remove(&pid) {
                     Some(id) => {
@@ -868,13 +897,20 @@ impl EventLoop {
 
     /// Reads a child's pipe until it would block, the budget runs out, or EOF.
     fn read_pipe(&mut self, token: Token) {
-        if self.paused {
+        let Some(Source::Pipe { id, stream, pid, .. }) = self.sources.get(&token) else { return };
+        let (id, stream, pid) = (*id, *stream, *pid);
+        // The instance that writes it is gone (reaped): nothing to hold back any more.
+        let gone = self.sup.get(id).is_none_or(|e| e.proc.pid != Some(pid));
+        if self.paused && !gone {
             // Back-pressure: the program blocks on its full pipe until the console drains.
             self.paused_reads.insert(token);
             return;
         }
-        let Some(Source::Pipe { id, stream, fd }) = self.sources.get(&token) else { return };
-        let (id, stream) = (*id, *stream);
+        // A process that has exited cannot be held back: its last output is read now, so
+        // that its pipes close, into the ring and its log file; the blocked console skips it
+        // (and says so once it drains).
+        self.console_off = self.paused;
+        let Some(Source::Pipe { fd, .. }) = self.sources.get(&token) else { return };
         let mut data: Vec<u8> = Vec::new();
         let mut eof = false;
         loop {
@@ -907,10 +943,22 @@ impl EventLoop {
             }
         }
         if !data.is_empty() {
+            if self.console_off {
+                self.console_skipped += data.len() as u64;
+            }
             self.output(id, stream, &data, false);
         }
         if eof {
             self.end_of_output(id, stream);
+        }
+        self.console_off = false;
+        if self.paused && !eof {
+            // Read once, to what is there: a grandchild that keeps it open waits for the
+            // console like everyone else.
+            self.pending_reads.remove(&token);
+            self.paused_reads.insert(token);
+        }
+        if eof {
             if let Some(Source::Pipe { fd, .. }) = self.sources.remove(&token) {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
@@ -1058,7 +1106,10 @@ impl EventLoop {
         }
         .and_then(LogSpec::std_fd);
         // A stream that goes to Kahi's stdout or stderr as it is is not copied there again.
-        let to_console = raw_fd.is_none() && self.sup.config.logging.console.on(self.daemonized);
+        let to_console = raw_fd.is_none()
+            && !self.console_off
+            && self.sup.config.logging.console.on(self.daemonized);
+        let raw_fd = raw_fd.filter(|_| !self.console_off);
         if !to_console && !to_syslog && raw_fd.is_none() {
             return;
         }
@@ -1104,6 +1155,13 @@ impl EventLoop {
         } else if self.paused && pending <= console::LOW_WATER {
             self.paused = false;
             self.pending_reads.extend(self.paused_reads.drain());
+            if self.console_skipped > 0 {
+                log::warn!(
+                    "{} bytes of output of processes that had exited were not copied to stdout \
+                     while it was blocked; their ring buffers and log files hold them",
+                    std::mem::take(&mut self.console_skipped)
+                );
+            }
             // A partial line was quiet only because Kahi stopped reading: its wait for
             // quiet starts again now.
             let again = Instant::now() + self.sup.config.logging.partial_line_secs;

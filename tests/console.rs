@@ -452,3 +452,41 @@ fn console_auto_is_on_in_the_foreground_and_off_when_daemonized() {
         assert_eq!(text.contains("hello | hello-from-a-program"), copied, "{logging:?}: {text}");
     }
 }
+
+/// Regression (issue 13): with the console blocked, the pipes of processes that had exited were
+/// never read to their end, so every restart leaked two fds until starts failed with EMFILE.
+/// They are read now, into the ring, and the console says what it skipped once it drains.
+#[test]
+fn a_blocked_console_does_not_leak_the_pipes_of_processes_that_exit() {
+    let dir = Dir::new("console-blocked-fds");
+    let (mut child, socket) = start(
+        &dir,
+        "[programs.flood]\ncommand = \"yes flood\"\nstartsecs = 0\n\n\
+         [programs.crash]\ncommand = [\"/bin/sh\", \"-c\", \"echo crash-says-goodbye; exit 1\"]\n\
+         startsecs = 0\nautorestart = true\nrestart_min_interval = 0\nbackoff_reset = 0\n",
+    );
+    let _guard = Guard(child.id() as i32);
+    let restarts = || -> u64 {
+        let out = ctl(&socket, &["status", "--json", "crash"]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        v[0]["restarts"].as_u64().unwrap_or(0)
+    };
+    // Nobody reads stdout: the flood fills it and the console stops reading programs.
+    wait_until("the crash loop is under way", DEADLINE, || restarts() > 20);
+    let fds = fd_count(child.id() as i32);
+    let from = restarts();
+    wait_until("300 more restarts", Duration::from_secs(60), || restarts() > from + 300);
+    let after = fd_count(child.id() as i32);
+    println!("fds with a blocked console: {fds} -> {after} over 300 restarts");
+    assert!(after <= fds + 4, "fds grew from {fds} to {after}");
+    let tail = ctl(&socket, &["tail", "crash"]);
+    assert!(tail.stdout.contains("crash-says-goodbye"), "the ring has the output: {tail:?}");
+    // Reading stdout again: the console says what it skipped.
+    ctl(&socket, &["stop", "crash", "flood"]);
+    let rx = stdout_lines(&mut child);
+    let end = Instant::now() + DEADLINE;
+    while rx.recv_timeout(Duration::from_millis(100)).is_ok() && Instant::now() < end {}
+    wait_until("the skipped output is reported", DEADLINE, || {
+        dir.read("daemon.log").contains("were not copied to stdout while it was blocked")
+    });
+}
