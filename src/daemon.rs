@@ -76,9 +76,11 @@ pub fn run(args: DaemonArgs) -> i32 {
     match crate::sys::nofile::raise(config.server.minfds) {
         Ok(limit) => {
             let need = crate::sys::nofile::needed(config.processes.iter());
-            if need > limit {
+            if need > limit && !config.processes.is_empty() {
                 log::warn!(
-                    "the {} processes need about {need} open files, more than the limit of {limit}:                      starts will fail with EMFILE; raise the hard limit (ulimit -Hn, LimitNOFILE=)                      or give programs redirect_stderr = true",
+                    "the {} processes need about {need} open files, more than the limit of {limit}: \
+                     starts will fail with EMFILE; raise the hard limit (ulimit -Hn, LimitNOFILE=) \
+                     or give programs redirect_stderr = true",
                     config.processes.len()
                 );
             }

@@ -115,6 +115,12 @@ pub struct EventLoop {
     pending_reads: HashSet<Token>,
     /// The last reap stopped at its budget: reap again before blocking.
     reap_pending: bool,
+    /// Spawns are failing for a shortage (EMFILE, EAGAIN): warned once, until one succeeds.
+    spawn_shortage: bool,
+    /// A spare fd, given up to accept (and turn away) a control client when Kahi is out of
+    /// fds, and the warning of that shortage given once.
+    reserve: Option<std::fs::File>,
+    fd_shortage: bool,
     /// Spawns of a large start that did not fit in their turn, in order.
     spawn_queue: std::collections::VecDeque<ProcId>,
     /// When this turn's time for spawns from a large start is up.
@@ -261,6 +267,9 @@ impl EventLoop {
             timers: BinaryHeap::new(),
             pending_reads: HashSet::new(),
             reap_pending: false,
+            spawn_shortage: false,
+            reserve: std::fs::File::open("/").ok(),
+            fd_shortage: false,
             spawn_queue: Default::default(),
             spawn_until: Instant::now() + SPAWN_SLICE,
             waiters: HashMap::new(),
@@ -482,7 +491,9 @@ impl EventLoop {
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
         let sockets = match self.sockets.fds(&spec.namespec()) {
             Ok(fds) => fds,
-            Err(error) => return self.sup.input(id, Input::SpawnFailed { error }, now),
+            Err(error) => {
+                return self.sup.input(id, Input::SpawnFailed { error, transient: false }, now);
+            }
         };
         let joined = self.join_cgroup(id, &spec);
         let cgroup = joined.as_ref().map(|j| j.procs.as_raw_fd());
@@ -495,6 +506,9 @@ impl EventLoop {
         let given = sys::spawn::Given { sockets, cgroup, connection: raw.map(|r| r[0]) };
         match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
+                if std::mem::take(&mut self.spawn_shortage) {
+                    log::info!("starts succeed again ('{}' was started)", spec.namespec());
+                }
                 // The log files exist from the start, as operators expect to find them.
                 let _ = self.log_file(id, Stream::Stdout);
                 let _ = self.log_file(id, Stream::Stderr);
@@ -518,7 +532,19 @@ impl EventLoop {
                 // The time of this spawn, not of the turn: startsecs counts from here.
                 self.sup.input(id, Input::Spawned { pid: child.pid }, Instant::now());
             }
-            Err(error) => self.sup.input(id, Input::SpawnFailed { error }, Instant::now()),
+            Err(error) => {
+                let transient = error.transient();
+                if transient && !self.spawn_shortage {
+                    self.spawn_shortage = true;
+                    log::warn!(
+                        "unable to start '{}': {}; starts are tried again until it passes (see [server] minfds)",
+                        spec.namespec(),
+                        error.message
+                    );
+                }
+                let error = error.message;
+                self.sup.input(id, Input::SpawnFailed { error, transient }, Instant::now())
+            }
         }
     }
 
@@ -531,7 +557,10 @@ impl EventLoop {
                 // Stopped before its turn came: nothing to spawn, nothing to kill.
                 Some((crate::process::State::Stopping, None)) => self.sup.input(
                     id,
-                    Input::SpawnFailed { error: "stopped before its spawn".into() },
+                    Input::SpawnFailed {
+                        error: "stopped before its spawn".into(),
+                        transient: false,
+                    },
                     now,
                 ),
                 Some(_) => self.spawn(id),
@@ -1224,6 +1253,7 @@ impl EventLoop {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
+                    self.fd_shortage = false;
                     let mut conn = Box::new(Conn::new(stream));
                     if let Err(why) = check_peer(&conn.stream, self.sup.config.server.socket_group)
                     {
@@ -1245,8 +1275,40 @@ impl EventLoop {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) =>
+                {
+                    // Out of fds: the listener is edge-triggered, so a client left in the
+                    // backlog would wait for the next one. The reserve fd makes room to accept
+                    // it and tell it why it is turned away.
+                    if !self.fd_shortage {
+                        self.fd_shortage = true;
+                        log::warn!(
+                            "unable to accept a control connection: {e}; turning clients away until fds are free (see [server] minfds)"
+                        );
+                    }
+                    // (accept says EMFILE before it looks at the backlog: it may be empty.)
+                    let Some(reserve) = self.reserve.take() else { break };
+                    drop(reserve);
+                    let turned_away = match self.listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let e = ApiError::new(
+                                ErrorCode::ServerError,
+                                "kahi is out of file descriptors; try again later",
+                            );
+                            let mut line = serde_json::to_vec(&e).unwrap_or_default();
+                            line.push(b'\n');
+                            let _ = io::Write::write(&mut stream, &line);
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                    self.reserve = std::fs::File::open("/").ok();
+                    if !turned_away || self.reserve.is_none() {
+                        break;
+                    }
+                }
                 Err(e) => {
-                    // EMFILE and the like: the client waits in the backlog; retry on the next event.
                     log::warn!("unable to accept a control connection: {e}");
                     break;
                 }

@@ -482,3 +482,65 @@ fn the_soft_fd_limit_is_raised_and_minfds_is_enforced() {
     assert!(out.stderr.contains("minfds = 1073741824"), "{out:?}");
     assert!(!dir.join("kahi.sock").exists(), "nothing started");
 }
+
+/// Regression (issue 13): a start that failed for want of fds (EMFILE) counted toward
+/// startretries, so everything went FATAL and stayed so once fds were free again. A shortage
+/// is retried without end, warned once, and the programs start when fds are back.
+#[test]
+fn emfile_at_spawn_is_retried_until_fds_are_free_again() {
+    let mut body = String::from("minfds = 0\n\n");
+    for i in 0..24 {
+        body.push_str(&format!("[programs.p{i}]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n"));
+    }
+    // [server] minfds = 0 belongs after the socket line the harness writes.
+    let d = Daemon::start_after("reg-emfile-spawn", "ulimit -n 40", &body);
+    wait_until("a start fails for want of fds", DEADLINE, || {
+        d.log().contains("starts are tried again until it passes")
+    });
+    let t = Instant::now();
+    let mut backoff = 0;
+    while t.elapsed() < Duration::from_secs(5) {
+        let s = d.status();
+        assert!(s.iter().all(|p| p["state"] != "FATAL"), "{s:?}");
+        backoff = backoff.max(s.iter().filter(|p| p["state"] == "BACKOFF").count());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(backoff > 0, "no start was held back:\n{}", d.log());
+    assert_eq!(d.log().matches("starts are tried again until it passes").count(), 1, "{}", d.log());
+    // Fds come back: the rest start.
+    let names: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    d.ctl(&[&["stop"], &names[..]].concat());
+    wait_until("the others all RUNNING", DEADLINE, || {
+        d.status().iter().filter(|p| p["state"] == "RUNNING").count() == 12
+    });
+    d.wait_log("starts succeed again");
+}
+
+/// Regression (issue 13): out of fds, the control socket's edge-triggered listener left a
+/// client in the backlog until another one connected. Such a client is now accepted with a
+/// spare fd and told why it is turned away; once fds are free, clients are served again.
+#[test]
+fn emfile_on_accept_turns_a_client_away_with_an_answer() {
+    let d = Daemon::start_after("reg-emfile-accept", "ulimit -n 40", "minfds = 0\n");
+    let mut held = Vec::new();
+    let mut refused = None;
+    for _ in 0..60 {
+        let mut s = UnixStream::connect(&d.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut buf = [0u8; 256];
+        if let Ok(n) = s.read(&mut buf)
+            && n > 0
+        {
+            refused = Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+            break;
+        }
+        held.push(s);
+    }
+    let refused = refused.expect("a client was turned away with an answer");
+    assert!(refused.contains("out of file descriptors"), "{refused}");
+    d.wait_log("turning clients away until fds are free");
+    drop(held);
+    // (A loop that spun on EMFILE with an empty backlog never got here.)
+    wait_until("status answers again", DEADLINE, || d.ctl(&["status"]).code != 1);
+}

@@ -159,7 +159,9 @@ pub enum Input {
     /// The spawn asked for succeeded.
     Spawned { pid: i32 },
     /// The spawn asked for failed (the OS error, e.g. "No such file or directory").
-    SpawnFailed { error: String },
+    /// `transient`: the system was short of something (fds, processes, memory), not the
+    /// program at fault; the start is tried again and does not count toward startretries.
+    SpawnFailed { error: String, transient: bool },
     /// Its pid was reaped.
     Exited(ExitStatus),
     /// One of its deadlines passed.
@@ -284,7 +286,20 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                 arm(p, TimerKind::StartSecs, now + spec.startsecs, &mut out);
             }
         }
-        (State::Starting, Input::SpawnFailed { error }) => {
+        (State::Starting, Input::SpawnFailed { error, transient: true }) => {
+            // The event loop warns once per shortage; each try is a debug line.
+            out.push(Action::Log(
+                Level::Debug,
+                format!("spawnerr: can't start '{name}': {error}; trying again"),
+            ));
+            p.spawn_error = Some(error);
+            // STARTING -> BACKOFF: a shortage; retried without counting toward FATAL.
+            let at = now + backoff_delay(spec, p.backoff.max(1));
+            p.timers.set(TimerKind::Backoff, at);
+            change(p, State::Backoff, &mut out);
+            out.push(Action::SetTimer(TimerKind::Backoff, at));
+        }
+        (State::Starting, Input::SpawnFailed { error, .. }) => {
             out.push(Action::Log(Level::Info, format!("spawnerr: can't start '{name}': {error}")));
             p.spawn_error = Some(error);
             // STARTING -> BACKOFF: the spawn itself failed.
@@ -298,7 +313,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             out.push(Action::Log(Level::Info, format!("spawned: '{name}' with pid {pid}")));
             out.push(Action::Kill { signal: spec.stopsignal, group: spec.stopasgroup });
         }
-        (State::Stopping, Input::SpawnFailed { error }) if p.pid.is_none() => {
+        (State::Stopping, Input::SpawnFailed { error, .. }) if p.pid.is_none() => {
             out.push(Action::Log(Level::Info, format!("spawnerr: can't start '{name}': {error}")));
             p.spawn_error = Some(error);
             p.timers.clear(TimerKind::StopKill);

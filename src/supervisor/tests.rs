@@ -188,7 +188,10 @@ impl Harness {
             let name = self.seen[&id].clone();
             if action == Action::Spawn {
                 let answer = if self.failing.contains(&name) {
-                    Input::SpawnFailed { error: "No such file or directory".into() }
+                    Input::SpawnFailed {
+                        error: "No such file or directory".into(),
+                        transient: false,
+                    }
                 } else {
                     self.next_pid += 1;
                     Input::Spawned { pid: self.next_pid }

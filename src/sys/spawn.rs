@@ -49,25 +49,52 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
 }
 
+/// Why a spawn failed: the message names what failed; the errno, where there is one, tells a
+/// shortage (fds, processes, memory) that passes from a fault of the program's settings.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub message: String,
+    pub errno: Option<Errno>,
+}
+
+impl SpawnError {
+    fn new(message: String, errno: Errno) -> SpawnError {
+        SpawnError { message, errno: Some(errno) }
+    }
+
+    /// The system is short of something for now: the start is tried again, and does not count
+    /// toward startretries.
+    pub fn transient(&self) -> bool {
+        matches!(self.errno, Some(Errno::EMFILE | Errno::ENFILE | Errno::EAGAIN | Errno::ENOMEM))
+    }
+}
+
 /// Starts one process of `spec`; a notify program gets `notify` as NOTIFY_SOCKET, a socket
 /// program its listening `sockets` as fds 3, 4, ... (systemd's LISTEN_FDS protocol). The
 /// error names what failed and why.
-pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>, given: Given) -> Result<Spawned, String> {
+pub fn spawn(
+    spec: &ProcessSpec,
+    notify: Option<&Path>,
+    given: Given,
+) -> Result<Spawned, SpawnError> {
     let Given { sockets, cgroup, connection } = given;
-    let (out_r, out_w) =
-        pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
+    let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| SpawnError::new(format!("unable to create a pipe: {e}"), e))?;
     let (err_r, err_w) = if spec.redirect_stderr {
-        let w = out_w.try_clone().map_err(|e| format!("unable to duplicate a pipe: {e}"))?;
+        let w = out_w.try_clone().map_err(|e| {
+            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            SpawnError::new(format!("unable to duplicate a pipe: {e}"), errno)
+        })?;
         (None, w)
     } else {
-        let (r, w) =
-            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
+        let (r, w) = pipe2(OFlag::O_CLOEXEC)
+            .map_err(|e| SpawnError::new(format!("unable to create a pipe: {e}"), e))?;
         (Some(r), w)
     };
 
     let (in_r, in_w) = if spec.stdin_pipe {
-        let (r, w) =
-            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("unable to create a pipe: {e}"))?;
+        let (r, w) = pipe2(OFlag::O_CLOEXEC)
+            .map_err(|e| SpawnError::new(format!("unable to create a pipe: {e}"), e))?;
         (Some(r), Some(w))
     } else {
         (None, None)
@@ -109,15 +136,17 @@ pub fn spawn(spec: &ProcessSpec, notify: Option<&Path>, given: Given) -> Result<
             (Some(dir), Errno::ENOENT) if !dir.is_dir() => format!("directory {}", dir.display()),
             _ => spec.argv[0].clone(),
         };
-        format!("{what}: {}", e.desc())
+        SpawnError::new(format!("{what}: {}", e.desc()), e)
     })?;
 
-    set_nonblocking(&out_r)?;
+    let nonblocking =
+        |fd: &OwnedFd| set_nonblocking(fd).map_err(|message| SpawnError { message, errno: None });
+    nonblocking(&out_r)?;
     if let Some(r) = &err_r {
-        set_nonblocking(r)?;
+        nonblocking(r)?;
     }
     if let Some(w) = &in_w {
-        set_nonblocking(w)?;
+        nonblocking(w)?;
     }
     Ok(Spawned { pid, stdout: out_r, stderr: err_r, stdin: in_w })
 }

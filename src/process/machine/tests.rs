@@ -113,7 +113,7 @@ fn spawned() -> Input {
 }
 
 fn spawn_failed() -> Input {
-    Input::SpawnFailed { error: "No such file or directory".into() }
+    Input::SpawnFailed { error: "No such file or directory".into(), transient: false }
 }
 
 fn timer(kind: TimerKind) -> Input {
@@ -1784,4 +1784,28 @@ fn a_state_change_carries_pid_exit_expected_and_tries() {
         a,
         Action::Changed { to: State::Stopped, pid: Some(PID), exit: Some(_), .. }
     )));
+}
+
+/// A spawn that fails for a shortage (EMFILE, EAGAIN) is retried without end: it does not
+/// count toward startretries, so fds coming back finds the process still trying, not FATAL.
+#[test]
+fn a_transient_spawn_failure_is_retried_and_never_fatal() {
+    let t0 = Instant::now();
+    let mut p = starting_unspawned(t0);
+    let mut now = t0;
+    for _ in 0..10 {
+        let short =
+            Input::SpawnFailed { error: "unable to create a pipe: EMFILE".into(), transient: true };
+        feed(&mut p, short, now);
+        assert_eq!(p.state, State::Backoff);
+        assert_eq!(p.backoff, 0);
+        let at = p.timers.get(TimerKind::Backoff).expect("a retry");
+        assert_eq!(at - now, secs(1));
+        now = at;
+        feed(&mut p, timer(TimerKind::Backoff), now);
+        assert_eq!(p.state, State::Starting);
+    }
+    feed(&mut p, spawned(), now);
+    assert_eq!(p.state, State::Starting);
+    assert_eq!(p.spawn_error, None);
 }
