@@ -16,6 +16,18 @@ use mio::net::{UnixListener, UnixStream};
 pub const MAX_LINE: usize = 64 * 1024;
 /// Most reply bytes held for a client that is not reading.
 pub const MAX_PENDING: usize = 8 * 1024 * 1024;
+/// Most bytes one reply may have: a tail of the largest ring, status of 100,000 processes.
+pub const MAX_REPLY: usize = 128 * 1024 * 1024;
+
+/// How queueing a reply went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    Yes,
+    /// Earlier replies still wait for the client, and this one would pass MAX_PENDING.
+    Behind,
+    /// The reply alone is over MAX_REPLY.
+    TooLarge,
+}
 
 /// Binds the control socket at `path` with `mode`. A socket file left by a daemon that is gone
 /// is replaced; one that still answers is refused, so two daemons never share a socket.
@@ -128,14 +140,18 @@ impl Conn {
         Some(line)
     }
 
-    /// Queues one reply line. False when the client has let too much pile up: drop it.
-    pub fn queue(&mut self, line: &[u8]) -> bool {
-        if self.wbuf.len() - self.written + line.len() > MAX_PENDING {
-            return false;
+    /// Queues one reply line. One reply may be large (up to MAX_REPLY); what piles up behind
+    /// replies the client has not read yet may not pass MAX_PENDING.
+    pub fn queue(&mut self, line: &[u8]) -> Queued {
+        if line.len() > MAX_REPLY {
+            return Queued::TooLarge;
+        }
+        if self.pending() > 0 && self.pending() + line.len() > MAX_PENDING {
+            return Queued::Behind;
         }
         self.wbuf.extend_from_slice(line);
         self.wbuf.push(b'\n');
-        true
+        Queued::Yes
     }
 
     /// Writes what the socket takes now. Errors mean the connection is done.

@@ -1515,10 +1515,24 @@ impl EventLoop {
         };
         let Ok(line) = line else { return };
         let Some(conn) = self.conn(token) else { return };
-        if !conn.queue(&line) {
-            log::warn!("dropping a control client that does not read its replies");
-            self.close(token);
-            return;
+        match conn.queue(&line) {
+            control::Queued::Yes => {}
+            control::Queued::TooLarge => {
+                let e = ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "the reply would be {} bytes, more than the {} MiB one reply may hold; ask for less",
+                        line.len(),
+                        control::MAX_REPLY >> 20
+                    ),
+                );
+                let _ = conn.queue(&serde_json::to_vec(&e).unwrap_or_default());
+            }
+            control::Queued::Behind => {
+                log::warn!("dropping a control client that does not read its replies");
+                self.close(token);
+                return;
+            }
         }
         self.flush_conn(token);
     }
@@ -1602,7 +1616,7 @@ impl EventLoop {
         let line = serde_json::to_vec(&api::log_reply(&read.data, read.offset, read.skipped))
             .unwrap_or_default();
         let next = read.offset + read.data.len() as u64;
-        if !conn.queue(&line) {
+        if conn.queue(&line) != control::Queued::Yes {
             log::warn!("dropping a control client that does not keep up with the log it follows");
             self.close(token);
             return;

@@ -544,3 +544,25 @@ fn emfile_on_accept_turns_a_client_away_with_an_answer() {
     // (A loop that spun on EMFILE with an empty backlog never got here.)
     wait_until("status answers again", DEADLINE, || d.ctl(&["status"]).code != 1);
 }
+
+/// Regression (issue 13): no reply over 8 MiB could be sent: `tail` of a large ring (or the
+/// status of 100,000 processes) dropped the client as one "that does not read its replies".
+/// One reply may now be as large as 128 MiB.
+#[test]
+fn a_reply_over_8_mib_reaches_the_client() {
+    let d = Daemon::start(
+        "reg-big-reply",
+        "[programs.big]\ncommand = [\"/bin/sh\", \"-c\", \"seq 1 1500000; exec sleep 1000\"]\n\
+         startsecs = 0\nstdout_capture_maxbytes = \"16MB\"\n",
+    );
+    wait_until("the big log is in", DEADLINE, || {
+        d.ctl(&["tail", "-n", "8", "big"]).stdout.contains("1500000")
+    });
+    // seq 1 1500000 writes 10,388,895 bytes: all of it, in one reply.
+    let out = d.ctl(&["tail", "-n", "16000000", "big"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1_500_000, "{}", out.stderr);
+    assert_eq!((lines[0], lines[1_499_999]), ("1", "1500000"));
+    assert!(!d.log().contains("does not read its replies"));
+}
