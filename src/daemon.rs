@@ -140,6 +140,14 @@ pub fn run(args: DaemonArgs) -> i32 {
     };
     let socket = config.server.socket.clone();
 
+    // What a previous Kahi, killed, left running (no other Kahi answers on the socket: the
+    // bind above made sure).
+    crate::sys::leftovers::handle(
+        &socket,
+        config.server.kill_orphans,
+        std::time::Duration::from_secs(5),
+    );
+
     // Go on.
     let count = config.processes.len();
     let event_loop = match EventLoop::new(Supervisor::new(config), listener, pid1, args.daemonize) {

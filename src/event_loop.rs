@@ -117,6 +117,8 @@ pub struct EventLoop {
     reap_pending: bool,
     /// Spawns are failing for a shortage (EMFILE, EAGAIN): warned once, until one succeeds.
     spawn_shortage: bool,
+    /// The running programs' pids, for a Kahi started after a crash of this one.
+    state: sys::leftovers::StateFile,
     /// A spare fd, given up to accept (and turn away) a control client when Kahi is out of
     /// fds, and the warning of that shortage given once.
     reserve: Option<std::fs::File>,
@@ -268,6 +270,7 @@ impl EventLoop {
             pending_reads: HashSet::new(),
             reap_pending: false,
             spawn_shortage: false,
+            state: sys::leftovers::StateFile::new(&sup_socket),
             reserve: std::fs::File::open("/").ok(),
             fd_shortage: false,
             spawn_queue: Default::default(),
@@ -322,6 +325,10 @@ impl EventLoop {
                 && !self.reap_pending
             {
                 let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+                let timer = match (timer, self.state.due()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 let held = if self.paused { None } else { self.held.values().min().copied() };
                 let next = match (timer, held) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -389,6 +396,7 @@ impl EventLoop {
             self.flush_held(now);
             self.perform(now);
             self.spawn_queued();
+            self.state.flush(Instant::now());
             self.remove_instances(now);
             self.feed_daemon_log_followers();
             if self.sup.shutdown_complete() {
@@ -506,6 +514,7 @@ impl EventLoop {
         let given = sys::spawn::Given { sockets, cgroup, connection: raw.map(|r| r[0]) };
         match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
+                self.state.spawned(child.pid, spec.namespec(), now);
                 if std::mem::take(&mut self.spawn_shortage) {
                     log::info!("starts succeed again ('{}' was started)", spec.namespec());
                 }
@@ -779,6 +788,7 @@ impl EventLoop {
         // More may be waiting: the next turn reaps on, without waiting for a signal.
         self.reap_pending = reaped.len() == REAP_BUDGET;
         for (pid, status) in reaped {
+            self.state.exited(pid, now);
             match self.sup.by_pid(pid) {
                 Some(id) => {
                     self.note_oom(id);
@@ -1986,6 +1996,7 @@ impl EventLoop {
             }
         }
         let _ = std::fs::remove_file(&self.socket);
+        self.state.remove();
         self.sockets.close_all();
         if let Some(Some(cgroups)) = &self.cgroups {
             cgroups.remove_all();

@@ -566,3 +566,77 @@ fn a_reply_over_8_mib_reaches_the_client() {
     assert_eq!((lines[0], lines[1_499_999]), ("1", "1500000"));
     assert!(!d.log().contains("does not read its replies"));
 }
+
+/// Starts `kahi daemon -c CONFIG` in `dir`, its output to `log`; waits for the socket.
+fn daemon_in(dir: &Dir, log: &str) -> std::process::Child {
+    let out = std::fs::File::create(dir.join(log)).unwrap();
+    let child = dir
+        .command(KAHI)
+        .arg("daemon")
+        .arg("-c")
+        .arg(dir.join("kahi.toml"))
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let socket = dir.join("kahi.sock");
+    wait_until("the socket answers", DEADLINE, || UnixStream::connect(&socket).is_ok());
+    child
+}
+
+/// The pid of `name`, from status over the socket in `dir`.
+fn pid_in(dir: &Dir, name: &str) -> Option<i32> {
+    let out = run(dir
+        .command(KAHI)
+        .args(["ctl", "-s"])
+        .arg(dir.join("kahi.sock"))
+        .args(["status", "--json", name]));
+    let v: Value = serde_json::from_str(&out.stdout).ok()?;
+    v[0]["pid"].as_i64().map(|p| p as i32)
+}
+
+/// Regression (issue 13): after a kill -9 of Kahi its programs ran on, and a Kahi started
+/// again ran a second copy of each. The state file beside the socket names them: with
+/// orphans = "kill" (the default) the new Kahi ends them first; with "keep" it says so and
+/// leaves them.
+#[test]
+fn a_kahi_started_after_a_crash_ends_what_the_crashed_one_left() {
+    for keep in [false, true] {
+        let dir = Dir::new("reg-orphans");
+        let orphans = if keep { "orphans = \"keep\"\n" } else { "" };
+        dir.write(
+            "kahi.toml",
+            &format!(
+                "[server]\nsocket = \"{}\"\n{orphans}\n[programs.left]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+                dir.join("kahi.sock").display()
+            ),
+        );
+        let mut first = daemon_in(&dir, "first.log");
+        wait_until("left runs", DEADLINE, || pid_in(&dir, "left").is_some());
+        let old = pid_in(&dir, "left").unwrap();
+        let state = dir.join("kahi.sock.pids");
+        wait_until("the state file names it", DEADLINE, || {
+            std::fs::read_to_string(&state).unwrap_or_default().starts_with(&format!("{old} "))
+        });
+        unsafe_kill(first.id() as i32, 9);
+        let _ = first.wait();
+        assert!(alive(old), "the program outlives a killed kahi");
+
+        let mut second = daemon_in(&dir, "second.log");
+        // Its programs start only once the previous run's are dealt with.
+        wait_until("a new left runs", DEADLINE, || pid_in(&dir, "left").is_some_and(|p| p != old));
+        let log = dir.read("second.log");
+        if keep {
+            assert!(log.contains(&format!("'left' (pid {old}) is still running")), "{log}");
+            assert!(alive(old));
+            unsafe_kill(old, 9);
+        } else {
+            assert!(log.contains(&format!("ending 'left' (pid {old})")), "{log}");
+            assert!(!alive(old), "the previous run's program was ended");
+        }
+        unsafe_kill(second.id() as i32, 15);
+        let _ = second.wait();
+        assert!(!state.exists(), "a clean exit removes the state file");
+    }
+}

@@ -51,6 +51,9 @@ pub struct Server {
     pub socket_group: Option<u32>,
     /// File descriptors Kahi must be able to open, or it does not start.
     pub minfds: u64,
+    /// Programs a previous Kahi left running (it was killed): end them at start (true), or
+    /// only report them.
+    pub kill_orphans: bool,
     pub http: HttpConfig,
 }
 
@@ -788,6 +791,7 @@ impl<'s> Loader<'s, '_> {
             socket_mode: 0o700,
             socket_group: None,
             minfds: MINFDS,
+            kill_orphans: true,
             http: HttpConfig::default(),
         };
         let Some((at, table)) = table else { return server };
@@ -805,6 +809,14 @@ impl<'s> Loader<'s, '_> {
                     }
                 }
                 "socket_group" => server.socket_group = self.group_id(&at, v),
+                "orphans" => match self.string(&at, v).as_deref() {
+                    Some("kill") => server.kill_orphans = true,
+                    Some("keep") => server.kill_orphans = false,
+                    Some(other) => {
+                        self.error(&at, format!("expected \"kill\" or \"keep\", found {other:?}"))
+                    }
+                    None => {}
+                },
                 "minfds" => {
                     server.minfds = self.integer(&at, v, 0, 1 << 30).map_or(MINFDS, |n| n as u64)
                 }

@@ -92,6 +92,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             socket_mode: 0o700,
             socket_group: None,
             minfds: 1024,
+            kill_orphans: true,
             http: Default::default(),
         },
         logging: Logging::default(),

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod detach;
+pub mod leftovers;
 pub mod nofile;
 pub mod notify;
 pub mod reap;

@@ -1,0 +1,188 @@
+//! Programs a previous Kahi left running. A Kahi killed with SIGKILL cannot stop its programs;
+//! a Kahi started again would then run a second copy of each (supervisord does). Kahi keeps the
+//! pids it runs in a state file beside its control socket (`SOCKET.pids`: pid, start time and
+//! name, one process a line), and at start ends what the file names and still runs, as
+//! `[server] orphans = "kill"` says, or only reports it with `"keep"`.
+//!
+//! A pid is taken for the same process only when its start time (field 22 of /proc/PID/stat)
+//! is the one recorded, so a recycled pid is never signalled.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// The state file of the daemon whose control socket is `socket`.
+pub fn state_file(socket: &Path) -> PathBuf {
+    let mut name = socket.as_os_str().to_os_string();
+    name.push(".pids");
+    PathBuf::from(name)
+}
+
+/// The start time of `pid` in clock ticks since boot, or None once it is gone (or a zombie).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// The file's text for `running`: (pid, start time, name).
+pub fn render(running: &[(i32, u64, String)]) -> String {
+    let mut out = String::with_capacity(running.len() * 32);
+    for (pid, start, name) in running {
+        out.push_str(&format!("{pid} {start} {name}\n"));
+    }
+    out
+}
+
+/// Writes the state file whole (a new file renamed over the old one).
+pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".new");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The processes the file at `path` names that still run as they were recorded.
+pub fn alive(path: &Path) -> Vec<(i32, String)> {
+    let Ok(text) = crate::config::read::text(path) else { return Vec::new() };
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.splitn(3, ' ');
+            let pid: i32 = words.next()?.parse().ok()?;
+            let start: u64 = words.next()?.parse().ok()?;
+            let name = words.next().unwrap_or("?").to_string();
+            (pid > 1 && start_time(pid) == Some(start)).then_some((pid, name))
+        })
+        .collect()
+}
+
+/// Ends what a previous run left (its process groups: SIGTERM, then SIGKILL after `grace`), or
+/// only reports it; logs each. Runs before the event loop exists.
+pub fn handle(socket: &Path, kill: bool, grace: Duration) {
+    let path = state_file(socket);
+    let left = alive(&path);
+    for (pid, name) in &left {
+        if kill {
+            log::warn!("ending '{name}' (pid {pid}), left running by a previous kahi");
+            let _ = killpg(Pid::from_raw(*pid), Signal::SIGTERM);
+        } else {
+            log::warn!(
+                "'{name}' (pid {pid}) is still running from a previous kahi; left alone (orphans = \"keep\")"
+            );
+        }
+    }
+    if kill && !left.is_empty() {
+        let end = Instant::now() + grace;
+        while Instant::now() < end && left.iter().any(|(pid, _)| start_time(*pid).is_some()) {
+            // Before the loop exists: a short wait is the simplest way to give them time.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (pid, name) in &left {
+            if start_time(*pid).is_some() {
+                log::warn!("killing '{name}' (pid {pid}) with SIGKILL: still running");
+                let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// The state file as the event loop keeps it: every spawn and exit marks it out of date, and it
+/// is written at most every [`StateFile::EVERY`], so a large start does not rewrite it on each
+/// spawn.
+pub struct StateFile {
+    path: PathBuf,
+    /// pid -> (start time, name) of every running program.
+    running: std::collections::HashMap<i32, (u64, String)>,
+    /// Out of date since then.
+    dirty_since: Option<Instant>,
+    written: Option<Instant>,
+    failed: bool,
+}
+
+impl StateFile {
+    pub const EVERY: Duration = Duration::from_millis(100);
+
+    pub fn new(socket: &Path) -> StateFile {
+        StateFile {
+            path: state_file(socket),
+            running: Default::default(),
+            dirty_since: None,
+            written: None,
+            failed: false,
+        }
+    }
+
+    pub fn spawned(&mut self, pid: i32, name: String, now: Instant) {
+        if let Some(start) = start_time(pid) {
+            self.running.insert(pid, (start, name));
+            self.dirty_since.get_or_insert(now);
+        }
+    }
+
+    pub fn exited(&mut self, pid: i32, now: Instant) {
+        if self.running.remove(&pid).is_some() {
+            self.dirty_since.get_or_insert(now);
+        }
+    }
+
+    /// When it should be written, if it is out of date.
+    pub fn due(&self) -> Option<Instant> {
+        let dirty = self.dirty_since?;
+        Some(self.written.map_or(dirty, |w| (w + Self::EVERY).max(dirty)))
+    }
+
+    /// Writes it if it is due at `now`.
+    pub fn flush(&mut self, now: Instant) {
+        if self.due().is_none_or(|at| at > now) {
+            return;
+        }
+        let mut list: Vec<(i32, u64, String)> =
+            self.running.iter().map(|(p, (s, n))| (*p, *s, n.clone())).collect();
+        list.sort_unstable();
+        match write(&self.path, &render(&list)) {
+            Ok(()) => self.failed = false,
+            Err(e) if !self.failed => {
+                self.failed = true;
+                log::warn!(
+                    "unable to write {}: {e}; a kahi started after a crash of this one will not find its programs",
+                    self.path.display()
+                );
+            }
+            Err(_) => {}
+        }
+        self.dirty_since = None;
+        self.written = Some(now);
+    }
+
+    /// A clean exit: nothing is left to find.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_process_with_the_recorded_start_time_is_taken() {
+        let me = std::process::id() as i32;
+        let start = start_time(me).expect("our own start time");
+        let dir = std::env::temp_dir().join(format!("kahi-leftovers-{me}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kahi.sock.pids");
+        let text = render(&[(me, start, "me".into()), (me, start + 1, "recycled".into())]);
+        write(&path, &text).unwrap();
+        let found = alive(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(found, [(me, "me".to_string())]);
+        assert_eq!(state_file(Path::new("/run/kahi.sock")), Path::new("/run/kahi.sock.pids"));
+    }
+}
