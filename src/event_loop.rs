@@ -323,6 +323,7 @@ impl EventLoop {
             let timeout = if self.pending_reads.is_empty()
                 && self.spawn_queue.is_empty()
                 && !self.reap_pending
+                && !self.sup.shutdown_busy()
             {
                 let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
                 let timer = match (timer, self.state.due()) {
@@ -394,6 +395,7 @@ impl EventLoop {
             }
             self.fire_timers(now);
             self.flush_held(now);
+            self.sup.continue_shutdown(now);
             self.perform(now);
             self.spawn_queued();
             self.state.flush(Instant::now());

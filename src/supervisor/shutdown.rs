@@ -28,10 +28,16 @@ pub(super) struct Plan {
     /// Processes that settled since the plan last looked: the only ones that can have gone
     /// down.
     settled: Vec<ProcId>,
+    /// Processes asked to stop whose stop was not sent yet: at most [`STOP_BATCH`] go per
+    /// call, so that the loop answers between batches of a large shutdown.
+    to_stop: std::collections::VecDeque<ProcId>,
     /// Inside `advance`: a nested call only asks for another round.
     advancing: bool,
     again: bool,
 }
+
+/// Stops sent in one turn of the event loop.
+const STOP_BATCH: usize = 512;
 
 impl Plan {
     fn make_free(&mut self, id: ProcId, priority: i64) {
@@ -122,12 +128,8 @@ impl Supervisor {
             };
             self.plan.asked_tier = Some(top);
             self.plan.fresh.clear();
-            for id in ask {
-                let state = self.entries.get(&id).map(|e| e.proc.state);
-                if matches!(state, Some(State::Starting | State::Running | State::Backoff)) {
-                    self.input(id, Input::Stop, now);
-                }
-            }
+            self.plan.to_stop.extend(ask);
+            self.send_stops(now);
             self.note_down();
             // Go on only when something went down meanwhile (a tier that went down at once,
             // a nested settle); otherwise the next exit moves things along.
@@ -136,6 +138,34 @@ impl Supervisor {
             }
         }
         self.plan.advancing = false;
+    }
+
+    /// Sends the next batch of the stops asked for.
+    fn send_stops(&mut self, now: Instant) {
+        for _ in 0..STOP_BATCH {
+            let Some(id) = self.plan.to_stop.pop_front() else { return };
+            let state = self.entries.get(&id).map(|e| e.proc.state);
+            if matches!(state, Some(State::Starting | State::Running | State::Backoff)) {
+                self.input(id, Input::Stop, now);
+            }
+        }
+    }
+
+    /// Stops asked for still wait to be sent: the event loop calls [`Self::continue_shutdown`]
+    /// in its next turn, without waiting.
+    pub fn shutdown_busy(&self) -> bool {
+        !self.plan.to_stop.is_empty()
+    }
+
+    /// The next batch of a large shutdown.
+    pub fn continue_shutdown(&mut self, now: Instant) {
+        if self.plan.advancing || self.plan.to_stop.is_empty() {
+            return;
+        }
+        self.plan.advancing = true;
+        self.send_stops(now);
+        self.plan.advancing = false;
+        self.advance_shutdown(None, now);
     }
 
     /// Takes the processes that went down out of the plan, freeing what they waited for.
