@@ -26,7 +26,7 @@ use crate::control::{self, Conn, Mode};
 use crate::http::{self, Answer, Http, Route, Shape};
 use crate::logs::ansi::Stripper;
 use crate::logs::console::{self, Console, Lines, Origin};
-use crate::logs::file::LogFile;
+use crate::logs::file::{LogFile, Written};
 use crate::logs::mask;
 use crate::logs::syslog::Syslog;
 use crate::process::machine::{Action, Input, TimerKind};
@@ -137,8 +137,8 @@ pub struct EventLoop {
     daemon_log_seen: u64,
     /// Open log files of program streams.
     log_files: HashMap<(ProcId, Stream), LogFile>,
-    /// Streams whose log file failed; warned once until it works again.
-    log_failed: HashSet<(ProcId, Stream)>,
+    /// How each stream's log file fares: what it dropped, and whether it fails now.
+    log_health: HashMap<(ProcId, Stream), LogHealth>,
     pid1: bool,
     /// Kahi runs detached (`--daemonize`): `console = "auto"` means off.
     daemonized: bool,
@@ -198,6 +198,19 @@ pub struct EventLoop {
 }
 
 /// Kahi's end of a process's stdin pipe, and what waits to go into it.
+/// How a stream's log file fares, across its reopenings: for the warnings and /metrics.
+#[derive(Debug, Default)]
+struct LogHealth {
+    /// Bytes of output that never reached the file.
+    dropped_bytes: u64,
+    /// While the file cannot be opened or written (one outage, warned once): the bytes and
+    /// lines dropped since it began. It ends with the first write that succeeds.
+    outage: Option<(u64, u64)>,
+    /// The output dropped while the file could not be opened ended mid-line: once it is open,
+    /// the rest of that line is dropped too, so that the file gets no tail of a line.
+    mid_line: bool,
+}
+
 struct StdinPipe {
     fd: OwnedFd,
     token: Token,
@@ -280,7 +293,7 @@ impl EventLoop {
             followers: HashSet::new(),
             daemon_log_seen: 0,
             log_files: HashMap::new(),
-            log_failed: HashSet::new(),
+            log_health: HashMap::new(),
             pid1,
             daemonized,
             socket: sup_socket,
@@ -492,6 +505,7 @@ impl EventLoop {
             // Processes an update removed: close their files.
             let sup = &self.sup;
             self.log_files.retain(|(id, _), _| sup.get(*id).is_some());
+            self.log_health.retain(|(id, _), _| sup.get(*id).is_some());
             self.poll_waiters(now);
         }
     }
@@ -718,6 +732,7 @@ impl EventLoop {
             }
             self.instance_conns.remove(&id);
             self.log_files.retain(|(i, _), _| *i != id);
+            self.log_health.retain(|(i, _), _| *i != id);
             templates.extend(template);
         }
         for name in templates {
@@ -1089,17 +1104,19 @@ impl EventLoop {
         e.ring_mut(stream).write(data);
         self.write_lines(id, stream, data, last);
         if let Some(file) = self.log_file(id, stream) {
-            if let Err(err) = file.write(data) {
-                let path = file.path().display().to_string();
-                self.log_files.remove(&(id, stream));
-                if self.log_failed.insert((id, stream)) {
-                    log::warn!(
-                        "unable to write {path}: {err}; the output stays in the ring buffer"
-                    );
-                }
-            } else {
-                self.log_failed.remove(&(id, stream));
-            }
+            let written = file.write(data);
+            let path = file.path().display().to_string();
+            self.log_written(id, stream, &path, written);
+        } else if let Some(h) = self.log_health.get_mut(&(id, stream))
+            && let Some((bytes, lines)) = &mut h.outage
+            && !data.is_empty()
+        {
+            // The file could not be opened.
+            let n = data.len() as u64;
+            h.dropped_bytes += n;
+            *bytes += n;
+            *lines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            h.mid_line = data.last() != Some(&b'\n');
         }
         if !self.followers.is_empty() {
             for token in self.followers.clone() {
@@ -1109,6 +1126,50 @@ impl EventLoop {
         if !self.subscribers.is_empty() {
             self.feed_log_subscribers(id, stream);
         }
+    }
+
+    /// Accounts for a write to a stream's log file: one warning when writes start to fail,
+    /// one line when they succeed again, saying how much was dropped in between. A failing
+    /// disk costs one failed write per read of the program's output, never a retry loop.
+    fn log_written(&mut self, id: ProcId, stream: Stream, path: &str, w: Written) {
+        let Some(e) = self.sup.get(id) else { return };
+        let name = e.spec.namespec();
+        let h = self.log_health.entry((id, stream)).or_default();
+        h.dropped_bytes += w.dropped;
+        if let Some((bytes, lines)) = &mut h.outage {
+            *bytes += w.dropped;
+            *lines += w.dropped_lines;
+        }
+        match w.error {
+            Some(err) if h.outage.is_none() => {
+                h.outage = Some((w.dropped, w.dropped_lines));
+                log::warn!(
+                    "unable to write the log file {path} of '{name}' ({}): {err}; dropping \
+                     its output, whole lines at a time, until it can be written (kahi ctl \
+                     tail still shows it)",
+                    stream.name()
+                );
+            }
+            Some(_) => {}
+            None if w.bytes > 0 => {
+                if let Some((bytes, lines)) = h.outage.take() {
+                    log::warn!(
+                        "the log file {path} of '{name}' ({}) is written again; {bytes} bytes \
+                         ({lines} lines) of its output were dropped",
+                        stream.name()
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Bytes of a stream's output its log file dropped, and whether it is failing now: for
+    /// /metrics.
+    fn log_state(&self, id: ProcId, stream: Stream) -> (u64, bool) {
+        self.log_health
+            .get(&(id, stream))
+            .map_or((0, false), |h| (h.dropped_bytes, h.outage.is_some()))
     }
 
     /// Cuts output into lines for the destinations that take whole lines: the console and
@@ -1231,15 +1292,25 @@ impl EventLoop {
         let current = self.log_files.get(&(id, stream)).is_some_and(|f| f.is(spec));
         if !current {
             match LogFile::open_spec(spec) {
-                Ok(f) => {
-                    self.log_failed.remove(&(id, stream));
+                Ok(mut f) => {
+                    // The outage, if any, ends with the first write that succeeds.
+                    if let Some(h) = self.log_health.get_mut(&(id, stream))
+                        && std::mem::take(&mut h.mid_line)
+                    {
+                        f.skip_to_next_line();
+                    }
                     self.log_files.insert((id, stream), f);
                 }
                 Err(err) => {
-                    if self.log_failed.insert((id, stream)) {
+                    let h = self.log_health.entry((id, stream)).or_default();
+                    if h.outage.is_none() {
+                        h.outage = Some((0, 0));
                         log::warn!(
-                            "unable to open {}: {err}; the output stays in the ring buffer",
-                            spec.path.display()
+                            "unable to open the log file {} of '{}' ({}): {err}; dropping its \
+                             output until it can be written (kahi ctl tail still shows it)",
+                            spec.path.display(),
+                            e.spec.namespec(),
+                            stream.name()
                         );
                     }
                     return None;
@@ -1705,6 +1776,7 @@ impl EventLoop {
                 &self.sup,
                 Now { mono: now, wall: SystemTime::now() },
                 &http::counts(),
+                &|id, stream| self.log_state(id, stream),
             )),
             Route::OpenApi => Answer::raw(200, "application/json", http::OPENAPI.as_bytes()),
             Route::Groups => Answer::json(200, &self.groups()),

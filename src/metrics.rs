@@ -3,7 +3,8 @@
 //! Per process, labelled `process` (the namespec), `group` and `program`: up, state (one
 //! series per state), start time, restarts, the restart guard (seconds to the next start, the
 //! crash streak), last exit code, and CPU time and resident memory
-//! read from /proc. Daemon-wide: build info, processes per state, HTTP answers by method and
+//! read from /proc; per log file (also labelled `stream`), the bytes it dropped and whether
+//! it fails now. Daemon-wide: build info, processes per state, HTTP answers by method and
 //! code. Names, types, units and HELP follow Prometheus' conventions (`_total` counters,
 //! seconds and bytes), so `promtool check metrics` has nothing to say.
 
@@ -13,10 +14,16 @@ use std::time::{Instant, UNIX_EPOCH};
 
 use crate::api::Now;
 use crate::process::State;
-use crate::supervisor::{Entry, Supervisor};
+use crate::supervisor::{Entry, ProcId, Stream, Supervisor};
 
-/// The whole exposition.
-pub fn render(sup: &Supervisor, now: Now, http: &BTreeMap<(String, u16), u64>) -> String {
+/// The whole exposition. `log_file` says, for a process's stream, the bytes its log file
+/// dropped and whether writing it fails now.
+pub fn render(
+    sup: &Supervisor,
+    now: Now,
+    http: &BTreeMap<(String, u16), u64>,
+    log_file: &dyn Fn(ProcId, Stream) -> (u64, bool),
+) -> String {
     let mut out = String::with_capacity(4096 + sup.iter().count() * 1200);
     let entries: Vec<&Entry> = sup.iter().collect();
     let labels: Vec<String> = entries.iter().map(|e| process_labels(e)).collect();
@@ -131,6 +138,36 @@ pub fn render(sup: &Supervisor, now: Now, http: &BTreeMap<(String, u16), u64>) -
         if let Some(u) = u {
             sample(&mut out, "kahi_process_resident_memory_bytes", l, u.rss_bytes);
         }
+    }
+
+    // Only streams that go to a file of their own (not /dev/stdout or /dev/stderr).
+    let files: Vec<(String, (u64, bool))> = entries
+        .iter()
+        .zip(&labels)
+        .flat_map(|(e, l)| {
+            [(Stream::Stdout, &e.spec.stdout_log), (Stream::Stderr, &e.spec.stderr_log)]
+                .into_iter()
+                .filter(|(_, spec)| spec.as_ref().is_some_and(|s| s.std_fd().is_none()))
+                .map(move |(s, _)| (format!("{l},stream=\"{}\"", s.name()), log_file(e.id, s)))
+        })
+        .collect();
+    family(
+        &mut out,
+        "kahi_log_dropped_bytes_total",
+        "counter",
+        "Bytes of output the process's log file did not take (disk full, write or open errors), dropped a line at a time.",
+    );
+    for (l, (dropped, _)) in &files {
+        sample(&mut out, "kahi_log_dropped_bytes_total", l, dropped);
+    }
+    family(
+        &mut out,
+        "kahi_log_file_failing",
+        "gauge",
+        "1 while the process's log file cannot be written or opened (its output is being dropped), else 0.",
+    );
+    for (l, (_, failing)) in &files {
+        sample(&mut out, "kahi_log_file_failing", l, u8::from(*failing));
     }
 
     family(&mut out, "kahi_build_info", "gauge", "Always 1; the labels say which Kahi this is.");

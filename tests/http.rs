@@ -9,7 +9,12 @@ use crate::util::*;
 
 /// Starts a daemon with an HTTP listener on a free loopback port; returns it and the port.
 fn start(name: &str, body: &str) -> (Daemon, u16) {
-    let d = Daemon::start(name, &format!("[server.http]\nlisten = \"127.0.0.1:0\"\n\n{body}"));
+    start_in(Dir::new(name), body)
+}
+
+/// [`start`] in a directory the test has prepared.
+pub(crate) fn start_in(dir: Dir, body: &str) -> (Daemon, u16) {
+    let d = Daemon::start_in(dir, &format!("[server.http]\nlisten = \"127.0.0.1:0\"\n\n{body}"));
     d.wait_log("HTTP API listening on http://127.0.0.1:");
     let log = d.log();
     let port = log
@@ -37,7 +42,7 @@ fn send(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16,
     (status, head, body)
 }
 
-fn send_raw(
+pub(crate) fn send_raw(
     port: u16,
     method: &str,
     path: &str,
@@ -440,7 +445,7 @@ fn event_streams_follow_a_log_and_state_changes_at_once() {
 fn metrics_follow_the_prometheus_conventions() {
     let (d, port) = start(
         "http-metrics",
-        "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+        "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\nstdout_logfile = \"web.log\"\n\n\
          [programs.done]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\nstartsecs = 0\nautorestart = false\n\n\
          [programs.flop]\ncommand = [\"/bin/sh\", \"-c\", \"exit 4\"]\nstartsecs = 0\nautorestart = true\n\
          restart_min_interval = 300\n",
@@ -468,6 +473,13 @@ fn metrics_follow_the_prometheus_conventions() {
     let secs: f64 = next[0].rsplit(' ').next().unwrap().parse().unwrap();
     assert!(next[0].contains("process=\"flop\"") && secs > 200.0 && secs <= 300.0, "{next:?}");
     has(r#"kahi_http_requests_total{code="200",method="GET"} 1"#);
+    // A stream with a log file of its own has its drop counter and failure gauge; one without
+    // has none.
+    has(
+        r#"kahi_log_dropped_bytes_total{process="web",group="web",program="web",stream="stdout"} 0"#,
+    );
+    has(r#"kahi_log_file_failing{process="web",group="web",program="web",stream="stdout"} 0"#);
+    assert!(!text.contains(r#"program="done",stream="#), "{text}");
     has("# TYPE kahi_process_cpu_seconds_total counter");
     let rss = text
         .lines()

@@ -1,5 +1,6 @@
 //! Log files: rotation loses, duplicates and reorders nothing; the last partial line is kept;
-//! SIGUSR2 reopens; `clear` empties; bytes are written as they came.
+//! SIGUSR2 reopens; `clear` empties; bytes are written as they came; a full disk drops whole
+//! lines, says so once, and counts them.
 
 use std::path::Path;
 
@@ -347,4 +348,129 @@ fn maintail_shows_and_follows_the_daemons_own_log() {
     d.ctl(&["stop", "web"]);
     recv_until(&rx, "stopped: web");
     end_follower(child);
+}
+
+/// A tmpfs mounted for one test; lazily unmounted (the daemon may still hold a file there)
+/// and its mount point removed when dropped, passed or failed.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The value of a /metrics sample, by its whole name and labels.
+fn metric(port: u16, series: &str) -> Option<u64> {
+    let (_, _, text) = crate::http::send_raw(port, "GET", "/metrics", "", "");
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Issue 13, finding 9: on a full disk a short write tore a line into the next record
+/// (`line 2188 xxxxline 6789`), and "No space left on device" was logged 4,601 times in 20 s.
+#[test]
+fn issue_13_a_full_disk_drops_whole_lines_warns_once_and_counts_them() {
+    const LINES: usize = 2500;
+    const FIRST: usize = 2000;
+    let line = |i: usize| format!("line {i:05} the quick brown fox jumps over the lazy dog");
+    let dir = Dir::new("disk-full");
+    let disk = dir.join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted =
+        run(dir.command("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(&disk));
+    if mounted.code != 0 {
+        let _ = std::fs::remove_dir(&disk);
+        return skip(&format!("cannot mount a tmpfs here: {}", mounted.stderr.trim()));
+    }
+    let tmpfs = Tmpfs(disk.clone());
+    // The filler leaves the log two pages (8 KiB); the program writes ~140 KiB.
+    std::fs::write(disk.join("filler"), vec![b'f'; 56 * 1024]).unwrap();
+    let go = dir.join("go");
+    let script = format!(
+        "i=0; while [ $i -lt {FIRST} ]; do printf 'line %05d the quick brown fox jumps over the lazy dog\\n' $i; i=$((i+1)); done; \
+         while [ ! -e {go} ]; do sleep 0.05; done; \
+         while [ $i -lt {LINES} ]; do printf 'line %05d the quick brown fox jumps over the lazy dog\\n' $i; i=$((i+1)); done; \
+         exec sleep 1000",
+        go = go.display()
+    );
+    let log = disk.join("out.log");
+    let (d, port) = crate::http::start_in(
+        dir,
+        &format!(
+            "[programs.chatty]\ncommand = [\"/bin/sh\", \"-c\", \"{script}\"]\nstartsecs = 0\n\
+             stdout_logfile = \"{}\"\nstdout_logfile_maxbytes = 0\n",
+            log.display()
+        ),
+    );
+    let tmpfs = tmpfs; // unmounted before the daemon's directory goes
+    let series = |name: &str| {
+        format!(r#"{name}{{process="chatty",group="chatty",program="chatty",stream="stdout"}}"#)
+    };
+    let (dropped, failing) =
+        (series("kahi_log_dropped_bytes_total"), series("kahi_log_file_failing"));
+
+    // The disk fills up; the ring buffer still gets every line.
+    let last = line(FIRST - 1);
+    wait_until("the first lines are all read", DEADLINE, || {
+        d.ctl(&["tail", "-n", "200", "chatty"]).stdout.contains(&last)
+    });
+    wait_until("the log file fails", DEADLINE, || metric(port, &failing) == Some(1));
+    let warning = "unable to write the log file";
+    assert_eq!(d.log().matches(warning).count(), 1, "{}", d.log());
+    assert!(d.log().contains("No space left on device"), "{}", d.log());
+    let dropped_while_full = metric(port, &dropped).unwrap_or(0);
+    assert!(dropped_while_full > 0, "nothing counted as dropped");
+
+    // Space is freed: writing resumes on a line boundary, and the recovery is said once.
+    std::fs::remove_file(disk.join("filler")).unwrap();
+    std::fs::write(&go, "").unwrap();
+    let end = line(LINES - 1);
+    wait_until("the last line is in the file", DEADLINE, || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains(&end)
+    });
+    d.wait_log("is written again");
+    let daemon_log = d.log();
+    assert_eq!(daemon_log.matches(warning).count(), 1, "{daemon_log}");
+    assert_eq!(daemon_log.matches("is written again").count(), 1, "{daemon_log}");
+    let (bytes, lines): (u64, usize) = daemon_log
+        .split("is written again; ")
+        .nth(1)
+        .and_then(|rest| {
+            let (b, rest) = rest.split_once(" bytes (")?;
+            let (l, _) = rest.split_once(" lines)")?;
+            Some((b.parse().ok()?, l.parse().ok()?))
+        })
+        .unwrap_or_else(|| panic!("no counts in {daemon_log}"));
+
+    // Every line in the file is whole and as written, in order; the lines missing are the
+    // ones counted, and all of them were written while the disk was full.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'), "the file ends mid-line");
+    let mut seen = Vec::new();
+    for l in text.lines() {
+        let n: usize = l
+            .get(5..10)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a torn line in the file: {l:?}"));
+        assert_eq!(l, line(n), "a torn line in the file");
+        assert!(seen.last().is_none_or(|&p| p < n), "{n} after {:?}", seen.last());
+        seen.push(n);
+    }
+    assert!(seen.len() > 100, "the lines that fitted are missing: {}", seen.len());
+    assert_eq!(seen.len() + lines, LINES, "kept {} + dropped {lines}", seen.len());
+    assert!(seen.ends_with(&(FIRST..LINES).collect::<Vec<_>>()), "lines after the outage lost");
+    let total: u64 = (0..LINES).map(|i| line(i).len() as u64 + 1).sum();
+    assert_eq!(text.len() as u64 + bytes, total, "kept + dropped bytes");
+    assert_eq!(metric(port, &dropped), Some(bytes));
+    assert_eq!(metric(port, &failing), Some(0));
+    println!(
+        "full tmpfs: kept {} lines ({} bytes), dropped {lines} lines ({bytes} bytes), \
+         {} warning",
+        seen.len(),
+        text.len(),
+        daemon_log.matches(warning).count()
+    );
+    drop(tmpfs);
+    drop(d);
 }
