@@ -223,8 +223,21 @@ fn actions_logs_groups_config_and_their_errors() {
     }
     // A body over the bound is refused before it reaches the loop.
     let big = format!(r#"{{"signal":"{}"}}"#, "x".repeat(70_000));
-    let (code, _, _) = send(port, "POST", "/api/v1/processes/web/signal", "", &big);
+    let (code, _, body) = send(port, "POST", "/api/v1/processes/web/signal", "", &big);
     assert_eq!(code, 413);
+    // Regression (issue 13): kahi(1) gave this code as SERVER_ERROR while the answer said
+    // BAD_REQUEST; the page must name the code the answer carries.
+    let code = body["code"].as_str().unwrap();
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/kahi.1")).unwrap();
+    let documented = page
+        .split(')')
+        .find(|item| item.contains("413 for a body over 64 KiB"))
+        .and_then(|item| {
+            // The last code named before "(400, 413 ...".
+            item.split_whitespace().rfind(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        })
+        .unwrap_or_else(|| panic!("kahi(1) does not say which code a body over 64 KiB gets"));
+    assert_eq!(documented, code, "kahi(1) and the answer disagree: {body}");
 
     // Log reads: the tail by default, or length bytes from offset.
     let (code, _, log) = request(port, "GET", "/api/v1/processes/web/log/stdout");
