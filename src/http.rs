@@ -800,8 +800,19 @@ pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role
     })
 }
 
-/// Consecutive failed logins from one address before it must wait.
+/// Consecutive failed logins for one user name from one address before that name must wait
+/// there: another user at the same address (the same host, or behind the same NAT) is not
+/// held by someone guessing this one's password.
 const FREE_FAILURES: u32 = 5;
+/// Consecutive failed logins from one address, whatever the names, before every name must
+/// wait there: it slows one client trying many names. Looser, so that a guesser held to one
+/// try per [`MAX_LOCKOUT`] on one name takes hours to reach it.
+const FREE_ADDRESS_FAILURES: u32 = 50;
+/// Failed logins per (user name or None for any, address): how many in a row, and until when
+/// the key must wait.
+type Failures = HashMap<(Option<String>, IpAddr), (u32, Instant)>;
+/// Failure records kept at most; past this, the ones no longer waiting are forgotten.
+const MAX_FAILURE_RECORDS: usize = 4096;
 /// The longest wait.
 const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -813,8 +824,9 @@ struct Gate {
     metrics_auth: bool,
     /// `Authorization` values that passed bcrypt once, and whose they are.
     known: Mutex<HashMap<String, usize>>,
-    /// Failed logins per address: how many in a row, and until when it must wait.
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Failed logins per (user name, address) and per address (name None): how many in a
+    /// row, and until when it must wait.
+    failures: Mutex<Failures>,
     /// A hash to check unknown names against, so they take as long as known ones.
     decoy: OnceLock<String>,
     /// The clients behind the front's relays.
@@ -856,7 +868,7 @@ impl Gate {
         let Some(auth) = authorization(rq) else {
             return Check::Refuse(unauthorized("authentication required"));
         };
-        if let Some(wait) = self.locked_out(rq) {
+        if let Some(wait) = self.locked_out(rq, auth) {
             return Check::Refuse(Answer::json(
                 429,
                 &ApiError::new(
@@ -895,7 +907,10 @@ impl Gate {
         match (right, user) {
             (true, Some(i)) => {
                 if let Some(ip) = peer {
-                    self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+                    // The address has a user who knows a password: its count starts over.
+                    let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                    f.remove(&(Some(name.clone()), ip));
+                    f.remove(&(None, ip));
                 }
                 let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
                 if known.len() >= 1024 {
@@ -910,16 +925,13 @@ impl Gate {
             _ => {
                 let n = match peer {
                     Some(ip) => {
+                        let now = Instant::now();
                         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-                        let entry = f.entry(ip).or_insert((0, Instant::now()));
-                        entry.0 += 1;
-                        if entry.0 >= FREE_FAILURES {
-                            let wait = std::time::Duration::from_secs(
-                                1 << (entry.0 - FREE_FAILURES).min(9),
-                            );
-                            entry.1 = Instant::now() + wait.min(MAX_LOCKOUT);
+                        if f.len() >= MAX_FAILURE_RECORDS {
+                            f.retain(|_, (_, until)| *until > now);
                         }
-                        entry.0
+                        count_failure(&mut f, (None, ip), FREE_ADDRESS_FAILURES, now);
+                        count_failure(&mut f, (Some(name.clone()), ip), FREE_FAILURES, now)
                     }
                     None => 1,
                 };
@@ -932,12 +944,19 @@ impl Gate {
         }
     }
 
-    /// How long the request's address must still wait after failed logins.
-    fn locked_out(&self, rq: &tiny_http::Request) -> Option<std::time::Duration> {
+    /// How long the request must still wait after failed logins: for its user name from its
+    /// address, or for any name from its address.
+    fn locked_out(&self, rq: &tiny_http::Request, auth: &str) -> Option<std::time::Duration> {
         let ip = self.peer(rq)?;
+        let name = decode_basic(auth).map(|(name, _)| name).unwrap_or_default();
+        let now = Instant::now();
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, until) = f.get(&ip)?;
-        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        [(Some(name), ip), (None, ip)]
+            .iter()
+            .filter_map(|key| f.get(key))
+            .filter_map(|(_, until)| until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+            .max()
     }
 
     fn allow(&self, user: usize, need: Role) -> Check {
@@ -951,6 +970,23 @@ impl Gate {
             )))
         }
     }
+}
+
+/// Counts one more failed login under `key`; from the `free`-th in a row on, it must wait
+/// 1 s, then twice as long each time, up to [`MAX_LOCKOUT`]. Returns the count.
+fn count_failure(
+    f: &mut Failures,
+    key: (Option<String>, IpAddr),
+    free: u32,
+    now: Instant,
+) -> u32 {
+    let entry = f.entry(key).or_insert((0, now));
+    entry.0 = entry.0.saturating_add(1);
+    if entry.0 >= free {
+        let wait = std::time::Duration::from_secs(1 << (entry.0 - free).min(9));
+        entry.1 = now + wait.min(MAX_LOCKOUT);
+    }
+    entry.0
 }
 
 /// The `Authorization` header's value.

@@ -606,6 +606,36 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
 }
 
 #[test]
+fn issue_13_failed_logins_for_one_user_do_not_hold_another_at_the_same_address() {
+    let (_d, port) = start(
+        "http-lockout",
+        &format!(
+            "[[server.http.users]]\nname = \"x\"\npassword_hash = \"{}\"\nrole = \"admin\"\n\n\
+             [[server.http.users]]\nname = \"y\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
+            hash("xpw"),
+            hash("ypw")
+        ),
+    );
+    let as_ = |user: &str, password: &str| {
+        send(port, "GET", "/api/v1/version", &basic(user, password), "").0
+    };
+    // Someone guesses x's password from this address: x must wait here...
+    for _ in 0..5 {
+        assert_eq!(as_("x", "guess"), 401);
+    }
+    assert_eq!(as_("x", "xpw"), 429);
+    // ...and y, at the same address, was not held (it was, when the count was per address).
+    assert_eq!(as_("y", "ypw"), 200);
+    // Many names from one address: past fifty failures in a row, every name waits there.
+    for i in 0..50 {
+        assert_eq!(as_(&format!("n{i}"), "guess"), 401, "name n{i}");
+    }
+    let (code, _, body) = send(port, "GET", "/api/v1/version", &basic("y", "ypw"), "");
+    assert_eq!(code, 429, "{body}");
+    wait_until("the address's wait is over", DEADLINE, || as_("y", "ypw") == 200);
+}
+
+#[test]
 fn metrics_auth_puts_metrics_behind_the_viewer_role() {
     let (_d, port) = start(
         "http-metrics-auth",
