@@ -432,6 +432,9 @@ impl Answer {
 pub struct Incoming {
     pub rq: tiny_http::Request,
     pub body: Vec<u8>,
+    /// The request came with the credentials of a configured user (of any role). False for
+    /// everyone when no user is configured.
+    pub authenticated: bool,
 }
 
 /// The largest request body read; a longer one is refused with 413.
@@ -516,16 +519,16 @@ impl Http {
                             let _ = waker.wake();
                             sent
                         };
-                        let verify = match gate.check(&rq) {
-                            Check::Pass => false,
-                            Check::Verify => true,
+                        let (verify, authenticated) = match gate.check(&rq) {
+                            Check::Pass { authenticated } => (false, authenticated),
+                            Check::Verify => (true, false),
                             Check::Refuse(answer) => {
                                 respond(rq, answer);
                                 continue;
                             }
                         };
                         if !verify && !has_body(&rq) {
-                            if !hand(Incoming { rq, body: Vec::new() }) {
+                            if !hand(Incoming { rq, body: Vec::new(), authenticated }) {
                                 break;
                             }
                             continue;
@@ -545,7 +548,9 @@ impl Http {
                                 let refused = if verify { gate.verify(&rq).err() } else { None };
                                 if let Some(answer) = refused {
                                     respond(rq, answer);
-                                } else if let Some(incoming) = read_body(rq) {
+                                } else if let Some(incoming) =
+                                    read_body(rq, authenticated || verify)
+                                {
                                     let _ = hand_tx.send(incoming);
                                     let _ = waker.wake();
                                 }
@@ -702,10 +707,10 @@ fn has_body(rq: &tiny_http::Request) -> bool {
 }
 
 /// Reads the body, up to [`MAX_BODY`]; a longer one gets 413 and None.
-fn read_body(mut rq: tiny_http::Request) -> Option<Incoming> {
+fn read_body(mut rq: tiny_http::Request, authenticated: bool) -> Option<Incoming> {
     use std::io::Read;
     if !has_body(&rq) {
-        return Some(Incoming { rq, body: Vec::new() });
+        return Some(Incoming { rq, body: Vec::new(), authenticated });
     }
     if rq.body_length().is_some_and(|n| n > MAX_BODY) {
         refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
@@ -720,7 +725,7 @@ fn read_body(mut rq: tiny_http::Request) -> Option<Incoming> {
         refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
         return None;
     }
-    Some(Incoming { rq, body })
+    Some(Incoming { rq, body, authenticated })
 }
 
 /// Answers from a listener thread, without the loop: only for refusals that need no state.
@@ -782,6 +787,11 @@ fn respond(rq: tiny_http::Request, answer: Answer) {
     let _ = w.write_all(&out).and_then(|()| w.flush());
 }
 
+/// Whether the URL is the readiness probe's.
+fn is_readyz(url: &str) -> bool {
+    url.split('?').next().unwrap_or(url).trim_end_matches('/') == "/readyz"
+}
+
 /// The role a request needs, or None for the probes, which anyone may ask: /healthz, /readyz
 /// and, unless `metrics_auth` says otherwise, /metrics (as Prometheus and Kubernetes expect).
 pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role> {
@@ -834,7 +844,10 @@ struct Gate {
 }
 
 enum Check {
-    Pass,
+    /// Let through; `authenticated` when credentials of a user came with it.
+    Pass {
+        authenticated: bool,
+    },
     /// The credentials are new: check them with bcrypt (off the listener thread).
     Verify,
     Refuse(Answer),
@@ -859,12 +872,16 @@ impl Gate {
 
     /// What can be decided without bcrypt.
     fn check(&self, rq: &tiny_http::Request) -> Check {
-        let Some(need) = required_role(rq.method().as_str(), rq.url(), self.metrics_auth) else {
-            return Check::Pass;
-        };
         if self.users.is_empty() {
-            return Check::Pass;
+            return Check::Pass { authenticated: false };
         }
+        let need = match required_role(rq.method().as_str(), rq.url(), self.metrics_auth) {
+            Some(need) => need,
+            // /readyz tells a user which names are unknown, and nobody else: credentials
+            // that come with it are checked like any others.
+            None if is_readyz(rq.url()) && authorization(rq).is_some() => Role::Viewer,
+            None => return Check::Pass { authenticated: false },
+        };
         let Some(auth) = authorization(rq) else {
             return Check::Refuse(unauthorized("authentication required"));
         };
@@ -962,7 +979,7 @@ impl Gate {
     fn allow(&self, user: usize, need: Role) -> Check {
         let u = &self.users[user];
         if u.role >= need {
-            Check::Pass
+            Check::Pass { authenticated: true }
         } else {
             Check::Refuse(Answer::error(&ApiError::new(
                 ErrorCode::Forbidden,
@@ -974,12 +991,7 @@ impl Gate {
 
 /// Counts one more failed login under `key`; from the `free`-th in a row on, it must wait
 /// 1 s, then twice as long each time, up to [`MAX_LOCKOUT`]. Returns the count.
-fn count_failure(
-    f: &mut Failures,
-    key: (Option<String>, IpAddr),
-    free: u32,
-    now: Instant,
-) -> u32 {
+fn count_failure(f: &mut Failures, key: (Option<String>, IpAddr), free: u32, now: Instant) -> u32 {
     let entry = f.entry(key).or_insert((0, now));
     entry.0 = entry.0.saturating_add(1);
     if entry.0 >= free {
