@@ -2003,6 +2003,12 @@ impl<'s> Loader<'s, '_> {
             self.error(at, "is empty");
             return None;
         }
+        // execve(2) takes C strings: a NUL would end the word there, so it is refused here
+        // rather than at each spawn.
+        if argv.iter().any(|w| w.contains('\0')) {
+            self.error(at, "a NUL byte is not allowed in a command");
+            return None;
+        }
         Some(argv)
     }
 
@@ -2085,6 +2091,14 @@ impl<'s> Loader<'s, '_> {
                 self.error(&at, "a variable name cannot be empty or contain '=' or NUL");
                 ok = false;
             }
+            // The environment reaches execve(2) as C strings, which a NUL would cut short.
+            let value = match value {
+                Some(value) if value.contains('\0') => {
+                    self.error(&at, "a NUL byte is not allowed in an environment value");
+                    None
+                }
+                value => value,
+            };
             match value {
                 Some(value) => env.push((k.get_ref().to_string(), value)),
                 None => ok = false,

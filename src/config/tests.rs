@@ -1004,6 +1004,18 @@ fn command_errors() {
         assert_eq!((e.key.as_str(), e.message.as_str()), ("programs.web.command", "is empty"));
     }
 
+    // execve(2) would cut the word at the NUL: refused here (issue 13), not at each spawn.
+    for nul in ["\"/bin/true\\u0000x\"", "[\"/bin/true\", \"a\\u0000\"]"] {
+        let e = one_error(&format!("[programs.web]\ncommand = {nul}\n"));
+        assert_eq!((e.line, e.column, e.key.as_str()), (2, 11, "programs.web.command"));
+        assert_eq!(e.message, "a NUL byte is not allowed in a command");
+    }
+    let e = one_error(
+        "[programs.web]\ncommand = \"/bin/true\"\n[programs.web.environment]\nA = \"\\u0000\"\n",
+    );
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 5, "programs.web.environment.A"));
+    assert_eq!(e.message, "a NUL byte is not allowed in an environment value");
+
     let e = one_error("[programs.web]\ncommand = \"sh -c 'open\"\n");
     assert_eq!(e.message, "cannot split into words: unterminated single quote");
 
