@@ -1762,7 +1762,7 @@ impl EventLoop {
     }
 
     fn http_request(&mut self, incoming: http::Incoming, now: Instant) {
-        let http::Incoming { rq, body } = incoming;
+        let http::Incoming { rq, body, authenticated } = incoming;
         let answer = match http::route(rq.method().as_str(), rq.url(), &body) {
             Route::Api(Request::Tail { name, stream, bytes, offset, .. }, _) => {
                 self.http_log(&name, stream, bytes, offset)
@@ -1771,7 +1771,7 @@ impl EventLoop {
             Route::LogStream { name, stream } => return self.subscribe_log(rq, &name, stream),
             Route::EventStream { types } => return self.subscribe_events(rq, types),
             Route::Healthz => Answer::json(200, &serde_json::json!({ "status": "ok" })),
-            Route::Readyz { processes } => self.readiness(&processes, now),
+            Route::Readyz { processes } => self.readiness(&processes, authenticated, now),
             Route::Metrics => Answer::metrics(crate::metrics::render(
                 &self.sup,
                 Now { mono: now, wall: SystemTime::now() },
@@ -2011,7 +2011,10 @@ impl EventLoop {
 
     /// `/readyz`: 200 when every named process, or every autostart process when none is
     /// named, is RUNNING; 503 with the ones that are not, otherwise.
-    fn readiness(&self, names: &[String], now: Instant) -> Answer {
+    fn readiness(&self, names: &[String], authenticated: bool, now: Instant) -> Answer {
+        if !authenticated && !names.is_empty() {
+            return self.anonymous_readiness(names);
+        }
         let clock = Now { mono: now, wall: SystemTime::now() };
         let mut waiting = Vec::new();
         let mut unknown = Vec::new();
@@ -2043,6 +2046,25 @@ impl EventLoop {
                 format!("no such process: {}", unknown.join(", ")),
             ));
         }
+        if waiting.is_empty() {
+            Answer::json(200, &serde_json::json!({ "ready": true }))
+        } else {
+            Answer::json(503, &serde_json::json!({ "ready": false, "not_ready": waiting }))
+        }
+    }
+
+    /// `/readyz?process=...` for a client that is not a user: an unknown name is answered
+    /// like a known one that is not ready, and only the names asked are listed, so the answer
+    /// does not tell which names exist.
+    fn anonymous_readiness(&self, names: &[String]) -> Answer {
+        let waiting: Vec<serde_json::Value> = names
+            .iter()
+            .filter(|n| {
+                let ids = self.sup.resolve(n).unwrap_or_default();
+                ids.is_empty() || !ids.iter().filter_map(|id| self.sup.get(*id)).all(is_ready)
+            })
+            .map(|n| serde_json::json!({ "name": n }))
+            .collect();
         if waiting.is_empty() {
             Answer::json(200, &serde_json::json!({ "ready": true }))
         } else {

@@ -432,6 +432,9 @@ impl Answer {
 pub struct Incoming {
     pub rq: tiny_http::Request,
     pub body: Vec<u8>,
+    /// The request came with the credentials of a configured user (of any role). False for
+    /// everyone when no user is configured.
+    pub authenticated: bool,
 }
 
 /// The largest request body read; a longer one is refused with 413.
@@ -516,16 +519,16 @@ impl Http {
                             let _ = waker.wake();
                             sent
                         };
-                        let verify = match gate.check(&rq) {
-                            Check::Pass => false,
-                            Check::Verify => true,
+                        let (verify, authenticated) = match gate.check(&rq) {
+                            Check::Pass { authenticated } => (false, authenticated),
+                            Check::Verify => (true, false),
                             Check::Refuse(answer) => {
                                 respond(rq, answer);
                                 continue;
                             }
                         };
                         if !verify && !has_body(&rq) {
-                            if !hand(Incoming { rq, body: Vec::new() }) {
+                            if !hand(Incoming { rq, body: Vec::new(), authenticated }) {
                                 break;
                             }
                             continue;
@@ -545,7 +548,9 @@ impl Http {
                                 let refused = if verify { gate.verify(&rq).err() } else { None };
                                 if let Some(answer) = refused {
                                     respond(rq, answer);
-                                } else if let Some(incoming) = read_body(rq) {
+                                } else if let Some(incoming) =
+                                    read_body(rq, authenticated || verify)
+                                {
                                     let _ = hand_tx.send(incoming);
                                     let _ = waker.wake();
                                 }
@@ -702,10 +707,10 @@ fn has_body(rq: &tiny_http::Request) -> bool {
 }
 
 /// Reads the body, up to [`MAX_BODY`]; a longer one gets 413 and None.
-fn read_body(mut rq: tiny_http::Request) -> Option<Incoming> {
+fn read_body(mut rq: tiny_http::Request, authenticated: bool) -> Option<Incoming> {
     use std::io::Read;
     if !has_body(&rq) {
-        return Some(Incoming { rq, body: Vec::new() });
+        return Some(Incoming { rq, body: Vec::new(), authenticated });
     }
     if rq.body_length().is_some_and(|n| n > MAX_BODY) {
         refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
@@ -720,7 +725,7 @@ fn read_body(mut rq: tiny_http::Request) -> Option<Incoming> {
         refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
         return None;
     }
-    Some(Incoming { rq, body })
+    Some(Incoming { rq, body, authenticated })
 }
 
 /// Answers from a listener thread, without the loop: only for refusals that need no state.
@@ -782,6 +787,11 @@ fn respond(rq: tiny_http::Request, answer: Answer) {
     let _ = w.write_all(&out).and_then(|()| w.flush());
 }
 
+/// Whether the URL is the readiness probe's.
+fn is_readyz(url: &str) -> bool {
+    url.split('?').next().unwrap_or(url).trim_end_matches('/') == "/readyz"
+}
+
 /// The role a request needs, or None for the probes, which anyone may ask: /healthz, /readyz
 /// and, unless `metrics_auth` says otherwise, /metrics (as Prometheus and Kubernetes expect).
 pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role> {
@@ -800,8 +810,19 @@ pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role
     })
 }
 
-/// Consecutive failed logins from one address before it must wait.
+/// Consecutive failed logins for one user name from one address before that name must wait
+/// there: another user at the same address (the same host, or behind the same NAT) is not
+/// held by someone guessing this one's password.
 const FREE_FAILURES: u32 = 5;
+/// Consecutive failed logins from one address, whatever the names, before every name must
+/// wait there: it slows one client trying many names. Looser, so that a guesser held to one
+/// try per [`MAX_LOCKOUT`] on one name takes hours to reach it.
+const FREE_ADDRESS_FAILURES: u32 = 50;
+/// Failed logins per (user name or None for any, address): how many in a row, and until when
+/// the key must wait.
+type Failures = HashMap<(Option<String>, IpAddr), (u32, Instant)>;
+/// Failure records kept at most; past this, the ones no longer waiting are forgotten.
+const MAX_FAILURE_RECORDS: usize = 4096;
 /// The longest wait.
 const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -813,8 +834,9 @@ struct Gate {
     metrics_auth: bool,
     /// `Authorization` values that passed bcrypt once, and whose they are.
     known: Mutex<HashMap<String, usize>>,
-    /// Failed logins per address: how many in a row, and until when it must wait.
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Failed logins per (user name, address) and per address (name None): how many in a
+    /// row, and until when it must wait.
+    failures: Mutex<Failures>,
     /// A hash to check unknown names against, so they take as long as known ones.
     decoy: OnceLock<String>,
     /// The clients behind the front's relays.
@@ -822,7 +844,10 @@ struct Gate {
 }
 
 enum Check {
-    Pass,
+    /// Let through; `authenticated` when credentials of a user came with it.
+    Pass {
+        authenticated: bool,
+    },
     /// The credentials are new: check them with bcrypt (off the listener thread).
     Verify,
     Refuse(Answer),
@@ -847,16 +872,20 @@ impl Gate {
 
     /// What can be decided without bcrypt.
     fn check(&self, rq: &tiny_http::Request) -> Check {
-        let Some(need) = required_role(rq.method().as_str(), rq.url(), self.metrics_auth) else {
-            return Check::Pass;
-        };
         if self.users.is_empty() {
-            return Check::Pass;
+            return Check::Pass { authenticated: false };
         }
+        let need = match required_role(rq.method().as_str(), rq.url(), self.metrics_auth) {
+            Some(need) => need,
+            // /readyz tells a user which names are unknown, and nobody else: credentials
+            // that come with it are checked like any others.
+            None if is_readyz(rq.url()) && authorization(rq).is_some() => Role::Viewer,
+            None => return Check::Pass { authenticated: false },
+        };
         let Some(auth) = authorization(rq) else {
             return Check::Refuse(unauthorized("authentication required"));
         };
-        if let Some(wait) = self.locked_out(rq) {
+        if let Some(wait) = self.locked_out(rq, auth) {
             return Check::Refuse(Answer::json(
                 429,
                 &ApiError::new(
@@ -895,7 +924,10 @@ impl Gate {
         match (right, user) {
             (true, Some(i)) => {
                 if let Some(ip) = peer {
-                    self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+                    // The address has a user who knows a password: its count starts over.
+                    let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                    f.remove(&(Some(name.clone()), ip));
+                    f.remove(&(None, ip));
                 }
                 let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
                 if known.len() >= 1024 {
@@ -910,16 +942,13 @@ impl Gate {
             _ => {
                 let n = match peer {
                     Some(ip) => {
+                        let now = Instant::now();
                         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-                        let entry = f.entry(ip).or_insert((0, Instant::now()));
-                        entry.0 += 1;
-                        if entry.0 >= FREE_FAILURES {
-                            let wait = std::time::Duration::from_secs(
-                                1 << (entry.0 - FREE_FAILURES).min(9),
-                            );
-                            entry.1 = Instant::now() + wait.min(MAX_LOCKOUT);
+                        if f.len() >= MAX_FAILURE_RECORDS {
+                            f.retain(|_, (_, until)| *until > now);
                         }
-                        entry.0
+                        count_failure(&mut f, (None, ip), FREE_ADDRESS_FAILURES, now);
+                        count_failure(&mut f, (Some(name.clone()), ip), FREE_FAILURES, now)
                     }
                     None => 1,
                 };
@@ -932,18 +961,25 @@ impl Gate {
         }
     }
 
-    /// How long the request's address must still wait after failed logins.
-    fn locked_out(&self, rq: &tiny_http::Request) -> Option<std::time::Duration> {
+    /// How long the request must still wait after failed logins: for its user name from its
+    /// address, or for any name from its address.
+    fn locked_out(&self, rq: &tiny_http::Request, auth: &str) -> Option<std::time::Duration> {
         let ip = self.peer(rq)?;
+        let name = decode_basic(auth).map(|(name, _)| name).unwrap_or_default();
+        let now = Instant::now();
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, until) = f.get(&ip)?;
-        until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
+        [(Some(name), ip), (None, ip)]
+            .iter()
+            .filter_map(|key| f.get(key))
+            .filter_map(|(_, until)| until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+            .max()
     }
 
     fn allow(&self, user: usize, need: Role) -> Check {
         let u = &self.users[user];
         if u.role >= need {
-            Check::Pass
+            Check::Pass { authenticated: true }
         } else {
             Check::Refuse(Answer::error(&ApiError::new(
                 ErrorCode::Forbidden,
@@ -951,6 +987,18 @@ impl Gate {
             )))
         }
     }
+}
+
+/// Counts one more failed login under `key`; from the `free`-th in a row on, it must wait
+/// 1 s, then twice as long each time, up to [`MAX_LOCKOUT`]. Returns the count.
+fn count_failure(f: &mut Failures, key: (Option<String>, IpAddr), free: u32, now: Instant) -> u32 {
+    let entry = f.entry(key).or_insert((0, now));
+    entry.0 = entry.0.saturating_add(1);
+    if entry.0 >= free {
+        let wait = std::time::Duration::from_secs(1 << (entry.0 - free).min(9));
+        entry.1 = now + wait.min(MAX_LOCKOUT);
+    }
+    entry.0
 }
 
 /// The `Authorization` header's value.

@@ -410,3 +410,29 @@ fn a_duplicate_key_names_the_key_and_both_lines_issue_12() {
     );
     let _ = std::fs::remove_dir_all(&dir.path);
 }
+
+#[test]
+fn issue_13_a_nul_byte_in_a_command_or_environment_value_fails_the_check() {
+    // They passed --check and failed only at spawn, with an error about something else.
+    let dir = Dir::new("check-nul");
+    let file = dir.write(
+        "kahi.toml",
+        "[programs.web]\ncommand = \"/bin/true\\u0000x\"\n\n\
+         [programs.arr]\ncommand = [\"/bin/true\", \"a\\u0000b\"]\n\n\
+         [programs.env]\ncommand = \"/bin/true\"\nenvironment = { A = \"x\\u0000y\" }\n",
+    );
+    let out = kahi(&dir, &["daemon", "--check", "-c", &path_str(&file)], &[]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let place = path_str(&file);
+    for line in [
+        format!("{place}:2:11: programs.web.command: a NUL byte is not allowed in a command"),
+        format!("{place}:5:11: programs.arr.command: a NUL byte is not allowed in a command"),
+        format!(
+            "{place}:9:21: programs.env.environment.A: a NUL byte is not allowed in an \
+             environment value"
+        ),
+    ] {
+        assert!(out.stderr.lines().any(|l| l == line), "no {line:?} in:\n{}", out.stderr);
+    }
+    assert!(out.stderr.ends_with(&fatal_line(3)), "{}", out.stderr);
+}

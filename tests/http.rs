@@ -91,8 +91,14 @@ fn probes_and_process_reads_answer_with_json_and_the_right_status() {
     // A program that exited as expected and is not restarted is done, not unready.
     assert_eq!(request(port, "GET", "/readyz?process=web,done").0, 200);
     assert_eq!(request(port, "GET", "/readyz?process=web,manual").0, 503);
-    let (code, _, body) = request(port, "GET", "/readyz?process=nope");
-    assert_eq!((code, body["code"].as_str()), (404, Some("NOT_FOUND")));
+    // Regression (issue 13): with no users, nobody may learn which names exist: an unknown
+    // name is answered as a known one that is not ready (it got 404).
+    let (code, _, manual) = request(port, "GET", "/readyz?process=manual");
+    assert_eq!(code, 503, "{manual}");
+    let (code, _, nope) = request(port, "GET", "/readyz?process=nope");
+    assert_eq!(code, 503, "{nope}");
+    assert_eq!(nope.to_string(), manual.to_string().replace("manual", "nope"));
+    assert_eq!(nope, serde_json::json!({ "ready": false, "not_ready": [{ "name": "nope" }] }));
 
     // The process list is what `status --json` shows.
     let (code, _, body) = request(port, "GET", "/api/v1/processes");
@@ -228,8 +234,21 @@ fn actions_logs_groups_config_and_their_errors() {
     }
     // A body over the bound is refused before it reaches the loop.
     let big = format!(r#"{{"signal":"{}"}}"#, "x".repeat(70_000));
-    let (code, _, _) = send(port, "POST", "/api/v1/processes/web/signal", "", &big);
+    let (code, _, body) = send(port, "POST", "/api/v1/processes/web/signal", "", &big);
     assert_eq!(code, 413);
+    // Regression (issue 13): kahi(1) gave this code as SERVER_ERROR while the answer said
+    // BAD_REQUEST; the page must name the code the answer carries.
+    let code = body["code"].as_str().unwrap();
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/kahi.1")).unwrap();
+    let documented = page
+        .split(')')
+        .find(|item| item.contains("413 for a body over 64 KiB"))
+        .and_then(|item| {
+            // The last code named before "(400, 413 ...".
+            item.split_whitespace().rfind(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        })
+        .unwrap_or_else(|| panic!("kahi(1) does not say which code a body over 64 KiB gets"));
+    assert_eq!(documented, code, "kahi(1) and the answer disagree: {body}");
 
     // Log reads: the tail by default, or length bytes from offset.
     let (code, _, log) = request(port, "GET", "/api/v1/processes/web/log/stdout");
@@ -602,6 +621,71 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
     let (code, _, body) = as_(Some(("a", "apw")), "GET", "/api/v1/version");
     assert_eq!(code, 429, "{body}");
     wait_until("the wait is over", DEADLINE, || as_(a, "GET", "/api/v1/version").0 == 200);
+}
+
+#[test]
+fn issue_13_failed_logins_for_one_user_do_not_hold_another_at_the_same_address() {
+    let (_d, port) = start(
+        "http-lockout",
+        &format!(
+            "[[server.http.users]]\nname = \"x\"\npassword_hash = \"{}\"\nrole = \"admin\"\n\n\
+             [[server.http.users]]\nname = \"y\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
+            hash("xpw"),
+            hash("ypw")
+        ),
+    );
+    let as_ = |user: &str, password: &str| {
+        send(port, "GET", "/api/v1/version", &basic(user, password), "").0
+    };
+    // Someone guesses x's password from this address: x must wait here...
+    for _ in 0..5 {
+        assert_eq!(as_("x", "guess"), 401);
+    }
+    assert_eq!(as_("x", "xpw"), 429);
+    // ...and y, at the same address, was not held (it was, when the count was per address).
+    assert_eq!(as_("y", "ypw"), 200);
+    // Many names from one address: past fifty failures in a row, every name waits there.
+    for i in 0..50 {
+        assert_eq!(as_(&format!("n{i}"), "guess"), 401, "name n{i}");
+    }
+    let (code, _, body) = send(port, "GET", "/api/v1/version", &basic("y", "ypw"), "");
+    assert_eq!(code, 429, "{body}");
+    wait_until("the address's wait is over", DEADLINE, || as_("y", "ypw") == 200);
+}
+
+#[test]
+fn issue_13_readyz_tells_unknown_names_apart_only_to_users() {
+    let (d, port) = start(
+        "http-readyz-names",
+        &format!(
+            "[[server.http.users]]\nname = \"v\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n\n\
+             [programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+             [programs.manual]\ncommand = \"sleep 1000\"\nautostart = false\n",
+            hash("vpw")
+        ),
+    );
+    d.wait_state("web", "RUNNING");
+    let ask =
+        |who: &str, names: &str| send(port, "GET", &format!("/readyz?process={names}"), who, "");
+    // Without credentials: the probe still answers, and an unknown name looks like a known
+    // one that is not ready.
+    assert_eq!(ask("", "web").0, 200);
+    let (code, _, manual) = ask("", "manual");
+    let (code2, _, nope) = ask("", "nope");
+    assert_eq!((code, code2), (503, 503), "{manual} {nope}");
+    assert_eq!(nope.to_string(), manual.to_string().replace("manual", "nope"));
+    let (code, _, both) = ask("", "web,nope");
+    assert_eq!(code, 503);
+    assert_eq!(both["not_ready"], serde_json::json!([{ "name": "nope" }]));
+    // A user (of any role) gets the precise answer.
+    let v = basic("v", "vpw");
+    let (code, _, body) = ask(&v, "nope");
+    assert_eq!((code, body["code"].as_str()), (404, Some("NOT_FOUND")), "{body}");
+    let (code, _, body) = ask(&v, "manual");
+    assert_eq!(code, 503);
+    assert_eq!(body["not_ready"], serde_json::json!([{ "name": "manual", "state": "STOPPED" }]));
+    // Credentials that are wrong are refused, like anywhere else.
+    assert_eq!(ask(&basic("v", "wrong"), "nope").0, 401);
 }
 
 #[test]

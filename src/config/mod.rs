@@ -2015,6 +2015,12 @@ impl<'s> Loader<'s, '_> {
             self.error(at, "is empty");
             return None;
         }
+        // execve(2) takes C strings: a NUL would end the word there, so it is refused here
+        // rather than at each spawn.
+        if argv.iter().any(|w| w.contains('\0')) {
+            self.error(at, "a NUL byte is not allowed in a command");
+            return None;
+        }
         Some(argv)
     }
 
@@ -2097,6 +2103,14 @@ impl<'s> Loader<'s, '_> {
                 self.error(&at, "a variable name cannot be empty or contain '=' or NUL");
                 ok = false;
             }
+            // The environment reaches execve(2) as C strings, which a NUL would cut short.
+            let value = match value {
+                Some(value) if value.contains('\0') => {
+                    self.error(&at, "a NUL byte is not allowed in an environment value");
+                    None
+                }
+                value => value,
+            };
             match value {
                 Some(value) => env.push((k.get_ref().to_string(), value)),
                 None => ok = false,
@@ -2413,17 +2427,33 @@ fn describe(v: &DeValue<'_>) -> String {
     }
 }
 
-/// Program, group and process names: what supervisord allows, and nothing that breaks a
-/// namespec or a file name.
+/// The longest program, group or process name.
+const MAX_NAME: usize = 128;
+
+/// Program, group and process names: ASCII letters, digits, '_', '-' and '.', which every
+/// place a name goes takes as it is: a namespec (`group:name`), a log file name, a URL path
+/// segment, a `process=a,b` query, a shell word, a terminal. supervisord refuses only blanks,
+/// ':' and '/'; the rest it allows ('*', ',', '@', '%', quotes, control and invisible
+/// characters such as U+200B or U+202E) would be a glob, a separator, an instance name
+/// (`NAME@N`), an escape or a name that looks like another.
 fn check_name(name: &str) -> Result<(), String> {
+    const ALLOWED: &str = "names may contain only ASCII letters, digits, '_', '-' and '.'";
     if name.is_empty() {
         return Err("a name cannot be empty".into());
     }
     if let Some(c) =
-        name.chars().find(|c| c.is_whitespace() || *c == ':' || *c == '/' || c.is_control())
+        name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
+        // Debug formatting shows a control or invisible character as an escape.
+        return Err(format!("name {name:?} contains {c:?}; {ALLOWED}"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not a name: it means a directory"));
+    }
+    if name.len() > MAX_NAME {
         return Err(format!(
-            "name {name:?} contains {c:?}; names cannot contain spaces, ':' or '/'"
+            "a name is at most {MAX_NAME} characters; this one has {}",
+            name.len()
         ));
     }
     if name == "all" {

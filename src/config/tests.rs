@@ -1004,6 +1004,18 @@ fn command_errors() {
         assert_eq!((e.key.as_str(), e.message.as_str()), ("programs.web.command", "is empty"));
     }
 
+    // execve(2) would cut the word at the NUL: refused here (issue 13), not at each spawn.
+    for nul in ["\"/bin/true\\u0000x\"", "[\"/bin/true\", \"a\\u0000\"]"] {
+        let e = one_error(&format!("[programs.web]\ncommand = {nul}\n"));
+        assert_eq!((e.line, e.column, e.key.as_str()), (2, 11, "programs.web.command"));
+        assert_eq!(e.message, "a NUL byte is not allowed in a command");
+    }
+    let e = one_error(
+        "[programs.web]\ncommand = \"/bin/true\"\n[programs.web.environment]\nA = \"\\u0000\"\n",
+    );
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 5, "programs.web.environment.A"));
+    assert_eq!(e.message, "a NUL byte is not allowed in an environment value");
+
     let e = one_error("[programs.web]\ncommand = \"sh -c 'open\"\n");
     assert_eq!(e.message, "cannot split into words: unterminated single quote");
 
@@ -1083,13 +1095,53 @@ fn bad_names() {
         errors[0].to_string(),
         format!(
             "{f}:1:1: programs.\"web app\": name \"web app\" contains ' '; \
-             names cannot contain spaces, ':' or '/'"
+             names may contain only ASCII letters, digits, '_', '-' and '.'"
         )
     );
     assert_eq!(
         errors[3].to_string(),
         format!("{f}:7:1: programs.all: \"all\" is reserved: kahi ctl uses it for every process")
     );
+}
+
+#[test]
+fn names_are_identifiers_issue_13() {
+    // They were accepted: a glob, a directory, an instance name, invisible and bidi
+    // characters, controls, and a name longer than any file name.
+    let long = "a".repeat(129);
+    for (name, what) in [
+        ("*", "contains '*'"),
+        ("..", "\"..\" is not a name"),
+        (".", "\".\" is not a name"),
+        ("web@1", "contains '@'"),
+        ("a,b", "contains ','"),
+        ("web\\u200b", "contains '\\u{200b}'"),
+        ("\\u202eweb", "contains '\\u{202e}'"),
+        ("a\\tb", "contains '\\t'"),
+        ("caf\\u00e9", "contains '\u{e9}'"),
+        (long.as_str(), "at most 128 characters; this one has 129"),
+    ] {
+        for section in ["programs", "groups"] {
+            let text = match section {
+                "programs" => format!("[programs.\"{name}\"]\ncommand = \"x\"\n"),
+                _ => format!(
+                    "[programs.web]\ncommand = \"x\"\n[groups.\"{name}\"]\nprograms = [\"web\"]\n"
+                ),
+            };
+            let e = one_error(&text);
+            assert!(e.key.starts_with(&format!("{section}.")), "{e}");
+            assert!(e.message.contains(what), "{name:?}: {e}");
+            assert!(e.line > 0 && e.column == 1, "{e}");
+        }
+    }
+    let e = one_error("[programs.web]\ncommand = \"x\"\nprocess_name = \"web@%(process_num)d\"\n");
+    assert_eq!((e.line, e.column, e.key.as_str()), (3, 16, "programs.web.process_name"));
+    assert!(e.message.contains("contains '@'"), "{e}");
+    // What supervisord configs commonly use stays valid, up to 128 characters.
+    let ok_names = ["web", "web.1", "my-app_2", "A.b-c", "..a", &"b".repeat(128)];
+    let text: String =
+        ok_names.iter().map(|n| format!("[programs.\"{n}\"]\ncommand = \"x\"\n")).collect();
+    assert_eq!(ok(&text).processes.len(), ok_names.len());
 }
 
 #[test]
