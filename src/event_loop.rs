@@ -83,6 +83,10 @@ const FIRST_DYNAMIC: usize = 16;
 /// Bytes read from one pipe per loop iteration before other sources get their turn.
 const PIPE_BUDGET: usize = 256 * 1024;
 
+/// Readiness events taken from one poll: each may be costly (a pipe's end, with its process
+/// reaped), and a request waits for the rest of its turn.
+const EVENTS_PER_TURN: usize = 256;
+
 /// Exits handled in one turn of the loop; more are reaped in the next, with no wait between.
 const REAP_BUDGET: usize = 256;
 
@@ -273,7 +277,7 @@ impl EventLoop {
         poll.registry().register(&mut listener, CONTROL, Interest::READABLE)?;
         Ok(EventLoop {
             poll,
-            events: Events::with_capacity(1024),
+            events: Events::with_capacity(EVENTS_PER_TURN),
             signals,
             listener,
             sup,
@@ -805,6 +809,14 @@ impl EventLoop {
         // More may be waiting: the next turn reaps on, without waiting for a signal.
         self.reap_pending = reaped.len() == REAP_BUDGET;
         for (pid, status) in reaped {
+            self.reaped(pid, status, now);
+        }
+        self.after_reaping(now);
+    }
+
+    /// One child was reaped: its process (or health check) hears of it.
+    fn reaped(&mut self, pid: i32, status: crate::process::ExitStatus, now: Instant) {
+        {
             self.state.exited(pid, now);
             match self.sup.by_pid(pid) {
                 Some(id) => {
@@ -839,6 +851,10 @@ impl EventLoop {
             }
             self.perform(now);
         }
+    }
+
+    /// A critical process that exited ends everything.
+    fn after_reaping(&mut self, now: Instant) {
         if let Some((name, code)) = &self.sup.critical_exit
             && !self.sup.is_shutting_down()
         {
@@ -1019,6 +1035,13 @@ impl EventLoop {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
             self.pending_reads.remove(&token);
+            // A pipe closes when its process exits, as a rule: look at that one child now,
+            // rather than leave it to a scan of them all on SIGCHLD.
+            if !gone && let Some(status) = sys::reap::reap_pid(pid) {
+                let now = Instant::now();
+                self.reaped(pid, status, now);
+                self.after_reaping(now);
+            }
         }
     }
 

@@ -581,7 +581,7 @@ impl Supervisor {
         if self.shutdown && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff) {
             self.input(id, Input::Stop, now);
         }
-        self.advance_shutdown(Some(id), now);
+        self.advance_shutdown(Some(id));
     }
 
     /// Starts every autostart process, in priority order.

@@ -185,7 +185,12 @@ impl Harness {
     fn perform(&mut self, now: Instant) -> Done {
         self.remember();
         let mut done = Vec::new();
-        while let Some((id, action)) = self.sup.actions.pop_front() {
+        loop {
+            // A large shutdown sends its stops a batch per turn of the loop.
+            if self.sup.actions.is_empty() && self.sup.shutdown_busy() {
+                self.sup.continue_shutdown(now);
+            }
+            let Some((id, action)) = self.sup.actions.pop_front() else { break };
             let name = self.seen[&id].clone();
             if action == Action::Spawn {
                 let answer = if self.failing.contains(&name) {

@@ -33,3 +33,19 @@ pub fn reap(max: usize) -> Vec<(i32, ExitStatus)> {
     }
     out
 }
+
+/// `pid`'s exit, if it has ended: a look at one child, which costs the kernel nothing like a
+/// scan of every child (`waitpid(-1)` walks the whole list of children, and a shutdown of
+/// thousands at once made that the daemon's main cost).
+pub fn reap_pid(pid: i32) -> Option<ExitStatus> {
+    loop {
+        return match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, core_dumped)) => {
+                Some(ExitStatus::Signaled { signal: sig as i32, core_dumped })
+            }
+            Err(Errno::EINTR) => continue,
+            _ => None,
+        };
+    }
+}
