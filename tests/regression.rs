@@ -415,7 +415,7 @@ fn log_ms(line: &str) -> Option<u64> {
 /// RUNNING before their startsecs. Spawns now go a slice of each turn at a time, each stamped
 /// with its own time, and an automatic restart goes ahead of them.
 #[test]
-fn a_large_start_leaves_the_loop_responsive_and_startsecs_true() {
+fn a_large_start_and_shutdown_leave_the_loop_responsive_and_startsecs_true() {
     const N: usize = 1500;
     let mut body = String::from(
         "[programs.canary]\ncommand = \"sleep 1000\"\nstartsecs = 0\npriority = 1\n\
@@ -455,6 +455,30 @@ fn a_large_start_leaves_the_loop_responsive_and_startsecs_true() {
             }
         }
     }
+    // Regression (issue 13): the shutdown recomputed who waits for whom after every exit
+    // (cubic: 1,000 programs took 10 s, 10,000 never finished) and sent every stop in one turn.
+    let mut d = d;
+    let t = Instant::now();
+    d.signal(15);
+    let mut slowest = Duration::ZERO;
+    while d.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none()) {
+        let asked = Instant::now();
+        let answered = UnixStream::connect(&d.socket).is_ok_and(|mut s| {
+            let _ = s.set_read_timeout(Some(DEADLINE));
+            let _ = s.write_all(b"{\"cmd\":\"status\",\"names\":[\"canary\"]}\n");
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).is_ok_and(|n| n > 0)
+        });
+        if answered {
+            slowest = slowest.max(asked.elapsed());
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "shutdown of {N} is not over after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("shutdown of {N}: {:?}, slowest status during it {slowest:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(10), "shutdown took {:?}", t.elapsed());
+    assert!(slowest < Duration::from_secs(1), "a status took {slowest:?} during the shutdown");
+    assert_eq!(d.wait_exit(DEADLINE), 0);
 }
 
 /// Regression (issue 13): the open-file limit was left as inherited (often a soft 1024), so a
