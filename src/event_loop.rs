@@ -92,7 +92,7 @@ const REAP_BUDGET: usize = 256;
 
 /// How long one turn of the loop may spend spawning the processes of a large start before it
 /// polls again: restarts, `kahi ctl` and the HTTP API are answered in between.
-const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What a token stands for.
 enum Source {
@@ -577,8 +577,13 @@ impl EventLoop {
         }
     }
 
-    /// Spawns queued by a large start, as long as this turn has time for them.
+    /// Spawns queued by a large start, for a slice of this turn: a full one whatever else the
+    /// turn did (a client polling status must not starve the start).
     fn spawn_queued(&mut self) {
+        if self.spawn_queue.is_empty() {
+            return;
+        }
+        self.spawn_until = Instant::now() + SPAWN_SLICE;
         while Instant::now() < self.spawn_until {
             let Some(id) = self.spawn_queue.pop_front() else { return };
             let now = Instant::now();

@@ -4,8 +4,10 @@
 //! name, one process a line), and at start ends what the file names and still runs, as
 //! `[server] orphans = "kill"` says, or only reports it with `"keep"`.
 //!
-//! A pid is taken for the same process only when its start time (field 22 of /proc/PID/stat)
-//! is the one recorded, so a recycled pid is never signalled.
+//! A pid is taken for the same process only when its start time (field 22 of /proc/PID/stat,
+//! clock ticks since boot) is the one recorded, so a recycled pid is never signalled. Kahi
+//! records the time of the spawn by its own clock rather than reading /proc then: reading the
+//! stat of a process that is still loading its program can stall until the load is done.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,6 +31,25 @@ pub fn start_time(pid: i32) -> Option<u64> {
         return None;
     }
     fields.get(19)?.parse().ok()
+}
+
+/// Now, in the unit of /proc/PID/stat's start time: clock ticks since boot.
+pub fn now_ticks() -> u64 {
+    let ticks =
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
+        t.tv_sec() as u64 * ticks as u64 + t.tv_nsec() as u64 * ticks as u64 / 1_000_000_000
+    })
+}
+
+/// A spawn is recorded just after the process was made (its exec done): its start time, by
+/// /proc, is a little before. A second's slack is far less than the pids a system would need
+/// to go through to hand the same pid out again.
+const SLACK_TICKS: u64 = 100;
+
+/// Whether `pid` is the process recorded as spawned at `at` (clock ticks since boot).
+fn same_process(pid: i32, at: u64) -> bool {
+    start_time(pid).is_some_and(|s| s <= at + 1 && s + SLACK_TICKS >= at)
 }
 
 /// The file's text for `running`: (pid, start time, name).
@@ -57,7 +78,7 @@ pub fn alive(path: &Path) -> Vec<(i32, String)> {
             let pid: i32 = words.next()?.parse().ok()?;
             let start: u64 = words.next()?.parse().ok()?;
             let name = words.next().unwrap_or("?").to_string();
-            (pid > 1 && start_time(pid) == Some(start)).then_some((pid, name))
+            (pid > 1 && same_process(pid, start)).then_some((pid, name))
         })
         .collect()
 }
@@ -120,10 +141,8 @@ impl StateFile {
     }
 
     pub fn spawned(&mut self, pid: i32, name: String, now: Instant) {
-        if let Some(start) = start_time(pid) {
-            self.running.insert(pid, (start, name));
-            self.dirty_since.get_or_insert(now);
-        }
+        self.running.insert(pid, (now_ticks(), name));
+        self.dirty_since.get_or_insert(now);
     }
 
     pub fn exited(&mut self, pid: i32, now: Instant) {
@@ -178,7 +197,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kahi-leftovers-{me}"));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("kahi.sock.pids");
-        let text = render(&[(me, start, "me".into()), (me, start + 1, "recycled".into())]);
+        let text =
+            render(&[(me, start, "me".into()), (me, start + 2 * SLACK_TICKS, "recycled".into())]);
         write(&path, &text).unwrap();
         let found = alive(&path);
         let _ = std::fs::remove_dir_all(&dir);
