@@ -92,7 +92,7 @@ const REAP_BUDGET: usize = 256;
 
 /// How long one turn of the loop may spend spawning the processes of a large start before it
 /// polls again: restarts, `kahi ctl` and the HTTP API are answered in between.
-const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(20);
+const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What a token stands for.
 enum Source {
