@@ -506,7 +506,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         statecode: p.state.code(),
         pid: p.pid,
         exitstatus: p.exit_status.map(|s| s.code()),
-        uptime_secs: uptime.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+        uptime_secs: uptime.map(round_secs),
         start_time: p.started_at.and_then(wall),
         stop_time: p.stopped_at.and_then(wall),
         restarts: p.restarts,
@@ -522,11 +522,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
 
 /// In BACKOFF: how long until the next automatic start.
 pub fn next_start_in(p: &crate::process::machine::Proc, now: Instant) -> Option<Duration> {
-    if p.state != State::Backoff {
-        return None;
-    }
-    let at = p.timers.get(TimerKind::Backoff).or(p.timers.get(TimerKind::Restart))?;
-    Some(at.saturating_duration_since(now))
+    p.next_start().map(|at| at.saturating_duration_since(now))
 }
 
 /// Seconds to the millisecond, for JSON.

@@ -342,17 +342,14 @@ impl EventLoop {
                 && !self.reap_pending
                 && !self.sup.shutdown_busy()
             {
+                // The earliest deadline: a timer, the state file, a partial line's flush.
                 let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
-                let timer = match (timer, self.state.due()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
                 let held = if self.paused { None } else { self.held.values().min().copied() };
-                let next = match (timer, held) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                next.map(|at| at.saturating_duration_since(Instant::now()))
+                [timer, self.state.due(), held]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
             } else {
                 Some(std::time::Duration::ZERO)
             };
@@ -821,41 +818,39 @@ impl EventLoop {
 
     /// One child was reaped: its process (or health check) hears of it.
     fn reaped(&mut self, pid: i32, status: crate::process::ExitStatus, now: Instant) {
-        {
-            self.state.exited(pid, now);
-            match self.sup.by_pid(pid) {
-                Some(id) => {
-                    self.note_oom(id);
-                    self.sup.input(id, Input::Exited(status), now);
-                    if self.paused {
-                        // Its pipes are read to the end now, console or not.
-                        let sources = &self.sources;
-                        let mine: Vec<Token> = self
-                            .paused_reads
-                            .iter()
-                            .copied()
-                            .filter(|t| {
-                                matches!(sources.get(t), Some(Source::Pipe { pid: p, .. }) if *p == pid)
-                            })
-                            .collect();
-                        for t in mine {
-                            self.paused_reads.remove(&t);
-                            self.pending_reads.insert(t);
-                        }
+        self.state.exited(pid, now);
+        match self.sup.by_pid(pid) {
+            Some(id) => {
+                self.note_oom(id);
+                self.sup.input(id, Input::Exited(status), now);
+                if self.paused {
+                    // Its pipes are read to the end now, console or not.
+                    let sources = &self.sources;
+                    let mine: Vec<Token> = self
+                        .paused_reads
+                        .iter()
+                        .copied()
+                        .filter(|t| {
+                            matches!(sources.get(t), Some(Source::Pipe { pid: p, .. }) if *p == pid)
+                        })
+                        .collect();
+                    for t in mine {
+                        self.paused_reads.remove(&t);
+                        self.pending_reads.insert(t);
                     }
                 }
-                None => match self.check_pids.remove(&pid) {
-                    Some(id) => {
-                        self.checks.remove(&id);
-                        let ok = status == crate::process::ExitStatus::Exited(0);
-                        let detail = status.to_string();
-                        self.sup.input(id, Input::HealthResult { ok, detail }, now);
-                    }
-                    None => log::debug!("reaped unknown pid {pid} ({status})"),
-                },
             }
-            self.perform(now);
+            None => match self.check_pids.remove(&pid) {
+                Some(id) => {
+                    self.checks.remove(&id);
+                    let ok = status == crate::process::ExitStatus::Exited(0);
+                    let detail = status.to_string();
+                    self.sup.input(id, Input::HealthResult { ok, detail }, now);
+                }
+                None => log::debug!("reaped unknown pid {pid} ({status})"),
+            },
         }
+        self.perform(now);
     }
 
     /// A critical process that exited ends everything.

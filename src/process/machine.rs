@@ -113,6 +113,17 @@ pub struct Proc {
     pub timers: Timers,
 }
 
+impl Proc {
+    /// In BACKOFF: when the next automatic start is due (a retry, or the restart guard's
+    /// wait).
+    pub fn next_start(&self) -> Option<Instant> {
+        if self.state != State::Backoff {
+            return None;
+        }
+        self.timers.get(TimerKind::Backoff).or(self.timers.get(TimerKind::Restart))
+    }
+}
+
 impl Default for Proc {
     fn default() -> Self {
         Proc {
@@ -295,9 +306,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.spawn_error = Some(error);
             // STARTING -> BACKOFF: a shortage; retried without counting toward FATAL.
             let at = now + backoff_delay(spec, p.backoff.max(1));
-            p.timers.set(TimerKind::Backoff, at);
-            change(p, State::Backoff, &mut out);
-            out.push(Action::SetTimer(TimerKind::Backoff, at));
+            wait_in_backoff(p, TimerKind::Backoff, at, None, &mut out);
         }
         (State::Starting, Input::SpawnFailed { error, .. }) => {
             out.push(Action::Log(Level::Info, format!("spawnerr: can't start '{name}': {error}")));
@@ -392,9 +401,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
                             restart_reason(p, spec, ran)
                         ),
                     ));
-                    p.timers.set(TimerKind::Restart, now + wait);
-                    change(p, State::Backoff, &mut out);
-                    out.push(Action::SetTimer(TimerKind::Restart, now + wait));
+                    wait_in_backoff(p, TimerKind::Restart, now + wait, None, &mut out);
                 }
             }
         }
@@ -635,10 +642,22 @@ fn enter_backoff(
         // The retry waits its back-off alone: failed starts end in FATAL after startretries,
         // so they cannot loop; the restart guard is for processes that did run.
         let at = now + backoff_delay(spec, p.backoff);
-        p.timers.set(TimerKind::Backoff, at);
-        change_after(p, State::Backoff, exit, out);
-        out.push(Action::SetTimer(TimerKind::Backoff, at));
+        wait_in_backoff(p, TimerKind::Backoff, at, exit, out);
     }
+}
+
+/// -> BACKOFF until `at`, when `kind` fires. The deadline is armed before the change, so that
+/// the change carries it.
+fn wait_in_backoff(
+    p: &mut Proc,
+    kind: TimerKind,
+    at: Instant,
+    exit: Option<&Exit>,
+    out: &mut Vec<Action>,
+) {
+    p.timers.set(kind, at);
+    change_after(p, State::Backoff, exit, out);
+    out.push(Action::SetTimer(kind, at));
 }
 
 /// The restart guard: how long an automatic restart after a run that lasted `ran` waits.
@@ -798,10 +817,7 @@ fn change_after(p: &mut Proc, to: State, exit: Option<&Exit>, out: &mut Vec<Acti
         p.status_text = None;
     }
     p.state = to;
-    let next_start = match to {
-        State::Backoff => p.timers.get(TimerKind::Backoff).or(p.timers.get(TimerKind::Restart)),
-        _ => None,
-    };
+    let next_start = p.next_start();
     out.push(Action::Changed {
         from,
         to,
