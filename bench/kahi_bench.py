@@ -30,6 +30,13 @@ startsecs = 0, autorestart = true, the restart guard's defaults); after a 3 s wa
 per second (lines in FILE) and the daemon's CPU % (utime + stime from /proc) over 10 s;
 median of 3.
 
+Scale: 10,000 `sleep` programs (redirect_stderr = true: one pipe each) and a canary started
+first. During the start the canary is killed again and again, and each time its replacement is
+timed until `status` names it RUNNING with a new pid; the start is timed until every program is
+RUNNING. Then SIGTERM: the shutdown is timed until the daemon exits, while `status` of the
+canary is asked every 10 ms and each answer timed. Figures: the start, the canary's worst
+restart, the shutdown, the worst status answer.
+
 Dependencies: 200 independent programs, then 200 in a diamond (a root, 198 branches that depend
 on it, a sink that depends on every branch): time until all RUNNING, median of 3 each; the
 figure is diamond / independent; the diamond's order is checked from the start times.
@@ -88,6 +95,10 @@ TARGETS = {
     "http_rps": ("HTTP process list, 100 programs, rate", "req/s", 10000.0, ">="),
     "http_p99": ("HTTP process list, 100 programs, p99", "ms", 10.0, "<"),
     "http_vs_supervisord": ("HTTP rate, Kahi / supervisord XML-RPC", "x", 20.0, ">="),
+    "scale_start": ("start of 10,000 programs", "s", 30.0, "<"),
+    "scale_canary_max": ("canary restart during that start, max", "ms", 50.0, "<"),
+    "scale_shutdown": ("shutdown of 10,000 programs", "s", 10.0, "<"),
+    "scale_status_max": ("status during that shutdown, max", "ms", 100.0, "<"),
 }
 
 
@@ -594,6 +605,88 @@ def crash_loop(out, opts):
     out.figure("crash_cpu", statistics.median(cpus), how)
 
 
+def request(sock, line, timeout=30):
+    """One request line over a control socket: the reply, decoded, or None if refused."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(sock)
+        except OSError:
+            return None
+        s.sendall(line)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                return None
+            buf += chunk
+    return json.loads(buf)
+
+
+def scale(out, opts):
+    n = opts.scale_n
+    canary_q = b'{"cmd":"status","names":["canary"]}\n'
+
+    def tables(d):
+        return ('\n[programs.canary]\ncommand = "{0} 99"\nstartsecs = 0\npriority = 1\n'
+                'restart_min_interval = 0\n'.format(d.exe)
+                + "".join(f'\n[programs.p{i}]\ncommand = "{d.exe} 100000{i}"\n'
+                          'startsecs = 0\nredirect_stderr = true\n' for i in range(n)))
+
+    def canary(d):
+        reply = request(d.sock, canary_q)
+        p = reply and reply.get("processes")
+        return (p[0]["state"], p[0].get("pid")) if p else (None, None)
+
+    with Daemon(opts.kahi, opts.scratch, n + 1, tables=tables) as d:
+        wait_quiet(opts.quiesce)
+        t0 = d.start()
+        restarts, started, last_full = [], None, 0.0
+        while started is None:
+            state, pid = canary(d)
+            if state == "RUNNING" and pid:
+                os.kill(pid, signal.SIGKILL)
+                k0 = time.perf_counter()
+                while True:
+                    state2, pid2 = canary(d)
+                    if state2 == "RUNNING" and pid2 and pid2 != pid:
+                        break
+                    if time.perf_counter() - k0 > 10:
+                        raise RuntimeError("the canary was not replaced within 10 s")
+                restarts.append((time.perf_counter() - k0) * 1000)
+            d.check_alive()
+            now = time.perf_counter()
+            if now - last_full > 0.5:
+                last_full = now
+                procs = d.status()
+                if procs and sum(p["state"] == "RUNNING" for p in procs) == n + 1:
+                    started = time.perf_counter() - t0
+            if now - t0 > 120:
+                raise RuntimeError("not every program RUNNING after 120 s")
+            time.sleep(0.05)
+        note(f"  scale: {n} programs RUNNING after {started:.2f} s; {len(restarts)} canary restarts, "
+             f"median {statistics.median(restarts):.2f} ms, max {max(restarts):.2f} ms")
+        time.sleep(1)
+        d.programs()
+        answers = []
+        t1 = time.perf_counter()
+        os.kill(d.pid, signal.SIGTERM)
+        while d.proc.poll() is None:
+            a0 = time.perf_counter()
+            if request(d.sock, canary_q) is not None:
+                answers.append((time.perf_counter() - a0) * 1000)
+            time.sleep(0.01)
+            if time.perf_counter() - t1 > 60:
+                raise RuntimeError("the shutdown did not end within 60 s")
+        stopped = time.perf_counter() - t1
+        note(f"  scale: shutdown {stopped:.2f} s, exit status {d.proc.returncode}; {len(answers)} status "
+             f"answers, median {statistics.median(answers):.1f} ms, max {max(answers):.1f} ms")
+    out.figure("scale_start", started, f"{n} programs and the canary")
+    out.figure("scale_canary_max", max(restarts), f"{len(restarts)} kills during the start")
+    out.figure("scale_shutdown", stopped, f"exit status {d.proc.returncode}")
+    out.figure("scale_status_max", max(answers), f"{len(answers)} answers, every 10 ms")
+
+
 WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "writer.py")
 
 
@@ -1060,6 +1153,7 @@ def main():
         opts.log_bytes, opts.log_runs = 256 * MIB, 1
         opts.http_runs, opts.http_secs = 1, 3
         opts.deps_runs = 1
+        opts.scale_n = 2000
         opts.peers = None
     else:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
@@ -1068,6 +1162,7 @@ def main():
         opts.log_bytes, opts.log_runs = 1024 * MIB, 5
         opts.http_runs, opts.http_secs = 3, 10
         opts.deps_runs = 3
+        opts.scale_n = 10000
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096:
@@ -1093,6 +1188,7 @@ def main():
     log_throughput(out, opts)
     dependencies(out, opts)
     http_load(out, opts)
+    scale(out, opts)
     peer_results, peers = ({}, [])
     if opts.peers:
         peer_results, peers = run_peers(out, opts)

@@ -54,6 +54,10 @@ pub enum Request {
         offset: Option<u64>,
         #[serde(default)]
         follow: bool,
+        /// How the bytes travel: as text (invalid UTF-8 shown as U+FFFD) or as base64 of
+        /// the bytes as the program wrote them.
+        #[serde(default)]
+        encoding: Encoding,
     },
     /// The end of the daemon's own log.
     Maintail {
@@ -79,6 +83,23 @@ pub enum Request {
     Avail {},
     Shutdown {},
     Version {},
+}
+
+/// How a log's bytes are put in a reply's `data`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Text: bytes that are not UTF-8 become U+FFFD.
+    #[default]
+    Text,
+    /// Base64 of the bytes exactly as written.
+    Base64,
+}
+
+impl Encoding {
+    fn is_text(&self) -> bool {
+        *self == Encoding::Text
+    }
 }
 
 /// A log a client can follow.
@@ -119,11 +140,15 @@ pub enum Reply {
     Pid {
         pid: i32,
     },
-    /// A piece of a log. Bytes that are not UTF-8 are shown as U+FFFD.
+    /// A piece of a log, from `offset` on. As text, bytes that are not UTF-8 are shown as
+    /// U+FFFD; as base64, `data` holds the bytes exactly. A long piece is sent as it is read
+    /// from the ring buffer, and ends early where the program overwrote the rest meanwhile.
     Log {
         data: String,
         offset: u64,
         skipped: u64,
+        #[serde(default, skip_serializing_if = "Encoding::is_text")]
+        encoding: Encoding,
     },
     Changes {
         changes: Changes,
@@ -303,7 +328,9 @@ pub enum Handled {
     /// Answer now, and keep the waiter going without anyone to answer (restart --no-wait).
     ReplyThenWait(Reply, Waiter),
     /// Follow a log: send what is there, then every new byte.
-    Follow { log: LogSource, offset: u64 },
+    Follow { log: LogSource, offset: u64, encoding: Encoding },
+    /// A reply too large for one turn of the loop: sent in pieces.
+    Piecewise(crate::piecewise::Piecewise),
     /// The event loop must read the configuration file, then call [`with_config`].
     NeedConfig(ConfigUse),
     /// Shut down, then answer.
@@ -315,7 +342,12 @@ pub enum Handled {
 /// Handles one request.
 pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
     match req {
-        Request::Status { names } => Handled::Reply(status(sup, &names, now)),
+        Request::Status { names } => match status_ids(sup, &names) {
+            (ids, unknown) if ids.len() > crate::piecewise::PROCESSES_PER_PIECE => {
+                Handled::Piecewise(crate::piecewise::Piecewise::status(ids, unknown))
+            }
+            (ids, unknown) => Handled::Reply(Ok(status(sup, &ids, unknown, now))),
+        },
         Request::Start { names, wait } => act(sup, Action::Start, &names, wait, now.mono),
         Request::Stop { names, wait } => act(sup, Action::Stop, &names, wait, now.mono),
         Request::Restart { names, wait } => act(sup, Action::Restart, &names, wait, now.mono),
@@ -329,29 +361,45 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             Ok(id) => Ok(Reply::Pid { pid: sup.get(id).and_then(|e| e.proc.pid).unwrap_or(0) }),
             Err(e) => Err(e),
         }),
-        Request::Tail { name, stream, bytes, offset, follow } => {
+        Request::Tail { name, stream, bytes, offset, follow, encoding } => {
             let id = match one(sup, &name) {
                 Ok(id) => id,
                 Err(e) => return Handled::Reply(Err(e)),
             };
             let Some(entry) = sup.get(id) else { return Handled::Reply(Err(no_such(&name))) };
             let ring = entry.ring(stream);
-            let read = match offset {
-                Some(offset) => ring.read(offset, usize::try_from(bytes).unwrap_or(usize::MAX)),
-                None => ring.tail(bytes),
+            let (from, skipped) = match offset {
+                Some(offset) => {
+                    (offset.clamp(ring.start(), ring.end()), ring.start().saturating_sub(offset))
+                }
+                None => (ring.end().saturating_sub(bytes).max(ring.start()), 0),
             };
+            let end = ring.end().min(from.saturating_add(bytes));
             if follow {
-                Handled::Follow { log: LogSource::Process(id, stream), offset: read.offset }
-            } else {
-                Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
+                return Handled::Follow {
+                    log: LogSource::Process(id, stream),
+                    offset: from,
+                    encoding,
+                };
             }
+            if end - from > crate::piecewise::BYTES_PER_PIECE as u64 {
+                return Handled::Piecewise(crate::piecewise::Piecewise::log(
+                    id, stream, from, end, skipped, encoding,
+                ));
+            }
+            let read = ring.read(from, (end - from) as usize);
+            Handled::Reply(Ok(log_reply(&read.data, read.offset, skipped, encoding)))
         }
         Request::Maintail { bytes, follow } => {
             let read = crate::logs::daemon_log::tail(bytes);
             if follow {
-                Handled::Follow { log: LogSource::Daemon, offset: read.offset }
+                Handled::Follow {
+                    log: LogSource::Daemon,
+                    offset: read.offset,
+                    encoding: Encoding::Text,
+                }
             } else {
-                Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped)))
+                Handled::Reply(Ok(log_reply(&read.data, read.offset, read.skipped, Encoding::Text)))
             }
         }
         Request::Stdin { name, data } => {
@@ -383,8 +431,15 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
 }
 
 /// A log chunk as a reply.
-pub fn log_reply(data: &[u8], offset: u64, skipped: u64) -> Reply {
-    Reply::Log { data: String::from_utf8_lossy(data).into_owned(), offset, skipped }
+pub fn log_reply(data: &[u8], offset: u64, skipped: u64, encoding: Encoding) -> Reply {
+    let data = match encoding {
+        Encoding::Text => String::from_utf8_lossy(data).into_owned(),
+        Encoding::Base64 => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(data)
+        }
+    };
+    Reply::Log { data, offset, skipped, encoding }
 }
 
 fn no_such(name: &str) -> ApiError {
@@ -403,29 +458,30 @@ pub fn one(sup: &Supervisor, name: &str) -> Result<ProcId, ApiError> {
     }
 }
 
-fn status(sup: &Supervisor, names: &[String], now: Now) -> Result<Reply, ApiError> {
+/// The processes a status request names, in order, and the names that match none.
+fn status_ids(sup: &Supervisor, names: &[String]) -> (Vec<ProcId>, Vec<String>) {
     let mut unknown = Vec::new();
     let ids: Vec<ProcId> = if names.is_empty() {
         sup.iter().map(|e| e.id).collect()
     } else {
         let mut ids = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for n in names {
             match sup.resolve(n) {
-                Some(found) => {
-                    for id in found {
-                        if !ids.contains(&id) {
-                            ids.push(id);
-                        }
-                    }
-                }
+                Some(found) => ids.extend(found.into_iter().filter(|id| seen.insert(*id))),
                 None => unknown.push(n.clone()),
             }
         }
         ids
     };
+    (ids, unknown)
+}
+
+/// The status of these processes.
+pub fn status(sup: &Supervisor, ids: &[ProcId], unknown: Vec<String>, now: Now) -> Reply {
     let processes =
-        ids.into_iter().filter_map(|id| sup.get(id)).map(|e| process_info(e, now)).collect();
-    Ok(Reply::Status { processes, unknown })
+        ids.iter().filter_map(|id| sup.get(*id)).map(|e| process_info(e, now)).collect();
+    Reply::Status { processes, unknown }
 }
 
 pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
@@ -901,9 +957,13 @@ mod tests {
                 stream: Stream::Stderr,
                 bytes: 1600,
                 offset: None,
-                follow: true
+                follow: true,
+                encoding: Encoding::Text,
             }
         );
+        let r: Request =
+            serde_json::from_str(r#"{"cmd":"tail","name":"web","encoding":"base64"}"#).unwrap();
+        assert!(matches!(r, Request::Tail { encoding: Encoding::Base64, .. }));
         let r: Request = serde_json::from_str(r#"{"cmd":"maintail","follow":true}"#).unwrap();
         assert_eq!(r, Request::Maintail { bytes: 1600, follow: true });
         assert!(

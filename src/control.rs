@@ -77,8 +77,14 @@ pub enum Mode {
     /// A start/stop/restart is waiting; the reply comes later.
     Waiting,
     /// `tail -f` or `maintail -f`: every new byte of this log is sent.
-    Following { log: crate::api::LogSource, offset: u64 },
+    Following { log: crate::api::LogSource, offset: u64, encoding: crate::api::Encoding },
+    /// A large reply is being sent in pieces, each made once the last has mostly drained.
+    Sending,
 }
+
+/// A connection gets the next piece of a large reply, or of a log it follows, once what it
+/// was sent before is down to this.
+pub const LOW_WATER: usize = 256 * 1024;
 
 /// One client connection.
 pub struct Conn {
@@ -152,6 +158,11 @@ impl Conn {
         self.wbuf.extend_from_slice(line);
         self.wbuf.push(b'\n');
         Queued::Yes
+    }
+
+    /// Queues a piece of a reply as it is (the reply's last piece holds its newline).
+    pub fn queue_piece(&mut self, piece: &[u8]) {
+        self.wbuf.extend_from_slice(piece);
     }
 
     /// Writes what the socket takes now. Errors mean the connection is done.

@@ -123,7 +123,19 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
                 }
             };
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
-            (Request::Tail { name: a.name, stream, bytes, offset: None, follow: a.follow }, false)
+            // The bytes as the program wrote them, whatever they are.
+            let encoding = crate::api::Encoding::Base64;
+            (
+                Request::Tail {
+                    name: a.name,
+                    stream,
+                    bytes,
+                    offset: None,
+                    follow: a.follow,
+                    encoding,
+                },
+                false,
+            )
         }
         CtlCommand::Maintail(a) => {
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
@@ -256,11 +268,20 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
             w(&mut out, &format!("{pid}\n"))?;
             Ok(if pid == 0 { exit::NOT_RUNNING } else { exit::OK })
         }
-        Reply::Log { data, skipped, .. } => {
+        Reply::Log { data, skipped, encoding, .. } => {
             if skipped > 0 && !follows(request) {
                 eprintln!("kahi: {skipped} earlier bytes were overwritten in the ring buffer");
             }
-            w(&mut out, &data)?;
+            match encoding {
+                crate::api::Encoding::Text => w(&mut out, &data)?,
+                crate::api::Encoding::Base64 => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(&data)
+                        .map_err(|e| format!("the daemon sent a log that is not base64: {e}"))?;
+                    out.write_all(&bytes).map_err(|e| e.to_string())?;
+                }
+            }
             out.flush().map_err(|e| e.to_string())?;
             Ok(exit::OK)
         }

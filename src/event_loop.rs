@@ -29,6 +29,7 @@ use crate::logs::console::{self, Console, Lines, Origin};
 use crate::logs::file::{LogFile, Written};
 use crate::logs::mask;
 use crate::logs::syslog::Syslog;
+use crate::piecewise;
 use crate::process::machine::{Action, Input, TimerKind};
 use crate::supervisor::{ProcId, Stream, Supervisor};
 use crate::sys;
@@ -87,8 +88,10 @@ const PIPE_BUDGET: usize = 256 * 1024;
 /// reaped), and a request waits for the rest of its turn.
 const EVENTS_PER_TURN: usize = 256;
 
-/// Exits handled in one turn of the loop; more are reaped in the next, with no wait between.
+/// Exits found by a scan of the children in one turn of the loop, and the time the scan may
+/// take; more are reaped in the next, with no wait between.
 const REAP_BUDGET: usize = 256;
+const REAP_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// How long one turn of the loop may spend spawning the processes of a large start before it
 /// polls again: restarts, `kahi ctl` and the HTTP API are answered in between.
@@ -137,6 +140,12 @@ pub struct EventLoop {
     detached: Vec<Waiter>,
     /// Connections following a log.
     followers: HashSet<Token>,
+    /// Large replies being sent in pieces.
+    pieces: HashMap<Token, crate::piecewise::Piecewise>,
+    /// Connections with more to send than they were sent so far: a large reply's next piece,
+    /// or the rest of a log a follower is behind on. Each gets more once its client has read
+    /// most of what it has.
+    behind: std::collections::BTreeSet<Token>,
     /// The daemon log's end when its followers were last fed.
     daemon_log_seen: u64,
     /// Open log files of program streams.
@@ -295,6 +304,8 @@ impl EventLoop {
             waiters: HashMap::new(),
             detached: Vec::new(),
             followers: HashSet::new(),
+            pieces: HashMap::new(),
+            behind: Default::default(),
             daemon_log_seen: 0,
             log_files: HashMap::new(),
             log_health: HashMap::new(),
@@ -341,6 +352,7 @@ impl EventLoop {
                 && self.spawn_queue.is_empty()
                 && !self.reap_pending
                 && !self.sup.shutdown_busy()
+                && !self.behind_ready()
             {
                 // The earliest deadline: a timer, the state file, a partial line's flush.
                 let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
@@ -415,6 +427,7 @@ impl EventLoop {
             self.state.flush(Instant::now());
             self.remove_instances(now);
             self.feed_daemon_log_followers();
+            self.feed_behind(Instant::now());
             if self.sup.shutdown_complete() {
                 return self.finish();
             }
@@ -784,7 +797,9 @@ impl EventLoop {
         for sig in got {
             let Ok(signal) = Signal::try_from(sig) else { continue };
             match signal {
-                Signal::SIGCHLD => self.reap(now),
+                // At the end of the turn: the pipes that closed in it name their processes,
+                // which are reaped by pid, cheaper than a scan of every child.
+                Signal::SIGCHLD => self.reap_pending = true,
                 Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
                     if !self.sup.is_shutting_down() {
                         log::info!("received {}, stopping every program", signal.as_str());
@@ -807,9 +822,9 @@ impl EventLoop {
     }
 
     fn reap(&mut self, now: Instant) {
-        let reaped = sys::reap::reap(REAP_BUDGET);
+        let (reaped, all) = sys::reap::reap(REAP_BUDGET, Some(Instant::now() + REAP_SLICE));
         // More may be waiting: the next turn reaps on, without waiting for a signal.
-        self.reap_pending = reaped.len() == REAP_BUDGET;
+        self.reap_pending = !all;
         for (pid, status) in reaped {
             self.reaped(pid, status, now);
         }
@@ -1498,12 +1513,19 @@ impl EventLoop {
                 self.reply(token, Ok(reply));
                 self.detached.push(w);
             }
-            Handled::Follow { log, offset } => {
+            Handled::Follow { log, offset, encoding } => {
                 if let Some(c) = self.conn(token) {
-                    c.mode = Mode::Following { log, offset };
+                    c.mode = Mode::Following { log, offset, encoding };
                 }
                 self.followers.insert(token);
                 self.feed_follower(token);
+            }
+            Handled::Piecewise(reply) => {
+                if let Some(c) = self.conn(token) {
+                    c.mode = Mode::Sending;
+                }
+                self.pieces.insert(token, reply);
+                self.feed_piece(token, now);
             }
             Handled::NeedConfig(what) => {
                 let reply = self.config_reply(what, now);
@@ -1696,39 +1718,99 @@ impl EventLoop {
         }
     }
 
-    /// Sends a follower every byte it has not seen.
+    /// Sends a follower the bytes it has not seen, a piece at a time: one that has not read
+    /// most of what it was sent gets more later, and if the program overwrote them meanwhile,
+    /// the next reply says how many were skipped.
     fn feed_follower(&mut self, token: Token) {
         let Some(Source::Conn(conn)) = self.sources.get_mut(&token) else {
             self.followers.remove(&token);
             return;
         };
-        let Mode::Following { log, offset } = conn.mode.clone() else { return };
-        let read = match log {
+        let Mode::Following { log, offset, encoding } = conn.mode.clone() else { return };
+        let (read, end) = match log {
             LogSource::Process(id, stream) => {
                 let Some(entry) = self.sup.get(id) else { return };
                 let ring = entry.ring(stream);
-                if ring.end() <= offset {
-                    return;
-                }
-                ring.read(offset, usize::MAX)
+                (ring.end() > offset)
+                    .then(|| ring.read(offset, piecewise::BYTES_PER_PIECE))
+                    .zip(Some(ring.end()))
             }
             LogSource::Daemon => {
-                if crate::logs::daemon_log::end() <= offset {
-                    return;
-                }
-                crate::logs::daemon_log::read(offset)
+                let end = crate::logs::daemon_log::end();
+                (end > offset).then(|| crate::logs::daemon_log::read(offset)).zip(Some(end))
             }
-        };
-        let line = serde_json::to_vec(&api::log_reply(&read.data, read.offset, read.skipped))
-            .unwrap_or_default();
+        }
+        .map_or((None, 0), |(r, e)| (Some(r), e));
+        let Some(read) = read else { return };
+        if conn.pending() > control::LOW_WATER {
+            self.behind.insert(token);
+            return;
+        }
+        let line =
+            serde_json::to_vec(&api::log_reply(&read.data, read.offset, read.skipped, encoding))
+                .unwrap_or_default();
         let next = read.offset + read.data.len() as u64;
         if conn.queue(&line) != control::Queued::Yes {
             log::warn!("dropping a control client that does not keep up with the log it follows");
             self.close(token);
             return;
         }
-        conn.mode = Mode::Following { log, offset: next };
+        conn.mode = Mode::Following { log, offset: next, encoding };
+        if next < end {
+            self.behind.insert(token);
+        }
         self.flush_conn(token);
+    }
+
+    /// Queues the next piece of a large reply; after its last, the connection reads requests
+    /// again.
+    fn feed_piece(&mut self, token: Token, now: Instant) {
+        let Some(mut reply) = self.pieces.remove(&token) else { return };
+        let Some(Source::Conn(conn)) = self.sources.get_mut(&token) else { return };
+        if conn.pending() > control::LOW_WATER {
+            self.pieces.insert(token, reply);
+            self.behind.insert(token);
+            return;
+        }
+        let mut piece = Vec::new();
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        let last = reply.piece(&self.sup, clock, &mut piece);
+        conn.queue_piece(&piece);
+        if last {
+            conn.mode = Mode::Idle;
+        } else {
+            self.pieces.insert(token, reply);
+            self.behind.insert(token);
+        }
+        self.flush_conn(token);
+        if last {
+            // Requests that arrived meanwhile.
+            self.serve(token, now);
+        }
+    }
+
+    /// Whether a connection with more to send has room for it now.
+    fn behind_ready(&self) -> bool {
+        self.behind.iter().any(|t| {
+            matches!(self.sources.get(t), Some(Source::Conn(c)) if c.pending() <= control::LOW_WATER)
+        })
+    }
+
+    /// Sends the next piece to each connection with more to send and room for it.
+    fn feed_behind(&mut self, now: Instant) {
+        if !self.behind_ready() {
+            return;
+        }
+        for token in std::mem::take(&mut self.behind) {
+            match self.sources.get(&token) {
+                Some(Source::Conn(c)) if c.pending() > control::LOW_WATER => {
+                    self.behind.insert(token);
+                }
+                Some(Source::Conn(c)) if c.mode == Mode::Sending => self.feed_piece(token, now),
+                Some(Source::Conn(_)) => self.feed_follower(token),
+                _ => {}
+            }
+        }
     }
 
     fn flush_conn(&mut self, token: Token) {
@@ -1748,6 +1830,8 @@ impl EventLoop {
         }
         self.waiters.remove(&token);
         self.followers.remove(&token);
+        self.pieces.remove(&token);
+        self.behind.remove(&token);
     }
 
     // ---- HTTP ----
@@ -1787,8 +1871,8 @@ impl EventLoop {
     fn http_request(&mut self, incoming: http::Incoming, now: Instant) {
         let http::Incoming { rq, body, authenticated } = incoming;
         let answer = match http::route(rq.method().as_str(), rq.url(), &body) {
-            Route::Api(Request::Tail { name, stream, bytes, offset, .. }, _) => {
-                self.http_log(&name, stream, bytes, offset)
+            Route::Api(Request::Tail { name, stream, bytes, offset, encoding, .. }, _) => {
+                self.http_log(&name, stream, bytes, offset, encoding)
             }
             Route::Api(req, shape) => return self.http_api(rq, req, shape, now),
             Route::LogStream { name, stream } => return self.subscribe_log(rq, &name, stream),
@@ -1848,6 +1932,10 @@ impl EventLoop {
                 self.detached.push(w);
                 Ok(reply)
             }
+            Handled::Piecewise(reply) => {
+                // The responder thread serializes it, off the loop.
+                Ok(reply.whole(&self.sup, Now { mono: now, wall: SystemTime::now() }))
+            }
             Handled::NeedConfig(what) => self.config_reply(what, now),
             Handled::Stdin { id, name, data } => self.write_stdin(id, name, data.as_bytes()),
             Handled::Shutdown => {
@@ -1868,7 +1956,14 @@ impl EventLoop {
 
     /// `GET .../log/STREAM`: the bytes are copied out of the ring here; making them JSON, which
     /// for a large read takes a while, is the responder thread's work.
-    fn http_log(&self, name: &str, stream: Stream, bytes: u64, offset: Option<u64>) -> Answer {
+    fn http_log(
+        &self,
+        name: &str,
+        stream: Stream,
+        bytes: u64,
+        offset: Option<u64>,
+        encoding: api::Encoding,
+    ) -> Answer {
         let entry = match api::one(&self.sup, name) {
             Ok(id) => self.sup.get(id),
             Err(e) => return Answer::error(&e),
@@ -1886,7 +1981,12 @@ impl EventLoop {
         };
         Answer::json_later(
             200,
-            http::LogChunk { data: read.data, offset: read.offset, skipped: read.skipped },
+            http::LogChunk {
+                data: read.data,
+                offset: read.offset,
+                skipped: read.skipped,
+                encoding,
+            },
         )
     }
 

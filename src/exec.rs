@@ -110,7 +110,7 @@ pub fn run(command: Vec<String>) -> i32 {
             continue;
         }
         let mut code = None;
-        for (pid, status) in reap::reap(usize::MAX) {
+        for (pid, status) in reap::reap(usize::MAX, None).0 {
             if pid == child.as_raw() {
                 code = Some(status.code());
             }

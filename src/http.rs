@@ -137,6 +137,15 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
                 (Ok(o), Ok(l)) => (o, l),
                 (Err(e), _) | (_, Err(e)) => return Route::BadRequest(e),
             };
+            let encoding = match query_values(query, "encoding").last().map(|v| v.as_str()) {
+                None | Some("text") => crate::api::Encoding::Text,
+                Some("base64") => crate::api::Encoding::Base64,
+                Some(other) => {
+                    return Route::BadRequest(format!(
+                        "encoding: expected text or base64, found {other:?}"
+                    ));
+                }
+            };
             get(Route::Api(
                 Request::Tail {
                     name: percent_decode(name),
@@ -144,6 +153,7 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
                     bytes: length.unwrap_or(crate::api::default_tail_bytes()),
                     offset,
                     follow: false,
+                    encoding,
                 },
                 Shape::Plain,
             ))
@@ -347,15 +357,25 @@ pub struct LogChunk {
     pub data: Vec<u8>,
     pub offset: u64,
     pub skipped: u64,
+    pub encoding: crate::api::Encoding,
 }
 
 impl serde::Serialize for LogChunk {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("LogChunk", 3)?;
-        st.serialize_field("data", &String::from_utf8_lossy(&self.data))?;
+        // The same fields as the control socket's log reply.
+        let crate::api::Reply::Log { data, encoding, .. } =
+            crate::api::log_reply(&self.data, self.offset, self.skipped, self.encoding)
+        else {
+            unreachable!("log_reply makes a log reply")
+        };
+        let mut st = s.serialize_struct("LogChunk", 4)?;
+        st.serialize_field("data", &data)?;
         st.serialize_field("offset", &self.offset)?;
         st.serialize_field("skipped", &self.skipped)?;
+        if encoding != crate::api::Encoding::Text {
+            st.serialize_field("encoding", &encoding)?;
+        }
         st.end()
     }
 }
@@ -1080,11 +1100,20 @@ mod tests {
                     stream: Stream::Stderr,
                     bytes: 20,
                     offset: Some(10),
-                    follow: false
+                    follow: false,
+                    encoding: crate::api::Encoding::Text,
                 },
                 Shape::Plain
             )
         );
+        assert!(matches!(
+            get("/api/v1/processes/web/log/stdout?encoding=base64"),
+            Route::Api(Request::Tail { encoding: crate::api::Encoding::Base64, .. }, _)
+        ));
+        assert!(matches!(
+            get("/api/v1/processes/web/log/stdout?encoding=hex"),
+            Route::BadRequest(_)
+        ));
         assert!(matches!(get("/api/v1/processes/web/log/stdout?offset=-1"), Route::BadRequest(_)));
         assert_eq!(get("/api/v1/processes/web/log/stdin"), Route::NotFound);
         assert_eq!(

@@ -15,6 +15,7 @@ mod http;
 mod http_front;
 mod logs;
 mod metrics;
+mod piecewise;
 mod process;
 mod supervisor;
 mod sys;

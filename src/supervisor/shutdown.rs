@@ -38,7 +38,7 @@ pub(super) struct Plan {
 
 /// Stops sent in one turn of the event loop. Each wakes a process that then exits on the same
 /// two cores the loop runs on: all of 9,000 at once held the loop for half a second.
-const STOP_BATCH: usize = 256;
+const STOP_BATCH: usize = 64;
 
 impl Plan {
     fn make_free(&mut self, id: ProcId, priority: i64) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
 
-use super::{Changes, ProcId, Supervisor};
+use super::{Changes, ProcId, Stream, Supervisor};
 use crate::api::{self, ApiError, ErrorCode, Handled, NameResult, Outcome, Reply, Request, Waiter};
 use crate::config::{AutoRestart, Config, Logging, ProcessSpec, Server};
 use crate::process::machine::{Action, Input, TimerKind};
@@ -1139,4 +1139,78 @@ fn shutdown_of_many_stops_each_once_in_tier_and_dependency_order() {
         order.iter().map(|n| n[1..n.find('_').unwrap()].parse().unwrap()).collect();
     assert!(tiers.windows(2).all(|w| w[0] <= w[1]), "tier order");
     assert!(k.sup.shutdown_complete());
+}
+
+// ---- replies sent in pieces ----
+
+/// Every piece of `reply`, joined: what the client reads.
+fn pieces(
+    sup: &Supervisor,
+    mut reply: crate::piecewise::Piecewise,
+    now: api::Now,
+) -> (Vec<u8>, usize) {
+    let (mut out, mut n) = (Vec::new(), 0);
+    while !reply.piece(sup, now, &mut out) {
+        n += 1;
+        assert!(n < 10_000, "no end");
+    }
+    (out, n + 1)
+}
+
+fn whole_line(reply: &Reply) -> Vec<u8> {
+    let mut line = serde_json::to_vec(reply).unwrap();
+    line.push(b'\n');
+    line
+}
+
+#[test]
+fn the_status_of_many_processes_in_pieces_is_the_whole_reply_byte_for_byte() {
+    let sup = Supervisor::new(config((0..1300).map(|i| program(&format!("p{i}"), 1)).collect()));
+    let now = api::Now { mono: Instant::now(), wall: SystemTime::now() };
+    let mut ids: Vec<ProcId> = sup.iter().map(|e| e.id).collect();
+    // One was removed (by an update) while its reply was on its way: it is left out.
+    let gone = ProcId::MAX;
+    ids.insert(700, gone);
+    let reply = crate::piecewise::Piecewise::status(ids.clone(), vec!["nope".into()]);
+    let (sent, n) = pieces(&sup, reply, now);
+    assert_eq!(n, 3, "1300 processes, 512 a piece");
+    ids.retain(|id| *id != gone);
+    let whole = api::status(&sup, &ids, vec!["nope".into()], now);
+    assert_eq!(String::from_utf8(sent).unwrap(), String::from_utf8(whole_line(&whole)).unwrap());
+    let Reply::Status { processes, .. } = whole else { panic!() };
+    assert_eq!(processes.len(), 1300);
+}
+
+#[test]
+fn a_log_in_pieces_is_the_whole_reply_and_cuts_no_character_in_two() {
+    use crate::api::Encoding;
+    use crate::piecewise::{BYTES_PER_PIECE, Piecewise};
+    let mut sup = Supervisor::new(config(vec![with(program("web", 1), |s| {
+        s.stdout_capture_maxbytes = 4 << 20
+    })]));
+    let id = sup.iter().next().unwrap().id;
+    // "é" (2 bytes) astride the first piece's end, a byte that is not UTF-8, quotes, controls.
+    let mut data = vec![b'a'; BYTES_PER_PIECE - 1];
+    data.extend_from_slice("é\"\\\n\u{1}".as_bytes());
+    data.push(0xff);
+    data.extend(std::iter::repeat_n(b'z', BYTES_PER_PIECE + 17));
+    sup.get_mut(id).unwrap().stdout.write(&data);
+    let now = api::Now { mono: Instant::now(), wall: SystemTime::now() };
+    let end = data.len() as u64;
+    for encoding in [Encoding::Text, Encoding::Base64] {
+        let reply = Piecewise::log(id, Stream::Stdout, 0, end, 0, encoding);
+        let (sent, n) = pieces(&sup, reply, now);
+        assert!(n >= 3, "{n} pieces");
+        let whole = Piecewise::log(id, Stream::Stdout, 0, end, 0, encoding).whole(&sup, now);
+        assert_eq!(sent, whole_line(&whole), "{encoding:?}");
+    }
+    // Overwritten before the rest was sent: the data ends there, and says where it began.
+    let mut reply = Piecewise::log(id, Stream::Stdout, 0, end, 0, Encoding::Text);
+    let mut out = Vec::new();
+    assert!(!reply.piece(&sup, now, &mut out));
+    sup.get_mut(id).unwrap().stdout.write(&vec![b'q'; 4 << 20]);
+    assert!(reply.piece(&sup, now, &mut out));
+    let got: Reply = serde_json::from_slice(&out).unwrap();
+    let Reply::Log { data: text, offset, .. } = got else { panic!() };
+    assert_eq!((text.len(), offset), (BYTES_PER_PIECE - 1, 0));
 }
