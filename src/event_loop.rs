@@ -134,6 +134,9 @@ pub struct EventLoop {
     spawn_queue: std::collections::VecDeque<ProcId>,
     /// When this turn's time for spawns from a large start is up.
     spawn_until: Instant,
+    /// Where a pipe is read into: one buffer for all, rather than 64 KiB zeroed for each read
+    /// (an end of file included), which cost a debug build 0.3 ms a pipe.
+    read_buf: Box<[u8]>,
     /// Connections with a parked start/stop/restart.
     waiters: HashMap<Token, Waiter>,
     /// Restarts whose client did not wait for them.
@@ -301,6 +304,7 @@ impl EventLoop {
             fd_shortage: false,
             spawn_queue: Default::default(),
             spawn_until: Instant::now() + SPAWN_SLICE,
+            read_buf: vec![0; 64 * 1024].into_boxed_slice(),
             waiters: HashMap::new(),
             detached: Vec::new(),
             followers: HashSet::new(),
@@ -1001,28 +1005,21 @@ impl EventLoop {
         let mut data: Vec<u8> = Vec::new();
         let mut eof = false;
         loop {
-            let len = data.len();
-            data.resize(len + 64 * 1024, 0);
-            match nix::unistd::read(fd, &mut data[len..]) {
+            match nix::unistd::read(fd, &mut self.read_buf[..]) {
                 Ok(0) => {
-                    data.truncate(len);
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    data.truncate(len + n);
+                    data.extend_from_slice(&self.read_buf[..n]);
                     if data.len() >= PIPE_BUDGET {
                         self.pending_reads.insert(token);
                         break;
                     }
                 }
-                Err(nix::errno::Errno::EAGAIN) => {
-                    data.truncate(len);
-                    break;
-                }
-                Err(nix::errno::Errno::EINTR) => data.truncate(len),
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => {
-                    data.truncate(len);
                     log::warn!("unable to read the {} pipe of process {id}: {e}", stream.name());
                     eof = true;
                     break;
