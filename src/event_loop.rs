@@ -11,6 +11,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use mio::net::UnixListener;
@@ -93,8 +95,9 @@ const EVENTS_PER_TURN: usize = 256;
 const REAP_BUDGET: usize = 256;
 const REAP_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// How long one turn of the loop may spend spawning the processes of a large start before it
-/// polls again: restarts, `kahi ctl` and the HTTP API are answered in between.
+/// How long one turn of the loop may spend spawning (the processes of a large start, restarts
+/// that fell due together) before it polls again: `kahi ctl` and the HTTP API are answered in
+/// between. A child's exit ends the slice sooner (see `EventLoop::exited`).
 const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What a token stands for.
@@ -132,11 +135,18 @@ pub struct EventLoop {
     fd_shortage: bool,
     /// Spawns of a large start that did not fit in their turn, in order.
     spawn_queue: std::collections::VecDeque<ProcId>,
-    /// When this turn's time for spawns from a large start is up.
+    /// Automatic restarts that did not fit in their turn (hundreds killed at once, a crash loop
+    /// of programs in step): they go before `spawn_queue`.
+    restart_queue: std::collections::VecDeque<ProcId>,
+    /// When this turn's time for spawns is up.
     spawn_until: Instant,
     /// Where a pipe is read into: one buffer for all, rather than 64 KiB zeroed for each read
     /// (an end of file included), which cost a debug build 0.3 ms a pipe.
     read_buf: Box<[u8]>,
+    /// Set by SIGCHLD's handler, cleared as a turn begins and by a scan of the children: a
+    /// child has exited since. It ends the turn's spawns, so that a process killed while
+    /// hundreds are being spawned is replaced in the next turn, not after all of them.
+    exited: Arc<AtomicBool>,
     /// Connections with a parked start/stop/restart.
     waiters: HashMap<Token, Waiter>,
     /// Restarts whose client did not wait for them.
@@ -285,6 +295,8 @@ impl EventLoop {
             .collect();
         let mut signals = Signals::new(signals)?;
         poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let exited = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGCHLD, Arc::clone(&exited))?;
         let mut listener = listener;
         poll.registry().register(&mut listener, CONTROL, Interest::READABLE)?;
         Ok(EventLoop {
@@ -303,8 +315,10 @@ impl EventLoop {
             reserve: std::fs::File::open("/").ok(),
             fd_shortage: false,
             spawn_queue: Default::default(),
+            restart_queue: Default::default(),
             spawn_until: Instant::now() + SPAWN_SLICE,
             read_buf: vec![0; 64 * 1024].into_boxed_slice(),
+            exited,
             waiters: HashMap::new(),
             detached: Vec::new(),
             followers: HashSet::new(),
@@ -354,6 +368,7 @@ impl EventLoop {
         loop {
             let timeout = if self.pending_reads.is_empty()
                 && self.spawn_queue.is_empty()
+                && self.restart_queue.is_empty()
                 && !self.reap_pending
                 && !self.sup.shutdown_busy()
                 && !self.behind_ready()
@@ -377,6 +392,8 @@ impl EventLoop {
             }
             let now = Instant::now();
             self.spawn_until = now + SPAWN_SLICE;
+            // The exits that ended the last turn's spawns are among this turn's events.
+            self.exited.store(false, Ordering::SeqCst);
             let ready: Vec<(Token, bool, bool, bool)> = self
                 .events
                 .iter()
@@ -444,16 +461,20 @@ impl EventLoop {
     fn perform(&mut self, now: Instant) {
         while let Some((id, action)) = self.sup.actions.pop_front() {
             match action {
-                // An automatic restart goes at once; the spawns of a start asked for go at
-                // once while this turn has time for them, in order, and wait in the queue
-                // after that.
-                Action::Spawn
-                    if self.sup.take_urgent(id)
-                        || (self.spawn_queue.is_empty() && Instant::now() < self.spawn_until) =>
-                {
-                    self.spawn(id)
+                // Spawns go at once while this turn has time for them: an automatic restart
+                // ahead of those queued, the spawns of a start asked for in order. After that
+                // they wait in their queue, restarts ahead of a start.
+                Action::Spawn => {
+                    let restart = self.sup.take_urgent(id);
+                    let queued = !self.restart_queue.is_empty() || !self.spawn_queue.is_empty();
+                    if self.spawn_time_left() && (restart || !queued) {
+                        self.spawn(id)
+                    } else if restart {
+                        self.restart_queue.push_back(id)
+                    } else {
+                        self.spawn_queue.push_back(id)
+                    }
                 }
-                Action::Spawn => self.spawn_queue.push_back(id),
                 Action::Kill { signal, group } => self.kill(id, signal, group),
                 Action::SetTimer(kind, at) => self.timers.push(Reverse((at, id, kind))),
                 Action::Changed { from, to, pid, exit, expected, tries, next_start } => {
@@ -591,15 +612,25 @@ impl EventLoop {
         }
     }
 
-    /// Spawns queued by a large start, for a slice of this turn: a full one whatever else the
-    /// turn did (a client polling status must not starve the start).
+    /// Whether this turn may spawn on: its slice is not used up, and no child has exited since
+    /// the turn began (or the last scan of the children).
+    fn spawn_time_left(&self) -> bool {
+        Instant::now() < self.spawn_until && !self.exited.load(Ordering::SeqCst)
+    }
+
+    /// Queued restarts, then spawns queued by a large start, for a slice of this turn: a full
+    /// one whatever else the turn did (a client polling status must not starve the start), and
+    /// one spawn at least (a storm of exits must not either).
     fn spawn_queued(&mut self) {
-        if self.spawn_queue.is_empty() {
+        if self.restart_queue.is_empty() && self.spawn_queue.is_empty() {
             return;
         }
         self.spawn_until = Instant::now() + SPAWN_SLICE;
-        while Instant::now() < self.spawn_until {
-            let Some(id) = self.spawn_queue.pop_front() else { return };
+        loop {
+            let Some(id) = self.restart_queue.pop_front().or_else(|| self.spawn_queue.pop_front())
+            else {
+                return;
+            };
             let now = Instant::now();
             match self.sup.get(id).map(|e| (e.proc.state, e.proc.pid)) {
                 // Stopped before its turn came: nothing to spawn, nothing to kill.
@@ -615,6 +646,9 @@ impl EventLoop {
                 None => {}
             }
             self.perform(now);
+            if !self.spawn_time_left() {
+                return;
+            }
         }
     }
 
@@ -826,6 +860,8 @@ impl EventLoop {
     }
 
     fn reap(&mut self, now: Instant) {
+        // Cleared before the scan: an exit after it sets the flag again.
+        self.exited.store(false, Ordering::SeqCst);
         let (reaped, all) = sys::reap::reap(REAP_BUDGET, Some(Instant::now() + REAP_SLICE));
         // More may be waiting: the next turn reaps on, without waiting for a signal.
         self.reap_pending = !all;
