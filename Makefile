@@ -1,11 +1,12 @@
-# Kahi. `make` builds; `make test` runs every test; `make bench` measures.
+# Kahi. `make` builds; `make test` runs every test; `make soak` runs the soak scenarios at
+# length; `make bench` measures.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man
 CARGO   ?= cargo
 
-.PHONY: all build release static run test lint bench install clean
+.PHONY: all build release static run test soak lint bench install clean
 
 all: build
 
@@ -36,6 +37,12 @@ run: build
 # Every test: formatting, lints, unit and integration tests.
 test: lint static
 	KAHI_STATIC=$(CURDIR)/target/kahi-static $(CARGO) test --all-targets
+
+# The soak scenarios of tests/soak at length, on a release build as deployed: a crash loop of
+# 10 minutes, the other loads 100 s each, 10,000 programs started and stopped; about 20
+# minutes in all. `make test` runs them short (15 s each, 2,000 programs).
+soak:
+	KAHI_SOAK_SECS=600 KAHI_SOAK_PROGRAMS=10000 $(CARGO) test --release --test soak
 
 lint:
 	$(CARGO) fmt --check
