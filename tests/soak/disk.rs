@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use crate::util::*;
 
-/// The daemon's RSS bound: measured 8.5 MiB (release) and 13.6 MiB (debug) after the
-/// outages; what a full disk refuses is dropped, not kept.
+/// The daemon's RSS bound: measured 8.5 MiB (release; 8.9 MiB after 78 outages) and 13.6 MiB
+/// (debug) after the outages; what a full disk refuses is dropped, not kept.
 const RSS_BOUND_KIB: u64 = 32 * 1024;
 
 const WRITERS: usize = 4;

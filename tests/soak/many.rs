@@ -2,6 +2,11 @@
 //! down: the canary is replaced at once while they start, every one of them gets to RUNNING,
 //! each holds one pipe in the daemon and no more, and a SIGTERM ends them all and Kahi within
 //! 10 s.
+//!
+//! With 10,000 children each spawn and each reap costs the loop milliseconds: the exec closes
+//! the daemon's 10,000 close-on-exec fds while vfork holds the daemon, and waitpid(-1) walks
+//! every child. A release build with nothing else to do took 6 ms at best to replace the
+//! canary there (1 ms with ten programs), so this is where the 10 ms bound is hardest to keep.
 
 use std::time::{Duration, Instant};
 
