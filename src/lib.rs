@@ -1,5 +1,6 @@
-//! Kahi: a process supervisor and container init. The binary (`src/main.rs`) is the only user
-//! of this library: it exposes the command line and the commands the binary dispatches to.
+//! Kahi: a process supervisor and container init. The binary (`src/main.rs`) and the fuzz
+//! targets (`fuzz/`) are the only users of this library: it exposes the command line, the
+//! commands the binary dispatches to, and [`fuzz`], the fuzz targets' entry points.
 //! Everything else stays private.
 
 mod activation;
@@ -11,6 +12,7 @@ mod ctl;
 mod daemon;
 mod event_loop;
 mod exec;
+pub mod fuzz;
 mod hash_password;
 mod health;
 mod http;
