@@ -19,13 +19,15 @@ use crate::supervisor::Supervisor;
 const FILE: &str = "/etc/kahi/kahi.toml";
 
 /// The configuration the control and HTTP requests are answered against, and which fuzzed
-/// configurations update: groups, instances, a oneshot, dependencies, a stdin pipe.
+/// configurations update: groups, instances, a oneshot, dependencies, a stdin pipe, a ring
+/// buffer small enough to wrap.
 const BASE: &str = r#"
 [programs.web]
 command = ["/bin/sh", "-c", "exec sleep 1000"]
 depends_on = [{ name = "setup", condition = "completed" }]
 priority = 100
 stdin_pipe = true
+stdout_capture_maxbytes = 100
 
 [programs.setup]
 command = "/bin/true"
@@ -87,6 +89,9 @@ pub fn config(data: &[u8]) {
         let _ = note.to_string();
     }
     let mut own = Loop::new(config.clone());
+    let _ = serde_json::to_vec(&own.answer(Request::Status { names: Vec::new() }, true));
+    own.exit_all(ExitStatus::Exited(1));
+    own.exit_all(ExitStatus::Exited(0));
     own.shut_down();
     let mut l = Loop::new(base().clone());
     for what in [ConfigUse::Reread, ConfigUse::Avail] {
@@ -94,6 +99,9 @@ pub fn config(data: &[u8]) {
     }
     let reply = api::with_config(&mut l.sup, ConfigUse::Update, config, l.now);
     let _ = serde_json::to_vec(&reply);
+    l.perform();
+    // And back.
+    let _ = api::with_config(&mut l.sup, ConfigUse::Update, base().clone(), l.now);
     l.perform();
     l.shut_down();
 }
@@ -174,7 +182,28 @@ impl Loop {
         };
         l.sup.start_autostart(l.now);
         l.perform();
+        // Some output, so that reads of the logs have something to read; more than web's
+        // ring holds, so that one has wrapped.
+        let ids: Vec<_> = l.sup.iter().map(|e| e.id).collect();
+        for (n, id) in ids.into_iter().enumerate() {
+            if let Some(e) = l.sup.get_mut(id) {
+                for line in 0..n + 5 {
+                    e.stdout.write(format!("line {line} of process {id}\n").as_bytes());
+                }
+                e.stderr.write(b"warning: ");
+            }
+        }
         l
+    }
+
+    /// Every process that runs exits with `status`.
+    fn exit_all(&mut self, status: ExitStatus) {
+        let running: Vec<_> =
+            self.sup.iter().filter(|e| e.proc.pid.is_some()).map(|e| e.id).collect();
+        for id in running {
+            self.sup.input(id, Input::Exited(status), self.now);
+            self.perform();
+        }
     }
 
     fn perform(&mut self) {
