@@ -187,7 +187,7 @@ impl Loop {
         let ids: Vec<_> = l.sup.iter().map(|e| e.id).collect();
         for (n, id) in ids.into_iter().enumerate() {
             if let Some(e) = l.sup.get_mut(id) {
-                for line in 0..n + 5 {
+                for line in 0..n % 4 + 5 {
                     e.stdout.write(format!("line {line} of process {id}\n").as_bytes());
                 }
                 e.stderr.write(b"warning: ");
