@@ -1,12 +1,12 @@
 # Kahi. `make` builds; `make test` runs every test; `make soak` runs the soak scenarios at
-# length; `make bench` measures.
+# length; `make bench` measures; `make fuzz` fuzzes.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man
 CARGO   ?= cargo
 
-.PHONY: all build release static run test soak lint bench install clean
+.PHONY: all build release static run test soak lint bench fuzz install clean
 
 all: build
 
@@ -54,6 +54,17 @@ lint:
 
 bench: build
 	./bench/run.sh
+
+# Each fuzz target of fuzz/ for FUZZ_SECS seconds, one after the other (needs the nightly
+# toolchain and `cargo install cargo-fuzz`). What a target finds is left in fuzz/artifacts/.
+FUZZ_SECS    ?= 600
+FUZZ_TARGETS := config control http
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		dict=; if [ -f fuzz/$$t.dict ]; then dict=-dict=$(CURDIR)/fuzz/$$t.dict; fi; \
+		echo "make fuzz: $$t for $(FUZZ_SECS) s"; \
+		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECS) $$dict || exit 1; \
+	done
 
 # The binary, the man pages and the shell completions. KAHI_BIN installs another binary
 # (target/kahi-static, say); `make -o build install` skips the build.

@@ -1,7 +1,7 @@
 //! The command line: `kahi daemon`, `kahi ctl ...`, `kahi exec`, `kahi hash-password`,
 //! `kahi version`.
 //! Definitions, and the few spellings argh does not know (`-h`, `-V`, `--version`), mapped to
-//! the ones it does before it reads the arguments.
+//! the ones it does before it reads the arguments; [`parse`] reads them.
 
 use std::path::PathBuf;
 
@@ -302,6 +302,42 @@ pub fn help_text(usage: &str) -> String {
         help.push_str("\n  -V, --version     print the version and exit");
     }
     usage.replace(ARGH_HELP, &help)
+}
+
+/// The command line, or exit: 0 after `--help` or `--version`, 2 (a usage error) after a bad
+/// argument.
+pub fn parse() -> Cli {
+    let args: Vec<String> =
+        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args = match rewrite(args) {
+        Args::Version => {
+            crate::sys::signals::default_sigpipe();
+            println!("kahi {}", crate::VERSION);
+            std::process::exit(0);
+        }
+        Args::Parse(args) => args,
+    };
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match Cli::from_args(&["kahi"], &strs) {
+        Ok(cli) => cli,
+        Err(early) => {
+            // Whatever the command, this process only prints and exits now.
+            crate::sys::signals::default_sigpipe();
+            match early.status {
+                Ok(()) => {
+                    println!("{}", help_text(&early.output));
+                    std::process::exit(0);
+                }
+                Err(()) => {
+                    eprintln!(
+                        "kahi: {}\nRun kahi --help for more information.",
+                        early.output.trim_end()
+                    );
+                    std::process::exit(2);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

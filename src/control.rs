@@ -1,6 +1,7 @@
 //! The control socket: a Unix stream socket speaking newline-delimited JSON (one request per
-//! line, one or more reply lines). This module owns the listener set-up and the per-client
-//! framing with bounded buffers; the event loop drives it and answers requests.
+//! line, one or more reply lines). This module owns the listener set-up, the per-client
+//! framing with bounded buffers ([`Lines`], pure) and what a line asks for ([`parse`], pure);
+//! the event loop drives it and answers requests.
 //!
 //! A client that sends a line longer than [`MAX_LINE`] gets an error and is closed; a client
 //! that does not read its replies is dropped once [`MAX_PENDING`] bytes wait for it. Neither
@@ -11,6 +12,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use mio::net::{UnixListener, UnixStream};
+
+use crate::api::{ApiError, ErrorCode, Request};
 
 /// Longest request line accepted.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -86,11 +89,59 @@ pub enum Mode {
 /// was sent before is down to this.
 pub const LOW_WATER: usize = 256 * 1024;
 
+/// Request lines as they arrive: bytes in, complete lines out. No I/O here.
+#[derive(Debug, Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+}
+
+/// A request line passed [`MAX_LINE`] bytes without ending.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineTooLong;
+
+impl Lines {
+    /// Appends bytes read from the client.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), LineTooLong> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() > MAX_LINE && !self.buf[..MAX_LINE].contains(&b'\n') {
+            return Err(LineTooLong);
+        }
+        Ok(())
+    }
+
+    /// The next complete line, without its `\n` or `\r\n`, if any.
+    pub fn next_line(&mut self) -> Option<Vec<u8>> {
+        let end = self.buf.iter().position(|&b| b == b'\n')?;
+        let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Some(line)
+    }
+
+    /// Whether a complete line waits.
+    pub fn has_line(&self) -> bool {
+        self.buf.contains(&b'\n')
+    }
+}
+
+/// The request of one line, or why it is not one; None for a blank line, which is skipped.
+pub fn parse(line: &[u8]) -> Option<Result<Request, ApiError>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    Some(
+        serde_json::from_slice::<Request>(line)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("bad request: {e}"))),
+    )
+}
+
 /// One client connection.
 pub struct Conn {
     pub stream: UnixStream,
     pub mode: Mode,
-    rbuf: Vec<u8>,
+    rbuf: Lines,
     wbuf: Vec<u8>,
     /// Bytes of `wbuf` already written.
     written: usize,
@@ -103,7 +154,7 @@ impl Conn {
         Conn {
             stream,
             mode: Mode::Idle,
-            rbuf: Vec::new(),
+            rbuf: Lines::default(),
             wbuf: Vec::new(),
             written: 0,
             read_closed: false,
@@ -120,8 +171,7 @@ impl Conn {
                     return Ok(());
                 }
                 Ok(n) => {
-                    self.rbuf.extend_from_slice(&chunk[..n]);
-                    if self.rbuf.len() > MAX_LINE && !self.rbuf[..MAX_LINE].contains(&b'\n') {
+                    if self.rbuf.push(&chunk[..n]).is_err() {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
                             "request line too long",
@@ -137,13 +187,7 @@ impl Conn {
 
     /// The next complete request line, if any.
     pub fn next_line(&mut self) -> Option<Vec<u8>> {
-        let end = self.rbuf.iter().position(|&b| b == b'\n')?;
-        let mut line: Vec<u8> = self.rbuf.drain(..=end).collect();
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-        Some(line)
+        self.rbuf.next_line()
     }
 
     /// Queues one reply line. One reply may be large (up to MAX_REPLY); what piles up behind
@@ -193,9 +237,35 @@ impl Conn {
 
     /// Done: the client closed, nothing is parked and everything was written.
     pub fn finished(&self) -> bool {
-        self.read_closed
-            && self.mode == Mode::Idle
-            && self.pending() == 0
-            && !self.rbuf.contains(&b'\n')
+        self.read_closed && self.mode == Mode::Idle && self.pending() == 0 && !self.rbuf.has_line()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_come_whole_whatever_the_pieces() {
+        let mut lines = Lines::default();
+        assert_eq!(lines.push(b"{\"cmd\":\"sta"), Ok(()));
+        assert_eq!(lines.next_line(), None);
+        assert_eq!(lines.push(b"tus\"}\r\n\n{\"cmd\""), Ok(()));
+        assert_eq!(lines.next_line(), Some(b"{\"cmd\":\"status\"}".to_vec()));
+        assert_eq!(lines.next_line(), Some(Vec::new()));
+        assert_eq!(lines.next_line(), None);
+        assert!(!lines.has_line());
+        assert_eq!(lines.push(&vec![b'x'; MAX_LINE]), Err(LineTooLong));
+    }
+
+    #[test]
+    fn a_line_is_a_request_an_error_or_nothing() {
+        assert_eq!(parse(b" \t"), None);
+        assert_eq!(parse(b"{\"cmd\":\"version\"}"), Some(Ok(Request::Version {})));
+        let Some(Err(e)) = parse(b"{\"cmd\":\"shutdown\",\"names\":[\"web\"]}") else {
+            panic!("a shutdown with names must be refused")
+        };
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.error.starts_with("bad request: "), "{}", e.error);
     }
 }

@@ -1502,15 +1502,10 @@ impl EventLoop {
                 break;
             }
             let Some(line) = conn.next_line() else { break };
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<Request>(&line) {
-                Ok(req) => self.request(token, req, now),
-                Err(e) => self.reply(
-                    token,
-                    Err(ApiError::new(ErrorCode::BadRequest, format!("bad request: {e}"))),
-                ),
+            match control::parse(&line) {
+                None => continue,
+                Some(Ok(req)) => self.request(token, req, now),
+                Some(Err(e)) => self.reply(token, Err(e)),
             }
             self.perform(now);
         }

@@ -1027,7 +1027,7 @@ fn authorization(rq: &tiny_http::Request) -> Option<&str> {
 }
 
 /// `Basic BASE64(name:password)` -> (name, password).
-fn decode_basic(value: &str) -> Option<(String, String)> {
+pub fn decode_basic(value: &str) -> Option<(String, String)> {
     use base64::Engine;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -2,7 +2,7 @@
 //! the application of a new configuration. Pure: inputs go through the lifecycle machine and
 //! the resulting actions are queued in `actions` for the event loop to perform.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use crate::config::{Condition, Config, Kind, OnFailure, ProcessSpec};
@@ -170,6 +170,25 @@ impl Supervisor {
             (a.priority, &a.group, &a.name).cmp(&(b.priority, &b.group, &b.name))
         });
         self.order = order;
+    }
+
+    /// Puts `id`, added or given a new spec, in its place in the start order: a binary search,
+    /// not a sort of the whole order, which made an update that adds many processes quadratic.
+    fn place(&mut self, id: ProcId) {
+        let Some(e) = self.entries.get(&id) else { return };
+        let key = (e.spec.priority, &e.spec.group, &e.spec.name);
+        let at = self.order.partition_point(|o| {
+            let s = &self.entries[o].spec;
+            (s.priority, &s.group, &s.name) < key
+        });
+        self.order.insert(at, id);
+    }
+
+    /// Takes `id` out of the start order.
+    fn unplace(&mut self, id: ProcId) {
+        if let Some(i) = self.order.iter().position(|o| *o == id) {
+            self.order.remove(i);
+        }
     }
 
     /// Every process in start order.
@@ -377,7 +396,7 @@ impl Supervisor {
         spec.stdout_log = None;
         spec.stderr_log = None;
         let id = self.add(spec);
-        self.sort();
+        self.place(id);
         self.input(id, Input::Start, now);
         Some(id)
     }
@@ -393,7 +412,7 @@ impl Supervisor {
             self.entries.get(&id).is_some_and(|e| e.spec.instance_of.is_some()) && self.is_down(id);
         if down {
             self.entries.remove(&id);
-            self.sort();
+            self.unplace(id);
         }
         down
     }
@@ -552,12 +571,13 @@ impl Supervisor {
             match e.pending.take() {
                 Some(Pending::Remove) => {
                     self.entries.remove(&id);
-                    self.sort();
+                    self.unplace(id);
                 }
                 Some(Pending::Replace(spec)) => {
                     let autostart = spec.autostart;
                     replace_spec(e, *spec);
-                    self.sort();
+                    self.unplace(id);
+                    self.place(id);
                     if autostart && !self.shutdown {
                         self.start_asked(id, now);
                     }
@@ -691,17 +711,19 @@ impl Supervisor {
             }
             self.stop_or_settle(id, now);
         }
+        let changed: HashSet<&str> = changes.changed.iter().map(String::as_str).collect();
+        let added: HashSet<&str> = changes.added.iter().map(String::as_str).collect();
         for spec in &new.processes {
             let name = spec.namespec();
-            if changes.changed.contains(&name) {
+            if changed.contains(name.as_str()) {
                 let id = by_name[&name];
                 if let Some(e) = self.entries.get_mut(&id) {
                     e.pending = Some(Pending::Replace(Box::new(spec.clone())));
                 }
                 self.stop_or_settle(id, now);
-            } else if changes.added.contains(&name) {
+            } else if added.contains(name.as_str()) {
                 let id = self.add(spec.clone());
-                self.sort();
+                self.place(id);
                 if spec.autostart {
                     self.start_asked(id, now);
                 }

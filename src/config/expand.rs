@@ -114,7 +114,9 @@ fn percent(
     let conv_len = spec.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(spec.len());
     let conv = spec[conv_len..].chars().next();
     let width_spec = &spec[..conv_len];
-    let (left, zero, width) = parse_width(width_spec);
+    let (left, zero, width) = parse_width(width_spec).ok_or_else(|| {
+        format!("%({name}){width_spec}: the width must be a number, at most {MAX_WIDTH}")
+    })?;
     let text = match conv {
         Some('s') => {
             if let Some(v) = vars.strings.get(name) {
@@ -151,11 +153,18 @@ fn percent(
     Ok(close + 1 + conv_len + 1)
 }
 
-fn parse_width(spec: &str) -> (bool, bool, usize) {
+/// The widest `%(name)Nd` or `%(name)Ns`: far more than any name needs, and formatting
+/// takes no width past 65,535 (it panics).
+const MAX_WIDTH: usize = 1024;
+
+/// The flags and width of a conversion: left-aligned (`-`), zero-padded (`0`), the width. None
+/// when the width is not a number or is past [`MAX_WIDTH`].
+fn parse_width(spec: &str) -> Option<(bool, bool, usize)> {
     let left = spec.starts_with('-');
     let digits = spec.trim_start_matches('-');
     let zero = digits.starts_with('0');
-    (left, zero, digits.parse().unwrap_or(0))
+    let width = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    (width <= MAX_WIDTH).then_some((left, zero, width))
 }
 
 fn unknown(name: &str, vars: &Vars) -> String {
@@ -216,5 +225,19 @@ mod tests {
         assert!(ex("%(program_name)d").unwrap_err().contains("is a string"));
         assert!(ex("%(ENV_NOPE)s").unwrap_err().contains("NOPE is not set"));
         assert!(ex("%(program_name)x").is_err());
+    }
+
+    /// A width past what formatting takes (65,535) panicked, and a reread of such a file took
+    /// the daemon down; one past usize was taken as no width at all.
+    #[test]
+    fn a_width_too_large_is_an_error() {
+        assert_eq!(ex("%(process_num)01024d").unwrap().len(), 1024);
+        for s in ["%(program_name)070000s", "%(process_num)099999999999d", "%(process_num)1025d"] {
+            let e = ex(s).unwrap_err();
+            assert!(e.contains("at most 1024"), "{s}: {e}");
+        }
+        let e = ex("%(process_num)99999999999999999999999d").unwrap_err();
+        assert!(e.contains("at most 1024"), "{e}");
+        assert!(ex("%(process_num)1-2d").unwrap_err().contains("width"));
     }
 }

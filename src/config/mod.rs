@@ -627,6 +627,27 @@ pub fn load_with(
             }
         }
     }
+    resolve(&files, errors, env)
+}
+
+/// The configuration in the text `src` of `file`, checked as [`load_with`] checks it, but for
+/// its includes: the patterns are checked, no file is read for them. For the fuzz targets,
+/// which must not depend on files; `file` is notional (it names errors and sets `%(here)s`).
+pub fn load_text(
+    file: &Path,
+    src: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    resolve(&[(file.to_path_buf(), src.to_string())], Vec::new(), env)
+}
+
+/// Parses and checks `files` (the main file first, then its includes), after the `errors`
+/// met reading them.
+fn resolve(
+    files: &[(PathBuf, String)],
+    errors: Vec<ConfigError>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
     let mut loader = Loader {
         env,
         errors,
@@ -636,7 +657,7 @@ pub fn load_with(
         refs: Vec::new(),
         refs_checked: Vec::new(),
     };
-    for (path, src) in &files {
+    for (path, src) in files {
         loader.parse(path, src);
     }
     loader.run()

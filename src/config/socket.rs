@@ -23,7 +23,7 @@ pub fn socket_of(
 }
 
 /// [`socket_of`] on the text `src` of `file`.
-fn socket_in(
+pub fn socket_in(
     file: &Path,
     src: &str,
     env: &dyn Fn(&str) -> Option<String>,

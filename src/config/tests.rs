@@ -677,6 +677,24 @@ fn includes_are_relative_to_the_main_file_and_read_in_sorted_order() {
 }
 
 #[test]
+fn load_text_checks_as_load_does_but_reads_no_include() {
+    let dir = TempDir::new();
+    let text = "include = [\"conf.d/*.toml\"]\n[programs.main]\ncommand = \"%(here)s/main\"\n";
+    let main = dir.write("kahi.toml", text);
+    dir.write("conf.d/a.toml", "[programs.a]\ncommand = \"x\"\n");
+    assert_eq!(names(&ok_file(&main)), ["a", "main"]);
+    let config = load_text(&main, text, &no_env).unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(names(&config), ["main"]);
+    assert_eq!(process(&config, "main").argv, [dir.show("main")]);
+    // Errors name the notional file and their place, as they do for a real one.
+    let errors = load_text(Path::new("/nowhere/kahi.toml"), "include = [1]\n", &no_env);
+    assert_eq!(
+        render(&errors.unwrap_err()),
+        "/nowhere/kahi.toml:1:11: include: expected a string, found integer 1\n"
+    );
+}
+
+#[test]
 fn include_patterns_are_read_in_the_order_written() {
     let dir = TempDir::new();
     let main = dir.write("kahi.toml", "include = [\"z/*.toml\", \"a/*.toml\"]\n");

@@ -641,6 +641,32 @@ fn update_stops_changed_and_removed_starts_added_autostart_and_leaves_the_rest()
     assert_eq!(k.sup.config, new_config());
 }
 
+/// An update sorted the whole start order again for each process it added, and looked each
+/// name up in the lists of changes: adding 20,000 processes blocked the event loop for
+/// minutes. It takes well under a second now (the bound leaves room for a slow machine).
+#[test]
+fn an_update_adding_many_processes_does_not_take_quadratic_time() {
+    const N: usize = 5_000;
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 999)]);
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    let mut processes: Vec<ProcessSpec> =
+        (0..N).map(|n| member("many", &format!("many_{n:05}"), 1)).collect();
+    processes.push(program("web", 999));
+    let started = Instant::now();
+    let changes = k.sup.update(config(processes), t0);
+    let took = started.elapsed();
+    assert_eq!(changes.added.len(), N);
+    assert!(took < Duration::from_secs(3), "an update adding {N} processes took {took:?}");
+    let names: Vec<String> = k.sup.iter().map(|e| e.spec.namespec()).collect();
+    assert_eq!(names[0], "many:many_00000", "sorted by priority, then name");
+    assert_eq!(names[N - 1], format!("many:many_{:05}", N - 1));
+    assert_eq!(names[N], "web");
+    let spawns = k.sup.actions.iter().filter(|(_, a)| *a == Action::Spawn).count();
+    assert_eq!(spawns, N);
+}
+
 #[test]
 fn update_restarts_a_changed_running_process_with_its_new_spec_after_it_exits() {
     let t0 = Instant::now();

@@ -1,0 +1,310 @@
+//! Entry points for the fuzz targets of `fuzz/`. Each takes the bytes libFuzzer made, runs one
+//! parser on them as Kahi runs it, then what follows that is pure: a configuration is checked
+//! and applied to a supervisor, a request is answered. What the event loop would do (spawn,
+//! signal, wait) is stood in for by [`Loop`]: no file is written, no process started, no socket
+//! opened. A finding is a panic, a hang or a blow-up of memory in Kahi's own code.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime};
+
+use crate::api::{self, ApiError, ConfigUse, Handled, Now, Reply, Request};
+use crate::config::{self, Config};
+use crate::http::{self, Route};
+use crate::process::machine::{Action, Input, TimerKind};
+use crate::process::{ExitStatus, State};
+use crate::supervisor::Supervisor;
+
+/// The file every configuration text claims to be: it names errors and sets `%(here)s`.
+const FILE: &str = "/etc/kahi/kahi.toml";
+
+/// The configuration the control and HTTP requests are answered against, and which fuzzed
+/// configurations update: groups, instances, a oneshot, dependencies, a stdin pipe, a ring
+/// buffer small enough to wrap.
+const BASE: &str = r#"
+[programs.web]
+command = ["/bin/sh", "-c", "exec sleep 1000"]
+depends_on = [{ name = "setup", condition = "completed" }]
+priority = 100
+stdin_pipe = true
+stdout_capture_maxbytes = 100
+
+[programs.setup]
+command = "/bin/true"
+type = "oneshot"
+
+[programs.workers]
+command = "/bin/sleep 1000"
+numprocs = 2
+process_name = "%(program_name)s_%(process_num)02d"
+
+[programs.flaky]
+command = "/bin/false"
+startsecs = 1
+
+[programs.sleeper]
+command = "/bin/sleep 1000"
+autostart = false
+
+[groups.backend]
+programs = ["flaky", "workers"]
+"#;
+
+/// The environment `${VAR}` expands from: always the same few variables.
+fn env(name: &str) -> Option<String> {
+    match name {
+        "HOME" => Some("/root".into()),
+        "USER" => Some("root".into()),
+        "PORT" => Some("8080".into()),
+        "XDG_RUNTIME_DIR" => Some("/run/user/0".into()),
+        _ => None,
+    }
+}
+
+fn base() -> &'static Config {
+    static BASE_CONFIG: OnceLock<Config> = OnceLock::new();
+    BASE_CONFIG.get_or_init(|| match config::load_text(Path::new(FILE), BASE, &env) {
+        Ok(c) => c,
+        Err(e) => panic!("the fuzz base configuration is invalid: {}", e[0]),
+    })
+}
+
+/// The most processes a fuzzed configuration may have to be run, not only loaded: past a few
+/// thousand, what a run costs (each exit looks for dependents among all the processes, each
+/// state change checks every held start) makes an input a timeout, and says nothing new.
+const MAX_RUN: usize = 2_000;
+
+/// A configuration file's text: read for `kahi ctl -c` (its socket), loaded and checked as the
+/// daemon loads it; when valid, started on its own and shut down, and applied to a supervisor
+/// running [`BASE`] by `reread`, `avail` and `update`.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let file = Path::new(FILE);
+    let _ = config::socket::socket_in(file, text, &env);
+    let config = match config::load_text(file, text, &env) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                let _ = e.to_string();
+            }
+            return;
+        }
+    };
+    for note in &config.notes {
+        let _ = note.to_string();
+    }
+    if config.processes.len() > MAX_RUN {
+        return;
+    }
+    let mut own = Loop::new(config.clone());
+    let _ = serde_json::to_vec(&own.answer(Request::Status { names: Vec::new() }, true));
+    own.exit_all(ExitStatus::Exited(1));
+    own.exit_all(ExitStatus::Exited(0));
+    own.shut_down();
+    let mut l = Loop::new(base().clone());
+    for what in [ConfigUse::Reread, ConfigUse::Avail] {
+        let _ = serde_json::to_vec(&api::with_config(&mut l.sup, what, config.clone(), l.now));
+    }
+    let reply = api::with_config(&mut l.sup, ConfigUse::Update, config, l.now);
+    let _ = serde_json::to_vec(&reply);
+    l.perform();
+    // And back.
+    let _ = api::with_config(&mut l.sup, ConfigUse::Update, base().clone(), l.now);
+    l.perform();
+    l.shut_down();
+}
+
+/// What a client writes to the control socket: split into lines as the daemon splits them,
+/// each line parsed and answered against a supervisor running [`BASE`].
+pub fn control(data: &[u8]) {
+    let mut l = Loop::new(base().clone());
+    let mut lines = crate::control::Lines::default();
+    // The bytes come as reads deliver them: in pieces.
+    for piece in data.chunks(1024) {
+        if lines.push(piece).is_err() {
+            return;
+        }
+        while let Some(line) = lines.next_line() {
+            let reply = match crate::control::parse(&line) {
+                None => continue,
+                Some(Ok(req)) => l.answer(req, true),
+                Some(Err(e)) => Some(Err(e)),
+            };
+            let _ = match &reply {
+                Some(Ok(r)) => serde_json::to_vec(r),
+                Some(Err(e)) => serde_json::to_vec(e),
+                None => Ok(Vec::new()),
+            };
+        }
+    }
+    l.shut_down();
+}
+
+/// An HTTP request: `METHOD URL [AUTHORIZATION]`, a newline, then the body. The role it
+/// needs, its route, and for an API route the answer, against a supervisor running [`BASE`].
+pub fn http(data: &[u8]) {
+    let (head, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let Ok(head) = std::str::from_utf8(head) else { return };
+    let mut words = head.splitn(3, ' ');
+    let method = words.next().unwrap_or("GET");
+    let url = words.next().unwrap_or("/");
+    if let Some(auth) = words.next() {
+        let _ = http::decode_basic(auth);
+    }
+    for metrics_auth in [false, true] {
+        let _ = http::required_role(method, url, metrics_auth);
+    }
+    let Route::Api(req, shape) = http::route(method, url, body) else { return };
+    let mut l = Loop::new(base().clone());
+    if let Some(reply) = l.answer(req, false) {
+        let _ = http::answer(&shape, reply).body.into_bytes();
+    }
+    l.shut_down();
+}
+
+/// Stands in for the event loop: a spawn succeeds at once with a made-up pid, a process
+/// being stopped exits on the first signal, and the deadlines that move a start on (startsecs,
+/// start and ready delays, back-off) pass at once. Health checks and watchdogs never run.
+struct Loop {
+    sup: Supervisor,
+    now: Instant,
+    wall: SystemTime,
+    next_pid: i32,
+}
+
+/// The most actions one [`Loop::perform`] runs: a supervisor that never settles is a hang,
+/// which this turns into a panic with a name.
+const MAX_ACTIONS: usize = 1_000_000;
+
+impl Loop {
+    /// A supervisor for `config`, its autostart programs started.
+    fn new(config: Config) -> Loop {
+        let mut l = Loop {
+            sup: Supervisor::new(config),
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            next_pid: 100,
+        };
+        l.sup.start_autostart(l.now);
+        l.perform();
+        // Some output, so that reads of the logs have something to read; more than web's
+        // ring holds, so that one has wrapped.
+        let ids: Vec<_> = l.sup.iter().map(|e| e.id).collect();
+        for (n, id) in ids.into_iter().enumerate() {
+            if let Some(e) = l.sup.get_mut(id) {
+                for line in 0..n % 4 + 5 {
+                    e.stdout.write(format!("line {line} of process {id}\n").as_bytes());
+                }
+                e.stderr.write(b"warning: ");
+            }
+        }
+        l
+    }
+
+    /// Every process that runs exits with `status`.
+    fn exit_all(&mut self, status: ExitStatus) {
+        let running: Vec<_> =
+            self.sup.iter().filter(|e| e.proc.pid.is_some()).map(|e| e.id).collect();
+        for id in running {
+            self.sup.input(id, Input::Exited(status), self.now);
+            self.perform();
+        }
+    }
+
+    fn perform(&mut self) {
+        for _ in 0..MAX_ACTIONS {
+            if self.sup.actions.is_empty() && self.sup.shutdown_busy() {
+                self.sup.continue_shutdown(self.now);
+            }
+            let Some((id, action)) = self.sup.actions.pop_front() else { return };
+            match action {
+                Action::Spawn => {
+                    self.next_pid += 1;
+                    self.sup.input(id, Input::Spawned { pid: self.next_pid }, self.now);
+                }
+                Action::Kill { signal, .. } => {
+                    let stopping = self
+                        .sup
+                        .get(id)
+                        .is_some_and(|e| e.proc.state == State::Stopping && e.proc.pid.is_some());
+                    if stopping {
+                        let status =
+                            ExitStatus::Signaled { signal: signal as i32, core_dumped: false };
+                        self.sup.input(id, Input::Exited(status), self.now);
+                    }
+                }
+                Action::SetTimer(
+                    kind @ (TimerKind::StartSecs
+                    | TimerKind::StartDelay
+                    | TimerKind::ReadyDelay
+                    | TimerKind::Backoff
+                    | TimerKind::Restart),
+                    at,
+                ) => {
+                    self.now = self.now.max(at);
+                    self.sup.input(id, Input::Timer(kind), self.now);
+                }
+                _ => {}
+            }
+        }
+        panic!("the supervisor did not settle after {MAX_ACTIONS} actions");
+    }
+
+    /// Handles `req` as the event loop does, for the control socket (`control`) or HTTP. None
+    /// when the loop would answer later, or after I/O of its own (a write to a stdin pipe).
+    fn answer(&mut self, req: Request, control: bool) -> Option<Result<Reply, ApiError>> {
+        let now = Now { mono: self.now, wall: self.wall };
+        let reply = match api::handle(&mut self.sup, req, now) {
+            Handled::Reply(r) => Some(r),
+            Handled::Wait(mut w) => {
+                self.perform();
+                w.poll(&mut self.sup, self.now).map(Ok)
+            }
+            Handled::ReplyThenWait(r, mut w) => {
+                self.perform();
+                let _ = w.poll(&mut self.sup, self.now);
+                Some(Ok(r))
+            }
+            Handled::Cleared(_, r) if control => Some(Ok(r)),
+            Handled::Follow { log, offset, encoding } if control => {
+                let read = match log {
+                    api::LogSource::Process(id, stream) => {
+                        self.sup.get(id).map(|e| e.ring(stream).read(offset, usize::MAX))
+                    }
+                    api::LogSource::Daemon => Some(crate::logs::daemon_log::read(offset)),
+                };
+                read.map(|r| Ok(api::log_reply(&r.data, r.offset, r.skipped, encoding)))
+            }
+            // Over the control socket, in pieces: they must make one reply line.
+            Handled::Piecewise(mut reply) if control => {
+                let mut line = Vec::new();
+                while !reply.piece(&self.sup, now, &mut line) {}
+                let parsed = serde_json::from_slice::<Reply>(&line);
+                Some(Ok(parsed.expect("the pieces of a reply make one reply")))
+            }
+            Handled::Piecewise(reply) => Some(Ok(reply.whole(&self.sup, now))),
+            Handled::Cleared(..) | Handled::Follow { .. } => {
+                Some(Err(ApiError::new(api::ErrorCode::ServerError, "not available over HTTP")))
+            }
+            Handled::NeedConfig(what) => {
+                Some(Ok(api::with_config(&mut self.sup, what, base().clone(), self.now)))
+            }
+            Handled::Stdin { .. } => None,
+            Handled::Shutdown => {
+                self.sup.begin_shutdown(self.now);
+                Some(Ok(Reply::Shutdown { message: "Shut down".into() }))
+            }
+        };
+        self.perform();
+        reply
+    }
+
+    /// Shuts down, as SIGTERM does, until every process is down.
+    fn shut_down(&mut self) {
+        self.sup.begin_shutdown(self.now);
+        self.perform();
+    }
+}

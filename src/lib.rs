@@ -1,0 +1,38 @@
+//! Kahi: a process supervisor and container init. The binary (`src/main.rs`) and the fuzz
+//! targets (`fuzz/`) are the only users of this library: it exposes the command line, the
+//! commands the binary dispatches to, and [`fuzz`], the fuzz targets' entry points.
+//! Everything else stays private.
+
+mod activation;
+mod api;
+pub mod cli;
+mod config;
+mod control;
+mod ctl;
+mod daemon;
+mod event_loop;
+mod exec;
+pub mod fuzz;
+mod hash_password;
+mod health;
+mod http;
+mod http_front;
+mod logs;
+mod metrics;
+mod piecewise;
+mod process;
+mod supervisor;
+mod sys;
+mod timefmt;
+
+/// The version, as `kahi version` and the API report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commands of the binary. Each returns the process's exit status.
+pub mod run {
+    pub use crate::ctl::run as ctl;
+    pub use crate::daemon::run as daemon;
+    pub use crate::exec::run as exec;
+    pub use crate::hash_password::run as hash_password;
+    pub use crate::sys::signals::default_sigpipe;
+}
