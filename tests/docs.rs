@@ -346,3 +346,48 @@ fn issue_12_every_command_of_the_readme_tour_works_on_the_example() {
     }
     assert_eq!(d.wait_exit(DEADLINE), 0, "{}", d.log());
 }
+
+/// Every `.rs` file under `dir`, with its text.
+fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(ROOT).unwrap().to_string_lossy().into_owned();
+            out.push((rel, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+/// docs/reliability.md names a test for each claim: each must exist, where it says, so that
+/// the page cannot go on citing a test that was renamed or removed.
+#[test]
+fn every_test_the_reliability_page_cites_exists() {
+    let page = read("docs/reliability.md");
+    let mut files = Vec::new();
+    sources(&Path::new(ROOT).join("src"), &mut files);
+    sources(&Path::new(ROOT).join("tests"), &mut files);
+    let defines = |text: &str, name: &str| text.contains(&format!("fn {name}()"));
+    let mut cited = 0;
+    for span in page.split('`').skip(1).step_by(2) {
+        if let Some((file, name)) = span.split_once(".rs: ") {
+            let file = format!("{file}.rs");
+            let text =
+                files.iter().find(|(rel, _)| *rel == file).map(|(_, t)| t.as_str()).unwrap_or_else(
+                    || panic!("docs/reliability.md cites {file}, which does not exist"),
+                );
+            assert!(defines(text, name), "docs/reliability.md cites {name} in {file}: not there");
+            cited += 1;
+        } else if span.len() > 20
+            && span.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            assert!(
+                files.iter().any(|(_, t)| defines(t, span)),
+                "docs/reliability.md cites the test {span}, which does not exist"
+            );
+            cited += 1;
+        }
+    }
+    assert!(cited >= 25, "only {cited} tests cited: the page's format changed?");
+}
