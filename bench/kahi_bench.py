@@ -55,7 +55,8 @@ throughput is compared with supervisord's as a figure of its own.
 
 runs only that comparison, over more scenarios (PEER_SCENARIOS: start of 1, 100 and 1000
 programs, memory and idle with 1 and 100 or 1000, restart, log, ctl with 1 and 100, crash loop)
-with the harness's own numbers of runs, and writes FILE (docs/benchmarks.md, by
+with the harness's own numbers of runs (BENCH_RUNS in the environment: that many launches
+per figure instead; restart's kills and ctl's queries stay), and writes FILE (docs/benchmarks.md, by
 `make bench-peers`): the machine, the date, the definitions, the figures, the ratios (more
 than 1: Kahi is better) and where Kahi is not ahead.
 
@@ -851,8 +852,8 @@ def log_throughput(out, opts):
 
 # The harness's scenarios, in the order they run: (scenario, N, runs in `make bench` as (Kahi,
 # the others), or None where only `make bench-peers` runs it). For restart the runs are kills,
-# for ctl queries. `make bench-peers` takes the harness's own numbers of runs (its README; its
-# BENCH_RUNS overrides them). A 1000-program launch of supervisord takes about half a minute,
+# for ctl queries. `make bench-peers` takes the harness's own numbers of runs (its README);
+# BENCH_RUNS overrides them for the scenarios that launch once per run. A 1000-program launch of supervisord takes about half a minute,
 # hence one run there in `make bench`.
 PEER_SCENARIOS = [
     ("startup", 1, None),
@@ -986,6 +987,10 @@ def run_peers(out, opts):
             run_env = dict(env, BENCH_LABEL=label, **extra)
             if not opts.peers_only:
                 run_env["BENCH_RUNS"] = str(quick_runs[0] if a == "kahi" else quick_runs[1])
+            elif scenario in ("restart", "ctl"):
+                # BENCH_RUNS counts launches here; these take one, and their runs are kills
+                # and queries
+                run_env.pop("BENCH_RUNS", None)
             log = os.path.join(logdir, f"{label}-{scenario}-{n}.log")
             t = time.monotonic()
             with open(log, "w") as err:
@@ -1473,7 +1478,8 @@ def main():
                 "load": f"{load_before} before the start; {load_after} after the end; "
                         f"{peer_runs.busy} launches (of every supervisor) began before the machine "
                         f"was idle; the whole comparison took {took / 60:.0f} min",
-                "runs_note": f"BENCH_RUNS={cap}: fewer runs than the harness's defaults" if cap else "",
+                "runs_note": f"BENCH_RUNS={cap}: {cap} launches per figure instead of the harness's "
+                             "defaults; restart and ctl keep theirs (10 kills, 20 queries)" if cap else "",
             })
             out.line(f"  written to {opts.markdown}")
         return 0 if peer_runs else 1

@@ -41,7 +41,8 @@
 #   BENCH_QUICK=1   one launch per figure, short windows, 256 MiB of log, no comparison
 #                   (a smoke test, ~1 min)
 #   BENCH_PEERS     the harness's directory, or 0 to skip the comparison
-#   BENCH_RUNS      with --peers-only: runs per figure instead of the harness's defaults
+#   BENCH_RUNS      with --peers-only: launches per figure instead of the harness's defaults
+#                   (restart keeps its 10 kills, ctl its 20 queries)
 #   BENCH_STRICT=1  exit 1 when a figure misses its target
 #   KAHI_BIN        another kahi binary
 # Arguments are passed to bench/kahi_bench.py.
