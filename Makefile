@@ -1,12 +1,12 @@
 # Kahi. `make` builds; `make test` runs every test; `make soak` runs the soak scenarios at
-# length; `make bench` measures; `make fuzz` fuzzes.
+# length; `make bench` measures; `make bench-peers` compares; `make fuzz` fuzzes.
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  := $(DESTDIR)$(PREFIX)/bin
 MANDIR  := $(DESTDIR)$(PREFIX)/share/man
 CARGO   ?= cargo
 
-.PHONY: all build release static run test soak lint bench fuzz install clean
+.PHONY: all build release static run test soak lint bench bench-peers fuzz install clean
 
 all: build
 
@@ -65,6 +65,18 @@ fuzz:
 		echo "make fuzz: $$t for $(FUZZ_SECS) s"; \
 		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECS) $$dict || exit 1; \
 	done
+
+# Only the comparison with supervisord, s6, runit, tini and dumb-init (those installed) through
+# the shared benchmark harness in BENCH_PEERS; writes docs/benchmarks.md. About 30 minutes.
+BENCH_PEERS ?= ../shared/bench
+bench-peers:
+	@if [ ! -x "$(BENCH_PEERS)/run.sh" ]; then \
+		echo "make bench-peers: no benchmark harness at $(BENCH_PEERS) (its run.sh is missing);" \
+			"set BENCH_PEERS to its directory" >&2; \
+		exit 1; \
+	fi
+	$(MAKE) --no-print-directory build
+	BENCH_PEERS=$(BENCH_PEERS) ./bench/run.sh --peers-only --markdown docs/benchmarks.md
 
 # The binary, the man pages and the shell completions. KAHI_BIN installs another binary
 # (target/kahi-static, say); `make -o build install` skips the build.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh — Kahi's benchmark, run by `make bench` (after `make build`).
+# bench/run.sh — Kahi's benchmark, run by `make bench` and `make bench-peers` (after `make build`).
 #
 # Measures the release binary (target/release/kahi, or $KAHI_BIN):
 #   1. time from launch until 1000 sleep programs (startsecs = 0) are RUNNING per status
@@ -24,19 +24,29 @@
 # Each figure is printed with its target and PASS/FAIL, then a summary table; the same lines
 # go to target/bench/results.txt.
 #
-# When the shared harness ../shared/bench exists and supervisord is installed, the same
-# scenarios also run through it for Kahi, supervisord (and s6, runit if installed), and the
-# summary shows them side by side with ratios; its log scenario also runs its `ref`
-# (writer | cat), and Kahi's log throughput must beat supervisord's there.
+# When the shared harness exists ($BENCH_PEERS, default ../shared/bench beside the repository),
+# the same scenarios also run through it for Kahi and every peer installed (supervisord, s6,
+# runit, tini, dumb-init) and its references (ref: sh loop, writer | cat; ref-direct), and the
+# summary shows them side by side; Kahi's log throughput must beat supervisord's there.
 # Logs of those runs: target/bench/peers/.
+#
+# bench/run.sh --peers-only --markdown FILE (`make bench-peers`, writing docs/benchmarks.md)
+# runs only that comparison, over more scenarios (start of 1/100/1000, memory and idle with 1
+# and 100/1000, restart, log, ctl with 1 and 100, crash loop) with the harness's own numbers of
+# runs, and writes the machine, the date, the figures, the ratios (more than 1: Kahi is better)
+# and where Kahi is not ahead. About 30 minutes on 2 cores; result lines in
+# target/bench/peers.txt.
 #
 # Environment:
 #   BENCH_QUICK=1   one launch per figure, short windows, 256 MiB of log, no comparison
 #                   (a smoke test, ~1 min)
-#   BENCH_PEERS=0   skip the comparison
+#   BENCH_PEERS     the harness's directory, or 0 to skip the comparison
+#   BENCH_RUNS      with --peers-only: launches per figure instead of the harness's defaults
+#                   (restart keeps its 10 kills, ctl its 20 queries)
 #   BENCH_STRICT=1  exit 1 when a figure misses its target
 #   KAHI_BIN        another kahi binary
-# Takes about 7-8 minutes with the comparison on 2 cores, under 2 without it.
+# Arguments are passed to bench/kahi_bench.py.
+# Takes about 8-9 minutes with the comparison on 2 cores, under 2 without it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -55,12 +65,14 @@ mkdir -p "$outdir"
 scratch=$(mktemp -d /tmp/kahi-bench.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
-args=(--kahi "$kahi" --scratch "$scratch" --results "$outdir/results.txt" --log-dir "$outdir")
+results=$outdir/results.txt
+case " $* " in *" --peers-only "*) results=$outdir/peers.txt ;; esac
+args=(--kahi "$kahi" --scratch "$scratch" --results "$results" --log-dir "$outdir")
 [ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
 [ "${BENCH_STRICT:-0}" = 1 ] && args+=(--strict)
-harness=$repo/../shared/bench
-if [ "${BENCH_PEERS:-1}" != 0 ] && [ -x "$harness/run.sh" ] && command -v supervisord >/dev/null 2>&1; then
+harness=${BENCH_PEERS:-../shared/bench}
+if [ "$harness" != 0 ] && [ -x "$harness/run.sh" ]; then
     args+=(--peers "$(cd "$harness" && pwd)")
 fi
 
-python3 "$repo/bench/kahi_bench.py" "${args[@]}"
+python3 "$repo/bench/kahi_bench.py" "${args[@]}" "$@"
