@@ -204,17 +204,6 @@ fn a_client_that_never_reads_does_not_delay_a_restart() {
     assert_version(&d.request(r#"{"cmd":"version"}"#));
 }
 
-/// The daemon's open fds once control connections have closed: the fewest of a few samples.
-fn fewest_fds(pid: i32) -> usize {
-    (0..20)
-        .map(|_| {
-            std::thread::sleep(Duration::from_millis(5));
-            fd_count(pid)
-        })
-        .min()
-        .unwrap_or(0)
-}
-
 /// The restarts a crash loop makes before the fd and memory check.
 const CRASH_RESTARTS: u64 = 10_000;
 

@@ -416,6 +416,18 @@ pub fn fd_count(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
+/// The fewest fds `pid` has over a few samples 5 ms apart: a control connection of the
+/// test's own may be open for a moment at any one of them.
+pub fn fewest_fds(pid: i32) -> usize {
+    (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            fd_count(pid)
+        })
+        .min()
+        .unwrap_or(0)
+}
+
 /// VmRSS of `pid` in KiB.
 pub fn rss_kib(pid: i32) -> u64 {
     status_field(pid, "VmRSS:").unwrap_or(0)

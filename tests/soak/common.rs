@@ -156,18 +156,6 @@ pub fn command(d: &Daemon, cmd: &str, names: &[String], wait: bool) -> Value {
     r
 }
 
-/// The fewest fds the daemon has over a few samples 5 ms apart: a control connection of the
-/// test's own may be open for a moment at any one of them.
-pub fn fewest_fds(pid: i32) -> usize {
-    (0..20)
-        .map(|_| {
-            std::thread::sleep(Duration::from_millis(5));
-            fd_count(pid)
-        })
-        .min()
-        .unwrap_or(0)
-}
-
 /// What the watch of one scenario saw.
 pub struct Watch<'a> {
     d: &'a Daemon,
