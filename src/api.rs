@@ -368,13 +368,7 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             };
             let Some(entry) = sup.get(id) else { return Handled::Reply(Err(no_such(&name))) };
             let ring = entry.ring(stream);
-            let (from, skipped) = match offset {
-                Some(offset) => {
-                    (offset.clamp(ring.start(), ring.end()), ring.start().saturating_sub(offset))
-                }
-                None => (ring.end().saturating_sub(bytes).max(ring.start()), 0),
-            };
-            let end = ring.end().min(from.saturating_add(bytes));
+            let (from, end, skipped) = ring.span(offset, bytes);
             if follow {
                 return Handled::Follow {
                     log: LogSource::Process(id, stream),

@@ -2003,18 +2003,11 @@ impl EventLoop {
             ));
         };
         let ring = entry.ring(stream);
-        let read = match offset {
-            Some(o) => ring.read(o, usize::try_from(bytes).unwrap_or(usize::MAX)),
-            None => ring.tail(bytes),
-        };
+        let (from, end, skipped) = ring.span(offset, bytes);
+        let read = ring.read(from, (end - from) as usize);
         Answer::json_later(
             200,
-            http::LogChunk {
-                data: read.data,
-                offset: read.offset,
-                skipped: read.skipped,
-                encoding,
-            },
+            http::LogChunk { data: read.data, offset: read.offset, skipped, encoding },
         )
     }
 

@@ -97,8 +97,19 @@ impl Ring {
 
     /// The last `n` bytes.
     pub fn tail(&self, n: u64) -> Read {
-        let from = self.end.saturating_sub(n).max(self.start());
-        self.read(from, n as usize)
+        let (from, end, _) = self.span(None, n);
+        self.read(from, (end - from) as usize)
+    }
+
+    /// Where a read of `bytes` bytes from `offset` (or of the last `bytes`, without one)
+    /// begins and ends among the bytes held, and how many asked for were overwritten.
+    pub fn span(&self, offset: Option<u64>, bytes: u64) -> (u64, u64, u64) {
+        let (start, end) = (self.start(), self.end);
+        let (from, skipped) = match offset {
+            Some(o) => (o.clamp(start, end), start.saturating_sub(o)),
+            None => (end.saturating_sub(bytes).max(start), 0),
+        };
+        (from, end.min(from.saturating_add(bytes)), skipped)
     }
 
     /// Forgets everything held; offsets keep counting.
