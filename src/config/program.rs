@@ -1,0 +1,747 @@
+//! `[programs.NAME]`: one program table typed into a [`ProcessSpec`] and expanded into its
+//! processes (numprocs, the per-process expansions), and the values only programs have.
+
+use super::*;
+
+impl<'s> Loader<'s, '_> {
+    pub(super) fn programs(
+        &mut self,
+        programs: Vec<ProgramTable<'s>>,
+        groups: &Membership,
+    ) -> (Vec<ProcessSpec>, Vec<ProgramInfo>) {
+        let mut processes = Vec::new();
+        let mut infos = Vec::new();
+        for p in programs {
+            let (group, group_priority) =
+                groups.get(&p.name).cloned().unwrap_or((p.name.clone(), None));
+            let mut vars = file_vars(self.docs[p.doc].file);
+            vars.set_str("program_name", &p.name);
+            vars.set_str("group_name", &group);
+            let at = At { doc: p.doc, span: p.span.clone(), key: format!("programs.{}", p.name) };
+            if let Some(specs) = self.program(&at, &p, &group, group_priority, vars) {
+                infos.push(ProgramInfo {
+                    name: p.name.clone(),
+                    group: group.clone(),
+                    autostart: specs[0].autostart,
+                    priority: specs[0].priority,
+                    numprocs: specs.len() as u32,
+                });
+                processes.extend(specs);
+            }
+        }
+        // Unique names across every group, as the control socket addresses them.
+        let mut names: HashMap<String, String> = HashMap::new();
+        for spec in &processes {
+            if let Some(other) = names.insert(spec.namespec(), spec.program.clone()) {
+                self.err_nopos_main(format!(
+                    "programs {other:?} and {:?} both define a process named {:?}",
+                    spec.program,
+                    spec.namespec()
+                ));
+            }
+        }
+        processes
+            .sort_by(|a, b| (a.priority, &a.group, &a.name).cmp(&(b.priority, &b.group, &b.name)));
+        infos.sort_by(|a, b| a.name.cmp(&b.name));
+        (processes, infos)
+    }
+
+    /// Types one program table and expands it into its processes.
+    pub(super) fn program(
+        &mut self,
+        at: &At,
+        p: &ProgramTable<'s>,
+        group: &str,
+        group_priority: Option<i64>,
+        mut vars: Vars,
+    ) -> Option<Vec<ProcessSpec>> {
+        let before = self.errors.len();
+        let mut command: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut process_name: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut directory: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut environment: Option<(At, Spanned<DeValue<'s>>)> = None;
+        let mut numprocs = 1u32;
+        let mut numprocs_start = 0u32;
+        let mut base = ProcessSpec {
+            name: String::new(),
+            group: group.to_string(),
+            program: p.name.clone(),
+            argv: Vec::new(),
+            priority: group_priority.unwrap_or(999),
+            autostart: true,
+            startsecs: Duration::from_secs(1),
+            startretries: 3,
+            backoff_initial: Duration::from_secs(1),
+            backoff_factor: None,
+            backoff_max: None,
+            restart_min_interval: Duration::from_secs(1),
+            backoff_reset: Duration::from_secs(60),
+            start_delay: Duration::ZERO,
+            ready_delay: Duration::ZERO,
+            watchdog_sec: Duration::ZERO,
+            healthcheck: None,
+            kind: Kind::Simple,
+            remain_after_exit: false,
+            deps: Vec::new(),
+            after: Vec::new(),
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            stopsignal: Signal::SIGTERM,
+            stopwaitsecs: Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
+            user: None,
+            directory: None,
+            umask: None,
+            environment: Vec::new(),
+            clean_environment: false,
+            redirect_stderr: false,
+            stdout_capture_maxbytes: 1 << 20,
+            stderr_capture_maxbytes: 1 << 20,
+            stdout_log: None,
+            stderr_log: None,
+            secrets: Vec::new(),
+            strip_ansi: false,
+            stdin_pipe: false,
+            critical: false,
+            listen: Vec::new(),
+            accept: false,
+            max_instances: 64,
+            instance_of: None,
+            limits: Vec::new(),
+            cgroup: CgroupLimits::default(),
+            stdout_syslog: false,
+            stderr_syslog: false,
+        };
+        let mut killasgroup: Option<(At, bool)> = None;
+        let mut on_dependency_failure = OnFailure::Ignore;
+        let mut requires: Vec<String> = Vec::new();
+        let mut mask_env: Vec<String> = Vec::new();
+        let mut stderr_syslog_at: Option<At> = None;
+        let mut socket_at: Option<At> = None;
+        let mut listen_at: Option<At> = None;
+        let mut accept_at: Option<At> = None;
+        // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
+        let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
+        let mut rotation = [(50u64 << 20, 10u32); 2];
+        for (k, v) in p.table.iter() {
+            let at = self.child(at, v, k.get_ref());
+            let b = &mut base;
+            match k.get_ref().as_ref() {
+                "command" => command = Some((at, v.clone())),
+                "process_name" => process_name = Some((at, v.clone())),
+                "directory" => directory = Some((at, v.clone())),
+                "environment" => environment = Some((at, v.clone())),
+                "numprocs" => numprocs = self.integer(&at, v, 1, 100_000).map_or(1, |n| n as u32),
+                "numprocs_start" => {
+                    numprocs_start = self.integer(&at, v, 0, 1_000_000).map_or(0, |n| n as u32)
+                }
+                "priority" => b.priority = self.integer(&at, v, i64::MIN, i64::MAX).unwrap_or(999),
+                "autostart" => b.autostart = self.boolean(&at, v).unwrap_or(true),
+                "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
+                "start_delay" => b.start_delay = self.seconds(&at, v).unwrap_or_default(),
+                "ready_delay" => b.ready_delay = self.seconds(&at, v).unwrap_or_default(),
+                "watchdog_sec" => b.watchdog_sec = self.seconds(&at, v).unwrap_or_default(),
+                "type" => match self.string(&at, v).as_deref() {
+                    Some("simple") => b.kind = Kind::Simple,
+                    Some("oneshot") => b.kind = Kind::Oneshot,
+                    Some("notify") => b.kind = Kind::Notify,
+                    Some("socket") => {
+                        b.kind = Kind::Socket;
+                        socket_at = Some(at);
+                    }
+                    Some(other) => self.error(
+                        &at,
+                        format!(
+                            "expected \"simple\", \"oneshot\", \"notify\" or \"socket\", found {other:?}"
+                        ),
+                    ),
+                    None => {}
+                },
+                "listen" => {
+                    b.listen = self.listen(&at, v);
+                    listen_at = Some(at);
+                }
+                "accept" => {
+                    b.accept = self.boolean(&at, v).unwrap_or(false);
+                    accept_at = Some(at);
+                }
+                "max_instances" => {
+                    b.max_instances = self.integer(&at, v, 1, 65536).map_or(64, |n| n as u32);
+                    accept_at = accept_at.or(Some(at));
+                }
+                "remain_after_exit" => b.remain_after_exit = self.boolean(&at, v).unwrap_or(false),
+                "depends_on" => b.deps = self.depends_on(&at, v, &p.name),
+                "requires" => {
+                    requires = self.program_refs(&at, v, &p.name, "requires");
+                }
+                "after" => b.after = self.program_refs(&at, v, &p.name, "after"),
+                "before" => {
+                    self.program_refs(&at, v, &p.name, "before");
+                }
+                "on_dependency_failure" => match self.string(&at, v).as_deref() {
+                    Some("stop") => on_dependency_failure = OnFailure::Stop,
+                    Some("restart") => on_dependency_failure = OnFailure::Restart,
+                    Some("ignore") => on_dependency_failure = OnFailure::Ignore,
+                    Some(other) => self.error(
+                        &at,
+                        format!("expected \"stop\", \"restart\" or \"ignore\", found {other:?}"),
+                    ),
+                    None => {}
+                },
+                "backoff_initial" => {
+                    b.backoff_initial = self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
+                }
+                "backoff_max" => b.backoff_max = self.seconds(&at, v),
+                "restart_min_interval" => {
+                    b.restart_min_interval =
+                        self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
+                }
+                "backoff_reset" => {
+                    b.backoff_reset = self.seconds(&at, v).unwrap_or(Duration::from_secs(60))
+                }
+                "backoff_factor" => {
+                    let f = match v.get_ref() {
+                        DeValue::Integer(i) => {
+                            i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
+                        }
+                        DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                        _ => None,
+                    };
+                    match f {
+                        Some(f) if (1.0..=100.0).contains(&f) => b.backoff_factor = Some(f),
+                        _ => self.error(
+                            &at,
+                            format!(
+                                "expected a number from 1 to 100, found {}",
+                                describe(v.get_ref())
+                            ),
+                        ),
+                    }
+                }
+                "startretries" => {
+                    b.startretries =
+                        self.integer(&at, v, 0, u32::MAX as i64).map_or(3, |n| n as u32)
+                }
+                "autorestart" => {
+                    b.autorestart = match v.get_ref() {
+                        DeValue::Boolean(true) => AutoRestart::Always,
+                        DeValue::Boolean(false) => AutoRestart::Never,
+                        DeValue::String(s) if s.eq_ignore_ascii_case("unexpected") => {
+                            AutoRestart::Unexpected
+                        }
+                        other => {
+                            self.error(
+                                &at,
+                                format!(
+                                    "expected true, false or \"unexpected\", found {}",
+                                    describe(other)
+                                ),
+                            );
+                            AutoRestart::Unexpected
+                        }
+                    }
+                }
+                "exitcodes" => {
+                    if let Some(items) = self.array(&at, v) {
+                        let codes: Vec<i32> = items
+                            .iter()
+                            .filter_map(|i| self.integer(&at, i, 0, 255).map(|c| c as i32))
+                            .collect();
+                        b.exitcodes = codes;
+                    }
+                }
+                "stopsignal" => {
+                    let parsed = match v.get_ref() {
+                        DeValue::String(s) => parse_signal(s),
+                        DeValue::Integer(i) => parse_signal(i.as_str()),
+                        other => Err(format!(
+                            "expected a signal name or number, found {}",
+                            describe(other)
+                        )),
+                    };
+                    match parsed {
+                        Ok(sig) => b.stopsignal = sig,
+                        Err(e) => self.error(&at, e),
+                    }
+                }
+                "stopwaitsecs" => {
+                    b.stopwaitsecs = self.seconds(&at, v).unwrap_or(Duration::from_secs(10))
+                }
+                "stopasgroup" => b.stopasgroup = self.boolean(&at, v).unwrap_or(false),
+                "killasgroup" => killasgroup = self.boolean(&at, v).map(|x| (at.clone(), x)),
+                "user" => {
+                    if let Some(s) = self.expanded_string(&at, v, &vars) {
+                        match resolve_user(&s) {
+                            Ok(u) => b.user = Some(u),
+                            Err(e) => self.error(&at, e),
+                        }
+                    }
+                }
+                "umask" => b.umask = self.octal(&at, v),
+                "clean_environment" => b.clean_environment = self.boolean(&at, v).unwrap_or(false),
+                "redirect_stderr" => b.redirect_stderr = self.boolean(&at, v).unwrap_or(false),
+                "stdout_syslog" => b.stdout_syslog = self.boolean(&at, v).unwrap_or(false),
+                "stderr_syslog" => {
+                    b.stderr_syslog = self.boolean(&at, v).unwrap_or(false);
+                    stderr_syslog_at = Some(at);
+                }
+                "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
+                "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
+                "critical" => b.critical = self.boolean(&at, v).unwrap_or(false),
+                "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
+                "limits" => (b.limits, b.cgroup) = self.limits(&at, v),
+                "healthcheck" => b.healthcheck = self.healthcheck(&at, v),
+                "stdout_capture_maxbytes" => {
+                    b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
+                }
+                "stderr_capture_maxbytes" => {
+                    b.stderr_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
+                }
+                "stdout_logfile" => logfiles[0] = Some((at, v.clone())),
+                "stderr_logfile" => logfiles[1] = Some((at, v.clone())),
+                "stdout_logfile_maxbytes" => rotation[0].0 = self.size(&at, v).unwrap_or(0) as u64,
+                "stderr_logfile_maxbytes" => rotation[1].0 = self.size(&at, v).unwrap_or(0) as u64,
+                "stdout_logfile_backups" => {
+                    rotation[0].1 = self.integer(&at, v, 0, 1000).map_or(0, |n| n as u32)
+                }
+                "stderr_logfile_backups" => {
+                    rotation[1].1 = self.integer(&at, v, 0, 1000).map_or(0, |n| n as u32)
+                }
+                other => self.unknown(&at, k.span(), Section::Program, other),
+            }
+        }
+        base.killasgroup = match killasgroup {
+            Some((at, false)) if base.stopasgroup => {
+                self.error(&at, "cannot be false when stopasgroup is true (the group is signalled, so it must be killed too)");
+                true
+            }
+            Some((_, k)) => k,
+            None => base.stopasgroup,
+        };
+        // depends_on follows on_dependency_failure; requires stops with what it requires, as
+        // systemd's Requires= does.
+        for d in &mut base.deps {
+            d.on_failure = on_dependency_failure;
+        }
+        for r in requires {
+            match base.deps.iter_mut().find(|d| d.program == r) {
+                Some(d) => d.on_failure = OnFailure::Stop,
+                None => base.deps.push(Dep {
+                    program: r,
+                    condition: Condition::Started,
+                    on_failure: OnFailure::Stop,
+                }),
+            }
+        }
+        if let Some(at) = stderr_syslog_at
+            && base.stderr_syslog
+            && base.redirect_stderr
+        {
+            self.error(
+                &at,
+                "has no effect with redirect_stderr = true (stderr goes to stdout_syslog)",
+            );
+        }
+        match (&socket_at, &listen_at) {
+            (Some(at), None) => self.error(
+                at,
+                "type = \"socket\" needs listen = [\"tcp://127.0.0.1:8080\", \"unix:///run/NAME.sock\", ...]",
+            ),
+            (None, Some(at)) => self.error(at, "applies to type = \"socket\" only"),
+            (None, None) if accept_at.is_some() => {
+                self.error(accept_at.as_ref().unwrap_or(at), "applies to type = \"socket\" only")
+            }
+            (Some(at), Some(_)) if numprocs > 1 => {
+                self.error(at, "a socket program has one process: numprocs must be 1")
+            }
+            _ => {}
+        }
+        let Some((command_at, command)) = command else {
+            self.error(at, "missing required key \"command\"");
+            return None;
+        };
+        if numprocs > 1 {
+            let template = process_name
+                .as_ref()
+                .and_then(|(_, v)| v.get_ref().as_str())
+                .unwrap_or("%(program_name)s");
+            if !template.contains("%(process_num)") {
+                // Point at the template, or say which key is missing.
+                let place = match &process_name {
+                    Some((a, _)) => a.clone(),
+                    None => At { key: format!("{}.process_name", at.key), ..at.clone() },
+                };
+                self.error(
+                    &place,
+                    "must contain %(process_num) when numprocs > 1, so that each process gets its own name \
+                     (for example \"%(program_name)s_%(process_num)02d\")",
+                );
+                return None;
+            }
+        }
+        vars.set_int("numprocs", numprocs as i64);
+        let mut specs = Vec::with_capacity(numprocs as usize);
+        for num in numprocs_start..numprocs_start + numprocs {
+            let mut spec = base.clone();
+            let mut vars = vars.clone();
+            vars.set_int("process_num", num as i64);
+            // Every per-process key is expanded even when another one failed, so that each
+            // error is reported; after the first process, one error is enough (the others
+            // would repeat it).
+            let errors_before = self.errors.len();
+            if let Some((at, v)) = &environment {
+                spec.environment = self.environment(at, v, &mut vars).unwrap_or_default();
+            }
+            spec.name = match &process_name {
+                Some((at, v)) => self
+                    .expanded_string(at, v, &vars)
+                    .filter(|name| match check_name(name) {
+                        Ok(()) => true,
+                        Err(why) => {
+                            self.error(at, why);
+                            false
+                        }
+                    })
+                    .unwrap_or_default(),
+                None => p.name.clone(),
+            };
+            if let Some((at, v)) = &directory {
+                spec.directory = self.expanded_string(at, v, &vars).map(PathBuf::from);
+            }
+            spec.argv = self.command(&command_at, &command, &vars).unwrap_or_default();
+            if let Some((severity, message)) = check::command(&spec) {
+                self.note(&command_at, severity, message);
+            }
+            spec.secrets = self.secrets(&spec, &mask_env);
+            for (i, stream) in ["stdout", "stderr"].into_iter().enumerate() {
+                let Some((at, v)) = &logfiles[i] else { continue };
+                let name = spec.namespec().replace(':', "_");
+                let log = self.logfile(at, v, &vars, &name, stream).map(|path| LogSpec {
+                    path,
+                    maxbytes: rotation[i].0,
+                    backups: rotation[i].1,
+                });
+                if i == 0 {
+                    spec.stdout_log = log;
+                } else if log.is_some() && spec.redirect_stderr {
+                    self.error(
+                        at,
+                        "has no effect with redirect_stderr = true (stderr goes to stdout_logfile)",
+                    );
+                } else {
+                    spec.stderr_log = log;
+                }
+            }
+            if self.errors.len() > errors_before {
+                break;
+            }
+            specs.push(spec);
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(specs)
+    }
+
+    pub(super) fn command(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &Vars,
+    ) -> Option<Vec<String>> {
+        let argv = match v.get_ref() {
+            DeValue::String(s) => {
+                let line = self.expand(at, s, vars)?;
+                match words::split(&line) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        self.error(at, format!("cannot split into words: {e}"));
+                        return None;
+                    }
+                }
+            }
+            DeValue::Array(items) => {
+                // Each item is checked, so every bad one is reported.
+                let argv: Vec<Option<String>> =
+                    items.iter().map(|item| self.expanded_string(at, item, vars)).collect();
+                argv.into_iter().collect::<Option<Vec<String>>>()?
+            }
+            other => {
+                self.error(
+                    at,
+                    format!("expected a string or an array of strings, found {}", describe(other)),
+                );
+                return None;
+            }
+        };
+        if argv.is_empty() || argv[0].is_empty() {
+            self.error(at, "is empty");
+            return None;
+        }
+        // execve(2) takes C strings: a NUL would end the word there, so it is refused here
+        // rather than at each spawn.
+        if argv.iter().any(|w| w.contains('\0')) {
+            self.error(at, "a NUL byte is not allowed in a command");
+            return None;
+        }
+        Some(argv)
+    }
+
+    /// The secret values of a process's environment: its own variables, and (unless
+    /// clean_environment) the ones it inherits from the daemon.
+    pub(super) fn secrets(&self, spec: &ProcessSpec, named: &[String]) -> Vec<Vec<u8>> {
+        let own = spec.environment.iter().map(|(k, v)| (k.clone(), v.clone()));
+        let mut all: Vec<(String, String)> = own.collect();
+        if !spec.clean_environment {
+            let inherited = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, _)| !all.iter().any(|(o, _)| o == k))
+                .collect::<Vec<_>>();
+            all.extend(inherited);
+            // A name in mask_env that the test environment provides through `env` only.
+            for n in named {
+                if !all.iter().any(|(k, _)| k == n)
+                    && let Some(v) = (self.env)(n)
+                {
+                    all.push((n.clone(), v));
+                }
+            }
+        }
+        crate::logs::mask::secrets(all.iter().map(|(k, v)| (k.as_str(), v.as_str())), named)
+    }
+
+    /// A logfile value: NONE (no file), AUTO (a file in childlogdir) or a path whose
+    /// directory exists.
+    pub(super) fn logfile(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &Vars,
+        name: &str,
+        stream: &str,
+    ) -> Option<PathBuf> {
+        let s = self.expanded_string(at, v, vars)?;
+        if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("off") {
+            return None;
+        }
+        let path = if s.eq_ignore_ascii_case("auto") {
+            self.childlogdir.join(format!("{name}-{stream}.log"))
+        } else {
+            // Relative to the file that defines the program, as include patterns are.
+            let here = self.docs[at.doc].file.parent().unwrap_or(Path::new("/"));
+            here.join(&s)
+        };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            self.error(at, format!("directory {} does not exist", dir.display()));
+            return None;
+        }
+        Some(path)
+    }
+
+    pub(super) fn environment(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &mut Vars,
+    ) -> Option<Vec<(String, String)>> {
+        let table = self.table(at, v)?.clone();
+        let mut env = Vec::new();
+        let mut ok = true;
+        for (k, v) in table.iter() {
+            let at = self.child(at, v, k.get_ref());
+            // As in supervisord, the values see the daemon's environment, not each other, so
+            // their order does not matter.
+            let value = match v.get_ref() {
+                DeValue::String(_) => self.expanded_string(&at, v, vars),
+                DeValue::Integer(i) => Some(i.as_str().to_string()),
+                DeValue::Float(f) => Some(f.as_str().to_string()),
+                DeValue::Boolean(b) => Some(b.to_string()),
+                other => {
+                    self.error(&at, format!("expected a string, found {}", describe(other)));
+                    None
+                }
+            };
+            if k.get_ref().is_empty() || k.get_ref().contains(['=', '\0']) {
+                self.error(&at, "a variable name cannot be empty or contain '=' or NUL");
+                ok = false;
+            }
+            // The environment reaches execve(2) as C strings, which a NUL would cut short.
+            let value = match value {
+                Some(value) if value.contains('\0') => {
+                    self.error(&at, "a NUL byte is not allowed in an environment value");
+                    None
+                }
+                value => value,
+            };
+            match value {
+                Some(value) => env.push((k.get_ref().to_string(), value)),
+                None => ok = false,
+            }
+        }
+        // The keys after it (directory, command, process_name) may use %(ENV_X)s of these.
+        for (k, value) in &env {
+            vars.set_str(&format!("ENV_{k}"), value.clone());
+        }
+        ok.then_some(env)
+    }
+
+    /// `listen`: "tcp://ADDRESS:PORT" (an IP address, [::1] for IPv6) or "unix:///PATH".
+    pub(super) fn listen(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Vec<Listen> {
+        let Some(items) = self.strings(at, v) else { return Vec::new() };
+        if items.is_empty() {
+            self.error(at, "must name at least one socket");
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let parsed = if let Some(addr) = item.strip_prefix("tcp://") {
+                addr.parse().map(Listen::Tcp).map_err(|_| {
+                    format!("{item:?}: expected tcp://ADDRESS:PORT with an IP address, such as tcp://127.0.0.1:8080")
+                })
+            } else if let Some(path) = item.strip_prefix("unix://") {
+                if path.starts_with('/') {
+                    Ok(Listen::Unix(PathBuf::from(path)))
+                } else {
+                    Err(format!(
+                        "{item:?}: expected an absolute path, such as unix:///run/echo.sock"
+                    ))
+                }
+            } else {
+                Err(format!("{item:?}: expected tcp://ADDRESS:PORT or unix:///PATH"))
+            };
+            match parsed {
+                Ok(l) if out.contains(&l) => self.error(at, format!("{item:?} is listed twice")),
+                Ok(l) => out.push(l),
+                Err(e) => self.error(at, e),
+            }
+        }
+        out
+    }
+
+    /// `depends_on = ["db", { name = "migrate", condition = "completed" }]`.
+    pub(super) fn depends_on(&mut self, at: &At, v: &Spanned<DeValue<'s>>, from: &str) -> Vec<Dep> {
+        let Some(items) = self.array(at, v) else { return Vec::new() };
+        let mut deps: Vec<Dep> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = self.child(at, item, &i.to_string());
+            let (name, condition) = match item.get_ref() {
+                DeValue::String(s) => (s.to_string(), Condition::Started),
+                DeValue::Table(t) => {
+                    let mut name = None;
+                    let mut condition = Condition::Started;
+                    for (k, v) in t.iter() {
+                        let at = self.child(&at, v, k.get_ref());
+                        match k.get_ref().as_ref() {
+                            "name" => name = self.string(&at, v),
+                            "condition" => match self.string(&at, v).as_deref() {
+                                Some("started") => condition = Condition::Started,
+                                Some("completed") => condition = Condition::Completed,
+                                Some("healthy") => condition = Condition::Healthy,
+                                Some(other) => self.error(
+                                    &at,
+                                    format!("expected \"started\", \"healthy\" or \"completed\", found {other:?}"),
+                                ),
+                                None => {}
+                            },
+                            other => self.error(
+                                &at,
+                                format!("unknown key {other:?}; a dependency has name and condition"),
+                            ),
+                        }
+                    }
+                    let Some(name) = name else {
+                        if !t.contains_key("name") {
+                            self.error(&at, "missing required key \"name\"");
+                        }
+                        continue;
+                    };
+                    (name, condition)
+                }
+                other => {
+                    self.error(
+                        &at,
+                        format!(
+                            "expected a program name or {{ name = ..., condition = ... }}, found {}",
+                            describe(other)
+                        ),
+                    );
+                    continue;
+                }
+            };
+            self.refs.push((from.to_string(), "depends_on", at.clone(), name.clone()));
+            if deps.iter().any(|d| d.program == name) {
+                self.error(&at, format!("{name:?} is named twice"));
+                continue;
+            }
+            deps.push(Dep { program: name, condition, on_failure: OnFailure::Ignore });
+        }
+        deps
+    }
+
+    /// `requires`, `after`, `before`: program names, remembered for checking once every
+    /// program is known.
+    pub(super) fn program_refs(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        from: &str,
+        key: &'static str,
+    ) -> Vec<String> {
+        let names = self.strings(at, v).unwrap_or_default();
+        for n in &names {
+            self.refs.push((from.to_string(), key, at.clone(), n.clone()));
+        }
+        names
+    }
+}
+
+/// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`. Numbers need no user database.
+pub(super) fn resolve_user(spec: &str) -> Result<RunAs, String> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let (name, uid, mut gid, by_name) = if let Ok(uid) = user.parse::<u32>() {
+        let entry = User::from_uid(Uid::from_raw(uid)).ok().flatten();
+        let gid = entry.as_ref().map_or(uid, |e| e.gid.as_raw());
+        (entry.map_or_else(|| uid.to_string(), |e| e.name), uid, gid, false)
+    } else {
+        match User::from_name(user) {
+            Ok(Some(e)) => (e.name, e.uid.as_raw(), e.gid.as_raw(), true),
+            Ok(None) => {
+                return Err(format!(
+                    "no such user {user:?} (a numeric UID or UID:GID needs no /etc/passwd)"
+                ));
+            }
+            Err(e) => return Err(format!("unable to look up user {user:?}: {e}")),
+        }
+    };
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => match Group::from_name(g) {
+                Ok(Some(e)) => e.gid.as_raw(),
+                Ok(None) => return Err(format!("no such group {g:?}")),
+                Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),
+            },
+        };
+    }
+    let me = nix::unistd::geteuid();
+    if !me.is_root() && me.as_raw() != uid {
+        return Err(format!(
+            "kahi runs as uid {me}, and only root can switch to another user ({spec:?} is uid {uid})"
+        ));
+    }
+    let groups = if by_name {
+        std::ffi::CString::new(name.clone())
+            .ok()
+            .and_then(|c| nix::unistd::getgrouplist(&c, Gid::from_raw(gid)).ok())
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(RunAs { name, uid, gid, groups })
+}

@@ -1,0 +1,216 @@
+//! The tables inside a program: `[programs.NAME.healthcheck]` and `[programs.NAME.limits]`.
+
+use super::*;
+
+impl<'s> Loader<'s, '_> {
+    /// `[programs.NAME.healthcheck]`: exactly one of exec, tcp, http, and how often and how
+    /// strictly to run it.
+    pub(super) fn healthcheck(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<HealthCheck> {
+        let t = self.table(at, v)?.clone();
+        let mut probes: Vec<Probe> = Vec::new();
+        let mut check = HealthCheck {
+            probe: Probe::Tcp(String::new()),
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            start_period: Duration::ZERO,
+            on_failure: HealthAction::Restart,
+        };
+        let mut status = (200u16, 399u16);
+        let mut body = None;
+        let mut http_at = None;
+        for (k, v) in t.iter() {
+            let at = self.child(at, v, k.get_ref());
+            match k.get_ref().as_ref() {
+                "exec" => {
+                    if let Some(argv) = self.command(&at, v, &Vars::default()) {
+                        probes.push(Probe::Exec(argv));
+                    }
+                }
+                "tcp" => {
+                    if let Some(a) = self.string(&at, v) {
+                        match a.rsplit_once(':') {
+                            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
+                                probes.push(Probe::Tcp(a))
+                            }
+                            _ => self.error(&at, format!("expected HOST:PORT, found {a:?}")),
+                        }
+                    }
+                }
+                "http" => {
+                    let Some(url) = self.string(&at, v) else { continue };
+                    let Some(rest) = url.strip_prefix("http://") else {
+                        self.error(&at, format!("expected an http:// URL, found {url:?}"));
+                        continue;
+                    };
+                    let (hostport, path) = match rest.find('/') {
+                        Some(i) => (&rest[..i], &rest[i..]),
+                        None => (rest, "/"),
+                    };
+                    let addr = if hostport.contains(':') && !hostport.ends_with(']') {
+                        hostport.to_string()
+                    } else {
+                        format!("{hostport}:80")
+                    };
+                    http_at = Some(at.clone());
+                    probes.push(Probe::Http {
+                        addr,
+                        host: hostport.to_string(),
+                        path: path.to_string(),
+                        status: (0, 0),
+                        body: None,
+                    });
+                }
+                "interval" => check.interval = self.seconds(&at, v).unwrap_or(check.interval),
+                "timeout" => check.timeout = self.seconds(&at, v).unwrap_or(check.timeout),
+                "start_period" => check.start_period = self.seconds(&at, v).unwrap_or_default(),
+                "retries" => {
+                    check.retries = self.integer(&at, v, 1, 1_000_000).map_or(3, |n| n as u32)
+                }
+                "on_failure" => match self.string(&at, v).as_deref() {
+                    Some("restart") => check.on_failure = HealthAction::Restart,
+                    Some("stop") => check.on_failure = HealthAction::Stop,
+                    Some("none") => check.on_failure = HealthAction::None,
+                    Some(other) => self.error(
+                        &at,
+                        format!("expected \"restart\", \"stop\" or \"none\", found {other:?}"),
+                    ),
+                    None => {}
+                },
+                "expect_status" => {
+                    let range = match v.get_ref() {
+                        DeValue::Integer(_) => {
+                            self.integer(&at, v, 100, 599).map(|n| (n as u16, n as u16))
+                        }
+                        DeValue::String(s) => s.split_once('-').and_then(|(a, b)| {
+                            Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                        }),
+                        _ => None,
+                    };
+                    match range {
+                        Some((a, b)) if (100..=599).contains(&a) && a <= b && b <= 599 => {
+                            status = (a, b)
+                        }
+                        _ => self.error(
+                            &at,
+                            format!("expected a status such as 200 or a range such as \"200-399\", found {}", describe(v.get_ref())),
+                        ),
+                    }
+                }
+                "expect_body" => body = self.string(&at, v),
+                other => self.unknown(&at, k.span(), Section::Healthcheck, other),
+            }
+        }
+        if check.interval.is_zero() || check.timeout.is_zero() {
+            self.error(at, "interval and timeout must be more than 0");
+            return None;
+        }
+        if probes.len() != 1 {
+            self.error(
+                at,
+                format!("needs exactly one of exec, tcp and http, found {}", probes.len()),
+            );
+            return None;
+        }
+        check.probe = probes.remove(0);
+        match &mut check.probe {
+            Probe::Http { status: s, body: b, .. } => {
+                *s = status;
+                *b = body;
+            }
+            _ if body.is_some() || status != (200, 399) => {
+                let place = http_at.unwrap_or_else(|| at.clone());
+                self.error(&place, "expect_status and expect_body apply to http checks only");
+            }
+            _ => {}
+        }
+        Some(check)
+    }
+
+    /// `[programs.NAME.limits]`: resource name -> a number, a size, or "unlimited".
+    pub(super) fn limits(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+    ) -> (Vec<(Limit, Option<u64>)>, CgroupLimits) {
+        let mut cgroup = CgroupLimits::default();
+        let Some(t) = self.table(at, v).cloned() else { return (Vec::new(), cgroup) };
+        let mut out = Vec::new();
+        for (k, v) in t.iter() {
+            let at = self.child(at, v, k.get_ref());
+            // "max" is the cgroup's own default: no limit.
+            let max = matches!(v.get_ref(), DeValue::String(s) if s.as_ref() == "max");
+            match k.get_ref().as_ref() {
+                "memory_max" => {
+                    cgroup.memory_max =
+                        if max { None } else { self.size(&at, v).map(|n| n as u64) };
+                    continue;
+                }
+                "pids_max" => {
+                    cgroup.pids_max = if max {
+                        None
+                    } else {
+                        self.integer(&at, v, 1, i64::MAX).map(|n| n as u64)
+                    };
+                    continue;
+                }
+                "cpu_max" => {
+                    cgroup.cpu_quota_us = if max { None } else { self.cpus(&at, v) };
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(limit) = Limit::ALL.iter().copied().find(|l| l.name() == k.get_ref().as_ref())
+            else {
+                self.unknown(&at, k.span(), Section::Limits, k.get_ref().as_ref());
+                continue;
+            };
+            let value = match v.get_ref() {
+                DeValue::String(s) if s.eq_ignore_ascii_case("unlimited") => Some(None),
+                DeValue::String(s) if limit.is_bytes() => parse_size(s).map(Some),
+                DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix()).ok().map(Some),
+                _ => None,
+            };
+            match value {
+                Some(n) => out.push((limit, n)),
+                None => self.error(
+                    &at,
+                    format!(
+                        "expected an integer >= 0{} or \"unlimited\", found {}",
+                        if limit.is_bytes() { ", a size such as \"1GB\"" } else { "" },
+                        describe(v.get_ref())
+                    ),
+                ),
+            }
+        }
+        (out, cgroup)
+    }
+
+    /// `cpu_max`: CPUs as a number (0.5 is half of one CPU, 2 is two) or a percentage string
+    /// ("50%", as systemd's CPUQuota); the quota per 100 ms period, in microseconds.
+    pub(super) fn cpus(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<u64> {
+        let cpus = match v.get_ref() {
+            DeValue::Integer(i) => i.as_str().parse::<f64>().ok(),
+            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            DeValue::String(s) => {
+                s.strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok()).map(|p| p / 100.0)
+            }
+            _ => None,
+        };
+        match cpus {
+            Some(c) if (0.01..=10_000.0).contains(&c) => {
+                Some((c * CPU_PERIOD_US as f64).round() as u64)
+            }
+            _ => {
+                self.error(
+                    at,
+                    format!(
+                        "expected a number of CPUs from 0.01 (such as 0.5 or 2), a percentage such as \"50%\", or \"max\", found {}",
+                        describe(v.get_ref())
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
