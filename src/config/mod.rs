@@ -42,7 +42,8 @@ use expand::Vars;
 use load::load_with;
 use load::{At, Loader, Membership, ProgramTable, absolute, file_vars, nopos};
 pub use load::{load, load_text};
-use schema::Section;
+use program::ProgramDraft;
+use schema::{Read, Section};
 use validate::{check_name, is_bcrypt};
 use values::{describe, line_col};
 
@@ -75,8 +76,23 @@ pub struct Server {
     pub http: HttpConfig,
 }
 
+/// The defaults of `[server]`, as [`schema::KEYS`] documents them.
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            socket: default_socket(),
+            socket_mode: 0o700,
+            socket_group: None,
+            // supervisord's.
+            minfds: 1024,
+            kill_orphans: true,
+            http: HttpConfig::default(),
+        }
+    }
+}
+
 /// `[server.http]`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
     /// Addresses of the HTTP listener; empty: none.
     pub listen: Vec<std::net::SocketAddr>,
@@ -90,11 +106,18 @@ pub struct HttpConfig {
     pub metrics_auth: bool,
 }
 
-/// `[server] minfds` when not given: supervisord's default.
-pub const MINFDS: u64 = 1024;
-
-/// `max_connections` when not given.
-pub const MAX_CONNECTIONS: usize = 512;
+/// The defaults of `[server.http]`: no listener.
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: Vec::new(),
+            users: Vec::new(),
+            tls: None,
+            max_connections: 512,
+            metrics_auth: false,
+        }
+    }
+}
 
 /// One `[[server.http.users]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +189,7 @@ impl ConsoleMode {
     }
 }
 
+/// The defaults of `[logging]`, as [`schema::KEYS`] documents them.
 impl Default for Logging {
     fn default() -> Self {
         Logging {
@@ -470,6 +494,64 @@ pub struct ProcessSpec {
     pub stderr_syslog: bool,
 }
 
+/// The defaults of every program key, supervisord's where it has the key, as [`schema::KEYS`]
+/// documents them. The name, group, program and command are the table's own.
+impl Default for ProcessSpec {
+    fn default() -> Self {
+        ProcessSpec {
+            name: String::new(),
+            group: String::new(),
+            program: String::new(),
+            argv: Vec::new(),
+            priority: 999,
+            autostart: true,
+            startsecs: Duration::from_secs(1),
+            startretries: 3,
+            backoff_initial: Duration::from_secs(1),
+            backoff_factor: None,
+            backoff_max: None,
+            restart_min_interval: Duration::from_secs(1),
+            backoff_reset: Duration::from_secs(60),
+            start_delay: Duration::ZERO,
+            ready_delay: Duration::ZERO,
+            watchdog_sec: Duration::ZERO,
+            healthcheck: None,
+            kind: Kind::Simple,
+            remain_after_exit: false,
+            deps: Vec::new(),
+            after: Vec::new(),
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            stopsignal: Signal::SIGTERM,
+            stopwaitsecs: Duration::from_secs(10),
+            stopasgroup: false,
+            killasgroup: false,
+            user: None,
+            directory: None,
+            umask: None,
+            environment: Vec::new(),
+            clean_environment: false,
+            redirect_stderr: false,
+            stdout_capture_maxbytes: 1 << 20,
+            stderr_capture_maxbytes: 1 << 20,
+            stdout_log: None,
+            stderr_log: None,
+            secrets: Vec::new(),
+            strip_ansi: false,
+            stdin_pipe: false,
+            critical: false,
+            listen: Vec::new(),
+            accept: false,
+            max_instances: 64,
+            instance_of: None,
+            limits: Vec::new(),
+            cgroup: CgroupLimits::default(),
+            stdout_syslog: false,
+            stderr_syslog: false,
+        }
+    }
+}
+
 impl ProcessSpec {
     /// supervisord's namespec: `group:name`, or `name` when the two are equal.
     pub fn namespec(&self) -> String {
@@ -534,3 +616,6 @@ mod tests;
 
 #[cfg(test)]
 mod doc_tests;
+
+#[cfg(test)]
+mod key_tests;

@@ -3,6 +3,38 @@
 
 use super::*;
 
+/// A program table being read: the spec its keys fill in, and the keys that shape its
+/// processes rather than belong to each. Its `Default` holds those keys' defaults.
+#[derive(Debug)]
+pub struct ProgramDraft {
+    pub(super) spec: ProcessSpec,
+    pub(super) numprocs: u32,
+    pub(super) numprocs_start: u32,
+    /// When not set: as stopasgroup.
+    pub(super) killasgroup: Option<bool>,
+    pub(super) on_dependency_failure: OnFailure,
+    pub(super) requires: Vec<String>,
+    pub(super) mask_env: Vec<String>,
+    /// [stdout, stderr]: the log file's (maxbytes, backups).
+    pub(super) rotation: [(u64, u32); 2],
+}
+
+impl Default for ProgramDraft {
+    fn default() -> Self {
+        ProgramDraft {
+            spec: ProcessSpec::default(),
+            numprocs: 1,
+            numprocs_start: 0,
+            killasgroup: None,
+            on_dependency_failure: OnFailure::Ignore,
+            requires: Vec::new(),
+            mask_env: Vec::new(),
+            // supervisord's: 50MB, 10 backups.
+            rotation: [(50 << 20, 10); 2],
+        }
+    }
+}
+
 impl<'s> Loader<'s, '_> {
     pub(super) fn programs(
         &mut self,
@@ -56,277 +88,26 @@ impl<'s> Loader<'s, '_> {
         mut vars: Vars,
     ) -> Option<Vec<ProcessSpec>> {
         let before = self.errors.len();
-        let mut command: Option<(At, Spanned<DeValue<'s>>)> = None;
-        let mut process_name: Option<(At, Spanned<DeValue<'s>>)> = None;
-        let mut directory: Option<(At, Spanned<DeValue<'s>>)> = None;
-        let mut environment: Option<(At, Spanned<DeValue<'s>>)> = None;
-        let mut numprocs = 1u32;
-        let mut numprocs_start = 0u32;
-        let mut base = ProcessSpec {
-            name: String::new(),
-            group: group.to_string(),
-            program: p.name.clone(),
-            argv: Vec::new(),
-            priority: group_priority.unwrap_or(999),
-            autostart: true,
-            startsecs: Duration::from_secs(1),
-            startretries: 3,
-            backoff_initial: Duration::from_secs(1),
-            backoff_factor: None,
-            backoff_max: None,
-            restart_min_interval: Duration::from_secs(1),
-            backoff_reset: Duration::from_secs(60),
-            start_delay: Duration::ZERO,
-            ready_delay: Duration::ZERO,
-            watchdog_sec: Duration::ZERO,
-            healthcheck: None,
-            kind: Kind::Simple,
-            remain_after_exit: false,
-            deps: Vec::new(),
-            after: Vec::new(),
-            autorestart: AutoRestart::Unexpected,
-            exitcodes: vec![0],
-            stopsignal: Signal::SIGTERM,
-            stopwaitsecs: Duration::from_secs(10),
-            stopasgroup: false,
-            killasgroup: false,
-            user: None,
-            directory: None,
-            umask: None,
-            environment: Vec::new(),
-            clean_environment: false,
-            redirect_stderr: false,
-            stdout_capture_maxbytes: 1 << 20,
-            stderr_capture_maxbytes: 1 << 20,
-            stdout_log: None,
-            stderr_log: None,
-            secrets: Vec::new(),
-            strip_ansi: false,
-            stdin_pipe: false,
-            critical: false,
-            listen: Vec::new(),
-            accept: false,
-            max_instances: 64,
-            instance_of: None,
-            limits: Vec::new(),
-            cgroup: CgroupLimits::default(),
-            stdout_syslog: false,
-            stderr_syslog: false,
-        };
-        let mut killasgroup: Option<(At, bool)> = None;
-        let mut on_dependency_failure = OnFailure::Ignore;
-        let mut requires: Vec<String> = Vec::new();
-        let mut mask_env: Vec<String> = Vec::new();
-        let mut stderr_syslog_at: Option<At> = None;
-        let mut socket_at: Option<At> = None;
-        let mut listen_at: Option<At> = None;
-        let mut accept_at: Option<At> = None;
-        // [stdout, stderr]: the logfile value, and (maxbytes, backups) as supervisord's defaults.
-        let mut logfiles: [Option<(At, Spanned<DeValue<'s>>)>; 2] = [None, None];
-        let mut rotation = [(50u64 << 20, 10u32); 2];
-        for (k, v) in p.table.iter() {
-            let at = self.child(at, v, k.get_ref());
-            let b = &mut base;
-            match k.get_ref().as_ref() {
-                "command" => command = Some((at, v.clone())),
-                "process_name" => process_name = Some((at, v.clone())),
-                "directory" => directory = Some((at, v.clone())),
-                "environment" => environment = Some((at, v.clone())),
-                "numprocs" => numprocs = self.integer(&at, v, 1, 100_000).map_or(1, |n| n as u32),
-                "numprocs_start" => {
-                    numprocs_start = self.integer(&at, v, 0, 1_000_000).map_or(0, |n| n as u32)
-                }
-                "priority" => b.priority = self.integer(&at, v, i64::MIN, i64::MAX).unwrap_or(999),
-                "autostart" => b.autostart = self.boolean(&at, v).unwrap_or(true),
-                "startsecs" => b.startsecs = self.seconds(&at, v).unwrap_or_default(),
-                "start_delay" => b.start_delay = self.seconds(&at, v).unwrap_or_default(),
-                "ready_delay" => b.ready_delay = self.seconds(&at, v).unwrap_or_default(),
-                "watchdog_sec" => b.watchdog_sec = self.seconds(&at, v).unwrap_or_default(),
-                "type" => match self.string(&at, v).as_deref() {
-                    Some("simple") => b.kind = Kind::Simple,
-                    Some("oneshot") => b.kind = Kind::Oneshot,
-                    Some("notify") => b.kind = Kind::Notify,
-                    Some("socket") => {
-                        b.kind = Kind::Socket;
-                        socket_at = Some(at);
-                    }
-                    Some(other) => self.error(
-                        &at,
-                        format!(
-                            "expected \"simple\", \"oneshot\", \"notify\" or \"socket\", found {other:?}"
-                        ),
-                    ),
-                    None => {}
-                },
-                "listen" => {
-                    b.listen = self.listen(&at, v);
-                    listen_at = Some(at);
-                }
-                "accept" => {
-                    b.accept = self.boolean(&at, v).unwrap_or(false);
-                    accept_at = Some(at);
-                }
-                "max_instances" => {
-                    b.max_instances = self.integer(&at, v, 1, 65536).map_or(64, |n| n as u32);
-                    accept_at = accept_at.or(Some(at));
-                }
-                "remain_after_exit" => b.remain_after_exit = self.boolean(&at, v).unwrap_or(false),
-                "depends_on" => b.deps = self.depends_on(&at, v, &p.name),
-                "requires" => {
-                    requires = self.program_refs(&at, v, &p.name, "requires");
-                }
-                "after" => b.after = self.program_refs(&at, v, &p.name, "after"),
-                "before" => {
-                    self.program_refs(&at, v, &p.name, "before");
-                }
-                "on_dependency_failure" => match self.string(&at, v).as_deref() {
-                    Some("stop") => on_dependency_failure = OnFailure::Stop,
-                    Some("restart") => on_dependency_failure = OnFailure::Restart,
-                    Some("ignore") => on_dependency_failure = OnFailure::Ignore,
-                    Some(other) => self.error(
-                        &at,
-                        format!("expected \"stop\", \"restart\" or \"ignore\", found {other:?}"),
-                    ),
-                    None => {}
-                },
-                "backoff_initial" => {
-                    b.backoff_initial = self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
-                }
-                "backoff_max" => b.backoff_max = self.seconds(&at, v),
-                "restart_min_interval" => {
-                    b.restart_min_interval =
-                        self.seconds(&at, v).unwrap_or(Duration::from_secs(1))
-                }
-                "backoff_reset" => {
-                    b.backoff_reset = self.seconds(&at, v).unwrap_or(Duration::from_secs(60))
-                }
-                "backoff_factor" => {
-                    let f = match v.get_ref() {
-                        DeValue::Integer(i) => {
-                            i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
-                        }
-                        DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
-                        _ => None,
-                    };
-                    match f {
-                        Some(f) if (1.0..=100.0).contains(&f) => b.backoff_factor = Some(f),
-                        _ => self.error(
-                            &at,
-                            format!(
-                                "expected a number from 1 to 100, found {}",
-                                describe(v.get_ref())
-                            ),
-                        ),
-                    }
-                }
-                "startretries" => {
-                    b.startretries =
-                        self.integer(&at, v, 0, u32::MAX as i64).map_or(3, |n| n as u32)
-                }
-                "autorestart" => {
-                    b.autorestart = match v.get_ref() {
-                        DeValue::Boolean(true) => AutoRestart::Always,
-                        DeValue::Boolean(false) => AutoRestart::Never,
-                        DeValue::String(s) if s.eq_ignore_ascii_case("unexpected") => {
-                            AutoRestart::Unexpected
-                        }
-                        other => {
-                            self.error(
-                                &at,
-                                format!(
-                                    "expected true, false or \"unexpected\", found {}",
-                                    describe(other)
-                                ),
-                            );
-                            AutoRestart::Unexpected
-                        }
-                    }
-                }
-                "exitcodes" => {
-                    if let Some(items) = self.array(&at, v) {
-                        let codes: Vec<i32> = items
-                            .iter()
-                            .filter_map(|i| self.integer(&at, i, 0, 255).map(|c| c as i32))
-                            .collect();
-                        b.exitcodes = codes;
-                    }
-                }
-                "stopsignal" => {
-                    let parsed = match v.get_ref() {
-                        DeValue::String(s) => parse_signal(s),
-                        DeValue::Integer(i) => parse_signal(i.as_str()),
-                        other => Err(format!(
-                            "expected a signal name or number, found {}",
-                            describe(other)
-                        )),
-                    };
-                    match parsed {
-                        Ok(sig) => b.stopsignal = sig,
-                        Err(e) => self.error(&at, e),
-                    }
-                }
-                "stopwaitsecs" => {
-                    b.stopwaitsecs = self.seconds(&at, v).unwrap_or(Duration::from_secs(10))
-                }
-                "stopasgroup" => b.stopasgroup = self.boolean(&at, v).unwrap_or(false),
-                "killasgroup" => killasgroup = self.boolean(&at, v).map(|x| (at.clone(), x)),
-                "user" => {
-                    if let Some(s) = self.expanded_string(&at, v, &vars) {
-                        match resolve_user(&s) {
-                            Ok(u) => b.user = Some(u),
-                            Err(e) => self.error(&at, e),
-                        }
-                    }
-                }
-                "umask" => b.umask = self.octal(&at, v),
-                "clean_environment" => b.clean_environment = self.boolean(&at, v).unwrap_or(false),
-                "redirect_stderr" => b.redirect_stderr = self.boolean(&at, v).unwrap_or(false),
-                "stdout_syslog" => b.stdout_syslog = self.boolean(&at, v).unwrap_or(false),
-                "stderr_syslog" => {
-                    b.stderr_syslog = self.boolean(&at, v).unwrap_or(false);
-                    stderr_syslog_at = Some(at);
-                }
-                "strip_ansi" => b.strip_ansi = self.boolean(&at, v).unwrap_or(false),
-                "stdin_pipe" => b.stdin_pipe = self.boolean(&at, v).unwrap_or(false),
-                "critical" => b.critical = self.boolean(&at, v).unwrap_or(false),
-                "mask_env" => mask_env = self.strings(&at, v).unwrap_or_default(),
-                "limits" => (b.limits, b.cgroup) = self.limits(&at, v),
-                "healthcheck" => b.healthcheck = self.healthcheck(&at, v),
-                "stdout_capture_maxbytes" => {
-                    b.stdout_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
-                }
-                "stderr_capture_maxbytes" => {
-                    b.stderr_capture_maxbytes = self.size(&at, v).unwrap_or(1 << 20)
-                }
-                "stdout_logfile" => logfiles[0] = Some((at, v.clone())),
-                "stderr_logfile" => logfiles[1] = Some((at, v.clone())),
-                "stdout_logfile_maxbytes" => rotation[0].0 = self.size(&at, v).unwrap_or(0) as u64,
-                "stderr_logfile_maxbytes" => rotation[1].0 = self.size(&at, v).unwrap_or(0) as u64,
-                "stdout_logfile_backups" => {
-                    rotation[0].1 = self.integer(&at, v, 0, 1000).map_or(0, |n| n as u32)
-                }
-                "stderr_logfile_backups" => {
-                    rotation[1].1 = self.integer(&at, v, 0, 1000).map_or(0, |n| n as u32)
-                }
-                other => self.unknown(&at, k.span(), Section::Program, other),
-            }
+        let mut d = ProgramDraft::default();
+        d.spec.group = group.to_string();
+        d.spec.program = p.name.clone();
+        if let Some(priority) = group_priority {
+            d.spec.priority = priority;
         }
-        base.killasgroup = match killasgroup {
-            Some((at, false)) if base.stopasgroup => {
-                self.error(&at, "cannot be false when stopasgroup is true (the group is signalled, so it must be killed too)");
-                true
-            }
-            Some((_, k)) => k,
-            None => base.stopasgroup,
-        };
+        let t = &p.table;
+        self.fields(at, t, Section::Program, &mut d, |l, at, name, v, d| {
+            l.program_key(at, name, v, d, &vars, &p.name)
+        });
+        self.program_rules(at, t, &mut d);
+        let ProgramDraft { spec: mut base, numprocs, numprocs_start, .. } = d;
         // depends_on follows on_dependency_failure; requires stops with what it requires, as
         // systemd's Requires= does.
-        for d in &mut base.deps {
-            d.on_failure = on_dependency_failure;
+        for dep in &mut base.deps {
+            dep.on_failure = d.on_dependency_failure;
         }
-        for r in requires {
-            match base.deps.iter_mut().find(|d| d.program == r) {
-                Some(d) => d.on_failure = OnFailure::Stop,
+        for r in d.requires {
+            match base.deps.iter_mut().find(|dep| dep.program == r) {
+                Some(dep) => dep.on_failure = OnFailure::Stop,
                 None => base.deps.push(Dep {
                     program: r,
                     condition: Condition::Started,
@@ -334,30 +115,12 @@ impl<'s> Loader<'s, '_> {
                 }),
             }
         }
-        if let Some(at) = stderr_syslog_at
-            && base.stderr_syslog
-            && base.redirect_stderr
-        {
-            self.error(
-                &at,
-                "has no effect with redirect_stderr = true (stderr goes to stdout_syslog)",
-            );
-        }
-        match (&socket_at, &listen_at) {
-            (Some(at), None) => self.error(
-                at,
-                "type = \"socket\" needs listen = [\"tcp://127.0.0.1:8080\", \"unix:///run/NAME.sock\", ...]",
-            ),
-            (None, Some(at)) => self.error(at, "applies to type = \"socket\" only"),
-            (None, None) if accept_at.is_some() => {
-                self.error(accept_at.as_ref().unwrap_or(at), "applies to type = \"socket\" only")
-            }
-            (Some(at), Some(_)) if numprocs > 1 => {
-                self.error(at, "a socket program has one process: numprocs must be 1")
-            }
-            _ => {}
-        }
-        let Some((command_at, command)) = command else {
+        // The keys read per process, below.
+        let process_name = self.entry(at, t, "process_name");
+        let directory = self.entry(at, t, "directory");
+        let environment = self.entry(at, t, "environment");
+        let logfiles = [self.entry(at, t, "stdout_logfile"), self.entry(at, t, "stderr_logfile")];
+        let Some((command_at, command)) = self.entry(at, t, "command") else {
             self.error(at, "missing required key \"command\"");
             return None;
         };
@@ -409,18 +172,18 @@ impl<'s> Loader<'s, '_> {
             if let Some((at, v)) = &directory {
                 spec.directory = self.expanded_string(at, v, &vars).map(PathBuf::from);
             }
-            spec.argv = self.command(&command_at, &command, &vars).unwrap_or_default();
+            spec.argv = self.command(&command_at, command, &vars).unwrap_or_default();
             if let Some((severity, message)) = check::command(&spec) {
                 self.note(&command_at, severity, message);
             }
-            spec.secrets = self.secrets(&spec, &mask_env);
+            spec.secrets = self.secrets(&spec, &d.mask_env);
             for (i, stream) in ["stdout", "stderr"].into_iter().enumerate() {
                 let Some((at, v)) = &logfiles[i] else { continue };
                 let name = spec.namespec().replace(':', "_");
                 let log = self.logfile(at, v, &vars, &name, stream).map(|path| LogSpec {
                     path,
-                    maxbytes: rotation[i].0,
-                    backups: rotation[i].1,
+                    maxbytes: d.rotation[i].0,
+                    backups: d.rotation[i].1,
                 });
                 if i == 0 {
                     spec.stdout_log = log;
@@ -442,6 +205,93 @@ impl<'s> Loader<'s, '_> {
             return None;
         }
         Some(specs)
+    }
+
+    /// A program key without a reader in [`schema::KEYS`].
+    fn program_key(
+        &mut self,
+        at: &At,
+        name: &str,
+        v: &Spanned<DeValue<'s>>,
+        d: &mut ProgramDraft,
+        vars: &Vars,
+        program: &str,
+    ) {
+        let b = &mut d.spec;
+        match name {
+            // Read once the table is, per process: they may use %(process_num)d and each
+            // other's %(ENV_X)s.
+            "command" | "process_name" | "directory" | "environment" | "stdout_logfile"
+            | "stderr_logfile" => {}
+            "listen" => b.listen = self.listen(at, v),
+            "depends_on" => b.deps = self.depends_on(at, v, program),
+            "requires" => d.requires = self.program_refs(at, v, program, "requires"),
+            "after" => b.after = self.program_refs(at, v, program, "after"),
+            "before" => {
+                self.program_refs(at, v, program, "before");
+            }
+            "backoff_factor" => {
+                let f = match v.get_ref() {
+                    DeValue::Integer(i) => {
+                        i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
+                    }
+                    DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+                    _ => None,
+                };
+                match f {
+                    Some(f) if (1.0..=100.0).contains(&f) => b.backoff_factor = Some(f),
+                    _ => self.error(
+                        at,
+                        format!("expected a number from 1 to 100, found {}", describe(v.get_ref())),
+                    ),
+                }
+            }
+            "autorestart" => match v.get_ref() {
+                DeValue::Boolean(true) => b.autorestart = AutoRestart::Always,
+                DeValue::Boolean(false) => b.autorestart = AutoRestart::Never,
+                DeValue::String(s) if s.eq_ignore_ascii_case("unexpected") => {
+                    b.autorestart = AutoRestart::Unexpected
+                }
+                other => self.error(
+                    at,
+                    format!("expected true, false or \"unexpected\", found {}", describe(other)),
+                ),
+            },
+            "exitcodes" => {
+                if let Some(items) = self.array(at, v) {
+                    b.exitcodes = items
+                        .iter()
+                        .filter_map(|i| self.integer(at, i, 0, 255).map(|c| c as i32))
+                        .collect();
+                }
+            }
+            "stopsignal" => {
+                let parsed = match v.get_ref() {
+                    DeValue::String(s) => parse_signal(s),
+                    DeValue::Integer(i) => parse_signal(i.as_str()),
+                    other => {
+                        Err(format!("expected a signal name or number, found {}", describe(other)))
+                    }
+                };
+                match parsed {
+                    Ok(sig) => b.stopsignal = sig,
+                    Err(e) => self.error(at, e),
+                }
+            }
+            "user" => {
+                if let Some(s) = self.expanded_string(at, v, vars) {
+                    match resolve_user(&s) {
+                        Ok(u) => b.user = Some(u),
+                        Err(e) => self.error(at, e),
+                    }
+                }
+            }
+            "mask_env" => d.mask_env = self.strings(at, v).unwrap_or_default(),
+            "limits" => (b.limits, b.cgroup) = self.limits(at, v),
+            "healthcheck" => b.healthcheck = self.healthcheck(at, v),
+            // Every other key has its reader in KEYS; a test reads each.
+            _ => {}
+        }
     }
 
     pub(super) fn command(

@@ -1,9 +1,21 @@
 //! The table of every configuration key Kahi accepts: where it lives, its type, its default,
 //! one line of documentation and the supervisord option it corresponds to.
 //!
-//! The parser consults it to reject unknown keys (with a "did you mean"), and a test checks it
-//! against `man/kahi.toml.5` and `kahi.example.toml`, so the three never drift apart.
+//! The parser reads each key through its entry: a key with a [`Read`] is read and stored by it
+//! (the value's type decides the reader and its error), the others by their section's own code;
+//! a name with no entry is an unknown key (with a "did you mean"). Defaults live in the
+//! `Default` of what a section fills in ([`super::ProcessSpec`], [`super::Server`], ...); the
+//! `default` text here says the same, and a test checks that it does. Another test checks the
+//! table against `man/kahi.toml.5` and `kahi.example.toml`, so the three never drift apart.
 //! No I/O here.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::program::ProgramDraft;
+use super::server::HttpDraft;
+use super::tables::HealthDraft;
+use super::{HealthAction, Kind, Logging, OnFailure, Server};
 
 /// Which table a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +42,7 @@ pub enum Section {
 
 /// One configuration key.
 #[derive(Debug)]
-// The documentation test reads every field; the parser needs only the names.
+// The documentation test reads every field; the parser needs the names and readers.
 #[cfg_attr(not(test), allow(dead_code))]
 pub struct Key {
     pub section: Section,
@@ -40,7 +52,83 @@ pub struct Key {
     pub doc: &'static str,
     /// The supervisord option with the same meaning, if any.
     pub supervisord: Option<&'static str>,
+    /// How the loader reads and stores the value.
+    pub set: Set,
 }
+
+/// A reader of one value and where it stores it in `T`, what a section fills in. A value of
+/// the wrong type or out of range is an error at its place, and `T` keeps its default.
+pub enum Read<T: 'static> {
+    Bool(fn(&mut T, bool)),
+    /// An integer from the first bound to the second, inclusive.
+    Int(i64, i64, fn(&mut T, i64)),
+    /// A number of seconds >= 0, integer or float.
+    Seconds(fn(&mut T, Duration)),
+    /// A size: bytes, or a string such as "64KB".
+    Size(fn(&mut T, usize)),
+    /// A mode: a string of octal digits or a TOML octal integer.
+    Octal(fn(&mut T, u32)),
+    /// One of the strings; the setter gets its index.
+    Choice(&'static [&'static str], fn(&mut T, usize)),
+}
+
+/// Which section's reader a key has, or `Custom`: read by its section's own code (a table, a
+/// list whose items are checked one by one, a value that depends on other keys or is expanded
+/// per process).
+pub enum Set {
+    Custom,
+    Program(Read<ProgramDraft>),
+    Server(Read<Server>),
+    Http(Read<HttpDraft>),
+    Logging(Read<Logging>),
+    Health(Read<HealthDraft>),
+}
+
+impl Set {
+    /// The section whose reader this is; None for `Custom`.
+    pub fn section(&self) -> Option<Section> {
+        match self {
+            Set::Custom => None,
+            Set::Program(_) => Some(Section::Program),
+            Set::Server(_) => Some(Section::Server),
+            Set::Http(_) => Some(Section::Http),
+            Set::Logging(_) => Some(Section::Logging),
+            Set::Health(_) => Some(Section::Healthcheck),
+        }
+    }
+}
+
+impl fmt::Debug for Set {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.section() {
+            Some(s) => write!(f, "Set::{s:?}"),
+            None => f.write_str("Set::Custom"),
+        }
+    }
+}
+
+/// What a section fills in: where its keys' readers are in a [`Set`].
+pub trait Target: Sized + 'static {
+    fn reader(set: &Set) -> Option<&Read<Self>>;
+}
+
+macro_rules! target {
+    ($t:ty, $variant:ident) => {
+        impl Target for $t {
+            fn reader(set: &Set) -> Option<&Read<Self>> {
+                match set {
+                    Set::$variant(r) => Some(r),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+target!(ProgramDraft, Program);
+target!(Server, Server);
+target!(HttpDraft, Http);
+target!(Logging, Logging);
+target!(HealthDraft, Health);
 
 const fn key(
     section: Section,
@@ -49,332 +137,466 @@ const fn key(
     default: &'static str,
     doc: &'static str,
     supervisord: Option<&'static str>,
+    set: Set,
 ) -> Key {
-    Key { section, name, ty, default, doc, supervisord }
+    Key { section, name, ty, default, doc, supervisord, set }
 }
 
+const fn program(r: Read<ProgramDraft>) -> Set {
+    Set::Program(r)
+}
+const fn server(r: Read<Server>) -> Set {
+    Set::Server(r)
+}
+const fn http(r: Read<HttpDraft>) -> Set {
+    Set::Http(r)
+}
+const fn logging(r: Read<Logging>) -> Set {
+    Set::Logging(r)
+}
+const fn health(r: Read<HealthDraft>) -> Set {
+    Set::Health(r)
+}
+
+/// The values of the `Choice` keys, in the order of their names.
+const KINDS: [Kind; 4] = [Kind::Simple, Kind::Oneshot, Kind::Notify, Kind::Socket];
+const ON_FAILURE: [OnFailure; 3] = [OnFailure::Stop, OnFailure::Restart, OnFailure::Ignore];
+const HEALTH_ACTIONS: [HealthAction; 3] =
+    [HealthAction::Restart, HealthAction::Stop, HealthAction::None];
+
+use Read::*;
 use Section::*;
+use Set::Custom;
 
 /// Every key, in the order the manual documents them.
 #[rustfmt::skip]
 pub const KEYS: &[Key] = &[
     key(Root, "include", "array of strings", "[]",
         "Glob patterns of further files holding [programs.*] and [groups.*] tables, relative to the main file's directory; matches are read in sorted order.",
-        Some("[include] files")),
+        Some("[include] files"),
+        Custom),
     key(Server, "socket", "string", "/run/kahi.sock as root, else $XDG_RUNTIME_DIR/kahi.sock or /tmp/kahi-UID.sock",
         "Path of the control socket that kahi ctl talks to.",
-        Some("[unix_http_server] file")),
+        Some("[unix_http_server] file"),
+        Custom),
     key(Server, "socket_mode", "octal string or integer", "\"0700\"",
         "Permission bits of the control socket.",
-        Some("[unix_http_server] chmod")),
+        Some("[unix_http_server] chmod"),
+        server(Octal(|s, m| s.socket_mode = m))),
     key(Server, "orphans", "\"kill\" or \"keep\"", "\"kill\"",
         "What a Kahi does at start with the programs a previous Kahi left running because it was killed (they are named in the state file SOCKET.pids): kill ends them (SIGTERM to each process group, SIGKILL after 5 s) before starting anew; keep only reports them.",
-        None),
+        None,
+        server(Choice(&["kill", "keep"], |s, i| s.kill_orphans = i == 0))),
     key(Server, "minfds", "integer >= 0", "1024",
         "File descriptors Kahi must be able to open. At start Kahi raises its soft limit (RLIMIT_NOFILE) to the hard one (and the hard one to minfds when it may, as root); a hard limit below minfds refuses the start. Programs inherit the raised limit, as under supervisord.",
-        Some("[supervisord] minfds")),
+        Some("[supervisord] minfds"),
+        server(Int(0, 1 << 30, |s, n| s.minfds = n as u64))),
     key(Http, "listen", "string or array of strings", "none: no HTTP listener",
         "Addresses (HOST:PORT) the HTTP API, probes and metrics listen on. A listener on a non-loopback address needs insecure = true.",
-        Some("[inet_http_server] port")),
+        Some("[inet_http_server] port"),
+        Custom),
     key(Server, "socket_group", "string (a group name) or integer (a gid)", "the daemon's group",
         "Group of the control socket, so that with socket_mode = \"0770\" its members can use kahi ctl. Peers are checked with SO_PEERCRED: root, the daemon's user and, when set, members of this group.",
-        Some("[unix_http_server] chown")),
+        Some("[unix_http_server] chown"),
+        Custom),
     key(Http, "tls_cert", "string (a path)", "none: plain HTTP",
         "PEM file of the certificate chain; with tls_key, every listener speaks HTTPS. Relative to the main file's directory.",
-        None),
+        None,
+        Custom),
     key(Http, "tls_key", "string (a path)", "none",
         "PEM file of the certificate's private key.",
-        None),
+        None,
+        Custom),
     key(Http, "users", "array of tables", "[]: no authentication",
         "Who may use the API, as [[server.http.users]] tables. With users, every request but /healthz and /readyz needs HTTP Basic authentication.",
-        Some("[inet_http_server] username")),
+        Some("[inet_http_server] username"),
+        Custom),
     key(HttpUser, "name", "string", "required",
         "The user name; unique, without ':'.",
-        Some("[inet_http_server] username")),
+        Some("[inet_http_server] username"),
+        Custom),
     key(HttpUser, "password_hash", "string", "required",
         "A bcrypt hash of the password, as kahi hash-password prints it.",
-        Some("[inet_http_server] password")),
+        Some("[inet_http_server] password"),
+        Custom),
     key(HttpUser, "role", "\"viewer\", \"operator\" or \"admin\"", "required",
         "viewer may read (GET); operator may also start, stop, restart and signal processes and groups; admin may also read and apply the configuration and shut Kahi down.",
-        None),
+        None,
+        Custom),
     key(Http, "insecure", "boolean", "false",
         "Allow listening on a non-loopback address without users.",
-        None),
+        None,
+        http(Bool(|h, b| h.insecure = b))),
     key(Http, "max_connections", "integer from 1 to 1000000", "512",
         "Most connections at once on each listen address; past it a new connection is closed at once.",
-        None),
+        None,
+        http(Int(1, 1_000_000, |h, n| h.http.max_connections = n as usize))),
     key(Http, "metrics_auth", "boolean", "false",
         "Whether /metrics needs a user (the viewer role) when users are configured. By default it is a probe, like /healthz and /readyz: Prometheus scrapes it without a password.",
-        None),
+        None,
+        http(Bool(|h, b| h.http.metrics_auth = b))),
     key(Logging, "level", "string", "\"info\"",
         "Level of the daemon's own log: error, warn, info, debug or trace. -v and RUST_LOG override it.",
-        Some("[supervisord] loglevel")),
+        Some("[supervisord] loglevel"),
+        Custom),
     key(Logging, "console", "true, false or \"auto\"", "\"auto\": on in the foreground, off with --daemonize",
         "Copy every line of every program to Kahi's own stdout, for docker logs or a cluster's collector.",
-        None),
+        None,
+        Custom),
     key(Logging, "format", "\"text\" or \"json\"", "\"text\"",
         "Format of console lines (text: PROCESS | line; json: one object per line with ts, program, process, stream, line) and of Kahi's own log.",
-        None),
+        None,
+        Custom),
     key(Logging, "max_line_bytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"64KB\"",
         "Lines longer than this are cut into pieces of this size on the console and in syslog, each piece but the last marked as continued. Log files and the ring buffer keep the bytes as they came.",
-        None),
+        None,
+        Custom),
     key(Logging, "partial_line_secs", "number of seconds", "1",
         "A line without its newline is held this long after the program's last output, then written as it is (a prompt, a progress bar); 0 holds it until the newline comes or the pipe closes.",
-        None),
+        None,
+        logging(Seconds(|l, d| l.partial_line_secs = d))),
     key(Logging, "syslog", "string: a socket path or \"udp://HOST:PORT\"", "\"/dev/log\"",
         "Where the lines of programs with stdout_syslog or stderr_syslog go, as RFC 5424 messages: a local datagram socket, or a collector over UDP.",
-        None),
+        None,
+        Custom),
     key(Logging, "syslog_facility", "string", "\"daemon\"",
         "The syslog facility of those messages: kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0 to local7.",
-        None),
+        None,
+        Custom),
     key(Logging, "childlogdir", "string", "the system's temporary directory ($TMPDIR or /tmp)",
         "Directory of the log files of programs whose stdout_logfile or stderr_logfile is AUTO.",
-        Some("[supervisord] childlogdir")),
+        Some("[supervisord] childlogdir"),
+        Custom),
     key(Program, "command", "string or array of strings", "required",
         "The program to run. A string is split like a POSIX shell word list (quotes and backslashes, no expansion); an array is used as argv, element by element, without splitting. Variables are expanded in both.",
-        Some("command")),
+        Some("command"),
+        Custom),
     key(Program, "process_name", "string", "\"%(program_name)s\"",
         "Template for each process's name; must contain %(process_num) when numprocs > 1.",
-        Some("process_name")),
+        Some("process_name"),
+        Custom),
     key(Program, "numprocs", "integer >= 1", "1",
         "How many copies of the program to run.",
-        Some("numprocs")),
+        Some("numprocs"),
+        program(Int(1, 100_000, |p, n| p.numprocs = n as u32))),
     key(Program, "numprocs_start", "integer >= 0", "0",
         "The first process_num.",
-        Some("numprocs_start")),
+        Some("numprocs_start"),
+        program(Int(0, 1_000_000, |p, n| p.numprocs_start = n as u32))),
     key(Program, "priority", "integer", "999",
         "Lower priorities start first and stop last.",
-        Some("priority")),
+        Some("priority"),
+        program(Int(i64::MIN, i64::MAX, |p, n| p.spec.priority = n))),
     key(Program, "autostart", "boolean", "true",
         "Start the program when the daemon starts.",
-        Some("autostart")),
+        Some("autostart"),
+        program(Bool(|p, b| p.spec.autostart = b))),
     key(Program, "startsecs", "number >= 0 (seconds)", "1",
         "How long the program must stay up to count as RUNNING; fractions are allowed. 0: RUNNING as soon as it is spawned.",
-        Some("startsecs")),
+        Some("startsecs"),
+        program(Seconds(|p, d| p.spec.startsecs = d))),
     key(Program, "startretries", "integer >= 0", "3",
         "How many failed starts in a row (spawn errors, or exits before startsecs) are retried before the process goes FATAL.",
-        Some("startretries")),
+        Some("startretries"),
+        program(Int(0, u32::MAX as i64, |p, n| p.spec.startretries = n as u32))),
     key(Program, "backoff_initial", "number >= 0 (seconds)", "1",
         "The wait before the first retry after a failed start (an exit before startsecs, or a spawn error).",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.backoff_initial = d))),
     key(Program, "backoff_factor", "number from 1 to 100", "none: linear growth, as supervisord",
         "Without it, retry n waits backoff_initial × n (supervisord: 1 s, 2 s, 3 s ...); with it, backoff_initial × factor^(n-1).",
-        None),
+        None,
+        Custom),
     key(Program, "backoff_max", "number >= 0 (seconds)", "none (but at most a day)",
         "The longest wait between retries, and between the restart guard's restarts.",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.backoff_max = Some(d)))),
     key(Program, "restart_min_interval", "number >= 0 (seconds)", "1",
         "The restart guard's floor: a process that ran less than this is started again no sooner than this after its previous start (BACKOFF meanwhile), so a program that exits at once is restarted about once a second, not a thousand times. 0 turns the floor off.",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.restart_min_interval = d))),
     key(Program, "backoff_reset", "number >= 0 (seconds)", "60",
         "The restart guard's memory: unexpected exits in a row grow the wait before the next automatic restart by the back-off policy (backoff_initial, backoff_factor, backoff_max; the first exit is restarted at once), until a run lasts this long.",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.backoff_reset = d))),
     key(Program, "start_delay", "number >= 0 (seconds)", "0",
         "A wait before each start from a stopped state (at boot, kahi ctl start, an update); the process is STARTING meanwhile, and a stop cancels it. Automatic restarts and retries do not wait for it.",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.start_delay = d))),
     key(Program, "ready_delay", "number >= 0 (seconds)", "0",
         "How long the process must have been RUNNING before programs that depend on it (condition started) may start.",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.ready_delay = d))),
     key(Program, "type", "\"simple\", \"oneshot\", \"notify\" or \"socket\"", "\"simple\"",
         "simple runs until stopped (RUNNING after startsecs); oneshot runs to completion: STARTING while it runs, then EXITED (or RUNNING with remain_after_exit) when its exit code is in exitcodes, BACKOFF and retries otherwise; notify is STARTING until it sends READY=1 on NOTIFY_SOCKET (sd_notify); socket is started at the first connection to one of its listen sockets, which it receives as fds 3, 4, ... (LISTEN_FDS).",
-        None),
+        None,
+        program(Choice(&["simple", "oneshot", "notify", "socket"], |p, i| p.spec.kind = KINDS[i]))),
     key(Program, "listen", "array of strings", "none",
         "The sockets Kahi binds and listens on for a type = \"socket\" program, and hands to it when the first connection arrives.",
-        None),
+        None,
+        Custom),
     key(Program, "accept", "boolean", "false",
         "With type = \"socket\": Kahi accepts each connection and starts one instance of the program for it, with the connection as stdin, stdout and fd 3 (inetd style, systemd's Accept=yes).",
-        None),
+        None,
+        program(Bool(|p, b| p.spec.accept = b))),
     key(Program, "max_instances", "integer from 1 to 65536", "64",
         "With accept = true: most instances at once; further connections wait in the listen backlog until one ends.",
-        None),
+        None,
+        program(Int(1, 65536, |p, n| p.spec.max_instances = n as u32))),
     key(Program, "watchdog_sec", "number >= 0 (seconds)", "0: no watchdog",
         "A notify program must send WATCHDOG=1 at least this often once RUNNING (it finds the period in WATCHDOG_USEC); if it does not, it gets SIGABRT, and autorestart decides.",
-        None),
+        None,
+        program(Seconds(|p, d| p.spec.watchdog_sec = d))),
     key(Program, "remain_after_exit", "boolean", "false",
         "A oneshot that completed shows RUNNING (without a pid) until stopped, as systemd's RemainAfterExit.",
-        None),
+        None,
+        program(Bool(|p, b| p.spec.remain_after_exit = b))),
     key(Program, "depends_on", "array of program names or { name, condition } tables", "[]",
         "Programs that must be ready before this one spawns: condition \"started\" (every process RUNNING, the default), \"healthy\" (a notify program said READY=1) or \"completed\" (a oneshot exited with an expected code). Until then the process is STARTING, with waiting_for in status.",
-        None),
+        None,
+        Custom),
     key(Program, "requires", "array of program names", "[]",
         "As depends_on with condition \"started\", and this program is stopped when one of them fails or is stopped (systemd's Requires= with After=).",
-        None),
+        None,
+        Custom),
     key(Program, "after", "array of program names", "[]",
         "Ordering only: when one of them is being started, wait until it is up (or has failed); when nobody starts it, do not wait (systemd's After=).",
-        None),
+        None,
+        Custom),
     key(Program, "before", "array of program names", "[]",
         "The reverse of after: those programs start after this one.",
-        None),
+        None,
+        Custom),
     key(Program, "on_dependency_failure", "\"stop\", \"restart\" or \"ignore\"", "\"ignore\"",
         "What happens to this running program when a program of its depends_on fails or is stopped: stop it, restart it (it starts again once the dependency is back), or nothing.",
-        None),
+        None,
+        program(Choice(&["stop", "restart", "ignore"], |p, i| p.on_dependency_failure = ON_FAILURE[i]))),
     key(Program, "autorestart", "true, false or \"unexpected\"", "\"unexpected\"",
         "Restart a RUNNING process that exits: always, never, or only when the exit is unexpected (a code not in exitcodes, or death by a signal).",
-        Some("autorestart")),
+        Some("autorestart"),
+        Custom),
     key(Program, "exitcodes", "array of integers 0-255", "[0]",
         "Exit codes that count as expected.",
-        Some("exitcodes")),
+        Some("exitcodes"),
+        Custom),
     key(Program, "stopsignal", "signal name or number", "\"TERM\"",
         "The signal sent first to stop the process.",
-        Some("stopsignal")),
+        Some("stopsignal"),
+        Custom),
     key(Program, "stopwaitsecs", "number >= 0 (seconds)", "10",
         "How long to wait after stopsignal before sending SIGKILL.",
-        Some("stopwaitsecs")),
+        Some("stopwaitsecs"),
+        program(Seconds(|p, d| p.spec.stopwaitsecs = d))),
     key(Program, "stopasgroup", "boolean", "false",
         "Send stopsignal to the process's whole process group; implies killasgroup.",
-        Some("stopasgroup")),
+        Some("stopasgroup"),
+        program(Bool(|p, b| p.spec.stopasgroup = b))),
     key(Program, "killasgroup", "boolean", "same as stopasgroup",
         "Send the final SIGKILL to the whole process group.",
-        Some("killasgroup")),
+        Some("killasgroup"),
+        program(Bool(|p, b| p.killasgroup = Some(b)))),
     key(Program, "user", "string", "the daemon's user",
         "Run as this user: NAME, UID, NAME:GROUP or UID:GID. Only a daemon running as root can switch users.",
-        Some("user")),
+        Some("user"),
+        Custom),
     key(Program, "directory", "string", "the daemon's directory",
         "Working directory of the process.",
-        Some("directory")),
+        Some("directory"),
+        Custom),
     key(Program, "umask", "octal string or integer", "the daemon's umask",
         "File mode creation mask of the process.",
-        Some("umask")),
+        Some("umask"),
+        program(Octal(|p, m| p.spec.umask = Some(m)))),
     key(Program, "environment", "table of strings", "{}",
         "Variables added to the process's environment.",
-        Some("environment")),
+        Some("environment"),
+        Custom),
     key(Program, "clean_environment", "boolean", "false",
         "Start from an empty environment instead of the daemon's; SUPERVISOR_* and environment are still set.",
-        None),
+        None,
+        program(Bool(|p, b| p.spec.clean_environment = b))),
     key(Program, "redirect_stderr", "boolean", "false",
         "Send the process's stderr into its stdout stream, in order.",
-        Some("redirect_stderr")),
+        Some("redirect_stderr"),
+        program(Bool(|p, b| p.spec.redirect_stderr = b))),
     key(Program, "stdout_capture_maxbytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"1MB\"",
         "Size of the in-memory ring buffer of the process's stdout, read by kahi ctl tail; 0 disables it. Memory grows with output, up to this size.",
-        Some("stdout_capture_maxbytes")),
+        Some("stdout_capture_maxbytes"),
+        program(Size(|p, n| p.spec.stdout_capture_maxbytes = n))),
     key(Program, "stderr_capture_maxbytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"1MB\"",
         "Size of the in-memory ring buffer of the process's stderr.",
-        Some("stderr_capture_maxbytes")),
+        Some("stderr_capture_maxbytes"),
+        program(Size(|p, n| p.spec.stderr_capture_maxbytes = n))),
     key(Program, "stdout_logfile", "string: a path, AUTO, NONE, /dev/stdout or /dev/stderr", "NONE",
         "File that receives the process's stdout. AUTO: NAME-stdout.log in childlogdir. /dev/stdout and /dev/stderr: Kahi's own, raw, a whole line at a time, never rotated. A relative path is relative to the file that defines the program; its directory must exist.",
-        Some("stdout_logfile")),
+        Some("stdout_logfile"),
+        Custom),
     key(Program, "stdout_logfile_maxbytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"50MB\"",
         "Rotate stdout_logfile once it would grow past this size, at a line boundary; 0 never rotates.",
-        Some("stdout_logfile_maxbytes")),
+        Some("stdout_logfile_maxbytes"),
+        program(Size(|p, n| p.rotation[0].0 = n as u64))),
     key(Program, "stdout_logfile_backups", "integer from 0 to 1000", "10",
         "Rotated files kept (FILE.1 is the newest); 0 empties the file in place instead.",
-        Some("stdout_logfile_backups")),
+        Some("stdout_logfile_backups"),
+        program(Int(0, 1000, |p, n| p.rotation[0].1 = n as u32))),
     key(Program, "stderr_logfile", "string: a path, AUTO, NONE, /dev/stdout or /dev/stderr", "NONE",
         "File that receives the process's stderr; an error with redirect_stderr = true. AUTO: NAME-stderr.log in childlogdir.",
-        Some("stderr_logfile")),
+        Some("stderr_logfile"),
+        Custom),
     key(Program, "stderr_logfile_maxbytes", "size (integer bytes or \"64KB\", \"1MB\", \"1GB\")", "\"50MB\"",
         "Rotate stderr_logfile once it would grow past this size, at a line boundary; 0 never rotates.",
-        Some("stderr_logfile_maxbytes")),
+        Some("stderr_logfile_maxbytes"),
+        program(Size(|p, n| p.rotation[1].0 = n as u64))),
     key(Program, "stderr_logfile_backups", "integer from 0 to 1000", "10",
         "Rotated stderr files kept; 0 empties the file in place instead.",
-        Some("stderr_logfile_backups")),
+        Some("stderr_logfile_backups"),
+        program(Int(0, 1000, |p, n| p.rotation[1].1 = n as u32))),
     key(Program, "critical", "boolean", "false",
         "When the process exits on its own, stop every program and exit Kahi with its exit status (128 + N when killed by signal N); it is not restarted.",
-        None),
+        None,
+        program(Bool(|p, b| p.spec.critical = b))),
     key(Program, "stdin_pipe", "boolean", "false",
         "Give the process a pipe on its stdin, written by POST /api/v1/processes/NAME/stdin and kahi ctl stdin; without it, stdin is /dev/null.",
-        None),
+        None,
+        program(Bool(|p, b| p.spec.stdin_pipe = b))),
     key(Program, "limits", "table", "{}: the daemon's limits",
         "Resource limits of the process, as a [programs.NAME.limits] table (below).",
-        None),
+        None,
+        Custom),
     key(Limits, "nofile", "integer or \"unlimited\"", "the daemon's",
         "Most open files (RLIMIT_NOFILE).",
-        None),
+        None,
+        Custom),
     key(Limits, "nproc", "integer or \"unlimited\"", "the daemon's",
         "Most processes of the process's user (RLIMIT_NPROC).",
-        None),
+        None,
+        Custom),
     key(Limits, "core", "size or \"unlimited\"", "the daemon's",
         "Largest core dump (RLIMIT_CORE); 0 writes none.",
-        None),
+        None,
+        Custom),
     key(Limits, "as", "size or \"unlimited\"", "the daemon's",
         "Largest address space (RLIMIT_AS).",
-        None),
+        None,
+        Custom),
     key(Limits, "cpu", "integer (seconds) or \"unlimited\"", "the daemon's",
         "CPU time before SIGXCPU (RLIMIT_CPU).",
-        None),
+        None,
+        Custom),
     key(Limits, "memlock", "size or \"unlimited\"", "the daemon's",
         "Most locked memory (RLIMIT_MEMLOCK).",
-        None),
+        None,
+        Custom),
     key(Limits, "stack", "size or \"unlimited\"", "the daemon's",
         "Largest stack (RLIMIT_STACK).",
-        None),
+        None,
+        Custom),
     key(Limits, "memory_max", "size or \"max\"", "\"max\": no limit",
         "Most memory of the process and its children together (cgroup v2 memory.max); beyond it the kernel reclaims, then OOM-kills, which status reports.",
-        None),
+        None,
+        Custom),
     key(Limits, "cpu_max", "number of CPUs, \"N%\" or \"max\"", "\"max\": no limit",
         "Most CPU time of the process and its children together, as CPUs (0.5: half of one) or a percentage of one (cgroup v2 cpu.max over 100 ms).",
-        None),
+        None,
+        Custom),
     key(Limits, "pids_max", "integer or \"max\"", "\"max\": no limit",
         "Most processes and threads of the process and its children together (cgroup v2 pids.max).",
-        None),
+        None,
+        Custom),
     key(Program, "healthcheck", "table", "none",
         "A health check of the running process, as a [programs.NAME.healthcheck] table (below).",
-        None),
+        None,
+        Custom),
     key(Healthcheck, "exec", "string or array of strings", "none",
         "A command to run; exit status 0 is healthy. Split like command, without variable expansion.",
-        None),
+        None,
+        Custom),
     key(Healthcheck, "tcp", "string (HOST:PORT)", "none",
         "An address to connect to; a connection is healthy.",
-        None),
+        None,
+        Custom),
     key(Healthcheck, "http", "string (an http:// URL)", "none",
         "A URL to GET; healthy when the status is in expect_status and the body holds expect_body.",
-        None),
+        None,
+        Custom),
     key(Healthcheck, "expect_status", "integer or string (\"200-399\")", "\"200-399\"",
         "The statuses an http check accepts: one, or an inclusive range.",
-        None),
+        None,
+        Custom),
     key(Healthcheck, "expect_body", "string", "none: any body",
         "Text the body of an http check must hold.",
-        None),
+        None,
+        Custom),
     key(Healthcheck, "interval", "number > 0 (seconds)", "30",
         "The time between checks; the first runs a second after the process is RUNNING (or after interval, when shorter).",
-        None),
+        None,
+        health(Seconds(|h, d| h.interval = d))),
     key(Healthcheck, "timeout", "number > 0 (seconds)", "30",
         "A check that takes longer fails.",
-        None),
+        None,
+        health(Seconds(|h, d| h.timeout = d))),
     key(Healthcheck, "retries", "integer >= 1", "3",
         "Failures in a row that make the process unhealthy.",
-        None),
+        None,
+        health(Int(1, 1_000_000, |h, n| h.retries = n as u32))),
     key(Healthcheck, "start_period", "number >= 0 (seconds)", "0",
         "After a start, failures do not count for this long (a pass counts at once).",
-        None),
+        None,
+        health(Seconds(|h, d| h.start_period = d))),
     key(Healthcheck, "on_failure", "\"restart\", \"stop\" or \"none\"", "\"restart\"",
         "What an unhealthy process gets: a restart, a stop, or nothing but the state.",
-        None),
+        None,
+        health(Choice(&["restart", "stop", "none"], |h, i| h.on_failure = HEALTH_ACTIONS[i]))),
     key(Program, "strip_ansi", "boolean", "false",
         "Remove ANSI escape sequences (colours, cursor movement) from the process's output before Kahi keeps or shows it.",
-        Some("[supervisord] strip_ansi")),
+        Some("[supervisord] strip_ansi"),
+        program(Bool(|p, b| p.spec.strip_ansi = b))),
     key(Program, "mask_env", "array of strings", "[]",
         "Environment variables whose values are replaced by **** in the process's output, wherever Kahi keeps or shows it; variables whose names end in _PASSWORD, _SECRET, _TOKEN or _KEY (values of 4 bytes or more) are masked without being named.",
-        None),
+        None,
+        Custom),
     key(Program, "stdout_syslog", "boolean", "false",
         "Also send each stdout line to syslog ([logging] syslog), with the process as APP-NAME and stdout as MSGID.",
-        Some("stdout_syslog")),
+        Some("stdout_syslog"),
+        program(Bool(|p, b| p.spec.stdout_syslog = b))),
     key(Program, "stderr_syslog", "boolean", "false",
         "Also send each stderr line to syslog; an error with redirect_stderr = true.",
-        Some("stderr_syslog")),
+        Some("stderr_syslog"),
+        program(Bool(|p, b| p.spec.stderr_syslog = b))),
     key(Group, "programs", "array of strings", "required",
         "The programs that belong to the group.",
-        Some("programs")),
+        Some("programs"),
+        Custom),
     key(Group, "priority", "integer", "999",
         "Default priority of the group's programs that do not set their own.",
-        Some("priority")),
+        Some("priority"),
+        Custom),
 ];
+
+/// The entry of `name` in `section`, if there is one.
+pub fn find(section: Section, name: &str) -> Option<&'static Key> {
+    keys_of(section).find(|k| k.name == name)
+}
 
 /// The keys of one section.
 pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
     KEYS.iter().filter(move |k| k.section == section)
 }
 
-/// The known key closest to `name`, if it is close enough to be a likely typo.
-pub fn suggest(section: Section, name: &str) -> Option<&'static str> {
-    let tables: &[&str] = match section {
+/// The tables a section holds besides its keys, each a section of its own.
+pub fn tables(section: Section) -> &'static [&'static str] {
+    match section {
         Root => &["server", "logging", "programs", "groups"],
         Server => &["http"],
         _ => &[],
-    };
+    }
+}
+
+/// The known key closest to `name`, if it is close enough to be a likely typo.
+pub fn suggest(section: Section, name: &str) -> Option<&'static str> {
     keys_of(section)
         .map(|k| k.name)
-        .chain(tables.iter().copied())
+        .chain(tables(section).iter().copied())
         .map(|candidate| (edit_distance(name, candidate), candidate))
         .filter(|(d, candidate)| *d <= 2.max(candidate.len() / 4))
         .min()
@@ -415,6 +637,38 @@ mod tests {
             assert!(!k.ty.is_empty() && !k.default.is_empty(), "{}: type and default", k.name);
             assert!(k.doc.ends_with('.'), "{}: doc is a sentence", k.name);
             assert!(k.supervisord.is_none_or(|s| !s.is_empty()), "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn readers_belong_to_their_keys_section() {
+        for k in KEYS {
+            assert!(
+                k.set.section().is_none_or(|s| s == k.section),
+                "{}: reader of {:?}",
+                k.name,
+                k.set
+            );
+        }
+    }
+
+    /// Every index a `Choice` can give is one its setter takes.
+    #[test]
+    fn choices_have_a_value_for_each_name() {
+        fn each<T: Default>(read: &Read<T>) {
+            if let Choice(names, set) = read {
+                (0..names.len()).for_each(|i| set(&mut T::default(), i));
+            }
+        }
+        for k in KEYS {
+            match &k.set {
+                Set::Program(r) => each(r),
+                Set::Server(r) => each(r),
+                Set::Http(r) => each(r),
+                Set::Logging(r) => each(r),
+                Set::Health(r) => each(r),
+                Set::Custom => {}
+            }
         }
     }
 

@@ -2,120 +2,101 @@
 
 use super::*;
 
+/// `[server.http]` being read: the configuration, and what is checked once every key is.
+#[derive(Default)]
+pub struct HttpDraft {
+    pub(super) http: HttpConfig,
+    /// The listen addresses, each with the place of its value.
+    pub(super) listen: Vec<(At, std::net::SocketAddr)>,
+    pub(super) insecure: bool,
+    pub(super) cert: Option<(At, PathBuf)>,
+    pub(super) key: Option<(At, PathBuf)>,
+}
+
+/// The addresses `HOST:PORT` stands for, looked up now: at load, not where they are used.
+/// `example` follows "is not a HOST:PORT address" in the error.
+pub(super) fn addresses(s: &str, example: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    match s.to_socket_addrs().map(|a| a.collect::<Vec<_>>()) {
+        Ok(a) if !a.is_empty() => Ok(a),
+        Ok(_) => Err(format!("{s:?} resolves to no address")),
+        Err(e) => Err(format!("{s:?} is not a HOST:PORT address{example}: {e}")),
+    }
+}
+
 impl<'s> Loader<'s, '_> {
     pub(super) fn server(&mut self, table: Option<(At, DeTable<'s>)>) -> Server {
-        let mut server = Server {
-            socket: default_socket(),
-            socket_mode: 0o700,
-            socket_group: None,
-            minfds: MINFDS,
-            kill_orphans: true,
-            http: HttpConfig::default(),
-        };
+        let mut server = Server::default();
         let Some((at, table)) = table else { return server };
-        for (k, v) in table.iter() {
-            let at = self.child(&at, v, k.get_ref());
-            match k.get_ref().as_ref() {
+        self.fields(&at, &table, Section::Server, &mut server, |l, at, name, v, server| {
+            match name {
                 "socket" => {
-                    if let Some(s) = self.expanded_string(&at, v, &file_vars(self.docs[0].file)) {
+                    if let Some(s) = l.expanded_string(at, v, &file_vars(l.docs[0].file)) {
                         server.socket = PathBuf::from(s);
                     }
                 }
-                "socket_mode" => {
-                    if let Some(m) = self.octal(&at, v) {
-                        server.socket_mode = m;
-                    }
-                }
-                "socket_group" => server.socket_group = self.group_id(&at, v),
-                "orphans" => match self.string(&at, v).as_deref() {
-                    Some("kill") => server.kill_orphans = true,
-                    Some("keep") => server.kill_orphans = false,
-                    Some(other) => {
-                        self.error(&at, format!("expected \"kill\" or \"keep\", found {other:?}"))
-                    }
-                    None => {}
-                },
-                "minfds" => {
-                    server.minfds = self.integer(&at, v, 0, 1 << 30).map_or(MINFDS, |n| n as u64)
-                }
+                "socket_group" => server.socket_group = l.group_id(at, v),
                 "http" => {
-                    if let Some(t) = self.table(&at, v).cloned() {
-                        server.http = self.http(&at, &t);
+                    if let Some(t) = l.table(at, v).cloned() {
+                        server.http = l.http(at, &t);
                     }
                 }
-                other => self.unknown(&at, k.span(), Section::Server, other),
+                // Every other key has its reader in KEYS; a test reads each.
+                _ => {}
             }
-        }
+        });
         server
     }
 
     /// `[server.http]`: the listener's addresses, users and TLS files. A listener reachable
     /// from other hosts is refused without users unless `insecure = true` says so.
     pub(super) fn http(&mut self, at: &At, table: &DeTable<'s>) -> HttpConfig {
-        let mut addrs: Vec<(At, std::net::SocketAddr)> = Vec::new();
-        let mut insecure = false;
-        let mut http = HttpConfig { max_connections: MAX_CONNECTIONS, ..Default::default() };
-        let (mut cert, mut key) = (None, None);
+        let mut d = HttpDraft::default();
         let here = self.docs[at.doc].file.parent().unwrap_or(Path::new("/")).to_path_buf();
-        for (k, v) in table.iter() {
-            let at = self.child(at, v, k.get_ref());
-            match k.get_ref().as_ref() {
-                "listen" => {
-                    let list = match v.get_ref() {
-                        DeValue::String(_) => self.string(&at, v).map(|s| vec![s]),
-                        _ => self.strings(&at, v),
-                    };
-                    for s in list.unwrap_or_default() {
-                        use std::net::ToSocketAddrs;
-                        match s.to_socket_addrs().map(|a| a.collect::<Vec<_>>()) {
-                            Ok(a) if !a.is_empty() => {
-                                addrs.extend(a.into_iter().map(|a| (at.clone(), a)))
-                            }
-                            Ok(_) => self.error(&at, format!("{s:?} resolves to no address")),
-                            Err(e) => self.error(
-                                &at,
-                                format!("{s:?} is not a HOST:PORT address such as \"127.0.0.1:9876\": {e}"),
-                            ),
-                        }
+        self.fields(at, table, Section::Http, &mut d, |l, at, name, v, d| match name {
+            "listen" => {
+                let list = match v.get_ref() {
+                    DeValue::String(_) => l.string(at, v).map(|s| vec![s]),
+                    _ => l.strings(at, v),
+                };
+                for s in list.unwrap_or_default() {
+                    let example = " such as \"127.0.0.1:9876\"";
+                    match addresses(&s, example) {
+                        Ok(a) => d.listen.extend(a.into_iter().map(|a| (at.clone(), a))),
+                        Err(e) => l.error(at, e),
                     }
                 }
-                "insecure" => insecure = self.boolean(&at, v).unwrap_or(false),
-                "metrics_auth" => http.metrics_auth = self.boolean(&at, v).unwrap_or(false),
-                "max_connections" => {
-                    http.max_connections =
-                        self.integer(&at, v, 1, 1_000_000).map_or(MAX_CONNECTIONS, |n| n as usize)
-                }
-                "users" => http.users = self.users(&at, v),
-                "tls_cert" | "tls_key" => {
-                    let Some(s) = self.string(&at, v) else { continue };
-                    let path = here.join(s);
-                    let is_cert = k.get_ref().as_ref() == "tls_cert";
-                    // What the TLS library takes; checked here, so a wrong file is an error
-                    // with its place rather than a failure at start.
-                    let (markers, what): (&[&str], _) = if is_cert {
-                        (&["-----BEGIN CERTIFICATE-----"], "a PEM certificate")
-                    } else {
-                        (
-                            &["-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----"],
-                            "an unencrypted PKCS#8 or RSA private key in PEM (convert others with `openssl pkcs8 -topk8 -nocrypt`)",
-                        )
-                    };
-                    match read::text(&path) {
-                        Ok(text) if markers.iter().any(|m| text.contains(m)) => {}
-                        Ok(_) => self.error(&at, format!("{} holds no {what}", path.display())),
-                        Err(e) => {
-                            self.error(&at, format!("unable to read {}: {e}", path.display()))
-                        }
-                    }
-                    if is_cert {
-                        cert = Some((at, path));
-                    } else {
-                        key = Some((at, path));
-                    }
-                }
-                other => self.unknown(&at, k.span(), Section::Http, other),
             }
-        }
+            "users" => d.http.users = l.users(at, v),
+            "tls_cert" | "tls_key" => {
+                let Some(s) = l.string(at, v) else { return };
+                let path = here.join(s);
+                let is_cert = name == "tls_cert";
+                // What the TLS library takes; checked here, so a wrong file is an error
+                // with its place rather than a failure at start.
+                let (markers, what): (&[&str], _) = if is_cert {
+                    (&["-----BEGIN CERTIFICATE-----"], "a PEM certificate")
+                } else {
+                    (
+                        &["-----BEGIN PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----"],
+                        "an unencrypted PKCS#8 or RSA private key in PEM (convert others with `openssl pkcs8 -topk8 -nocrypt`)",
+                    )
+                };
+                match read::text(&path) {
+                    Ok(text) if markers.iter().any(|m| text.contains(m)) => {}
+                    Ok(_) => l.error(at, format!("{} holds no {what}", path.display())),
+                    Err(e) => l.error(at, format!("unable to read {}: {e}", path.display())),
+                }
+                if is_cert {
+                    d.cert = Some((at.clone(), path));
+                } else {
+                    d.key = Some((at.clone(), path));
+                }
+            }
+            // Every other key has its reader in KEYS; a test reads each.
+            _ => {}
+        });
+        let HttpDraft { mut http, listen, insecure, cert, key } = d;
         match (cert, key) {
             (Some((_, c)), Some((_, k))) => http.tls = Some((c, k)),
             (Some((at, _)), None) => self.error(&at, "needs tls_key as well"),
@@ -124,7 +105,7 @@ impl<'s> Loader<'s, '_> {
         }
         // With users given but wrong, those errors are the ones to fix.
         if !insecure && http.users.is_empty() && !table.contains_key("users") {
-            for (at, a) in &addrs {
+            for (at, a) in &listen {
                 if !a.ip().is_loopback() {
                     self.error(
                         at,
@@ -136,7 +117,7 @@ impl<'s> Loader<'s, '_> {
                 }
             }
         }
-        http.listen = addrs.into_iter().map(|(_, a)| a).collect();
+        http.listen = listen.into_iter().map(|(_, a)| a).collect();
         http
     }
 
@@ -162,16 +143,10 @@ impl<'s> Loader<'s, '_> {
                         })
                     }
                     "role" => {
-                        role = match self.string(&at, v).as_deref() {
-                            Some("viewer") => Some(Role::Viewer),
-                            Some("operator") => Some(Role::Operator),
-                            Some("admin") => Some(Role::Admin),
-                            Some(other) => {
-                                self.error(&at, format!("expected \"viewer\", \"operator\" or \"admin\", found {other:?}"));
-                                None
-                            }
-                            None => None,
-                        }
+                        const ROLES: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+                        role = self
+                            .choice(&at, v, &ROLES.map(Role::name))
+                            .and_then(|i| ROLES.get(i).copied());
                     }
                     other => self.unknown(&at, k.span(), Section::HttpUser, other),
                 }
@@ -222,14 +197,13 @@ impl<'s> Loader<'s, '_> {
     pub(super) fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {
         let mut logging = Logging::default();
         let Some((at, table)) = table else { return logging };
-        for (k, v) in table.iter() {
-            let at = self.child(&at, v, k.get_ref());
-            match k.get_ref().as_ref() {
+        self.fields(&at, &table, Section::Logging, &mut logging, |l, at, name, v, logging| {
+            match name {
                 "level" => {
-                    if let Some(s) = self.string(&at, v) {
+                    if let Some(s) = l.string(at, v) {
                         match s.to_ascii_lowercase().parse::<log::LevelFilter>() {
                             Ok(l) => logging.level = l,
-                            Err(_) => self.error(&at, format!("unknown level {s:?}; expected error, warn, info, debug or trace")),
+                            Err(_) => l.error(at, format!("unknown level {s:?}; expected error, warn, info, debug or trace")),
                         }
                     }
                 }
@@ -239,39 +213,39 @@ impl<'s> Loader<'s, '_> {
                     DeValue::String(s) if s.as_ref() == "auto" => {
                         logging.console = ConsoleMode::Auto
                     }
-                    other => self.error(
-                        &at,
+                    other => l.error(
+                        at,
                         format!("expected true, false or \"auto\", found {}", describe(other)),
                     ),
                 },
-                "format" => match self.string(&at, v).as_deref() {
+                "format" => match l.string(at, v).as_deref() {
                     Some("text") => logging.format = crate::logs::console::Format::Text,
                     Some("json") => logging.format = crate::logs::console::Format::Json,
-                    Some(other) => self.error(
-                        &at,
+                    Some(other) => l.error(
+                        at,
                         format!("unknown format {other:?}; expected \"text\" or \"json\""),
                     ),
                     None => {}
                 },
-                "max_line_bytes" => match self.size(&at, v) {
-                    Some(0) => self.error(&at, "must be at least 1 byte".to_string()),
+                "max_line_bytes" => match l.size(at, v) {
+                    Some(0) => l.error(at, "must be at least 1 byte".to_string()),
                     Some(n) => logging.max_line_bytes = n,
                     None => {}
                 },
                 "syslog" => {
-                    if let Some(s) = self.string(&at, v) {
+                    if let Some(s) = l.string(at, v) {
                         match syslog_target(&s) {
                             Ok(t) => logging.syslog = t,
-                            Err(e) => self.error(&at, e),
+                            Err(e) => l.error(at, e),
                         }
                     }
                 }
                 "syslog_facility" => {
-                    if let Some(s) = self.string(&at, v) {
+                    if let Some(s) = l.string(at, v) {
                         match crate::logs::syslog::facility(&s) {
                             Some(f) => logging.syslog_facility = f,
-                            None => self.error(
-                                &at,
+                            None => l.error(
+                                at,
                                 format!(
                                     "unknown facility {s:?}; expected one of {}",
                                     crate::logs::syslog::FACILITIES.join(", ")
@@ -280,25 +254,21 @@ impl<'s> Loader<'s, '_> {
                         }
                     }
                 }
-                "partial_line_secs" => {
-                    if let Some(d) = self.seconds(&at, v) {
-                        logging.partial_line_secs = d;
-                    }
-                }
                 "childlogdir" => {
-                    if let Some(s) = self.expanded_string(&at, v, &file_vars(self.docs[0].file)) {
-                        let here = self.docs[0].file.parent().unwrap_or(Path::new("/"));
+                    if let Some(s) = l.expanded_string(at, v, &file_vars(l.docs[0].file)) {
+                        let here = l.docs[0].file.parent().unwrap_or(Path::new("/"));
                         let dir = here.join(s);
                         if dir.is_dir() {
                             logging.childlogdir = dir;
                         } else {
-                            self.error(&at, format!("{} is not a directory", dir.display()));
+                            l.error(at, format!("{} is not a directory", dir.display()));
                         }
                     }
                 }
-                other => self.unknown(&at, k.span(), Section::Logging, other),
+                // Every other key has its reader in KEYS; a test reads each.
+                _ => {}
             }
-        }
+        });
         logging
     }
 }
@@ -307,12 +277,7 @@ impl<'s> Loader<'s, '_> {
 pub(super) fn syslog_target(s: &str) -> Result<crate::logs::syslog::Target, String> {
     use crate::logs::syslog::Target;
     if let Some(addr) = s.strip_prefix("udp://") {
-        use std::net::ToSocketAddrs;
-        return match addr.to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(a)) => Ok(Target::Udp(a)),
-            Ok(None) => Err(format!("{addr:?} resolves to no address")),
-            Err(e) => Err(format!("{addr:?} is not a HOST:PORT address: {e}")),
-        };
+        return addresses(addr, "").map(|a| Target::Udp(a[0]));
     }
     if s.starts_with('/') {
         Ok(Target::Local(s.into()))

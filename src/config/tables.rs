@@ -2,129 +2,135 @@
 
 use super::*;
 
-impl<'s> Loader<'s, '_> {
-    /// `[programs.NAME.healthcheck]`: exactly one of exec, tcp, http, and how often and how
-    /// strictly to run it.
-    pub(super) fn healthcheck(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<HealthCheck> {
-        let t = self.table(at, v)?.clone();
-        let mut probes: Vec<Probe> = Vec::new();
-        let mut check = HealthCheck {
-            probe: Probe::Tcp(String::new()),
+/// `[programs.NAME.healthcheck]` being read. Its `Default` holds the keys' defaults.
+pub struct HealthDraft {
+    pub(super) interval: Duration,
+    pub(super) timeout: Duration,
+    pub(super) retries: u32,
+    pub(super) start_period: Duration,
+    pub(super) on_failure: HealthAction,
+    /// What exec, tcp and http asked for: exactly one is right.
+    pub(super) probes: Vec<Probe>,
+    /// expect_status, inclusive.
+    pub(super) status: (u16, u16),
+    pub(super) body: Option<String>,
+    pub(super) http_at: Option<At>,
+}
+
+impl Default for HealthDraft {
+    fn default() -> Self {
+        HealthDraft {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
             retries: 3,
             start_period: Duration::ZERO,
             on_failure: HealthAction::Restart,
-        };
-        let mut status = (200u16, 399u16);
-        let mut body = None;
-        let mut http_at = None;
-        for (k, v) in t.iter() {
-            let at = self.child(at, v, k.get_ref());
-            match k.get_ref().as_ref() {
-                "exec" => {
-                    if let Some(argv) = self.command(&at, v, &Vars::default()) {
-                        probes.push(Probe::Exec(argv));
-                    }
-                }
-                "tcp" => {
-                    if let Some(a) = self.string(&at, v) {
-                        match a.rsplit_once(':') {
-                            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
-                                probes.push(Probe::Tcp(a))
-                            }
-                            _ => self.error(&at, format!("expected HOST:PORT, found {a:?}")),
-                        }
-                    }
-                }
-                "http" => {
-                    let Some(url) = self.string(&at, v) else { continue };
-                    let Some(rest) = url.strip_prefix("http://") else {
-                        self.error(&at, format!("expected an http:// URL, found {url:?}"));
-                        continue;
-                    };
-                    let (hostport, path) = match rest.find('/') {
-                        Some(i) => (&rest[..i], &rest[i..]),
-                        None => (rest, "/"),
-                    };
-                    let addr = if hostport.contains(':') && !hostport.ends_with(']') {
-                        hostport.to_string()
-                    } else {
-                        format!("{hostport}:80")
-                    };
-                    http_at = Some(at.clone());
-                    probes.push(Probe::Http {
-                        addr,
-                        host: hostport.to_string(),
-                        path: path.to_string(),
-                        status: (0, 0),
-                        body: None,
-                    });
-                }
-                "interval" => check.interval = self.seconds(&at, v).unwrap_or(check.interval),
-                "timeout" => check.timeout = self.seconds(&at, v).unwrap_or(check.timeout),
-                "start_period" => check.start_period = self.seconds(&at, v).unwrap_or_default(),
-                "retries" => {
-                    check.retries = self.integer(&at, v, 1, 1_000_000).map_or(3, |n| n as u32)
-                }
-                "on_failure" => match self.string(&at, v).as_deref() {
-                    Some("restart") => check.on_failure = HealthAction::Restart,
-                    Some("stop") => check.on_failure = HealthAction::Stop,
-                    Some("none") => check.on_failure = HealthAction::None,
-                    Some(other) => self.error(
-                        &at,
-                        format!("expected \"restart\", \"stop\" or \"none\", found {other:?}"),
-                    ),
-                    None => {}
-                },
-                "expect_status" => {
-                    let range = match v.get_ref() {
-                        DeValue::Integer(_) => {
-                            self.integer(&at, v, 100, 599).map(|n| (n as u16, n as u16))
-                        }
-                        DeValue::String(s) => s.split_once('-').and_then(|(a, b)| {
-                            Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
-                        }),
-                        _ => None,
-                    };
-                    match range {
-                        Some((a, b)) if (100..=599).contains(&a) && a <= b && b <= 599 => {
-                            status = (a, b)
-                        }
-                        _ => self.error(
-                            &at,
-                            format!("expected a status such as 200 or a range such as \"200-399\", found {}", describe(v.get_ref())),
-                        ),
-                    }
-                }
-                "expect_body" => body = self.string(&at, v),
-                other => self.unknown(&at, k.span(), Section::Healthcheck, other),
-            }
+            probes: Vec::new(),
+            status: (200, 399),
+            body: None,
+            http_at: None,
         }
-        if check.interval.is_zero() || check.timeout.is_zero() {
+    }
+}
+
+impl<'s> Loader<'s, '_> {
+    /// `[programs.NAME.healthcheck]`: exactly one of exec, tcp, http, and how often and how
+    /// strictly to run it.
+    pub(super) fn healthcheck(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<HealthCheck> {
+        let t = self.table(at, v)?.clone();
+        let mut d = HealthDraft::default();
+        self.fields(at, &t, Section::Healthcheck, &mut d, |l, at, name, v, d| match name {
+            "exec" => {
+                if let Some(argv) = l.command(at, v, &Vars::default()) {
+                    d.probes.push(Probe::Exec(argv));
+                }
+            }
+            "tcp" => {
+                let Some(a) = l.string(at, v) else { return };
+                match a.rsplit_once(':') {
+                    Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
+                        d.probes.push(Probe::Tcp(a))
+                    }
+                    _ => l.error(at, format!("expected HOST:PORT, found {a:?}")),
+                }
+            }
+            "http" => {
+                let Some(url) = l.string(at, v) else { return };
+                let Some(rest) = url.strip_prefix("http://") else {
+                    l.error(at, format!("expected an http:// URL, found {url:?}"));
+                    return;
+                };
+                let (hostport, path) = match rest.find('/') {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, "/"),
+                };
+                let addr = if hostport.contains(':') && !hostport.ends_with(']') {
+                    hostport.to_string()
+                } else {
+                    format!("{hostport}:80")
+                };
+                d.http_at = Some(at.clone());
+                d.probes.push(Probe::Http {
+                    addr,
+                    host: hostport.to_string(),
+                    path: path.to_string(),
+                    status: (0, 0),
+                    body: None,
+                });
+            }
+            "expect_status" => {
+                let range = match v.get_ref() {
+                    DeValue::Integer(_) => l.integer(at, v, 100, 599).map(|n| (n as u16, n as u16)),
+                    DeValue::String(s) => s.split_once('-').and_then(|(a, b)| {
+                        Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                    }),
+                    _ => None,
+                };
+                match range {
+                    Some((a, b)) if (100..=599).contains(&a) && a <= b && b <= 599 => {
+                        d.status = (a, b)
+                    }
+                    _ => l.error(
+                        at,
+                        format!("expected a status such as 200 or a range such as \"200-399\", found {}", describe(v.get_ref())),
+                    ),
+                }
+            }
+            "expect_body" => d.body = l.string(at, v),
+            // Every other key has its reader in KEYS; a test reads each.
+            _ => {}
+        });
+        if d.interval.is_zero() || d.timeout.is_zero() {
             self.error(at, "interval and timeout must be more than 0");
             return None;
         }
-        if probes.len() != 1 {
+        if d.probes.len() != 1 {
             self.error(
                 at,
-                format!("needs exactly one of exec, tcp and http, found {}", probes.len()),
+                format!("needs exactly one of exec, tcp and http, found {}", d.probes.len()),
             );
             return None;
         }
-        check.probe = probes.remove(0);
-        match &mut check.probe {
-            Probe::Http { status: s, body: b, .. } => {
-                *s = status;
-                *b = body;
+        let mut probe = d.probes.remove(0);
+        match &mut probe {
+            Probe::Http { status, body, .. } => {
+                *status = d.status;
+                *body = d.body;
             }
-            _ if body.is_some() || status != (200, 399) => {
-                let place = http_at.unwrap_or_else(|| at.clone());
+            _ if d.body.is_some() || d.status != HealthDraft::default().status => {
+                let place = d.http_at.unwrap_or_else(|| at.clone());
                 self.error(&place, "expect_status and expect_body apply to http checks only");
             }
             _ => {}
         }
-        Some(check)
+        Some(HealthCheck {
+            probe,
+            interval: d.interval,
+            timeout: d.timeout,
+            retries: d.retries,
+            start_period: d.start_period,
+            on_failure: d.on_failure,
+        })
     }
 
     /// `[programs.NAME.limits]`: resource name -> a number, a size, or "unlimited".

@@ -5,6 +5,47 @@
 use super::*;
 
 impl<'s> Loader<'s, '_> {
+    /// The rules between a program's keys, once its table is read; `at` is the table's place.
+    pub(super) fn program_rules(&mut self, at: &At, t: &DeTable<'s>, d: &mut ProgramDraft) {
+        let place = |l: &Self, key: &str| l.entry(at, t, key).map(|(at, _)| at);
+        d.spec.killasgroup = match d.killasgroup {
+            Some(false) if d.spec.stopasgroup => {
+                if let Some(at) = place(self, "killasgroup") {
+                    self.error(&at, "cannot be false when stopasgroup is true (the group is signalled, so it must be killed too)");
+                }
+                true
+            }
+            Some(k) => k,
+            None => d.spec.stopasgroup,
+        };
+        if d.spec.stderr_syslog
+            && d.spec.redirect_stderr
+            && let Some(at) = place(self, "stderr_syslog")
+        {
+            self.error(
+                &at,
+                "has no effect with redirect_stderr = true (stderr goes to stdout_syslog)",
+            );
+        }
+        let socket_at = place(self, "type").filter(|_| d.spec.kind == Kind::Socket);
+        let listen_at = place(self, "listen");
+        let accept_at = place(self, "accept").or_else(|| place(self, "max_instances"));
+        match (&socket_at, &listen_at) {
+            (Some(at), None) => self.error(
+                at,
+                "type = \"socket\" needs listen = [\"tcp://127.0.0.1:8080\", \"unix:///run/NAME.sock\", ...]",
+            ),
+            (None, Some(at)) => self.error(at, "applies to type = \"socket\" only"),
+            (None, None) if accept_at.is_some() => {
+                self.error(accept_at.as_ref().unwrap_or(at), "applies to type = \"socket\" only")
+            }
+            (Some(at), Some(_)) if d.numprocs > 1 => {
+                self.error(at, "a socket program has one process: numprocs must be 1")
+            }
+            _ => {}
+        }
+    }
+
     /// Gathers `[programs.*]` and `[groups.*]` from every document. Returns the program tables
     /// and, per program name, the group it belongs to (with that group's priority).
     pub(super) fn collect_programs_and_groups(&mut self) -> (Vec<ProgramTable<'s>>, Membership) {

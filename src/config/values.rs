@@ -4,6 +4,76 @@
 use super::*;
 
 impl<'s> Loader<'s, '_> {
+    /// Reads every key of `table`, a `section` at `at`, into `target`: a key with a reader in
+    /// [`schema::KEYS`] by that reader, the other known keys and tables by `custom`, and an
+    /// unknown key is an error that suggests the nearest one.
+    pub(super) fn fields<T: schema::Target>(
+        &mut self,
+        at: &At,
+        table: &DeTable<'s>,
+        section: Section,
+        target: &mut T,
+        mut custom: impl FnMut(&mut Self, &At, &str, &Spanned<DeValue<'s>>, &mut T),
+    ) {
+        for (k, v) in table.iter() {
+            let name = k.get_ref().as_ref();
+            let at = self.child(at, v, name);
+            match schema::find(section, name) {
+                Some(key) => match T::reader(&key.set) {
+                    Some(read) => self.read(&at, v, read, target),
+                    None => custom(self, &at, name, v, target),
+                },
+                None if schema::tables(section).contains(&name) => {
+                    custom(self, &at, name, v, target)
+                }
+                None => self.unknown(&at, k.span(), section, name),
+            }
+        }
+    }
+
+    /// One value through its reader: stored in `target`, or an error at `at`.
+    fn read<T>(&mut self, at: &At, v: &Spanned<DeValue<'s>>, read: &Read<T>, target: &mut T) {
+        match read {
+            Read::Bool(set) => self.boolean(at, v).map(|b| set(target, b)),
+            Read::Int(min, max, set) => self.integer(at, v, *min, *max).map(|n| set(target, n)),
+            Read::Seconds(set) => self.seconds(at, v).map(|d| set(target, d)),
+            Read::Size(set) => self.size(at, v).map(|n| set(target, n)),
+            Read::Octal(set) => self.octal(at, v).map(|m| set(target, m)),
+            Read::Choice(names, set) => self.choice(at, v, names).map(|i| set(target, i)),
+        };
+    }
+
+    /// One of `names`, as its index.
+    pub(super) fn choice(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        names: &[&str],
+    ) -> Option<usize> {
+        let s = self.string(at, v)?;
+        let found = names.iter().position(|n| *n == s);
+        if found.is_none() {
+            let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            let expected = match quoted.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            self.error(at, format!("expected {expected}, found {s:?}"));
+        }
+        found
+    }
+
+    /// The value of `key` in `table` (a table at `at`), with its place.
+    pub(super) fn entry<'t>(
+        &self,
+        at: &At,
+        table: &'t DeTable<'s>,
+        key: &str,
+    ) -> Option<(At, &'t Spanned<DeValue<'s>>)> {
+        table.get(key).map(|v| (self.child(at, v, key), v))
+    }
+
     // ---- typed getters: each records an error and returns None on a mismatch ----
 
     pub(super) fn string(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<String> {
