@@ -164,3 +164,50 @@ fn a_value_other_than_the_default_is_seen() {
     let (given, _) = with(startsecs, "startsecs = 2");
     assert_ne!(load(&absent).unwrap(), load(&given).unwrap());
 }
+
+#[test]
+fn probe_addresses_are_looked_up_at_load_issue_14() {
+    let config = load(
+        "[programs.a]\ncommand = \"/bin/sh\"\n[programs.a.healthcheck]\ntcp = \"localhost:8080\"\n\
+         [programs.b]\ncommand = \"/bin/sh\"\n[programs.b.healthcheck]\nhttp = \"http://localhost:8081/up\"\n",
+    )
+    .unwrap();
+    let probe = |name: &str| {
+        let p = config.processes.iter().find(|p| p.name == name).unwrap();
+        p.healthcheck.as_ref().unwrap().probe.clone()
+    };
+    match probe("a") {
+        Probe::Tcp(a) => assert!(a.ip().is_loopback() && a.port() == 8080, "{a}"),
+        other => panic!("{other:?}"),
+    }
+    match probe("b") {
+        Probe::Http { addr, host, path, .. } => {
+            assert!(addr.ip().is_loopback() && addr.port() == 8081, "{addr}");
+            assert_eq!((host.as_str(), path.as_str()), ("localhost:8081", "/up"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A name that does not resolve was a failure at every check, on the event loop; it is now an
+/// error of the configuration, at its place.
+#[test]
+fn a_probe_name_that_does_not_resolve_is_a_config_error_issue_14() {
+    for (key, value) in
+        [("tcp", "no-such-host.invalid:80"), ("http", "http://no-such-host.invalid/")]
+    {
+        let text = format!(
+            "[programs.web]\ncommand = \"/bin/sh\"\n\n[programs.web.healthcheck]\n{key} = \"{value}\"\n"
+        );
+        let errors = load(&text).unwrap_err();
+        let e = errors
+            .iter()
+            .find(|e| e.key == format!("programs.web.healthcheck.{key}"))
+            .unwrap_or_else(|| panic!("{errors:?}"));
+        assert_eq!(
+            (e.file.as_path(), e.line, e.column),
+            (Path::new("/etc/kahi/kahi.toml"), 5, key.len() + 4)
+        );
+        assert!(e.message.contains("no-such-host.invalid"), "{}", e.message);
+    }
+}

@@ -315,11 +315,18 @@ pub struct HealthCheck {
 pub enum Probe {
     /// Run a command; exit 0 is healthy.
     Exec(Vec<String>),
-    /// Connect to HOST:PORT.
-    Tcp(String),
-    /// GET a URL (http:// only); healthy when the status is in `status` (inclusive) and the
+    /// Connect to HOST:PORT, looked up at load.
+    Tcp(std::net::SocketAddr),
+    /// GET a URL (http:// only) from its address, looked up at load, with `host` (HOST:PORT as
+    /// written) in the Host header; healthy when the status is in `status` (inclusive) and the
     /// body holds `body`.
-    Http { addr: String, host: String, path: String, status: (u16, u16), body: Option<String> },
+    Http {
+        addr: std::net::SocketAddr,
+        host: String,
+        path: String,
+        status: (u16, u16),
+        body: Option<String>,
+    },
 }
 
 /// What an unhealthy process gets.

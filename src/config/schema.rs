@@ -512,7 +512,7 @@ pub const KEYS: &[Key] = &[
         None,
         Custom),
     key(Healthcheck, "tcp", "string (HOST:PORT)", "none",
-        "An address to connect to; a connection is healthy.",
+        "An address to connect to; a connection is healthy. A host name here or in http is looked up when the configuration is loaded (and again by reread), never by a check: one that does not resolve is an error.",
         None,
         Custom),
     key(Healthcheck, "http", "string (an http:// URL)", "none",

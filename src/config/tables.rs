@@ -1,5 +1,6 @@
 //! The tables inside a program: `[programs.NAME.healthcheck]` and `[programs.NAME.limits]`.
 
+use super::server::addresses;
 use super::*;
 
 /// `[programs.NAME.healthcheck]` being read. Its `Default` holds the keys' defaults.
@@ -35,7 +36,8 @@ impl Default for HealthDraft {
 
 impl<'s> Loader<'s, '_> {
     /// `[programs.NAME.healthcheck]`: exactly one of exec, tcp, http, and how often and how
-    /// strictly to run it.
+    /// strictly to run it. A tcp or http address is looked up here, once: a probe runs on the
+    /// event loop, which must not wait for a resolver.
     pub(super) fn healthcheck(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<HealthCheck> {
         let t = self.table(at, v)?.clone();
         let mut d = HealthDraft::default();
@@ -49,7 +51,10 @@ impl<'s> Loader<'s, '_> {
                 let Some(a) = l.string(at, v) else { return };
                 match a.rsplit_once(':') {
                     Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
-                        d.probes.push(Probe::Tcp(a))
+                        match addresses(&a, "") {
+                            Ok(addrs) => d.probes.push(Probe::Tcp(addrs[0])),
+                            Err(e) => l.error(at, e),
+                        }
                     }
                     _ => l.error(at, format!("expected HOST:PORT, found {a:?}")),
                 }
@@ -70,13 +75,16 @@ impl<'s> Loader<'s, '_> {
                     format!("{hostport}:80")
                 };
                 d.http_at = Some(at.clone());
-                d.probes.push(Probe::Http {
-                    addr,
-                    host: hostport.to_string(),
-                    path: path.to_string(),
-                    status: (0, 0),
-                    body: None,
-                });
+                match addresses(&addr, "") {
+                    Ok(addrs) => d.probes.push(Probe::Http {
+                        addr: addrs[0],
+                        host: hostport.to_string(),
+                        path: path.to_string(),
+                        status: (0, 0),
+                        body: None,
+                    }),
+                    Err(e) => l.error(at, e),
+                }
             }
             "expect_status" => {
                 let range = match v.get_ref() {

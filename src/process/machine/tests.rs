@@ -1484,7 +1484,7 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     let s = spec_with(|s| {
         s.startsecs = Duration::ZERO;
         s.healthcheck = Some(HealthCheck {
-            probe: Probe::Tcp("127.0.0.1:1".into()),
+            probe: Probe::Tcp(([127, 0, 0, 1], 1).into()),
             interval: secs(2),
             timeout: secs(1),
             retries: 2,
