@@ -45,7 +45,7 @@ pub use load::{load, load_text};
 use program::ProgramDraft;
 use schema::{Read, Section};
 use validate::{check_name, is_bcrypt};
-use values::{describe, line_col};
+use values::{describe, line_col, number};
 
 /// A fully resolved configuration.
 #[derive(Debug, Clone, PartialEq)]

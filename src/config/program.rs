@@ -230,22 +230,13 @@ impl<'s> Loader<'s, '_> {
             "before" => {
                 self.program_refs(at, v, program, "before");
             }
-            "backoff_factor" => {
-                let f = match v.get_ref() {
-                    DeValue::Integer(i) => {
-                        i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
-                    }
-                    DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
-                    _ => None,
-                };
-                match f {
-                    Some(f) if (1.0..=100.0).contains(&f) => b.backoff_factor = Some(f),
-                    _ => self.error(
-                        at,
-                        format!("expected a number from 1 to 100, found {}", describe(v.get_ref())),
-                    ),
-                }
-            }
+            "backoff_factor" => match number(v.get_ref()) {
+                Some(f) if (1.0..=100.0).contains(&f) => b.backoff_factor = Some(f),
+                _ => self.error(
+                    at,
+                    format!("expected a number from 1 to 100, found {}", describe(v.get_ref())),
+                ),
+            },
             "autorestart" => match v.get_ref() {
                 DeValue::Boolean(true) => b.autorestart = AutoRestart::Always,
                 DeValue::Boolean(false) => b.autorestart = AutoRestart::Never,

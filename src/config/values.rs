@@ -179,14 +179,7 @@ impl<'s> Loader<'s, '_> {
 
     /// A duration in seconds: an integer or a float, not negative.
     pub(super) fn seconds(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<Duration> {
-        let secs = match v.get_ref() {
-            DeValue::Integer(i) => {
-                i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64)
-            }
-            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
-            _ => None,
-        };
-        match secs {
+        match number(v.get_ref()) {
             Some(s) if s.is_finite() && (0.0..=1e9).contains(&s) => {
                 Some(Duration::from_secs_f64(s))
             }
@@ -325,6 +318,15 @@ impl<'s> Loader<'s, '_> {
         let what = if section == Section::Root { "unknown table or key" } else { "unknown key" };
         let at = At { span: key_span, ..at.clone() };
         self.error(&at, format!("{what}{hint}"));
+    }
+}
+
+/// A TOML integer (in any radix) or float, as a float; None for any other value.
+pub(super) fn number(v: &DeValue<'_>) -> Option<f64> {
+    match v {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+        DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+        _ => None,
     }
 }
 
