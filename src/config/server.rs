@@ -17,11 +17,19 @@ pub struct HttpDraft {
 /// `example` follows "is not a HOST:PORT address" in the error.
 pub(super) fn addresses(s: &str, example: &str) -> Result<Vec<std::net::SocketAddr>, String> {
     use std::net::ToSocketAddrs;
-    match s.to_socket_addrs().map(|a| a.collect::<Vec<_>>()) {
-        Ok(a) if !a.is_empty() => Ok(a),
-        Ok(_) => Err(format!("{s:?} resolves to no address")),
-        Err(e) => Err(format!("{s:?} is not a HOST:PORT address{example}: {e}")),
+    let found: Vec<_> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s:?} is not a HOST:PORT address{example}: {e}"))?
+        .collect();
+    if found.is_empty() {
+        return Err(format!("{s:?} resolves to no address"));
     }
+    Ok(found)
+}
+
+/// The address a client of `HOST:PORT` connects to: the first it stands for.
+pub(super) fn address(s: &str) -> Result<std::net::SocketAddr, String> {
+    addresses(s, "")?.into_iter().next().ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
 impl<'s> Loader<'s, '_> {
@@ -277,7 +285,7 @@ impl<'s> Loader<'s, '_> {
 pub(super) fn syslog_target(s: &str) -> Result<crate::logs::syslog::Target, String> {
     use crate::logs::syslog::Target;
     if let Some(addr) = s.strip_prefix("udp://") {
-        return addresses(addr, "").map(|a| Target::Udp(a[0]));
+        return address(addr).map(Target::Udp);
     }
     if s.starts_with('/') {
         Ok(Target::Local(s.into()))

@@ -1,6 +1,6 @@
 //! The tables inside a program: `[programs.NAME.healthcheck]` and `[programs.NAME.limits]`.
 
-use super::server::addresses;
+use super::server::address;
 use super::*;
 
 /// `[programs.NAME.healthcheck]` being read. Its `Default` holds the keys' defaults.
@@ -51,8 +51,8 @@ impl<'s> Loader<'s, '_> {
                 let Some(a) = l.string(at, v) else { return };
                 match a.rsplit_once(':') {
                     Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {
-                        match addresses(&a, "") {
-                            Ok(addrs) => d.probes.push(Probe::Tcp(addrs[0])),
+                        match address(&a) {
+                            Ok(addr) => d.probes.push(Probe::Tcp(addr)),
                             Err(e) => l.error(at, e),
                         }
                     }
@@ -75,9 +75,9 @@ impl<'s> Loader<'s, '_> {
                     format!("{hostport}:80")
                 };
                 d.http_at = Some(at.clone());
-                match addresses(&addr, "") {
-                    Ok(addrs) => d.probes.push(Probe::Http {
-                        addr: addrs[0],
+                match address(&addr) {
+                    Ok(addr) => d.probes.push(Probe::Http {
+                        addr,
                         host: hostport.to_string(),
                         path: path.to_string(),
                         status: (0, 0),
