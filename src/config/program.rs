@@ -475,19 +475,22 @@ impl<'s> Loader<'s, '_> {
                         let at = self.child(&at, v, k.get_ref());
                         match k.get_ref().as_ref() {
                             "name" => name = self.string(&at, v),
-                            "condition" => match self.string(&at, v).as_deref() {
-                                Some("started") => condition = Condition::Started,
-                                Some("completed") => condition = Condition::Completed,
-                                Some("healthy") => condition = Condition::Healthy,
-                                Some(other) => self.error(
-                                    &at,
-                                    format!("expected \"started\", \"healthy\" or \"completed\", found {other:?}"),
-                                ),
-                                None => {}
-                            },
+                            "condition" => {
+                                const CONDITIONS: [Condition; 3] =
+                                    [Condition::Started, Condition::Healthy, Condition::Completed];
+                                let names = CONDITIONS.map(Condition::name);
+                                if let Some(c) = self
+                                    .choice(&at, v, &names)
+                                    .and_then(|i| CONDITIONS.get(i).copied())
+                                {
+                                    condition = c;
+                                }
+                            }
                             other => self.error(
                                 &at,
-                                format!("unknown key {other:?}; a dependency has name and condition"),
+                                format!(
+                                    "unknown key {other:?}; a dependency has name and condition"
+                                ),
                             ),
                         }
                     }

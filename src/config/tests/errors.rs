@@ -106,6 +106,16 @@ fn wrong_types_and_values() {
         ),
         ("redirect_stderr = 1", "redirect_stderr", "expected true or false, found integer 1"),
         ("directory = 5", "directory", "expected a string, found integer 5"),
+        (
+            "type = \"daemon\"",
+            "type",
+            "expected \"simple\", \"oneshot\", \"notify\" or \"socket\", found \"daemon\"",
+        ),
+        (
+            "on_dependency_failure = \"kill\"",
+            "on_dependency_failure",
+            "expected \"stop\", \"restart\" or \"ignore\", found \"kill\"",
+        ),
     ];
     for (line, key, message) in cases {
         let text = format!("[programs.web]\ncommand = \"x\"\n{line}\n");
@@ -116,6 +126,15 @@ fn wrong_types_and_values() {
         assert_eq!(e.key, format!("programs.web.{key}"), "{line}");
         assert_eq!(e.message, *message, "{line}");
     }
+}
+
+#[test]
+fn unknown_condition_says_what_is_expected() {
+    let text = "[programs.db]\ncommand = \"x\"\n[programs.web]\ncommand = \"x\"\n\
+                depends_on = [{ name = \"db\", condition = \"ready\" }]\n";
+    let e = one_error(text);
+    assert_eq!((e.line, e.column, e.key.as_str()), (5, 42, "programs.web.depends_on.0.condition"));
+    assert_eq!(e.message, "expected \"started\", \"healthy\" or \"completed\", found \"ready\"");
 }
 
 #[test]
