@@ -164,3 +164,71 @@ impl Http {
         Progress::Done { ok: true, detail: format!("status {status}") }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Drives `check` as the event loop does: on each readiness of its socket, until it is
+    /// decided or nothing happens for 10 s.
+    fn run(mut check: Check) -> (bool, String) {
+        let mut poll = mio::Poll::new().unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        if let Check::Socket { stream, .. } = &mut check {
+            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+            poll.registry().register(stream, mio::Token(0), interest).unwrap();
+        }
+        loop {
+            if let Progress::Done { ok, detail } = check.drive() {
+                return (ok, detail);
+            }
+            poll.poll(&mut events, Some(Duration::from_secs(10))).unwrap();
+            assert!(!events.is_empty(), "the check made no progress in 10 s");
+        }
+    }
+
+    #[test]
+    fn a_tcp_check_connects_to_its_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let check = start(&Probe::Tcp(addr)).unwrap();
+        assert_eq!(run(check), (true, "connected".into()));
+        // Negative twin: nothing listens there once the listener is gone.
+        drop(listener);
+        let check = start(&Probe::Tcp(addr)).unwrap();
+        let (ok, detail) = run(check);
+        assert!(!ok && detail.starts_with("connect"), "{detail}");
+    }
+
+    #[test]
+    fn an_http_check_sends_the_host_it_was_given_and_judges_the_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nall good").unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let probe = Probe::Http {
+            addr,
+            host: "app.example:8080".into(),
+            path: "/up".into(),
+            status: (200, 299),
+            body: Some("good".into()),
+        };
+        assert_eq!(run(start(&probe).unwrap()), (true, "status 200".into()));
+        let request = server.join().unwrap();
+        assert!(request.starts_with("GET /up HTTP/1.0\r\nHost: app.example:8080\r\n"), "{request}");
+    }
+}
