@@ -566,8 +566,8 @@ fn inheritable_fds(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Programs started both ways Kahi starts them: `plain` with posix_spawn, `masked` (umask) by
-/// fork and exec; `ignorer` ignores SIGUSR1 itself.
+/// Programs started with nothing to do before the exec (`plain`) and with something
+/// (`masked`: a umask); `ignorer` ignores SIGUSR1 itself.
 const SPAWN_WAYS: &str = "[programs.plain]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
      [programs.masked]\ncommand = \"sleep 1000\"\numask = \"022\"\nstartsecs = 0\n\n\
      [programs.ignorer]\ncommand = [\"/bin/sh\", \"-c\", \"trap '' USR1; exec sleep 1000\"]\n\
@@ -599,7 +599,6 @@ fn a_program_inherits_no_fd_kahi_opened() {
         inheritable_fds(daemon).into_iter().filter(|fd| !stray.contains(fd)).collect();
     assert!(opened.is_empty(), "fds of the daemon without close-on-exec: {opened:?}");
 
-    // `plain` is started with posix_spawn, `masked` (umask) by fork and exec.
     for name in ["plain", "masked"] {
         let pid = pid_of(&d, name);
         wait_fds(pid, &stray, &[0, 1, 2], &format!("{name} inherited fds"));

@@ -9,3 +9,4 @@ pub mod notify;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod vfork;

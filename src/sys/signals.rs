@@ -35,10 +35,10 @@ pub fn become_subreaper() {
 /// SIGPIPE (ignored by Rust's runtime, and reset for each program when it is started).
 ///
 /// An ignored signal survives exec, and Kahi may have been started with some (`nohup`, or
-/// glibc's posix_spawn, which leaves its two internal real-time signals ignored): its
-/// programs must start as a shell would start them, with none. Doing it once here lets
-/// programs be started with posix_spawn (no page tables copied, no copy-on-write faults
-/// afterwards) instead of fork.
+/// glibc's posix_spawn, which leaves its two internal real-time signals ignored): what it
+/// starts must start as a shell would start it, with none. Programs have every signal set
+/// back to its default on their way (see `vfork`); this covers the rest, health-check
+/// commands among them.
 pub fn default_ignored_signals() {
     use nix::libc;
     const SIG_IGN: u64 = 1;
@@ -46,31 +46,46 @@ pub fn default_ignored_signals() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
             continue;
         }
-        // The kernel's struct sigaction starts with the handler; an all-zero one is SIG_DFL
-        // with no flags and an empty mask, whatever the architecture's layout.
         let mut old = [0u64; 4];
-        let default = [0u64; 4];
-        // SAFETY: both buffers outlive the calls and are larger than the kernel's structure.
-        // The raw system call, because the C library's wrapper refuses its own signals.
-        unsafe {
-            let got = libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                std::ptr::null::<u64>(),
-                old.as_mut_ptr(),
-                8usize,
-            );
-            if got == 0 && old[0] == SIG_IGN {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    default.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    8usize,
-                );
-            }
+        if raw_sigaction(sig, None, Some(&mut old)) == 0 && old[0] == SIG_IGN {
+            raw_sigaction(sig, Some(&SIGACTION_DEFAULT), None);
         }
     }
+}
+
+/// The kernel's struct sigaction with every field zero: SIG_DFL, no flags, an empty mask,
+/// whatever the architecture's layout (it starts with the handler; 32 bytes hold it all).
+pub(crate) const SIGACTION_DEFAULT: [u64; 4] = [0; 4];
+
+/// rt_sigaction(2) itself, not the C library's wrapper, which refuses the library's own
+/// real-time signals. Returns what the system call returns. Async-signal-safe: it touches no
+/// memory but `old`, so a child sharing the daemon's memory before its exec may call it.
+pub(crate) fn raw_sigaction(sig: i32, new: Option<&[u64; 4]>, old: Option<&mut [u64; 4]>) -> i64 {
+    use nix::libc;
+    let new = new.map_or(std::ptr::null(), |n| n.as_ptr());
+    let old = old.map_or(std::ptr::null_mut(), |o| o.as_mut_ptr());
+    // SAFETY: both buffers (where given) outlive the call and are larger than the kernel's
+    // structure; the kernel's sigset is 8 bytes.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, new, old, 8usize) }
+}
+
+/// rt_sigprocmask(2) itself, on the kernel's 64-bit set (signal n at bit n - 1, the C
+/// library's internal signals included): sets the calling thread's mask by `how`
+/// (SIG_SETMASK, SIG_BLOCK, ...) and returns the previous one. Async-signal-safe.
+pub(crate) fn raw_sigmask(how: i32, set: u64) -> u64 {
+    use nix::libc;
+    let mut old = 0u64;
+    // SAFETY: both sets are 8 bytes, the size passed, and outlive the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            &set as *const u64,
+            &mut old as *mut u64,
+            8usize,
+        );
+    }
+    old
 }
 
 /// Sets SIGPIPE back to its default disposition (Rust's runtime ignores it before `main`), so

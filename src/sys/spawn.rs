@@ -1,28 +1,26 @@
 //! Starting a program: pipes for its output, its own process group, its user, directory,
-//! umask and environment.
+//! umask, limits and environment, sockets for socket activation, and, with
+//! `[server] orphans = "kill"`, death with Kahi.
 //!
-//! Most programs are started with posix_spawn(3), which shares the daemon's memory until the
-//! exec instead of copying its page tables (with a thousand programs, startup is a third
-//! faster) and resets every signal to its default disposition on the way. A program with a
-//! `user`, a `umask` or `limits` needs code between fork and exec: `std::process::Command`
-//! does the fork and exec, and its `pre_exec` closure makes async-signal-safe system calls and
-//! nothing else.
-//! Both report an exec failure as an error, so "No such file or directory" is known rather
+//! Every program is started by [`super::vfork`]: clone(CLONE_VM | CLONE_VFORK), as posix_spawn
+//! does inside, so the daemon's page tables are not copied however large it grows (with a
+//! thousand programs, fork and exec started them a third slower than posix_spawn), yet the
+//! child can switch user, set limits and ask for PR_SET_PDEATHSIG, which posix_spawn cannot.
+//! An exec failure is reported as an error, so "No such file or directory" is known rather
 //! than guessed from an early exit. Every fd Kahi opens is CLOEXEC, so none leaks into a
-//! program; the daemon ignores no signal but SIGPIPE, which both paths reset.
+//! program; the daemon ignores no signal but SIGPIPE, which the child resets with every other.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
-use nix::unistd::{AccessFlags, Gid, Uid, access, pipe2};
+use nix::unistd::{AccessFlags, access, pipe2};
 
+use super::vfork;
 use crate::config::ProcessSpec;
 
 /// Where a command without a slash is looked for when no PATH is set.
@@ -77,7 +75,7 @@ pub fn spawn(
     notify: Option<&Path>,
     given: Given,
 ) -> Result<Spawned, SpawnError> {
-    let Given { sockets, cgroup, connection } = given;
+    let sockets = given.sockets;
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| SpawnError::new(format!("unable to create a pipe: {e}"), e))?;
     let (err_r, err_w) = if spec.redirect_stderr {
@@ -117,20 +115,17 @@ pub fn spawn(
         set_var(&mut env, "LISTEN_FDNAMES", OsStr::new(&names));
         set_var(&mut env, "LISTEN_PID", OsStr::new(LISTEN_PID_ROOM));
     }
-    let started = resolve(&spec.argv[0], &env).and_then(|path| {
-        if spec.user.is_some()
-            || spec.umask.is_some()
-            || !spec.limits.is_empty()
-            || !sockets.is_empty()
-            || cgroup.is_some()
-            || connection.is_some()
-        {
-            fork_exec(spec, &path, &env, (out_w, err_w, in_r), given)
-        } else {
-            posix_spawn(spec, &path, &env, &out_w, &err_w, in_r.as_ref())
-            // The write ends close here: EOF arrives when the program's copies close.
-        }
-    });
+    let stdin = match &in_r {
+        Some(r) => r.as_raw_fd(),
+        None => empty_input()
+            .map_err(|e| SpawnError::new(format!("unable to open /dev/null: {e}"), e))?
+            .as_raw_fd(),
+    };
+    let stdio = [stdin, out_w.as_raw_fd(), err_w.as_raw_fd()];
+    let started =
+        resolve(&spec.argv[0], &env).and_then(|path| start(spec, &path, &env, stdio, given));
+    // The write ends close here: EOF arrives when the program's copies close.
+    drop((out_w, err_w, in_r));
     let pid = started.map_err(|e| {
         let what = match (&spec.directory, e) {
             (Some(dir), Errno::ENOENT) if !dir.is_dir() => format!("directory {}", dir.display()),
@@ -217,275 +212,72 @@ pub fn empty_input() -> Result<&'static OwnedFd, Errno> {
     Ok(EMPTY.get_or_init(|| fd))
 }
 
-/// Starts the program with posix_spawn: stdin from its pipe or /dev/null, stdout and stderr
-/// on the pipes, its own process group, no blocked signal and every signal at its default
-/// disposition.
-fn posix_spawn(
-    spec: &ProcessSpec,
-    path: &Path,
-    env: &[(OsString, OsString)],
-    out_w: &OwnedFd,
-    err_w: &OwnedFd,
-    in_r: Option<&OwnedFd>,
-) -> Result<i32, Errno> {
-    let file = cstring(path.as_os_str().as_bytes())?;
-    let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-    let vars = env
-        .iter()
-        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dir = spec.directory.as_ref().map(|d| cstring(d.as_os_str().as_bytes())).transpose()?;
-    let argv: Vec<*mut libc::c_char> =
-        args.iter().map(|a| a.as_ptr().cast_mut()).chain([std::ptr::null_mut()]).collect();
-    let envp: Vec<*mut libc::c_char> =
-        vars.iter().map(|a| a.as_ptr().cast_mut()).chain([std::ptr::null_mut()]).collect();
-
-    /// Destroys the attribute objects however the function returns.
-    struct Objects {
-        actions: libc::posix_spawn_file_actions_t,
-        attr: libc::posix_spawnattr_t,
-    }
-    impl Drop for Objects {
-        fn drop(&mut self) {
-            // SAFETY: both were initialised before this value was made.
-            unsafe {
-                libc::posix_spawn_file_actions_destroy(&mut self.actions);
-                libc::posix_spawnattr_destroy(&mut self.attr);
-            }
-        }
-    }
-    let check = |rc: libc::c_int| if rc == 0 { Ok(()) } else { Err(Errno::from_raw(rc)) };
-
-    // SAFETY: the objects are initialised before use and destroyed once (by `Objects`); every
-    // pointer handed over (paths, argv, envp and the strings they point to) outlives the
-    // posix_spawn call; the signal sets are plain bit arrays written within their size.
-    unsafe {
-        let mut o = Objects { actions: std::mem::zeroed(), attr: std::mem::zeroed() };
-        check(libc::posix_spawn_file_actions_init(&mut o.actions))?;
-        if let Err(e) = check(libc::posix_spawnattr_init(&mut o.attr)) {
-            libc::posix_spawn_file_actions_destroy(&mut o.actions);
-            std::mem::forget(o);
-            return Err(e);
-        }
-        // The pipes are never fds 0 to 2 (std keeps those open), so the order cannot clash.
-        check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, out_w.as_raw_fd(), 1))?;
-        check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, err_w.as_raw_fd(), 2))?;
-        match in_r {
-            Some(r) => {
-                check(libc::posix_spawn_file_actions_adddup2(&mut o.actions, r.as_raw_fd(), 0))?
-            }
-            None => check(libc::posix_spawn_file_actions_adddup2(
-                &mut o.actions,
-                empty_input()?.as_raw_fd(),
-                0,
-            ))?,
-        }
-        if let Some(dir) = &dir {
-            check(libc::posix_spawn_file_actions_addchdir_np(&mut o.actions, dir.as_ptr()))?;
-        }
-        // Its own process group, so a stop can signal the whole group and a terminal's ^C
-        // sent to Kahi's group does not reach programs behind its back.
-        let flags = libc::POSIX_SPAWN_SETPGROUP
-            | libc::POSIX_SPAWN_SETSIGMASK
-            | libc::POSIX_SPAWN_SETSIGDEF;
-        check(libc::posix_spawnattr_setflags(&mut o.attr, flags as libc::c_short))?;
-        check(libc::posix_spawnattr_setpgroup(&mut o.attr, 0))?;
-        let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        check(libc::posix_spawnattr_setsigmask(&mut o.attr, &none))?;
-        // Every signal, the C library's internal ones included (sigfillset and sigaddset
-        // leave those out, and the child would start with them ignored): the bits are set
-        // directly, signal n at bit n - 1.
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let words = (&mut all as *mut libc::sigset_t).cast::<libc::c_ulong>();
-        let bits = libc::c_ulong::BITS as usize;
-        for sig in 1..=64usize {
-            if sig as i32 != libc::SIGKILL && sig as i32 != libc::SIGSTOP {
-                *words.add((sig - 1) / bits) |= 1 << ((sig - 1) % bits);
-            }
-        }
-        check(libc::posix_spawnattr_setsigdefault(&mut o.attr, &all))?;
-        let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
-            &mut pid,
-            file.as_ptr(),
-            &o.actions,
-            &o.attr,
-            argv.as_ptr(),
-            envp.as_ptr(),
-        ))?;
-        Ok(pid)
-    }
-}
-
 /// Room for the digits of a pid in LISTEN_PID's value, filled in by the child.
 const LISTEN_PID_ROOM: &str = "                    ";
 
-/// What a child that places sockets execs: the path, argv and envp as C arrays, the strings
-/// they point into, and where LISTEN_PID's digits go.
-struct Exec {
-    file: CString,
-    _strings: (Vec<CString>, Vec<CString>),
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-    digits: *mut u8,
-}
-
-// SAFETY: the pointers point into the CStrings the value owns, and are only used in the child
-// after fork, where one thread exists.
-unsafe impl Send for Exec {}
-unsafe impl Sync for Exec {}
-
-/// Starts the program with fork and exec, switching cgroup, limits, user and umask in
-/// between, and placing `sockets` at fds 3, 4, ... with LISTEN_PID set to the child's pid.
-fn fork_exec(
+/// Starts the program: `stdio` for its fds 0 to 2, the rest as `given` says.
+fn start(
     spec: &ProcessSpec,
     path: &Path,
     env: &[(OsString, OsString)],
-    (out_w, err_w, in_r): (OwnedFd, OwnedFd, Option<OwnedFd>),
+    stdio: [RawFd; 3],
     Given { sockets, cgroup, connection }: Given,
 ) -> Result<i32, Errno> {
-    let mut cmd = Command::new(path);
-    cmd.arg0(&spec.argv[0]).args(&spec.argv[1..]);
-    cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
-    if let Some(dir) = &spec.directory {
-        cmd.current_dir(dir);
-    }
-    let stdin = match in_r {
-        Some(r) => r,
-        None => empty_input()?
-            .try_clone()
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
-    };
-    cmd.stdin(Stdio::from(stdin));
-    cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
-    cmd.process_group(0);
-    let user = spec.user.clone();
-    let groups: Vec<Gid> = user
-        .as_ref()
-        .map(|u| u.groups.iter().map(|g| Gid::from_raw(*g)).collect())
-        .unwrap_or_default();
-    let umask = spec.umask;
-    let limits: Vec<(nix::sys::resource::Resource, u64)> = spec
-        .limits
+    let file = cstring(path.as_os_str().as_bytes())?;
+    let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+    let argv: Vec<*const libc::c_char> =
+        args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    // The environment as owned, NUL-terminated buffers: the child writes LISTEN_PID's digits
+    // into its own, through a pointer made for writing.
+    let mut vars = env
         .iter()
-        .map(|(l, v)| (resource(*l), v.unwrap_or(nix::sys::resource::RLIM_INFINITY)))
-        .collect();
-    // With sockets, the child execs itself, with an environment made here: std's would not
-    // hold the child's pid. The pointers stay valid as long as the vectors, which the closure
-    // owns.
-    let mut sockets = sockets.to_vec();
-    let exec = if sockets.is_empty() {
+        .map(|(k, v)| {
+            let var = [k.as_bytes(), b"=", v.as_bytes()].concat();
+            if var.contains(&0) { Err(Errno::EINVAL) } else { Ok([var, vec![0]].concat()) }
+        })
+        .collect::<Result<Vec<Vec<u8>>, _>>()?;
+    let pid_digits = if sockets.is_empty() {
         None
     } else {
-        let file = cstring(path.as_os_str().as_bytes())?;
-        let args =
-            spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-        let vars = env
-            .iter()
-            .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let pid_at = vars
-            .iter()
-            .position(|v| v.as_bytes().starts_with(b"LISTEN_PID="))
-            .ok_or(Errno::EINVAL)?;
-        let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
-            strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
-        };
-        let (argv, envp) = (pointers(&args), pointers(&vars));
-        // The digits go into the heap buffer of LISTEN_PID's entry, right after the "=".
-        let digits = vars[pid_at].as_ptr().cast_mut().cast::<u8>().wrapping_add(11);
-        Some(Exec { file, _strings: (args, vars), argv, envp, digits })
+        let var = vars.iter_mut().find(|v| v.starts_with(b"LISTEN_PID=")).ok_or(Errno::EINVAL)?;
+        // Right after the "=": the room holds 20 bytes and the NUL.
+        Some(var.as_mut_ptr().wrapping_add("LISTEN_PID=".len()))
     };
-    // SAFETY: the closure runs in the child between fork and exec. It only makes system calls
-    // (setrlimit, setgroups, setgid, setuid, umask, fcntl, dup2, getpid, execve) on data
-    // prepared before the fork, and writes digits into a buffer it owns: no allocation, no
-    // locks, no logging.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Into its cgroup first, while still privileged: "0" is the writer itself.
-            if let Some(fd) = cgroup
-                && libc::write(fd, b"0".as_ptr().cast(), 1) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Before the user switch: raising a hard limit needs the privilege root has.
-            for (r, v) in &limits {
-                nix::sys::resource::setrlimit(*r, *v, *v)?;
-            }
-            if let Some(u) = &user {
-                // Order matters: groups and gid can only be changed while still root.
-                if nix::unistd::getuid().is_root() {
-                    nix::unistd::setgroups(&groups)?;
-                }
-                nix::unistd::setgid(Gid::from_raw(u.gid))?;
-                nix::unistd::setuid(Uid::from_raw(u.uid))?;
-            }
-            if let Some(mask) = umask {
-                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
-            }
-            // inetd style: the connection is stdin and stdout (the pipe stays for stderr).
-            if let Some(c) = connection
-                && (libc::dup2(c, 0) < 0 || libc::dup2(c, 1) < 0)
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(e) = &exec {
-                // First out of the way (above the target range), then into place: a socket
-                // may already sit on one of the target numbers.
-                let first = 3 + sockets.len() as i32;
-                for fd in sockets.iter_mut() {
-                    *fd = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, first);
-                    if *fd < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                for (i, fd) in sockets.iter().enumerate() {
-                    // dup2 leaves the new fd without close-on-exec.
-                    if libc::dup2(*fd, 3 + i as i32) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                // The pid's digits, then the end of the string (the room holds 20 bytes).
-                let mut reversed = [0u8; 10];
-                let mut n = libc::getpid() as u32;
-                let mut len = 0;
-                loop {
-                    reversed[len] = b'0' + (n % 10) as u8;
-                    len += 1;
-                    n /= 10;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                for i in 0..len {
-                    *e.digits.add(i) = reversed[len - 1 - i];
-                }
-                *e.digits.add(len) = 0;
-                libc::execve(e.file.as_ptr(), e.argv.as_ptr(), e.envp.as_ptr());
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    // The Child is dropped without waiting: the event loop reaps every pid itself. Dropping
-    // `cmd` closes our copies of the write ends.
-    Ok(child.id() as i32)
+    let envp: Vec<*const libc::c_char> =
+        vars.iter().map(|v| v.as_ptr().cast()).chain([std::ptr::null()]).collect();
+    let dir = spec.directory.as_ref().map(|d| cstring(d.as_os_str().as_bytes())).transpose()?;
+    let groups: Vec<libc::gid_t> = spec.user.as_ref().map(|u| u.groups.clone()).unwrap_or_default();
+    let limits: Vec<(libc::c_int, u64)> =
+        spec.limits.iter().map(|(l, v)| (resource(*l), v.unwrap_or(libc::RLIM_INFINITY))).collect();
+    let mut sockets = sockets.to_vec();
+    vfork::spawn(vfork::Plan {
+        file: &file,
+        argv: &argv,
+        envp: &envp,
+        directory: dir.as_deref(),
+        stdio,
+        connection,
+        sockets: &mut sockets,
+        cgroup,
+        limits: &limits,
+        user: spec.user.as_ref().map(|u| vfork::User { uid: u.uid, gid: u.gid, groups: &groups }),
+        umask: spec.umask,
+        death_signal: None,
+        pid_digits,
+    })
 }
 
-fn resource(l: crate::config::Limit) -> nix::sys::resource::Resource {
+fn resource(l: crate::config::Limit) -> libc::c_int {
     use crate::config::Limit;
-    use nix::sys::resource::Resource;
-    match l {
-        Limit::Nofile => Resource::RLIMIT_NOFILE,
-        Limit::Nproc => Resource::RLIMIT_NPROC,
-        Limit::Core => Resource::RLIMIT_CORE,
-        Limit::As => Resource::RLIMIT_AS,
-        Limit::Cpu => Resource::RLIMIT_CPU,
-        Limit::Memlock => Resource::RLIMIT_MEMLOCK,
-        Limit::Stack => Resource::RLIMIT_STACK,
-    }
+    (match l {
+        Limit::Nofile => libc::RLIMIT_NOFILE,
+        Limit::Nproc => libc::RLIMIT_NPROC,
+        Limit::Core => libc::RLIMIT_CORE,
+        Limit::As => libc::RLIMIT_AS,
+        Limit::Cpu => libc::RLIMIT_CPU,
+        Limit::Memlock => libc::RLIMIT_MEMLOCK,
+        Limit::Stack => libc::RLIMIT_STACK,
+    }) as libc::c_int
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), String> {

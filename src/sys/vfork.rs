@@ -1,0 +1,296 @@
+//! Starting a program with clone(CLONE_VM | CLONE_VFORK), as the C library's posix_spawn
+//! starts a process inside, with room for what posix_spawn cannot do.
+//!
+//! The child borrows the daemon's memory until its exec, on a stack of its own, while the
+//! thread that cloned it waits: no page table is copied, however large the daemon and however
+//! many fds it holds. Between the clone and the exec it does what its [`Plan`] says: every
+//! signal at its default disposition and none blocked, its own process group, a cgroup,
+//! limits, a user, death with Kahi (PR_SET_PDEATHSIG), a umask, a directory, its fds. An
+//! error's errno is written where the waiting thread reads it, so "No such file or directory"
+//! is known rather than guessed from an early exit.
+//!
+//! The child shares every byte of memory with the daemon's other threads (tiny_http's keep
+//! running while the loop thread waits), so, until its exec:
+//! - it allocates nothing, takes no lock, logs nothing and cannot panic: everything it reads
+//!   was made before the clone;
+//! - it makes raw system calls, never a C library function that does more than its system
+//!   call: glibc's and musl's setuid, setgid and setgroups (and musl's setrlimit) make every
+//!   thread of the process change, so in the child they would signal the daemon's threads;
+//! - it writes its own stack, `errno` (the waiting thread's, unused meanwhile), the result the
+//!   waiting thread reads, and the two buffers its plan lends it (socket numbers, pid digits);
+//! - every signal is blocked from before the clone until the handlers it inherited are back at
+//!   their defaults, so no handler of the daemon ever runs in the child.
+
+use std::cell::Cell;
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+use nix::libc::{self, c_char, c_int, c_long, c_void};
+
+use super::signals::{SIGACTION_DEFAULT, raw_sigaction, raw_sigmask};
+
+/// A user to become: its ids, and its supplementary groups (set only when Kahi is root).
+pub struct User<'a> {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: &'a [libc::gid_t],
+}
+
+/// Everything the child does between the clone and the exec, made before the clone.
+pub struct Plan<'a> {
+    pub file: &'a CStr,
+    /// Pointers to NUL-terminated strings, each array ending with a null pointer.
+    pub argv: &'a [*const c_char],
+    pub envp: &'a [*const c_char],
+    pub directory: Option<&'a CStr>,
+    /// What fds 0, 1 and 2 become.
+    pub stdio: [RawFd; 3],
+    /// A connection that becomes stdin and stdout, over `stdio`'s.
+    pub connection: Option<RawFd>,
+    /// What fds 3, 4, ... become. The child writes the numbers of its temporary copies over
+    /// them (in its own copy of the fd table, but in the daemon's memory).
+    pub sockets: &'a mut [RawFd],
+    /// `cgroup.procs` of the cgroup to join.
+    pub cgroup: Option<RawFd>,
+    /// (RLIMIT_*, soft and hard limit).
+    pub limits: &'a [(c_int, u64)],
+    pub user: Option<User<'a>>,
+    pub umask: Option<u32>,
+    /// The signal the child gets when the thread that cloned it ends (PR_SET_PDEATHSIG).
+    pub death_signal: Option<c_int>,
+    /// Room in an envp string for the child's pid as decimal digits and a NUL (21 bytes at
+    /// least), in a buffer the caller owns and lends for the child to write.
+    pub pid_digits: Option<*mut u8>,
+}
+
+/// What the parent hands the child through clone's argument.
+struct Child<'a> {
+    plan: Plan<'a>,
+    /// The daemon's pid, taken before the clone: the child's parent, as long as it lives.
+    parent: libc::pid_t,
+    /// 0 once the child is about to exec; the errno of what failed if it returns.
+    result: c_int,
+}
+
+/// `Child::result` before the child says anything: it died before it could.
+const NOT_REACHED: c_int = -1;
+
+/// The child's stack. It runs short, non-recursive code (a few KiB in a debug build), and a
+/// guard page below it turns an overflow into a crash of the child rather than the daemon's
+/// memory overwritten.
+const STACK_SIZE: usize = 64 * 1024;
+const GUARD_SIZE: usize = 4096;
+
+thread_local! {
+    /// The top of this thread's child stack, made at its first spawn and kept: a thread waits
+    /// for its child to exec or exit, so one stack per thread is never used twice at once.
+    static STACK_TOP: Cell<usize> = const { Cell::new(0) };
+}
+
+fn stack_top() -> Result<*mut c_void, Errno> {
+    STACK_TOP.with(|top| {
+        if top.get() == 0 {
+            let len = GUARD_SIZE + STACK_SIZE;
+            // SAFETY: a new private anonymous mapping, touched by nothing else; the guard is
+            // its lowest page.
+            unsafe {
+                let base = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                );
+                if base == libc::MAP_FAILED {
+                    return Err(Errno::last());
+                }
+                if libc::mprotect(base, GUARD_SIZE, libc::PROT_NONE) != 0 {
+                    let e = Errno::last();
+                    libc::munmap(base, len);
+                    return Err(e);
+                }
+                top.set(base as usize + len);
+            }
+        }
+        Ok(top.get() as *mut c_void)
+    })
+}
+
+/// Starts the process `plan` describes; returns its pid once it has exec'd, or the errno of
+/// what failed (the child is then reaped here).
+pub fn spawn(plan: Plan) -> Result<libc::pid_t, Errno> {
+    let stack = stack_top()?;
+    let mut child = Child { plan, parent: nix::unistd::getpid().as_raw(), result: NOT_REACHED };
+    // Every signal blocked, the C library's own included, until the child has set its
+    // handlers back to the defaults.
+    let mask = raw_sigmask(libc::SIG_SETMASK, !0);
+    // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, so `child`
+    // and the stack stay alive and unused by this thread for as long as the child uses them;
+    // the child follows the rules of the module comment.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            stack,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&raw mut child).cast::<c_void>(),
+        )
+    };
+    let clone_error = Errno::last();
+    raw_sigmask(libc::SIG_SETMASK, mask);
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    // SAFETY: the child is gone from this memory (exec'd or exited); a volatile read, as the
+    // write happened behind the compiler's back.
+    let result = unsafe { std::ptr::read_volatile(&raw const child.result) };
+    if result == 0 {
+        return Ok(pid);
+    }
+    // The child has exited (it released the memory on its way out): reap it here, as
+    // posix_spawn does, rather than leave an exit nobody expects to the event loop.
+    loop {
+        // SAFETY: plain waitpid on our own child.
+        match unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) } {
+            -1 if Errno::last() == Errno::EINTR => continue,
+            _ => break,
+        }
+    }
+    Err(if result == NOT_REACHED { Errno::UnknownErrno } else { Errno::from_raw(result) })
+}
+
+/// The child, on its own stack: prepares, execs, and reports why if the exec is not reached
+/// or fails.
+extern "C" fn child_main(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the Child made by `spawn`, whose thread waits suspended.
+    let child = unsafe { &mut *arg.cast::<Child>() };
+    let Err(errno) = prepare_and_exec(child);
+    // SAFETY: a plain write to the waiting thread's variable, then the child's end.
+    unsafe {
+        std::ptr::write_volatile(&raw mut child.result, errno);
+        libc::syscall(libc::SYS_exit_group, 127 as c_long);
+    }
+    127
+}
+
+/// A system call's result, or the errno it set.
+fn check(rc: c_long) -> Result<c_long, c_int> {
+    if rc < 0 { Err(Errno::last_raw()) } else { Ok(rc) }
+}
+
+/// `to` becomes a copy of `from`, without close-on-exec.
+fn place(from: RawFd, to: RawFd) -> Result<(), c_int> {
+    // SAFETY: raw system calls on fds; dup3 refuses from == to, where only the flag changes.
+    unsafe {
+        if from == to {
+            check(libc::syscall(libc::SYS_fcntl, to, libc::F_SETFD, 0 as c_long))?;
+        } else {
+            check(libc::syscall(libc::SYS_dup3, from, to, 0 as c_long))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `pid` in decimal at `at`, then a NUL.
+///
+/// # Safety
+/// `at` must point to at least 11 writable bytes.
+unsafe fn write_digits(pid: u32, at: *mut u8) {
+    let mut len = 1;
+    let mut rest = pid / 10;
+    while rest > 0 {
+        len += 1;
+        rest /= 10;
+    }
+    let mut n = pid;
+    for i in (0..len).rev() {
+        // SAFETY: i < len <= 10, within the room the caller promises.
+        unsafe { *at.add(i) = b'0' + (n % 10) as u8 };
+        n /= 10;
+    }
+    // SAFETY: as above, len <= 10.
+    unsafe { *at.add(len) = 0 };
+}
+
+/// Everything between the clone and the exec, in the child. Returns only on failure.
+fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int> {
+    let (p, parent) = (&mut child.plan, child.parent);
+    // SAFETY: raw system calls on values and buffers the plan holds, made before the clone
+    // and left untouched by the waiting thread; see the module comment.
+    unsafe {
+        // The daemon's handlers back to the defaults while every signal is still blocked (an
+        // ignored signal would also stay ignored across the exec).
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                raw_sigaction(sig, Some(&SIGACTION_DEFAULT), None);
+            }
+        }
+        // Its own process group, so a stop can signal the whole group and a terminal's ^C
+        // sent to Kahi's group does not reach programs behind its back.
+        check(libc::syscall(libc::SYS_setpgid, 0, 0))?;
+        // Into its cgroup first, while still privileged: "0" is the writer itself.
+        if let Some(fd) = p.cgroup {
+            check(libc::syscall(libc::SYS_write, fd, b"0".as_ptr(), 1usize))?;
+        }
+        // Before the user switch: raising a hard limit needs the privilege root has.
+        for &(resource, value) in p.limits {
+            let limit = [value, value];
+            let none = std::ptr::null_mut::<u64>();
+            check(libc::syscall(libc::SYS_prlimit64, 0, resource, limit.as_ptr(), none))?;
+        }
+        if let Some(u) = &p.user {
+            // Order matters: groups and gid can only be changed while still root.
+            if libc::syscall(libc::SYS_getuid) == 0 {
+                check(libc::syscall(libc::SYS_setgroups, u.groups.len(), u.groups.as_ptr()))?;
+            }
+            check(libc::syscall(libc::SYS_setgid, u.gid))?;
+            check(libc::syscall(libc::SYS_setuid, u.uid))?;
+        }
+        // After the user switch, which clears it. Then: if Kahi died before the request
+        // took, the child has been handed to another parent already, and nothing will ever
+        // send the signal: it goes now instead.
+        if let Some(sig) = p.death_signal {
+            check(libc::syscall(libc::SYS_prctl, libc::PR_SET_PDEATHSIG, sig as c_long))?;
+            if libc::syscall(libc::SYS_getppid) != parent as c_long {
+                libc::syscall(libc::SYS_exit_group, 128 + sig as c_long);
+            }
+        }
+        if let Some(mask) = p.umask {
+            libc::syscall(libc::SYS_umask, mask);
+        }
+        if let Some(dir) = p.directory {
+            check(libc::syscall(libc::SYS_chdir, dir.as_ptr()))?;
+        }
+        // Every fd Kahi opens is close-on-exec already; this also covers any the daemon was
+        // started with. Kernels before 5.11 lack the flag (EINVAL) or the call (ENOSYS): the
+        // daemon marked those at its start.
+        libc::syscall(libc::SYS_close_range, 3u32, !0u32, libc::CLOSE_RANGE_CLOEXEC);
+        for (to, from) in p.stdio.iter().enumerate() {
+            place(*from, to as RawFd)?;
+        }
+        // inetd style: the connection is stdin and stdout (the pipe stays for stderr).
+        if let Some(c) = p.connection {
+            place(c, 0)?;
+            place(c, 1)?;
+        }
+        // Sockets: first out of the way (above the target range), then into place: one may
+        // already sit on one of the target numbers.
+        let first = 3 + p.sockets.len() as c_long;
+        for fd in p.sockets.iter_mut() {
+            *fd =
+                check(libc::syscall(libc::SYS_fcntl, *fd, libc::F_DUPFD_CLOEXEC, first))? as RawFd;
+        }
+        for (i, fd) in p.sockets.iter().enumerate() {
+            place(*fd, 3 + i as RawFd)?;
+        }
+        if let Some(at) = p.pid_digits {
+            write_digits(libc::syscall(libc::SYS_getpid) as u32, at);
+        }
+        raw_sigmask(libc::SIG_SETMASK, 0);
+        // Reached: from here an exit is the program's own, or a failed exec's errno.
+        std::ptr::write_volatile(&raw mut child.result, 0);
+        libc::syscall(libc::SYS_execve, p.file.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+        Err(Errno::last_raw())
+    }
+}
