@@ -566,7 +566,9 @@ impl EventLoop {
         let connection = self.instance_conns.remove(&id);
         let raw = connection.as_ref().map(|c| [c.as_raw_fd()]);
         let sockets = raw.as_ref().map_or(&sockets[..], |r| &r[..]);
-        let given = sys::spawn::Given { sockets, cgroup, connection: raw.map(|r| r[0]) };
+        let die_with_kahi = self.sup.config.server.kill_orphans;
+        let given =
+            sys::spawn::Given { sockets, cgroup, connection: raw.map(|r| r[0]), die_with_kahi };
         match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
                 self.state.spawned(child.pid, spec.namespec(), now);

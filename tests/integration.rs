@@ -18,3 +18,4 @@ mod pid1;
 mod regression;
 mod reload;
 mod scratch;
+mod spawn;

@@ -8,7 +8,11 @@
 //! clock ticks since boot) is the one recorded, so a recycled pid is never signalled. Kahi
 //! records the time of the spawn by its own clock rather than reading /proc then: reading the
 //! stat of a process that is still loading its program can stall until the load is done.
+//! Each is ended with its process group, which also holds what it started; the group is
+//! looked for even when the program itself has died (with the Kahi that started it, when
+//! `orphans = "kill"` asked for that), see [`alive`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,13 +28,39 @@ pub fn state_file(socket: &Path) -> PathBuf {
 
 /// The start time of `pid` in clock ticks since boot, or None once it is gone (or a zombie).
 pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
+}
+
+/// The process group and start time of `pid`, from /proc/PID/stat (fields 5 and 22), or
+/// None once it is gone (or a zombie).
+fn stat(pid: i32) -> Option<(i32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     if fields.first() == Some(&"Z") {
         return None;
     }
-    fields.get(19)?.parse().ok()
+    Some((fields.get(2)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// Every live process by its process group: pgid -> (pid, start time) of each member.
+fn groups() -> HashMap<i32, Vec<(i32, u64)>> {
+    let mut groups: HashMap<i32, Vec<(i32, u64)>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return groups };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+        if let Some((pgid, start)) = stat(pid) {
+            groups.entry(pgid).or_default().push((pid, start));
+        }
+    }
+    groups
+}
+
+/// Whether `pid` carries the environment Kahi gives its programs (which what they start
+/// inherits).
+fn started_by_kahi(pid: i32) -> bool {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ.split(|b| *b == 0).any(|v| v == b"SUPERVISOR_ENABLED=1")
 }
 
 /// Now, in the unit of /proc/PID/stat's start time: clock ticks since boot.
@@ -69,16 +99,34 @@ pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// The processes the file at `path` names that still run as they were recorded.
+/// The processes the file at `path` names that still run as they were recorded, by their
+/// process group (a program leads its own).
+///
+/// A program that died with the Kahi that started it (`orphans = "kill"`: PR_SET_PDEATHSIG)
+/// may have left what it started running in its group: the group counts while it has a
+/// member started after the program, with Kahi's environment. The kernel does not give a pid
+/// to a new process while a group of that number exists, so such a member is the program's
+/// unless the whole group ended and a new holder of the pid, after the pid space wrapped
+/// around, made a group of its own and left a member with that environment.
 pub fn alive(path: &Path) -> Vec<(i32, String)> {
     let Ok(text) = crate::config::read::text(path) else { return Vec::new() };
+    let mut by_group = None;
     text.lines()
         .filter_map(|line| {
             let mut words = line.splitn(3, ' ');
             let pid: i32 = words.next()?.parse().ok()?;
             let start: u64 = words.next()?.parse().ok()?;
             let name = words.next().unwrap_or("?").to_string();
-            (pid > 1 && same_process(pid, start)).then_some((pid, name))
+            if pid <= 1 {
+                return None;
+            }
+            if same_process(pid, start) {
+                return Some((pid, name));
+            }
+            let members = by_group.get_or_insert_with(groups).get(&pid)?;
+            let left =
+                members.iter().any(|(p, s)| *s + SLACK_TICKS >= start && started_by_kahi(*p));
+            left.then_some((pid, name))
         })
         .collect()
 }
@@ -91,6 +139,7 @@ pub fn handle(socket: &Path, kill: bool, grace: Duration) {
     for (pid, name) in &left {
         if kill {
             log::warn!("ending '{name}' (pid {pid}), left running by a previous kahi");
+            // The group: what the program started goes with it.
             let _ = killpg(Pid::from_raw(*pid), Signal::SIGTERM);
         } else {
             log::warn!(
@@ -100,12 +149,13 @@ pub fn handle(socket: &Path, kill: bool, grace: Duration) {
     }
     if kill && !left.is_empty() {
         let end = Instant::now() + grace;
-        while Instant::now() < end && left.iter().any(|(pid, _)| start_time(*pid).is_some()) {
+        let running = |pid: &i32| groups().contains_key(pid);
+        while Instant::now() < end && left.iter().any(|(pid, _)| running(pid)) {
             // Before the loop exists: a short wait is the simplest way to give them time.
             std::thread::sleep(Duration::from_millis(20));
         }
         for (pid, name) in &left {
-            if start_time(*pid).is_some() {
+            if running(pid) {
                 log::warn!("killing '{name}' (pid {pid}) with SIGKILL: still running");
                 let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
             }
@@ -120,7 +170,7 @@ pub fn handle(socket: &Path, kill: bool, grace: Duration) {
 pub struct StateFile {
     path: PathBuf,
     /// pid -> (start time, name) of every running program.
-    running: std::collections::HashMap<i32, (u64, String)>,
+    running: HashMap<i32, (u64, String)>,
     /// Out of date since then.
     dirty_since: Option<Instant>,
     written: Option<Instant>,

@@ -34,6 +34,11 @@ pub struct Given<'a> {
     pub cgroup: Option<RawFd>,
     /// A connection for stdin and stdout (an instance of an `accept = true` program).
     pub connection: Option<RawFd>,
+    /// PR_SET_PDEATHSIG: the program is killed when Kahi dies (`[server] orphans = "kill"`).
+    /// The kernel sends it when the *thread* that started the program ends: programs are
+    /// started on the event loop's thread, the process's main thread, which ends only with
+    /// the process (tiny_http's threads, which come and go, start none).
+    pub die_with_kahi: bool,
 }
 
 /// A program just started: its pid and the read ends of its output pipes (non-blocking).
@@ -221,7 +226,7 @@ fn start(
     path: &Path,
     env: &[(OsString, OsString)],
     stdio: [RawFd; 3],
-    Given { sockets, cgroup, connection }: Given,
+    Given { sockets, cgroup, connection, die_with_kahi }: Given,
 ) -> Result<i32, Errno> {
     let file = cstring(path.as_os_str().as_bytes())?;
     let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
@@ -250,6 +255,10 @@ fn start(
     let limits: Vec<(libc::c_int, u64)> =
         spec.limits.iter().map(|(l, v)| (resource(*l), v.unwrap_or(libc::RLIM_INFINITY))).collect();
     let mut sockets = sockets.to_vec();
+    debug_assert!(
+        !die_with_kahi || nix::unistd::gettid() == nix::unistd::getpid(),
+        "PR_SET_PDEATHSIG would follow a thread that may end before Kahi"
+    );
     vfork::spawn(vfork::Plan {
         file: &file,
         argv: &argv,
@@ -262,7 +271,9 @@ fn start(
         limits: &limits,
         user: spec.user.as_ref().map(|u| vfork::User { uid: u.uid, gid: u.gid, groups: &groups }),
         umask: spec.umask,
-        death_signal: None,
+        // SIGKILL: Kahi, which would have sent the stop signal and waited, is gone; see
+        // `orphans` in kahi.toml(5).
+        death_signal: die_with_kahi.then_some(libc::SIGKILL),
         pid_digits,
     })
 }
