@@ -71,13 +71,27 @@ pub fn run(command: Vec<String>) -> i32 {
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 
     // SAFETY: Kahi has one thread here; the child only calls async-signal-safe functions
-    // (setpgid, tcsetpgrp, sigprocmask, execvp, write, _exit) before it execs or exits.
+    // (setpgid, sigprocmask, tcsetpgrp, execvp, write, _exit) before it execs or exits.
     let child = match unsafe { fork() } {
-        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Parent { child }) => {
+            // Kahi is in the background of the terminal now: a message it writes there (with
+            // `stty tostop`) or a read must not stop it, as tini ignores them too.
+            // SAFETY: SIG_IGN installs no handler.
+            unsafe {
+                let _ = signal(Signal::SIGTTOU, SigHandler::SigIgn);
+                let _ = signal(Signal::SIGTTIN, SigHandler::SigIgn);
+            }
+            child
+        }
         Ok(ForkResult::Child) => {
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-            // The terminal's foreground group, so ^C and ^Z reach the command. SIGTTOU is
-            // still blocked, which lets a background group take the terminal.
+            // The terminal's foreground group, so ^C and ^Z reach the command. The new group
+            // is a background one until then, and a background group that asks for the
+            // terminal is stopped by SIGTTOU unless it blocks or ignores it: blocked here,
+            // until the mask Kahi was started with is restored below. Without a terminal,
+            // ENOTTY, which is fine.
+            let ttou = SigSet::from(Signal::SIGTTOU);
+            let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None);
             let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
             let e = execvp(&argv[0], &argv).unwrap_err();

@@ -1,9 +1,11 @@
 //! How programs are started and what becomes of them when Kahi dies: with
 //! `[server] orphans = "kill"` they die with it (PR_SET_PDEATHSIG), with `"keep"` they live on
-//! and a Kahi started again finds them.
+//! and a Kahi started again finds them; and `kahi exec` under a terminal.
 
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -241,4 +243,61 @@ fn issue_13_what_a_program_started_is_ended_by_the_next_kahi() {
     assert!(!alive(sleep), "what the previous run's program started was ended");
     unsafe_kill(second.id() as i32, 15);
     let _ = second.wait();
+}
+
+// ---- kahi exec under a terminal ----
+
+/// Regression (issue 14): `kahi exec` run from a terminal stopped forever. Its child moved to
+/// a group of its own, then asked for the terminal (tcsetpgrp) from that background group
+/// with SIGTTOU neither blocked nor ignored, and the terminal stopped it. Here Kahi leads a
+/// session whose controlling terminal is a new pseudo-terminal, as a login shell's job would.
+#[test]
+fn issue_14_exec_on_a_terminal_gives_the_command_the_terminal_and_returns() {
+    let dir = Dir::new("exec-tty");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let seen = dir.join("seen");
+    // The command's group and the terminal's foreground group, from /proc/self/stat
+    // (fields 5 and 8; the shell's name holds no space).
+    let script = format!(
+        "read pid comm state ppid pgrp session tty tpgid rest < /proc/self/stat; \
+         echo \"$pgrp $tpgid\" > {}; exit 3",
+        seen.display()
+    );
+    let mut cmd = dir.command(KAHI);
+    cmd.args(["exec", "--", "sh", "-c", &script]);
+    cmd.stdin(pty.slave.try_clone().unwrap())
+        .stdout(pty.slave.try_clone().unwrap())
+        .stderr(pty.slave.try_clone().unwrap());
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid()?;
+            if nix::libc::ioctl(0, nix::libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut kahi = cmd.spawn().expect("start kahi exec");
+    let end = Instant::now() + DEADLINE;
+    let code = loop {
+        if let Some(st) = kahi.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > end {
+            // Its session: the command, stopped, is in it.
+            unsafe_kill(kahi.id() as i32, 9);
+            let _ = kahi.wait();
+            panic!("kahi exec on a terminal did not return within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(code, Some(3));
+    let seen = std::fs::read_to_string(&seen).unwrap_or_default();
+    let ids: Vec<&str> = seen.split_whitespace().collect();
+    assert!(
+        ids.len() == 2 && ids[0] == ids[1],
+        "the command is not the foreground group: {seen:?}"
+    );
+    drop(pty);
 }
