@@ -5,5 +5,6 @@ pub mod console;
 pub mod daemon_log;
 pub mod file;
 pub mod mask;
+pub mod pipeline;
 pub mod ring;
 pub mod syslog;

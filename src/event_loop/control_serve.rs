@@ -1,0 +1,491 @@
+//! The control socket's clients, served on the loop: accepted (and turned away, with a
+//! reason, when they may not use it or Kahi is out of fds), their request lines answered in
+//! order through `api::handle`, parked requests resolved, followers and large replies fed a
+//! piece at a time as the client reads.
+
+use std::io;
+use std::time::{Instant, SystemTime};
+
+use mio::{Interest, Token};
+
+use super::EventLoop;
+use super::sources::Source;
+use crate::api::{self, ApiError, ErrorCode, Handled, LogSource, Now, Reply, Request};
+use crate::control::{self, Conn, Mode};
+use crate::http;
+use crate::piecewise;
+use crate::supervisor::{ProcId, Stream};
+
+impl EventLoop {
+    pub(super) fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    self.fd_shortage = false;
+                    let mut conn = Box::new(Conn::new(stream));
+                    if let Err(why) = check_peer(&conn.stream, self.sup.config.server.socket_group)
+                    {
+                        let e = ApiError::new(ErrorCode::Forbidden, why);
+                        let _ = conn.queue(&serde_json::to_vec(&e).unwrap_or_default());
+                        let _ = conn.flush();
+                        continue;
+                    }
+                    let token = self.token();
+                    if let Err(e) = self.poll.registry().register(
+                        &mut conn.stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("unable to watch a control connection: {e}");
+                        continue;
+                    }
+                    self.sources.insert(token, Source::Conn(conn));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) =>
+                {
+                    // Out of fds: the listener is edge-triggered, so a client left in the
+                    // backlog would wait for the next one. The reserve fd makes room to accept
+                    // it and tell it why it is turned away.
+                    if !self.fd_shortage {
+                        self.fd_shortage = true;
+                        log::warn!(
+                            "unable to accept a control connection: {e}; turning clients away until fds are free (see [server] minfds)"
+                        );
+                    }
+                    // (accept says EMFILE before it looks at the backlog: it may be empty.)
+                    let Some(reserve) = self.reserve.take() else { break };
+                    drop(reserve);
+                    let turned_away = match self.listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let e = ApiError::new(
+                                ErrorCode::ServerError,
+                                "kahi is out of file descriptors; try again later",
+                            );
+                            let mut line = serde_json::to_vec(&e).unwrap_or_default();
+                            line.push(b'\n');
+                            let _ = io::Write::write(&mut stream, &line);
+                            true
+                        }
+                        Err(_) => false,
+                    };
+                    self.reserve = std::fs::File::open("/").ok();
+                    if !turned_away || self.reserve.is_none() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    log::warn!("unable to accept a control connection: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    pub(super) fn read_conn(&mut self, token: Token, now: Instant) {
+        if self.fill_conn(token) {
+            self.serve(token, now);
+        }
+    }
+
+    /// Reads what a connection sent, up to its buffer's bound; false when it was closed (it
+    /// is gone, or sent a line too long).
+    fn fill_conn(&mut self, token: Token) -> bool {
+        let Some(conn) = self.sources.conn(token) else { return false };
+        if let Err(e) = conn.fill() {
+            if e.kind() == io::ErrorKind::InvalidData {
+                let err = ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("request line longer than {} bytes", control::MAX_LINE),
+                );
+                let _ = conn.queue(&serde_json::to_vec(&err).unwrap_or_default());
+                let _ = conn.flush();
+            }
+            self.close(token);
+            return false;
+        }
+        true
+    }
+
+    /// Answers the requests a connection has sent, in order, while it is not parked.
+    pub(super) fn serve(&mut self, token: Token, now: Instant) {
+        loop {
+            let Some(conn) = self.sources.conn(token) else { return };
+            if conn.mode != Mode::Idle {
+                break;
+            }
+            let Some(line) = conn.next_line() else { break };
+            match control::parse(&line) {
+                None => continue,
+                Some(Ok(req)) => self.request(token, req, now),
+                Some(Err(e)) => self.reply(token, Err(e)),
+            }
+            self.perform(now);
+        }
+        self.flush_conn(token);
+    }
+
+    pub(super) fn request(&mut self, token: Token, req: Request, now: Instant) {
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        match api::handle(&mut self.sup, req, clock) {
+            Handled::Reply(r) => self.reply(token, r),
+            Handled::Wait(w) => {
+                if let Some(c) = self.sources.conn(token) {
+                    c.mode = Mode::Waiting;
+                }
+                self.waiters.insert(token, w);
+                // Actions run now, so the waiter is checked after them.
+                self.perform(now);
+                self.poll_waiters(now);
+            }
+            Handled::Cleared(ids, reply) => {
+                for id in ids {
+                    for stream in [Stream::Stdout, Stream::Stderr] {
+                        if let Some(f) = self.log_file(id, stream)
+                            && let Err(e) = f.clear()
+                        {
+                            log::warn!("unable to clear {}: {e}", f.path().display());
+                        }
+                    }
+                }
+                self.reply(token, Ok(reply));
+            }
+            Handled::ReplyThenWait(reply, w) => {
+                self.reply(token, Ok(reply));
+                self.detached.push(w);
+            }
+            Handled::Follow { log, offset, encoding } => {
+                if let Some(c) = self.sources.conn(token) {
+                    c.mode = Mode::Following { log, offset, encoding };
+                }
+                self.followers.insert(token);
+                self.feed_follower(token);
+            }
+            Handled::Piecewise(reply) => {
+                if let Some(c) = self.sources.conn(token) {
+                    c.mode = Mode::Sending;
+                }
+                self.pieces.insert(token, reply);
+                self.feed_piece(token, now);
+            }
+            Handled::NeedConfig(what) => {
+                let reply = self.config_reply(what, now);
+                self.reply(token, reply);
+            }
+            Handled::Stdin { id, name, data } => {
+                let reply = self.write_stdin(id, name, data.as_bytes());
+                self.reply(token, reply);
+            }
+            Handled::Shutdown => {
+                log::info!("shutdown requested over the control socket");
+                self.reply(token, Ok(Reply::Shutdown { message: "Shut down".into() }));
+                self.shutdown(now);
+            }
+        }
+    }
+
+    /// Reads the configuration file again for reread, update or avail.
+    pub(super) fn config_reply(
+        &mut self,
+        what: api::ConfigUse,
+        now: Instant,
+    ) -> Result<Reply, ApiError> {
+        self.load_config().map(|config| {
+            let r = api::with_config(&mut self.sup, what, config, now);
+            if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
+                self.sync_sockets();
+                // Processes removed at once (they were not running): close their files.
+                let gone: Vec<ProcId> =
+                    self.io.keys().copied().filter(|id| self.sup.get(*id).is_none()).collect();
+                for id in gone {
+                    self.forget(id);
+                }
+                log_changes(changes);
+                self.emit("update", serde_json::to_value(changes).unwrap_or_default());
+            }
+            r
+        })
+    }
+
+    /// Begins stopping everything; the loop ends when the last program is reaped.
+    pub(super) fn shutdown(&mut self, now: Instant) {
+        if !self.sup.is_shutting_down() {
+            self.emit("shutdown", serde_json::json!({ "ts": crate::timefmt::rfc3339_now() }));
+            crate::sys::detach::notify_manager("STOPPING=1");
+        }
+        self.sup.begin_shutdown(now);
+    }
+
+    pub(super) fn load_config(&self) -> Result<crate::config::Config, ApiError> {
+        let loaded = crate::config::load(&self.sup.config.file);
+        for note in loaded.iter().flat_map(|c| &c.notes) {
+            log::warn!("{}", note.error);
+        }
+        if let Ok(new) = &loaded
+            && new.server != self.sup.config.server
+        {
+            log::warn!(
+                "[server] changed in {}: it takes effect when kahi restarts (the socket stays {})",
+                new.file.display(),
+                self.socket.display()
+            );
+        }
+        loaded.map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            ApiError::new(ErrorCode::BadRequest, text.join("\n"))
+        })
+    }
+
+    pub(super) fn reply(&mut self, token: Token, reply: Result<Reply, ApiError>) {
+        if let Some((rq, shape)) = self.http_waiting.remove(&token) {
+            return self.http_send(rq, http::answer(&shape, reply));
+        }
+        let line = match &reply {
+            Ok(r) => serde_json::to_vec(r),
+            Err(e) => serde_json::to_vec(e),
+        };
+        let Ok(line) = line else { return };
+        let Some(conn) = self.sources.conn(token) else { return };
+        match conn.queue(&line) {
+            control::Queued::Yes => {}
+            control::Queued::TooLarge => {
+                let e = ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "the reply would be {} bytes, more than the {} MiB one reply may hold; ask for less",
+                        line.len(),
+                        control::MAX_REPLY >> 20
+                    ),
+                );
+                let _ = conn.queue(&serde_json::to_vec(&e).unwrap_or_default());
+            }
+            control::Queued::Behind => {
+                log::warn!("dropping a control client that does not read its replies");
+                self.close(token);
+                return;
+            }
+        }
+        self.flush_conn(token);
+    }
+
+    pub(super) fn poll_waiters(&mut self, now: Instant) {
+        let tokens: Vec<Token> = self.waiters.keys().copied().collect();
+        for token in tokens {
+            let Some(mut w) = self.waiters.remove(&token) else { continue };
+            match w.poll(&mut self.sup, now) {
+                Some(reply) => {
+                    if let Some(c) = self.sources.conn(token) {
+                        c.mode = Mode::Idle;
+                    }
+                    self.reply(token, Ok(reply));
+                    // Requests that arrived while it waited.
+                    self.serve(token, now);
+                }
+                None => {
+                    self.waiters.insert(token, w);
+                }
+            }
+        }
+        let mut detached = std::mem::take(&mut self.detached);
+        detached.retain_mut(|w| w.poll(&mut self.sup, now).is_none());
+        self.detached.append(&mut detached);
+        // A restart may have queued starts.
+        if !self.sup.actions.is_empty() {
+            self.perform(now);
+        }
+    }
+
+    /// Sends what the daemon logged during this turn to the clients following its log.
+    pub(super) fn feed_daemon_log_followers(&mut self) {
+        if self.followers.is_empty() {
+            return;
+        }
+        let end = crate::logs::daemon_log::end();
+        if end == self.daemon_log_seen {
+            return;
+        }
+        self.daemon_log_seen = end;
+        let tokens: Vec<Token> = self
+            .followers
+            .iter()
+            .copied()
+            .filter(|t| {
+                matches!(
+                    self.sources.get(*t),
+                    Some(Source::Conn(c)) if matches!(c.mode, Mode::Following { log: LogSource::Daemon, .. })
+                )
+            })
+            .collect();
+        for token in tokens {
+            self.feed_follower(token);
+        }
+    }
+
+    /// Sends a follower the bytes it has not seen, a piece at a time: one that has not read
+    /// most of what it was sent gets more later, and if the program overwrote them meanwhile,
+    /// the next reply says how many were skipped.
+    pub(super) fn feed_follower(&mut self, token: Token) {
+        let Some(Source::Conn(conn)) = self.sources.get_mut(token) else {
+            self.followers.remove(&token);
+            return;
+        };
+        let Mode::Following { log, offset, encoding } = conn.mode.clone() else { return };
+        let (read, end) = match log {
+            LogSource::Process(id, stream) => {
+                let Some(entry) = self.sup.get(id) else { return };
+                let ring = entry.ring(stream);
+                (ring.end() > offset)
+                    .then(|| ring.read(offset, piecewise::BYTES_PER_PIECE))
+                    .zip(Some(ring.end()))
+            }
+            LogSource::Daemon => {
+                let end = crate::logs::daemon_log::end();
+                (end > offset).then(|| crate::logs::daemon_log::read(offset)).zip(Some(end))
+            }
+        }
+        .map_or((None, 0), |(r, e)| (Some(r), e));
+        let Some(read) = read else { return };
+        if conn.pending() > control::LOW_WATER {
+            self.behind.insert(token);
+            return;
+        }
+        let line =
+            serde_json::to_vec(&api::log_reply(&read.data, read.offset, read.skipped, encoding))
+                .unwrap_or_default();
+        let next = read.offset + read.data.len() as u64;
+        if conn.queue(&line) != control::Queued::Yes {
+            log::warn!("dropping a control client that does not keep up with the log it follows");
+            self.close(token);
+            return;
+        }
+        conn.mode = Mode::Following { log, offset: next, encoding };
+        if next < end {
+            self.behind.insert(token);
+        }
+        self.flush_conn(token);
+    }
+
+    /// Queues the next piece of a large reply; after its last, the connection reads requests
+    /// again.
+    pub(super) fn feed_piece(&mut self, token: Token, now: Instant) {
+        let Some(mut reply) = self.pieces.remove(&token) else { return };
+        let Some(Source::Conn(conn)) = self.sources.get_mut(token) else { return };
+        if conn.pending() > control::LOW_WATER {
+            self.pieces.insert(token, reply);
+            self.behind.insert(token);
+            return;
+        }
+        let mut piece = Vec::new();
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        let last = reply.piece(&self.sup, clock, &mut piece);
+        conn.queue_piece(&piece);
+        if last {
+            conn.mode = Mode::Idle;
+        } else {
+            self.pieces.insert(token, reply);
+            self.behind.insert(token);
+        }
+        self.flush_conn(token);
+        if last {
+            // Requests that arrived meanwhile.
+            self.serve(token, now);
+        }
+    }
+
+    /// Whether a connection with more to send has room for it now.
+    pub(super) fn behind_ready(&self) -> bool {
+        self.behind.iter().any(|t| {
+            matches!(self.sources.get(*t), Some(Source::Conn(c)) if c.pending() <= control::LOW_WATER)
+        })
+    }
+
+    /// Sends the next piece to each connection with more to send and room for it.
+    pub(super) fn feed_behind(&mut self, now: Instant) {
+        if !self.behind_ready() {
+            return;
+        }
+        for token in std::mem::take(&mut self.behind) {
+            match self.sources.get(token) {
+                Some(Source::Conn(c)) if c.pending() > control::LOW_WATER => {
+                    self.behind.insert(token);
+                }
+                Some(Source::Conn(c)) if c.mode == Mode::Sending => self.feed_piece(token, now),
+                Some(Source::Conn(_)) => self.feed_follower(token),
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn flush_conn(&mut self, token: Token) {
+        let Some(conn) = self.sources.conn(token) else { return };
+        let done = match conn.flush() {
+            Ok(()) => conn.finished(),
+            Err(_) => true,
+        };
+        if done {
+            self.close(token);
+        }
+    }
+
+    pub(super) fn close(&mut self, token: Token) {
+        if let Some(Source::Conn(mut conn)) = self.sources.remove(token) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+        }
+        self.waiters.remove(&token);
+        self.followers.remove(&token);
+        self.pieces.remove(&token);
+        self.behind.remove(&token);
+    }
+}
+
+/// Only root and the daemon's own user may use the control socket.
+fn check_peer(stream: &mio::net::UnixStream, group: Option<u32>) -> Result<(), String> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let creds = getsockopt(stream, PeerCredentials)
+        .map_err(|e| format!("unable to read peer credentials: {e}"))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if creds.uid() == 0
+        || creds.uid() == me
+        || group.is_some_and(|g| in_group(creds.uid(), creds.gid(), g))
+    {
+        Ok(())
+    } else {
+        Err(match group {
+            Some(g) => format!(
+                "uid {} may not use this control socket (only root, uid {me} and group {g})",
+                creds.uid()
+            ),
+            None => format!(
+                "uid {} may not use this control socket (only root and uid {me})",
+                creds.uid()
+            ),
+        })
+    }
+}
+
+/// Whether a user belongs to a group, as its primary group or a supplementary one.
+fn in_group(uid: u32, gid: u32, group: u32) -> bool {
+    if gid == group {
+        return true;
+    }
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else { return false };
+    nix::unistd::getgrouplist(&name, user.gid)
+        .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == group))
+}
+
+fn log_changes(changes: &crate::supervisor::Changes) {
+    for n in &changes.added {
+        log::info!("update: {n}: added");
+    }
+    for n in &changes.changed {
+        log::info!("update: {n}: changed, restarting it");
+    }
+    for n in &changes.removed {
+        log::info!("update: {n}: removed");
+    }
+}

@@ -1,0 +1,267 @@
+//! The event loop: the one place that blocks. A reactor: it owns the `mio::Poll`, one table of
+//! what every token stands for ([`sources`]), one heap of deadlines ([`timers`]), one record of
+//! I/O per process ([`procio`]), the control connections and the supervisor, and it performs
+//! the actions the pure modules decide on. Each job has its file:
+//!
+//! - `run`: the poll, the dispatch of its events by source, the end;
+//! - `perform`: the supervisor's actions carried out (spawn, kill, spawn queues, instances);
+//! - `reap`: signals, reaping, health checks and sd_notify, each an input for the supervisor;
+//! - `output`: programs' output, read from the pipes through `logs::pipeline` to the sinks;
+//! - `control_serve`: the control socket's clients;
+//! - `http_serve`: requests the HTTP threads parsed, answered here.
+//!
+//! There is no periodic tick. The poll timeout is the earliest armed deadline, or none at all,
+//! so an idle Kahi makes no wakeups. A source cut short by the per-iteration read budget is
+//! re-driven with a zero timeout (mio is edge-triggered: an fd not drained to `WouldBlock`
+//! would never be reported again).
+
+mod control_serve;
+mod http_serve;
+mod output;
+mod perform;
+mod procio;
+mod reap;
+mod run;
+mod sources;
+mod timers;
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use mio::net::UnixListener;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::api::Waiter;
+use crate::http::{Http, Shape};
+use crate::logs::console::Console;
+use crate::logs::syslog::Syslog;
+use crate::supervisor::{ProcId, Supervisor};
+use crate::sys;
+
+use http_serve::Feed;
+use procio::ProcessIo;
+use sources::Sources;
+use timers::Timers;
+
+/// Bytes read from one pipe per loop iteration before other sources get their turn.
+const PIPE_BUDGET: usize = 256 * 1024;
+
+/// Readiness events taken from one poll: each may be costly (a pipe's end, with its process
+/// reaped), and a request waits for the rest of its turn.
+const EVENTS_PER_TURN: usize = 256;
+
+/// Exits found by a scan of the children in one turn of the loop, and the time the scan may
+/// take; more are reaped in the next, with no wait between.
+const REAP_BUDGET: usize = 256;
+const REAP_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How long one turn of the loop may spend spawning (the processes of a large start, restarts
+/// that fell due together) before it polls again: `kahi ctl` and the HTTP API are answered in
+/// between. A child's exit ends the slice sooner (see `EventLoop::exited`).
+const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    signals: Signals,
+    listener: UnixListener,
+    sup: Supervisor,
+    /// What each token stands for; pipes and control connections own their fds here.
+    sources: Sources,
+    /// Every deadline: processes' timers, partial lines' flushes.
+    timers: Timers,
+    /// Each process's pipes' state, log files, stdin, health check: forgotten in one remove.
+    io: HashMap<ProcId, ProcessIo>,
+    /// Exec health checks under way, by pid: the reaper's way back to their process.
+    check_pids: HashMap<i32, ProcId>,
+    /// Pipes whose read budget ran out: read again before blocking.
+    pending_reads: HashSet<Token>,
+    /// The last reap stopped at its budget: reap again before blocking.
+    reap_pending: bool,
+    /// Spawns are failing for a shortage (EMFILE, EAGAIN): warned once, until one succeeds.
+    spawn_shortage: bool,
+    /// The running programs' pids, for a Kahi started after a crash of this one.
+    state: sys::leftovers::StateFile,
+    /// A spare fd, given up to accept (and turn away) a control client when Kahi is out of
+    /// fds, and the warning of that shortage given once.
+    reserve: Option<std::fs::File>,
+    fd_shortage: bool,
+    /// Spawns of a large start that did not fit in their turn, in order.
+    spawn_queue: std::collections::VecDeque<ProcId>,
+    /// Automatic restarts that did not fit in their turn (hundreds killed at once, a crash loop
+    /// of programs in step): they go before `spawn_queue`.
+    restart_queue: std::collections::VecDeque<ProcId>,
+    /// When this turn's time for spawns is up.
+    spawn_until: Instant,
+    /// Where a pipe is read into: one buffer for all, rather than 64 KiB zeroed for each read
+    /// (an end of file included), which cost a debug build 0.3 ms a pipe.
+    read_buf: Box<[u8]>,
+    /// Set by SIGCHLD's handler, cleared as a turn begins and by a scan of the children: a
+    /// child has exited since. It ends the turn's spawns, so that a process killed while
+    /// hundreds are being spawned is replaced in the next turn, not after all of them.
+    exited: Arc<AtomicBool>,
+    /// Connections with a parked start/stop/restart.
+    waiters: HashMap<Token, Waiter>,
+    /// Restarts whose client did not wait for them.
+    detached: Vec<Waiter>,
+    /// Connections following a log.
+    followers: HashSet<Token>,
+    /// Large replies being sent in pieces.
+    pieces: HashMap<Token, crate::piecewise::Piecewise>,
+    /// Connections with more to send than they were sent so far: a large reply's next piece,
+    /// or the rest of a log a follower is behind on. Each gets more once its client has read
+    /// most of what it has.
+    behind: std::collections::BTreeSet<Token>,
+    /// The daemon log's end when its followers were last fed.
+    daemon_log_seen: u64,
+    pid1: bool,
+    /// Kahi runs detached (`--daemonize`): `console = "auto"` means off.
+    daemonized: bool,
+    /// Kahi's stdout: programs' lines in container mode, and the raw output of programs
+    /// logging to `/dev/stdout`. (Its stderr buffer is shared with the logger:
+    /// `console::stderr()`.)
+    console: Console,
+    /// Programs' lines to syslog, for programs that ask.
+    syslog: Syslog,
+    /// The console is behind: pipes are not read until it drains.
+    paused: bool,
+    /// Pipes left unread while paused.
+    paused_reads: HashSet<Token>,
+    /// Reading the pipe of a process that is gone while the console is blocked: it skips
+    /// the console.
+    console_off: bool,
+    /// Bytes the console skipped so, reported once it drains.
+    console_skipped: u64,
+    /// Kahi's stdout and stderr flags before they were made non-blocking, restored at exit.
+    std_flags: [Option<nix::fcntl::OFlag>; 2],
+    /// The control socket's path as bound (an update cannot move it).
+    socket: std::path::PathBuf,
+    /// The HTTP listener, when `[server.http]` asks for one.
+    http: Option<Http>,
+    /// HTTP requests with a parked start/stop/restart, by the token of their waiter.
+    http_waiting: HashMap<Token, (tiny_http::Request, Shape)>,
+    /// Server-Sent Events clients and what they follow.
+    subscribers: Vec<(crate::http::Subscriber, Feed)>,
+    /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
+    notify: Option<sys::notify::NotifySocket>,
+    /// The listening sockets of socket programs.
+    sockets: crate::activation::Sockets,
+    /// Kahi's delegated cgroup: None until a program with cgroup limits starts, then Some(None)
+    /// where there is none to be had.
+    cgroups: Option<Option<sys::cgroup::Cgroups>>,
+    /// Accept instances that are down, removed once their pipes are read to the end.
+    finished_instances: HashSet<ProcId>,
+}
+
+impl EventLoop {
+    pub fn new(
+        sup: Supervisor,
+        listener: UnixListener,
+        pid1: bool,
+        daemonized: bool,
+    ) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let http = if sup.config.server.http.listen.is_empty() {
+            None
+        } else {
+            let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), sources::HTTP)?);
+            Some(Http::start(&sup.config.server.http, waker).map_err(io::Error::other)?)
+        };
+        let sup_socket = sup.config.server.socket.clone();
+        let sup_syslog = sup.config.logging.syslog.clone();
+        let sup_facility = sup.config.logging.syslog_facility;
+        let std_flags =
+            [run::watch_out(&poll, 1, sources::STDOUT), run::watch_out(&poll, 2, sources::STDERR)];
+        let notify = match sys::notify::NotifySocket::bind(&sup.config.server.socket) {
+            Ok(mut n) => {
+                poll.registry().register(&mut n.sock, sources::NOTIFY, Interest::READABLE)?;
+                Some(n)
+            }
+            Err(e) => {
+                log::warn!(
+                    "unable to bind the notify socket next to {}: {e}; programs of type notify will not be seen ready",
+                    sup.config.server.socket.display()
+                );
+                None
+            }
+        };
+        let signals: Vec<i32> = sys::signals::HANDLED
+            .iter()
+            .chain(sys::signals::FORWARDED)
+            .map(|s| *s as i32)
+            .collect();
+        let mut signals = Signals::new(signals)?;
+        poll.registry().register(&mut signals, sources::SIGNALS, Interest::READABLE)?;
+        let exited = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGCHLD, Arc::clone(&exited))?;
+        let mut listener = listener;
+        poll.registry().register(&mut listener, sources::CONTROL, Interest::READABLE)?;
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_TURN),
+            signals,
+            listener,
+            sup,
+            sources: Sources::new(),
+            timers: Timers::default(),
+            io: HashMap::new(),
+            check_pids: HashMap::new(),
+            pending_reads: HashSet::new(),
+            reap_pending: false,
+            spawn_shortage: false,
+            state: sys::leftovers::StateFile::new(&sup_socket),
+            reserve: std::fs::File::open("/").ok(),
+            fd_shortage: false,
+            spawn_queue: Default::default(),
+            restart_queue: Default::default(),
+            spawn_until: Instant::now() + SPAWN_SLICE,
+            read_buf: vec![0; 64 * 1024].into_boxed_slice(),
+            exited,
+            waiters: HashMap::new(),
+            detached: Vec::new(),
+            followers: HashSet::new(),
+            pieces: HashMap::new(),
+            behind: Default::default(),
+            daemon_log_seen: 0,
+            pid1,
+            daemonized,
+            socket: sup_socket,
+            console: Console::new(1),
+            syslog: Syslog::new(sup_syslog, sup_facility),
+            paused: false,
+            paused_reads: HashSet::new(),
+            console_off: false,
+            console_skipped: 0,
+            std_flags,
+            http,
+            http_waiting: HashMap::new(),
+            subscribers: Vec::new(),
+            notify,
+            sockets: Default::default(),
+            cgroups: None,
+            finished_instances: HashSet::new(),
+        })
+    }
+
+    /// A new token, never handed out before.
+    fn token(&mut self) -> Token {
+        self.sources.token()
+    }
+
+    /// The process's I/O record, made on first use.
+    fn io(&mut self, id: ProcId) -> &mut ProcessIo {
+        self.io.entry(id).or_default()
+    }
+
+    /// Forgets a process's I/O (it was removed): closes its log files and stdin, abandons its
+    /// health check. Pipes still open are read to their end and then closed.
+    fn forget(&mut self, id: ProcId) {
+        self.close_stdin(id);
+        self.cancel_check(id);
+        self.io.remove(&id);
+    }
+}
