@@ -5,7 +5,11 @@
 //!
 //! A client that sends a line longer than [`MAX_LINE`] gets an error and is closed; a client
 //! that does not read its replies is dropped once [`MAX_PENDING`] bytes wait for it. Neither
-//! ever blocks the loop.
+//! ever blocks the loop. What a client sends is read only while it is used: a connection holds
+//! at most [`MAX_LINE`] bytes (plus one read) of requests not yet answered, and the rest stays
+//! in the kernel's socket buffer, where the client's writes block on it, until the connection
+//! answers requests again (a parked start or stop settled, a large reply sent; a follower
+//! never does).
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -147,6 +151,9 @@ pub struct Conn {
     written: usize,
     /// The client closed its writing side: answer what was asked, then close.
     pub read_closed: bool,
+    /// Reading stopped with the buffer full: the client may have sent more, left in the
+    /// kernel until the buffered lines are answered.
+    pub more: bool,
 }
 
 impl Conn {
@@ -158,13 +165,26 @@ impl Conn {
             wbuf: Vec::new(),
             written: 0,
             read_closed: false,
+            more: false,
         }
     }
 
-    /// Reads everything available. Errors mean the connection is done.
+    /// Reads what is available, until [`MAX_LINE`] bytes wait to be answered. Errors mean
+    /// the connection is done.
     pub fn fill(&mut self) -> io::Result<()> {
         let mut chunk = [0u8; 16 * 1024];
+        self.more = false;
         loop {
+            if self.rbuf.buf.len() >= MAX_LINE {
+                if !self.rbuf.has_line() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "request line too long",
+                    ));
+                }
+                self.more = true;
+                return Ok(());
+            }
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     self.read_closed = true;

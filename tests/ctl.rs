@@ -490,3 +490,41 @@ fn a_finished_tail_f_releases_its_connection() {
         );
     }
 }
+
+/// Issue 14: a control client that followed a log (or waited on a parked start) and went on
+/// sending had every byte it sent read into a buffer that grew without bound. Now what the
+/// connection cannot answer yet stays in the kernel, and the client's writes block.
+#[test]
+fn issue_14_a_follower_that_keeps_sending_is_not_buffered_without_bound() {
+    use std::io::Write;
+    let d = Daemon::start(
+        "ctl-sendflood",
+        "[programs.quiet]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("quiet", "RUNNING");
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.write_all(b"{\"cmd\":\"tail\",\"name\":\"quiet\",\"follow\":true}\n").unwrap();
+    // Requests the follower sends on: each waits for the follow to end, which it never does.
+    let chunk = b"{\"cmd\":\"version\"}\n".repeat(4096);
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let limit = 64 << 20;
+    let mut sent = 0;
+    while sent < limit {
+        match s.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) => panic!("the daemon closed the connection after {sent} bytes: {e}"),
+        }
+    }
+    assert!(sent < 8 << 20, "the daemon took in {sent} bytes of requests it could not answer yet");
+    let reply = d.request(r#"{"cmd":"version"}"#);
+    assert_eq!(reply["version"], env!("CARGO_PKG_VERSION"), "{reply}");
+    assert_eq!(d.state("quiet"), "RUNNING");
+}

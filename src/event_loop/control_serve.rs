@@ -116,7 +116,13 @@ impl EventLoop {
             if conn.mode != Mode::Idle {
                 break;
             }
-            let Some(line) = conn.next_line() else { break };
+            let Some(line) = conn.next_line() else {
+                // Requests left in the kernel while the buffer was full: their turn now.
+                if conn.more && self.fill_conn(token) {
+                    continue;
+                }
+                break;
+            };
             match control::parse(&line) {
                 None => continue,
                 Some(Ok(req)) => self.request(token, req, now),
