@@ -3,8 +3,9 @@
 //! order through `api::handle`, parked requests resolved, followers and large replies fed a
 //! piece at a time as the client reads.
 
+use std::collections::HashMap;
 use std::io;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Interest, Token};
 
@@ -23,8 +24,8 @@ impl EventLoop {
                 Ok((stream, _)) => {
                     self.fd_shortage = false;
                     let mut conn = Box::new(Conn::new(stream));
-                    if let Err(why) = check_peer(&conn.stream, self.sup.config.server.socket_group)
-                    {
+                    let group = self.sup.config.server.socket_group;
+                    if let Err(why) = check_peer(&conn.stream, group, &mut self.peers) {
                         let e = ApiError::new(ErrorCode::Forbidden, why);
                         let _ = conn.queue(&serde_json::to_vec(&e).unwrap_or_default());
                         let _ = conn.flush();
@@ -202,6 +203,7 @@ impl EventLoop {
             let r = api::with_config(&mut self.sup, what, config, now);
             if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
                 self.sync_sockets();
+                self.peers.clear();
                 // Processes removed at once (they were not running): close their files.
                 let gone: Vec<ProcId> =
                     self.io.keys().copied().filter(|id| self.sup.get(*id).is_none()).collect();
@@ -446,15 +448,72 @@ impl EventLoop {
     }
 }
 
-/// Only root and the daemon's own user may use the control socket.
-fn check_peer(stream: &mio::net::UnixStream, group: Option<u32>) -> Result<(), String> {
+/// How long an answer of NSS to "is this user in the socket's group" is kept.
+const PEER_TTL: Duration = Duration::from_secs(30);
+/// Most answers kept: past it, the stale ones go, and all of them if none is stale.
+const PEERS_KEPT: usize = 1024;
+
+/// What NSS said of the users who connected, by (uid, gid, group). NSS may be slow (LDAP, sssd,
+/// a dead NIS server) and the loop must not wait on it for every connection: an answer is kept
+/// for [`PEER_TTL`], so a user added to or removed from the group is seen within 30 s, and all
+/// are forgotten when the configuration is reloaded (SIGHUP, `kahi ctl update`), at once.
+/// Root and the daemon's own user never get here.
+#[derive(Default)]
+pub(super) struct PeerCache {
+    answers: HashMap<(u32, u32, u32), (bool, Instant)>,
+}
+
+impl PeerCache {
+    /// Whether `uid` (primary group `gid`) is in `group`: `look_up` asks NSS when no answer
+    /// younger than [`PEER_TTL`] is kept.
+    fn in_group(
+        &mut self,
+        (uid, gid, group): (u32, u32, u32),
+        now: Instant,
+        look_up: impl FnOnce() -> bool,
+    ) -> bool {
+        if gid == group {
+            return true;
+        }
+        let fresh = |at: &Instant| now.saturating_duration_since(*at) < PEER_TTL;
+        if let Some((answer, at)) = self.answers.get(&(uid, gid, group))
+            && fresh(at)
+        {
+            return *answer;
+        }
+        if self.answers.len() >= PEERS_KEPT {
+            self.answers.retain(|_, (_, at)| fresh(at));
+            if self.answers.len() >= PEERS_KEPT {
+                self.answers.clear();
+            }
+        }
+        let answer = look_up();
+        self.answers.insert((uid, gid, group), (answer, now));
+        answer
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.answers.clear();
+    }
+}
+
+/// Only root, the daemon's own user and (with `socket_group`) that group may use the control
+/// socket.
+fn check_peer(
+    stream: &mio::net::UnixStream,
+    group: Option<u32>,
+    peers: &mut PeerCache,
+) -> Result<(), String> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     let creds = getsockopt(stream, PeerCredentials)
         .map_err(|e| format!("unable to read peer credentials: {e}"))?;
     let me = nix::unistd::geteuid().as_raw();
     if creds.uid() == 0
         || creds.uid() == me
-        || group.is_some_and(|g| in_group(creds.uid(), creds.gid(), g))
+        || group.is_some_and(|g| {
+            let (uid, gid) = (creds.uid(), creds.gid());
+            peers.in_group((uid, gid, g), Instant::now(), || in_group(uid, g))
+        })
     {
         Ok(())
     } else {
@@ -471,11 +530,9 @@ fn check_peer(stream: &mio::net::UnixStream, group: Option<u32>) -> Result<(), S
     }
 }
 
-/// Whether a user belongs to a group, as its primary group or a supplementary one.
-fn in_group(uid: u32, gid: u32, group: u32) -> bool {
-    if gid == group {
-        return true;
-    }
+/// Whether a user belongs to a group as a supplementary one (or as the primary group of its
+/// passwd entry), by NSS.
+fn in_group(uid: u32, group: u32) -> bool {
     let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
         return false;
     };
@@ -493,5 +550,35 @@ fn log_changes(changes: &crate::supervisor::Changes) {
     }
     for n in &changes.removed {
         log::info!("update: {n}: removed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nss_is_asked_once_per_user_while_its_answer_is_fresh() {
+        let mut peers = PeerCache::default();
+        let t0 = Instant::now();
+        let asked = std::cell::Cell::new(0);
+        let ask = |answer: bool| {
+            asked.set(asked.get() + 1);
+            answer
+        };
+        assert!(peers.in_group((1000, 1000, 50), t0, || ask(true)));
+        assert!(peers.in_group((1000, 1000, 50), t0 + Duration::from_secs(29), || ask(false)));
+        assert_eq!(asked.get(), 1, "a fresh answer is kept");
+        assert!(!peers.in_group((1000, 1000, 50), t0 + PEER_TTL, || ask(false)));
+        assert_eq!(asked.get(), 2, "a stale one is asked again");
+        peers.clear();
+        assert!(peers.in_group((1000, 1000, 50), t0 + PEER_TTL, || ask(true)));
+        assert_eq!(asked.get(), 3, "a reload forgets every answer");
+        assert!(peers.in_group((1001, 50, 50), t0, || ask(false)), "the primary group is enough");
+        assert_eq!(asked.get(), 3, "and needs no look-up");
+        for uid in 0..PEERS_KEPT as u32 * 2 {
+            peers.in_group((uid, 1, 2), t0, || false);
+        }
+        assert!(peers.answers.len() <= PEERS_KEPT);
     }
 }

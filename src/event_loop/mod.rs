@@ -118,6 +118,8 @@ pub struct EventLoop {
     behind: std::collections::BTreeSet<Token>,
     /// The daemon log's end when its followers were last fed.
     daemon_log_seen: u64,
+    /// Control clients' users let in by group, as NSS answered a while ago.
+    peers: control_serve::PeerCache,
     pid1: bool,
     /// Kahi runs detached (`--daemonize`): `console = "auto"` means off.
     daemonized: bool,
@@ -227,6 +229,7 @@ impl EventLoop {
             pieces: HashMap::new(),
             behind: Default::default(),
             daemon_log_seen: 0,
+            peers: Default::default(),
             pid1,
             daemonized,
             socket: sup_socket,
