@@ -391,3 +391,21 @@ fn every_test_the_reliability_page_cites_exists() {
     }
     assert!(cited >= 25, "only {cited} tests cited: the page's format changed?");
 }
+
+/// Every `src/...` path ARCHITECTURE.md names exists: a module may be `a/b.rs` or `a/b/mod.rs`,
+/// as Rust allows either.
+#[test]
+fn every_path_architecture_md_names_exists() {
+    let text = read("ARCHITECTURE.md");
+    let mut named = 0;
+    for word in text.split(|c: char| c.is_whitespace() || "`(),".contains(c)) {
+        let Some(start) = word.find("src/") else { continue };
+        let path = word[start..].trim_end_matches(['.', ':', ';']);
+        named += 1;
+        let root = Path::new(ROOT);
+        let exists = root.join(path).exists()
+            || path.strip_suffix(".rs").is_some_and(|m| root.join(m).join("mod.rs").exists());
+        assert!(exists, "ARCHITECTURE.md names {path}, which does not exist");
+    }
+    assert!(named >= 20, "only {named} paths found in ARCHITECTURE.md");
+}
