@@ -75,7 +75,7 @@ pub struct EventLoop {
     /// Every deadline: processes' timers, partial lines' flushes.
     timers: Timers,
     /// Each process's pipes' state, log files, stdin, health check: forgotten in one remove.
-    io: HashMap<ProcId, ProcessIo>,
+    io: HashMap<ProcId, Box<ProcessIo>>,
     /// Exec health checks under way, by pid: the reaper's way back to their process.
     check_pids: HashMap<i32, ProcId>,
     /// Pipes whose read budget ran out: read again before blocking.

@@ -166,7 +166,7 @@ impl EventLoop {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
             if let Some(io) = self.io.get_mut(&id) {
-                io.pipes.retain(|t| *t != token);
+                io.pipes = io.pipes.saturating_sub(1);
             }
             self.pending_reads.remove(&token);
             // A pipe closes when its process exits, as a rule: look at that one child now,
@@ -431,7 +431,7 @@ impl EventLoop {
                     if std::mem::take(&mut s.log_health.mid_line) {
                         f.skip_to_next_line();
                     }
-                    s.log_file = Some(f);
+                    s.log_file = Some(Box::new(f));
                 }
                 Err(err) => {
                     let h = &mut s.log_health;
@@ -449,7 +449,7 @@ impl EventLoop {
                 }
             }
         }
-        s.log_file.as_mut()
+        s.log_file.as_deref_mut()
     }
 
     /// SIGUSR2: reopen every log file (logrotate moved them away).

@@ -221,7 +221,7 @@ impl EventLoop {
             return;
         }
         self.sources.insert(token, Source::Pipe { id, stream, fd, pid });
-        self.io(id).pipes.push(token);
+        self.io(id).pipes += 1;
     }
 
     fn kill(&mut self, id: ProcId, signal: Signal, group: bool) {
@@ -322,7 +322,7 @@ impl EventLoop {
         }
         let mut templates = HashSet::new();
         for id in std::mem::take(&mut self.finished_instances) {
-            let piped = self.io.get(&id).is_some_and(|io| !io.pipes.is_empty());
+            let piped = self.io.get(&id).is_some_and(|io| io.pipes > 0);
             let template = self.sup.get(id).and_then(|e| e.spec.instance_of.clone());
             if piped || !self.sup.remove_instance(id) {
                 self.finished_instances.insert(id);

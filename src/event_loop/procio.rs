@@ -19,16 +19,17 @@ use crate::supervisor::{ProcId, Stream};
 /// Bytes a process's stdin may hold back before writes to it are refused.
 const STDIN_BUFFER: usize = 64 << 10;
 
+/// Kept small (the rare parts boxed): a thousand sleeping programs hold a thousand of them.
 #[derive(Default)]
 pub(super) struct ProcessIo {
     pub(super) stdout: StreamIo,
     pub(super) stderr: StreamIo,
-    /// The tokens of its pipes still open (an instance that exited may leave them open behind
-    /// it, held by a grandchild, while the next instance has its own).
-    pub(super) pipes: Vec<Token>,
-    pub(super) stdin: Option<StdinPipe>,
+    /// How many of its pipes are still open (an instance that exited may leave them open
+    /// behind it, held by a grandchild, while the next instance has its own).
+    pub(super) pipes: u32,
+    pub(super) stdin: Option<Box<StdinPipe>>,
     /// Its health check under way, and the token of the check's socket.
-    pub(super) check: Option<(crate::health::Check, Option<Token>)>,
+    pub(super) check: Option<Box<(crate::health::Check, Option<Token>)>>,
     /// OOM kills of its cgroup when it started, for one with limits.
     pub(super) oom_kills: Option<u64>,
     /// An accept instance's connection, until it is spawned with it.
@@ -51,7 +52,7 @@ pub(super) struct StreamIo {
     /// The deadline in the timer heap for the pipeline's partial line: the pipeline's own may
     /// have moved later since (each read restarts its wait), and is looked at when this fires.
     pub(super) flush_armed: Option<std::time::Instant>,
-    pub(super) log_file: Option<LogFile>,
+    pub(super) log_file: Option<Box<LogFile>>,
     pub(super) log_health: LogHealth,
 }
 
@@ -87,7 +88,7 @@ impl EventLoop {
         );
         if watched.is_ok() {
             self.sources.insert(token, Source::Stdin(id));
-            self.io(id).stdin = Some(StdinPipe { fd, token, pending: Vec::new() });
+            self.io(id).stdin = Some(Box::new(StdinPipe { fd, token, pending: Vec::new() }));
         }
     }
 

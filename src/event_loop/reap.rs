@@ -139,7 +139,7 @@ impl EventLoop {
                         token = Some(t);
                     }
                 }
-                self.io(id).check = Some((check, token));
+                self.io(id).check = Some(Box::new((check, token)));
             }
             Err(detail) => self.sup.input(id, Input::HealthResult { ok: false, detail }, now),
         }
@@ -147,7 +147,8 @@ impl EventLoop {
 
     /// Abandons a process's check under way: a command is killed, a socket closed.
     pub(super) fn cancel_check(&mut self, id: ProcId) {
-        let Some((check, token)) = self.io.get_mut(&id).and_then(|io| io.check.take()) else {
+        let Some((check, token)) = self.io.get_mut(&id).and_then(|io| io.check.take()).map(|b| *b)
+        else {
             return;
         };
         if let Some(t) = token {
@@ -166,7 +167,7 @@ impl EventLoop {
 
     /// A check's socket is ready: move it on, and report once it is decided.
     pub(super) fn drive_check(&mut self, id: ProcId, now: Instant) {
-        let Some((check, _)) = self.io.get_mut(&id).and_then(|io| io.check.as_mut()) else {
+        let Some((check, _)) = self.io.get_mut(&id).and_then(|io| io.check.as_deref_mut()) else {
             return;
         };
         if let crate::health::Progress::Done { ok, detail } = check.drive() {
