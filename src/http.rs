@@ -1,35 +1,34 @@
 //! The HTTP listener: the API under `/api/v1`, the probes `/healthz` and `/readyz`.
 //!
-//! Connections come in through [`crate::http_front`], which bounds them and relays them to
-//! tiny_http on a loopback port. tiny_http parses on its own threads; each parsed request is
-//! handed to the event loop through a bounded channel and a `mio::Waker`, and the loop
-//! answers it inline, with the same code that serves the control socket. The answer is written back by a responder thread,
-//! so a client that reads slowly never holds the loop. No thread but the loop's touches
+//! Connections are served by [`crate::http_front`], one thread that reads requests, bounds
+//! what each client can hold and writes the answers. Each whole request is handed to the
+//! event loop through a channel and a `mio::Waker`, and the loop answers it inline, with the
+//! same code that serves the control socket; the answer goes back to the front, so a client
+//! that reads slowly never holds the loop. Long answers (a large log read, event streams) are
+//! made by the loop in pieces as the client takes them. No thread but the loop's touches
 //! supervisor state.
 //!
-//! [`route`] and [`status_of`] are pure; the rest moves requests between threads.
+//! [`route`] and [`status_of`] are pure; [`Http`] is the loop's end of the front.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Deserialize;
 
-use crate::api::{ApiError, ErrorCode, Outcome, Reply, Request};
-use crate::config::{HttpConfig, HttpUser, Role};
-use crate::supervisor::Stream;
+use crate::api::{ApiError, ErrorCode, Now, Outcome, Reply, Request};
+use crate::config::HttpConfig;
+use crate::http_auth::Gate;
+pub use crate::http_auth::{decode_basic, required_role};
+use crate::http_front::{OutletState, ToFront};
+pub use crate::http_wire::Req;
+use crate::supervisor::{Stream, Supervisor};
 
 /// The OpenAPI 3 description of everything served here.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// Requests parsed but not yet answered by the loop; past this, the listener threads wait.
-const QUEUE: usize = 1024;
-/// Threads writing answers, so one slow client does not hold the others.
-const RESPONDERS: usize = 4;
 
 /// What a request asks for.
 #[derive(Debug, PartialEq)]
@@ -397,7 +396,7 @@ impl Shared {
         })
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> &[u8] {
         self.bytes.get_or_init(|| {
             let make = self.make.lock().unwrap_or_else(|e| e.into_inner()).take();
             make.map(|f| f()).unwrap_or_default()
@@ -448,9 +447,9 @@ impl Answer {
     }
 }
 
-/// A parsed request with its body, ready for the loop.
+/// A request with its body, read by the front, ready for the loop.
 pub struct Incoming {
-    pub rq: tiny_http::Request,
+    pub rq: Req,
     pub body: Vec<u8>,
     /// The request came with the credentials of a configured user (of any role). False for
     /// everyone when no user is configured.
@@ -459,149 +458,53 @@ pub struct Incoming {
 
 /// The largest request body read; a longer one is refused with 413.
 pub const MAX_BODY: usize = 64 << 10;
-/// Requests being prepared at once (a password hashed, a body read), each on a thread of its
-/// own, so a client that sends slowly holds only its own thread; past this, 503.
-const MAX_PREPARING: usize = 16;
 /// Server-Sent Events clients at once; past this, 503.
 pub const MAX_SUBSCRIBERS: usize = 64;
-/// Events queued for one subscriber that has not taken them yet; past this it is dropped.
-const SUBSCRIBER_QUEUE: usize = 1024;
-/// A comment line this often keeps proxies from timing out a quiet stream and finds clients
-/// that are gone.
-const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+/// Bytes of events queued for one subscriber that has not taken them; past this it is
+/// dropped.
+const SUBSCRIBER_QUEUE: usize = 256 << 10;
+/// A log read longer than this is sent in pieces made from the ring as the client takes
+/// them, instead of being copied whole.
+pub const LONG_LOG: u64 = 64 << 10;
 
-/// The listeners and the threads around them.
+/// The loop's side of the HTTP listener: requests from the front, answers to it, and the long
+/// answers being made in pieces.
 pub struct Http {
     requests: Receiver<Incoming>,
-    answers: SyncSender<(tiny_http::Request, Answer)>,
-    servers: Vec<Arc<tiny_http::Server>>,
+    front: crate::http_front::Handle,
     subscribers: Arc<AtomicUsize>,
-    /// Answers handed to the responders and not yet written.
-    unwritten: Arc<AtomicUsize>,
-    fronts: Vec<crate::http_front::Handle>,
+    /// Log reads being sent in pieces, by connection.
+    streams: HashMap<u64, (Outlet, crate::piecewise::Piecewise)>,
 }
 
 impl Http {
-    /// Binds every address (an error names the one that failed) and starts the threads.
+    /// Binds every address (an error names the one that failed) and starts the front.
     pub fn start(config: &HttpConfig, waker: Arc<mio::Waker>) -> Result<Http, String> {
-        let (tx, requests) = sync_channel(QUEUE);
-        let mut servers = Vec::new();
-        let mut fronts = Vec::new();
+        let (tx, requests) = std::sync::mpsc::channel();
         let tls = match &config.tls {
             Some((cert, key)) => {
                 let read = |p: &std::path::Path| {
                     std::fs::read(p).map_err(|e| format!("unable to read {}: {e}", p.display()))
                 };
-                Some(tiny_http::SslConfig { certificate: read(cert)?, private_key: read(key)? })
+                Some(crate::http_tls::config(&read(cert)?, &read(key)?)?)
             }
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        // tiny_http listens on a loopback port of its own; each listen address has a front
-        // that bounds connections and relays them there.
-        let peers = Arc::new(crate::http_front::Peers::default());
+        let mut listens = Vec::new();
         for addr in &config.listen {
-            let public = std::net::TcpListener::bind(addr)
+            let listener = std::net::TcpListener::bind(addr)
                 .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
-            // Accepted connections inherit it: answers and small SSE events go out at once.
-            let _ =
-                nix::sys::socket::setsockopt(&public, nix::sys::socket::sockopt::TcpNoDelay, &true);
-            let bound = public.local_addr().map_err(|e| format!("{addr}: {e}"))?;
-            let private = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-                .map_err(|e| format!("unable to listen on a loopback port: {e}"))?;
-            let upstream = private.local_addr().map_err(|e| format!("{addr}: {e}"))?;
-            let ssl = tls.as_ref().map(|tls| tiny_http::SslConfig {
-                certificate: tls.certificate.clone(),
-                private_key: tls.private_key.clone(),
-            });
-            let server = tiny_http::Server::from_listener(private, ssl)
-                .map_err(|e| format!("unable to serve HTTP on {addr}: {e}"))?;
-            let front =
-                crate::http_front::start(public, upstream, config.max_connections, peers.clone())
-                    .map_err(|e| format!("unable to start the HTTP front for {addr}: {e}"))?;
-            fronts.push(front);
+            let bound = listener.local_addr().map_err(|e| format!("{addr}: {e}"))?;
             // The port as bound: port 0 in the configuration picks a free one.
             log::info!("HTTP API listening on {scheme}://{bound}");
-            servers.push(Arc::new(server));
+            listens.push(crate::http_front::Listen { listener, tls: tls.clone() });
         }
-        let gate = Arc::new(Gate::new(config.users.clone(), config.metrics_auth, peers));
-        let readers = Arc::new(AtomicUsize::new(0));
-        for server in &servers {
-            let (server, tx, waker) = (server.clone(), tx.clone(), waker.clone());
-            let (readers, gate) = (readers.clone(), gate.clone());
-            std::thread::Builder::new()
-                .name("http-accept".into())
-                .spawn(move || {
-                    // recv fails once the server is unblocked at shutdown.
-                    while let Ok(rq) = server.recv() {
-                        let hand = |incoming: Incoming| {
-                            let sent = tx.send(incoming).is_ok();
-                            let _ = waker.wake();
-                            sent
-                        };
-                        let (verify, authenticated) = match gate.check(&rq) {
-                            Check::Pass { authenticated } => (false, authenticated),
-                            Check::Verify => (true, false),
-                            Check::Refuse(answer) => {
-                                respond(rq, answer);
-                                continue;
-                            }
-                        };
-                        if !verify && !has_body(&rq) {
-                            if !hand(Incoming { rq, body: Vec::new(), authenticated }) {
-                                break;
-                            }
-                            continue;
-                        }
-                        // A password to hash or a body to read: on a thread of its own, so
-                        // neither holds the listener.
-                        if readers.fetch_add(1, Ordering::SeqCst) >= MAX_PREPARING {
-                            readers.fetch_sub(1, Ordering::SeqCst);
-                            refuse(rq, 503, ErrorCode::ServerError, "too many requests at once");
-                            continue;
-                        }
-                        let (count, hand_tx, waker) = (readers.clone(), tx.clone(), waker.clone());
-                        let gate = gate.clone();
-                        let spawned = std::thread::Builder::new()
-                            .name("http-prepare".into())
-                            .spawn(move || {
-                                let refused = if verify { gate.verify(&rq).err() } else { None };
-                                if let Some(answer) = refused {
-                                    respond(rq, answer);
-                                } else if let Some(incoming) =
-                                    read_body(rq, authenticated || verify)
-                                {
-                                    let _ = hand_tx.send(incoming);
-                                    let _ = waker.wake();
-                                }
-                                count.fetch_sub(1, Ordering::SeqCst);
-                            });
-                        if spawned.is_err() {
-                            readers.fetch_sub(1, Ordering::SeqCst);
-                        }
-                    }
-                })
-                .map_err(|e| format!("unable to start a thread: {e}"))?;
-        }
-        let (answers, rx) = sync_channel::<(tiny_http::Request, Answer)>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        let unwritten = Arc::new(AtomicUsize::new(0));
-        for _ in 0..RESPONDERS {
-            let (rx, unwritten) = (rx.clone(), unwritten.clone());
-            std::thread::Builder::new()
-                .name("http-respond".into())
-                .spawn(move || {
-                    loop {
-                        let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok((rq, answer)) = next else { break };
-                        respond(rq, answer);
-                        unwritten.fetch_sub(1, Ordering::SeqCst);
-                    }
-                })
-                .map_err(|e| format!("unable to start a thread: {e}"))?;
-        }
+        let gate = Arc::new(Gate::new(config.users.clone(), config.metrics_auth));
+        let front = crate::http_front::start(listens, config.max_connections, gate, tx, waker)
+            .map_err(|e| format!("unable to start the HTTP front: {e}"))?;
         let subscribers = Arc::new(AtomicUsize::new(0));
-        Ok(Http { requests, answers, servers, subscribers, unwritten, fronts })
+        Ok(Http { requests, front, subscribers, streams: HashMap::new() })
     }
 
     /// The next request waiting for the loop, if any.
@@ -609,70 +512,159 @@ impl Http {
         self.requests.try_recv().ok()
     }
 
-    /// Hands an answer to the responder threads.
-    pub fn answer(&self, rq: tiny_http::Request, answer: Answer) {
-        // The queue is full only when every responder is stuck on a slow client and a
-        // thousand answers wait: dropping this one closes its connection.
-        self.unwritten.fetch_add(1, Ordering::SeqCst);
-        if self.answers.try_send((rq, answer)).is_err() {
-            self.unwritten.fetch_sub(1, Ordering::SeqCst);
-        }
+    /// Hands an answer to the front.
+    pub fn answer(&self, rq: Req, answer: Answer) {
+        self.front.send(ToFront::Answer { rq, answer });
     }
 
-    /// At exit: gives the responders until `deadline` to write the answers they hold (the
-    /// answer to a shutdown request among them).
+    /// Starts a long answer on `rq`'s connection: its head now, its body through the
+    /// returned outlet.
+    fn open(&self, rq: Req, head: Vec<u8>, chunked: bool, sse: bool) -> Outlet {
+        let state = Arc::new(OutletState::default());
+        let conn = rq.conn;
+        self.front.send(ToFront::Open { rq, head, chunked, sse, outlet: state.clone() });
+        Outlet { conn, state, tx: self.front.tx.clone(), waker: self.front.waker.clone() }
+    }
+
+    /// Answers `rq` with a log read made in pieces from the ring as the client takes them.
+    pub fn stream(
+        &mut self,
+        rq: Req,
+        log: crate::piecewise::Piecewise,
+        sup: &Supervisor,
+        now: Now,
+    ) {
+        // Chunked on a kept-alive connection; else the body ends with the connection.
+        let chunked = !rq.http10 && !rq.close;
+        let head = crate::http_wire::answer_head(rq.http10, 200, &[], None, !chunked);
+        let head_only = rq.method == "HEAD";
+        let outlet = self.open(rq, head, chunked, false);
+        if head_only {
+            return;
+        }
+        self.streams.insert(outlet.conn, (outlet, log));
+        self.pump(sup, now);
+    }
+
+    /// Makes the next piece of each long answer whose client has taken most of the last,
+    /// while the bytes waiting for all clients stay under the front's bound; forgets those
+    /// whose client is gone.
+    pub fn pump(&mut self, sup: &Supervisor, now: Now) {
+        if self.streams.is_empty() {
+            return;
+        }
+        let total = &self.front.total;
+        self.streams.retain(|_, (outlet, log)| {
+            if outlet.gone() {
+                return false;
+            }
+            while outlet.queued() < crate::http_front::LOW_WATER
+                && total.load(Ordering::Relaxed) < crate::http_front::TOTAL
+            {
+                let mut piece = Vec::new();
+                let last = log.piece(sup, now, &mut piece);
+                outlet.push(piece);
+                if last {
+                    outlet.end();
+                    return false;
+                }
+            }
+            true
+        });
+    }
+
+    /// At exit: gives the front until `deadline` to write the answers it holds (the answer to
+    /// a shutdown request among them).
     pub fn drain(&self, deadline: Instant) {
-        while self.unwritten.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        self.front.flushed.store(false, Ordering::SeqCst);
+        self.front.send(ToFront::Flush);
+        while !self.front.flushed.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        for front in &self.fronts {
-            front.flush(deadline);
-        }
     }
 
-    /// Turns the request into a Server-Sent Events stream written by a thread of its own;
-    /// the loop sends it events through the returned subscriber. None (and a 503) when
-    /// there are already [`MAX_SUBSCRIBERS`].
-    pub fn subscribe(&self, rq: tiny_http::Request) -> Option<Subscriber> {
+    /// Turns the request into a Server-Sent Events stream; the loop sends it events through
+    /// the returned subscriber. None (and a 503) when there are already [`MAX_SUBSCRIBERS`].
+    pub fn subscribe(&self, rq: Req) -> Option<Subscriber> {
         if self.subscribers.fetch_add(1, Ordering::SeqCst) >= MAX_SUBSCRIBERS {
             self.subscribers.fetch_sub(1, Ordering::SeqCst);
             let e = ApiError::new(ErrorCode::ServerError, "too many event streams at once");
             self.answer(rq, Answer::json(503, &e));
             return None;
         }
-        count(rq.method(), 200);
-        let (tx, rx) = sync_channel::<Vec<u8>>(SUBSCRIBER_QUEUE);
-        let count = self.subscribers.clone();
-        let spawned = std::thread::Builder::new().name("http-events".into()).spawn(move || {
-            write_events(rq, rx);
-            count.fetch_sub(1, Ordering::SeqCst);
-        });
-        if spawned.is_err() {
-            self.subscribers.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Subscriber { tx })
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                     Connection: close\r\nX-Accel-Buffering: no\r\n\r\n"
+                .to_vec();
+        let outlet = self.open(rq, head, false, true);
+        Some(Subscriber { outlet, count: self.subscribers.clone() })
     }
 }
 
-impl Drop for Http {
-    fn drop(&mut self) {
-        for s in &self.servers {
-            s.unblock();
+/// The loop's end of a long answer: bytes go to the front, which counts what the client has
+/// not taken yet.
+pub struct Outlet {
+    conn: u64,
+    state: Arc<OutletState>,
+    tx: std::sync::mpsc::Sender<ToFront>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Outlet {
+    fn push(&self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.state.queued.fetch_add(bytes.len(), Ordering::Relaxed);
+        if self.tx.send(ToFront::Data { conn: self.conn, bytes }).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Bytes sent and not yet taken by the client.
+    pub fn queued(&self) -> usize {
+        self.state.queued.load(Ordering::Relaxed)
+    }
+
+    fn gone(&self) -> bool {
+        self.state.gone.load(Ordering::SeqCst)
+    }
+
+    fn end(&self) {
+        if self.tx.send(ToFront::End { conn: self.conn }).is_ok() {
+            let _ = self.waker.wake();
         }
     }
 }
 
-/// The loop's end of an event stream.
+/// The loop's end of an event stream; dropping it ends the stream.
 pub struct Subscriber {
-    tx: SyncSender<Vec<u8>>,
+    outlet: Outlet,
+    count: Arc<AtomicUsize>,
 }
 
 impl Subscriber {
-    /// Queues one event (already formatted). False when the client is gone or has fallen
-    /// [`SUBSCRIBER_QUEUE`] events behind: drop the subscriber, which ends its stream.
+    /// Queues one event (already formatted). False when the client is gone or has left
+    /// [`SUBSCRIBER_QUEUE`] bytes untaken: drop the subscriber, which ends its stream.
     pub fn send(&self, event: Vec<u8>) -> bool {
-        self.tx.try_send(event).is_ok()
+        if self.outlet.gone() || self.outlet.queued() > SUBSCRIBER_QUEUE {
+            return false;
+        }
+        self.outlet.push(event);
+        true
+    }
+
+    /// The client has taken most of what it was sent: a log stream may send what it has
+    /// not seen yet.
+    pub fn ready(&self) -> bool {
+        !self.outlet.gone() && self.outlet.queued() < crate::http_front::LOW_WATER
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.outlet.end();
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -695,74 +687,27 @@ pub fn sse_event(name: &str, id: Option<u64>, data: &str) -> Vec<u8> {
     out
 }
 
-/// Writes the stream's head, then each event as it comes, until the loop drops the
-/// subscriber or the client goes away.
-fn write_events(rq: tiny_http::Request, rx: Receiver<Vec<u8>>) {
-    use std::io::Write;
-    let mut w = rq.into_writer();
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-                Connection: close\r\nX-Accel-Buffering: no\r\n\r\n";
-    if w.write_all(head.as_bytes()).and_then(|()| w.flush()).is_err() {
-        return;
-    }
-    loop {
-        let chunk = match rx.recv_timeout(KEEPALIVE) {
-            Ok(chunk) => chunk,
-            Err(RecvTimeoutError::Timeout) => b": keepalive\n\n".to_vec(),
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if w.write_all(&chunk).and_then(|()| w.flush()).is_err() {
-            return;
-        }
-    }
+/// A refusal that needs no state (a bad head, too many logins at once).
+pub fn refusal(status: u16, why: &str) -> Answer {
+    let code = match status {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        400..=499 => ErrorCode::BadRequest,
+        _ => ErrorCode::ServerError,
+    };
+    Answer::json(status, &ApiError::new(code, why))
 }
 
-/// Whether the request comes with a body to read.
-fn has_body(rq: &tiny_http::Request) -> bool {
-    match rq.body_length() {
-        Some(n) => n > 0,
-        // No length: chunked, or nothing (GET); only methods that carry bodies are read.
-        None => !matches!(rq.method(), tiny_http::Method::Get | tiny_http::Method::Head),
-    }
-}
-
-/// Reads the body, up to [`MAX_BODY`]; a longer one gets 413 and None.
-fn read_body(mut rq: tiny_http::Request, authenticated: bool) -> Option<Incoming> {
-    use std::io::Read;
-    if !has_body(&rq) {
-        return Some(Incoming { rq, body: Vec::new(), authenticated });
-    }
-    if rq.body_length().is_some_and(|n| n > MAX_BODY) {
-        refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
-        return None;
-    }
-    let mut body = Vec::new();
-    let read = rq.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body);
-    if read.is_err() {
-        return None;
-    }
-    if body.len() > MAX_BODY {
-        refuse(rq, 413, ErrorCode::BadRequest, "request body larger than 64 KiB");
-        return None;
-    }
-    Some(Incoming { rq, body, authenticated })
-}
-
-/// Answers from a listener thread, without the loop: only for refusals that need no state.
-fn refuse(rq: tiny_http::Request, status: u16, code: ErrorCode, why: &str) {
-    respond(rq, Answer::json(status, &ApiError::new(code, why)));
-}
-
-/// Answers given, by method and status, for `/metrics`: counted where every answer goes out,
-/// on whichever thread writes it.
+/// Answers given, by method and status, for `/metrics`: counted where every answer goes out.
 static COUNTS: Mutex<BTreeMap<(String, u16), u64>> = Mutex::new(BTreeMap::new());
 
-fn count(method: &tiny_http::Method, status: u16) {
+pub fn count(method: &str, status: u16) {
     let mut c = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
-    match c.get_mut(&(method.as_str().to_string(), status)) {
+    match c.get_mut(&(method.to_string(), status)) {
         Some(n) => *n += 1,
         None => {
-            c.insert((method.as_str().to_string(), status), 1);
+            c.insert((method.to_string(), status), 1);
         }
     }
 }
@@ -770,279 +715,6 @@ fn count(method: &tiny_http::Method, status: u16) {
 /// The answers given so far, by method and status.
 pub fn counts() -> BTreeMap<(String, u16), u64> {
     COUNTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-fn respond(rq: tiny_http::Request, answer: Answer) {
-    use std::io::Write;
-    count(rq.method(), answer.status);
-    // The whole answer in one write: a head sent alone would leave the body's last segment
-    // waiting for the client's delayed ACK (Nagle), 40 ms a request on a kept-alive connection.
-    let body = answer.body.into_bytes();
-    let mut out = Vec::with_capacity(body.len() + 256);
-    let version = if rq.http_version() == &tiny_http::HTTPVersion(1, 0) { "1.0" } else { "1.1" };
-    let reason = tiny_http::StatusCode(answer.status).default_reason_phrase();
-    let _ = write!(out, "HTTP/{version} {} {reason}\r\n", answer.status);
-    if !answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Type")) {
-        out.extend_from_slice(b"Content-Type: application/json\r\n");
-    }
-    for (k, v) in &answer.headers {
-        // Values are Kahi's own; a line break in one would split the head.
-        if !v.contains(['\r', '\n']) {
-            let _ = write!(out, "{k}: {v}\r\n");
-        }
-    }
-    // tiny_http closes the connection after this answer when the request asked for it.
-    let close = rq.headers().iter().any(|h| {
-        h.field.equiv("Connection") && h.value.as_str().to_ascii_lowercase().contains("close")
-    });
-    if close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
-    if rq.method() != &tiny_http::Method::Head {
-        out.extend_from_slice(&body);
-    }
-    let mut w = rq.into_writer();
-    // The client may be gone; nothing to do about it.
-    let _ = w.write_all(&out).and_then(|()| w.flush());
-}
-
-/// Whether the URL is the readiness probe's.
-fn is_readyz(url: &str) -> bool {
-    url.split('?').next().unwrap_or(url).trim_end_matches('/') == "/readyz"
-}
-
-/// The role a request needs, or None for the probes, which anyone may ask: /healthz, /readyz
-/// and, unless `metrics_auth` says otherwise, /metrics (as Prometheus and Kubernetes expect).
-pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role> {
-    let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
-    if path == "/healthz" || path == "/readyz" || (path == "/metrics" && !metrics_auth) {
-        return None;
-    }
-    if method == "GET" || method == "HEAD" {
-        return Some(Role::Viewer);
-    }
-    let segments: Vec<&str> = path.split('/').collect();
-    Some(match segments.as_slice() {
-        ["", "api", "v1", "processes", _, "start" | "stop" | "restart" | "signal" | "stdin"]
-        | ["", "api", "v1", "groups", _, "start" | "stop" | "restart"] => Role::Operator,
-        _ => Role::Admin,
-    })
-}
-
-/// Consecutive failed logins for one user name from one address before that name must wait
-/// there: another user at the same address (the same host, or behind the same NAT) is not
-/// held by someone guessing this one's password.
-const FREE_FAILURES: u32 = 5;
-/// Consecutive failed logins from one address, whatever the names, before every name must
-/// wait there: it slows one client trying many names. Looser, so that a guesser held to one
-/// try per [`MAX_LOCKOUT`] on one name takes hours to reach it.
-const FREE_ADDRESS_FAILURES: u32 = 50;
-/// Failed logins per (user name or None for any, address): how many in a row, and until when
-/// the key must wait.
-type Failures = HashMap<(Option<String>, IpAddr), (u32, Instant)>;
-/// Failure records kept at most; past this, the ones no longer waiting are forgotten.
-const MAX_FAILURE_RECORDS: usize = 4096;
-/// The longest wait.
-const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Authentication and authorization, on the listener threads (bcrypt is slow by design and
-/// must never run on the loop).
-struct Gate {
-    users: Vec<HttpUser>,
-    /// /metrics needs the viewer role.
-    metrics_auth: bool,
-    /// `Authorization` values that passed bcrypt once, and whose they are.
-    known: Mutex<HashMap<String, usize>>,
-    /// Failed logins per (user name, address) and per address (name None): how many in a
-    /// row, and until when it must wait.
-    failures: Mutex<Failures>,
-    /// A hash to check unknown names against, so they take as long as known ones.
-    decoy: OnceLock<String>,
-    /// The clients behind the front's relays.
-    peers: Arc<crate::http_front::Peers>,
-}
-
-enum Check {
-    /// Let through; `authenticated` when credentials of a user came with it.
-    Pass {
-        authenticated: bool,
-    },
-    /// The credentials are new: check them with bcrypt (off the listener thread).
-    Verify,
-    Refuse(Answer),
-}
-
-impl Gate {
-    fn new(users: Vec<HttpUser>, metrics_auth: bool, peers: Arc<crate::http_front::Peers>) -> Gate {
-        Gate {
-            users,
-            metrics_auth,
-            known: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
-            decoy: OnceLock::new(),
-            peers,
-        }
-    }
-
-    /// The client's address (not the relay's).
-    fn peer(&self, rq: &tiny_http::Request) -> Option<IpAddr> {
-        rq.remote_addr().map(|a| self.peers.client(*a))
-    }
-
-    /// What can be decided without bcrypt.
-    fn check(&self, rq: &tiny_http::Request) -> Check {
-        if self.users.is_empty() {
-            return Check::Pass { authenticated: false };
-        }
-        let need = match required_role(rq.method().as_str(), rq.url(), self.metrics_auth) {
-            Some(need) => need,
-            // /readyz tells a user which names are unknown, and nobody else: credentials
-            // that come with it are checked like any others.
-            None if is_readyz(rq.url()) && authorization(rq).is_some() => Role::Viewer,
-            None => return Check::Pass { authenticated: false },
-        };
-        let Some(auth) = authorization(rq) else {
-            return Check::Refuse(unauthorized("authentication required"));
-        };
-        if let Some(wait) = self.locked_out(rq, auth) {
-            return Check::Refuse(Answer::json(
-                429,
-                &ApiError::new(
-                    ErrorCode::Unauthorized,
-                    format!(
-                        "too many failed logins from this address; try again in {} s",
-                        wait.as_secs() + 1
-                    ),
-                ),
-            ));
-        }
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(auth).copied();
-        match known {
-            Some(i) => self.allow(i, need),
-            None => Check::Verify,
-        }
-    }
-
-    /// Checks new credentials with bcrypt; remembers them when they are right, counts and
-    /// logs the failure (with the peer's address) when not.
-    fn verify(&self, rq: &tiny_http::Request) -> Result<(), Answer> {
-        let need = required_role(rq.method().as_str(), rq.url(), self.metrics_auth)
-            .unwrap_or(Role::Viewer);
-        let auth = authorization(rq).unwrap_or_default().to_string();
-        let (name, password) = decode_basic(&auth).unwrap_or_default();
-        let user = self.users.iter().position(|u| u.name == name);
-        let hash = match user {
-            Some(i) => self.users[i].password_hash.as_str(),
-            None => self.decoy.get_or_init(|| {
-                let cost = self.users[0].password_hash[4..6].parse().unwrap_or(12);
-                bcrypt::hash("decoy", cost).unwrap_or_default()
-            }),
-        };
-        let right = bcrypt::verify(&password, hash).unwrap_or(false) && user.is_some();
-        let peer = self.peer(rq);
-        match (right, user) {
-            (true, Some(i)) => {
-                if let Some(ip) = peer {
-                    // The address has a user who knows a password: its count starts over.
-                    let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-                    f.remove(&(Some(name.clone()), ip));
-                    f.remove(&(None, ip));
-                }
-                let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-                if known.len() >= 1024 {
-                    known.clear();
-                }
-                known.insert(auth, i);
-                match self.allow(i, need) {
-                    Check::Refuse(a) => Err(a),
-                    _ => Ok(()),
-                }
-            }
-            _ => {
-                let n = match peer {
-                    Some(ip) => {
-                        let now = Instant::now();
-                        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-                        if f.len() >= MAX_FAILURE_RECORDS {
-                            f.retain(|_, (_, until)| *until > now);
-                        }
-                        count_failure(&mut f, (None, ip), FREE_ADDRESS_FAILURES, now);
-                        count_failure(&mut f, (Some(name.clone()), ip), FREE_FAILURES, now)
-                    }
-                    None => 1,
-                };
-                let from = peer.map_or("an unknown address".to_string(), |ip| ip.to_string());
-                if n <= FREE_FAILURES || n.is_power_of_two() {
-                    log::warn!("HTTP: failed login for user {name:?} from {from} ({n} in a row)");
-                }
-                Err(unauthorized("wrong user name or password"))
-            }
-        }
-    }
-
-    /// How long the request must still wait after failed logins: for its user name from its
-    /// address, or for any name from its address.
-    fn locked_out(&self, rq: &tiny_http::Request, auth: &str) -> Option<std::time::Duration> {
-        let ip = self.peer(rq)?;
-        let name = decode_basic(auth).map(|(name, _)| name).unwrap_or_default();
-        let now = Instant::now();
-        let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        [(Some(name), ip), (None, ip)]
-            .iter()
-            .filter_map(|key| f.get(key))
-            .filter_map(|(_, until)| until.checked_duration_since(now))
-            .filter(|d| !d.is_zero())
-            .max()
-    }
-
-    fn allow(&self, user: usize, need: Role) -> Check {
-        let u = &self.users[user];
-        if u.role >= need {
-            Check::Pass { authenticated: true }
-        } else {
-            Check::Refuse(Answer::error(&ApiError::new(
-                ErrorCode::Forbidden,
-                format!("user {} has role {}; this needs {}", u.name, u.role.name(), need.name()),
-            )))
-        }
-    }
-}
-
-/// Counts one more failed login under `key`; from the `free`-th in a row on, it must wait
-/// 1 s, then twice as long each time, up to [`MAX_LOCKOUT`]. Returns the count.
-fn count_failure(f: &mut Failures, key: (Option<String>, IpAddr), free: u32, now: Instant) -> u32 {
-    let entry = f.entry(key).or_insert((0, now));
-    entry.0 = entry.0.saturating_add(1);
-    if entry.0 >= free {
-        let wait = std::time::Duration::from_secs(1 << (entry.0 - free).min(9));
-        entry.1 = now + wait.min(MAX_LOCKOUT);
-    }
-    entry.0
-}
-
-/// The `Authorization` header's value.
-fn authorization(rq: &tiny_http::Request) -> Option<&str> {
-    rq.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str())
-}
-
-/// `Basic BASE64(name:password)` -> (name, password).
-pub fn decode_basic(value: &str) -> Option<(String, String)> {
-    use base64::Engine;
-    let (scheme, encoded) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (name, password) = text.split_once(':')?;
-    Some((name.to_string(), password.to_string()))
-}
-
-fn unauthorized(why: &str) -> Answer {
-    let mut a = Answer::error(&ApiError::new(ErrorCode::Unauthorized, why));
-    a.headers.push(("WWW-Authenticate", "Basic realm=\"kahi\", charset=\"UTF-8\"".into()));
-    a
 }
 
 #[cfg(test)]

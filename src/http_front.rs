@@ -1,366 +1,787 @@
-//! The HTTP front door: one thread with its own poll loop accepts every TCP connection of a
-//! `[server.http] listen` address and relays its bytes to tiny_http, which listens on a
-//! loopback port of its own. tiny_http gives each connection a thread and bounds nothing; the
-//! front bounds what a client can hold:
+//! The HTTP front: one thread with its own poll loop serves every connection of the
+//! `[server.http] listen` addresses. It reads request heads and bodies, checks credentials it
+//! already knows, hands each whole request to the event loop, and writes the answers the loop
+//! sends back, without blocking on any client. It never touches supervisor state.
 //!
-//! - at most `max_connections` at once: past it, a new connection is closed at once;
-//! - a client that sends more than [`UNANSWERED`] bytes with nothing sent back (an endless
-//!   header line, a body past the limit, a flood of pipelined requests) is dropped;
-//! - a client that stops reading: once [`BUFFER`] bytes wait for it, nothing more is taken
-//!   from tiny_http, and if it reads nothing for [`STALL`] it is dropped;
-//! - a connection with no byte either way for [`IDLE`] is closed (an SSE stream sends a
-//!   comment every 15 s, so a followed stream is never idle).
+//! What a client can hold is bounded here:
 //!
-//! The bytes are relayed as they are, TLS included: tiny_http still speaks HTTP and TLS. It
-//! sees each connection come from the loopback port the front connected from; [`Peers`] maps
-//! that port back to the client's address, for the login throttle and the logs.
+//! - at most `max_connections` connections per listen address. At the limit a new connection
+//!   takes the place of the one that has waited longest for its request head (idle or half
+//!   sent); only when every connection has a request in hand is the new one closed. A probe
+//!   sends its head at once, so it always gets a place however many clients stall;
+//! - a request head must be whole within [`HEAD_TIMEOUT`] of its first byte (of the
+//!   connection, for the first request), and at most [`crate::http_wire::MAX_HEAD`] bytes; its
+//!   body within the same deadline, at most [`crate::http::MAX_BODY`] bytes. Past either, 408,
+//!   431 or 413, and the connection closes;
+//! - a kept-alive connection waits at most [`IDLE`] for its next request;
+//! - a client that leaves bytes unread takes nothing for [`STALL`] is dropped. Long answers (a
+//!   large log, event streams) come from the loop in pieces, the next only once the client
+//!   has taken most of the last ([`LOW_WATER`]), and not while [`TOTAL`] bytes wait for all
+//!   clients together.
 //!
-//! The thread sleeps until a socket is ready or the next deadline; with no connection, it
-//! sleeps without a timeout.
+//! Threads: this one, and [`VERIFIERS`] that check new passwords with bcrypt (slow by design),
+//! whatever the number of connections.
 
-use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-/// Bytes from a client with nothing sent back, past which it is dropped: a request head and
-/// the largest body the API takes, with room to spare.
-pub const UNANSWERED: usize = 256 << 10;
-/// Bytes waiting for a client, past which nothing more is read for it.
-pub const BUFFER: usize = 256 << 10;
-/// How long a client may leave a full buffer unread.
-pub const STALL: Duration = Duration::from_secs(10);
-/// How long a connection may carry no byte either way.
-pub const IDLE: Duration = Duration::from_secs(60);
+use crate::http::{Answer, Body, Incoming, MAX_BODY, Shared};
+use crate::http_auth::{Check, Gate};
+use crate::http_tls::{Got, Io};
+use crate::http_wire::{Head, MAX_HEAD, Req, answer_head, parse_head};
 
-const LISTENER: Token = Token(0);
-/// [`Handle::flush`] asks the thread to relay what tiny_http wrote last.
+/// How long a request head (and its body) may take from its first byte.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may wait for its next request.
+pub const IDLE: Duration = Duration::from_secs(60);
+/// How long a client may take none of the bytes waiting for it.
+pub const STALL: Duration = Duration::from_secs(10);
+/// A long answer's next piece is made once less than this waits for its client.
+pub const LOW_WATER: usize = 64 << 10;
+/// Bytes waiting for all clients together past which no long answer gets its next piece.
+pub const TOTAL: usize = 64 << 20;
+/// Threads checking passwords with bcrypt.
+pub const VERIFIERS: usize = 2;
+/// Passwords waiting to be checked at most; past this, 503.
+const VERIFY_QUEUE: usize = 16;
+/// Deadlines are looked at no more often than this.
+const SWEEP: Duration = Duration::from_millis(250);
+/// A comment line this often keeps proxies from timing out a quiet event stream and finds
+/// clients that are gone.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
 const WAKE: Token = Token(usize::MAX);
 
-/// The daemon's hold on a front thread, for its exit.
+/// What the loop (and the password checkers) send the front.
+pub enum ToFront {
+    /// A whole answer to the request on `conn`.
+    Answer {
+        rq: Req,
+        answer: Answer,
+    },
+    /// A long answer begins: its head; its body comes in [`ToFront::Data`] as the loop makes it.
+    Open {
+        rq: Req,
+        head: Vec<u8>,
+        chunked: bool,
+        sse: bool,
+        outlet: Arc<OutletState>,
+    },
+    Data {
+        conn: u64,
+        bytes: Vec<u8>,
+    },
+    /// The long answer on `conn` is complete (an event stream: closed).
+    End {
+        conn: u64,
+    },
+    /// A password was checked: the request goes on to the loop, or is refused.
+    Verified {
+        rq: Req,
+        body: Vec<u8>,
+        refused: Option<Answer>,
+    },
+    /// Tell the loop once every answer handed so far is written.
+    Flush,
+}
+
+/// What the loop and the front share about one long answer.
+#[derive(Default)]
+pub struct OutletState {
+    /// Bytes sent by the loop and not yet taken by the client.
+    pub queued: AtomicUsize,
+    /// The client is gone: nothing more to make.
+    pub gone: AtomicBool,
+}
+
+/// The front's channels and counters, as the loop holds them.
 pub struct Handle {
-    waker: mio::Waker,
-    flushed: Arc<std::sync::atomic::AtomicBool>,
+    pub tx: Sender<ToFront>,
+    pub waker: Arc<mio::Waker>,
+    /// Bytes waiting for all clients.
+    pub total: Arc<AtomicUsize>,
+    /// Set by the front when a [`ToFront::Flush`] is done.
+    pub flushed: Arc<AtomicBool>,
 }
 
 impl Handle {
-    /// Relays what tiny_http has written to every client (the answer to a shutdown, say)
-    /// before the daemon exits; waits until done or `deadline`.
-    pub fn flush(&self, deadline: Instant) {
-        use std::sync::atomic::Ordering;
-        self.flushed.store(false, Ordering::SeqCst);
-        if self.waker.wake().is_err() {
+    pub fn send(&self, m: ToFront) {
+        if self.tx.send(m).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// A listen address, bound, with its TLS configuration.
+pub struct Listen {
+    pub listener: std::net::TcpListener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Starts the front thread and the password checkers.
+pub fn start(
+    listens: Vec<Listen>,
+    max_connections: usize,
+    gate: Arc<Gate>,
+    to_loop: Sender<Incoming>,
+    loop_waker: Arc<mio::Waker>,
+) -> io::Result<Handle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut listeners = Vec::new();
+    for (i, l) in listens.into_iter().enumerate() {
+        l.listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(l.listener);
+        poll.registry().register(&mut listener, Token(i), Interest::READABLE)?;
+        listeners.push((listener, l.tls, 0usize));
+    }
+    let (verify_tx, verify_rx) = std::sync::mpsc::sync_channel::<(Req, Vec<u8>)>(VERIFY_QUEUE);
+    let verify_rx = Arc::new(Mutex::new(verify_rx));
+    for _ in 0..VERIFIERS {
+        let (rx, gate, tx, waker) = (verify_rx.clone(), gate.clone(), tx.clone(), waker.clone());
+        std::thread::Builder::new().name("http-verify".into()).spawn(move || {
+            loop {
+                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((rq, body)) = next else { return };
+                let refused = gate.verify(&rq).err();
+                if tx.send(ToFront::Verified { rq, body, refused }).is_err() {
+                    return;
+                }
+                let _ = waker.wake();
+            }
+        })?;
+    }
+    let total = Arc::new(AtomicUsize::new(0));
+    let flushed = Arc::new(AtomicBool::new(false));
+    let front = Front {
+        poll,
+        listeners,
+        max_connections,
+        conns: HashMap::new(),
+        next: 1 << 20,
+        rx,
+        gate,
+        verify: verify_tx,
+        to_loop,
+        loop_waker,
+        total: total.clone(),
+        flushed: flushed.clone(),
+        flush_asked: false,
+        next_sweep: None,
+        last_sweep: Instant::now(),
+        refused: 0,
+    };
+    std::thread::Builder::new().name("http-front".into()).spawn(move || front.run())?;
+    Ok(Handle { tx, waker, total, flushed })
+}
+
+/// Where a connection is in its request.
+enum State {
+    /// Waiting for a request head; `since` when the head's first byte came (for the first
+    /// request of a connection: when it was accepted).
+    Head { since: Option<Instant> },
+    /// Reading the body of `rq`; the head came whole at `since`... its deadline is the head's.
+    Body { rq: Req, since: Instant },
+    /// A password is being checked.
+    Verifying,
+    /// The loop has the request.
+    Loop,
+    /// A long answer is being sent.
+    Long { chunked: bool, sse: bool, outlet: Arc<OutletState>, keepalive: Instant },
+}
+
+/// Bytes waiting for a client.
+enum Chunk {
+    Own(Vec<u8>),
+    Shared(Arc<Shared>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Own(b) => b,
+            Chunk::Shared(s) => s.bytes(),
+        }
+    }
+}
+
+struct Conn {
+    /// Its token, and the connection a request names.
+    id: u64,
+    io: Io,
+    peer: Option<IpAddr>,
+    /// Which listener it came from (its connections are counted against the limit there).
+    listener: usize,
+    inbuf: Vec<u8>,
+    state: State,
+    /// Since when it waits for a request (the order in which connections give way).
+    waiting_since: Instant,
+    out: VecDeque<Chunk>,
+    /// Bytes of `out[0]` already written.
+    out_pos: usize,
+    out_len: usize,
+    /// When the client last took a byte (or when bytes began waiting for it).
+    progress: Instant,
+    /// Close once `out` is written.
+    close: bool,
+    /// The client closed its side.
+    eof: bool,
+    /// A long answer fell below [`LOW_WATER`]: the loop is to make its next piece.
+    drained: bool,
+}
+
+impl Conn {
+    /// When this connection must be looked at even if nothing happens.
+    fn deadline(&self) -> Option<Instant> {
+        let mut d: Option<Instant> = None;
+        let mut at = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
+        if self.out_len > 0 || self.io.unsent() {
+            at(self.progress + STALL);
+        }
+        match &self.state {
+            State::Head { since: Some(s) } => at(*s + HEAD_TIMEOUT),
+            State::Head { since: None } => at(self.waiting_since + IDLE),
+            State::Body { since, .. } => at(*since + HEAD_TIMEOUT),
+            State::Long { sse: true, keepalive, .. } => at(*keepalive),
+            _ => {}
+        }
+        d
+    }
+
+    fn queue(&mut self, chunk: Chunk, total: &AtomicUsize, now: Instant) {
+        let n = chunk.bytes().len();
+        if n == 0 {
             return;
         }
-        while !self.flushed.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
+        if self.out_len == 0 {
+            self.progress = now;
         }
+        self.out_len += n;
+        total.fetch_add(n, Ordering::Relaxed);
+        self.out.push_back(chunk);
     }
-}
 
-/// Client addresses by the loopback port their relay connects to tiny_http from.
-#[derive(Default)]
-pub struct Peers(Mutex<HashMap<u16, SocketAddr>>);
-
-impl Peers {
-    /// The client behind a connection tiny_http sees from `seen`.
-    pub fn client(&self, seen: SocketAddr) -> IpAddr {
-        if !seen.ip().is_loopback() {
-            return seen.ip();
+    /// Writes what the client takes now; false when the connection failed.
+    fn write(&mut self, total: &AtomicUsize, now: Instant) -> bool {
+        if self.io.unsent() && self.io.push().is_err() {
+            return false;
         }
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&seen.port()).map_or(seen.ip(), |a| a.ip())
-    }
-
-    fn set(&self, port: u16, client: Option<SocketAddr>) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match client {
-            Some(c) => map.insert(port, c),
-            None => map.remove(&port),
-        };
-    }
-}
-
-/// One client and its relay to tiny_http.
-struct Pair {
-    client: TcpStream,
-    upstream: TcpStream,
-    /// The relay's own port toward tiny_http (the key in [`Peers`]).
-    port: u16,
-    /// Read from the client, not yet written to tiny_http.
-    up: Vec<u8>,
-    /// Read from tiny_http, not yet written to the client.
-    down: Vec<u8>,
-    /// Bytes from the client since the last byte sent to it.
-    unanswered: usize,
-    /// The client sent its last byte (EOF): tiny_http is told once `up` is written.
-    client_done: bool,
-    /// tiny_http closed: the client is closed once `down` is written.
-    upstream_done: bool,
-    last: Instant,
-    /// Since when `down` has been full.
-    full_since: Option<Instant>,
-}
-
-impl Pair {
-    /// Moves what can move, until nothing more does (the poll is edge-triggered: bytes left
-    /// behind because a buffer was full would otherwise wait for an event that never comes);
-    /// false when the pair is finished or must be dropped.
-    fn pump(&mut self, now: Instant) -> bool {
-        loop {
-            match self.pump_once(now) {
-                Some(true) => continue,
-                Some(false) => return !(self.upstream_done && self.down.is_empty()),
-                None => return false,
+        while self.out_len > 0 {
+            let mut bufs: Vec<&[u8]> = Vec::with_capacity(self.out.len().min(8));
+            for (i, c) in self.out.iter().take(8).enumerate() {
+                bufs.push(if i == 0 { &c.bytes()[self.out_pos..] } else { c.bytes() });
             }
-        }
-    }
-
-    /// One round each way: Some(whether another round may move more: bytes moved while a
-    /// full buffer had stopped a read), or None to drop the pair.
-    fn pump_once(&mut self, now: Instant) -> Option<bool> {
-        let mut buf = [0u8; 16 << 10];
-        let mut moved = false;
-        let mut stopped_full = false;
-        // Client -> tiny_http.
-        while !self.client_done && self.up.len() < 64 << 10 {
-            match self.client.read(&mut buf) {
-                Ok(0) => self.client_done = true,
-                Ok(n) => {
-                    self.up.extend_from_slice(&buf[..n]);
-                    self.unanswered += n;
-                    self.last = now;
-                    moved = true;
-                    if self.unanswered > UNANSWERED {
-                        return None;
-                    }
+            let n = match self.io.write(&bufs) {
+                Ok(0) => return true,
+                Ok(n) => n,
+                Err(_) => return false,
+            };
+            self.progress = now;
+            self.out_len -= n;
+            total.fetch_sub(n, Ordering::Relaxed);
+            if let State::Long { outlet, .. } = &self.state {
+                let before = outlet
+                    .queued
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                        Some(q.saturating_sub(n))
+                    })
+                    .unwrap_or(0);
+                // The loop makes the next piece once the client has taken most of this one.
+                self.drained |= before >= LOW_WATER && before.saturating_sub(n) < LOW_WATER;
+            }
+            let mut left = n;
+            while left > 0 {
+                let first = self.out[0].bytes().len() - self.out_pos;
+                if left >= first {
+                    left -= first;
+                    self.out.pop_front();
+                    self.out_pos = 0;
+                } else {
+                    self.out_pos += left;
+                    left = 0;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return None,
             }
         }
-        stopped_full |= !self.client_done && self.up.len() >= 64 << 10;
-        let before = self.up.len();
-        if !write_some(&mut self.upstream, &mut self.up) {
-            // tiny_http stopped reading (it answered before taking a whole body): what it
-            // said still goes to the client; what the client sends is dropped.
-            self.up.clear();
-            self.client_done = true;
-        }
-        moved |= self.up.len() < before;
-        if self.client_done && self.up.is_empty() {
-            let _ = self.upstream.shutdown(std::net::Shutdown::Write);
-        }
-        // tiny_http -> client.
-        while !self.upstream_done && self.down.len() < BUFFER {
-            match self.upstream.read(&mut buf) {
-                Ok(0) => self.upstream_done = true,
-                Ok(n) => {
-                    self.down.extend_from_slice(&buf[..n]);
-                    moved = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => self.upstream_done = true,
-            }
-        }
-        stopped_full |= !self.upstream_done && self.down.len() >= BUFFER;
-        let before = self.down.len();
-        if !write_some(&mut self.client, &mut self.down) {
-            return None;
-        }
-        if self.down.len() < before {
-            self.unanswered = 0;
-            self.last = now;
-            moved = true;
-        }
-        self.full_since = match (self.down.len() >= BUFFER, self.full_since) {
-            (true, None) => Some(now),
-            (true, since) => since,
-            (false, _) => None,
-        };
-        Some(moved && stopped_full)
+        true
     }
-
-    /// When this pair must be looked at even if nothing happens.
-    fn deadline(&self) -> Instant {
-        let idle = self.last + IDLE;
-        self.full_since.map_or(idle, |s| idle.min(s + STALL))
-    }
-}
-
-/// Writes as much of `buf` as `to` takes now; false on an error.
-fn write_some(to: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
-    let mut done = 0;
-    while done < buf.len() {
-        match to.write(&buf[done..]) {
-            Ok(0) => return false,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return false,
-        }
-    }
-    buf.drain(..done);
-    true
-}
-
-/// Starts the front thread for `listener`, relaying to tiny_http at `upstream`.
-pub fn start(
-    listener: std::net::TcpListener,
-    upstream: SocketAddr,
-    max_connections: usize,
-    peers: Arc<Peers>,
-) -> io::Result<Handle> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
-    let poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-    let waker = mio::Waker::new(poll.registry(), WAKE)?;
-    let flushed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let done = flushed.clone();
-    std::thread::Builder::new().name("http-front".into()).spawn(move || {
-        let pairs = HashMap::new();
-        Front { poll, listener, upstream, max_connections, peers, pairs, next: 1, done }.run()
-    })?;
-    Ok(Handle { waker, flushed })
 }
 
 struct Front {
     poll: Poll,
-    listener: TcpListener,
-    upstream: SocketAddr,
+    /// Each listener, its TLS configuration and how many connections it has.
+    listeners: Vec<(TcpListener, Option<Arc<rustls::ServerConfig>>, usize)>,
     max_connections: usize,
-    peers: Arc<Peers>,
-    /// By the token of the client socket; the upstream socket's token is the next one.
-    pairs: HashMap<usize, Pair>,
-    next: usize,
-    /// Set once a flush asked for by the [`Handle`] is done.
-    done: Arc<std::sync::atomic::AtomicBool>,
+    /// By token; tokens are never reused.
+    conns: HashMap<u64, Conn>,
+    next: u64,
+    rx: Receiver<ToFront>,
+    gate: Arc<Gate>,
+    verify: SyncSender<(Req, Vec<u8>)>,
+    to_loop: Sender<Incoming>,
+    loop_waker: Arc<mio::Waker>,
+    total: Arc<AtomicUsize>,
+    flushed: Arc<AtomicBool>,
+    flush_asked: bool,
+    next_sweep: Option<Instant>,
+    last_sweep: Instant,
+    /// Connections closed at once for want of a place.
+    refused: u64,
 }
 
 impl Front {
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
-        let mut refused = 0u64;
+        let mut scratch = vec![0u8; 64 << 10];
         loop {
             let timeout = self
-                .pairs
-                .values()
-                .map(Pair::deadline)
-                .min()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+                .next_sweep
+                .map(|t| t.max(self.last_sweep + SWEEP).saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
-                log::error!("HTTP front: poll: {e}");
+                log::error!("HTTP: poll: {e}");
                 return;
             }
             let now = Instant::now();
-            let mut touched = Vec::new();
-            let mut flush = false;
+            let mut handed = false;
+            let total_before = self.total.load(Ordering::Relaxed);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now, &mut refused),
-                    WAKE => {
-                        touched.extend(self.pairs.keys().copied());
-                        flush = true;
-                    }
-                    Token(t) => touched.push(t - (t % 2 == 0) as usize),
+                    WAKE => {}
+                    Token(t) if t < self.listeners.len() => self.accept(t, now, &mut scratch),
+                    Token(t) => handed |= self.drive(t as u64, now, &mut scratch),
                 }
             }
-            touched.sort_unstable();
-            touched.dedup();
-            for key in touched {
-                if let Some(p) = self.pairs.get_mut(&key)
-                    && !p.pump(now)
-                {
-                    self.drop_pair(key);
+            loop {
+                match self.rx.try_recv() {
+                    Ok(m) => handed |= self.message(m, now, &mut scratch),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
                 }
             }
-            // Deadlines: idle connections and clients that stopped reading.
-            let late: Vec<usize> =
-                self.pairs.iter().filter(|(_, p)| p.deadline() <= now).map(|(k, _)| *k).collect();
-            for key in late {
-                self.drop_pair(key);
+            if self.next_sweep.is_some_and(|t| t <= now && self.last_sweep + SWEEP <= now) {
+                self.sweep(now, &mut scratch);
             }
-            if flush {
-                self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+            if self.flush_asked && self.conns.values().all(|c| c.out_len == 0) {
+                self.flush_asked = false;
+                self.flushed.store(true, Ordering::SeqCst);
+            }
+            // Long answers held back for the total may go on.
+            handed |= total_before >= TOTAL && self.total.load(Ordering::Relaxed) < TOTAL;
+            if handed {
+                let _ = self.loop_waker.wake();
             }
         }
     }
 
-    fn accept(&mut self, now: Instant, refused: &mut u64) {
+    fn accept(&mut self, l: usize, now: Instant, scratch: &mut [u8]) {
         loop {
-            let (client, addr) = match self.listener.accept() {
+            let (sock, addr) = match self.listeners[l].0.accept() {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // EMFILE and the like: the connection stays in the backlog.
-                    log::warn!("HTTP front: accept: {e}");
+                    // EMFILE and the like: the connection stays in the backlog until a
+                    // deadline frees a descriptor.
+                    log::warn!("HTTP: unable to accept a connection: {e}");
+                    self.next_sweep = Some(now);
                     return;
                 }
             };
-            if self.pairs.len() >= self.max_connections {
-                *refused += 1;
-                if refused.is_power_of_two() {
+            if self.listeners[l].2 >= self.max_connections && !self.make_room(l) {
+                self.refused += 1;
+                if self.refused.is_power_of_two() {
                     log::warn!(
-                        "HTTP: {} connections open, the most allowed (max_connections); closed the one from {addr} ({refused} so far)",
-                        self.pairs.len()
+                        "HTTP: {} connections open, the most allowed (max_connections), each with a request in hand; closed the one from {addr} ({} so far)",
+                        self.listeners[l].2,
+                        self.refused
                     );
                 }
                 continue;
             }
-            if let Err(e) = self.relay(client, addr, now) {
-                log::warn!("HTTP front: unable to relay a connection from {addr}: {e}");
+            let _ = sock.set_nodelay(true);
+            let io = match Io::new(sock, self.listeners[l].1.as_ref()) {
+                Ok(io) => io,
+                Err(e) => {
+                    log::warn!("HTTP: unable to serve a connection from {addr}: {e}");
+                    continue;
+                }
+            };
+            let id = self.next;
+            self.next += 1;
+            let mut conn = Conn {
+                id,
+                io,
+                peer: Some(addr.ip()),
+                listener: l,
+                inbuf: Vec::new(),
+                state: State::Head { since: Some(now) },
+                waiting_since: now,
+                out: VecDeque::new(),
+                out_pos: 0,
+                out_len: 0,
+                progress: now,
+                close: false,
+                eof: false,
+                drained: false,
+            };
+            let both = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self.poll.registry().register(conn.io.sock(), Token(id as usize), both)
+            {
+                log::warn!("HTTP: unable to serve a connection from {addr}: {e}");
+                continue;
+            }
+            self.listeners[l].2 += 1;
+            self.conns.insert(id, conn);
+            // Bytes may have come with the connection.
+            if self.drive(id, now, scratch) {
+                let _ = self.loop_waker.wake();
             }
         }
     }
 
-    fn relay(&mut self, mut client: TcpStream, addr: SocketAddr, now: Instant) -> io::Result<()> {
-        let upstream = std::net::TcpStream::connect(self.upstream)?;
-        upstream.set_nodelay(true)?;
-        upstream.set_nonblocking(true)?;
-        let port = upstream.local_addr()?.port();
-        let mut upstream = TcpStream::from_std(upstream);
-        let key = self.next;
-        self.next += 2;
-        let both = Interest::READABLE | Interest::WRITABLE;
-        self.poll.registry().register(&mut client, Token(key), both)?;
-        self.poll.registry().register(&mut upstream, Token(key + 1), both)?;
-        self.peers.set(port, Some(addr));
-        let mut pair = Pair {
-            client,
-            upstream,
-            port,
-            up: Vec::new(),
-            down: Vec::new(),
-            unanswered: 0,
-            client_done: false,
-            upstream_done: false,
-            last: now,
-            full_since: None,
-        };
-        // Bytes may have arrived before registration.
-        if pair.pump(now) {
-            self.pairs.insert(key, pair);
-        } else {
-            self.peers.set(port, None);
+    /// Closes the connection of listener `l` that has waited longest for a request head, if
+    /// any waits for one.
+    fn make_room(&mut self, l: usize) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.listener == l && matches!(c.state, State::Head { .. }) && c.out_len == 0
+            })
+            .min_by_key(|(_, c)| c.waiting_since)
+            .map(|(id, _)| *id);
+        match oldest {
+            Some(id) => {
+                self.close(id);
+                true
+            }
+            None => false,
         }
-        Ok(())
     }
 
-    fn drop_pair(&mut self, key: usize) {
-        if let Some(mut p) = self.pairs.remove(&key) {
-            let _ = self.poll.registry().deregister(&mut p.client);
-            let _ = self.poll.registry().deregister(&mut p.upstream);
-            self.peers.set(p.port, None);
+    fn close(&mut self, id: u64) {
+        if let Some(mut c) = self.conns.remove(&id) {
+            let _ = self.poll.registry().deregister(c.io.sock());
+            self.total.fetch_sub(c.out_len, Ordering::Relaxed);
+            self.listeners[c.listener].2 -= 1;
+            if let State::Long { outlet, .. } = &c.state {
+                outlet.gone.store(true, Ordering::SeqCst);
+                // The loop forgets the answer next time it looks.
+                let _ = self.loop_waker.wake();
+            }
         }
     }
+
+    /// Moves the connection on as far as it goes now; true when a request went to the loop.
+    fn drive(&mut self, id: u64, now: Instant, scratch: &mut [u8]) -> bool {
+        let Some(c) = self.conns.get_mut(&id) else { return false };
+        let mut handed = false;
+        let ok = loop {
+            if !c.write(&self.total, now) {
+                break false;
+            }
+            if c.out_len > 0 || c.io.unsent() {
+                if c.close {
+                    break true;
+                }
+                // Nothing more is read until the client takes its answer (a client that
+                // pipelines requests without reading gets no further).
+                if matches!(c.state, State::Head { .. }) {
+                    break true;
+                }
+            } else if c.close && !matches!(c.state, State::Long { .. }) {
+                // Closed once its answer is written (a long one: once it has ended).
+                break false;
+            }
+            // Read what may be read now.
+            let room = match &c.state {
+                State::Head { .. } => MAX_HEAD + 1 - c.inbuf.len().min(MAX_HEAD + 1),
+                State::Body { rq, .. } => rq.length.saturating_sub(c.inbuf.len()),
+                // Only to see the client go: what it sends meanwhile waits for its turn, up
+                // to a head's worth.
+                _ => MAX_HEAD.saturating_sub(c.inbuf.len()),
+            };
+            let before = c.inbuf.len();
+            match c.io.read(scratch, &mut c.inbuf, room) {
+                Ok(Got::Some) => {}
+                Ok(Got::Eof) => c.eof = true,
+                Err(_) => break false,
+            }
+            if c.inbuf.len() > MAX_HEAD + MAX_BODY {
+                c.inbuf.truncate(MAX_HEAD + MAX_BODY);
+            }
+            let got = c.inbuf.len() > before;
+            let out_before = c.out_len;
+            match step(c, &self.gate, &self.total, now) {
+                Step::Wait => {}
+                Step::Hand(incoming) => {
+                    handed |= self.to_loop.send(incoming).is_ok();
+                }
+                Step::Verify(rq, body) => {
+                    if let Err(e) = self.verify.try_send((rq, body)) {
+                        let (std::sync::mpsc::TrySendError::Full((rq, _))
+                        | std::sync::mpsc::TrySendError::Disconnected((rq, _))) = e;
+                        let a = crate::http::refusal(503, "too many logins being checked at once");
+                        answer(c, &rq, a, &self.total, now);
+                    }
+                }
+                Step::Answer(rq, a) => answer(c, &rq, a, &self.total, now),
+                Step::Close => break false,
+            }
+            if c.eof && matches!(c.state, State::Head { .. }) && c.out_len == 0 {
+                // Nothing more will come; what was asked has been answered.
+                break false;
+            }
+            if c.eof && matches!(c.state, State::Long { sse: true, .. }) {
+                break false;
+            }
+            let moved = got || c.out_len > out_before;
+            if !moved || c.eof {
+                break true;
+            }
+        };
+        if let Some(c) = self.conns.get_mut(&id)
+            && std::mem::take(&mut c.drained)
+        {
+            let _ = self.loop_waker.wake();
+        }
+        let deadline = self.conns.get(&id).and_then(Conn::deadline);
+        self.arm(deadline);
+        if !ok {
+            self.close(id);
+        }
+        handed
+    }
+
+    fn arm(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.next_sweep = Some(self.next_sweep.map_or(at, |t| t.min(at)));
+        }
+    }
+
+    /// Handles one message; true when a request went to the loop.
+    fn message(&mut self, m: ToFront, now: Instant, scratch: &mut [u8]) -> bool {
+        let id = match m {
+            ToFront::Answer { rq, answer: a } => {
+                let Some(c) = self.conns.get_mut(&rq.conn) else { return false };
+                answer(c, &rq, a, &self.total, now);
+                c.state = State::Head { since: None };
+                c.waiting_since = now;
+                rq.conn
+            }
+            ToFront::Open { rq, head, chunked, sse, outlet } => {
+                let Some(c) = self.conns.get_mut(&rq.conn) else {
+                    outlet.gone.store(true, Ordering::SeqCst);
+                    return false;
+                };
+                crate::http::count(&rq.method, 200);
+                // The connection closes once the answer ends if it has no other end.
+                c.close |= rq.close || sse || !chunked;
+                c.queue(Chunk::Own(head), &self.total, now);
+                c.state = State::Long { chunked, sse, outlet, keepalive: now + KEEPALIVE };
+                rq.conn
+            }
+            ToFront::Data { conn, bytes } => {
+                let Some(c) = self.conns.get_mut(&conn) else { return false };
+                let State::Long { chunked, outlet, .. } = &c.state else { return false };
+                let framed = if *chunked { chunk(&bytes) } else { bytes };
+                // `queued` counts the bytes the loop sent; it falls by every byte written,
+                // framing included, so it reaches 0 a little early.
+                let _ = outlet;
+                c.queue(Chunk::Own(framed), &self.total, now);
+                conn
+            }
+            ToFront::End { conn } => {
+                let Some(c) = self.conns.get_mut(&conn) else { return false };
+                let State::Long { chunked, sse, .. } = &c.state else { return false };
+                if *sse {
+                    c.close = true;
+                } else if *chunked {
+                    c.queue(Chunk::Own(b"0\r\n\r\n".to_vec()), &self.total, now);
+                }
+                c.state = State::Head { since: None };
+                c.waiting_since = now;
+                conn
+            }
+            ToFront::Verified { rq, body, refused } => {
+                let Some(c) = self.conns.get_mut(&rq.conn) else { return false };
+                match refused {
+                    Some(a) => answer(c, &rq, a, &self.total, now),
+                    None => {
+                        c.state = State::Loop;
+                        return self
+                            .to_loop
+                            .send(Incoming { rq, body, authenticated: true })
+                            .is_ok();
+                    }
+                }
+                rq.conn
+            }
+            ToFront::Flush => {
+                self.flush_asked = true;
+                return false;
+            }
+        };
+        self.drive(id, now, scratch)
+    }
+
+    /// Closes connections past their deadlines; sends event streams their keep-alive.
+    fn sweep(&mut self, now: Instant, scratch: &mut [u8]) {
+        self.last_sweep = now;
+        self.next_sweep = None;
+        let mut late = Vec::new();
+        for (id, c) in self.conns.iter_mut() {
+            if let State::Long { sse: true, keepalive, .. } = &mut c.state
+                && *keepalive <= now
+            {
+                *keepalive = now + KEEPALIVE;
+                c.queue(Chunk::Own(b": keepalive\n\n".to_vec()), &self.total, now);
+                late.push((*id, false));
+                continue;
+            }
+            if c.deadline().is_some_and(|d| d <= now) {
+                late.push((*id, true));
+            }
+        }
+        for (id, expired) in late {
+            if !expired {
+                self.drive(id, now, scratch);
+                continue;
+            }
+            if let Some(c) = self.conns.get_mut(&id)
+                && c.out_len == 0
+                && matches!(c.state, State::Head { since: Some(_) } | State::Body { .. })
+            {
+                // A request that took too long: say so, if the client takes it now.
+                let head = answer_head(false, 408, &[], Some(0), true);
+                let _ = c.io.write(&[&head]);
+            }
+            self.close(id);
+        }
+        let deadlines: Vec<Option<Instant>> = self.conns.values().map(Conn::deadline).collect();
+        for d in deadlines {
+            self.arm(d);
+        }
+    }
+}
+
+/// What a connection's bytes make of it.
+enum Step {
+    Wait,
+    Hand(Incoming),
+    Verify(Req, Vec<u8>),
+    Answer(Req, Answer),
+    Close,
+}
+
+/// Parses what came; moves the connection to its next state.
+fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Step {
+    if let State::Head { since } = &mut c.state {
+        if c.inbuf.is_empty() {
+            return Step::Wait;
+        }
+        since.get_or_insert(now);
+        let since = since.unwrap_or(now);
+        match parse_head(&c.inbuf, MAX_BODY) {
+            Head::Partial => return Step::Wait,
+            Head::Bad(status, why) => {
+                c.inbuf.clear();
+                let rq = Req {
+                    conn: 0,
+                    method: "GET".into(),
+                    url: String::new(),
+                    http10: false,
+                    close: true,
+                    headers: Vec::new(),
+                    length: 0,
+                    peer: c.peer,
+                };
+                return Step::Answer(rq, crate::http::refusal(status, why));
+            }
+            Head::Done(h, len) => {
+                c.inbuf.drain(..len);
+                if c.inbuf.capacity() > 4 * MAX_HEAD {
+                    c.inbuf.shrink_to(MAX_HEAD);
+                }
+                if h.expect_continue && h.length > c.inbuf.len() {
+                    c.queue(Chunk::Own(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()), total, now);
+                }
+                let rq = Req {
+                    conn: c.id,
+                    method: h.method,
+                    url: h.url,
+                    http10: h.http10,
+                    close: h.close,
+                    headers: h.headers,
+                    length: h.length,
+                    peer: c.peer,
+                };
+                c.state = State::Body { rq, since };
+            }
+        }
+    }
+    let State::Body { rq, .. } = &c.state else { return Step::Wait };
+    if c.inbuf.len() < rq.length {
+        return if c.eof { Step::Close } else { Step::Wait };
+    }
+    let State::Body { rq, .. } = std::mem::replace(&mut c.state, State::Loop) else {
+        return Step::Wait;
+    };
+    let body: Vec<u8> = c.inbuf.drain(..rq.length).collect();
+    match gate.check(&rq) {
+        Check::Pass { authenticated } => Step::Hand(Incoming { rq, body, authenticated }),
+        Check::Verify => {
+            c.state = State::Verifying;
+            Step::Verify(rq, body)
+        }
+        Check::Refuse(a) => Step::Answer(rq, a),
+    }
+}
+
+/// Queues an answer to `rq` on its connection.
+fn answer(c: &mut Conn, rq: &Req, a: Answer, total: &AtomicUsize, now: Instant) {
+    crate::http::count(&rq.method, a.status);
+    c.close |= rq.close || c.eof;
+    let head_only = rq.method == "HEAD";
+    match a.body {
+        Body::Shared(s) => {
+            let head = answer_head(rq.http10, a.status, &a.headers, Some(s.bytes().len()), c.close);
+            c.queue(Chunk::Own(head), total, now);
+            if !head_only {
+                c.queue(Chunk::Shared(s), total, now);
+            }
+        }
+        body => {
+            let body = body.into_bytes();
+            let mut out = answer_head(rq.http10, a.status, &a.headers, Some(body.len()), c.close);
+            if !head_only {
+                out.extend_from_slice(&body);
+            }
+            c.queue(Chunk::Own(out), total, now);
+        }
+    }
+    if !matches!(c.state, State::Head { .. }) {
+        c.state = State::Head { since: None };
+        c.waiting_since = now;
+    }
+}
+
+/// One chunk of a chunked body.
+fn chunk(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 12);
+    out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+    out
 }

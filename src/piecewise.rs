@@ -19,12 +19,21 @@ pub const PROCESSES_PER_PIECE: usize = 512;
 /// Log bytes in one piece: a multiple of 3, so that base64 pieces join without padding.
 pub const BYTES_PER_PIECE: usize = 3 << 18;
 
+/// Log bytes in one piece of an HTTP answer: smaller, so that each costs the loop well under
+/// a millisecond (the HTTP front has its own bound on what waits for a client); a multiple of 3.
+pub const HTTP_BYTES_PER_PIECE: usize = 3 << 15;
+
 /// A reply on its way, with what is left to send.
 #[derive(Debug)]
 pub struct Piecewise {
     what: What,
     /// The reply's opening was written.
     opened: bool,
+    /// The reply names itself (`"reply":"log"`), as on the control socket; HTTP answers
+    /// leave it out.
+    tagged: bool,
+    /// Log bytes in one piece.
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -49,7 +58,12 @@ enum What {
 impl Piecewise {
     /// The status of `ids`, and the names that matched none.
     pub fn status(ids: Vec<ProcId>, unknown: Vec<String>) -> Piecewise {
-        Piecewise { what: What::Status { ids, next: 0, first: true, unknown }, opened: false }
+        Piecewise {
+            what: What::Status { ids, next: 0, first: true, unknown },
+            opened: false,
+            tagged: true,
+            bytes: BYTES_PER_PIECE,
+        }
     }
 
     /// Bytes `from..end` of a process's ring buffer; `skipped` bytes before `from` were
@@ -65,13 +79,22 @@ impl Piecewise {
         Piecewise {
             what: What::Log { id, stream, from, next: from, end, skipped, encoding },
             opened: false,
+            tagged: true,
+            bytes: BYTES_PER_PIECE,
         }
+    }
+
+    /// The same reply as the HTTP API answers it: without its `"reply"` tag, in pieces of
+    /// [`HTTP_BYTES_PER_PIECE`] (the event loop makes each as the client has taken the last).
+    pub fn for_http(self) -> Piecewise {
+        Piecewise { tagged: false, bytes: HTTP_BYTES_PER_PIECE, ..self }
     }
 
     /// Appends the next piece to `out`: true when that was the last (the reply's newline
     /// included).
     pub fn piece(&mut self, sup: &Supervisor, now: Now, out: &mut Vec<u8>) -> bool {
         let opening = !std::mem::replace(&mut self.opened, true);
+        let (tagged, per_piece) = (self.tagged, self.bytes as u64);
         match &mut self.what {
             What::Status { ids, next, first, unknown } => {
                 if opening {
@@ -97,12 +120,14 @@ impl Piecewise {
                 true
             }
             What::Log { id, stream, from, next, end, skipped, encoding } => {
-                if opening {
+                if opening && tagged {
                     out.extend_from_slice(br#"{"reply":"log","data":""#);
+                } else if opening {
+                    out.extend_from_slice(br#"{"data":""#);
                 }
                 // Gone, cleared or overwritten since: the data ends here.
                 let read = sup.get(*id).map(|e| {
-                    let want = (*end - *next).min(BYTES_PER_PIECE as u64) as usize;
+                    let want = (*end - *next).min(per_piece) as usize;
                     e.ring(*stream).read(*next, want)
                 });
                 let more = match read {

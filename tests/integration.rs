@@ -12,6 +12,7 @@ mod deps;
 mod docs;
 mod harness;
 mod http;
+mod http_limits;
 mod lifecycle;
 mod logs;
 mod pid1;

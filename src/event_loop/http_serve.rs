@@ -17,8 +17,7 @@ impl EventLoop {
         // can change between them unless a request that changes something comes in between.
         let mut all: Option<std::sync::Arc<http::Shared>> = None;
         while let Some(incoming) = self.http.as_ref().and_then(Http::next) {
-            let method = incoming.rq.method();
-            let list = matches!(method, tiny_http::Method::Get | tiny_http::Method::Head)
+            let list = incoming.rq.is_read()
                 && incoming.rq.url().trim_end_matches('/') == "/api/v1/processes";
             if list {
                 let clock = Now { mono: now, wall: SystemTime::now() };
@@ -35,19 +34,40 @@ impl EventLoop {
                 self.http_send(incoming.rq, answer);
                 continue;
             }
-            if !matches!(method, tiny_http::Method::Get | tiny_http::Method::Head) {
+            if !incoming.rq.is_read() {
                 all = None;
             }
             self.http_request(incoming, now);
             self.perform(now);
         }
+        // Long answers and log streams whose clients have taken most of what they were sent.
+        let clock = Now { mono: now, wall: SystemTime::now() };
+        if let Some(http) = &mut self.http {
+            http.pump(&self.sup, clock);
+        }
+        let mut i = self.subscribers.len();
+        while i > 0 {
+            i -= 1;
+            if matches!(&self.subscribers[i], (sub, Feed::Log { .. }) if sub.ready()) {
+                self.feed_log(i);
+            }
+        }
     }
 
     fn http_request(&mut self, incoming: http::Incoming, now: Instant) {
         let http::Incoming { rq, body, authenticated } = incoming;
-        let answer = match http::route(rq.method().as_str(), rq.url(), &body) {
+        let answer = match http::route(rq.method(), rq.url(), &body) {
             Route::Api(Request::Tail { name, stream, bytes, offset, encoding, .. }, _) => {
-                self.http_log(&name, stream, bytes, offset, encoding)
+                match self.http_log(&name, stream, bytes, offset, encoding) {
+                    Ok(answer) => answer,
+                    Err(log) => {
+                        let clock = Now { mono: now, wall: SystemTime::now() };
+                        if let Some(http) = &mut self.http {
+                            http.stream(rq, log, &self.sup, clock);
+                        }
+                        return;
+                    }
+                }
             }
             Route::Api(req, shape) => return self.http_api(rq, req, shape, now),
             Route::LogStream { name, stream } => return self.subscribe_log(rq, &name, stream),
@@ -84,14 +104,14 @@ impl EventLoop {
     }
 
     /// Hands an answer to the HTTP threads.
-    pub(super) fn http_send(&mut self, rq: tiny_http::Request, answer: Answer) {
+    pub(super) fn http_send(&mut self, rq: http::Req, answer: Answer) {
         if let Some(http) = &self.http {
             http.answer(rq, answer);
         }
     }
 
     /// An API request, answered as the control socket answers it.
-    fn http_api(&mut self, rq: tiny_http::Request, req: Request, shape: Shape, now: Instant) {
+    fn http_api(&mut self, rq: http::Req, req: Request, shape: Shape, now: Instant) {
         let clock = Now { mono: now, wall: SystemTime::now() };
         let reply = match api::handle(&mut self.sup, req, clock) {
             Handled::Reply(r) => r,
@@ -129,8 +149,8 @@ impl EventLoop {
         self.http_send(rq, http::answer(&shape, reply));
     }
 
-    /// `GET .../log/STREAM`: the bytes are copied out of the ring here; making them JSON, which
-    /// for a large read takes a while, is the responder thread's work.
+    /// `GET .../log/STREAM`: a short read is copied out of the ring here (the front makes it
+    /// JSON); a long one (Err) is sent in pieces made from the ring as the client takes them.
     fn http_log(
         &self,
         name: &str,
@@ -138,39 +158,39 @@ impl EventLoop {
         bytes: u64,
         offset: Option<u64>,
         encoding: api::Encoding,
-    ) -> Answer {
-        let entry = match api::one(&self.sup, name) {
-            Ok(id) => self.sup.get(id),
-            Err(e) => return Answer::error(&e),
+    ) -> Result<Answer, crate::piecewise::Piecewise> {
+        let id = match api::one(&self.sup, name) {
+            Ok(id) => id,
+            Err(e) => return Ok(Answer::error(&e)),
         };
-        let Some(entry) = entry else {
-            return Answer::error(&ApiError::new(
+        let Some(entry) = self.sup.get(id) else {
+            return Ok(Answer::error(&ApiError::new(
                 ErrorCode::NotFound,
                 format!("no such process: {name}"),
-            ));
+            )));
         };
         let ring = entry.ring(stream);
         let (from, end, skipped) = ring.span(offset, bytes);
+        if end - from > http::LONG_LOG {
+            let log = crate::piecewise::Piecewise::log(id, stream, from, end, skipped, encoding);
+            return Err(log.for_http());
+        }
         let read = ring.read(from, (end - from) as usize);
-        Answer::json_later(
+        Ok(Answer::json_later(
             200,
             http::LogChunk { data: read.data, offset: read.offset, skipped, encoding },
-        )
+        ))
     }
 
     /// Follows a process's log as Server-Sent Events: the last 1600 bytes (or everything
     /// after the `Last-Event-ID` the client saw), then each new chunk, its id the offset
     /// after it.
-    fn subscribe_log(&mut self, rq: tiny_http::Request, name: &str, stream: Stream) {
+    fn subscribe_log(&mut self, rq: http::Req, name: &str, stream: Stream) {
         let id = match api::one(&self.sup, name) {
             Ok(id) => id,
             Err(e) => return self.http_send(rq, Answer::error(&e)),
         };
-        let last_seen = rq
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Last-Event-ID"))
-            .and_then(|h| h.value.as_str().trim().parse::<u64>().ok());
+        let last_seen = rq.header("Last-Event-ID").and_then(|v| v.trim().parse::<u64>().ok());
         let Some(e) = self.sup.get(id) else { return };
         let offset =
             last_seen.unwrap_or_else(|| e.ring(stream).tail(api::default_tail_bytes()).offset);
@@ -181,7 +201,7 @@ impl EventLoop {
     }
 
     /// Follows the event stream, of the given types or of all.
-    fn subscribe_events(&mut self, rq: tiny_http::Request, types: Vec<String>) {
+    fn subscribe_events(&mut self, rq: http::Req, types: Vec<String>) {
         if let Some(bad) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
             let e = ApiError::new(
                 ErrorCode::BadRequest,
@@ -193,17 +213,18 @@ impl EventLoop {
         self.subscribers.push((sub, Feed::Events(types)));
     }
 
-    /// Sends a log subscriber what its log has gained; drops it if it cannot take it.
+    /// Sends a log subscriber what its log has gained, a piece at a time: the next once the
+    /// client has taken most of the last. Drops it if it is gone.
     fn feed_log(&mut self, i: usize) {
         let Some((sub, Feed::Log { id, stream, offset })) = self.subscribers.get_mut(i) else {
             return;
         };
         let Some(e) = self.sup.get(*id) else { return };
         let ring = e.ring(*stream);
-        if ring.end() <= *offset {
+        if ring.end() <= *offset || !sub.ready() {
             return;
         }
-        let read = ring.read(*offset, usize::MAX);
+        let read = ring.read(*offset, crate::piecewise::HTTP_BYTES_PER_PIECE);
         let next = read.offset + read.data.len() as u64;
         let text = String::from_utf8_lossy(&read.data);
         if sub.send(http::sse_event("log", Some(next), &text)) {

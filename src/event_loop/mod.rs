@@ -145,7 +145,7 @@ pub struct EventLoop {
     /// The HTTP listener, when `[server.http]` asks for one.
     http: Option<Http>,
     /// HTTP requests with a parked start/stop/restart, by the token of their waiter.
-    http_waiting: HashMap<Token, (tiny_http::Request, Shape)>,
+    http_waiting: HashMap<Token, (crate::http::Req, Shape)>,
     /// Server-Sent Events clients and what they follow.
     subscribers: Vec<(crate::http::Subscriber, Feed)>,
     /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
