@@ -48,6 +48,8 @@ pub const STALL: Duration = Duration::from_secs(10);
 pub const LOW_WATER: usize = 64 << 10;
 /// Bytes waiting for all clients together past which no long answer gets its next piece.
 pub const TOTAL: usize = 64 << 20;
+/// The socket send buffer of a connection with a long answer.
+const LONG_SNDBUF: usize = 256 << 10;
 /// Threads checking passwords with bcrypt.
 pub const VERIFIERS: usize = 2;
 /// Passwords waiting to be checked at most; past this, 503.
@@ -586,6 +588,13 @@ impl Front {
                     return false;
                 };
                 crate::http::count(&rq.method, 200);
+                // The kernel holds at most this much of a long answer for the client too
+                // (on loopback it would take megabytes each, made by the loop for nothing).
+                let _ = nix::sys::socket::setsockopt(
+                    &*c.io.sock(),
+                    nix::sys::socket::sockopt::SndBuf,
+                    &LONG_SNDBUF,
+                );
                 // The connection closes once the answer ends if it has no other end.
                 c.close |= rq.close || sse || !chunked;
                 c.queue(Chunk::Own(head), &self.total, now);
