@@ -150,7 +150,9 @@ pub fn start(
     let verify_rx = Arc::new(Mutex::new(verify_rx));
     for _ in 0..VERIFIERS {
         let (rx, gate, tx, waker) = (verify_rx.clone(), gate.clone(), tx.clone(), waker.clone());
+        let loop_waker = loop_waker.clone();
         std::thread::Builder::new().name("http-verify".into()).spawn(move || {
+            crate::logs::daemon_log::off_loop(loop_waker);
             loop {
                 let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                 let Ok((rq, body)) = next else { return };
@@ -341,6 +343,7 @@ struct Front {
 
 impl Front {
     fn run(mut self) {
+        crate::logs::daemon_log::off_loop(self.loop_waker.clone());
         let mut events = Events::with_capacity(256);
         let mut scratch = vec![0u8; 64 << 10];
         loop {

@@ -13,6 +13,8 @@ use crate::supervisor::{ProcId, Stream};
 impl EventLoop {
     /// Answers every request the HTTP threads have parsed.
     pub(super) fn serve_http(&mut self, now: Instant) {
+        // What the HTTP threads logged: only the loop writes the daemon's log.
+        crate::logs::daemon_log::take_deferred();
         // Requests for the whole process list that come together get one snapshot: nothing
         // can change between them unless a request that changes something comes in between.
         let mut all: Option<std::sync::Arc<http::Shared>> = None;
