@@ -42,7 +42,8 @@ on it, a sink that depends on every branch): time until all RUNNING, median of 3
 figure is diamond / independent; the diamond's order is checked from the start times.
 
 HTTP: GET /api/v1/processes with 100 programs under wrk (-t2 -c32, kept-alive), median of 3
-runs of 10 s, requests/s and p99; then supervisord (when installed) with 100 programs and its
+runs of 10 s, requests/s and p99, the daemon's threads, and one /healthz with 10,000 idle
+connections open; then supervisord (when installed) with 100 programs and its
 XML-RPC getAllProcessInfo under the same wrk load; the figure is Kahi / supervisord.
 
 With --peers DIR (a benchmark harness with run.sh and adapters/), the same scenarios are
@@ -101,7 +102,7 @@ TARGETS = {
     "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
     "log_vs_supervisord": ("log throughput, Kahi / supervisord", "x", 1.0, ">"),
     "deps_200_ratio": ("200 programs, dependency diamond / independent", "x", 1.5, "<="),
-    "http_rps": ("HTTP process list, 100 programs, rate", "req/s", 10000.0, ">="),
+    "http_rps": ("HTTP process list, 100 programs, rate", "req/s", 18000.0, ">="),
     "http_p99": ("HTTP process list, 100 programs, p99", "ms", 10.0, "<"),
     "http_vs_supervisord": ("HTTP rate, Kahi / supervisord XML-RPC", "x", 20.0, ">="),
     "scale_start": ("start of 10,000 programs", "s", 30.0, "<"),
@@ -1285,6 +1286,33 @@ def wrk(url, secs, script=None):
     return float(rate.group(1)), float(p99.group(1)) * scale
 
 
+def idle_connections(port, n, threads):
+    """Opens up to `n` connections that send nothing (as many as the descriptor limit
+    allows), then times one /healthz: (connections opened, ms, daemon threads)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    conns = []
+    try:
+        for _ in range(min(n, hard - 100)):
+            conns.append(socket.create_connection(("127.0.0.1", port)))
+        t = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = s.recv(12)
+        took = (time.monotonic() - t) * 1000
+        if not answer.startswith(b"HTTP/1.1 200"):
+            note(f"  /healthz with {len(conns)} idle connections: {answer!r}")
+            return None
+        return len(conns), took, threads()
+    except OSError as e:
+        note(f"  idle connections: {e}")
+        return None
+    finally:
+        for c in conns:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def http_load(out, opts):
     """GET /api/v1/processes with 100 programs under wrk (2 threads, 32 connections), median
     of the runs; then supervisord's XML-RPC getAllProcessInfo the same way, when installed."""
@@ -1307,12 +1335,18 @@ def http_load(out, opts):
         for _ in range(opts.http_runs):
             runs.append(wrk(url, opts.http_secs))
             note(f"  Kahi HTTP: {runs[-1][0]:.0f} req/s, p99 {runs[-1][1]:.2f} ms")
+        threads = d.threads()
+        idle = idle_connections(port, 10000, d.threads)
         d.check_alive()
     rate = statistics.median(r[0] for r in runs)
     p99 = statistics.median(r[1] for r in runs)
     detail = f"median of {len(runs)} wrk runs of {opts.http_secs} s: " + " ".join(f"{r[0]:.0f}" for r in runs)
     out.figure("http_rps", rate, detail)
     out.figure("http_p99", p99, "median of the runs' p99: " + " ".join(f"{r[1]:.2f}" for r in runs))
+    out.measure("HTTP daemon threads after the wrk runs", threads, "threads", "the loop, the front, two password checkers")
+    if idle:
+        out.measure(f"/healthz with {idle[0]} idle connections open", idle[1], "ms",
+                    f"threads {idle[2]}; past max_connections (512) new ones take the idle ones' places")
     if shutil.which("supervisord"):
         sup = supervisord_rpc(opts)
         if sup:
