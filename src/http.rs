@@ -534,13 +534,14 @@ impl Http {
         sup: &Supervisor,
         now: Now,
     ) {
-        // Chunked on a kept-alive connection; else the body ends with the connection.
-        let chunked = !rq.http10 && !rq.close;
-        let head = crate::http_wire::answer_head(rq.http10, 200, &[], None, !chunked);
+        // Chunked on a kept-alive connection; else the body ends with the connection (and a
+        // HEAD, whose length is not known before the body is made, ends it at once).
         let head_only = rq.method == "HEAD";
+        let chunked = !rq.http10 && !rq.close && !head_only;
+        let head = crate::http_wire::answer_head(rq.http10, 200, &[], None, !chunked);
         let outlet = self.open(rq, head, chunked, false);
         if head_only {
-            return;
+            return outlet.end();
         }
         self.streams.insert(outlet.conn, (outlet, log));
         self.pump(sup, now);
