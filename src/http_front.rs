@@ -48,6 +48,9 @@ pub const STALL: Duration = Duration::from_secs(10);
 pub const LOW_WATER: usize = 64 << 10;
 /// Bytes waiting for all clients together past which no long answer gets its next piece.
 pub const TOTAL: usize = 64 << 20;
+/// How long, and for how many bytes, a closing connection reads what its client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 /// The socket send buffer of a connection with a long answer.
 const LONG_SNDBUF: usize = 256 << 10;
 /// Threads checking passwords with bcrypt.
@@ -201,6 +204,10 @@ enum State {
     Loop,
     /// A long answer is being sent.
     Long { chunked: bool, sse: bool, outlet: Arc<OutletState>, keepalive: Instant },
+    /// Answered and closed for writing; what the client still sends is read and dropped
+    /// until it closes too, so that closing does not reset the connection before the client
+    /// has read the answer (a refused body it is still sending, say).
+    Linger { until: Instant, dropped: usize },
 }
 
 /// Bytes waiting for a client.
@@ -256,6 +263,7 @@ impl Conn {
             State::Head { since: None } => at(self.waiting_since + IDLE),
             State::Body { since, .. } => at(*since + HEAD_TIMEOUT),
             State::Long { sse: true, keepalive, .. } => at(*keepalive),
+            State::Linger { until, .. } => at(*until),
             _ => {}
         }
         d
@@ -462,7 +470,9 @@ impl Front {
             .conns
             .iter()
             .filter(|(_, c)| {
-                c.listener == l && matches!(c.state, State::Head { .. }) && c.out_len == 0
+                c.listener == l
+                    && matches!(c.state, State::Head { .. } | State::Linger { .. })
+                    && c.out_len == 0
             })
             .min_by_key(|(_, c)| c.waiting_since)
             .map(|(id, _)| *id);
@@ -507,7 +517,28 @@ impl Front {
                 }
             } else if c.close && !matches!(c.state, State::Long { .. }) {
                 // Closed once its answer is written (a long one: once it has ended).
-                break false;
+                if c.eof {
+                    break false;
+                }
+                if !matches!(c.state, State::Linger { .. }) {
+                    let _ = c.io.sock().shutdown(std::net::Shutdown::Write);
+                    c.state = State::Linger { until: now + LINGER, dropped: 0 };
+                    c.inbuf = Vec::new();
+                }
+                let got = match c.io.read(scratch, &mut c.inbuf, scratch.len()) {
+                    Ok(Got::Some) => c.inbuf.len(),
+                    _ => break false,
+                };
+                c.inbuf.clear();
+                let State::Linger { dropped, .. } = &mut c.state else { break false };
+                *dropped += got;
+                if *dropped > LINGER_BYTES {
+                    break false;
+                }
+                if got == 0 {
+                    break true;
+                }
+                continue;
             }
             // Read what may be read now.
             let room = match &c.state {
