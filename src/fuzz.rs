@@ -141,8 +141,11 @@ pub fn control(data: &[u8]) {
 }
 
 /// An HTTP request: `METHOD URL [AUTHORIZATION]`, a newline, then the body. The role it
-/// needs, its route, and for an API route the answer, against a supervisor running [`BASE`].
+/// needs, its route, and for an API route the answer, against a supervisor running [`BASE`];
+/// and the same bytes read as a request head.
 pub fn http(data: &[u8]) {
+    // The same bytes as a request head off the wire.
+    let _ = crate::http_wire::parse_head(data, http::MAX_BODY);
     let (head, body) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
