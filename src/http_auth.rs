@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::api::{ApiError, ErrorCode};
@@ -207,6 +208,37 @@ impl Gate {
             )))
         }
     }
+}
+
+/// Starts `threads` threads that check new credentials with bcrypt, off the HTTP front (each
+/// check takes tens of milliseconds by design). Requests wait in a queue of `queue` at most
+/// (a full one refuses at once); `done` gets each request with its refusal, if any, and says
+/// whether to go on.
+pub fn start_checkers(
+    threads: usize,
+    queue: usize,
+    gate: &Arc<Gate>,
+    done: impl Fn(Req, Vec<u8>, Option<Answer>) -> bool + Send + Clone + 'static,
+    loop_waker: &Arc<mio::Waker>,
+) -> std::io::Result<SyncSender<(Req, Vec<u8>)>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Req, Vec<u8>)>(queue);
+    let rx = Arc::new(Mutex::new(rx));
+    for _ in 0..threads {
+        let (rx, gate, done, loop_waker) =
+            (rx.clone(), gate.clone(), done.clone(), loop_waker.clone());
+        std::thread::Builder::new().name("http-verify".into()).spawn(move || {
+            crate::logs::daemon_log::off_loop(loop_waker);
+            loop {
+                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok((rq, body)) = next else { return };
+                let refused = gate.verify(&rq).err();
+                if !done(rq, body, refused) {
+                    return;
+                }
+            }
+        })?;
+    }
+    Ok(tx)
 }
 
 /// Counts one more failed login under `key`; from the `free`-th in a row on, it must wait

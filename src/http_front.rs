@@ -24,19 +24,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::http::{Answer, Body, Incoming, MAX_BODY, Shared};
-use crate::http_auth::{Check, Gate};
+use crate::http::{Answer, Incoming, MAX_BODY};
+use crate::http_auth::Gate;
+use crate::http_conn::{Chunk, Conn, State, Step, answer, step};
 use crate::http_tls::{Got, Io};
-use crate::http_wire::{Head, MAX_HEAD, Req, answer_head, parse_head};
+use crate::http_wire::{MAX_HEAD, Req, answer_head, chunk};
 
 /// How long a request head (and its body) may take from its first byte.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,6 +142,7 @@ pub fn start(
     let poll = Poll::new()?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
     let (tx, rx) = std::sync::mpsc::channel();
+    let (tx2, waker2) = (tx.clone(), waker.clone());
     let mut listeners = Vec::new();
     for (i, l) in listens.into_iter().enumerate() {
         l.listener.set_nonblocking(true)?;
@@ -149,24 +150,17 @@ pub fn start(
         poll.registry().register(&mut listener, Token(i), Interest::READABLE)?;
         listeners.push((listener, l.tls, 0usize));
     }
-    let (verify_tx, verify_rx) = std::sync::mpsc::sync_channel::<(Req, Vec<u8>)>(VERIFY_QUEUE);
-    let verify_rx = Arc::new(Mutex::new(verify_rx));
-    for _ in 0..VERIFIERS {
-        let (rx, gate, tx, waker) = (verify_rx.clone(), gate.clone(), tx.clone(), waker.clone());
-        let loop_waker = loop_waker.clone();
-        std::thread::Builder::new().name("http-verify".into()).spawn(move || {
-            crate::logs::daemon_log::off_loop(loop_waker);
-            loop {
-                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                let Ok((rq, body)) = next else { return };
-                let refused = gate.verify(&rq).err();
-                if tx.send(ToFront::Verified { rq, body, refused }).is_err() {
-                    return;
-                }
-                let _ = waker.wake();
-            }
-        })?;
-    }
+    let verify_tx = crate::http_auth::start_checkers(
+        VERIFIERS,
+        VERIFY_QUEUE,
+        &gate,
+        move |rq, body, refused| {
+            let done = tx2.send(ToFront::Verified { rq, body, refused }).is_ok();
+            let _ = waker2.wake();
+            done
+        },
+        &loop_waker,
+    )?;
     let total = Arc::new(AtomicUsize::new(0));
     let flushed = Arc::new(AtomicBool::new(false));
     let front = Front {
@@ -186,145 +180,11 @@ pub fn start(
         next_sweep: None,
         last_sweep: Instant::now(),
         refused: 0,
+        accept_failures: 0,
+        retry_accept: false,
     };
     std::thread::Builder::new().name("http-front".into()).spawn(move || front.run())?;
     Ok(Handle { tx, waker, total, flushed })
-}
-
-/// Where a connection is in its request.
-enum State {
-    /// Waiting for a request head; `since` when the head's first byte came (for the first
-    /// request of a connection: when it was accepted).
-    Head { since: Option<Instant> },
-    /// Reading the body of `rq`; the head came whole at `since`... its deadline is the head's.
-    Body { rq: Req, since: Instant },
-    /// A password is being checked.
-    Verifying,
-    /// The loop has the request.
-    Loop,
-    /// A long answer is being sent.
-    Long { chunked: bool, sse: bool, outlet: Arc<OutletState>, keepalive: Instant },
-    /// Answered and closed for writing; what the client still sends is read and dropped
-    /// until it closes too, so that closing does not reset the connection before the client
-    /// has read the answer (a refused body it is still sending, say).
-    Linger { until: Instant, dropped: usize },
-}
-
-/// Bytes waiting for a client.
-enum Chunk {
-    Own(Vec<u8>),
-    Shared(Arc<Shared>),
-}
-
-impl Chunk {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Chunk::Own(b) => b,
-            Chunk::Shared(s) => s.bytes(),
-        }
-    }
-}
-
-struct Conn {
-    /// Its token, and the connection a request names.
-    id: u64,
-    io: Io,
-    peer: Option<IpAddr>,
-    /// Which listener it came from (its connections are counted against the limit there).
-    listener: usize,
-    inbuf: Vec<u8>,
-    state: State,
-    /// Since when it waits for a request (the order in which connections give way).
-    waiting_since: Instant,
-    out: VecDeque<Chunk>,
-    /// Bytes of `out[0]` already written.
-    out_pos: usize,
-    out_len: usize,
-    /// When the client last took a byte (or when bytes began waiting for it).
-    progress: Instant,
-    /// Close once `out` is written.
-    close: bool,
-    /// The client closed its side.
-    eof: bool,
-    /// A long answer fell below [`LOW_WATER`]: the loop is to make its next piece.
-    drained: bool,
-}
-
-impl Conn {
-    /// When this connection must be looked at even if nothing happens.
-    fn deadline(&self) -> Option<Instant> {
-        let mut d: Option<Instant> = None;
-        let mut at = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
-        if self.out_len > 0 || self.io.unsent() {
-            at(self.progress + STALL);
-        }
-        match &self.state {
-            State::Head { since: Some(s) } => at(*s + HEAD_TIMEOUT),
-            State::Head { since: None } => at(self.waiting_since + IDLE),
-            State::Body { since, .. } => at(*since + HEAD_TIMEOUT),
-            State::Long { sse: true, keepalive, .. } => at(*keepalive),
-            State::Linger { until, .. } => at(*until),
-            _ => {}
-        }
-        d
-    }
-
-    fn queue(&mut self, chunk: Chunk, total: &AtomicUsize, now: Instant) {
-        let n = chunk.bytes().len();
-        if n == 0 {
-            return;
-        }
-        if self.out_len == 0 {
-            self.progress = now;
-        }
-        self.out_len += n;
-        total.fetch_add(n, Ordering::Relaxed);
-        self.out.push_back(chunk);
-    }
-
-    /// Writes what the client takes now; false when the connection failed.
-    fn write(&mut self, total: &AtomicUsize, now: Instant) -> bool {
-        if self.io.unsent() && self.io.push().is_err() {
-            return false;
-        }
-        while self.out_len > 0 {
-            let mut bufs: Vec<&[u8]> = Vec::with_capacity(self.out.len().min(8));
-            for (i, c) in self.out.iter().take(8).enumerate() {
-                bufs.push(if i == 0 { &c.bytes()[self.out_pos..] } else { c.bytes() });
-            }
-            let n = match self.io.write(&bufs) {
-                Ok(0) => return true,
-                Ok(n) => n,
-                Err(_) => return false,
-            };
-            self.progress = now;
-            self.out_len -= n;
-            total.fetch_sub(n, Ordering::Relaxed);
-            if let State::Long { outlet, .. } = &self.state {
-                let before = outlet
-                    .queued
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
-                        Some(q.saturating_sub(n))
-                    })
-                    .unwrap_or(0);
-                // The loop makes the next piece once the client has taken most of this one.
-                self.drained |= before >= LOW_WATER && before.saturating_sub(n) < LOW_WATER;
-            }
-            let mut left = n;
-            while left > 0 {
-                let first = self.out[0].bytes().len() - self.out_pos;
-                if left >= first {
-                    left -= first;
-                    self.out.pop_front();
-                    self.out_pos = 0;
-                } else {
-                    self.out_pos += left;
-                    left = 0;
-                }
-            }
-        }
-        true
-    }
 }
 
 struct Front {
@@ -347,6 +207,9 @@ struct Front {
     last_sweep: Instant,
     /// Connections closed at once for want of a place.
     refused: u64,
+    /// Accepts that failed (out of descriptors, say), and whether to try again.
+    accept_failures: u64,
+    retry_accept: bool,
 }
 
 impl Front {
@@ -404,9 +267,16 @@ impl Front {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // EMFILE and the like: the connection stays in the backlog until a
-                    // deadline frees a descriptor.
-                    log::warn!("HTTP: unable to accept a connection: {e}");
+                    // EMFILE and the like: the connection stays in the backlog, and accepting
+                    // is tried again at the next sweep (a deadline may free a descriptor).
+                    self.accept_failures += 1;
+                    if self.accept_failures.is_power_of_two() {
+                        log::warn!(
+                            "HTTP: unable to accept a connection: {e} ({} times so far)",
+                            self.accept_failures
+                        );
+                    }
+                    self.retry_accept = true;
                     self.next_sweep = Some(now);
                     return;
                 }
@@ -716,115 +586,10 @@ impl Front {
         for d in deadlines {
             self.arm(d);
         }
-    }
-}
-
-/// What a connection's bytes make of it.
-enum Step {
-    Wait,
-    Hand(Incoming),
-    Verify(Req, Vec<u8>),
-    Answer(Req, Answer),
-    Close,
-}
-
-/// Parses what came; moves the connection to its next state.
-fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Step {
-    if let State::Head { since } = &mut c.state {
-        if c.inbuf.is_empty() {
-            return Step::Wait;
-        }
-        since.get_or_insert(now);
-        let since = since.unwrap_or(now);
-        match parse_head(&c.inbuf, MAX_BODY) {
-            Head::Partial => return Step::Wait,
-            Head::Bad(status, why) => {
-                c.inbuf.clear();
-                let rq = Req {
-                    conn: 0,
-                    method: "GET".into(),
-                    url: String::new(),
-                    http10: false,
-                    close: true,
-                    headers: Vec::new(),
-                    length: 0,
-                    peer: c.peer,
-                };
-                return Step::Answer(rq, crate::http::refusal(status, why));
-            }
-            Head::Done(h, len) => {
-                c.inbuf.drain(..len);
-                if c.inbuf.capacity() > 4 * MAX_HEAD {
-                    c.inbuf.shrink_to(MAX_HEAD);
-                }
-                if h.expect_continue && h.length > c.inbuf.len() {
-                    c.queue(Chunk::Own(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()), total, now);
-                }
-                let rq = Req {
-                    conn: c.id,
-                    method: h.method,
-                    url: h.url,
-                    http10: h.http10,
-                    close: h.close,
-                    headers: h.headers,
-                    length: h.length,
-                    peer: c.peer,
-                };
-                c.state = State::Body { rq, since };
+        if std::mem::take(&mut self.retry_accept) {
+            for l in 0..self.listeners.len() {
+                self.accept(l, now, scratch);
             }
         }
     }
-    let State::Body { rq, .. } = &c.state else { return Step::Wait };
-    if c.inbuf.len() < rq.length {
-        return if c.eof { Step::Close } else { Step::Wait };
-    }
-    let State::Body { rq, .. } = std::mem::replace(&mut c.state, State::Loop) else {
-        return Step::Wait;
-    };
-    let body: Vec<u8> = c.inbuf.drain(..rq.length).collect();
-    match gate.check(&rq) {
-        Check::Pass { authenticated } => Step::Hand(Incoming { rq, body, authenticated }),
-        Check::Verify => {
-            c.state = State::Verifying;
-            Step::Verify(rq, body)
-        }
-        Check::Refuse(a) => Step::Answer(rq, a),
-    }
-}
-
-/// Queues an answer to `rq` on its connection.
-fn answer(c: &mut Conn, rq: &Req, a: Answer, total: &AtomicUsize, now: Instant) {
-    crate::http::count(&rq.method, a.status);
-    c.close |= rq.close || c.eof;
-    let head_only = rq.method == "HEAD";
-    match a.body {
-        Body::Shared(s) => {
-            let head = answer_head(rq.http10, a.status, &a.headers, Some(s.bytes().len()), c.close);
-            c.queue(Chunk::Own(head), total, now);
-            if !head_only {
-                c.queue(Chunk::Shared(s), total, now);
-            }
-        }
-        body => {
-            let body = body.into_bytes();
-            let mut out = answer_head(rq.http10, a.status, &a.headers, Some(body.len()), c.close);
-            if !head_only {
-                out.extend_from_slice(&body);
-            }
-            c.queue(Chunk::Own(out), total, now);
-        }
-    }
-    if !matches!(c.state, State::Head { .. }) {
-        c.state = State::Head { since: None };
-        c.waiting_since = now;
-    }
-}
-
-/// One chunk of a chunked body.
-fn chunk(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 12);
-    out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-    out
 }

@@ -214,6 +214,15 @@ pub fn answer_head(
     out
 }
 
+/// One chunk of a chunked body.
+pub fn chunk(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 12);
+    out.extend_from_slice(format!("{:x}\r\n", bytes.len()).as_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// The reason phrase of the statuses Kahi answers with.
 pub fn reason(status: u16) -> &'static str {
     match status {

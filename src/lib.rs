@@ -17,6 +17,7 @@ mod hash_password;
 mod health;
 mod http;
 mod http_auth;
+mod http_conn;
 mod http_front;
 mod http_tls;
 mod http_wire;
