@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::http::{Answer, Body, Incoming, MAX_BODY, Shared};
 use crate::http_auth::{Check, Gate};
-use crate::http_front::{HEAD_TIMEOUT, IDLE, LOW_WATER, OutletState, STALL};
+use crate::http_front::{HEAD_TIMEOUT, IDLE, LOW_WATER, OutletState, STALL, TOTAL};
 use crate::http_tls::Io;
 use crate::http_wire::{Head, MAX_HEAD, Req, answer_head, parse_head};
 
@@ -214,6 +214,14 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
         return Step::Wait;
     };
     let body: Vec<u8> = c.inbuf.drain(..rq.length).collect();
+    // Clients that do not read what they asked for hold their answers for STALL at most; while
+    // that adds up to TOTAL for all of them, only the probes are served.
+    if total.load(Ordering::Relaxed) > TOTAL
+        && crate::http_auth::required_role(rq.method(), rq.url(), true).is_some()
+    {
+        let why = "too many answers wait for their clients; try again";
+        return Step::Answer(rq, crate::http::refusal(503, why));
+    }
     match gate.check(&rq) {
         Check::Pass { authenticated } => Step::Hand(Incoming { rq, body, authenticated }),
         Check::Verify => {

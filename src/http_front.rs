@@ -14,10 +14,10 @@
 //!   body within the same deadline, at most [`crate::http::MAX_BODY`] bytes. Past either, 408,
 //!   431 or 413, and the connection closes;
 //! - a kept-alive connection waits at most [`IDLE`] for its next request;
-//! - a client that leaves bytes unread takes nothing for [`STALL`] is dropped. Long answers (a
-//!   large log, event streams) come from the loop in pieces, the next only once the client
+//! - a client that takes none of the bytes waiting for it for [`STALL`] is dropped. Long
+//!   answers (a large log, event streams) come from the loop in pieces, the next only once the client
 //!   has taken most of the last ([`LOW_WATER`]), and not while [`TOTAL`] bytes wait for all
-//!   clients together.
+//!   clients together; past that, new requests but the probes get 503.
 //!
 //! Threads: this one, and [`VERIFIERS`] that check new passwords with bcrypt (slow by design),
 //! whatever the number of connections.
