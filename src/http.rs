@@ -655,6 +655,11 @@ impl Subscriber {
         true
     }
 
+    /// The client is gone (or was dropped): forget the subscriber.
+    pub fn gone(&self) -> bool {
+        self.outlet.gone()
+    }
+
     /// The client has taken most of what it was sent: a log stream may send what it has
     /// not seen yet.
     pub fn ready(&self) -> bool {

@@ -262,3 +262,41 @@ fn viewers_that_never_read_a_large_log_hold_little_memory_and_delay_nothing() {
     );
     assert_eq!((v["offset"].as_u64(), v["skipped"].as_u64()), (Some(0), Some(0)));
 }
+
+/// The status an event stream's request gets; the connection is kept when it is 200.
+fn open_stream(port: u16, path: &str) -> (u16, TcpStream) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    let status = std::str::from_utf8(&head[9..12]).unwrap().parse().unwrap();
+    (status, s)
+}
+
+#[test]
+fn event_streams_whose_clients_left_give_their_places_back() {
+    let (_d, port) = start("http-streams-gone", "[programs.quiet]\ncommand = \"sleep 1000\"\n");
+    let path = "/api/v1/processes/quiet/log/stdout/stream";
+    // Every place (64) taken by streams of a log that never grows, then left.
+    for round in 0..2 {
+        let streams: Vec<TcpStream> = (0..64)
+            .map(|i| {
+                let (status, s) = open_stream(port, path);
+                assert_eq!(status, 200, "stream {i} of round {round}");
+                s
+            })
+            .collect();
+        assert_eq!(open_stream(port, path).0, 503, "a 65th stream was taken");
+        drop(streams);
+        wait_until("the streams' places are given back", DEADLINE, || {
+            let (status, _s) = open_stream(port, path);
+            status == 200
+        });
+        // That probe's stream ends with its connection.
+        wait_until("the probe's place is given back", DEADLINE, || {
+            let (status, _s) = open_stream(port, "/api/v1/events/stream");
+            status == 200
+        });
+    }
+}

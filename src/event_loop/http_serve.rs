@@ -47,6 +47,7 @@ impl EventLoop {
         if let Some(http) = &mut self.http {
             http.pump(&self.sup, clock);
         }
+        self.subscribers.retain(|(sub, _)| !sub.gone());
         let mut i = self.subscribers.len();
         while i > 0 {
             i -= 1;
