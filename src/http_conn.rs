@@ -72,6 +72,9 @@ pub struct Conn {
     pub eof: bool,
     /// A long answer fell below [`LOW_WATER`]: the loop is to make its next piece.
     pub drained: bool,
+    /// Read what the client still sends for a while after the last answer before closing
+    /// (see [`State::Linger`]).
+    pub linger: bool,
 }
 
 impl Conn {
@@ -172,6 +175,8 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
             Head::Partial => return Step::Wait,
             Head::Bad(status, why) => {
                 c.inbuf.clear();
+                // A head past every limit is a flood: nothing more of it is read.
+                c.linger = status != 431;
                 let rq = Req {
                     conn: 0,
                     method: "GET".into(),

@@ -50,7 +50,7 @@ pub const LOW_WATER: usize = 64 << 10;
 pub const TOTAL: usize = 64 << 20;
 /// How long, and for how many bytes, a closing connection reads what its client still sends.
 const LINGER: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
+const LINGER_BYTES: usize = 256 << 10;
 /// The socket send buffer of a connection with a long answer.
 const LONG_SNDBUF: usize = 256 << 10;
 /// Threads checking passwords with bcrypt.
@@ -317,6 +317,7 @@ impl Front {
                 close: false,
                 eof: false,
                 drained: false,
+                linger: true,
             };
             let both = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self.poll.registry().register(conn.io.sock(), Token(id as usize), both)
@@ -387,7 +388,7 @@ impl Front {
                 }
             } else if c.close && !matches!(c.state, State::Long { .. }) {
                 // Closed once its answer is written (a long one: once it has ended).
-                if c.eof {
+                if c.eof || !c.linger {
                     break false;
                 }
                 if !matches!(c.state, State::Linger { .. }) {
