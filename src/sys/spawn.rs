@@ -37,7 +37,7 @@ pub struct Given<'a> {
     /// PR_SET_PDEATHSIG: the program is killed when Kahi dies (`[server] orphans = "kill"`).
     /// The kernel sends it when the *thread* that started the program ends: programs are
     /// started on the event loop's thread, the process's main thread, which ends only with
-    /// the process (tiny_http's threads, which come and go, start none).
+    /// the process (the HTTP front and password-checker threads start none).
     pub die_with_kahi: bool,
 }
 

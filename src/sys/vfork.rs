@@ -9,8 +9,8 @@
 //! error's errno is written where the waiting thread reads it, so "No such file or directory"
 //! is known rather than guessed from an early exit.
 //!
-//! The child shares every byte of memory with the daemon's other threads (tiny_http's keep
-//! running while the loop thread waits), so, until its exec:
+//! The child shares every byte of memory with the daemon's other threads (the HTTP front's
+//! keep running while the loop thread waits), so, until its exec:
 //! - it allocates nothing, takes no lock, logs nothing and cannot panic: everything it reads
 //!   was made before the clone;
 //! - it makes raw system calls, never a C library function that does more than its system
