@@ -248,7 +248,7 @@ impl Loop {
                     at,
                 ) => {
                     self.now = self.now.max(at);
-                    self.sup.input(id, Input::Timer(kind), self.now);
+                    self.sup.input(id, Input::Timer(kind, at), self.now);
                 }
                 _ => {}
             }

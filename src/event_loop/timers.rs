@@ -75,12 +75,10 @@ impl EventLoop {
         while let Some((at, key)) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Process(id, kind) => {
-                    let current =
-                        self.sup.get(id).is_some_and(|e| e.proc.timers.is_current(kind, at));
-                    if current {
-                        self.sup.input(id, Input::Timer(kind), now);
-                        self.perform(now);
-                    }
+                    // A deadline since moved or cleared is recognised, and ignored, by the
+                    // machine.
+                    self.sup.input(id, Input::Timer(kind, at), now);
+                    self.perform(now);
                 }
                 TimerKey::Flush(id, stream) => self.flush_due(id, stream, at, now),
             }

@@ -54,15 +54,19 @@ pub struct Timers {
 
 impl Timers {
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.slots[kind.index()]
+        self.slots.get(kind.index()).copied().flatten()
     }
 
     fn set(&mut self, kind: TimerKind, at: Instant) {
-        self.slots[kind.index()] = Some(at);
+        if let Some(slot) = self.slots.get_mut(kind.index()) {
+            *slot = Some(at);
+        }
     }
 
     fn clear(&mut self, kind: TimerKind) {
-        self.slots[kind.index()] = None;
+        if let Some(slot) = self.slots.get_mut(kind.index()) {
+            *slot = None;
+        }
     }
 
     /// True when `at` is still the armed deadline of `kind`.
@@ -175,8 +179,17 @@ pub enum Input {
     SpawnFailed { error: String, transient: bool },
     /// Its pid was reaped.
     Exited(ExitStatus),
-    /// One of its deadlines passed.
-    Timer(TimerKind),
+    /// One of its deadlines passed: the deadline it was armed for, so that one the process
+    /// has since moved or cleared is recognised as stale and ignored here.
+    Timer(TimerKind, Instant),
+}
+
+/// What the machine is told about the world around the process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// The daemon is shutting down (or a critical process's exit is about to make it): no
+    /// automatic restart.
+    pub shutting_down: bool,
 }
 
 /// What a process's health checks say.
@@ -245,8 +258,20 @@ pub enum Action {
 }
 
 /// Feeds one input to one process.
-pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec<Action> {
+pub fn step(
+    p: &mut Proc,
+    spec: &ProcessSpec,
+    ctx: &Context,
+    input: Input,
+    now: Instant,
+) -> Vec<Action> {
     let mut out = Vec::new();
+    if let Input::Timer(kind, at) = &input
+        && !p.timers.is_current(*kind, *at)
+    {
+        // A deadline moved or cleared since it was armed: stale, nothing to do.
+        return out;
+    }
     let name = spec.namespec();
     match (p.state, input) {
         // ---- Start ----
@@ -375,11 +400,13 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             out.push(Action::Log(Level::Info, format!("exited: {name} ({status}; {word})")));
             // RUNNING -> EXITED
             change_after(p, State::Exited, Some(&exit), &mut out);
-            let restart = match spec.autorestart {
-                AutoRestart::Always => true,
-                AutoRestart::Never => false,
-                AutoRestart::Unexpected => !exit.expected,
-            };
+            // No automatic restarts while shutting down, as supervisord: stop what exits.
+            let restart = !ctx.shutting_down
+                && match spec.autorestart {
+                    AutoRestart::Always => true,
+                    AutoRestart::Never => false,
+                    AutoRestart::Unexpected => !exit.expected,
+                };
             if restart {
                 // A SIGKILL that Kahi did not send (an operator's `kill -9`, often meant as
                 // "restart it now") is not the program crashing: it does not grow the wait.
@@ -461,7 +488,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
         (_, Input::Signal(_)) => {} // nothing to signal
 
         // ---- Timers ----
-        (State::Starting, Input::Timer(TimerKind::StartSecs)) => {
+        (State::Starting, Input::Timer(TimerKind::StartSecs, _)) => {
             p.timers.clear(TimerKind::StartSecs);
             // STARTING -> RUNNING: stayed up startsecs.
             become_running(p, spec, &name, now, &mut out);
@@ -481,7 +508,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             out.push(Action::Log(Level::Info, format!("{name} says STOPPING=1")));
         }
         (_, Input::Notify(_)) => {} // READY=1 again, or a ping with no watchdog: nothing
-        (State::Running, Input::Timer(TimerKind::Watchdog)) if !spec.watchdog_sec.is_zero() => {
+        (State::Running, Input::Timer(TimerKind::Watchdog, _)) if !spec.watchdog_sec.is_zero() => {
             p.timers.clear(TimerKind::Watchdog);
             out.push(Action::Log(
                 Level::Warn,
@@ -494,13 +521,15 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             out.push(Action::Kill { signal: Signal::SIGABRT, group: false });
         }
         // ---- health checks ----
-        (State::Running, Input::Timer(TimerKind::HealthCheck)) if spec.healthcheck.is_some() => {
+        (State::Running, Input::Timer(TimerKind::HealthCheck, _)) if spec.healthcheck.is_some() => {
             p.timers.clear(TimerKind::HealthCheck);
             let timeout = spec.healthcheck.as_ref().map_or(Duration::ZERO, |h| h.timeout);
             out.push(Action::CheckHealth);
             arm(p, TimerKind::HealthTimeout, now + timeout, &mut out);
         }
-        (State::Running, Input::Timer(TimerKind::HealthTimeout)) if spec.healthcheck.is_some() => {
+        (State::Running, Input::Timer(TimerKind::HealthTimeout, _))
+            if spec.healthcheck.is_some() =>
+        {
             p.timers.clear(TimerKind::HealthTimeout);
             out.push(Action::CancelHealthCheck);
             let timeout = spec.healthcheck.as_ref().map_or(Duration::ZERO, |h| h.timeout);
@@ -521,17 +550,17 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             health_result(p, spec, &name, ok, &detail, now, &mut out);
         }
         (_, Input::HealthResult { .. }) => {} // a check of a run that is over: nothing
-        (State::Running, Input::Timer(TimerKind::ReadyDelay)) => {
+        (State::Running, Input::Timer(TimerKind::ReadyDelay, _)) => {
             p.timers.clear(TimerKind::ReadyDelay);
             // RUNNING for ready_delay: ready for what depends on it.
             p.ready = true;
         }
-        (State::Starting, Input::Timer(TimerKind::StartDelay)) => {
+        (State::Starting, Input::Timer(TimerKind::StartDelay, _)) => {
             p.timers.clear(TimerKind::StartDelay);
             // STARTING: start_delay passed, spawn.
             spawn(p, now, &mut out);
         }
-        (State::Backoff, Input::Timer(TimerKind::Backoff))
+        (State::Backoff, Input::Timer(TimerKind::Backoff, _))
             if p.timers.get(TimerKind::Backoff).is_some() =>
         {
             p.timers.clear(TimerKind::Backoff);
@@ -539,7 +568,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.restarts += 1;
             begin_start(p, now, &mut out);
         }
-        (State::Backoff, Input::Timer(TimerKind::Restart))
+        (State::Backoff, Input::Timer(TimerKind::Restart, _))
             if p.timers.get(TimerKind::Restart).is_some() =>
         {
             p.timers.clear(TimerKind::Restart);
@@ -547,7 +576,7 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             p.restarts += 1;
             begin_start(p, now, &mut out);
         }
-        (State::Stopping, Input::Timer(TimerKind::StopKill)) => {
+        (State::Stopping, Input::Timer(TimerKind::StopKill, _)) => {
             p.timers.clear(TimerKind::StopKill);
             p.killed = true;
             let pid = p.pid.map_or_else(|| "?".to_string(), |p| p.to_string());
@@ -557,8 +586,8 @@ pub fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec
             ));
             out.push(Action::Kill { signal: Signal::SIGKILL, group: spec.killasgroup });
         }
-        (_, Input::Timer(kind)) => {
-            // A deadline of a state already left: stale, nothing to do.
+        (_, Input::Timer(kind, _)) => {
+            // A deadline of a state already left: nothing to do.
             p.timers.clear(kind);
         }
     }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::{ProcId, Supervisor};
+use super::{ProcId, Supervisor, Work};
 use crate::process::State;
 use crate::process::machine::Input;
 
@@ -31,8 +31,7 @@ pub(super) struct Plan {
     /// Processes asked to stop whose stop was not sent yet: at most [`STOP_BATCH`] go per
     /// call, so that the loop answers between batches of a large shutdown.
     to_stop: std::collections::VecDeque<ProcId>,
-    /// Inside `advance`: a nested call only asks for another round.
-    advancing: bool,
+    /// Something went down since the plan last looked: another round may stop more.
     again: bool,
 }
 
@@ -60,12 +59,16 @@ impl Supervisor {
             e.restart_when_stopped = false;
         }
         // Nothing runs in BACKOFF or while held: cancel those starts now rather than in turn.
-        for id in self.order.clone() {
-            let p = &self.entries[&id].proc;
-            if p.state == State::Backoff || (p.state == State::Starting && p.pid.is_none()) {
-                self.input(id, Input::Stop, now);
-            }
-        }
+        let cancel: Vec<ProcId> = self
+            .iter()
+            .filter(|e| {
+                let p = &e.proc;
+                p.state == State::Backoff || (p.state == State::Starting && p.pid.is_none())
+            })
+            .map(|e| e.id)
+            .collect();
+        self.work.extend(cancel.into_iter().map(|id| Work::Input(id, Input::Stop)));
+        self.drain(now);
         self.plan = self.make_plan();
         self.advance_shutdown(None);
         self.continue_shutdown(now);
@@ -74,17 +77,17 @@ impl Supervisor {
     /// Who waits for whom among the processes still up: `a` waits for every process of the
     /// programs in its depends_on, requires and after (not its own).
     fn make_plan(&self) -> Plan {
-        let up: Vec<ProcId> = self.order.iter().copied().filter(|id| !self.is_down(*id)).collect();
+        let up: Vec<&super::Entry> = self.iter().filter(|e| !self.is_down(e.id)).collect();
         let mut by_program: HashMap<&str, Vec<ProcId>> = HashMap::new();
-        for id in &up {
-            by_program.entry(self.entries[id].spec.program.as_str()).or_default().push(*id);
+        for e in &up {
+            by_program.entry(e.spec.program.as_str()).or_default().push(e.id);
         }
         let mut plan = Plan::default();
-        for id in &up {
-            plan.waiters.insert(*id, 0);
+        for e in &up {
+            plan.waiters.insert(e.id, 0);
         }
-        for a in &up {
-            let spec = &self.entries[a].spec;
+        for e in &up {
+            let (a, spec) = (&e.id, &e.spec);
             let mut programs: Vec<&str> = spec.deps.iter().map(|d| d.program.as_str()).collect();
             programs.extend(spec.after.iter().map(String::as_str));
             programs.sort_unstable();
@@ -98,9 +101,9 @@ impl Supervisor {
             }
             plan.waits_for.insert(*a, them);
         }
-        for id in &up {
-            if plan.waiters[id] == 0 {
-                plan.make_free(*id, self.entries[id].spec.priority);
+        for e in &up {
+            if plan.waiters.get(&e.id) == Some(&0) {
+                plan.make_free(e.id, e.spec.priority);
             }
         }
         plan
@@ -114,11 +117,6 @@ impl Supervisor {
         }
         self.plan.settled.extend(settled);
         self.note_down();
-        if self.plan.advancing {
-            self.plan.again = true;
-            return;
-        }
-        self.plan.advancing = true;
         loop {
             self.plan.again = false;
             let Some((&top, tier)) = self.plan.free.iter().next_back() else { break };
@@ -135,22 +133,21 @@ impl Supervisor {
             // one turn.
             self.plan.to_stop.extend(ask);
             self.note_down();
-            // Go on only when something went down meanwhile (a tier that went down at once,
-            // a nested settle); otherwise the next exit moves things along.
+            // Go on only when something went down meanwhile (a tier that went down at once);
+            // otherwise the next exit moves things along.
             if !self.plan.again {
                 break;
             }
         }
-        self.plan.advancing = false;
     }
 
-    /// Sends the next batch of the stops asked for.
-    fn send_stops(&mut self, now: Instant) {
+    /// Queues the next batch of the stops asked for.
+    fn send_stops(&mut self) {
         for _ in 0..STOP_BATCH {
             let Some(id) = self.plan.to_stop.pop_front() else { return };
             let state = self.entries.get(&id).map(|e| e.proc.state);
             if matches!(state, Some(State::Starting | State::Running | State::Backoff)) {
-                self.input(id, Input::Stop, now);
+                self.work.push_back(Work::Input(id, Input::Stop));
             }
         }
     }
@@ -163,12 +160,11 @@ impl Supervisor {
 
     /// The next batch of stops; the event loop calls it once a turn.
     pub fn continue_shutdown(&mut self, now: Instant) {
-        if self.plan.advancing || self.plan.to_stop.is_empty() {
+        if self.plan.to_stop.is_empty() {
             return;
         }
-        self.plan.advancing = true;
-        self.send_stops(now);
-        self.plan.advancing = false;
+        self.send_stops();
+        self.drain(now);
         // What went down at once (a process that was not running) moves the plan along.
         self.advance_shutdown(None);
     }

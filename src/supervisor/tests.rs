@@ -241,7 +241,7 @@ impl Harness {
                 .min();
             let Some((at, id, kind)) = due else { return done };
             self.remember();
-            self.sup.input(id, Input::Timer(kind), at);
+            self.sup.input(id, Input::Timer(kind, at), at);
             done.extend(self.perform(at));
         }
     }
@@ -1240,3 +1240,5 @@ fn a_log_in_pieces_is_the_whole_reply_and_cuts_no_character_in_two() {
     let Reply::Log { data: text, offset, .. } = got else { panic!() };
     assert_eq!((text.len(), offset), (BYTES_PER_PIECE - 1, 0));
 }
+
+mod regressions;

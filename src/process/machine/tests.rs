@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use log::Level;
 use nix::sys::signal::Signal;
 
-use super::{Action, Input, Proc, TimerKind};
+use super::{Action, Context, Input, Proc, TimerKind};
 use crate::config::{AutoRestart, ProcessSpec};
 use crate::process::{ExitStatus, State};
 
@@ -116,8 +116,14 @@ fn spawn_failed() -> Input {
     Input::SpawnFailed { error: "No such file or directory".into(), transient: false }
 }
 
-fn timer(kind: TimerKind) -> Input {
-    Input::Timer(kind)
+/// The deadline of `kind` passing at `at` (a stale one when `at` is not the armed deadline).
+fn timer(kind: TimerKind, at: Instant) -> Input {
+    Input::Timer(kind, at)
+}
+
+/// The armed deadline of `kind` passing (at whatever instant the test feeds it).
+fn due(p: &Proc, kind: TimerKind) -> Input {
+    Input::Timer(kind, p.timers.get(kind).expect("the deadline is armed"))
 }
 
 fn info(line: &str) -> Action {
@@ -136,7 +142,7 @@ fn changed(from: State, to: State) -> Action {
 
 /// The machine's step, with state changes reduced to from and to.
 fn step(p: &mut Proc, spec: &ProcessSpec, input: Input, now: Instant) -> Vec<Action> {
-    super::step(p, spec, input, now)
+    super::step(p, spec, &Context::default(), input, now)
         .into_iter()
         .map(|a| match a {
             Action::Changed { from, to, .. } => changed(from, to),
@@ -202,7 +208,7 @@ fn starting(t0: Instant) -> Proc {
 /// RUNNING since t0 + 1 s, pid 42.
 fn running(t0: Instant) -> Proc {
     let mut p = starting(t0);
-    feed(&mut p, timer(TimerKind::StartSecs), t0 + secs(1));
+    feed(&mut p, timer(TimerKind::StartSecs, t0 + secs(1)), t0 + secs(1));
     assert_eq!(p.state, State::Running);
     p
 }
@@ -240,7 +246,7 @@ fn fatal(t0: Instant) -> Proc {
     feed(&mut p, spawn_failed(), now);
     while let Some(at) = p.timers.get(TimerKind::Backoff) {
         now = at;
-        feed(&mut p, timer(TimerKind::Backoff), now);
+        feed(&mut p, timer(TimerKind::Backoff, now), now);
         feed(&mut p, spawn_failed(), now);
     }
     assert_eq!(p.state, State::Fatal);
@@ -279,7 +285,7 @@ fn drive_until_idle(
         let (now, input) = match (next_input, next_timer) {
             (Some((i, at)), Some((deadline, _))) if at <= deadline => (at, pending.remove(i).1),
             (Some((i, at)), None) => (at, pending.remove(i).1),
-            (_, Some((deadline, kind))) => (deadline, timer(kind)),
+            (_, Some((deadline, kind))) => (deadline, timer(kind, deadline)),
             (None, None) => return log,
         };
         for action in step(p, spec, input, now) {
@@ -362,17 +368,17 @@ fn stopped_exited_only_logs_cant_happen() {
 
 #[test]
 fn stopped_timer_startsecs_does_nothing() {
-    assert_ignored(stopped(), timer(TimerKind::StartSecs), Instant::now());
+    assert_ignored(stopped(), timer(TimerKind::StartSecs, Instant::now()), Instant::now());
 }
 
 #[test]
 fn stopped_timer_backoff_does_nothing() {
-    assert_ignored(stopped(), timer(TimerKind::Backoff), Instant::now());
+    assert_ignored(stopped(), timer(TimerKind::Backoff, Instant::now()), Instant::now());
 }
 
 #[test]
 fn stopped_timer_stopkill_does_nothing() {
-    assert_ignored(stopped(), timer(TimerKind::StopKill), Instant::now());
+    assert_ignored(stopped(), timer(TimerKind::StopKill, Instant::now()), Instant::now());
 }
 
 // ==== STARTING ====
@@ -503,7 +509,7 @@ fn starting_timer_startsecs_goes_running() {
     let t0 = Instant::now();
     let mut p = starting(t0);
     assert_eq!(
-        feed(&mut p, timer(TimerKind::StartSecs), t0 + secs(1)),
+        feed(&mut p, timer(TimerKind::StartSecs, t0 + secs(1)), t0 + secs(1)),
         [
             info(
                 "success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)"
@@ -518,13 +524,13 @@ fn starting_timer_startsecs_goes_running() {
 #[test]
 fn starting_timer_backoff_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(starting(t0), timer(TimerKind::Backoff), t0 + ms(500));
+    assert_ignored(starting(t0), timer(TimerKind::Backoff, t0 + ms(500)), t0 + ms(500));
 }
 
 #[test]
 fn starting_timer_stopkill_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(starting(t0), timer(TimerKind::StopKill), t0 + ms(500));
+    assert_ignored(starting(t0), timer(TimerKind::StopKill, t0 + ms(500)), t0 + ms(500));
 }
 
 // ==== RUNNING ====
@@ -718,19 +724,19 @@ fn running_exited_unexpected_autorestart_never_stays_exited() {
 #[test]
 fn running_timer_startsecs_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(running(t0), timer(TimerKind::StartSecs), t0 + secs(2));
+    assert_ignored(running(t0), timer(TimerKind::StartSecs, t0 + secs(2)), t0 + secs(2));
 }
 
 #[test]
 fn running_timer_backoff_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(running(t0), timer(TimerKind::Backoff), t0 + secs(2));
+    assert_ignored(running(t0), timer(TimerKind::Backoff, t0 + secs(2)), t0 + secs(2));
 }
 
 #[test]
 fn running_timer_stopkill_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(running(t0), timer(TimerKind::StopKill), t0 + secs(2));
+    assert_ignored(running(t0), timer(TimerKind::StopKill, t0 + secs(2)), t0 + secs(2));
 }
 
 // ==== BACKOFF ====
@@ -782,7 +788,7 @@ fn backoff_exited_only_logs_cant_happen() {
 #[test]
 fn backoff_timer_startsecs_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(backoff(t0), timer(TimerKind::StartSecs), t0 + secs(1));
+    assert_ignored(backoff(t0), timer(TimerKind::StartSecs, t0 + secs(1)), t0 + secs(1));
 }
 
 #[test]
@@ -790,7 +796,7 @@ fn backoff_timer_backoff_retries() {
     let t0 = Instant::now();
     let mut p = backoff(t0);
     assert_eq!(
-        feed(&mut p, timer(TimerKind::Backoff), t0 + ms(1500)),
+        feed(&mut p, timer(TimerKind::Backoff, t0 + ms(1500)), t0 + ms(1500)),
         [changed(State::Backoff, State::Starting), Action::Spawn]
     );
     assert_eq!(p.state, State::Starting);
@@ -802,7 +808,7 @@ fn backoff_timer_backoff_retries() {
 #[test]
 fn backoff_timer_stopkill_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(backoff(t0), timer(TimerKind::StopKill), t0 + secs(1));
+    assert_ignored(backoff(t0), timer(TimerKind::StopKill, t0 + secs(1)), t0 + secs(1));
 }
 
 // ==== STOPPING ====
@@ -876,13 +882,13 @@ fn stopping_exited_with_an_unexpected_code_still_goes_stopped() {
 #[test]
 fn stopping_timer_startsecs_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(stopping(t0), timer(TimerKind::StartSecs), t0 + secs(6));
+    assert_ignored(stopping(t0), timer(TimerKind::StartSecs, t0 + secs(6)), t0 + secs(6));
 }
 
 #[test]
 fn stopping_timer_backoff_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(stopping(t0), timer(TimerKind::Backoff), t0 + secs(6));
+    assert_ignored(stopping(t0), timer(TimerKind::Backoff, t0 + secs(6)), t0 + secs(6));
 }
 
 #[test]
@@ -890,7 +896,7 @@ fn stopping_timer_stopkill_sends_sigkill() {
     let t0 = Instant::now();
     let mut p = stopping(t0);
     assert_eq!(
-        feed(&mut p, timer(TimerKind::StopKill), t0 + secs(15)),
+        feed(&mut p, timer(TimerKind::StopKill, t0 + secs(15)), t0 + secs(15)),
         [
             warn("killing 'web' (42) with SIGKILL: still running 10s after its stop signal"),
             kill(Signal::SIGKILL, false),
@@ -952,19 +958,19 @@ fn exited_exited_only_logs_cant_happen() {
 #[test]
 fn exited_timer_startsecs_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(exited(t0), timer(TimerKind::StartSecs), t0 + secs(9));
+    assert_ignored(exited(t0), timer(TimerKind::StartSecs, t0 + secs(9)), t0 + secs(9));
 }
 
 #[test]
 fn exited_timer_backoff_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(exited(t0), timer(TimerKind::Backoff), t0 + secs(9));
+    assert_ignored(exited(t0), timer(TimerKind::Backoff, t0 + secs(9)), t0 + secs(9));
 }
 
 #[test]
 fn exited_timer_stopkill_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(exited(t0), timer(TimerKind::StopKill), t0 + secs(9));
+    assert_ignored(exited(t0), timer(TimerKind::StopKill, t0 + secs(9)), t0 + secs(9));
 }
 
 // ==== FATAL ====
@@ -1020,19 +1026,19 @@ fn fatal_exited_only_logs_cant_happen() {
 #[test]
 fn fatal_timer_startsecs_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(fatal(t0), timer(TimerKind::StartSecs), t0 + secs(60));
+    assert_ignored(fatal(t0), timer(TimerKind::StartSecs, t0 + secs(60)), t0 + secs(60));
 }
 
 #[test]
 fn fatal_timer_backoff_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(fatal(t0), timer(TimerKind::Backoff), t0 + secs(60));
+    assert_ignored(fatal(t0), timer(TimerKind::Backoff, t0 + secs(60)), t0 + secs(60));
 }
 
 #[test]
 fn fatal_timer_stopkill_does_nothing() {
     let t0 = Instant::now();
-    assert_ignored(fatal(t0), timer(TimerKind::StopKill), t0 + secs(60));
+    assert_ignored(fatal(t0), timer(TimerKind::StopKill, t0 + secs(60)), t0 + secs(60));
 }
 
 // ==== UNKNOWN ====
@@ -1077,17 +1083,17 @@ fn unknown_exited_only_logs_cant_happen() {
 
 #[test]
 fn unknown_timer_startsecs_does_nothing() {
-    assert_ignored(unknown(), timer(TimerKind::StartSecs), Instant::now());
+    assert_ignored(unknown(), timer(TimerKind::StartSecs, Instant::now()), Instant::now());
 }
 
 #[test]
 fn unknown_timer_backoff_does_nothing() {
-    assert_ignored(unknown(), timer(TimerKind::Backoff), Instant::now());
+    assert_ignored(unknown(), timer(TimerKind::Backoff, Instant::now()), Instant::now());
 }
 
 #[test]
 fn unknown_timer_stopkill_does_nothing() {
-    assert_ignored(unknown(), timer(TimerKind::StopKill), Instant::now());
+    assert_ignored(unknown(), timer(TimerKind::StopKill, Instant::now()), Instant::now());
 }
 
 // ==== whole paths ====
@@ -1201,7 +1207,7 @@ fn autorestart_always_restarts_after_every_exit_and_counts_restarts() {
         let actions = step(&mut p, &spec, exit(0), now);
         assert_eq!(actions.last(), Some(&Action::Spawn));
         step(&mut p, &spec, spawned(), now);
-        step(&mut p, &spec, timer(TimerKind::StartSecs), now + secs(1));
+        step(&mut p, &spec, timer(TimerKind::StartSecs, now + secs(1)), now + secs(1));
         assert_eq!(p.state, State::Running);
         assert_eq!(p.restarts, n);
     }
@@ -1217,7 +1223,7 @@ fn stop_escalates_to_sigkill_at_stopwaitsecs() {
     assert!(actions.contains(&Action::SetTimer(TimerKind::StopKill, stop_at + secs(10))));
     // Nothing happens before the deadline: the event loop only feeds the timer when it is due.
     assert!(p.timers.is_current(TimerKind::StopKill, stop_at + secs(10)));
-    let actions = feed(&mut p, timer(TimerKind::StopKill), stop_at + secs(10));
+    let actions = feed(&mut p, timer(TimerKind::StopKill, stop_at + secs(10)), stop_at + secs(10));
     assert_eq!(actions.last(), Some(&kill(Signal::SIGKILL, false)));
     let actions = feed(&mut p, killed_by(Signal::SIGKILL), stop_at + secs(10) + ms(5));
     assert_eq!(
@@ -1237,7 +1243,7 @@ fn stopasgroup_signals_the_group_for_both_the_stop_and_the_kill() {
     let mut p = running(t0);
     let actions = step(&mut p, &spec, Input::Stop, t0 + secs(5));
     assert!(actions.contains(&kill(Signal::SIGTERM, true)));
-    let actions = step(&mut p, &spec, timer(TimerKind::StopKill), t0 + secs(15));
+    let actions = step(&mut p, &spec, timer(TimerKind::StopKill, t0 + secs(15)), t0 + secs(15));
     assert_eq!(actions.last(), Some(&kill(Signal::SIGKILL, true)));
 }
 
@@ -1248,7 +1254,7 @@ fn killasgroup_alone_stops_the_pid_and_kills_the_group() {
     let mut p = running(t0);
     let actions = step(&mut p, &spec, Input::Stop, t0 + secs(5));
     assert!(actions.contains(&kill(Signal::SIGTERM, false)));
-    let actions = step(&mut p, &spec, timer(TimerKind::StopKill), t0 + secs(15));
+    let actions = step(&mut p, &spec, timer(TimerKind::StopKill, t0 + secs(15)), t0 + secs(15));
     assert_eq!(actions.last(), Some(&kill(Signal::SIGKILL, true)));
 }
 
@@ -1256,7 +1262,7 @@ fn killasgroup_alone_stops_the_pid_and_kills_the_group() {
 fn a_new_start_clears_killed_and_the_last_exit() {
     let t0 = Instant::now();
     let mut p = stopping(t0);
-    feed(&mut p, timer(TimerKind::StopKill), t0 + secs(15));
+    feed(&mut p, timer(TimerKind::StopKill, t0 + secs(15)), t0 + secs(15));
     feed(&mut p, killed_by(Signal::SIGKILL), t0 + secs(15));
     assert!(p.killed);
     feed(&mut p, Input::Start, t0 + secs(20));
@@ -1269,7 +1275,7 @@ fn a_successful_spawn_clears_the_last_spawn_error() {
     let t0 = Instant::now();
     let mut p = starting_unspawned(t0);
     feed(&mut p, spawn_failed(), t0);
-    feed(&mut p, timer(TimerKind::Backoff), t0 + secs(1));
+    feed(&mut p, timer(TimerKind::Backoff, t0 + secs(1)), t0 + secs(1));
     assert!(p.spawn_error.is_some());
     feed(&mut p, spawned(), t0 + secs(1));
     assert_eq!(p.spawn_error, None);
@@ -1283,7 +1289,7 @@ fn stale_startsecs_after_an_early_exit_does_nothing() {
     let before = p.clone();
     // The RUNNING deadline of t0 + 1 s is no longer armed; if it fires anyway, nothing happens.
     assert!(!p.timers.is_current(TimerKind::StartSecs, t0 + secs(1)));
-    assert_eq!(feed(&mut p, timer(TimerKind::StartSecs), t0 + secs(1)), none());
+    assert_eq!(feed(&mut p, timer(TimerKind::StartSecs, t0 + secs(1)), t0 + secs(1)), none());
     assert_eq!(p, before);
     assert_eq!(p.state, State::Backoff);
     assert_eq!(p.timers.get(TimerKind::Backoff), Some(t0 + ms(1500)), "the retry stays armed");
@@ -1295,7 +1301,7 @@ fn stale_stopkill_after_the_process_stopped_does_nothing() {
     let mut p = stopping(t0);
     feed(&mut p, exit(0), t0 + secs(6));
     let before = p.clone();
-    assert_eq!(feed(&mut p, timer(TimerKind::StopKill), t0 + secs(15)), none());
+    assert_eq!(feed(&mut p, timer(TimerKind::StopKill, t0 + secs(15)), t0 + secs(15)), none());
     assert_eq!(p, before);
     assert!(!p.killed);
 }
@@ -1306,7 +1312,7 @@ fn stale_backoff_after_a_stop_does_nothing() {
     let mut p = backoff(t0);
     feed(&mut p, Input::Stop, t0 + secs(1));
     let before = p.clone();
-    assert_eq!(feed(&mut p, timer(TimerKind::Backoff), t0 + ms(1500)), none());
+    assert_eq!(feed(&mut p, timer(TimerKind::Backoff, t0 + ms(1500)), t0 + ms(1500)), none());
     assert_eq!(p, before);
     assert_eq!(p.state, State::Stopped);
 }
@@ -1429,7 +1435,7 @@ fn failed_starts_wait_as_the_policy_says() {
             .expect("a retry is armed");
         waits.push(at - now);
         now = at;
-        step(&mut p, &s, timer(TimerKind::Backoff), now);
+        step(&mut p, &s, timer(TimerKind::Backoff, now), now);
     }
     assert_eq!(waits, [ms(100), ms(300), ms(900)]);
 }
@@ -1449,7 +1455,7 @@ fn start_delay_holds_the_spawn_and_a_stop_cancels_it() {
     );
     assert_eq!(p.pid, None);
     // The delay passes: now it spawns.
-    let actions = step(&mut p, &s, timer(TimerKind::StartDelay), t0 + ms(1500));
+    let actions = step(&mut p, &s, timer(TimerKind::StartDelay, t0 + ms(1500)), t0 + ms(1500));
     assert_eq!(actions, [Action::Spawn]);
     step(&mut p, &s, spawned(), t0 + ms(1500));
     // An exit after RUNNING restarts at once: the delay is for starts from a stopped state.
@@ -1460,7 +1466,7 @@ fn start_delay_holds_the_spawn_and_a_stop_cancels_it() {
     });
     let mut q = stopped();
     step(&mut q, &s2, Input::Start, t0);
-    step(&mut q, &s2, timer(TimerKind::StartDelay), t0 + ms(1500));
+    step(&mut q, &s2, timer(TimerKind::StartDelay, t0 + ms(1500)), t0 + ms(1500));
     step(&mut q, &s2, spawned(), t0 + ms(1500));
     let actions = step(&mut q, &s2, exit(0), t0 + secs(5));
     assert!(actions.contains(&Action::Spawn), "{actions:?}");
@@ -1471,7 +1477,10 @@ fn start_delay_holds_the_spawn_and_a_stop_cancels_it() {
     assert_eq!(actions, [changed(State::Starting, State::Stopped)]);
     assert_eq!(r.timers.get(TimerKind::StartDelay), None);
     // Its stale timer then does nothing.
-    assert_eq!(step(&mut r, &s, timer(TimerKind::StartDelay), t0 + ms(1500)), none());
+    assert_eq!(
+        step(&mut r, &s, timer(TimerKind::StartDelay, t0 + ms(1500)), t0 + ms(1500)),
+        none()
+    );
 }
 
 // ---- health checks ----
@@ -1501,7 +1510,8 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     );
     assert_eq!(p.health, Some(Health::Starting));
     let fail = |p: &mut Proc, at: Instant| {
-        let a = step(p, &s, timer(TimerKind::HealthCheck), at);
+        let due = due(p, TimerKind::HealthCheck);
+        let a = step(p, &s, due, at);
         assert_eq!(a[0], Action::CheckHealth);
         step(p, &s, Input::HealthResult { ok: false, detail: "refused".into() }, at)
     };
@@ -1513,12 +1523,14 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     let a = fail(&mut p, t0 + secs(6));
     assert!(a.contains(&Action::HealthChanged(Health::Unhealthy)), "{a:?}");
     // A timeout is a failure too, and cancels the check.
-    step(&mut p, &s, timer(TimerKind::HealthCheck), t0 + secs(8));
-    let a = step(&mut p, &s, timer(TimerKind::HealthTimeout), t0 + secs(9));
+    let check = due(&p, TimerKind::HealthCheck);
+    step(&mut p, &s, check, t0 + secs(8));
+    let a = step(&mut p, &s, timer(TimerKind::HealthTimeout, t0 + secs(9)), t0 + secs(9));
     assert_eq!(a[0], Action::CancelHealthCheck);
     assert_eq!(p.health_failures, 3);
     // A pass heals at once.
-    step(&mut p, &s, timer(TimerKind::HealthCheck), t0 + secs(11));
+    let check = due(&p, TimerKind::HealthCheck);
+    step(&mut p, &s, check, t0 + secs(11));
     let a = step(
         &mut p,
         &s,
@@ -1528,7 +1540,8 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     assert!(a.contains(&Action::HealthChanged(Health::Healthy)), "{a:?}");
     assert_eq!((p.health, p.health_failures), (Some(Health::Healthy), 0));
     // Leaving RUNNING forgets health and cancels a check under way.
-    step(&mut p, &s, timer(TimerKind::HealthCheck), t0 + secs(13));
+    let check = due(&p, TimerKind::HealthCheck);
+    step(&mut p, &s, check, t0 + secs(13));
     let a = step(&mut p, &s, exit(1), t0 + secs(13));
     assert!(a.contains(&Action::CancelHealthCheck), "{a:?}");
     assert_eq!(p.health, None);
@@ -1566,9 +1579,9 @@ fn an_instant_crasher_with_startsecs_zero_is_restarted_once_a_second() {
     assert_eq!(p.exit_status, Some(ExitStatus::Exited(1)), "status shows how it ended");
     assert_eq!(p.restarts, 0, "nothing restarted yet");
     // Its own timer kind: a stale Backoff deadline does nothing.
-    assert_eq!(step(&mut p, &s, timer(TimerKind::Backoff), t0 + secs(1)), none());
+    assert_eq!(step(&mut p, &s, timer(TimerKind::Backoff, t0 + secs(1)), t0 + secs(1)), none());
     assert_eq!(
-        step(&mut p, &s, timer(TimerKind::Restart), t0 + secs(1)),
+        step(&mut p, &s, timer(TimerKind::Restart, t0 + secs(1)), t0 + secs(1)),
         [changed(State::Backoff, State::Starting), Action::Spawn]
     );
     assert_eq!(p.restarts, 1);
@@ -1590,7 +1603,7 @@ fn a_crash_loop_backs_off_by_the_policy_and_a_long_run_forgets_it() {
     let mut waits = Vec::new();
     for _ in 0..5 {
         step(&mut p, &s, spawned(), now);
-        step(&mut p, &s, timer(TimerKind::StartSecs), now + secs(1));
+        step(&mut p, &s, timer(TimerKind::StartSecs, now + secs(1)), now + secs(1));
         assert_eq!(p.state, State::Running);
         now += ms(1300);
         step(&mut p, &s, exit(1), now);
@@ -1598,7 +1611,7 @@ fn a_crash_loop_backs_off_by_the_policy_and_a_long_run_forgets_it() {
             Some(at) if p.state == State::Backoff => {
                 waits.push(at - now);
                 now = at;
-                step(&mut p, &s, timer(TimerKind::Restart), now);
+                step(&mut p, &s, timer(TimerKind::Restart, now), now);
             }
             _ => waits.push(Duration::ZERO),
         }
@@ -1610,7 +1623,7 @@ fn a_crash_loop_backs_off_by_the_policy_and_a_long_run_forgets_it() {
     assert_eq!(p.crashes, 5);
     // A run of backoff_reset (60 s) forgets the loop: the next crash is restarted at once.
     step(&mut p, &s, spawned(), now);
-    step(&mut p, &s, timer(TimerKind::StartSecs), now + secs(1));
+    step(&mut p, &s, timer(TimerKind::StartSecs, now + secs(1)), now + secs(1));
     now += secs(61);
     step(&mut p, &s, exit(1), now);
     assert_eq!(p.state, State::Starting);
@@ -1641,7 +1654,7 @@ fn the_restart_guard_follows_backoff_factor_and_max() {
         waits.push(wait);
         now += wait;
         if !wait.is_zero() {
-            step(&mut p, &s, timer(TimerKind::Restart), now);
+            step(&mut p, &s, timer(TimerKind::Restart, now), now);
         }
     }
     assert_eq!(waits, [Duration::ZERO, ms(500), secs(1), secs(2), secs(3), secs(3)]);
@@ -1701,7 +1714,7 @@ fn expected_exits_only_meet_the_floor() {
         step(&mut p, &s, exit(0), now + ms(200));
         assert_eq!(p.timers.get(TimerKind::Restart), Some(now + secs(1)));
         now += secs(1);
-        step(&mut p, &s, timer(TimerKind::Restart), now);
+        step(&mut p, &s, timer(TimerKind::Restart, now), now);
     }
     assert_eq!(p.crashes, 0);
 }
@@ -1720,7 +1733,7 @@ fn a_stop_during_the_restart_wait_cancels_it() {
         [changed(State::Backoff, State::Stopped)]
     );
     assert_eq!(p.timers.get(TimerKind::Restart), None);
-    assert_eq!(step(&mut p, &s, timer(TimerKind::Restart), t0 + secs(1)), none());
+    assert_eq!(step(&mut p, &s, timer(TimerKind::Restart, t0 + secs(1)), t0 + secs(1)), none());
     // A start by an operator is not held back, and forgets the crashes.
     assert_eq!(
         step(&mut p, &s, Input::Start, t0 + ms(30)),
@@ -1736,7 +1749,7 @@ fn a_stop_during_the_restart_wait_cancels_it() {
 fn a_state_change_carries_pid_exit_expected_and_tries() {
     let t0 = Instant::now();
     let mut p = running(t0);
-    let actions = super::step(&mut p, &spec(), exit(1), t0 + secs(5));
+    let actions = super::step(&mut p, &spec(), &Context::default(), exit(1), t0 + secs(5));
     let changes: Vec<&Action> =
         actions.iter().filter(|a| matches!(a, Action::Changed { .. })).collect();
     assert_eq!(
@@ -1764,7 +1777,7 @@ fn a_state_change_carries_pid_exit_expected_and_tries() {
     );
     // A failed start: BACKOFF carries the exit, the tries and when the retry is due.
     let mut p = starting(t0);
-    let actions = super::step(&mut p, &spec(), exit(2), t0 + ms(500));
+    let actions = super::step(&mut p, &spec(), &Context::default(), exit(2), t0 + ms(500));
     assert!(
         actions.contains(&Action::Changed {
             from: State::Starting,
@@ -1779,7 +1792,8 @@ fn a_state_change_carries_pid_exit_expected_and_tries() {
     );
     // Stopped: the pid that ended and how.
     let mut p = stopping(t0);
-    let actions = super::step(&mut p, &spec(), killed_by(Signal::SIGTERM), t0 + secs(6));
+    let actions =
+        super::step(&mut p, &spec(), &Context::default(), killed_by(Signal::SIGTERM), t0 + secs(6));
     assert!(actions.iter().any(|a| matches!(
         a,
         Action::Changed { to: State::Stopped, pid: Some(PID), exit: Some(_), .. }
@@ -1802,10 +1816,22 @@ fn a_transient_spawn_failure_is_retried_and_never_fatal() {
         let at = p.timers.get(TimerKind::Backoff).expect("a retry");
         assert_eq!(at - now, secs(1));
         now = at;
-        feed(&mut p, timer(TimerKind::Backoff), now);
+        feed(&mut p, timer(TimerKind::Backoff, now), now);
         assert_eq!(p.state, State::Starting);
     }
     feed(&mut p, spawned(), now);
     assert_eq!(p.state, State::Starting);
     assert_eq!(p.spawn_error, None);
+}
+
+// ---- shutdown, as the machine's context ----
+
+#[test]
+fn no_automatic_restart_while_shutting_down() {
+    let t0 = Instant::now();
+    let mut p = running(t0);
+    let ctx = Context { shutting_down: true };
+    let actions = super::step(&mut p, &spec(), &ctx, exit(1), t0 + secs(5));
+    assert_eq!(p.state, State::Exited);
+    assert!(!actions.contains(&Action::Spawn), "{actions:?}");
 }

@@ -1,0 +1,147 @@
+//! A new configuration applied: what it changes (`diff`), and `update`, which stops what is
+//! removed or changed and, once each is down, forgets it or starts it again with its new
+//! settings (`settle`, which also moves the shutdown along). Pure.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use super::{Changes, Entry, Pending, ProcId, Supervisor, Work};
+use crate::config::{Config, ProcessSpec};
+use crate::logs::ring::Ring;
+use crate::process::State;
+use crate::process::machine::Input;
+
+impl Supervisor {
+    /// A process reached a state that is not transitional: run what `update` left pending,
+    /// and move the shutdown along.
+    pub(super) fn settle(&mut self, id: ProcId) {
+        let Some(e) = self.entries.get_mut(&id) else { return };
+        if e.proc.state.is_stopped() && e.proc.pid.is_none() {
+            match e.pending.take() {
+                Some(Pending::Remove) => self.forget(id),
+                Some(Pending::Replace(spec)) => {
+                    let autostart = spec.autostart;
+                    self.unplace(id);
+                    if let Some(e) = self.entries.get_mut(&id) {
+                        self.index.remove(id, &e.spec);
+                        self.index.insert(id, &spec);
+                        replace_spec(e, *spec);
+                    }
+                    self.place(id);
+                    if autostart && !self.shutdown {
+                        self.work.push_back(Work::StartAsked(id));
+                    }
+                }
+                None => {}
+            }
+        }
+        // on_dependency_failure = "restart": down now, so up again (held until its
+        // dependencies are back).
+        if let Some(e) = self.entries.get_mut(&id)
+            && e.restart_when_stopped
+            && e.proc.state.is_stopped()
+            && e.proc.pid.is_none()
+        {
+            e.restart_when_stopped = false;
+            if !self.shutdown {
+                self.work.push_back(Work::Input(id, Input::Start));
+            }
+        }
+        // No retries once shutdown began: a process that just failed to start stays down.
+        if self.shutdown && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff) {
+            self.work.push_back(Work::Input(id, Input::Stop));
+        }
+        self.advance_shutdown(Some(id));
+    }
+
+    /// What a new configuration would change, by process namespec.
+    pub fn diff(&self, new: &Config) -> Changes {
+        let mut changes = Changes::default();
+        // (spec, still being removed by an earlier update)
+        // Instances of accept programs come and go with connections, not with the file.
+        let old: HashMap<String, (&ProcessSpec, bool)> = self
+            .entries
+            .values()
+            .filter(|e| e.spec.instance_of.is_none())
+            .map(|e| (e.spec.namespec(), (&e.spec, matches!(e.pending, Some(Pending::Remove)))))
+            .collect();
+        let mut seen = HashSet::new();
+        for spec in &new.processes {
+            let name = spec.namespec();
+            match old.get(&name) {
+                None => changes.added.push(name.clone()),
+                // Back before its removal finished: it stays, with the new settings.
+                Some((o, removing)) if *removing || **o != *spec => {
+                    changes.changed.push(name.clone())
+                }
+                Some(_) => {}
+            }
+            seen.insert(name);
+        }
+        let mut removed: Vec<String> = old
+            .iter()
+            .filter(|(n, (_, removing))| !removing && !seen.contains(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        removed.sort();
+        changes.removed = removed;
+        changes
+    }
+
+    /// Applies a new configuration: removed processes are stopped and forgotten, changed ones
+    /// stopped and started again with their new settings, added ones started if autostart.
+    /// Unchanged processes are not touched.
+    pub fn update(&mut self, new: Config, now: Instant) -> Changes {
+        let changes = self.diff(&new);
+        let by_name: HashMap<String, ProcId> =
+            self.entries.values().map(|e| (e.spec.namespec(), e.id)).collect();
+        for id in changes.removed.iter().filter_map(|name| by_name.get(name)) {
+            if let Some(e) = self.entries.get_mut(id) {
+                e.pending = Some(Pending::Remove);
+            }
+            self.stop_or_settle(*id);
+        }
+        let changed: HashSet<&str> = changes.changed.iter().map(String::as_str).collect();
+        let added: HashSet<&str> = changes.added.iter().map(String::as_str).collect();
+        for spec in &new.processes {
+            let name = spec.namespec();
+            if changed.contains(name.as_str()) {
+                let Some(&id) = by_name.get(&name) else { continue };
+                if let Some(e) = self.entries.get_mut(&id) {
+                    e.pending = Some(Pending::Replace(Box::new(spec.clone())));
+                }
+                self.stop_or_settle(id);
+            } else if added.contains(name.as_str()) {
+                let id = self.add(spec.clone());
+                self.place(id);
+                if spec.autostart {
+                    self.work.push_back(Work::StartAsked(id));
+                }
+            }
+        }
+        self.config = new;
+        self.drain(now);
+        changes
+    }
+
+    fn stop_or_settle(&mut self, id: ProcId) {
+        let Some(e) = self.entries.get(&id) else { return };
+        if e.proc.pid.is_some() || e.proc.state == State::Backoff {
+            self.work.push_back(Work::Input(id, Input::Stop));
+        } else {
+            // Nothing runs (STOPPED, EXITED, FATAL): apply now.
+            self.settle(id);
+        }
+    }
+}
+
+fn replace_spec(e: &mut Entry, spec: ProcessSpec) {
+    if spec.stdout_capture_maxbytes != e.stdout.capacity() {
+        e.stdout = Ring::new(spec.stdout_capture_maxbytes);
+    }
+    if spec.stderr_capture_maxbytes != e.stderr.capacity() {
+        e.stderr = Ring::new(spec.stderr_capture_maxbytes);
+    }
+    e.proc.backoff = 0;
+    e.spec = spec;
+}
