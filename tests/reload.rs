@@ -304,3 +304,72 @@ fn a_waiting_stop_is_answered_when_an_update_changes_the_program() {
     assert!(gone.stdout.starts_with("gone: stopped"), "{gone:?}");
     d.wait_state("stubborn", "RUNNING");
 }
+
+/// db, stopped by the operator; web and api depend on it, and wait.
+const HELD: &str = "\
+[programs.db]
+command = \"/bin/sleep 1005\"
+startsecs = 0
+autostart = false
+
+[programs.web]
+command = \"/bin/sleep 1006\"
+startsecs = 0
+depends_on = [\"db\"]
+
+[programs.api]
+command = \"/bin/sleep 1007\"
+startsecs = 0
+depends_on = [\"db\"]
+";
+
+/// A daemon whose web and api wait for db, which an operator stopped.
+fn held(name: &str) -> Daemon {
+    let d = Daemon::start(name, HELD);
+    // Their start started db; the operator stops it, and restarts them: they wait.
+    d.wait_state("db", "RUNNING");
+    assert_eq!(d.ctl(&["stop", "db"]).code, 0);
+    let out = d.ctl(&["restart", "--no-wait", "web", "api"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for p in ["web", "api"] {
+        wait_until(&format!("{p} waits for db"), DEADLINE, || {
+            let p = d.process(p);
+            p["state"] == "STARTING" && p["pid"].is_null()
+        });
+    }
+    d
+}
+
+/// Regression (issue 14): `update` that removed a program still waiting for its dependencies
+/// reported it removed, but kept it: it started once they were up, and ran.
+#[test]
+fn an_update_removing_a_program_that_waits_for_its_dependencies_removes_it() {
+    let d = held("reload-held-removed");
+    let before = d.log().len();
+    rewrite(&d, HELD.split("\n\n[programs.api]").next().unwrap_or(HELD));
+    let out = d.ctl(&["update"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("api: removed"), "{out:?}");
+    let names: Vec<String> = pids(&d).into_keys().collect();
+    assert_eq!(names, ["db", "web"], "api is gone at once");
+    // db up: web starts, and api, removed, does not.
+    assert_eq!(d.ctl(&["start", "db"]).code, 0);
+    d.wait_state("web", "RUNNING");
+    assert_eq!(pids(&d).into_keys().collect::<Vec<_>>(), ["db", "web"]);
+    let since = d.log().get(before..).unwrap_or_default().to_string();
+    assert!(!since.contains("spawned: 'api'"), "{since}");
+}
+
+/// Regression (issue 14): two programs removed while they waited for their dependencies, then
+/// shutdown: the daemon panicked, which as PID 1 aborts the container. It stops and exits 0.
+#[test]
+fn shutdown_after_removing_two_programs_that_wait_for_their_dependencies_exits_cleanly() {
+    let mut d = held("reload-held-shutdown");
+    rewrite(&d, HELD.split("\n\n[programs.web]").next().unwrap_or(HELD));
+    let out = d.ctl(&["update"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("api: removed") && out.stdout.contains("web: removed"), "{out:?}");
+    d.signal(15);
+    assert_eq!(d.wait_exit(DEADLINE), 0, "{}", d.log());
+    assert!(!d.log().contains("panicked"), "{}", d.log());
+}

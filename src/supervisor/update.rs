@@ -124,13 +124,15 @@ impl Supervisor {
         changes
     }
 
+    /// Stops `id` for what `update` left pending, or, when nothing of it is up, applies it
+    /// now. A start held for its dependencies is up in this sense: it is cancelled (STARTING
+    /// -> STOPPED) rather than left to start later.
     fn stop_or_settle(&mut self, id: ProcId) {
         let Some(e) = self.entries.get(&id) else { return };
-        if e.proc.pid.is_some() || e.proc.state == State::Backoff {
-            self.work.push_back(Work::Input(id, Input::Stop));
-        } else {
-            // Nothing runs (STOPPED, EXITED, FATAL): apply now.
+        if e.proc.state.is_stopped() && e.proc.pid.is_none() {
             self.settle(id);
+        } else {
+            self.work.push_back(Work::Input(id, Input::Stop));
         }
     }
 }

@@ -1,10 +1,65 @@
-//! Regressions of the supervisor's own bookkeeping: its cost at scale (issue 13), look-ups
-//! and dependency checks that must not scan every process.
+//! Regressions of the supervisor's own bookkeeping (issue 14), and its cost at scale
+//! (issue 13): what an update leaves of a held start, and look-ups and dependency checks
+//! that must not scan every process.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::*;
+
+/// db stopped by an operator, and web and api held waiting for it.
+fn two_held(t0: Instant) -> Harness {
+    use crate::config::Condition::Started;
+    let mut k = Harness::new(vec![
+        with(program("db", 1), |s| s.autostart = false),
+        needs(program("web", 2), "db", Started),
+        needs(program("api", 3), "db", Started),
+    ]);
+    let db = k.id("db");
+    k.sup.get_mut(db).unwrap().stopped_by_operator = true;
+    k.boot(t0);
+    assert_eq!((k.state("web"), k.pid("web")), (State::Starting, None));
+    assert_eq!((k.state("api"), k.pid("api")), (State::Starting, None));
+    k
+}
+
+/// Regression (issue 14): an update that removed a program still waiting for its
+/// dependencies reported it removed, but kept it: once they were up, it started and ran.
+#[test]
+fn an_update_removing_a_held_program_forgets_it_and_it_never_starts() {
+    let t0 = Instant::now();
+    let mut k = two_held(t0);
+    let t1 = t0 + secs(2);
+    let changes = k.sup.update(
+        config(vec![
+            with(program("db", 1), |s| s.autostart = false),
+            needs(program("api", 3), "db", crate::config::Condition::Started),
+        ]),
+        t1,
+    );
+    assert_eq!(changes.removed, ["web"]);
+    k.perform(t1);
+    assert_eq!(k.sup.resolve("web"), None, "forgotten at once: nothing of it runs");
+    k.sup.operator_start(k.id("db"), t1);
+    k.perform(t1);
+    let done = k.advance_to(t1 + secs(2));
+    assert_eq!(spawns(&done), ["api"], "db up: api starts, web is gone");
+}
+
+/// Regression (issue 14): two programs removed while held, then shutdown: the supervisor
+/// panicked ("no entry found for key"), which aborts Kahi as PID 1.
+#[test]
+fn shutdown_after_removing_two_held_programs_completes() {
+    let t0 = Instant::now();
+    let mut k = two_held(t0);
+    let t1 = t0 + secs(2);
+    let changes = k.sup.update(config(vec![with(program("db", 1), |s| s.autostart = false)]), t1);
+    assert_eq!(changes.removed, ["api", "web"]);
+    k.perform(t1);
+    k.sup.begin_shutdown(t1);
+    k.perform(t1);
+    assert!(k.sup.shutdown_complete());
+}
 
 // ==== at scale ====
 
