@@ -277,6 +277,11 @@ impl Supervisor {
     /// Feeds one input to one process's machine, queues what it decided, and queues the
     /// supervisor's own follow-ups.
     fn step(&mut self, id: ProcId, input: Input, now: Instant) {
+        // What a held start still waits for, when its start timeout fires.
+        let waiting_for = match input {
+            Input::Timer(TimerKind::StartTimeout, _) => self.unmet_dependencies(id),
+            _ => Vec::new(),
+        };
         let shutting_down = self.shutdown;
         let Some(e) = self.entries.get_mut(&id) else { return };
         // A program that waits for others starts held; it spawns once they are ready.
@@ -315,6 +320,7 @@ impl Supervisor {
         let ctx = machine::Context {
             // A critical exit begins the shutdown: what exited is not restarted either.
             shutting_down: shutting_down || critical,
+            waiting_for: &waiting_for,
         };
         let actions = machine::step(&mut e.proc, &e.spec, &ctx, input, now);
         if let Some(pid) = e.proc.pid {

@@ -35,10 +35,12 @@ pub enum TimerKind {
     HealthTimeout,
     /// BACKOFF after a run: the restart guard's wait passed, start again.
     Restart,
+    /// STARTING, held for its dependencies: [`START_TIMEOUT`] passed, give the start up.
+    StartTimeout,
 }
 
 impl TimerKind {
-    const COUNT: usize = 9;
+    const COUNT: usize = 10;
 
     fn index(self) -> usize {
         self as usize
@@ -184,12 +186,19 @@ pub enum Input {
     Timer(TimerKind, Instant),
 }
 
+/// How long a start may wait for its dependencies before it is given up: systemd's
+/// DefaultTimeoutStartSec, so that `kahi ctl start` answers when `systemctl start` would.
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// What the machine is told about the world around the process.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Context {
+pub struct Context<'a> {
     /// The daemon is shutting down (or a critical process's exit is about to make it): no
     /// automatic restart.
     pub shutting_down: bool,
+    /// For a held start's [`TimerKind::StartTimeout`]: the dependencies it still waits for,
+    /// as `db (started)` (a socket program's wait for its first connection is not one).
+    pub waiting_for: &'a [String],
 }
 
 /// What a process's health checks say.
@@ -261,7 +270,7 @@ pub enum Action {
 pub fn step(
     p: &mut Proc,
     spec: &ProcessSpec,
-    ctx: &Context,
+    ctx: &Context<'_>,
     input: Input,
     now: Instant,
 ) -> Vec<Action> {
@@ -293,10 +302,14 @@ pub fn step(
             p.crashes = 0;
             hold_start(p, &mut out);
             p.held = true;
+            if !spec.deps.is_empty() || !spec.after.is_empty() {
+                arm(p, TimerKind::StartTimeout, now + START_TIMEOUT, &mut out);
+            }
         }
         (_, Input::Start | Input::StartHeld) => {} // already STARTING, RUNNING, BACKOFF or STOPPING
         (State::Starting, Input::Release) if p.held => {
             p.held = false;
+            p.timers.clear(TimerKind::StartTimeout);
             if spec.start_delay.is_zero() {
                 spawn(p, now, &mut out);
             } else {
@@ -451,6 +464,7 @@ pub fn step(
             if p.held || p.timers.get(TimerKind::StartDelay).is_some() =>
         {
             p.timers.clear(TimerKind::StartDelay);
+            p.timers.clear(TimerKind::StartTimeout);
             p.held = false;
             // STARTING -> STOPPED: still waiting (dependencies, start_delay), nothing runs.
             change(p, State::Stopped, &mut out);
@@ -488,6 +502,21 @@ pub fn step(
         (_, Input::Signal(_)) => {} // nothing to signal
 
         // ---- Timers ----
+        (State::Starting, Input::Timer(TimerKind::StartTimeout, _))
+            if p.held && !ctx.waiting_for.is_empty() =>
+        {
+            p.timers.clear(TimerKind::StartTimeout);
+            p.held = false;
+            let why = format!(
+                "waiting for {} timed out after {} s",
+                ctx.waiting_for.join(", "),
+                secs_text(START_TIMEOUT)
+            );
+            out.push(Action::Log(Level::Warn, format!("gave up: {name}: {why}")));
+            p.spawn_error = Some(why);
+            // STARTING -> FATAL: its dependencies were not met within the start timeout.
+            change(p, State::Fatal, &mut out);
+        }
         (State::Starting, Input::Timer(TimerKind::StartSecs, _)) => {
             p.timers.clear(TimerKind::StartSecs);
             // STARTING -> RUNNING: stayed up startsecs.
@@ -587,7 +616,8 @@ pub fn step(
             out.push(Action::Kill { signal: Signal::SIGKILL, group: spec.killasgroup });
         }
         (_, Input::Timer(kind, _)) => {
-            // A deadline of a state already left: nothing to do.
+            // A deadline of a state already left (or a held start that waits for nothing
+            // but a connection): nothing to do.
             p.timers.clear(kind);
         }
     }
@@ -844,6 +874,8 @@ fn change_after(p: &mut Proc, to: State, exit: Option<&Exit>, out: &mut Vec<Acti
     }
     if to == State::Starting {
         p.status_text = None;
+    } else {
+        p.timers.clear(TimerKind::StartTimeout);
     }
     p.state = to;
     let next_start = p.next_start();

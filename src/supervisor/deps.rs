@@ -170,6 +170,14 @@ impl Supervisor {
         unmet
     }
 
+    /// What `id` waits for among other programs (not a connection): what a start timeout
+    /// gives it up for.
+    pub(super) fn unmet_dependencies(&self, id: ProcId) -> Vec<String> {
+        let mut unmet = self.unmet(id);
+        unmet.retain(|u| !u.starts_with(CONNECTION));
+        unmet
+    }
+
     /// A held start whose dependencies are now met goes on; one that still waits records
     /// for what.
     pub(super) fn recheck(&mut self, id: ProcId) {

@@ -233,6 +233,7 @@ impl Harness {
                         TimerKind::StopKill,
                         TimerKind::StartDelay,
                         TimerKind::ReadyDelay,
+                        TimerKind::StartTimeout,
                     ]
                     .into_iter()
                     .filter_map(move |k| e.proc.timers.get(k).map(|at| (at, e.id, k)))

@@ -15,7 +15,7 @@ use crate::process::{ExitStatus, State};
 /// The pid every fake spawn gets.
 const PID: i32 = 42;
 
-const ALL_TIMERS: [TimerKind; 9] = [
+const ALL_TIMERS: [TimerKind; 10] = [
     TimerKind::StartSecs,
     TimerKind::Backoff,
     TimerKind::StopKill,
@@ -25,6 +25,7 @@ const ALL_TIMERS: [TimerKind; 9] = [
     TimerKind::HealthCheck,
     TimerKind::HealthTimeout,
     TimerKind::Restart,
+    TimerKind::StartTimeout,
 ];
 
 // ---- building blocks ----
@@ -1824,13 +1825,81 @@ fn a_transient_spawn_failure_is_retried_and_never_fatal() {
     assert_eq!(p.spawn_error, None);
 }
 
+// ---- held starts (dependencies) and the start timeout ----
+
+/// A program with a dependency, held at t0.
+fn held(t0: Instant) -> (Proc, ProcessSpec) {
+    let s = spec_with(|s| {
+        s.deps.push(crate::config::Dep {
+            program: "db".into(),
+            condition: crate::config::Condition::Started,
+            on_failure: crate::config::OnFailure::Ignore,
+        })
+    });
+    let mut p = stopped();
+    let actions = step(&mut p, &s, Input::StartHeld, t0);
+    assert_eq!(
+        actions,
+        [
+            changed(State::Stopped, State::Starting),
+            Action::SetTimer(TimerKind::StartTimeout, t0 + super::START_TIMEOUT)
+        ]
+    );
+    assert!(p.held);
+    (p, s)
+}
+
+#[test]
+fn a_held_start_released_spawns_and_forgets_its_start_timeout() {
+    let t0 = Instant::now();
+    let (mut p, s) = held(t0);
+    assert_eq!(step(&mut p, &s, Input::Release, t0 + secs(5)), [Action::Spawn]);
+    assert_eq!(p.timers.get(TimerKind::StartTimeout), None);
+    let stale = timer(TimerKind::StartTimeout, t0 + super::START_TIMEOUT);
+    assert_eq!(step(&mut p, &s, stale, t0 + super::START_TIMEOUT), none());
+}
+
+#[test]
+fn a_held_start_still_waiting_at_its_start_timeout_is_given_up() {
+    let t0 = Instant::now();
+    let (mut p, s) = held(t0);
+    let at = t0 + super::START_TIMEOUT;
+    let waiting = ["db (started)".to_string()];
+    let ctx = Context { shutting_down: false, waiting_for: &waiting };
+    let actions = super::step(&mut p, &s, &ctx, timer(TimerKind::StartTimeout, at), at);
+    assert_eq!(
+        actions.first(),
+        Some(&warn("gave up: web: waiting for db (started) timed out after 90 s"))
+    );
+    assert_eq!((p.state, p.held), (State::Fatal, false));
+    assert_eq!(p.spawn_error.as_deref(), Some("waiting for db (started) timed out after 90 s"));
+}
+
+#[test]
+fn a_held_start_waiting_only_for_a_connection_is_not_given_up() {
+    let t0 = Instant::now();
+    let (mut p, s) = held(t0);
+    let at = t0 + super::START_TIMEOUT;
+    assert_eq!(step(&mut p, &s, timer(TimerKind::StartTimeout, at), at), none());
+    assert_eq!((p.state, p.held), (State::Starting, true));
+    assert_eq!(p.timers.get(TimerKind::StartTimeout), None);
+}
+
+#[test]
+fn a_held_start_stopped_forgets_its_start_timeout() {
+    let t0 = Instant::now();
+    let (mut p, s) = held(t0);
+    assert_eq!(step(&mut p, &s, Input::Stop, t0), [changed(State::Starting, State::Stopped)]);
+    assert_eq!(p.timers.get(TimerKind::StartTimeout), None);
+}
+
 // ---- shutdown, as the machine's context ----
 
 #[test]
 fn no_automatic_restart_while_shutting_down() {
     let t0 = Instant::now();
     let mut p = running(t0);
-    let ctx = Context { shutting_down: true };
+    let ctx = Context { shutting_down: true, waiting_for: &[] };
     let actions = super::step(&mut p, &spec(), &ctx, exit(1), t0 + secs(5));
     assert_eq!(p.state, State::Exited);
     assert!(!actions.contains(&Action::Spawn), "{actions:?}");

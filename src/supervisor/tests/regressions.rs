@@ -1,11 +1,12 @@
 //! Regressions of the supervisor's own bookkeeping (issue 14), and its cost at scale
-//! (issue 13): what an update leaves of a held start, and look-ups and dependency checks
-//! that must not scan every process.
+//! (issue 13): what an update leaves of a held start, what a held start's waiter is told,
+//! and look-ups and dependency checks that must not scan every process.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::*;
+use crate::api::Outcome;
 
 /// db stopped by an operator, and web and api held waiting for it.
 fn two_held(t0: Instant) -> Harness {
@@ -158,4 +159,74 @@ fn state_changes_of_many_processes_do_not_take_quadratic_time() {
         assert_eq!(web.waiting_for, ["db (stopped by operator)"]);
     }
     assert!(took < Duration::from_secs(5), "{N} starts and crashes took {took:?}");
+}
+
+/// Regression (issue 14): `kahi ctl start web` on a program waiting for a dependency that
+/// does not come up never returned. A start that waits for its dependencies is given up after
+/// the start timeout (90 s, systemd's default): FATAL, saying what it waited for, and the
+/// waiter answers with that.
+#[test]
+fn a_start_waiting_for_its_dependencies_is_given_up_after_the_start_timeout() {
+    use crate::config::Condition::Started;
+    use crate::process::machine::START_TIMEOUT;
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("db", 1), |s| s.autostart = false),
+        with(needs(program("web", 2), "db", Started), |s| s.autostart = false),
+    ]);
+    let db = k.id("db");
+    k.sup.get_mut(db).unwrap().stopped_by_operator = true;
+    let mut w = waiting(api::handle(&mut k.sup, start(&["web"]), at(t0)));
+    k.perform(t0);
+    k.advance_to(t0 + START_TIMEOUT - ms(1));
+    assert_eq!(
+        (k.state("web"), w.poll(&mut k.sup, t0 + START_TIMEOUT - ms(1))),
+        (State::Starting, None)
+    );
+    let done = k.advance_to(t0 + START_TIMEOUT);
+    let why = "waiting for db (stopped by operator) timed out after 90 s";
+    assert_eq!(k.state("web"), State::Fatal);
+    assert!(
+        done.contains(&(
+            "web".into(),
+            Action::Log(log::Level::Warn, format!("gave up: web: {why}"))
+        )),
+        "{done:?}"
+    );
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + START_TIMEOUT),
+        results(vec![result("web", Outcome::SpawnError, Some(why))])
+    );
+    // Nothing starts it later: db coming up does not release a start given up.
+    k.sup.operator_start(db, t0 + START_TIMEOUT);
+    let done = k.perform(t0 + START_TIMEOUT);
+    let done = [done, k.advance_to(t0 + START_TIMEOUT + secs(2))].concat();
+    assert_eq!(spawns(&done), ["db"]);
+    assert_eq!(k.state("web"), State::Fatal);
+}
+
+/// The negative twin: what it waits for comes up within the start timeout, it starts, and
+/// the start timeout's deadline does nothing after.
+#[test]
+fn a_start_whose_dependencies_come_up_in_time_is_not_given_up() {
+    use crate::config::Condition::Started;
+    use crate::process::machine::START_TIMEOUT;
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("db", 1), |s| s.startsecs = secs(60)),
+        needs(program("web", 2), "db", Started),
+    ]);
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    let deadline = k.sup.get(k.id("web")).unwrap().proc.timers.get(TimerKind::StartTimeout);
+    assert_eq!(deadline, Some(t0 + START_TIMEOUT));
+    let done = k.advance_to(t0 + secs(61));
+    assert_eq!(spawns(&done), ["web"]);
+    // The deadline is cleared; fed anyway (a stale heap entry), it is ignored.
+    let web = k.id("web");
+    assert_eq!(k.sup.get(web).unwrap().proc.timers.get(TimerKind::StartTimeout), None);
+    k.sup.input(web, Input::Timer(TimerKind::StartTimeout, t0 + START_TIMEOUT), t0 + START_TIMEOUT);
+    assert!(k.sup.actions.is_empty());
+    k.advance_to(t0 + START_TIMEOUT + secs(1));
+    assert_eq!(k.state("web"), State::Running);
 }
