@@ -6,6 +6,8 @@
 //! update's pending removal, the shutdown's next stop) is queued as [`Work`] and drained in one
 //! loop by the public entry point that took the input, as quinn-proto drains its own events.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
@@ -507,6 +509,8 @@ impl Supervisor {
 
 mod deps;
 mod shutdown;
+// A test that indexes out of range fails, as it should: the lint is for the daemon's paths.
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests;
 mod update;

@@ -1,6 +1,8 @@
 //! A supervised process: its state names and codes (supervisord's, so operators and tools carry
 //! over), how it ended, and signal names. The lifecycle itself is in [`machine`]. No I/O here.
 
+#![deny(clippy::indexing_slicing)]
+
 pub mod machine;
 
 use std::fmt;
