@@ -11,71 +11,10 @@ use std::time::{Duration, Instant};
 use log::Level;
 use nix::sys::signal::Signal;
 
+use super::backoff::{backoff_delay, restart_reason, restart_wait, round_ms};
+pub use super::timers::{TimerKind, Timers};
 use super::{ExitStatus, State};
 use crate::config::{AutoRestart, Kind, ProcessSpec};
-
-/// The kinds of deadline a process can have; at most one of each is armed at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TimerKind {
-    /// STARTING -> RUNNING once the process has stayed up `startsecs`.
-    StartSecs,
-    /// BACKOFF -> STARTING: the next try.
-    Backoff,
-    /// STOPPING: `stopwaitsecs` passed, send SIGKILL.
-    StopKill,
-    /// STARTING without a pid: `start_delay` passed, spawn now.
-    StartDelay,
-    /// RUNNING: `ready_delay` passed, programs that depend on it may start.
-    ReadyDelay,
-    /// RUNNING (notify): no WATCHDOG=1 for `watchdog_sec`.
-    Watchdog,
-    /// RUNNING with a health check: time for the next one.
-    HealthCheck,
-    /// RUNNING: the health check under way took longer than its timeout.
-    HealthTimeout,
-    /// BACKOFF after a run: the restart guard's wait passed, start again.
-    Restart,
-    /// STARTING, held for its dependencies: [`START_TIMEOUT`] passed, give the start up.
-    StartTimeout,
-}
-
-impl TimerKind {
-    const COUNT: usize = 10;
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// One deadline slot per kind. The slot is the truth; the event loop's heap may hold stale
-/// entries, which it recognises because the slot no longer holds their instant.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Timers {
-    slots: [Option<Instant>; TimerKind::COUNT],
-}
-
-impl Timers {
-    pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.slots.get(kind.index()).copied().flatten()
-    }
-
-    fn set(&mut self, kind: TimerKind, at: Instant) {
-        if let Some(slot) = self.slots.get_mut(kind.index()) {
-            *slot = Some(at);
-        }
-    }
-
-    fn clear(&mut self, kind: TimerKind) {
-        if let Some(slot) = self.slots.get_mut(kind.index()) {
-            *slot = None;
-        }
-    }
-
-    /// True when `at` is still the armed deadline of `kind`.
-    pub fn is_current(&self, kind: TimerKind, at: Instant) -> bool {
-        self.get(kind) == Some(at)
-    }
-}
 
 /// The runtime record of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -719,74 +658,6 @@ fn wait_in_backoff(
     out.push(Action::SetTimer(kind, at));
 }
 
-/// The restart guard: how long an automatic restart after a run that lasted `ran` waits.
-///
-/// A run shorter than `restart_min_interval` is started again no sooner than that after its
-/// start (s6's one-second floor), so a program that exits at once cannot be restarted
-/// hundreds of times a second. Crashes in a row grow the wait by the back-off policy
-/// (`backoff_initial`, `backoff_factor`, `backoff_max`), the first one excepted: a process that
-/// ran for a while and crashed once is replaced at once. A run that lasted `backoff_reset`,
-/// or an expected exit, forgets the count.
-fn restart_wait(
-    p: &mut Proc,
-    spec: &ProcessSpec,
-    expected: bool,
-    crash: bool,
-    ran: Option<Duration>,
-    now: Instant,
-) -> Duration {
-    let ran = ran.unwrap_or(Duration::MAX);
-    if ran >= spec.backoff_reset || expected {
-        p.crashes = 0;
-    }
-    if crash {
-        p.crashes = p.crashes.saturating_add(1);
-    }
-    let backoff =
-        if crash && p.crashes >= 2 { backoff_delay(spec, p.crashes - 1) } else { Duration::ZERO };
-    let floor = p.last_spawn.map_or(Duration::ZERO, |at| {
-        (at + spec.restart_min_interval).saturating_duration_since(now)
-    });
-    let floor = if ran < spec.restart_min_interval { floor } else { Duration::ZERO };
-    backoff.max(floor)
-}
-
-/// Why the restart guard holds a restart back, for the log.
-fn restart_reason(p: &Proc, spec: &ProcessSpec, ran: Option<Duration>) -> String {
-    let ran = ran.map_or_else(|| "?".to_string(), |d| secs_text(round_ms(d)));
-    if p.crashes >= 2 {
-        format!(
-            "{} unexpected exits in a row, each within backoff_reset = {} s of its start; the last ran {ran} s",
-            p.crashes,
-            secs_text(spec.backoff_reset)
-        )
-    } else {
-        format!(
-            "it ran {ran} s, less than restart_min_interval = {} s",
-            secs_text(spec.restart_min_interval)
-        )
-    }
-}
-
-/// A duration to the millisecond, for messages.
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
-}
-
-/// The wait before retry `n` (1 after the first failure): supervisord's `n` seconds by
-/// default (backoff_initial × n); with backoff_factor, backoff_initial × factor^(n-1);
-/// never more than backoff_max, nor than a day.
-pub fn backoff_delay(spec: &ProcessSpec, n: u32) -> Duration {
-    let initial = spec.backoff_initial.as_secs_f64();
-    let secs = match spec.backoff_factor {
-        None => initial * f64::from(n),
-        Some(f) => initial * f.powi(n.saturating_sub(1).min(1000) as i32),
-    };
-    let cap =
-        spec.backoff_max.unwrap_or(Duration::from_secs(86_400)).min(Duration::from_secs(86_400));
-    Duration::try_from_secs_f64(secs).unwrap_or(cap).min(cap)
-}
-
 /// One health check's outcome: healthy at once on a pass; unhealthy after `retries` failures
 /// in a row, not counting those within `start_period` of the start; the next check armed.
 fn health_result(
@@ -890,7 +761,7 @@ fn change_after(p: &mut Proc, to: State, exit: Option<&Exit>, out: &mut Vec<Acti
     });
 }
 
-fn secs_text(d: Duration) -> String {
+pub(super) fn secs_text(d: Duration) -> String {
     if d.subsec_nanos() == 0 { d.as_secs().to_string() } else { format!("{}", d.as_secs_f64()) }
 }
 

@@ -3,7 +3,9 @@
 
 #![deny(clippy::indexing_slicing)]
 
+mod backoff;
 pub mod machine;
+mod timers;
 
 use std::fmt;
 use std::str::FromStr;
