@@ -193,7 +193,7 @@ impl Supervisor {
             }
             for b in self.plan.waits_for.remove(&id).unwrap_or_default() {
                 let Some(n) = self.plan.waiters.get_mut(&b) else { continue };
-                *n -= 1;
+                *n = n.saturating_sub(1);
                 if *n == 0 {
                     let p = self.entries.get(&b).map_or(0, |e| e.spec.priority);
                     self.plan.make_free(b, p);
