@@ -560,6 +560,14 @@ pub fn step(
             p.timers.clear(kind);
         }
     }
+    if ctx.shutting_down && p.state == State::Backoff {
+        p.timers.clear(TimerKind::Backoff);
+        p.timers.clear(TimerKind::Restart);
+        p.backoff = 0;
+        // BACKOFF -> STOPPED: no retry while shutting down; a start that just failed stays
+        // down, as supervisord does.
+        change(p, State::Stopped, &mut out);
+    }
     out
 }
 

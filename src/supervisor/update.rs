@@ -8,7 +8,6 @@ use std::time::Instant;
 use super::{Changes, Entry, Pending, ProcId, Supervisor, Work};
 use crate::config::{Config, ProcessSpec};
 use crate::logs::ring::Ring;
-use crate::process::State;
 use crate::process::machine::Input;
 
 impl Supervisor {
@@ -46,10 +45,6 @@ impl Supervisor {
             if !self.shutdown {
                 self.work.push_back(Work::Input(id, Input::Start));
             }
-        }
-        // No retries once shutdown began: a process that just failed to start stays down.
-        if self.shutdown && self.entries.get(&id).is_some_and(|e| e.proc.state == State::Backoff) {
-            self.work.push_back(Work::Input(id, Input::Stop));
         }
         self.advance_shutdown(Some(id));
     }

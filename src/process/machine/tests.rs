@@ -1904,3 +1904,20 @@ fn no_automatic_restart_while_shutting_down() {
     assert_eq!(p.state, State::Exited);
     assert!(!actions.contains(&Action::Spawn), "{actions:?}");
 }
+
+#[test]
+fn a_start_that_fails_while_shutting_down_is_not_retried() {
+    let t0 = Instant::now();
+    let mut p = starting(t0);
+    let ctx = Context { shutting_down: true, waiting_for: &[] };
+    let actions = super::step(&mut p, &spec(), &ctx, exit(1), t0 + ms(500));
+    let moves: Vec<(State, State)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Changed { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moves, [(State::Starting, State::Backoff), (State::Backoff, State::Stopped)]);
+    assert_eq!((p.state, p.timers.get(TimerKind::Backoff)), (State::Stopped, None));
+}
