@@ -1,0 +1,215 @@
+//! Supervisor: reread (diff) and update, by the Harness.
+
+use super::*;
+
+/// web, worker and db, all running since t0 + 1 s.
+fn three_running(t0: Instant) -> Harness {
+    let mut k = Harness::new(vec![program("web", 1), program("worker", 2), program("db", 3)]);
+    k.boot(t0);
+    for name in ["web", "worker", "db"] {
+        assert_eq!(k.state(name), State::Running);
+    }
+    k
+}
+
+/// The new configuration: web the same, worker with a new command, db gone, cache and batch
+/// (not autostart) added.
+fn new_config() -> Config {
+    config(vec![
+        program("web", 1),
+        with(program("worker", 2), |s| s.argv = vec!["/usr/bin/worker".into(), "--v2".into()]),
+        program("cache", 4),
+        with(program("batch", 5), |s| s.autostart = false),
+    ])
+}
+
+#[test]
+fn diff_lists_added_changed_and_removed() {
+    let t0 = Instant::now();
+    let k = three_running(t0);
+    assert_eq!(
+        k.sup.diff(&new_config()),
+        Changes {
+            added: vec!["cache".into(), "batch".into()],
+            changed: vec!["worker".into()],
+            removed: vec!["db".into()],
+        }
+    );
+}
+
+#[test]
+fn diff_of_the_same_config_is_empty() {
+    let t0 = Instant::now();
+    let k = three_running(t0);
+    let same = config(vec![program("web", 1), program("worker", 2), program("db", 3)]);
+    assert_eq!(k.sup.diff(&same), Changes::default());
+}
+
+#[test]
+fn diff_sees_a_move_to_another_group_as_removed_and_added() {
+    let k = Harness::new(vec![program("web", 1)]);
+    let moved = config(vec![member("backend", "web", 1)]);
+    assert_eq!(
+        k.sup.diff(&moved),
+        Changes { added: vec!["backend:web".into()], changed: vec![], removed: vec!["web".into()] }
+    );
+}
+
+#[test]
+fn diff_does_not_touch_anything() {
+    let t0 = Instant::now();
+    let k = three_running(t0);
+    k.sup.diff(&new_config());
+    assert!(k.sup.actions.is_empty());
+    assert_eq!(k.state("db"), State::Running);
+}
+
+#[test]
+fn update_stops_changed_and_removed_starts_added_autostart_and_leaves_the_rest() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let web_pid = k.pid("web");
+    let t1 = t0 + secs(5);
+    let changes = k.sup.update(new_config(), t1);
+    assert_eq!(changes.added, ["cache", "batch"]);
+    let done = k.perform(t1);
+    assert_eq!(kills(&done), [("db".into(), Signal::SIGTERM), ("worker".into(), Signal::SIGTERM)]);
+    assert_eq!(spawns(&done), ["cache"]);
+    assert!(done.iter().all(|(name, _)| name != "web" && name != "batch"), "{done:?}");
+    assert_eq!(k.state("web"), State::Running);
+    assert_eq!(k.pid("web"), web_pid);
+    assert_eq!(k.state("batch"), State::Stopped);
+    assert_eq!(k.state("worker"), State::Stopping);
+    assert_eq!(k.sup.config, new_config());
+}
+
+/// An update sorted the whole start order again for each process it added, and looked each
+/// name up in the lists of changes: adding 20,000 processes blocked the event loop for
+/// minutes. It takes well under a second now (the bound leaves room for a slow machine).
+#[test]
+fn an_update_adding_many_processes_does_not_take_quadratic_time() {
+    const N: usize = 5_000;
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 999)]);
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    let mut processes: Vec<ProcessSpec> =
+        (0..N).map(|n| member("many", &format!("many_{n:05}"), 1)).collect();
+    processes.push(program("web", 999));
+    let started = Instant::now();
+    let changes = k.sup.update(config(processes), t0);
+    let took = started.elapsed();
+    assert_eq!(changes.added.len(), N);
+    assert!(took < Duration::from_secs(3), "an update adding {N} processes took {took:?}");
+    let names: Vec<String> = k.sup.iter().map(|e| e.spec.namespec()).collect();
+    assert_eq!(names[0], "many:many_00000", "sorted by priority, then name");
+    assert_eq!(names[N - 1], format!("many:many_{:05}", N - 1));
+    assert_eq!(names[N], "web");
+    let spawns = k.sup.actions.iter().filter(|(_, a)| *a == Action::Spawn).count();
+    assert_eq!(spawns, N);
+}
+
+#[test]
+fn update_restarts_a_changed_running_process_with_its_new_spec_after_it_exits() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let id = k.id("worker");
+    let t1 = t0 + secs(5);
+    k.sup.update(new_config(), t1);
+    k.perform(t1);
+    assert_eq!(k.sup.get(id).unwrap().spec.argv, ["/usr/bin/worker"], "old spec until it is down");
+
+    let done = k.exit("worker", by(Signal::SIGTERM), t1 + ms(50));
+    assert_eq!(spawns(&done), ["worker"]);
+    let e = k.sup.get(id).unwrap();
+    assert_eq!(e.spec.argv, ["/usr/bin/worker", "--v2"]);
+    assert_eq!(e.proc.state, State::Starting);
+    assert_eq!(k.id("worker"), id, "the same process, with a new spec");
+}
+
+#[test]
+fn update_forgets_a_removed_process_once_it_has_stopped() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let id = k.id("db");
+    let t1 = t0 + secs(5);
+    k.sup.update(new_config(), t1);
+    k.perform(t1);
+    assert_eq!(k.state("db"), State::Stopping, "still known while it stops");
+    assert_eq!(k.sup.diff(&new_config()).removed, Vec::<String>::new(), "no longer in a reread");
+
+    let done = k.exit("db", by(Signal::SIGTERM), t1 + ms(50));
+    assert_eq!(spawns(&done), Vec::<String>::new());
+    assert!(k.sup.get(id).is_none());
+    assert_eq!(k.sup.resolve("db"), None);
+}
+
+#[test]
+fn update_applies_at_once_to_processes_that_are_not_running() {
+    // A removed process that is stopped is forgotten, and a changed one that is stopped gets
+    // its new spec, without a stop.
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("old", 1), |s| s.autostart = false),
+        with(program("tool", 2), |s| s.autostart = false),
+    ]);
+    let tool = k.id("tool");
+    let new = config(vec![with(program("tool", 2), |s| {
+        s.autostart = false;
+        s.argv = vec!["/usr/bin/tool".into(), "-x".into()];
+    })]);
+    let changes = k.sup.update(new, t0);
+    assert_eq!(changes.removed, ["old"]);
+    assert_eq!(changes.changed, ["tool"]);
+    assert_eq!(k.perform(t0), []);
+    assert_eq!(k.sup.resolve("old"), None);
+    assert_eq!(k.sup.get(tool).unwrap().spec.argv, ["/usr/bin/tool", "-x"]);
+    assert_eq!(k.state("tool"), State::Stopped);
+}
+
+#[test]
+fn update_starts_a_changed_autostart_process_that_had_exited() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("job", 1)]);
+    k.boot(t0);
+    k.exit("job", code(0), t0 + secs(2));
+    assert_eq!(k.state("job"), State::Exited);
+    let new = config(vec![with(program("job", 1), |s| s.argv = vec!["/usr/bin/job2".into()])]);
+    k.sup.update(new, t0 + secs(3));
+    assert_eq!(spawns(&k.perform(t0 + secs(3))), ["job"]);
+    assert_eq!(k.sup.get(k.id("job")).unwrap().spec.argv, ["/usr/bin/job2"]);
+}
+
+#[test]
+fn update_stops_a_changed_backoff_process_and_starts_it_with_the_new_spec() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![program("web", 1)]);
+    k.failing.push("web".into());
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    assert_eq!(k.state("web"), State::Backoff);
+    k.failing.clear();
+    let new = config(vec![with(program("web", 1), |s| s.argv = vec!["/usr/bin/web2".into()])]);
+    k.sup.update(new, t0 + ms(500));
+    let done = k.perform(t0 + ms(500));
+    assert_eq!(spawns(&done), ["web"]);
+    assert_eq!(k.state("web"), State::Starting);
+    assert_eq!(k.sup.get(k.id("web")).unwrap().spec.argv, ["/usr/bin/web2"]);
+    assert_eq!(k.sup.get(k.id("web")).unwrap().proc.backoff, 0, "retries counted afresh");
+}
+
+#[test]
+fn update_with_a_new_priority_moves_the_process_in_the_start_order() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![
+        with(program("a", 1), |s| s.autostart = false),
+        with(program("b", 2), |s| s.autostart = false),
+    ]);
+    let new = config(vec![
+        with(program("a", 3), |s| s.autostart = false),
+        with(program("b", 2), |s| s.autostart = false),
+    ]);
+    k.sup.update(new, t0);
+    let order: Vec<String> = k.sup.iter().map(|e| e.spec.namespec()).collect();
+    assert_eq!(order, ["b", "a"]);
+}
