@@ -446,6 +446,8 @@ pub struct ProcessSpec {
     pub backoff_reset: Duration,
     /// A wait before a start from a stopped state.
     pub start_delay: Duration,
+    /// How long a start may wait for its dependencies; zero: for ever.
+    pub start_timeout: Duration,
     /// How long RUNNING before what depends on it may start.
     pub ready_delay: Duration,
     /// A notify program must send WATCHDOG=1 at least this often; zero: no watchdog.
@@ -520,6 +522,7 @@ impl Default for ProcessSpec {
             restart_min_interval: Duration::from_secs(1),
             backoff_reset: Duration::from_secs(60),
             start_delay: Duration::ZERO,
+            start_timeout: Duration::from_secs(90),
             ready_delay: Duration::ZERO,
             watchdog_sec: Duration::ZERO,
             healthcheck: None,

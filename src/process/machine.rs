@@ -125,10 +125,6 @@ pub enum Input {
     Timer(TimerKind, Instant),
 }
 
-/// How long a start may wait for its dependencies before it is given up: systemd's
-/// DefaultTimeoutStartSec, so that `kahi ctl start` answers when `systemctl start` would.
-pub const START_TIMEOUT: Duration = Duration::from_secs(90);
-
 /// What the machine is told about the world around the process.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
@@ -241,8 +237,8 @@ pub fn step(
             p.crashes = 0;
             hold_start(p, &mut out);
             p.held = true;
-            if !spec.deps.is_empty() || !spec.after.is_empty() {
-                arm(p, TimerKind::StartTimeout, now + START_TIMEOUT, &mut out);
+            if (!spec.deps.is_empty() || !spec.after.is_empty()) && !spec.start_timeout.is_zero() {
+                arm(p, TimerKind::StartTimeout, now + spec.start_timeout, &mut out);
             }
         }
         (_, Input::Start | Input::StartHeld) => {} // already STARTING, RUNNING, BACKOFF or STOPPING
@@ -449,7 +445,7 @@ pub fn step(
             let why = format!(
                 "waiting for {} timed out after {} s",
                 ctx.waiting_for.join(", "),
-                secs_text(START_TIMEOUT)
+                secs_text(spec.start_timeout)
             );
             out.push(Action::Log(Level::Warn, format!("gave up: {name}: {why}")));
             p.spawn_error = Some(why);

@@ -168,7 +168,8 @@ fn state_changes_of_many_processes_do_not_take_quadratic_time() {
 #[test]
 fn a_start_waiting_for_its_dependencies_is_given_up_after_the_start_timeout() {
     use crate::config::Condition::Started;
-    use crate::process::machine::START_TIMEOUT;
+    // The default start_timeout.
+    const START_TIMEOUT: Duration = Duration::from_secs(90);
     let t0 = Instant::now();
     let mut k = Harness::new(vec![
         with(program("db", 1), |s| s.autostart = false),
@@ -210,7 +211,8 @@ fn a_start_waiting_for_its_dependencies_is_given_up_after_the_start_timeout() {
 #[test]
 fn a_start_whose_dependencies_come_up_in_time_is_not_given_up() {
     use crate::config::Condition::Started;
-    use crate::process::machine::START_TIMEOUT;
+    // The default start_timeout.
+    const START_TIMEOUT: Duration = Duration::from_secs(90);
     let t0 = Instant::now();
     let mut k = Harness::new(vec![
         with(program("db", 1), |s| s.startsecs = secs(60)),

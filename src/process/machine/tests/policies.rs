@@ -456,7 +456,7 @@ fn held(t0: Instant) -> (Proc, ProcessSpec) {
         actions,
         [
             changed(State::Stopped, State::Starting),
-            Action::SetTimer(TimerKind::StartTimeout, t0 + machine::START_TIMEOUT)
+            Action::SetTimer(TimerKind::StartTimeout, t0 + s.start_timeout)
         ]
     );
     assert!(p.held);
@@ -469,15 +469,15 @@ fn a_held_start_released_spawns_and_forgets_its_start_timeout() {
     let (mut p, s) = held(t0);
     assert_eq!(step(&mut p, &s, Input::Release, t0 + secs(5)), [Action::Spawn]);
     assert_eq!(p.timers.get(TimerKind::StartTimeout), None);
-    let stale = timer(TimerKind::StartTimeout, t0 + machine::START_TIMEOUT);
-    assert_eq!(step(&mut p, &s, stale, t0 + machine::START_TIMEOUT), none());
+    let stale = timer(TimerKind::StartTimeout, t0 + s.start_timeout);
+    assert_eq!(step(&mut p, &s, stale, t0 + s.start_timeout), none());
 }
 
 #[test]
 fn a_held_start_still_waiting_at_its_start_timeout_is_given_up() {
     let t0 = Instant::now();
     let (mut p, s) = held(t0);
-    let at = t0 + machine::START_TIMEOUT;
+    let at = t0 + s.start_timeout;
     let waiting = ["db (started)".to_string()];
     let ctx = Context { shutting_down: false, waiting_for: &waiting };
     let actions = machine::step(&mut p, &s, &ctx, timer(TimerKind::StartTimeout, at), at);
@@ -490,10 +490,27 @@ fn a_held_start_still_waiting_at_its_start_timeout_is_given_up() {
 }
 
 #[test]
+fn a_start_timeout_of_zero_waits_for_ever() {
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.start_timeout = Duration::ZERO;
+        s.deps.push(crate::config::Dep {
+            program: "db".into(),
+            condition: crate::config::Condition::Started,
+            on_failure: crate::config::OnFailure::Ignore,
+        })
+    });
+    let mut p = stopped();
+    let actions = step(&mut p, &s, Input::StartHeld, t0);
+    assert_eq!(actions, [changed(State::Stopped, State::Starting)]);
+    assert_eq!(p.timers.get(TimerKind::StartTimeout), None);
+}
+
+#[test]
 fn a_held_start_waiting_only_for_a_connection_is_not_given_up() {
     let t0 = Instant::now();
     let (mut p, s) = held(t0);
-    let at = t0 + machine::START_TIMEOUT;
+    let at = t0 + s.start_timeout;
     assert_eq!(step(&mut p, &s, timer(TimerKind::StartTimeout, at), at), none());
     assert_eq!((p.state, p.held), (State::Starting, true));
     assert_eq!(p.timers.get(TimerKind::StartTimeout), None);
