@@ -335,6 +335,16 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
             w(&mut out, &format!("{message}\n"))?;
             Ok(exit::OK)
         }
+        Reply::Metrics { text } => {
+            w(&mut out, &text)?;
+            Ok(exit::OK)
+        }
+        // What no command of kahi ctl asks for: as JSON.
+        other => {
+            let text = serde_json::to_string_pretty(&other).map_err(|e| e.to_string())?;
+            w(&mut out, &format!("{text}\n"))?;
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime};
 
-use crate::api::{self, ApiError, ConfigUse, Handled, Now, Reply, Request};
+use crate::api::{self, ApiError, ConfigUse, Now, Reply, Request};
 use crate::config::{self, Config};
 use crate::http::{self, Route};
 use crate::process::machine::{Action, Input, TimerKind};
 use crate::process::{ExitStatus, State};
-use crate::supervisor::Supervisor;
+use crate::supervisor::{ProcId, Supervisor};
 
 /// The file every configuration text claims to be: it names errors and sets `%(here)s`.
 const FILE: &str = "/etc/kahi/kahi.toml";
@@ -97,7 +97,7 @@ pub fn config(data: &[u8]) {
         return;
     }
     let mut own = Loop::new(config.clone());
-    let _ = serde_json::to_vec(&own.answer(Request::Status { names: Vec::new() }, true));
+    let _ = own.answer(Request::Status { names: Vec::new() }, To::Control);
     own.exit_all(ExitStatus::Exited(1));
     own.exit_all(ExitStatus::Exited(0));
     own.shut_down();
@@ -125,16 +125,13 @@ pub fn control(data: &[u8]) {
             return;
         }
         while let Some(line) = lines.next_line() {
-            let reply = match crate::control::parse(&line) {
+            match crate::control::parse(&line) {
                 None => continue,
-                Some(Ok(req)) => l.answer(req, true),
-                Some(Err(e)) => Some(Err(e)),
-            };
-            let _ = match &reply {
-                Some(Ok(r)) => serde_json::to_vec(r),
-                Some(Err(e)) => serde_json::to_vec(e),
-                None => Ok(Vec::new()),
-            };
+                Some(Ok(req)) => {
+                    let _ = l.answer(req, To::Control);
+                }
+                Some(Err(e)) => api::Host::settle(&mut l, To::Control, Err(e)),
+            }
         }
     }
     l.shut_down();
@@ -160,11 +157,13 @@ pub fn http(data: &[u8]) {
     for metrics_auth in [false, true] {
         let _ = http::required_role(method, url, metrics_auth);
     }
-    let Route::Api(req, shape) = http::route(method, url, body) else { return };
-    let mut l = Loop::new(base().clone());
-    if let Some(reply) = l.answer(req, false) {
-        let _ = http::answer(&shape, reply).body.into_bytes();
+    let route = http::route(method, url, body);
+    for metrics_auth in [false, true] {
+        let _ = route.role(method, metrics_auth);
     }
+    let Route::Api(req, shape) = route else { return };
+    let mut l = Loop::new(base().clone());
+    let _ = l.answer(req, To::Http(shape));
     l.shut_down();
 }
 
@@ -176,6 +175,114 @@ struct Loop {
     now: Instant,
     wall: SystemTime,
     next_pid: i32,
+    /// The bytes of the last answer sent.
+    answered: Option<Vec<u8>>,
+}
+
+/// Who a request came from: the control socket, or HTTP with the shape of its route.
+enum To {
+    Control,
+    Http(http::Shape),
+}
+
+/// The event loop's part in answering a request, stood in for: what would be sent is
+/// serialized as its transport would, and kept; files, pipes and streams are left alone.
+impl api::Host for Loop {
+    type Responder = To;
+
+    fn supervisor(&mut self) -> &mut Supervisor {
+        &mut self.sup
+    }
+
+    fn transport(to: &To) -> &'static str {
+        match to {
+            To::Control => "the control socket",
+            To::Http(_) => "HTTP",
+        }
+    }
+
+    fn settle(&mut self, to: To, reply: Result<Reply, ApiError>) {
+        self.answered = Some(match to {
+            To::Control => match &reply {
+                Ok(r) => serde_json::to_vec(r).unwrap_or_default(),
+                Err(e) => serde_json::to_vec(e).unwrap_or_default(),
+            },
+            To::Http(shape) => http::answer(&shape, reply).body.into_bytes(),
+        });
+    }
+
+    fn park(&mut self, to: To, mut waiter: api::Waiter, _: Instant) {
+        self.perform();
+        if let Some(reply) = waiter.poll(&mut self.sup, self.now) {
+            self.settle(to, Ok(reply));
+        }
+    }
+
+    fn detach(&mut self, mut waiter: api::Waiter) {
+        self.perform();
+        let _ = waiter.poll(&mut self.sup, self.now);
+    }
+
+    fn clear_log_files(&mut self, _: &[ProcId]) {}
+
+    /// What is there now, as the first reply of the follow.
+    fn follow(&mut self, to: To, log: api::LogSource, offset: u64, encoding: api::Encoding) {
+        let read = match log {
+            api::LogSource::Process(id, stream) => {
+                self.sup.get(id).map(|e| e.ring(stream).read(offset, usize::MAX))
+            }
+            api::LogSource::Daemon => Some(crate::logs::daemon_log::read(offset)),
+        };
+        if let Some(r) = read {
+            self.settle(to, Ok(api::log_reply(&r.data, r.offset, r.skipped, encoding)));
+        }
+    }
+
+    fn follow_events(&mut self, _: To, _: Vec<String>) {}
+
+    fn send_log(&mut self, to: To, read: api::LogRead, now: Now) {
+        match to {
+            To::Control => self.send_pieces(to, read.pieces(), now),
+            To::Http(_) => {
+                if let Some(reply) = read.reply(&self.sup, u64::MAX) {
+                    self.settle(to, reply);
+                }
+            }
+        }
+    }
+
+    fn send_pieces(&mut self, to: To, mut reply: crate::piecewise::Piecewise, now: Now) {
+        match to {
+            // Over the control socket, in pieces: they must make one reply line.
+            To::Control => {
+                let mut line = Vec::new();
+                while !reply.piece(&self.sup, now, &mut line) {}
+                let parsed = serde_json::from_slice::<Reply>(&line);
+                parsed.expect("the pieces of a reply make one reply");
+                self.answered = Some(line);
+            }
+            To::Http(_) => {
+                let whole = reply.whole(&self.sup, now);
+                self.settle(to, Ok(whole));
+            }
+        }
+    }
+
+    fn read_config(&mut self, what: ConfigUse, now: Instant) -> Result<Reply, ApiError> {
+        Ok(api::with_config(&mut self.sup, what, base().clone(), now))
+    }
+
+    fn feed_stdin(&mut self, _: ProcId, name: String, data: String) -> Result<Reply, ApiError> {
+        Ok(Reply::Written { name, bytes: data.len() })
+    }
+
+    fn metrics(&mut self, now: Now) -> String {
+        crate::metrics::render(&self.sup, now, &Default::default(), &|_, _| (0, false))
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.sup.begin_shutdown(now);
+    }
 }
 
 /// The most actions one [`Loop::perform`] runs: a supervisor that never settles is a hang,
@@ -190,6 +297,7 @@ impl Loop {
             now: Instant::now(),
             wall: SystemTime::now(),
             next_pid: 100,
+            answered: None,
         };
         l.sup.start_autostart(l.now);
         l.perform();
@@ -256,53 +364,15 @@ impl Loop {
         panic!("the supervisor did not settle after {MAX_ACTIONS} actions");
     }
 
-    /// Handles `req` as the event loop does, for the control socket (`control`) or HTTP. None
-    /// when the loop would answer later, or after I/O of its own (a write to a stdin pipe).
-    fn answer(&mut self, req: Request, control: bool) -> Option<Result<Reply, ApiError>> {
+    /// Answers `req` through the dispatcher the event loop uses, for the control socket
+    /// (`control`) or HTTP with `shape`: the answer's bytes as the transport would frame them,
+    /// or None when nothing would be sent yet.
+    fn answer(&mut self, req: Request, to: To) -> Option<Vec<u8>> {
         let now = Now { mono: self.now, wall: self.wall };
-        let reply = match api::handle(&mut self.sup, req, now) {
-            Handled::Reply(r) => Some(r),
-            Handled::Wait(mut w) => {
-                self.perform();
-                w.poll(&mut self.sup, self.now).map(Ok)
-            }
-            Handled::ReplyThenWait(r, mut w) => {
-                self.perform();
-                let _ = w.poll(&mut self.sup, self.now);
-                Some(Ok(r))
-            }
-            Handled::Cleared(_, r) if control => Some(Ok(r)),
-            Handled::Follow { log, offset, encoding } if control => {
-                let read = match log {
-                    api::LogSource::Process(id, stream) => {
-                        self.sup.get(id).map(|e| e.ring(stream).read(offset, usize::MAX))
-                    }
-                    api::LogSource::Daemon => Some(crate::logs::daemon_log::read(offset)),
-                };
-                read.map(|r| Ok(api::log_reply(&r.data, r.offset, r.skipped, encoding)))
-            }
-            // Over the control socket, in pieces: they must make one reply line.
-            Handled::Piecewise(mut reply) if control => {
-                let mut line = Vec::new();
-                while !reply.piece(&self.sup, now, &mut line) {}
-                let parsed = serde_json::from_slice::<Reply>(&line);
-                Some(Ok(parsed.expect("the pieces of a reply make one reply")))
-            }
-            Handled::Piecewise(reply) => Some(Ok(reply.whole(&self.sup, now))),
-            Handled::Cleared(..) | Handled::Follow { .. } => {
-                Some(Err(ApiError::new(api::ErrorCode::ServerError, "not available over HTTP")))
-            }
-            Handled::NeedConfig(what) => {
-                Some(Ok(api::with_config(&mut self.sup, what, base().clone(), self.now)))
-            }
-            Handled::Stdin { .. } => None,
-            Handled::Shutdown => {
-                self.sup.begin_shutdown(self.now);
-                Some(Ok(Reply::Shutdown { message: "Shut down".into() }))
-            }
-        };
+        self.answered = None;
+        api::dispatch(self, to, req, now);
         self.perform();
-        reply
+        self.answered.take()
     }
 
     /// Shuts down, as SIGTERM does, until every process is down.

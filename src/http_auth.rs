@@ -18,23 +18,7 @@ fn is_readyz(url: &str) -> bool {
     url.split('?').next().unwrap_or(url).trim_end_matches('/') == "/readyz"
 }
 
-/// The role a request needs, or None for the probes, which anyone may ask: /healthz, /readyz
-/// and, unless `metrics_auth` says otherwise, /metrics (as Prometheus and Kubernetes expect).
-pub fn required_role(method: &str, url: &str, metrics_auth: bool) -> Option<Role> {
-    let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
-    if path == "/healthz" || path == "/readyz" || (path == "/metrics" && !metrics_auth) {
-        return None;
-    }
-    if method == "GET" || method == "HEAD" {
-        return Some(Role::Viewer);
-    }
-    let segments: Vec<&str> = path.split('/').collect();
-    Some(match segments.as_slice() {
-        ["", "api", "v1", "processes", _, "start" | "stop" | "restart" | "signal" | "stdin"]
-        | ["", "api", "v1", "groups", _, "start" | "stop" | "restart"] => Role::Operator,
-        _ => Role::Admin,
-    })
-}
+pub use crate::http::required_role;
 
 /// Consecutive failed logins for one user name from one address before that name must wait
 /// there: another user at the same address (the same host, or behind the same NAT) is not

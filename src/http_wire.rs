@@ -46,11 +46,6 @@ impl Req {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
-
-    /// GET or HEAD: a request that changes nothing.
-    pub fn is_read(&self) -> bool {
-        self.method == "GET" || self.method == "HEAD"
-    }
 }
 
 /// What the bytes read so far make.

@@ -19,6 +19,7 @@ mod http;
 mod http_auth;
 mod http_conn;
 mod http_front;
+mod http_routes;
 mod http_tls;
 mod http_wire;
 mod logs;

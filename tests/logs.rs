@@ -116,6 +116,41 @@ fn sigusr2_reopens_files_moved_away_and_clear_empties_them() {
     assert!(len < 40, "the file was emptied (now {len} bytes)");
 }
 
+/// Regression: HTTP and the control socket had each their dispatcher, and HTTP's answered a
+/// clear with "not available over HTTP" (with no route to it at all); now both transports
+/// share one, and a clear over HTTP empties the ring buffers and the log files alike.
+#[test]
+fn clear_over_http_empties_the_log_files_as_the_control_socket_does() {
+    let (d, port) = crate::http::start(
+        "log-clear-http",
+        "[programs.t]\ncommand = [\"/bin/sh\", \"-c\", \"echo hello; echo oops >&2; exec sleep 1000\"]\n\
+         startsecs = 0\nstdout_logfile = \"t.log\"\nstderr_logfile = \"t.err\"\n\n\
+         [programs.u]\ncommand = [\"/bin/sh\", \"-c\", \"echo there; exec sleep 1000\"]\n\
+         startsecs = 0\nstdout_logfile = \"u.log\"\n\n[groups.g]\nprograms = [\"u\"]\n",
+    );
+    wait_until("both wrote", DEADLINE, || {
+        d.dir.read("t.log") == "hello\n"
+            && d.dir.read("t.err") == "oops\n"
+            && d.dir.read("u.log") == "there\n"
+    });
+    let (code, _, body) = crate::http::request(port, "POST", "/api/v1/processes/t/clear");
+    assert_eq!((code, body["outcome"].as_str()), (200, Some("cleared")), "{body}");
+    assert_eq!((d.dir.read("t.log"), d.dir.read("t.err")), (String::new(), String::new()));
+    let (_, _, log) = crate::http::request(port, "GET", "/api/v1/processes/t/log/stdout");
+    assert_eq!(log["data"], "", "{log}");
+    // A group, and the negative twin: what was not asked is left as it was.
+    assert_eq!(d.dir.read("u.log"), "there\n");
+    let (code, _, body) = crate::http::request(port, "POST", "/api/v1/groups/g/clear");
+    assert_eq!((code, body[0]["outcome"].as_str()), (200, Some("cleared")), "{body}");
+    assert_eq!(d.dir.read("u.log"), "");
+    assert_eq!(crate::http::request(port, "POST", "/api/v1/processes/nope/clear").0, 404);
+    // The requests only HTTP had are the control socket's too.
+    let groups = d.request(r#"{"cmd":"groups"}"#);
+    assert_eq!(groups["groups"][0]["processes"], serde_json::json!(["g:u"]), "{groups}");
+    let ready = d.request(r#"{"cmd":"ready","names":["t"]}"#);
+    assert_eq!(ready["ready"], true, "{ready}");
+}
+
 #[test]
 fn a_logfile_in_a_missing_directory_is_a_config_error() {
     let dir = Dir::new("log-missing-dir");

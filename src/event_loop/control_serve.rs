@@ -1,7 +1,7 @@
 //! The control socket's clients, served on the loop: accepted (and turned away, with a
 //! reason, when they may not use it or Kahi is out of fds), their request lines answered in
-//! order through `api::handle`, parked requests resolved, followers and large replies fed a
-//! piece at a time as the client reads.
+//! order through the one dispatcher (`dispatch.rs`), replies framed as NDJSON lines,
+//! followers and large replies fed a piece at a time as the client reads.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,12 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::{Interest, Token};
 
 use super::EventLoop;
+use super::respond::Responder;
 use super::sources::Source;
-use crate::api::{self, ApiError, ErrorCode, Handled, LogSource, Now, Reply, Request};
+use crate::api::{self, ApiError, ErrorCode, LogSource, Now, Reply};
 use crate::control::{self, Conn, Mode};
-use crate::http;
 use crate::piecewise;
-use crate::supervisor::{ProcId, Stream};
+use crate::supervisor::ProcId;
 
 impl EventLoop {
     pub(super) fn accept(&mut self) {
@@ -126,7 +126,7 @@ impl EventLoop {
             };
             match control::parse(&line) {
                 None => continue,
-                Some(Ok(req)) => self.request(token, req, now),
+                Some(Ok(req)) => self.answer_request(Responder::Control(token), req, now),
                 Some(Err(e)) => self.reply(token, Err(e)),
             }
             self.perform(now);
@@ -134,63 +134,43 @@ impl EventLoop {
         self.flush_conn(token);
     }
 
-    pub(super) fn request(&mut self, token: Token, req: Request, now: Instant) {
-        let clock = Now { mono: now, wall: SystemTime::now() };
-        match api::handle(&mut self.sup, req, clock) {
-            Handled::Reply(r) => self.reply(token, r),
-            Handled::Wait(w) => {
-                if let Some(c) = self.sources.conn(token) {
-                    c.mode = Mode::Waiting;
-                }
-                self.waiters.insert(token, w);
-                // Actions run now, so the waiter is checked after them.
-                self.perform(now);
-                self.poll_waiters(now);
-            }
-            Handled::Cleared(ids, reply) => {
-                for id in ids {
-                    for stream in [Stream::Stdout, Stream::Stderr] {
-                        if let Some(f) = self.log_file(id, stream)
-                            && let Err(e) = f.clear()
-                        {
-                            log::warn!("unable to clear {}: {e}", f.path().display());
-                        }
-                    }
-                }
-                self.reply(token, Ok(reply));
-            }
-            Handled::ReplyThenWait(reply, w) => {
-                self.reply(token, Ok(reply));
-                self.detached.push(w);
-            }
-            Handled::Follow { log, offset, encoding } => {
-                if let Some(c) = self.sources.conn(token) {
-                    c.mode = Mode::Following { log, offset, encoding };
-                }
-                self.followers.insert(token);
-                self.feed_follower(token);
-            }
-            Handled::Piecewise(reply) => {
-                if let Some(c) = self.sources.conn(token) {
-                    c.mode = Mode::Sending;
-                }
-                self.pieces.insert(token, reply);
-                self.feed_piece(token, now);
-            }
-            Handled::NeedConfig(what) => {
-                let reply = self.config_reply(what, now);
-                self.reply(token, reply);
-            }
-            Handled::Stdin { id, name, data } => {
-                let reply = self.write_stdin(id, name, data.as_bytes());
-                self.reply(token, reply);
-            }
-            Handled::Shutdown => {
-                log::info!("shutdown requested over the control socket");
-                self.reply(token, Ok(Reply::Shutdown { message: "Shut down".into() }));
-                self.shutdown(now);
-            }
+    /// Follows a log on a control connection: what is there from `offset`, then every new
+    /// byte, as log replies.
+    pub(super) fn follow_log(
+        &mut self,
+        token: Token,
+        log: LogSource,
+        offset: u64,
+        encoding: api::Encoding,
+    ) {
+        if let Some(c) = self.sources.conn(token) {
+            c.mode = Mode::Following { log, offset, encoding };
         }
+        self.followers.insert(token);
+        self.feed_follower(token);
+    }
+
+    /// Follows Kahi's events on a control connection.
+    pub(super) fn follow_events_on(&mut self, token: Token, _types: Vec<String>) {
+        let e = ApiError::new(
+            ErrorCode::BadRequest,
+            "events are streamed over HTTP (GET /api/v1/events/stream)",
+        );
+        self.reply(token, Err(e));
+    }
+
+    /// Sends a large reply in pieces, each once the client has read most of the last.
+    pub(super) fn send_pieces_on(
+        &mut self,
+        token: Token,
+        reply: piecewise::Piecewise,
+        now: Instant,
+    ) {
+        if let Some(c) = self.sources.conn(token) {
+            c.mode = Mode::Sending;
+        }
+        self.pieces.insert(token, reply);
+        self.feed_piece(token, now);
     }
 
     /// Reads the configuration file again for reread, update or avail.
@@ -247,9 +227,6 @@ impl EventLoop {
     }
 
     pub(super) fn reply(&mut self, token: Token, reply: Result<Reply, ApiError>) {
-        if let Some((rq, shape)) = self.http_waiting.remove(&token) {
-            return self.http_send(rq, http::answer(&shape, reply));
-        }
         let line = match &reply {
             Ok(r) => serde_json::to_vec(r),
             Err(e) => serde_json::to_vec(e),
@@ -276,33 +253,6 @@ impl EventLoop {
             }
         }
         self.flush_conn(token);
-    }
-
-    pub(super) fn poll_waiters(&mut self, now: Instant) {
-        let tokens: Vec<Token> = self.waiters.keys().copied().collect();
-        for token in tokens {
-            let Some(mut w) = self.waiters.remove(&token) else { continue };
-            match w.poll(&mut self.sup, now) {
-                Some(reply) => {
-                    if let Some(c) = self.sources.conn(token) {
-                        c.mode = Mode::Idle;
-                    }
-                    self.reply(token, Ok(reply));
-                    // Requests that arrived while it waited.
-                    self.serve(token, now);
-                }
-                None => {
-                    self.waiters.insert(token, w);
-                }
-            }
-        }
-        let mut detached = std::mem::take(&mut self.detached);
-        detached.retain_mut(|w| w.poll(&mut self.sup, now).is_none());
-        self.detached.append(&mut detached);
-        // A restart may have queued starts.
-        if !self.sup.actions.is_empty() {
-            self.perform(now);
-        }
     }
 
     /// Sends what the daemon logged during this turn to the clients following its log.

@@ -7,6 +7,7 @@
 //! - `perform`: the supervisor's actions carried out (spawn, kill, spawn queues, instances);
 //! - `reap`: signals, reaping, health checks and sd_notify, each an input for the supervisor;
 //! - `output`: programs' output, read from the pipes through `logs::pipeline` to the sinks;
+//! - `respond`: the loop as host of `api::dispatch`, the one dispatcher: responders, `settle`;
 //! - `control_serve`: the control socket's clients;
 //! - `http_serve`: requests the HTTP threads parsed, answered here.
 //!
@@ -21,6 +22,7 @@ mod output;
 mod perform;
 mod procio;
 mod reap;
+mod respond;
 mod run;
 mod sources;
 mod timers;
@@ -36,7 +38,7 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::api::Waiter;
-use crate::http::{Http, Shape};
+use crate::http::Http;
 use crate::logs::console::Console;
 use crate::logs::syslog::Syslog;
 use crate::supervisor::{ProcId, Supervisor};
@@ -104,8 +106,9 @@ pub struct EventLoop {
     /// child has exited since. It ends the turn's spawns, so that a process killed while
     /// hundreds are being spawned is replaced in the next turn, not after all of them.
     exited: Arc<AtomicBool>,
-    /// Connections with a parked start/stop/restart.
-    waiters: HashMap<Token, Waiter>,
+    /// Parked starts, stops and restarts, and who gets the answer: by the token of their
+    /// control connection, or a token of their own for HTTP.
+    waiters: HashMap<Token, (respond::Responder, Waiter)>,
     /// Restarts whose client did not wait for them.
     detached: Vec<Waiter>,
     /// Connections following a log.
@@ -144,8 +147,6 @@ pub struct EventLoop {
     socket: std::path::PathBuf,
     /// The HTTP listener, when `[server.http]` asks for one.
     http: Option<Http>,
-    /// HTTP requests with a parked start/stop/restart, by the token of their waiter.
-    http_waiting: HashMap<Token, (crate::http::Req, Shape)>,
     /// Server-Sent Events clients and what they follow.
     subscribers: Vec<(crate::http::Subscriber, Feed)>,
     /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
@@ -241,7 +242,6 @@ impl EventLoop {
             console_skipped: 0,
             std_flags,
             http,
-            http_waiting: HashMap::new(),
             subscribers: Vec::new(),
             notify,
             sockets: Default::default(),

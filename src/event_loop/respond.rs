@@ -1,0 +1,178 @@
+//! The loop as the host of the one dispatcher (`api::dispatch`): the [`Responder`] of each
+//! transport, [`Host::settle`] (the one place a reply is framed for its transport), parked
+//! waits answered as their processes settle. What is a framing by nature (a follow, an event
+//! stream, a long reply) goes to the transport's file: `control_serve.rs`, `http_serve.rs`.
+
+use std::time::{Instant, SystemTime};
+
+use mio::Token;
+
+use super::EventLoop;
+use crate::api::{
+    self, ApiError, ConfigUse, Encoding, ErrorCode, Host, LogRead, LogSource, Now, Reply, Request,
+    Waiter,
+};
+use crate::control::Mode;
+use crate::http::{self, Shape};
+use crate::piecewise::Piecewise;
+use crate::supervisor::{ProcId, Stream, Supervisor};
+
+/// Who gets the answer to a request, and how it is framed.
+pub enum Responder {
+    /// A control connection: one NDJSON line per reply, streams as more lines.
+    Control(Token),
+    /// An HTTP request, and how its reply becomes an answer.
+    Http(http::Req, Shape),
+}
+
+impl EventLoop {
+    /// Answers one request, from whichever transport.
+    pub(super) fn answer_request(&mut self, to: Responder, req: Request, now: Instant) {
+        api::dispatch(self, to, req, Now { mono: now, wall: SystemTime::now() });
+    }
+
+    /// Answers the parked starts, stops and restarts whose processes have settled.
+    pub(super) fn poll_waiters(&mut self, now: Instant) {
+        let tokens: Vec<Token> = self.waiters.keys().copied().collect();
+        for token in tokens {
+            let Some((to, mut w)) = self.waiters.remove(&token) else { continue };
+            match w.poll(&mut self.sup, now) {
+                Some(reply) => {
+                    let control = matches!(to, Responder::Control(_));
+                    if control && let Some(c) = self.sources.conn(token) {
+                        c.mode = Mode::Idle;
+                    }
+                    self.settle(to, Ok(reply));
+                    if control {
+                        // Requests that arrived while it waited.
+                        self.serve(token, now);
+                    }
+                }
+                None => {
+                    self.waiters.insert(token, (to, w));
+                }
+            }
+        }
+        let mut detached = std::mem::take(&mut self.detached);
+        detached.retain_mut(|w| w.poll(&mut self.sup, now).is_none());
+        self.detached.append(&mut detached);
+        // A restart may have queued starts.
+        if !self.sup.actions.is_empty() {
+            self.perform(now);
+        }
+    }
+}
+
+impl Host for EventLoop {
+    type Responder = Responder;
+
+    fn supervisor(&mut self) -> &mut Supervisor {
+        &mut self.sup
+    }
+
+    fn transport(to: &Responder) -> &'static str {
+        match to {
+            Responder::Control(_) => "the control socket",
+            Responder::Http(..) => "HTTP",
+        }
+    }
+
+    fn settle(&mut self, to: Responder, reply: Result<Reply, ApiError>) {
+        match to {
+            Responder::Control(token) => self.reply(token, reply),
+            Responder::Http(rq, shape) => self.http_send(rq, http::answer(&shape, reply)),
+        }
+    }
+
+    fn park(&mut self, to: Responder, waiter: Waiter, now: Instant) {
+        let token = match &to {
+            Responder::Control(token) => {
+                if let Some(c) = self.sources.conn(*token) {
+                    c.mode = Mode::Waiting;
+                }
+                *token
+            }
+            Responder::Http(..) => self.token(),
+        };
+        self.waiters.insert(token, (to, waiter));
+        // Actions run now, so the waiter is checked after them.
+        self.perform(now);
+        self.poll_waiters(now);
+    }
+
+    fn detach(&mut self, waiter: Waiter) {
+        self.detached.push(waiter);
+    }
+
+    fn clear_log_files(&mut self, ids: &[ProcId]) {
+        for &id in ids {
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                if let Some(f) = self.log_file(id, stream)
+                    && let Err(e) = f.clear()
+                {
+                    log::warn!("unable to clear {}: {e}", f.path().display());
+                }
+            }
+        }
+    }
+
+    fn follow(&mut self, to: Responder, log: LogSource, offset: u64, encoding: Encoding) {
+        match (to, log) {
+            (Responder::Control(token), log) => self.follow_log(token, log, offset, encoding),
+            (Responder::Http(rq, _), LogSource::Process(id, stream)) => {
+                self.subscribe_log(rq, id, stream, offset)
+            }
+            // No route asks for it (see kahi(1)): Kahi's own log is read where it is written.
+            (to @ Responder::Http(..), LogSource::Daemon) => self.settle(
+                to,
+                Err(ApiError::new(ErrorCode::NotFound, "Kahi's own log is not served over HTTP")),
+            ),
+        }
+    }
+
+    fn follow_events(&mut self, to: Responder, types: Vec<String>) {
+        match to {
+            Responder::Http(rq, _) => self.subscribe_events(rq, types),
+            Responder::Control(token) => self.follow_events_on(token, types),
+        }
+    }
+
+    fn send_log(&mut self, to: Responder, read: LogRead, now: Now) {
+        match to {
+            Responder::Control(token) => {
+                match read.reply(&self.sup, crate::piecewise::BYTES_PER_PIECE as u64) {
+                    Some(r) => self.reply(token, r),
+                    None => self.send_pieces_on(token, read.pieces(), now.mono),
+                }
+            }
+            Responder::Http(rq, _) => self.http_log(rq, read, now),
+        }
+    }
+
+    fn send_pieces(&mut self, to: Responder, reply: Piecewise, now: Now) {
+        match to {
+            Responder::Control(token) => self.send_pieces_on(token, reply, now.mono),
+            // The front serializes it, off the loop.
+            to @ Responder::Http(..) => {
+                let whole = reply.whole(&self.sup, now);
+                self.settle(to, Ok(whole))
+            }
+        }
+    }
+
+    fn read_config(&mut self, what: ConfigUse, now: Instant) -> Result<Reply, ApiError> {
+        self.config_reply(what, now)
+    }
+
+    fn feed_stdin(&mut self, id: ProcId, name: String, data: String) -> Result<Reply, ApiError> {
+        self.write_stdin(id, name, data.as_bytes())
+    }
+
+    fn metrics(&mut self, now: Now) -> String {
+        crate::metrics::render(&self.sup, now, &http::counts(), &|id, s| self.log_state(id, s))
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.shutdown(now);
+    }
+}
