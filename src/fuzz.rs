@@ -277,7 +277,7 @@ impl api::Host for Loop {
     }
 
     fn metrics(&mut self, now: Now) -> String {
-        crate::metrics::render(&self.sup, now, &Default::default(), &|_, _| (0, false))
+        crate::metrics::render(&self.sup, now, &Default::default(), &|_, _| (0, false), 0)
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

@@ -11,6 +11,7 @@ mod control;
 mod ctl;
 mod daemon;
 mod event_loop;
+mod events;
 mod exec;
 pub mod fuzz;
 mod hash_password;

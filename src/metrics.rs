@@ -17,12 +17,13 @@ use crate::process::State;
 use crate::supervisor::{Entry, ProcId, Stream, Supervisor};
 
 /// The whole exposition. `log_file` says, for a process's stream, the bytes its log file
-/// dropped and whether writing it fails now.
+/// dropped and whether writing it fails now; `events_dropped`, the events subscribers lost.
 pub fn render(
     sup: &Supervisor,
     now: Now,
     http: &BTreeMap<(String, u16), u64>,
     log_file: &dyn Fn(ProcId, Stream) -> (u64, bool),
+    events_dropped: u64,
 ) -> String {
     let mut out = String::with_capacity(4096 + sup.iter().count() * 1200);
     let entries: Vec<&Entry> = sup.iter().collect();
@@ -193,6 +194,14 @@ pub fn render(
             n,
         );
     }
+
+    family(
+        &mut out,
+        "kahi_events_dropped_total",
+        "counter",
+        "Events dropped, oldest first, from the queue of a subscriber that did not keep up.",
+    );
+    let _ = writeln!(out, "kahi_events_dropped_total {events_dropped}");
     out
 }
 

@@ -456,6 +456,7 @@ fn metrics_follow_the_prometheus_conventions() {
     let secs: f64 = next[0].rsplit(' ').next().unwrap().parse().unwrap();
     assert!(next[0].contains("process=\"flop\"") && secs > 200.0 && secs <= 300.0, "{next:?}");
     has(r#"kahi_http_requests_total{code="200",method="GET"} 1"#);
+    has("kahi_events_dropped_total 0");
     // A stream with a log file of its own has its drop counter and failure gauge; one without
     // has none.
     has(

@@ -14,6 +14,7 @@ use super::respond::Responder;
 use super::sources::Source;
 use crate::api::{self, ApiError, ErrorCode, LogSource, Now, Reply};
 use crate::control::{self, Conn, Mode};
+use crate::events::Event;
 use crate::piecewise;
 use crate::supervisor::ProcId;
 
@@ -191,7 +192,7 @@ impl EventLoop {
                     self.forget(id);
                 }
                 log_changes(changes);
-                self.emit("update", serde_json::to_value(changes).unwrap_or_default());
+                self.publish(Event::Update { changes: changes.clone() });
             }
             r
         })
@@ -200,7 +201,8 @@ impl EventLoop {
     /// Begins stopping everything; the loop ends when the last program is reaped.
     pub(super) fn shutdown(&mut self, now: Instant) {
         if !self.sup.is_shutting_down() {
-            self.emit("shutdown", serde_json::json!({ "ts": crate::timefmt::rfc3339_now() }));
+            let ts = crate::timefmt::rfc3339_now();
+            self.publish(Event::SupervisorState { running: false, ts });
             crate::sys::detach::notify_manager("STOPPING=1");
         }
         self.sup.begin_shutdown(now);

@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use super::EventLoop;
 use super::respond::Responder;
 use crate::api::{self, ApiError, ErrorCode, Now, Request};
+use crate::events::{Event, EventType, SubId};
 use crate::http::{self, Answer, Http, Route, Shape};
 use crate::supervisor::{ProcId, Stream};
 
@@ -28,7 +29,7 @@ impl EventLoop {
         if let Some(http) = &mut self.http {
             http.pump(&self.sup, clock);
         }
-        self.subscribers.retain(|(sub, _)| !sub.gone());
+        self.forget_gone_subscribers();
         let mut i = self.subscribers.len();
         while i > 0 {
             i -= 1;
@@ -36,6 +37,7 @@ impl EventLoop {
                 self.feed_log(i);
             }
         }
+        self.feed_events();
     }
 
     /// Routes a request and hands it to the dispatcher; `all` is the process list's snapshot
@@ -133,10 +135,12 @@ impl EventLoop {
         self.feed_log(last);
     }
 
-    /// Follows the event stream, of the given types or of all.
+    /// Follows the event stream, of the given types or of all (their names were checked).
     pub(super) fn subscribe_events(&mut self, rq: http::Req, types: Vec<String>) {
         let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
-        self.subscribers.push((sub, Feed::Events(types)));
+        let types = types.iter().filter_map(|t| EventType::of_stream_name(t)).collect();
+        let id = self.bus.subscribe(types, EVENTS_QUEUED);
+        self.subscribers.push((sub, Feed::Events(id)));
     }
 
     /// Sends a log subscriber what its log has gained, a piece at a time: the next once the
@@ -172,26 +176,62 @@ impl EventLoop {
         }
     }
 
-    /// Sends an event to the subscribers that want its type; drops those that cannot take it.
-    pub(super) fn emit(&mut self, kind: &str, data: serde_json::Value) {
-        if self.subscribers.is_empty() {
-            return;
+    /// Publishes an event to the bus, and sends it on to the event streams that take it.
+    pub(super) fn publish(&mut self, event: Event) {
+        if self.bus.publish(event) > 0 {
+            self.feed_events();
         }
-        let mut event = None;
-        self.subscribers.retain(|(sub, feed)| match feed {
-            Feed::Events(types) if types.is_empty() || types.iter().any(|t| t == kind) => {
-                let e = event.get_or_insert_with(|| http::sse_event(kind, None, &data.to_string()));
-                sub.send(e.clone())
+    }
+
+    /// Sends each event stream what its queue on the bus holds, while its client has taken
+    /// most of what it was sent; what a slow client has not taken waits on the bus, whose
+    /// queue drops the oldest when it is full (counted in /metrics). An event is formatted once
+    /// for all the streams that take it.
+    fn feed_events(&mut self) {
+        let mut formatted: Vec<(*const Event, Option<Vec<u8>>)> = Vec::new();
+        for (sub, feed) in &self.subscribers {
+            let Feed::Events(id) = feed else { continue };
+            while sub.ready() {
+                let Some(event) = self.bus.next(*id) else { break };
+                let key = std::rc::Rc::as_ptr(&event);
+                let i = match formatted.iter().position(|(k, _)| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        let bytes = event
+                            .stream()
+                            .map(|(name, data)| http::sse_event(name, None, &data.to_string()));
+                        formatted.push((key, bytes));
+                        formatted.len() - 1
+                    }
+                };
+                if let Some(bytes) = &formatted[i].1 {
+                    sub.send(bytes.clone());
+                }
             }
-            _ => true,
+        }
+    }
+
+    /// Forgets the streams whose clients are gone, and their queues on the bus.
+    fn forget_gone_subscribers(&mut self) {
+        let bus = &mut self.bus;
+        self.subscribers.retain(|(sub, feed)| {
+            let gone = sub.gone();
+            if let (true, Feed::Events(id)) = (gone, feed) {
+                bus.unsubscribe(*id);
+            }
+            !gone
         });
     }
 }
 
 /// What an event-stream client follows.
 pub(super) enum Feed {
-    /// Events of these types (all when empty).
-    Events(Vec<String>),
+    /// Events, through its queue on the bus.
+    Events(SubId),
     /// A process's log, from this offset on.
     Log { id: ProcId, stream: Stream, offset: u64 },
 }
+
+/// Events queued on the bus for a stream whose client has not taken what it was sent; past
+/// this, the oldest are dropped (and counted).
+const EVENTS_QUEUED: usize = 1024;

@@ -149,6 +149,8 @@ pub struct EventLoop {
     http: Option<Http>,
     /// Server-Sent Events clients and what they follow.
     subscribers: Vec<(crate::http::Subscriber, Feed)>,
+    /// Where events are published, a bounded queue per subscriber.
+    bus: crate::events::Bus,
     /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
     notify: Option<sys::notify::NotifySocket>,
     /// The listening sockets of socket programs.
@@ -243,6 +245,7 @@ impl EventLoop {
             std_flags,
             http,
             subscribers: Vec::new(),
+            bus: Default::default(),
             notify,
             sockets: Default::default(),
             cgroups: None,

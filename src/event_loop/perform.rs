@@ -16,6 +16,7 @@ use super::sources::Source;
 use super::timers::TimerKey;
 use super::{EventLoop, SPAWN_SLICE};
 use crate::api;
+use crate::events::{self, Event, EventType};
 use crate::process::machine::{Action, Input};
 use crate::supervisor::{ProcId, Stream};
 use crate::sys;
@@ -60,40 +61,35 @@ impl EventLoop {
                     }
                     if let Some(e) = self.sup.get(id) {
                         log::debug!("{}: {from} -> {to}", e.spec.namespec());
-                        if !self.subscribers.is_empty() {
-                            let event = serde_json::json!({
-                                "ts": crate::timefmt::rfc3339_now(),
-                                "name": e.spec.namespec(),
-                                "group": e.spec.group,
-                                "program": e.spec.program,
-                                "from": from,
-                                "to": to,
-                                "pid": pid,
-                                "exitstatus": exit.map(|s| s.code()),
-                                "expected": expected,
-                                "tries": tries,
-                                "next_start_in": next_start.map(|at| {
-                                    api::round_secs(at.saturating_duration_since(now))
-                                }),
-                                "oom_killed": e.proc.oom_killed,
-                            });
-                            self.emit("state", event);
+                        // Built only when someone takes it: no subscriber, no work.
+                        if self.bus.wants(EventType::of_state(to)) {
+                            let change = events::StateChange {
+                                process: events::ProcessRef::of(&e.spec),
+                                from,
+                                to,
+                                pid,
+                                exitstatus: exit.map(|s| s.code()),
+                                expected,
+                                tries,
+                                next_start_in: next_start
+                                    .map(|at| api::round_secs(at.saturating_duration_since(now))),
+                                oom_killed: e.proc.oom_killed,
+                            };
+                            let ts = crate::timefmt::rfc3339_now();
+                            self.publish(Event::ProcessState { change, ts });
                         }
                     }
                 }
                 Action::Log(level, line) => log::log!(level, "{line}"),
                 Action::CheckHealth => self.start_check(id, now),
                 Action::CancelHealthCheck => self.cancel_check(id),
-                Action::HealthChanged(h) => {
-                    if let Some(e) = self.sup.get(id) {
-                        let event = serde_json::json!({
-                            "ts": crate::timefmt::rfc3339_now(),
-                            "name": e.spec.namespec(),
-                            "group": e.spec.group,
-                            "program": e.spec.program,
-                            "health": h,
-                        });
-                        self.emit("health", event);
+                Action::HealthChanged(health) => {
+                    if self.bus.wants(EventType::KahiHealth)
+                        && let Some(e) = self.sup.get(id)
+                    {
+                        let process = events::ProcessRef::of(&e.spec);
+                        let ts = crate::timefmt::rfc3339_now();
+                        self.publish(Event::Health { process, health, ts });
                     }
                 }
             }

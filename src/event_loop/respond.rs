@@ -169,7 +169,14 @@ impl Host for EventLoop {
     }
 
     fn metrics(&mut self, now: Now) -> String {
-        crate::metrics::render(&self.sup, now, &http::counts(), &|id, s| self.log_state(id, s))
+        let dropped = self.bus.dropped();
+        crate::metrics::render(
+            &self.sup,
+            now,
+            &http::counts(),
+            &|id, s| self.log_state(id, s),
+            dropped,
+        )
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
