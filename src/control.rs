@@ -87,6 +87,8 @@ pub enum Mode {
     Following { log: crate::api::LogSource, offset: u64, encoding: crate::api::Encoding },
     /// A large reply is being sent in pieces, each made once the last has mostly drained.
     Sending,
+    /// Kahi's events, from this queue on the bus.
+    Events(crate::events::SubId),
 }
 
 /// A connection gets the next piece of a large reply, or of a log it follows, once what it

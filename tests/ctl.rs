@@ -529,3 +529,34 @@ fn issue_14_a_follower_that_keeps_sending_is_not_buffered_without_bound() {
     assert_eq!(reply["version"], env!("CARGO_PKG_VERSION"), "{reply}");
     assert_eq!(d.state("quiet"), "RUNNING");
 }
+
+/// The event stream HTTP sends, over the control socket: one line per event, as HTTP has
+/// them, until the client closes.
+#[test]
+fn events_are_followed_over_the_control_socket_as_over_http() {
+    use std::io::Write;
+    let d =
+        Daemon::start("ctl-events", "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n");
+    d.wait_state("web", "RUNNING");
+    let s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    (&s).write_all(b"{\"cmd\":\"events\",\"types\":[\"state\"]}\n").unwrap();
+    // The subscription is in place once a request sent after it is answered.
+    assert_eq!(d.request(r#"{"cmd":"version"}"#)["reply"], "version");
+    assert_eq!(d.ctl(&["stop", "web"]).code, 0);
+    let mut lines = BufReader::new(&s).lines();
+    let mut next =
+        || -> serde_json::Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    let first = next();
+    assert_eq!((first["reply"].as_str(), first["event"].as_str()), (Some("event"), Some("state")));
+    assert_eq!(
+        (&first["data"]["from"], &first["data"]["to"]),
+        (&"RUNNING".into(), &"STOPPING".into())
+    );
+    assert_eq!(first["data"]["name"], "web");
+    let second = next();
+    assert_eq!(second["data"]["to"], "STOPPED", "{second}");
+    // An unknown type is refused, as over HTTP.
+    let bad = d.request(r#"{"cmd":"events","types":["bogus"]}"#);
+    assert_eq!(bad["code"], "BAD_REQUEST", "{bad}");
+}

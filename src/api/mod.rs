@@ -261,6 +261,12 @@ pub enum Reply {
     Health {
         status: String,
     },
+    /// One of Kahi's events, on a stream of them: its name and data as the HTTP event stream
+    /// has them.
+    Event {
+        event: String,
+        data: serde_json::Value,
+    },
 }
 
 /// A failed request: `{"error": "...", "code": "NOT_FOUND"}`.

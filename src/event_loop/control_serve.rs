@@ -10,11 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::{Interest, Token};
 
 use super::EventLoop;
+use super::http_serve::EVENTS_QUEUED;
 use super::respond::Responder;
 use super::sources::Source;
 use crate::api::{self, ApiError, ErrorCode, LogSource, Now, Reply};
 use crate::control::{self, Conn, Mode};
-use crate::events::Event;
+use crate::events::{Event, EventType};
 use crate::piecewise;
 use crate::supervisor::ProcId;
 
@@ -151,13 +152,53 @@ impl EventLoop {
         self.feed_follower(token);
     }
 
-    /// Follows Kahi's events on a control connection.
-    pub(super) fn follow_events_on(&mut self, token: Token, _types: Vec<String>) {
-        let e = ApiError::new(
-            ErrorCode::BadRequest,
-            "events are streamed over HTTP (GET /api/v1/events/stream)",
-        );
-        self.reply(token, Err(e));
+    /// Follows Kahi's events on a control connection, of the given types (their names were
+    /// checked) or of all, through a queue of its own on the bus.
+    pub(super) fn follow_events_on(&mut self, token: Token, types: Vec<String>) {
+        let types = types.iter().filter_map(|t| EventType::of_stream_name(t)).collect();
+        let id = self.bus.subscribe(types, EVENTS_QUEUED);
+        if let Some(c) = self.sources.conn(token) {
+            c.mode = Mode::Events(id);
+        }
+        self.followers.insert(token);
+    }
+
+    /// Sends the control connections following events what their queues hold.
+    pub(super) fn feed_event_followers(&mut self) {
+        let tokens: Vec<Token> = self
+            .followers
+            .iter()
+            .copied()
+            .filter(|t| matches!(self.sources.get(*t), Some(Source::Conn(c)) if matches!(c.mode, Mode::Events(_))))
+            .collect();
+        for token in tokens {
+            self.feed_event_follower(token);
+        }
+    }
+
+    /// Sends one connection the events of its queue, one line each, while it has read most
+    /// of what it was sent; the rest wait on the bus (which drops the oldest past its bound).
+    fn feed_event_follower(&mut self, token: Token) {
+        let Some(Source::Conn(conn)) = self.sources.get_mut(token) else { return };
+        let Mode::Events(id) = conn.mode else { return };
+        loop {
+            if conn.pending() > control::LOW_WATER {
+                self.behind.insert(token);
+                break;
+            }
+            let Some(event) = self.bus.next(id) else { break };
+            let Some((name, data)) = event.stream() else { continue };
+            let reply = Reply::Event { event: name.to_string(), data };
+            let line = serde_json::to_vec(&reply).unwrap_or_default();
+            if conn.queue(&line) != control::Queued::Yes {
+                log::warn!(
+                    "dropping a control client that does not keep up with the events it follows"
+                );
+                self.close(token);
+                return;
+            }
+        }
+        self.flush_conn(token);
     }
 
     /// Sends a large reply in pieces, each once the client has read most of the last.
@@ -372,6 +413,9 @@ impl EventLoop {
                     self.behind.insert(token);
                 }
                 Some(Source::Conn(c)) if c.mode == Mode::Sending => self.feed_piece(token, now),
+                Some(Source::Conn(c)) if matches!(c.mode, Mode::Events(_)) => {
+                    self.feed_event_follower(token)
+                }
                 Some(Source::Conn(_)) => self.feed_follower(token),
                 _ => {}
             }
@@ -392,6 +436,9 @@ impl EventLoop {
     pub(super) fn close(&mut self, token: Token) {
         if let Some(Source::Conn(mut conn)) = self.sources.remove(token) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            if let Mode::Events(id) = conn.mode {
+                self.bus.unsubscribe(id);
+            }
         }
         self.waiters.remove(&token);
         self.followers.remove(&token);

@@ -176,10 +176,12 @@ impl EventLoop {
         }
     }
 
-    /// Publishes an event to the bus, and sends it on to the event streams that take it.
+    /// Publishes an event to the bus, and sends it on to the event streams (HTTP's and the
+    /// control socket's) that take it.
     pub(super) fn publish(&mut self, event: Event) {
         if self.bus.publish(event) > 0 {
             self.feed_events();
+            self.feed_event_followers();
         }
     }
 
@@ -234,4 +236,4 @@ pub(super) enum Feed {
 
 /// Events queued on the bus for a stream whose client has not taken what it was sent; past
 /// this, the oldest are dropped (and counted).
-const EVENTS_QUEUED: usize = 1024;
+pub(super) const EVENTS_QUEUED: usize = 1024;
