@@ -64,6 +64,15 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A socket program that listens and waits for nothing but its first connection: as
+    /// started as it gets until a client comes (systemd's socket unit is active then).
+    pub fn listening(&self) -> bool {
+        self.spec.kind == Kind::Socket
+            && self.proc.state == State::Starting
+            && self.proc.held
+            && self.waiting_for.iter().all(|w| w.starts_with(CONNECTION))
+    }
+
     pub fn ring(&self, stream: Stream) -> &Ring {
         match stream {
             Stream::Stdout => &self.stdout,

@@ -499,3 +499,46 @@ fn a_start_waiting_for_a_dependency_that_never_comes_up_answers_after_the_start_
     d.signal(15);
     assert_eq!(d.wait_exit(DEADLINE), 0);
 }
+
+/// `kahi ctl start` of a socket program answers once it listens, as `systemctl start` of a
+/// socket unit does: its program starts with the first connection, which may never come (it
+/// waited for one before, and never returned without it).
+#[test]
+fn starting_a_socket_program_answers_once_it_listens() {
+    let dir = Dir::new("socket-start");
+    let port = free_port();
+    let script = dir.write("echo.py", ECHO);
+    let body = format!(
+        "[programs.echo]\ncommand = \"python3 {}\"\ntype = \"socket\"\nstartsecs = 0\n\
+         autostart = false\nlisten = [\"tcp://127.0.0.1:{port}\"]\n",
+        script.display()
+    );
+    let mut d = Daemon::start_in(dir, &body);
+    let mut ctl = d.dir.command(KAHI);
+    ctl.arg("ctl").arg("-s").arg(&d.socket).args(["start", "echo"]);
+    ctl.stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::null());
+    let mut child = ctl.spawn().expect("run kahi ctl");
+    let mut status = None;
+    wait_until("kahi ctl start echo answers", DEADLINE, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut stdout, &mut out).ok();
+    }
+    assert_eq!(out.trim_end(), "echo: started");
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    let p = d.process("echo");
+    assert_eq!(p["state"], "STARTING", "{p}");
+    assert!(p["pid"].is_null(), "{p}");
+    // It listens: a connection starts the program, which answers.
+    let tcp = || -> Box<dyn ReadWrite> {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        Box::new(s)
+    };
+    assert_eq!(echo_through(tcp, "hello"), "echo:hello");
+    d.signal(15);
+    assert_eq!(d.wait_exit(DEADLINE), 0);
+}

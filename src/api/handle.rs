@@ -371,6 +371,13 @@ impl Waiter {
                 continue;
             }
             match state {
+                // A socket program is up once it listens: its program starts with the first
+                // connection, which may never come.
+                State::Starting if e.listening() => self.results.push(NameResult {
+                    name: label,
+                    outcome: Outcome::Started,
+                    detail: None,
+                }),
                 State::Starting => still.push((label, id)),
                 State::Running => self.results.push(NameResult {
                     name: label,

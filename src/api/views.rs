@@ -347,9 +347,7 @@ fn is_ready(e: &crate::supervisor::Entry) -> bool {
                 || p.health == Some(crate::process::machine::Health::Healthy)
         }
         // A socket program listening for its first connection: its socket answers.
-        State::Starting if e.spec.kind == crate::config::Kind::Socket && p.held => {
-            e.waiting_for.iter().all(|w| w.starts_with(crate::supervisor::CONNECTION))
-        }
+        State::Starting => e.listening(),
         State::Exited => {
             p.completed
                 || (e.spec.autorestart != crate::config::AutoRestart::Always
