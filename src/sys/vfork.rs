@@ -20,6 +20,15 @@
 //!   waiting thread reads, and the two buffers its plan lends it (socket numbers, pid digits);
 //! - every signal is blocked from before the clone until the handlers it inherited are back at
 //!   their defaults, so no handler of the daemon ever runs in the child.
+//!
+//! The daemon holds two fds per program (its pipes), 20,000 with 10,000 programs. A child that
+//! copied them all (clone without CLONE_FILES) would take a reference to each while the daemon
+//! waits, and its exec would close each again, on a CPU the next spawns need. So the fds a
+//! child needs are first put in a few [`Slots`] of low numbers, the child shares the daemon's
+//! table (CLONE_FILES) and makes its own with only the fds below the slots' end
+//! (`close_range(end, ~0, CLOSE_RANGE_UNSHARE)`, before it touches any), whatever the number
+//! of programs. Where the kernel lacks it, or a child needs more fds than there are slots, the
+//! child copies the whole table instead.
 
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -67,6 +76,8 @@ pub struct Plan<'a> {
 /// What the parent hands the child through clone's argument.
 struct Child<'a> {
     plan: Plan<'a>,
+    /// Shares the daemon's fd table: makes its own of the fds below this first.
+    unshare_below: Option<c_int>,
     /// The daemon's pid, taken before the clone: the child's parent, as long as it lives.
     parent: libc::pid_t,
     /// 0 once the child is about to exec; the errno of what failed if it returns.
@@ -75,6 +86,47 @@ struct Child<'a> {
 
 /// `Child::result` before the child says anything: it died before it could.
 const NOT_REACHED: c_int = -1;
+/// `Child::result` of a child that could not make a table of its own (a kernel before 5.9):
+/// it touched nothing, and the spawn is made again the other way.
+const NO_UNSHARE: c_int = -2;
+
+/// How many fds a child can be handed through the slots: stdin, stdout, stderr, a
+/// connection, a cgroup and three sockets.
+const SLOTS: usize = 8;
+
+/// Low fd numbers the daemon holds (on /dev/null) for the fds of the next child, and a spare
+/// /dev/null to put back in them after.
+struct Slots {
+    fds: [RawFd; SLOTS],
+    null: RawFd,
+    /// One past the highest slot: the child keeps the fds below it.
+    end: c_int,
+}
+
+/// The slots, made at the first spawn (None where /dev/null cannot be opened); whether the
+/// kernel has CLOSE_RANGE_UNSHARE, until a child finds it has not.
+static SLOTS_MADE: std::sync::OnceLock<Option<Slots>> = std::sync::OnceLock::new();
+static UNSHARE_WORKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+fn slots() -> Option<&'static Slots> {
+    SLOTS_MADE
+        .get_or_init(|| {
+            let open = || {
+                // SAFETY: open(2) of a constant path; the fd is the daemon's for good.
+                let fd =
+                    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+                (fd >= 0).then_some(fd)
+            };
+            let mut fds = [0; SLOTS];
+            for fd in &mut fds {
+                *fd = open()?;
+            }
+            let null = open()?;
+            let end = fds.iter().max().copied().unwrap_or(0) + 1;
+            Some(Slots { fds, null, end })
+        })
+        .as_ref()
+}
 
 /// The child's stack. It runs short, non-recursive code (a few KiB in a debug build), and a
 /// guard page below it turns an overflow into a crash of the child rather than the daemon's
@@ -120,9 +172,83 @@ fn stack_top() -> Result<*mut c_void, Errno> {
 
 /// Starts the process `plan` describes; returns its pid once it has exec'd, or the errno of
 /// what failed (the child is then reaped here).
-pub fn spawn(plan: Plan) -> Result<libc::pid_t, Errno> {
-    let stack = stack_top()?;
-    let mut child = Child { plan, parent: nix::unistd::getpid().as_raw(), result: NOT_REACHED };
+pub fn spawn(mut plan: Plan) -> Result<libc::pid_t, Errno> {
+    let needed = 3 + plan.sockets.len() + [plan.connection, plan.cgroup].iter().flatten().count();
+    let slots = if needed <= SLOTS && UNSHARE_WORKS.load(std::sync::atomic::Ordering::Relaxed) {
+        slots()
+    } else {
+        None
+    };
+    let Some(slots) = slots else { return clone_child(plan, None).0.into() };
+    // The fds the child needs, into the slots (each a copy, close-on-exec); the plan names
+    // the slots instead; the originals are kept for a spawn the other way.
+    let original = (plan.stdio, plan.connection, plan.cgroup, plan.sockets.to_vec());
+    let mut free = slots.fds.iter();
+    let mut into_slot = |fd: &mut RawFd| -> Result<(), Errno> {
+        let slot = *free.next().ok_or(Errno::EMFILE)?;
+        // SAFETY: dup3 onto a slot, an fd the daemon holds for this and uses for nothing
+        // else: no other thread opens or closes it.
+        if unsafe { libc::dup3(*fd, slot, libc::O_CLOEXEC) } < 0 {
+            return Err(Errno::last());
+        }
+        *fd = slot;
+        Ok(())
+    };
+    let placed = (|| {
+        plan.stdio.iter_mut().try_for_each(&mut into_slot)?;
+        plan.connection.iter_mut().try_for_each(&mut into_slot)?;
+        plan.cgroup.iter_mut().try_for_each(&mut into_slot)?;
+        plan.sockets.iter_mut().try_for_each(&mut into_slot)
+    })();
+    let outcome = match placed {
+        Ok(()) => clone_child(plan, Some(slots.end)),
+        Err(e) => (Outcome::Failed(e), plan),
+    };
+    // The slots back on /dev/null: the daemon must not hold a child's pipe end through one.
+    for &slot in &slots.fds {
+        // SAFETY: as above.
+        unsafe { libc::dup3(slots.null, slot, libc::O_CLOEXEC) };
+    }
+    match outcome {
+        (Outcome::Spawned(pid), _) => Ok(pid),
+        (Outcome::Failed(e), _) => Err(e),
+        (Outcome::NoUnshare, mut plan) => {
+            UNSHARE_WORKS.store(false, std::sync::atomic::Ordering::Relaxed);
+            let (stdio, connection, cgroup, sockets) = original;
+            (plan.stdio, plan.connection, plan.cgroup) = (stdio, connection, cgroup);
+            plan.sockets.copy_from_slice(&sockets);
+            clone_child(plan, None).0.into()
+        }
+    }
+}
+
+/// How a clone ended.
+enum Outcome {
+    Spawned(libc::pid_t),
+    Failed(Errno),
+    /// The child could not make a table of its own: nothing was done.
+    NoUnshare,
+}
+
+impl From<Outcome> for Result<libc::pid_t, Errno> {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Spawned(pid) => Ok(pid),
+            Outcome::Failed(e) => Err(e),
+            Outcome::NoUnshare => Err(Errno::ENOSYS),
+        }
+    }
+}
+
+/// Clones the child, sharing the daemon's fd table when `unshare_below` is given.
+fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'_>) {
+    let stack = match stack_top() {
+        Ok(stack) => stack,
+        Err(e) => return (Outcome::Failed(e), plan),
+    };
+    let mut child =
+        Child { plan, unshare_below, parent: nix::unistd::getpid().as_raw(), result: NOT_REACHED };
+    let files = if unshare_below.is_some() { libc::CLONE_FILES } else { 0 };
     // Every signal blocked, the C library's own included, until the child has set its
     // handlers back to the defaults.
     let mask = raw_sigmask(libc::SIG_SETMASK, !0);
@@ -133,20 +259,20 @@ pub fn spawn(plan: Plan) -> Result<libc::pid_t, Errno> {
         libc::clone(
             child_main,
             stack,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
             (&raw mut child).cast::<c_void>(),
         )
     };
     let clone_error = Errno::last();
     raw_sigmask(libc::SIG_SETMASK, mask);
     if pid < 0 {
-        return Err(clone_error);
+        return (Outcome::Failed(clone_error), child.plan);
     }
     // SAFETY: the child is gone from this memory (exec'd or exited); a volatile read, as the
     // write happened behind the compiler's back.
     let result = unsafe { std::ptr::read_volatile(&raw const child.result) };
     if result == 0 {
-        return Ok(pid);
+        return (Outcome::Spawned(pid), child.plan);
     }
     // The child has exited (it released the memory on its way out): reap it here, as
     // posix_spawn does, rather than leave an exit nobody expects to the event loop.
@@ -157,7 +283,12 @@ pub fn spawn(plan: Plan) -> Result<libc::pid_t, Errno> {
             _ => break,
         }
     }
-    Err(if result == NOT_REACHED { Errno::UnknownErrno } else { Errno::from_raw(result) })
+    let outcome = match result {
+        NO_UNSHARE => Outcome::NoUnshare,
+        NOT_REACHED => Outcome::Failed(Errno::UnknownErrno),
+        errno => Outcome::Failed(Errno::from_raw(errno)),
+    };
+    (outcome, child.plan)
 }
 
 /// The child, on its own stack: prepares, execs, and reports why if the exec is not reached
@@ -219,6 +350,14 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
     // SAFETY: raw system calls on values and buffers the plan holds, made before the clone
     // and left untouched by the waiting thread; see the module comment.
     unsafe {
+        // A table of its own, of the fds below the slots' end, before any fd is touched: until
+        // then it is the daemon's.
+        if let Some(end) = child.unshare_below {
+            let all = c_long::from(u32::MAX);
+            if libc::syscall(libc::SYS_close_range, end, all, libc::CLOSE_RANGE_UNSHARE) < 0 {
+                return Err(NO_UNSHARE);
+            }
+        }
         // The daemon's handlers back to the defaults while every signal is still blocked (an
         // ignored signal would also stay ignored across the exec).
         for sig in 1..=64 {
