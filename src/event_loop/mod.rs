@@ -169,6 +169,8 @@ impl EventLoop {
         pid1: bool,
         daemonized: bool,
     ) -> io::Result<EventLoop> {
+        // The spawn's fd slots: low numbers, taken before anything else is opened.
+        sys::vfork::prepare();
         let poll = Poll::new()?;
         let http = if sup.config.server.http.listen.is_empty() {
             None

@@ -108,6 +108,12 @@ struct Slots {
 static SLOTS_MADE: std::sync::OnceLock<Option<Slots>> = std::sync::OnceLock::new();
 static UNSHARE_WORKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
+/// Makes the slots now, at the daemon's start, while fds are plenty and low numbers free: a
+/// daemon's fds are then the same before its first spawn and after.
+pub fn prepare() {
+    slots();
+}
+
 fn slots() -> Option<&'static Slots> {
     SLOTS_MADE
         .get_or_init(|| {
@@ -117,11 +123,19 @@ fn slots() -> Option<&'static Slots> {
                     unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
                 (fd >= 0).then_some(fd)
             };
-            let mut fds = [0; SLOTS];
-            for fd in &mut fds {
-                *fd = open()?;
+            let mut opened = Vec::with_capacity(SLOTS + 1);
+            while opened.len() < SLOTS + 1 {
+                let Some(fd) = open() else {
+                    for fd in opened {
+                        // SAFETY: closing fds opened just above, used by nothing yet.
+                        unsafe { libc::close(fd) };
+                    }
+                    return None;
+                };
+                opened.push(fd);
             }
-            let null = open()?;
+            let null = opened.pop()?;
+            let fds: [RawFd; SLOTS] = opened.try_into().ok()?;
             let end = fds.iter().max().copied().unwrap_or(0) + 1;
             Some(Slots { fds, null, end })
         })
