@@ -3,7 +3,8 @@
 //! loses the oldest events of its queue, and the loss is counted (per subscriber, and in all
 //! for /metrics). An event is stored once and shared by the queues that take it. With no
 //! subscriber, publishing costs nothing: [`Bus::wants`] says so before an event is even built,
-//! and [`Bus::publish`] stores nothing. No I/O here; the loop delivers what is queued.
+//! and [`Bus::publish`] stores nothing. Each event taken has a serial, from 1, as supervisord
+//! numbers the events its listeners get. No I/O here; the loop delivers what is queued.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -18,7 +19,8 @@ struct Subscriber {
     id: SubId,
     /// The types it takes; every type when empty.
     types: Vec<EventType>,
-    queue: VecDeque<Rc<Event>>,
+    /// Each event with its serial.
+    queue: VecDeque<(u64, Rc<Event>)>,
     capacity: usize,
     dropped: u64,
 }
@@ -35,6 +37,8 @@ pub struct Bus {
     next: u64,
     /// Events dropped from every queue so far.
     dropped: u64,
+    /// The serial of the last event someone took.
+    serial: u64,
 }
 
 impl Bus {
@@ -69,7 +73,8 @@ impl Bus {
         if !self.wants(t) {
             return 0;
         }
-        let event = Rc::new(event);
+        self.serial += 1;
+        let event = (self.serial, Rc::new(event));
         let mut took = 0;
         for s in self.subscribers.iter_mut().filter(|s| s.takes(t)) {
             if s.queue.len() >= s.capacity {
@@ -85,11 +90,16 @@ impl Bus {
 
     /// The subscriber's next event, oldest first.
     pub fn next(&mut self, id: SubId) -> Option<Rc<Event>> {
+        self.next_numbered(id).map(|(_, e)| e)
+    }
+
+    /// The subscriber's next event with its serial: events are numbered from 1 as they are
+    /// published, those no one takes not counted (supervisord's `serial`).
+    pub fn next_numbered(&mut self, id: SubId) -> Option<(u64, Rc<Event>)> {
         self.subscribers.iter_mut().find(|s| s.id == id)?.queue.pop_front()
     }
 
     /// Events dropped from this subscriber's queue so far.
-    #[allow(dead_code)] // For event listeners, which report it.
     pub fn dropped_for(&self, id: SubId) -> u64 {
         self.subscribers.iter().find(|s| s.id == id).map_or(0, |s| s.dropped)
     }
