@@ -36,6 +36,7 @@ fn label(section: Section) -> &'static str {
         Section::Limits => "[programs.NAME.limits]",
         Section::Healthcheck => "[programs.NAME.healthcheck]",
         Section::Group => "[groups.NAME]",
+        Section::Listener => "[eventlisteners.NAME]",
     }
 }
 
@@ -191,6 +192,7 @@ fn key_section(heading: &str) -> Option<Section> {
         Section::Limits,
         Section::Healthcheck,
         Section::Group,
+        Section::Listener,
     ]
     .into_iter()
     .find(|s| label(*s).eq_ignore_ascii_case(heading))
@@ -346,6 +348,7 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
                 None if table == "logging" => Some(Section::Logging),
                 Some(("programs", _)) => Some(Section::Program),
                 Some(("groups", _)) => Some(Section::Group),
+                Some(("eventlisteners", _)) => Some(Section::Listener),
                 _ => {
                     problems.push(format!("{EXAMPLE}:{}: unknown table {line}", i + 1));
                     None

@@ -68,6 +68,10 @@ fn with(k: &Key, line: &str) -> (String, String) {
             format!("{program}[groups.g]\n{}{line}\n", others(&[("programs", "[\"p\"]")])),
             format!("groups.g.{name}"),
         ),
+        Section::Listener => {
+            let base = others(&[("command", "\"/bin/sh\""), ("events", "[\"EVENT\"]")]);
+            (format!("[eventlisteners.l]\n{base}{line}\n"), format!("eventlisteners.l.{name}"))
+        }
     }
 }
 
@@ -150,6 +154,7 @@ fn the_default_in_the_schema_is_what_an_absent_key_gets() {
             "tcp",
             "http",
             "expect_body",
+            "events",
             "programs",
         ]
     );

@@ -165,6 +165,8 @@ pub(super) type Membership = HashMap<String, (String, Option<i64>)>;
 /// A program table, not yet typed.
 pub(super) struct ProgramTable<'s> {
     pub(super) name: String,
+    /// From `[eventlisteners.*]`.
+    pub(super) listener: bool,
     pub(super) doc: usize,
     pub(super) span: Range<usize>,
     pub(super) table: DeTable<'s>,
@@ -188,7 +190,7 @@ impl<'s> Loader<'s, '_> {
                 }
                 "server" => server = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
                 "logging" => logging = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
-                "programs" | "groups" => {}
+                "programs" | "eventlisteners" | "groups" => {}
                 other => self.unknown(&at, k.span(), Section::Root, other),
             }
         }
@@ -255,9 +257,9 @@ impl<'s> Loader<'s, '_> {
         for (k, v) in root.iter() {
             let at = self.at(doc, v, k.get_ref());
             match k.get_ref().as_ref() {
-                "programs" | "groups" => {}
+                "programs" | "eventlisteners" | "groups" => {}
                 "include" | "server" | "logging" => {
-                    self.error(&at, "only the main file may set this; included files hold [programs.*] and [groups.*] tables")
+                    self.error(&at, "only the main file may set this; included files hold [programs.*], [eventlisteners.*] and [groups.*] tables")
                 }
                 other => self.unknown(&at, k.span(), Section::Root, other),
             }

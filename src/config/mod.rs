@@ -501,6 +501,25 @@ pub struct ProcessSpec {
     pub stdout_syslog: bool,
     /// Send the stderr lines to syslog.
     pub stderr_syslog: bool,
+    /// An event listener (`[eventlisteners.NAME]`): its stdin and stdout speak supervisord's
+    /// listener protocol.
+    pub listener: Option<ListenerSpec>,
+}
+
+/// What `[eventlisteners.NAME]` adds to a program. Its `Default` holds the keys' defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// The event types it takes (an abstract one takes every type under it).
+    pub events: Vec<crate::events::EventType>,
+    /// Events its pool holds for it at most; past it, the oldest is dropped.
+    pub buffer_size: usize,
+}
+
+impl Default for ListenerSpec {
+    fn default() -> Self {
+        // supervisord's buffer_size.
+        ListenerSpec { events: Vec::new(), buffer_size: 10 }
+    }
 }
 
 /// The defaults of every program key, supervisord's where it has the key, as [`schema::KEYS`]
@@ -558,6 +577,7 @@ impl Default for ProcessSpec {
             cgroup: CgroupLimits::default(),
             stdout_syslog: false,
             stderr_syslog: false,
+            listener: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `[programs.NAME]`: one program table typed into a [`ProcessSpec`] and expanded into its
 //! processes (numprocs, the per-process expansions), and the values only programs have.
+//! `[eventlisteners.NAME]` is read here too: a program, with `events` and `buffer_size`.
 
 use super::*;
 
@@ -49,7 +50,8 @@ impl<'s> Loader<'s, '_> {
             let mut vars = file_vars(self.docs[p.doc].file);
             vars.set_str("program_name", &p.name);
             vars.set_str("group_name", &group);
-            let at = At { doc: p.doc, span: p.span.clone(), key: format!("programs.{}", p.name) };
+            let table = if p.listener { "eventlisteners" } else { "programs" };
+            let at = At { doc: p.doc, span: p.span.clone(), key: format!("{table}.{}", p.name) };
             if let Some(specs) = self.program(&at, &p, &group, group_priority, vars) {
                 infos.push(ProgramInfo {
                     name: p.name.clone(),
@@ -94,11 +96,25 @@ impl<'s> Loader<'s, '_> {
         if let Some(priority) = group_priority {
             d.spec.priority = priority;
         }
-        let t = &p.table;
+        // A listener is a program with a part of its own: those keys are read apart.
+        let mut table = p.table.clone();
+        let mut own = DeTable::new();
+        if p.listener {
+            for key in schema::keys_of(Section::Listener) {
+                if let Some((k, v)) = table.remove_entry(key.name) {
+                    own.insert(k, v);
+                }
+            }
+        }
+        let t = &table;
         self.fields(at, t, Section::Program, &mut d, |l, at, name, v, d| {
             l.program_key(at, name, v, d, &vars, &p.name)
         });
         self.program_rules(at, t, &mut d);
+        if p.listener {
+            d.spec.listener = self.listener(at, &own, &mut d.spec);
+            self.listener_rules(at, t, &d.spec);
+        }
         let ProgramDraft { spec: mut base, numprocs, numprocs_start, .. } = d;
         // depends_on follows on_dependency_failure; requires stops with what it requires, as
         // systemd's Requires= does.
@@ -537,6 +553,86 @@ impl<'s> Loader<'s, '_> {
             self.refs.push((from.to_string(), key, at.clone(), n.clone()));
         }
         names
+    }
+}
+
+impl<'s> Loader<'s, '_> {
+    /// The keys `[eventlisteners.NAME]` has besides a program's: `events` (required) and
+    /// `buffer_size`. The listener's stdin becomes a pipe, Kahi's end of the protocol.
+    fn listener(
+        &mut self,
+        at: &At,
+        own: &DeTable<'s>,
+        spec: &mut ProcessSpec,
+    ) -> Option<ListenerSpec> {
+        let mut l = ListenerSpec::default();
+        let mut ok = true;
+        self.fields(at, own, Section::Listener, &mut l, |loader, at, name, v, l| {
+            if name != "events" {
+                return;
+            }
+            let Some(names) = loader.strings(at, v) else {
+                ok = false;
+                return;
+            };
+            if names.is_empty() {
+                loader.error(at, "must name at least one event type");
+                ok = false;
+            }
+            for n in names {
+                match crate::events::EventType::from_name(&n) {
+                    Some(t) if !l.events.contains(&t) => l.events.push(t),
+                    Some(_) => {}
+                    None => {
+                        let all = crate::events::EventType::ALL.map(|t| t.name());
+                        let hint = super::validate::closest(&n, all.into_iter())
+                            .map(|c| format!("; did you mean {c:?}?"))
+                            .unwrap_or_default();
+                        loader.error(at, format!("unknown event type {n:?}{hint}"));
+                        ok = false;
+                    }
+                }
+            }
+        });
+        if !own.contains_key("events") {
+            self.error(at, "missing required key \"events\" (the event types it takes)");
+            return None;
+        }
+        spec.stdin_pipe = true;
+        ok.then_some(l)
+    }
+
+    /// What a listener may not set: its stdin and stdout are the protocol's, and it runs as a
+    /// simple program.
+    fn listener_rules(&mut self, at: &At, t: &DeTable<'s>, spec: &ProcessSpec) {
+        const NOT_FOR_LISTENERS: [&str; 10] = [
+            "stdin_pipe",
+            "stdout_logfile",
+            "stdout_logfile_maxbytes",
+            "stdout_logfile_backups",
+            "stdout_syslog",
+            "stdout_capture_maxbytes",
+            "type",
+            "listen",
+            "accept",
+            "max_instances",
+        ];
+        for key in NOT_FOR_LISTENERS {
+            if let Some((at, _)) = self.entry(at, t, key) {
+                self.error(
+                    &at,
+                    "does not apply to an event listener: its stdin and stdout carry the protocol, and it runs as type = \"simple\"",
+                );
+            }
+        }
+        if spec.redirect_stderr
+            && let Some((at, _)) = self.entry(at, t, "redirect_stderr")
+        {
+            self.error(
+                &at,
+                "cannot be true for an event listener: its stdout carries the protocol",
+            );
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::program::ProgramDraft;
 use super::server::HttpDraft;
 use super::tables::HealthDraft;
-use super::{HealthAction, Kind, Logging, OnFailure, Server};
+use super::{HealthAction, Kind, ListenerSpec, Logging, OnFailure, Server};
 
 /// Which table a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub enum Section {
     Healthcheck,
     /// `[groups.NAME]`
     Group,
+    /// What `[eventlisteners.NAME]` has besides the keys of a program.
+    Listener,
 }
 
 /// One configuration key.
@@ -82,6 +84,7 @@ pub enum Set {
     Http(Read<HttpDraft>),
     Logging(Read<Logging>),
     Health(Read<HealthDraft>),
+    Listener(Read<ListenerSpec>),
 }
 
 impl Set {
@@ -94,6 +97,7 @@ impl Set {
             Set::Http(_) => Some(Section::Http),
             Set::Logging(_) => Some(Section::Logging),
             Set::Health(_) => Some(Section::Healthcheck),
+            Set::Listener(_) => Some(Section::Listener),
         }
     }
 }
@@ -129,6 +133,7 @@ target!(Server, Server);
 target!(HttpDraft, Http);
 target!(Logging, Logging);
 target!(HealthDraft, Health);
+target!(ListenerSpec, Listener);
 
 const fn key(
     section: Section,
@@ -156,6 +161,9 @@ const fn logging(r: Read<Logging>) -> Set {
 }
 const fn health(r: Read<HealthDraft>) -> Set {
     Set::Health(r)
+}
+const fn listener(r: Read<ListenerSpec>) -> Set {
+    Set::Listener(r)
 }
 
 /// The values of the `Choice` keys, in the order of their names.
@@ -567,6 +575,14 @@ pub const KEYS: &[Key] = &[
         "Also send each stderr line to syslog; an error with redirect_stderr = true.",
         Some("stderr_syslog"),
         program(Bool(|p, b| p.spec.stderr_syslog = b))),
+    key(Listener, "events", "array of strings", "required",
+        "The event types the listener takes, by supervisord's names (PROCESS_STATE_EXITED, TICK_60, ...) or Kahi's (KAHI_HEALTH, ...); an abstract type (EVENT, PROCESS_STATE, PROCESS_LOG, PROCESS_GROUP, SUPERVISOR_STATE_CHANGE, TICK) takes every type under it.",
+        Some("events"),
+        Custom),
+    key(Listener, "buffer_size", "integer from 1 to 100000", "10",
+        "Events held for the listener's processes while none is READY; past it the oldest is dropped (and counted in kahi_events_dropped_total), as supervisord's buffer overflows.",
+        Some("buffer_size"),
+        listener(Int(1, 100_000, |l, n| l.buffer_size = n as usize))),
     key(Group, "programs", "array of strings", "required",
         "The programs that belong to the group.",
         Some("programs"),
@@ -590,7 +606,7 @@ pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
 /// The tables a section holds besides its keys, each a section of its own.
 pub fn tables(section: Section) -> &'static [&'static str] {
     match section {
-        Root => &["server", "logging", "programs", "groups"],
+        Root => &["server", "logging", "programs", "eventlisteners", "groups"],
         Server => &["http"],
         _ => &[],
     }
@@ -671,6 +687,7 @@ mod tests {
                 Set::Http(r) => each(r),
                 Set::Logging(r) => each(r),
                 Set::Health(r) => each(r),
+                Set::Listener(r) => each(r),
                 Set::Custom => {}
             }
         }

@@ -46,7 +46,8 @@ impl<'s> Loader<'s, '_> {
         }
     }
 
-    /// Gathers `[programs.*]` and `[groups.*]` from every document. Returns the program tables
+    /// Gathers `[programs.*]`, `[eventlisteners.*]` (programs too, in one namespace) and
+    /// `[groups.*]` from every document. Returns the program tables
     /// and, per program name, the group it belongs to (with that group's priority).
     pub(super) fn collect_programs_and_groups(&mut self) -> (Vec<ProgramTable<'s>>, Membership) {
         let mut programs: Vec<ProgramTable<'s>> = Vec::new();
@@ -56,7 +57,7 @@ impl<'s> Loader<'s, '_> {
             let root = std::mem::take(&mut self.docs[doc].table);
             for (k, v) in root.iter() {
                 let section = k.get_ref().as_ref();
-                if section != "programs" && section != "groups" {
+                if !["programs", "eventlisteners", "groups"].contains(&section) {
                     continue;
                 }
                 let at = self.at(doc, v, section);
@@ -80,6 +81,7 @@ impl<'s> Loader<'s, '_> {
                     seen.insert(name.get_ref().to_string(), at.clone());
                     programs.push(ProgramTable {
                         name: name.get_ref().to_string(),
+                        listener: section == "eventlisteners",
                         doc,
                         span: at.span.clone(),
                         table: body_table.clone(),
@@ -115,7 +117,12 @@ impl<'s> Loader<'s, '_> {
                 continue;
             };
             for m in members {
-                if !seen.contains_key(&m) {
+                if programs.iter().any(|p| p.listener && p.name == m) {
+                    self.error(
+                        &members_at,
+                        format!("{m:?} is an event listener, the group of its own pool; a group holds programs"),
+                    );
+                } else if !seen.contains_key(&m) {
                     let hint = closest(&m, seen.keys().map(String::as_str))
                         .map(|c| format!("; did you mean {c:?}?"))
                         .unwrap_or_default();

@@ -644,3 +644,4 @@ fn group_errors() {
 
 mod errors;
 mod includes;
+mod listeners;
