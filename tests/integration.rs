@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod http_limits;
 mod lifecycle;
+mod listeners;
 mod logs;
 mod pid1;
 mod regression;

@@ -225,6 +225,7 @@ impl EventLoop {
             let r = api::with_config(&mut self.sup, what, config, now);
             if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
                 self.sync_sockets();
+                self.sync_pools();
                 self.peers.clear();
                 // Processes removed at once (they were not running): close their files.
                 let gone: Vec<ProcId> =

@@ -176,10 +176,11 @@ impl EventLoop {
         }
     }
 
-    /// Publishes an event to the bus, and sends it on to the event streams (HTTP's and the
-    /// control socket's) that take it.
+    /// Publishes an event to the bus, and sends it on to the event listeners and the event
+    /// streams (HTTP's and the control socket's) that take it.
     pub(super) fn publish(&mut self, event: Event) {
         if self.bus.publish(event) > 0 {
+            self.dispatch_events();
             self.feed_events();
             self.feed_event_followers();
         }

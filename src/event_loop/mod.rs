@@ -9,7 +9,8 @@
 //! - `output`: programs' output, read from the pipes through `logs::pipeline` to the sinks;
 //! - `respond`: the loop as host of `api::dispatch`, the one dispatcher: responders, `settle`;
 //! - `control_serve`: the control socket's clients;
-//! - `http_serve`: requests the HTTP threads parsed, answered here.
+//! - `http_serve`: requests the HTTP threads parsed, answered here;
+//! - `listeners`: event listeners' pools, their stdout read as the protocol.
 //!
 //! There is no periodic tick. The poll timeout is the earliest armed deadline, or none at all,
 //! so an idle Kahi makes no wakeups. A source cut short by the per-iteration read budget is
@@ -18,6 +19,7 @@
 
 mod control_serve;
 mod http_serve;
+mod listeners;
 mod output;
 mod perform;
 mod procio;
@@ -151,6 +153,9 @@ pub struct EventLoop {
     subscribers: Vec<(crate::http::Subscriber, Feed)>,
     /// Where events are published, a bounded queue per subscriber.
     bus: crate::events::Bus,
+    /// The event listeners' pools (each a subscriber of the bus), by listener name, with
+    /// what the configuration asked of each.
+    pools: HashMap<String, (crate::config::ListenerSpec, crate::events::listener::Pool)>,
     /// The NOTIFY_SOCKET of notify programs (None if it could not be bound).
     notify: Option<sys::notify::NotifySocket>,
     /// The listening sockets of socket programs.
@@ -248,6 +253,7 @@ impl EventLoop {
             http,
             subscribers: Vec::new(),
             bus: Default::default(),
+            pools: HashMap::new(),
             notify,
             sockets: Default::default(),
             cgroups: None,

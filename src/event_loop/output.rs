@@ -111,7 +111,9 @@ impl EventLoop {
         let (id, stream, pid) = (*id, *stream, *pid);
         // The instance that writes it is gone (reaped): nothing to hold back any more.
         let gone = self.sup.get(id).is_none_or(|e| e.proc.pid != Some(pid));
-        if self.paused && !gone {
+        // A listener's stdout is its protocol: neither logged nor held back.
+        let protocol = stream == Stream::Stdout && self.is_listener(id);
+        if self.paused && !gone && !protocol {
             // Back-pressure: the program blocks on its full pipe until the console drains.
             self.paused_reads.insert(token);
             return;
@@ -145,7 +147,12 @@ impl EventLoop {
                 }
             }
         }
-        if !data.is_empty() {
+        if protocol {
+            // What an instance that is gone wrote is not its successor's to answer.
+            if !gone && !data.is_empty() {
+                self.listener_said(id, &data);
+            }
+        } else if !data.is_empty() {
             if self.console_off {
                 self.console_skipped += data.len() as u64;
             }
@@ -155,7 +162,7 @@ impl EventLoop {
             self.end_of_output(id, stream);
         }
         self.console_off = false;
-        if self.paused && !eof {
+        if self.paused && !eof && !protocol {
             // Read once, to what is there: a grandchild that keeps it open waits for the
             // console like everyone else.
             self.pending_reads.remove(&token);

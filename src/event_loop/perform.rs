@@ -46,6 +46,10 @@ impl EventLoop {
                     if !to.is_running() && to != crate::process::State::Stopping {
                         self.close_stdin(id);
                     }
+                    // Its pid is gone: a listener's event goes to another, or again to it.
+                    if !to.is_signallable() {
+                        self.listener_gone(id);
+                    }
                     // A socket program listens again: a connection may be waiting already.
                     if to == crate::process::State::Starting
                         && let Some(e) = self.sup.get(id)
@@ -146,6 +150,7 @@ impl EventLoop {
                 if let Some(fd) = child.stdin {
                     self.add_stdin(id, fd);
                 }
+                self.listener_started(id);
                 // The time of this spawn, not of the turn: startsecs counts from here.
                 self.sup.input(id, Input::Spawned { pid: child.pid }, Instant::now());
             }
@@ -220,7 +225,7 @@ impl EventLoop {
         self.io(id).pipes += 1;
     }
 
-    fn kill(&mut self, id: ProcId, signal: Signal, group: bool) {
+    pub(super) fn kill(&mut self, id: ProcId, signal: Signal, group: bool) {
         let Some(e) = self.sup.get(id) else { return };
         let Some(pid) = e.proc.pid else { return };
         let result = if group {

@@ -114,9 +114,16 @@ impl EventLoop {
                 ),
             ));
         }
+        self.queue_stdin(id, data);
+        Ok(Reply::Written { name, bytes: data.len() })
+    }
+
+    /// Queues bytes for a process's stdin pipe, whatever it holds already, and writes what
+    /// it takes now: for an event listener, which has one event at a time.
+    pub(super) fn queue_stdin(&mut self, id: ProcId, data: &[u8]) {
+        let Some(pipe) = self.io.get_mut(&id).and_then(|io| io.stdin.as_mut()) else { return };
         pipe.pending.extend_from_slice(data);
         self.flush_stdin(id);
-        Ok(Reply::Written { name, bytes: data.len() })
     }
 
     /// Writes what a stdin pipe takes now; a program that closed its stdin loses the rest.

@@ -165,6 +165,12 @@ impl Host for EventLoop {
     }
 
     fn feed_stdin(&mut self, id: ProcId, name: String, data: String) -> Result<Reply, ApiError> {
+        if self.is_listener(id) {
+            return Err(ApiError::new(
+                crate::api::ErrorCode::Conflict,
+                format!("{name} is an event listener: its stdin carries the events Kahi sends it"),
+            ));
+        }
         self.write_stdin(id, name, data.as_bytes())
     }
 

@@ -19,6 +19,7 @@ impl EventLoop {
         let now = Instant::now();
         self.spawn_until = now + SPAWN_SLICE;
         self.sync_sockets();
+        self.sync_pools();
         self.sup.start_autostart(now);
         self.perform(now);
         loop {

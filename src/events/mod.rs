@@ -7,13 +7,12 @@
 //! Server-Sent Events ([`Event::stream`]). No I/O here, and no clock: the time of an event is
 //! given to it.
 //!
-//! Defined, and not produced yet: PROCESS_LOG_*, PROCESS_GROUP_*,
-//! SUPERVISOR_STATE_CHANGE_RUNNING, TICK_*, KAHI_DEPENDENCY; nor is supervisord's payload sent
-//! anywhere yet. Event listeners (supervisord's `[eventlistener:x]`, the issue after 14) are
-//! what they are for, and until then they are allowed to be unused.
+//! Event listeners (`[eventlisteners.NAME]`) get the payload through [`listener`], the
+//! protocol they speak. Defined, and not produced yet: PROCESS_LOG_*, PROCESS_GROUP_*,
+//! SUPERVISOR_STATE_CHANGE_RUNNING, TICK_*, KAHI_DEPENDENCY (issue 15); until then they are
+//! allowed to be unused.
 
 mod bus;
-#[allow(dead_code)] // The loop runs listeners in the next change (issue 15).
 pub mod listener;
 
 pub use bus::{Bus, SubId};
@@ -54,7 +53,6 @@ pub enum EventType {
     KahiUpdate,
 }
 
-#[allow(dead_code)] // ALL, name, from_name: for event listeners.
 impl EventType {
     pub const ALL: [EventType; 26] = [
         EventType::Event,
@@ -263,7 +261,6 @@ impl Event {
     /// supervisord's payload, as its event listeners read it after the header:
     /// `processname:cat groupname:cat from_state:STOPPED tries:0`. Kahi's own events carry
     /// their stream JSON.
-    #[allow(dead_code)] // For event listeners.
     pub fn payload(&self) -> Vec<u8> {
         match self {
             Event::ProcessState { change: c, .. } => {

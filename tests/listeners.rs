@@ -1,0 +1,164 @@
+//! Event listeners: real listener processes, written in Python from the protocol as
+//! supervisord's documentation gives it (READY, a header line of key:value tokens, len bytes
+//! of payload, RESULT), receive the events of real programs.
+
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// A listener as supervisord's docs describe one. It appends each header line and payload to
+/// the file of its first argument, says so on stderr, and answers OK, or FAIL to its first
+/// event when its second argument is `fail-first`, or nothing at all with `hang`; with
+/// `garbage` it says hello instead of READY.
+const LISTENER: &str = r#"
+import sys
+
+out, mode = sys.argv[1], sys.argv[2]
+count = 0
+if mode == "garbage":
+    sys.stdout.write("hello\n")
+    sys.stdout.flush()
+    sys.stdin.read()
+while True:
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        break
+    headers = dict(token.split(":", 1) for token in line.split())
+    payload = sys.stdin.read(int(headers["len"]))
+    with open(out, "a") as f:
+        f.write(line + payload + "\n")
+    sys.stderr.write("got " + headers["eventname"] + "\n")
+    sys.stderr.flush()
+    count += 1
+    if mode == "hang":
+        sys.stdin.read()
+    elif mode == "fail-first" and count == 1:
+        sys.stdout.write("RESULT 4\nFAIL")
+    else:
+        sys.stdout.write("RESULT 2\nOK")
+    sys.stdout.flush()
+"#;
+
+/// The config of a listener `mon` of `events` running [`LISTENER`] in `mode`, its events
+/// written to `events.txt`.
+fn listener(dir: &Dir, events: &str, mode: &str) -> String {
+    let script = dir.write("listener.py", LISTENER);
+    format!(
+        "[eventlisteners.mon]\ncommand = [\"python3\", \"-u\", \"{}\", \"{}\", \"{mode}\"]\nevents = [{events}]\n\n",
+        script.display(),
+        dir.join("events.txt").display()
+    )
+}
+
+/// The events the listener wrote down: each header's tokens, and the payload.
+fn received(dir: &Dir) -> Vec<(Vec<(String, String)>, String)> {
+    let text = dir.read("events.txt");
+    let mut lines = text.lines();
+    let mut out = Vec::new();
+    while let (Some(header), Some(payload)) = (lines.next(), lines.next()) {
+        let tokens = header
+            .split_whitespace()
+            .filter_map(|t| t.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        out.push((tokens, payload.to_string()));
+    }
+    out
+}
+
+/// A program that crashes once (an exit code not in exitcodes), after half a second.
+const CRASH: &str = "[programs.crash]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 0.5; exit 3\"]\nstartsecs = 0\nautorestart = false\n";
+
+/// Lets a process run 1.2 s, longer than restart_min_interval: its restart is at once.
+fn run_a_while() {
+    let since = Instant::now();
+    wait_until("a run of 1.2 s", DEADLINE, || {
+        std::thread::sleep(Duration::from_millis(50));
+        since.elapsed() > Duration::from_millis(1200)
+    });
+}
+
+fn token<'a>(tokens: &'a [(String, String)], key: &str) -> &'a str {
+    tokens.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+}
+
+#[test]
+fn a_crash_reaches_a_listener_as_process_state_exited_unexpected() {
+    let dir = Dir::new("listener-crash");
+    let body = listener(&dir, "\"PROCESS_STATE_EXITED\"", "ok") + CRASH;
+    let d = Daemon::start_in(dir, &body);
+    wait_until("the listener has the exit", DEADLINE, || !received(&d.dir).is_empty());
+    let events = received(&d.dir);
+    let (tokens, payload) = &events[0];
+    assert_eq!(token(tokens, "ver"), "3.0");
+    assert_eq!(token(tokens, "pool"), "mon");
+    assert_eq!(token(tokens, "poolserial"), "1");
+    assert_eq!(token(tokens, "eventname"), "PROCESS_STATE_EXITED");
+    assert_eq!(token(tokens, "len"), payload.len().to_string());
+    assert!(token(tokens, "serial").parse::<u64>().is_ok(), "{tokens:?}");
+    assert!(
+        payload.starts_with("processname:crash groupname:crash from_state:RUNNING expected:0 pid:"),
+        "{payload}"
+    );
+    assert_eq!(events.len(), 1, "only the type it asked for: {events:?}");
+    // Its stderr is logged as a program's; its stdout, the protocol, is not.
+    wait_until("the listener's stderr is logged", DEADLINE, || {
+        d.ctl(&["tail", "mon", "stderr"]).stdout.contains("got PROCESS_STATE_EXITED")
+    });
+    let stdout = d.ctl(&["tail", "mon"]).stdout;
+    assert!(!stdout.contains("READY") && !stdout.contains("RESULT"), "{stdout}");
+    d.wait_state("mon", "RUNNING");
+}
+
+#[test]
+fn fail_sends_the_event_again() {
+    let dir = Dir::new("listener-fail");
+    let body = listener(&dir, "\"PROCESS_STATE_EXITED\"", "fail-first") + CRASH;
+    let d = Daemon::start_in(dir, &body);
+    wait_until("the event came twice", DEADLINE, || received(&d.dir).len() >= 2);
+    let events = received(&d.dir);
+    assert_eq!(events[0], events[1], "the same event, serials and all");
+    assert!(d.log().contains("rejected (FAIL)"), "{}", d.log());
+}
+
+/// A listener that takes an event and never answers holds only that event: a program killed
+/// while it hangs is replaced within 100 ms, as without it, and a burst of events overflows
+/// its buffer, dropped and said so, never waited for.
+#[test]
+fn a_listener_that_hangs_delays_no_restart() {
+    let dir = Dir::new("listener-hang");
+    let body = listener(&dir, "\"PROCESS_STATE\"", "hang")
+        + "[programs.long]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n";
+    let d = Daemon::start_in(dir, &body);
+    wait_until("the listener has an event and hangs", DEADLINE, || !received(&d.dir).is_empty());
+    d.wait_state("long", "RUNNING");
+    run_a_while();
+    for _ in 0..3 {
+        // Each restart is three changes of state: the buffer (10) overflows by the third.
+        let took = time_restart(&d, "long", Duration::from_millis(100));
+        println!("restart while a listener hangs: {took:?}");
+        run_a_while();
+    }
+    assert_eq!(received(&d.dir).len(), 1, "the listener took one event and no more");
+    wait_until("the overflow is logged", DEADLINE, || d.log().contains("event buffer overflowed"));
+    assert_eq!(d.state("mon"), "RUNNING");
+}
+
+/// A listener that writes what is not the protocol is stopped, and its autorestart starts it
+/// again.
+#[test]
+fn a_listener_that_speaks_garbage_is_stopped_and_started_again() {
+    let dir = Dir::new("listener-garbage");
+    let body = listener(&dir, "\"PROCESS_STATE\"", "garbage");
+    let d = Daemon::start_in(dir, &body);
+    wait_until("the garbage is logged", DEADLINE, || {
+        d.log().contains("mon: not the event listener protocol: wrote \"hello\\n\"")
+    });
+    let first = d.process("mon")["pid"].as_i64();
+    wait_until("mon is started again", DEADLINE, || {
+        let pid = d.process("mon")["pid"].as_i64();
+        pid.is_some() && pid != first
+    });
+}
