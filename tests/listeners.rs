@@ -162,3 +162,33 @@ fn a_listener_that_speaks_garbage_is_stopped_and_started_again() {
         pid.is_some() && pid != first
     });
 }
+
+/// A pool of three listeners shares a burst of 100 events: each arrives once, none is lost
+/// (the buffer holds them all), and the pool numbers them 1 to 100.
+#[test]
+fn a_pool_of_three_shares_a_burst_of_100_events() {
+    let dir = Dir::new("listener-pool");
+    let body = listener(&dir, "\"PROCESS_STATE_EXITED\"", "ok")
+        + "numprocs = 3\nprocess_name = \"%(program_name)s_%(process_num)d\"\nbuffer_size = 200\n\n\
+           [programs.burst]\ncommand = [\"/bin/sh\", \"-c\", \"sleep 0.2; exit 3\"]\n\
+           numprocs = 100\nprocess_name = \"%(program_name)s_%(process_num)d\"\n\
+           startsecs = 0\nautorestart = false\n";
+    let d = Daemon::start_in(dir, &body);
+    wait_until("every burst process has exited", DEADLINE, || {
+        let burst: Vec<_> = d.status().into_iter().filter(|p| p["group"] == "burst").collect();
+        burst.len() == 100 && burst.iter().all(|p| p["state"] == "EXITED")
+    });
+    wait_until("100 events arrived", DEADLINE, || received(&d.dir).len() >= 100);
+    let events = received(&d.dir);
+    assert_eq!(events.len(), 100, "no event twice");
+    let mut names: Vec<&str> =
+        events.iter().map(|(_, payload)| payload.split_whitespace().next().unwrap_or("")).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 100, "each process's exit once: {names:?}");
+    let mut serials: Vec<u64> =
+        events.iter().map(|(t, _)| token(t, "poolserial").parse().unwrap()).collect();
+    serials.sort();
+    assert_eq!(serials, (1..=100).collect::<Vec<u64>>(), "none lost, none twice");
+    assert!(!d.log().contains("overflowed"), "{}", d.log());
+}
