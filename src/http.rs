@@ -243,9 +243,9 @@ impl Http {
     ) {
         // Chunked on a kept-alive connection; else the body ends with the connection (and a
         // HEAD, whose length is not known before the body is made, ends it at once).
-        let head_only = rq.method == "HEAD";
-        let chunked = !rq.http10 && !rq.close && !head_only;
-        let head = crate::http_wire::answer_head(rq.http10, 200, &[], None, !chunked);
+        let head_only = rq.method() == "HEAD";
+        let chunked = !rq.head.http10 && !rq.head.close && !head_only;
+        let head = crate::http_wire::answer_head(rq.head.http10, 200, &[], None, !chunked);
         let outlet = self.open(rq, head, chunked, false);
         if head_only {
             return outlet.end();

@@ -12,7 +12,7 @@ use crate::http::{Answer, Body, Incoming, MAX_BODY, Shared};
 use crate::http_auth::{Check, Gate};
 use crate::http_front::{HEAD_TIMEOUT, IDLE, LOW_WATER, OutletState, STALL, TOTAL};
 use crate::http_tls::Io;
-use crate::http_wire::{Head, MAX_HEAD, Req, answer_head, parse_head};
+use crate::http_wire::{Head, MAX_HEAD, ParsedHead, Req, answer_head, parse_head};
 
 /// Where a connection is in its request.
 pub enum State {
@@ -177,16 +177,8 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
                 c.inbuf.clear();
                 // A head past every limit is a flood: nothing more of it is read.
                 c.linger = status != 431;
-                let rq = Req {
-                    conn: 0,
-                    method: "GET".into(),
-                    url: String::new(),
-                    http10: false,
-                    close: true,
-                    headers: Vec::new(),
-                    length: 0,
-                    peer: c.peer,
-                };
+                let head = ParsedHead { method: "GET".into(), close: true, ..Default::default() };
+                let rq = Req { conn: 0, head, peer: c.peer };
                 return Step::Answer(rq, crate::http::refusal(status, why));
             }
             Head::Done(h, len) => {
@@ -197,28 +189,19 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
                 if h.expect_continue && h.length > c.inbuf.len() {
                     c.queue(Chunk::Own(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()), total, now);
                 }
-                let rq = Req {
-                    conn: c.id,
-                    method: h.method,
-                    url: h.url,
-                    http10: h.http10,
-                    close: h.close,
-                    headers: h.headers,
-                    length: h.length,
-                    peer: c.peer,
-                };
+                let rq = Req { conn: c.id, head: h, peer: c.peer };
                 c.state = State::Body { rq, since };
             }
         }
     }
     let State::Body { rq, .. } = &c.state else { return Step::Wait };
-    if c.inbuf.len() < rq.length {
+    if c.inbuf.len() < rq.head.length {
         return if c.eof { Step::Close } else { Step::Wait };
     }
     let State::Body { rq, .. } = std::mem::replace(&mut c.state, State::Loop) else {
         return Step::Wait;
     };
-    let body: Vec<u8> = c.inbuf.drain(..rq.length).collect();
+    let body: Vec<u8> = c.inbuf.drain(..rq.head.length).collect();
     // Clients that do not read what they asked for hold their answers for STALL at most; while
     // that adds up to TOTAL for all of them, only the probes are served.
     if total.load(Ordering::Relaxed) > TOTAL
@@ -239,12 +222,13 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
 
 /// Queues an answer to `rq` on its connection.
 pub fn answer(c: &mut Conn, rq: &Req, a: Answer, total: &AtomicUsize, now: Instant) {
-    crate::http::count(&rq.method, a.status);
-    c.close |= rq.close || c.eof;
-    let head_only = rq.method == "HEAD";
+    crate::http::count(rq.method(), a.status);
+    c.close |= rq.head.close || c.eof;
+    let head_only = rq.method() == "HEAD";
     match a.body {
         Body::Shared(s) => {
-            let head = answer_head(rq.http10, a.status, &a.headers, Some(s.bytes().len()), c.close);
+            let head =
+                answer_head(rq.head.http10, a.status, &a.headers, Some(s.bytes().len()), c.close);
             c.queue(Chunk::Own(head), total, now);
             if !head_only {
                 c.queue(Chunk::Shared(s), total, now);
@@ -252,7 +236,8 @@ pub fn answer(c: &mut Conn, rq: &Req, a: Answer, total: &AtomicUsize, now: Insta
         }
         body => {
             let body = body.into_bytes();
-            let mut out = answer_head(rq.http10, a.status, &a.headers, Some(body.len()), c.close);
+            let mut out =
+                answer_head(rq.head.http10, a.status, &a.headers, Some(body.len()), c.close);
             if !head_only {
                 out.extend_from_slice(&body);
             }

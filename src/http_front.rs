@@ -414,7 +414,7 @@ impl Front {
             // Read what may be read now.
             let room = match &c.state {
                 State::Head { .. } => MAX_HEAD + 1 - c.inbuf.len().min(MAX_HEAD + 1),
-                State::Body { rq, .. } => rq.length.saturating_sub(c.inbuf.len()),
+                State::Body { rq, .. } => rq.head.length.saturating_sub(c.inbuf.len()),
                 // Only to see the client go: what it sends meanwhile waits for its turn, up
                 // to a head's worth.
                 _ => MAX_HEAD.saturating_sub(c.inbuf.len()),
@@ -492,7 +492,7 @@ impl Front {
                     outlet.gone.store(true, Ordering::SeqCst);
                     return false;
                 };
-                crate::http::count(&rq.method, 200);
+                crate::http::count(rq.method(), 200);
                 // The kernel holds at most this much of a long answer for the client too
                 // (on loopback it would take megabytes each, made by the loop for nothing).
                 let _ = nix::sys::socket::setsockopt(
@@ -501,7 +501,7 @@ impl Front {
                     &LONG_SNDBUF,
                 );
                 // The connection closes once the answer ends if it has no other end.
-                c.close |= rq.close || sse || !chunked;
+                c.close |= rq.head.close || sse || !chunked;
                 c.queue(Chunk::Own(head), &self.total, now);
                 c.state = State::Long { chunked, sse, outlet, keepalive: now + KEEPALIVE };
                 rq.conn

@@ -17,34 +17,24 @@ pub const MAX_HEADERS: usize = 100;
 pub struct Req {
     /// The connection it came on (never reused).
     pub conn: u64,
-    pub method: String,
-    /// The request target: a path and a query.
-    pub url: String,
-    /// HTTP/1.0 (else 1.1).
-    pub http10: bool,
-    /// The connection closes after the answer (`Connection: close`, or HTTP/1.0 without
-    /// keep-alive).
-    pub close: bool,
-    /// Header lines, names as sent.
-    pub headers: Vec<(String, String)>,
-    /// The body's length (`Content-Length`; none: 0).
-    pub length: usize,
+    pub head: ParsedHead,
     /// The client's address.
     pub peer: Option<IpAddr>,
 }
 
 impl Req {
     pub fn method(&self) -> &str {
-        &self.method
+        &self.head.method
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        &self.head.url
     }
 
     /// The value of the first header line named `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        let headers = &self.head.headers;
+        headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -60,13 +50,19 @@ pub enum Head {
 }
 
 /// A head's parts, before the front adds the connection and the peer.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedHead {
     pub method: String,
+    /// The request target: a path and a query.
     pub url: String,
+    /// HTTP/1.0 (else 1.1).
     pub http10: bool,
+    /// The connection closes after the answer (`Connection: close`, or HTTP/1.0 without
+    /// keep-alive).
     pub close: bool,
+    /// Header lines, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The body's length (`Content-Length`; none: 0).
     pub length: usize,
     /// `Expect: 100-continue`: the client waits for a 100 before it sends the body.
     pub expect_continue: bool,
