@@ -218,8 +218,9 @@ pub fn spawn(mut plan: Plan) -> Result<libc::pid_t, Errno> {
         Ok(()) => clone_child(plan, Some(slots.end)),
         Err(e) => (Outcome::Failed(e), plan),
     };
-    // The slots back on /dev/null: the daemon must not hold a child's pipe end through one.
-    for &slot in &slots.fds {
+    // The slots used back on /dev/null: the daemon must not hold a child's pipe end through
+    // one.
+    for &slot in slots.fds.iter().take(needed) {
         // SAFETY: as above.
         unsafe { libc::dup3(slots.null, slot, libc::O_CLOEXEC) };
     }
