@@ -1,0 +1,328 @@
+"""The scenarios of one daemon at a time: start-up and memory, 100 programs (idle, ctl),
+restart after kill -9, the crash loop, 10,000 programs, and dependencies."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import time
+
+from common import (
+    Daemon,
+    TICK,
+    context_switches,
+    cpu_ticks,
+    loadavg,
+    note,
+    pids,
+    proc_stat,
+    read_bytes,
+    wait_quiet,
+)
+
+
+def startup_and_rss1000(out, opts):
+    times, rss, detail = [], [], []
+    for i in range(opts.startup_runs):
+        with Daemon(opts.kahi, opts.scratch, 1000) as d:
+            wait_quiet(opts.quiesce)
+            boot0 = time.clock_gettime(time.CLOCK_BOOTTIME)
+            t0 = d.start()
+            secs = d.wait_running(t0)
+            progs = d.programs()
+            if len(progs) != 1000:
+                raise RuntimeError(f"status says 1000 RUNNING but /proc shows {len(progs)} programs")
+            last_fork = max(d.seen[p] for p in progs) / TICK - boot0
+            times.append(secs)
+            time.sleep(3)
+            d.check_alive()
+            rss.append(d.rss_mib())
+            note(f"  startup run {i + 1}: all RUNNING at {secs:.3f} s (last program forked at "
+                 f"~{last_fork:.2f} s, 10 ms ticks); RSS after 3 s {rss[-1]:.2f} MiB; "
+                 f"threads {d.threads()}; load {loadavg()}")
+    out.figure("startup_1000", statistics.median(times),
+               f"median of {len(times)}: " + " ".join(f"{t:.3f}" for t in times))
+    return rss
+
+
+def hundred(out, opts, rss1000):
+    """Launches with 100 programs: RSS after 3 s; idle wakeups after 5 s; ctl latency last."""
+    rss, rates, cpu = [], [], []
+    ctl = None
+    for i in range(opts.hundred_runs):
+        with Daemon(opts.kahi, opts.scratch, 100) as d:
+            wait_quiet(opts.quiesce)
+            d.wait_running(d.start())
+            d.programs()
+            time.sleep(3)
+            d.check_alive()
+            rss.append(d.rss_mib())
+            time.sleep(opts.idle_settle - 3)
+            c0, u0, t0 = context_switches(d.pid), cpu_ticks(d.pid), time.monotonic()
+            time.sleep(opts.idle_secs)
+            c1, u1, t1 = context_switches(d.pid), cpu_ticks(d.pid), time.monotonic()
+            d.check_alive()
+            rates.append((c1 - c0) / (t1 - t0))
+            cpu.append((u1 - u0) / TICK / (t1 - t0) * 100)
+            note(f"  100-program run {i + 1}: RSS {rss[-1]:.2f} MiB; {c1 - c0} context switches "
+                 f"in {t1 - t0:.1f} s ({cpu[-1]:.2f} % CPU); threads {d.threads()}; load {loadavg()}")
+            if i == opts.hundred_runs - 1:
+                ctl = ctl_latency(d, opts)
+    out.figure("rss_100", statistics.median(rss),
+               f"median of {len(rss)}: " + " ".join(f"{r:.2f}" for r in rss))
+    out.figure("rss_1000", statistics.median(rss1000),
+               f"median of {len(rss1000)}: " + " ".join(f"{r:.2f}" for r in rss1000))
+    out.figure("idle_100", statistics.median(rates),
+               f"median of {len(rates)} windows of {opts.idle_secs:g} s: "
+               + " ".join(f"{r:.2f}" for r in rates))
+    return ctl
+
+
+def percentile(xs, p):
+    """Nearest-rank percentile."""
+    xs = sorted(xs)
+    k = max(1, -(-len(xs) * p // 100))
+    return xs[int(k) - 1]
+
+
+def ctl_latency(d, opts):
+    argv = [opts.kahi, "ctl", "-s", d.sock, "status"]
+    probe = subprocess.run(argv, capture_output=True, text=True)
+    lines = probe.stdout.splitlines()
+    if probe.returncode != 0 or len(lines) != 100:
+        raise RuntimeError(f"kahi ctl status: rc={probe.returncode}, {len(lines)} lines: {probe.stderr.strip()}")
+    if shutil.which("hyperfine"):
+        export = os.path.join(d.dir, "hyperfine.json")
+        hf = subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", str(opts.ctl_runs),
+                             "--style", "none", "--export-json", export, " ".join(argv)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if hf.returncode != 0:
+            raise RuntimeError(f"hyperfine failed: {hf.stderr.strip()}")
+        if "outliers" in hf.stderr:
+            note("  ctl: hyperfine saw statistical outliers (something else ran meanwhile)")
+        with open(export) as f:
+            times = json.load(f)["results"][0]["times"]
+        how = "hyperfine -N"
+    else:
+        times = []
+        for i in range(3 + opts.ctl_runs):
+            t = time.perf_counter()
+            pid = os.posix_spawn(argv[0], argv, os.environ,
+                                 file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+            os.waitpid(pid, 0)
+            if i >= 3:
+                times.append(time.perf_counter() - t)
+        how = "posix_spawn + waitpid"
+    ms = [t * 1000 for t in times]
+    note(f"  ctl: {len(ms)} runs ({how}): min {min(ms):.2f} median {statistics.median(ms):.2f} "
+         f"p99 {percentile(ms, 99):.2f} max {max(ms):.2f} ms; load {loadavg()}")
+    return statistics.median(ms), percentile(ms, 99), len(ms)
+
+
+def restart(out, opts):
+    samples = []
+    with Daemon(opts.kahi, opts.scratch, 1) as d:
+        wait_quiet(opts.quiesce)
+        d.wait_running(d.start())
+        time.sleep(1)
+        want = (d.comm + "\n").encode()
+        for k in range(opts.kills):
+            (old,) = d.programs()
+            known = set(pids())
+            os.kill(old, signal.SIGKILL)
+            t0 = time.perf_counter()
+            new = None
+            # Busy poll. A new pid whose comm is not (yet) ours is read again on the next
+            # scan: between fork and exec the replacement still carries the daemon's name.
+            while new is None:
+                for entry in os.listdir("/proc"):
+                    if entry.isdigit() and int(entry) not in known \
+                            and read_bytes(f"/proc/{entry}/comm", 64) == want:
+                        new = int(entry)
+                        break
+                else:
+                    if time.perf_counter() - t0 > 10:
+                        raise RuntimeError("no replacement within 10 s")
+            dt = time.perf_counter() - t0
+            st = proc_stat(new)
+            if st and st[2] != d.pid:
+                raise RuntimeError(f"pid {new} is named {d.comm} but its parent is {st[2]}")
+            samples.append(dt * 1000)
+            note(f"  kill {k + 1}: {samples[-1]:.2f} ms (pid {old} -> {new})")
+            time.sleep(opts.kill_gap)
+        d.check_alive()
+        note(f"  restart: load {loadavg()}")
+    out.figure("restart_median", statistics.median(samples), f"{len(samples)} kills")
+    out.figure("restart_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (every thread), in seconds; 0 once it is gone."""
+    raw = read_bytes(f"/proc/{pid}/stat")
+    if not raw:
+        return 0.0
+    rest = raw[raw.rindex(b")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / TICK
+
+
+def crash_loop(out, opts):
+    rates, cpus = [], []
+    for i in range(opts.crash_runs):
+        starts = os.path.join(opts.scratch, f"crash-starts-{i}")
+
+        def table(d, starts=starts):
+            return (f'\n[programs.crash]\ncommand = ["{d.exe}", "-c", "echo >> {starts}; exit 1"]\n'
+                    'autorestart = true\nstartsecs = 0\n')
+
+        def count(starts=starts):
+            return (read_bytes(starts, 1 << 20) or b"").count(b"\n")
+
+        with Daemon(opts.kahi, opts.scratch, 1, exe="/bin/sh", tables=table) as d:
+            wait_quiet(opts.quiesce)
+            d.start()
+            time.sleep(opts.crash_warmup)
+            d.check_alive()
+            s0, c0, t0 = count(), cpu_seconds(d.pid), time.monotonic()
+            time.sleep(opts.crash_secs)
+            s1, c1, t1 = count(), cpu_seconds(d.pid), time.monotonic()
+            d.check_alive()
+            rates.append((s1 - s0) / (t1 - t0))
+            cpus.append((c1 - c0) / (t1 - t0) * 100)
+            note(f"  crash loop {i + 1}: {s1 - s0} starts in {t1 - t0:.1f} s after {s0} in the "
+                 f"warm-up; daemon CPU {cpus[-1]:.2f} %")
+        try:
+            os.unlink(starts)
+        except FileNotFoundError:
+            pass
+    how = f"median of {len(rates)}, {opts.crash_secs:g} s after {opts.crash_warmup:g} s"
+    out.figure("crash_rate", statistics.median(rates), how)
+    out.figure("crash_cpu", statistics.median(cpus), how)
+
+
+def request(sock, line, timeout=30):
+    """One request line over a control socket: the reply, decoded, or None if refused."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(sock)
+        except OSError:
+            return None
+        s.sendall(line)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                return None
+            buf += chunk
+    return json.loads(buf)
+
+
+def scale(out, opts):
+    n = opts.scale_n
+    canary_q = b'{"cmd":"status","names":["canary"]}\n'
+
+    def tables(d):
+        return ('\n[programs.canary]\ncommand = "{0} 99"\nstartsecs = 0\npriority = 1\n'
+                'restart_min_interval = 0\n'.format(d.exe)
+                + "".join(f'\n[programs.p{i}]\ncommand = "{d.exe} 100000{i}"\n'
+                          'startsecs = 0\nredirect_stderr = true\n' for i in range(n)))
+
+    def canary(d):
+        reply = request(d.sock, canary_q)
+        p = reply and reply.get("processes")
+        return (p[0]["state"], p[0].get("pid")) if p else (None, None)
+
+    with Daemon(opts.kahi, opts.scratch, n + 1, tables=tables) as d:
+        wait_quiet(opts.quiesce)
+        t0 = d.start()
+        restarts, started, last_full = [], None, 0.0
+        while started is None:
+            state, pid = canary(d)
+            if state == "RUNNING" and pid:
+                os.kill(pid, signal.SIGKILL)
+                k0 = time.perf_counter()
+                while True:
+                    state2, pid2 = canary(d)
+                    if state2 == "RUNNING" and pid2 and pid2 != pid:
+                        break
+                    if time.perf_counter() - k0 > 10:
+                        raise RuntimeError("the canary was not replaced within 10 s")
+                restarts.append((time.perf_counter() - k0) * 1000)
+            d.check_alive()
+            now = time.perf_counter()
+            if now - last_full > 0.5:
+                last_full = now
+                procs = d.status()
+                if procs and sum(p["state"] == "RUNNING" for p in procs) == n + 1:
+                    started = time.perf_counter() - t0
+            if now - t0 > 120:
+                raise RuntimeError("not every program RUNNING after 120 s")
+            time.sleep(0.05)
+        note(f"  scale: {n} programs RUNNING after {started:.2f} s; {len(restarts)} canary restarts, "
+             f"median {statistics.median(restarts):.2f} ms, max {max(restarts):.2f} ms")
+        time.sleep(1)
+        d.programs()
+        answers = []
+        t1 = time.perf_counter()
+        os.kill(d.pid, signal.SIGTERM)
+        while d.proc.poll() is None:
+            a0 = time.perf_counter()
+            if request(d.sock, canary_q) is not None:
+                answers.append((time.perf_counter() - a0) * 1000)
+            time.sleep(0.01)
+            if time.perf_counter() - t1 > 60:
+                raise RuntimeError("the shutdown did not end within 60 s")
+        stopped = time.perf_counter() - t1
+        note(f"  scale: shutdown {stopped:.2f} s, exit status {d.proc.returncode}; {len(answers)} status "
+             f"answers, median {statistics.median(answers):.1f} ms, max {max(answers):.1f} ms")
+    out.figure("scale_start", started, f"{n} programs and the canary")
+    out.figure("scale_canary_max", max(restarts), f"{len(restarts)} kills during the start")
+    out.figure("scale_shutdown", stopped, f"exit status {d.proc.returncode}")
+    out.figure("scale_status_max", max(answers), f"{len(answers)} answers, every 10 ms")
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+def dependencies(out, opts):
+    """200 independent programs against 200 in a diamond (a root, 198 branches that depend
+    on it, a sink that depends on every branch): time until all are RUNNING, median of the
+    runs each; and, from the processes' start times, that the diamond started in dependency
+    order with its branches together."""
+    def independent(d):
+        return "".join(f'\n[programs.p{i}]\ncommand = "{d.exe} 100000{i}"\nstartsecs = 0\n'
+                       for i in range(200))
+
+    def diamond(d):
+        t = f'\n[programs.root]\ncommand = "{d.exe} 1000000"\nstartsecs = 0\n'
+        for i in range(198):
+            t += (f'\n[programs.b{i}]\ncommand = "{d.exe} 100000{i}"\nstartsecs = 0\n'
+                  'depends_on = ["root"]\n')
+        branches = ", ".join(f'"b{i}"' for i in range(198))
+        t += f'\n[programs.sink]\ncommand = "{d.exe} 1000001"\nstartsecs = 0\ndepends_on = [{branches}]\n'
+        return t
+
+    times = {"independent": [], "diamond": []}
+    spread = []
+    for _ in range(opts.deps_runs):
+        for kind, tables in (("independent", independent), ("diamond", diamond)):
+            with Daemon(opts.kahi, opts.scratch, 200, tables=tables) as d:
+                wait_quiet(opts.quiesce)
+                times[kind].append(d.wait_running(d.start()))
+                if kind == "diamond":
+                    procs = {p["name"]: p["start_time"] for p in d.status()}
+                    branches = [procs[f"b{i}"] for i in range(198)]
+                    if not (procs["root"] <= min(branches) and max(branches) <= procs["sink"]):
+                        raise RuntimeError("the diamond did not start in dependency order")
+                    spread.append((max(branches) - min(branches)) * 1000)
+    ind, dia = statistics.median(times["independent"]), statistics.median(times["diamond"])
+    out.measure("200 independent programs RUNNING", ind, "s",
+                "median of " + " ".join(f"{t:.3f}" for t in times["independent"]))
+    out.measure("200 programs in a diamond RUNNING", dia, "s",
+                "median of " + " ".join(f"{t:.3f}" for t in times["diamond"]))
+    out.measure("diamond: first to last branch spawned", statistics.median(spread), "ms",
+                "released in one loop turn; root before every branch, every branch before the sink: checked")
+    out.figure("deps_200_ratio", dia / ind, f"{dia:.3f} s / {ind:.3f} s")
