@@ -62,7 +62,21 @@ impl EventLoop {
                     )
                 })
                 .collect();
-            for (token, readable, writable, hung_up) in ready {
+            // Children first: their output, their exits and the restarts those allow are
+            // done before the turn serves its clients, so a thousand requests at once delay
+            // no restart by more than the turn they arrive in.
+            let (children, clients): (Vec<_>, Vec<_>) =
+                ready.into_iter().partition(|(token, ..)| self.sources.of_children(*token));
+            for (token, readable, writable, hung_up) in children {
+                self.dispatch(token, readable, writable, hung_up, now);
+                self.perform(now);
+            }
+            if self.reap_pending {
+                self.reap(now);
+                self.perform(now);
+                self.spawn_queued();
+            }
+            for (token, readable, writable, hung_up) in clients {
                 self.dispatch(token, readable, writable, hung_up, now);
                 self.perform(now);
             }

@@ -93,6 +93,21 @@ impl Sources {
         self.table.remove(&token)
     }
 
+    /// Whether the token's events come from the programs (their signals, output, stdin,
+    /// notifications and health checks), which a turn serves before its clients.
+    pub(super) fn of_children(&self, token: Token) -> bool {
+        matches!(
+            self.table.get(&token),
+            Some(
+                Source::Signals
+                    | Source::Pipe { .. }
+                    | Source::Stdin(_)
+                    | Source::Notify
+                    | Source::Probe(_)
+            )
+        )
+    }
+
     /// The control connection of a token.
     pub(super) fn conn(&mut self, token: Token) -> Option<&mut Conn> {
         match self.table.get_mut(&token) {
