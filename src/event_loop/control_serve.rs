@@ -9,10 +9,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Interest, Token};
 
-use super::EventLoop;
 use super::http_serve::EVENTS_QUEUED;
 use super::respond::Responder;
 use super::sources::Source;
+use super::{ACCEPTS_PER_TURN, EventLoop};
 use crate::api::{self, ApiError, ErrorCode, LogSource, Now, Reply};
 use crate::control::{self, Conn, Mode};
 use crate::events::{Event, EventType};
@@ -20,8 +20,11 @@ use crate::piecewise;
 use crate::supervisor::ProcId;
 
 impl EventLoop {
+    /// Accepts the clients in the control socket's backlog, [`ACCEPTS_PER_TURN`] at most: with
+    /// more, `accept_more` stays set and the next turn goes on without waiting.
     pub(super) fn accept(&mut self) {
-        loop {
+        self.accept_more = false;
+        for _ in 0..ACCEPTS_PER_TURN {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     self.fd_shortage = false;
@@ -44,7 +47,7 @@ impl EventLoop {
                     }
                     self.sources.insert(token, Source::Conn(conn));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e)
                     if matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) =>
@@ -59,7 +62,7 @@ impl EventLoop {
                         );
                     }
                     // (accept says EMFILE before it looks at the backlog: it may be empty.)
-                    let Some(reserve) = self.reserve.take() else { break };
+                    let Some(reserve) = self.reserve.take() else { return };
                     drop(reserve);
                     let turned_away = match self.listener.accept() {
                         Ok((mut stream, _)) => {
@@ -76,15 +79,16 @@ impl EventLoop {
                     };
                     self.reserve = std::fs::File::open("/").ok();
                     if !turned_away || self.reserve.is_none() {
-                        break;
+                        return;
                     }
                 }
                 Err(e) => {
                     log::warn!("unable to accept a control connection: {e}");
-                    break;
+                    return;
                 }
             }
         }
+        self.accept_more = true;
     }
 
     pub(super) fn read_conn(&mut self, token: Token, now: Instant) {

@@ -58,6 +58,10 @@ const PIPE_BUDGET: usize = 256 * 1024;
 /// reaped), and a request waits for the rest of its turn.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Control clients accepted in one turn; the rest of the backlog waits for the next, so a
+/// thousand clients at once hold the loop for a slice of their cost at a time.
+const ACCEPTS_PER_TURN: usize = 64;
+
 /// Exits found by a scan of the children in one turn of the loop, and the time the scan may
 /// take; more are reaped in the next, with no wait between.
 const REAP_BUDGET: usize = 256;
@@ -86,14 +90,18 @@ pub struct EventLoop {
     pending_reads: HashSet<Token>,
     /// The last reap stopped at its budget: reap again before blocking.
     reap_pending: bool,
-    /// Spawns are failing for a shortage (EMFILE, EAGAIN): warned once, until one succeeds.
-    spawn_shortage: bool,
+    /// The processes whose start failed for a shortage (EMFILE, EAGAIN) and waits to be tried
+    /// again: the outage is warned of once, when the first is held back, and its end told once,
+    /// when none is left (a start that slips through while others wait does not end it).
+    spawn_short: HashSet<ProcId>,
     /// The running programs' pids, for a Kahi started after a crash of this one.
     state: sys::leftovers::StateFile,
     /// A spare fd, given up to accept (and turn away) a control client when Kahi is out of
     /// fds, and the warning of that shortage given once.
     reserve: Option<std::fs::File>,
     fd_shortage: bool,
+    /// The control socket's backlog may hold more clients than one turn accepts.
+    accept_more: bool,
     /// Spawns of a large start that did not fit in their turn, in order.
     spawn_queue: std::collections::VecDeque<ProcId>,
     /// Automatic restarts that did not fit in their turn (hundreds killed at once, a crash loop
@@ -224,10 +232,11 @@ impl EventLoop {
             check_pids: HashMap::new(),
             pending_reads: HashSet::new(),
             reap_pending: false,
-            spawn_shortage: false,
+            spawn_short: HashSet::new(),
             state: sys::leftovers::StateFile::new(&sup_socket),
             reserve: std::fs::File::open("/").ok(),
             fd_shortage: false,
+            accept_more: false,
             spawn_queue: Default::default(),
             restart_queue: Default::default(),
             spawn_until: Instant::now() + SPAWN_SLICE,

@@ -136,8 +136,16 @@ impl EventLoop {
         match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
                 self.state.spawned(child.pid, spec.namespec(), now);
-                if std::mem::take(&mut self.spawn_shortage) {
-                    log::info!("starts succeed again ('{}' was started)", spec.namespec());
+                if self.spawn_short.remove(&id) {
+                    // Those stopped or removed meanwhile wait for nothing.
+                    use crate::process::State::{Backoff, Starting};
+                    let sup = &self.sup;
+                    self.spawn_short.retain(|p| {
+                        sup.get(*p).is_some_and(|e| matches!(e.proc.state, Backoff | Starting))
+                    });
+                    if self.spawn_short.is_empty() {
+                        log::info!("starts succeed again ('{}' was started)", spec.namespec());
+                    }
                 }
                 // The log files exist from the start, as operators expect to find them.
                 let _ = self.log_file(id, Stream::Stdout);
@@ -156,13 +164,15 @@ impl EventLoop {
             }
             Err(error) => {
                 let transient = error.transient();
-                if transient && !self.spawn_shortage {
-                    self.spawn_shortage = true;
+                if transient && self.spawn_short.is_empty() {
                     log::warn!(
                         "unable to start '{}': {}; starts are tried again until it passes (see [server] minfds)",
                         spec.namespec(),
                         error.message
                     );
+                }
+                if transient {
+                    self.spawn_short.insert(id);
                 }
                 let error = error.message;
                 self.sup.input(id, Input::SpawnFailed { error, transient }, Instant::now())

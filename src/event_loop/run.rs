@@ -27,6 +27,7 @@ impl EventLoop {
                 && self.spawn_queue.is_empty()
                 && self.restart_queue.is_empty()
                 && !self.reap_pending
+                && !self.accept_more
                 && !self.sup.shutdown_busy()
                 && !self.behind_ready()
             {
@@ -80,6 +81,9 @@ impl EventLoop {
                 self.dispatch(token, readable, writable, hung_up, now);
                 self.perform(now);
             }
+            if self.accept_more {
+                self.accept();
+            }
             for token in std::mem::take(&mut self.pending_reads) {
                 self.read_pipe(token);
             }
@@ -113,7 +117,8 @@ impl EventLoop {
         match self.sources.get(token) {
             None => {}
             Some(Source::Signals) => self.on_signals(now),
-            Some(Source::Control) => self.accept(),
+            // Accepted with the turn's chores, a slice at a time.
+            Some(Source::Control) => self.accept_more = true,
             Some(Source::Console) => self.flush_console(),
             Some(Source::Notify) => self.read_notify(now),
             Some(Source::Http) => self.serve_http(now),
