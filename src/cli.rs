@@ -96,6 +96,7 @@ pub enum CtlCommand {
     Pid(PidArgs),
     Tail(TailArgs),
     Maintail(MaintailArgs),
+    Events(EventsArgs),
     Clear(ClearArgs),
     Stdin(StdinArgs),
     Reread(RereadArgs),
@@ -203,6 +204,21 @@ pub struct MaintailArgs {
     /// how many bytes from the end (default 1600)
     #[argh(option, short = 'n')]
     pub bytes: Option<u64>,
+}
+
+/// Follow Kahi's events, one line each (or JSON lines), until interrupted or the daemon
+/// exits.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "events")]
+pub struct EventsArgs {
+    /// the event types, comma-separated: supervisord's names (PROCESS_STATE_FATAL, TICK_5,
+    /// and the abstract PROCESS_STATE, TICK, EVENT, ...), Kahi's (KAHI_HEALTH, ...), or
+    /// state, health, update, shutdown (default: all)
+    #[argh(option)]
+    pub types: Option<String>,
+    /// print each event as one JSON object per line
+    #[argh(switch)]
+    pub json: bool,
 }
 
 /// Empty the in-memory output buffers of processes.

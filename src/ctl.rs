@@ -141,6 +141,19 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
             (Request::Maintail { bytes, follow: a.follow }, false)
         }
+        CtlCommand::Events(a) => {
+            let types: Vec<String> = a
+                .types
+                .iter()
+                .flat_map(|t| t.split(','))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+            // Checked here too: a wrong name is a usage error even with no daemon to ask.
+            crate::api::event_types(&types).map_err(|e| format!("events: {e}"))?;
+            (Request::Events { types }, a.json)
+        }
         CtlCommand::Clear(a) => {
             need(&a.names, "clear")?;
             (Request::Clear { names: a.names }, false)
@@ -165,9 +178,15 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
     })
 }
 
-/// A request whose replies go on until the client hangs up.
+/// A request whose replies go on until the client hangs up (or the daemon, which is the end
+/// of a follow, not an error: exit 0).
 fn follows(request: &Request) -> bool {
-    matches!(request, Request::Tail { follow: true, .. } | Request::Maintail { follow: true, .. })
+    matches!(
+        request,
+        Request::Tail { follow: true, .. }
+            | Request::Maintail { follow: true, .. }
+            | Request::Events { .. }
+    )
 }
 
 fn exchange(stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
@@ -333,6 +352,11 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
         }
         Reply::Shutdown { message } => {
             w(&mut out, &format!("{message}\n"))?;
+            Ok(exit::OK)
+        }
+        Reply::Event { data, .. } => {
+            let line = if json { data.to_string() } else { crate::api::event_line(&data) };
+            w(&mut out, &format!("{line}\n"))?;
             Ok(exit::OK)
         }
         Reply::Metrics { text } => {

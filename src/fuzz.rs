@@ -238,7 +238,7 @@ impl api::Host for Loop {
         }
     }
 
-    fn follow_events(&mut self, _: To, _: Vec<String>) {}
+    fn follow_events(&mut self, _: To, _: Vec<crate::events::EventType>) {}
 
     fn send_log(&mut self, to: To, read: api::LogRead, now: Now) {
         match to {

@@ -560,3 +560,164 @@ fn events_are_followed_over_the_control_socket_as_over_http() {
     let bad = d.request(r#"{"cmd":"events","types":["bogus"]}"#);
     assert_eq!(bad["code"], "BAD_REQUEST", "{bad}");
 }
+
+/// A `kahi ctl events` running beside the test: its stdout lines as they come. Killed when
+/// dropped, if it has not ended by then.
+struct Follower {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(d: &Daemon, args: &[&str]) -> Follower {
+        let mut child = d
+            .dir
+            .command(KAHI)
+            .arg("ctl")
+            .arg("-s")
+            .arg(&d.socket)
+            .arg("events")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower { child, lines }
+    }
+
+    /// The next line, skipping those that hold `skip`.
+    fn next(&self, skip: &str) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).expect("an event line");
+            if !line.contains(skip) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for it to end: its exit status and stderr.
+    fn end(mut self) -> (std::process::ExitStatus, String) {
+        let mut status = None;
+        wait_until("kahi ctl events ends", DEADLINE, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err).unwrap();
+        (status.unwrap(), err)
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `kahi ctl events` follows the bus as `docker events` does: a readable line per event (or
+/// JSON lines), by supervisord's names and filtered by them, and the HTTP stream shows the
+/// same events under the same names, the four short names of before kept. An unknown name is
+/// a usage error; when Kahi shuts down, the command ends with 0.
+#[test]
+fn ctl_events_follows_the_bus_by_supervisords_names_until_kahi_ends() {
+    let (mut d, port) = crate::http::start(
+        "ctl-events-follow",
+        "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("web", "RUNNING");
+    let bad = d.ctl(&["events", "--types", "state,bogus"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("unknown event type \"bogus\""), "{bad:?}");
+
+    let lines = Follower::start(&d, &["--types", "update,PROCESS_STATE_STOPPED,shutdown"]);
+    let json = Follower::start(&d, &["--json"]);
+    let (tx, sse) = mpsc::channel();
+    let mut stream = crate::http::Events::open(
+        port,
+        "/api/v1/events/stream?types=KAHI_UPDATE,PROCESS_STATE_STOPPED,SUPERVISOR_STATE_CHANGE",
+    );
+    std::thread::spawn(move || while tx.send(stream.next()).is_ok() {});
+    // Each follows once it has seen an update: until then, update again.
+    let (mut seen_lines, mut seen_json, mut seen_sse) = (false, false, false);
+    wait_until("every follower sees an update", DEADLINE, || {
+        assert_eq!(d.ctl(&["update"]).code, 0);
+        let quick = Duration::from_millis(300);
+        seen_lines = seen_lines || lines.lines.recv_timeout(quick).is_ok();
+        seen_json = seen_json || json.lines.recv_timeout(quick).is_ok();
+        seen_sse = seen_sse || sse.recv_timeout(quick).is_ok();
+        seen_lines && seen_json && seen_sse
+    });
+
+    assert_eq!(d.ctl(&["stop", "web"]).code, 0);
+    let line = lines.next("KAHI_UPDATE");
+    let (ts, rest) = line.split_once(' ').unwrap();
+    assert!(ts.len() == 24 && ts.ends_with('Z'), "an RFC 3339 time first: {line}");
+    assert!(rest.starts_with("PROCESS_STATE_STOPPED web (exitstatus=143"), "{line}");
+    assert!(rest.contains("from=STOPPING") && !rest.contains("null"), "{line}");
+    let event = |line: String| -> serde_json::Value { serde_json::from_str(&line).unwrap() };
+    let stopping = event(json.next("KAHI_UPDATE"));
+    assert_eq!(
+        (&stopping["eventname"], &stopping["name"]),
+        (&"PROCESS_STATE_STOPPING".into(), &"web".into())
+    );
+    let stopped = event(json.next("KAHI_UPDATE"));
+    assert_eq!(
+        (&stopped["eventname"], &stopped["to"]),
+        (&"PROCESS_STATE_STOPPED".into(), &"STOPPED".into())
+    );
+    // Over HTTP: a state change keeps its name `state`, and says supervisord's.
+    let (name, _, data) = std::iter::from_fn(|| sse.recv_timeout(DEADLINE).ok())
+        .find(|(n, _, _)| n != "update")
+        .unwrap();
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!((name.as_str(), &data["eventname"]), ("state", &"PROCESS_STATE_STOPPED".into()));
+
+    assert_eq!(d.ctl(&["shutdown"]).code, 0);
+    assert!(lines.next("KAHI_UPDATE").ends_with(" SUPERVISOR_STATE_CHANGE_STOPPING"));
+    assert_eq!(event(json.next("KAHI_UPDATE"))["eventname"], "SUPERVISOR_STATE_CHANGE_STOPPING");
+    let (name, _, data) = sse.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(name, "shutdown");
+    assert_eq!(event(data)["eventname"], "SUPERVISOR_STATE_CHANGE_STOPPING");
+    assert_eq!(d.wait_exit(DEADLINE), 0);
+    for f in [lines, json] {
+        let (status, err) = f.end();
+        assert_eq!(status.code(), Some(0), "kahi ctl events ends with Kahi: {err}");
+        assert!(err.is_empty(), "{err}");
+    }
+}
+
+/// `kahi ctl events | head -1`: once its reader has gone, the next event ends it, silently,
+/// as SIGPIPE ends `cat`.
+#[test]
+fn ctl_events_ends_quietly_when_its_reader_goes() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = Daemon::start("ctl-events-pipe", "[programs.web]\ncommand = \"sleep 1000\"\n");
+    let mut f = Follower::start(&d, &["--types", "KAHI_UPDATE"]);
+    wait_until("it follows", DEADLINE, || {
+        assert_eq!(d.ctl(&["update"]).code, 0);
+        f.lines.recv_timeout(Duration::from_millis(300)).is_ok()
+    });
+    // Its reader goes: the thread ends at the next line it is sent, and closes the pipe.
+    f.lines = mpsc::channel().1;
+    wait_until("it ends", DEADLINE, || {
+        assert_eq!(d.ctl(&["update"]).code, 0);
+        f.child.try_wait().unwrap().is_some()
+    });
+    let (status, err) = f.end();
+    assert_eq!(status.signal(), Some(13), "{status:?}: {err}");
+    assert!(err.is_empty(), "{err}");
+}

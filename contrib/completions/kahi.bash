@@ -5,7 +5,7 @@
 # Process names come from the running daemon: `kahi ctl [-s SOCKET] [-c CONFIG] status
 # --json`, with the -s and -c of the line being completed.
 
-_kahi_ctl_commands="status start stop restart signal pid tail maintail clear stdin reread update avail shutdown version"
+_kahi_ctl_commands="status start stop restart signal pid tail maintail events clear stdin reread update avail shutdown version"
 _kahi_signals="HUP INT QUIT KILL TERM USR1 USR2 ALRM CONT STOP TSTP WINCH ABRT PWR"
 
 # Offers each argument that starts with $cur. Bash splits words at ':', so for GROUP:NAME
@@ -109,7 +109,7 @@ _kahi_ctl() {
 	while ((i < cword)); do
 		w=${words[i]}
 		case $sub:$w in
-			tail:-n | maintail:-n | tail:--bytes | maintail:--bytes) ((i++)) ;;
+			tail:-n | maintail:-n | tail:--bytes | maintail:--bytes | events:--types) ((i++)) ;;
 			*:-*) ;;
 			*) ((npos++)) ;;
 		esac
@@ -161,6 +161,15 @@ _kahi_ctl() {
 			;;
 		avail)
 			_kahi_offer --json --help
+			;;
+		events)
+			if [[ $prev == --types ]]; then
+				_kahi_offer state health update shutdown EVENT PROCESS_STATE PROCESS_STATE_FATAL \
+					PROCESS_STATE_EXITED PROCESS_LOG PROCESS_GROUP SUPERVISOR_STATE_CHANGE TICK \
+					TICK_5 TICK_60 TICK_3600 KAHI_HEALTH KAHI_DEPENDENCY KAHI_UPDATE
+			else
+				_kahi_offer --types --json --help
+			fi
 			;;
 		reread | update | shutdown | version)
 			_kahi_offer --help

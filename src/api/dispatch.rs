@@ -35,7 +35,7 @@ pub trait Host {
     /// Sends a log from `offset` on, then every new byte.
     fn follow(&mut self, to: Self::Responder, log: LogSource, offset: u64, encoding: Encoding);
     /// Sends Kahi's events of these types (all when empty) as they come.
-    fn follow_events(&mut self, to: Self::Responder, types: Vec<String>);
+    fn follow_events(&mut self, to: Self::Responder, types: Vec<crate::events::EventType>);
     /// Sends a range of a log, whole or in pieces as the framing wants.
     fn send_log(&mut self, to: Self::Responder, read: LogRead, now: Now);
     /// Sends a reply too large for one turn, in pieces or whole.

@@ -93,18 +93,10 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
         Request::Ready { names, anonymous } => Handled::Reply(readiness(sup, &names, anonymous)),
         Request::Health {} => Handled::Reply(Ok(Reply::Health { status: "ok".into() })),
         Request::Metrics {} => Handled::Metrics,
-        Request::Events { types } => {
-            match types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
-                Some(bad) => Handled::Reply(Err(ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "types: unknown event type {bad:?} (known: {})",
-                        EVENT_TYPES.join(", ")
-                    ),
-                ))),
-                None => Handled::Events(types),
-            }
-        }
+        Request::Events { types } => match event_types(&types) {
+            Ok(types) => Handled::Events(types),
+            Err(e) => Handled::Reply(Err(ApiError::new(ErrorCode::BadRequest, e))),
+        },
     }
 }
 

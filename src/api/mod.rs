@@ -7,6 +7,7 @@
 
 mod dispatch;
 mod handle;
+mod stream;
 mod views;
 
 use std::time::{Instant, SystemTime};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dispatch::{Host, dispatch};
 pub use handle::*;
+pub use stream::{event_line, event_types, stream_json, stream_name};
 pub use views::*;
 
 use crate::config::Role;
@@ -95,8 +97,8 @@ pub enum Request {
         #[serde(skip)]
         anonymous: bool,
     },
-    /// Follow Kahi's events (state changes, health, updates, shutdown), of the given types
-    /// or of all.
+    /// Follow Kahi's events, of the given types (supervisord's names, abstract ones too, or
+    /// the short `state`, `health`, `update`, `shutdown`) or of all.
     Events {
         #[serde(default)]
         types: Vec<String>,
@@ -191,7 +193,8 @@ fn stdout() -> Stream {
     Stream::Stdout
 }
 
-/// The event types a client can follow (`/api/v1/events/stream?types=`).
+/// The short names of event types a client can follow (`/api/v1/events/stream?types=`), kept
+/// from before it took supervisord's names too (see `stream.rs`).
 pub const EVENT_TYPES: &[&str] = &["state", "health", "update", "shutdown"];
 
 /// supervisorctl's default tail length.
@@ -464,7 +467,7 @@ pub enum Handled {
     /// Follow a log: send what is there, then every new byte.
     Follow { log: LogSource, offset: u64, encoding: Encoding },
     /// Follow the events of these types (all when empty).
-    Events(Vec<String>),
+    Events(Vec<crate::events::EventType>),
     /// Bytes `from..end` of a process's log were asked for (`skipped` before `from` were
     /// overwritten): the transport reads them whole or in pieces, as its framing wants.
     Log(LogRead),

@@ -156,10 +156,9 @@ impl EventLoop {
         self.feed_follower(token);
     }
 
-    /// Follows Kahi's events on a control connection, of the given types (their names were
-    /// checked) or of all, through a queue of its own on the bus.
-    pub(super) fn follow_events_on(&mut self, token: Token, types: Vec<String>) {
-        let types = types.iter().filter_map(|t| EventType::of_stream_name(t)).collect();
+    /// Follows Kahi's events on a control connection, of the given types or of all, through a
+    /// queue of its own on the bus.
+    pub(super) fn follow_events_on(&mut self, token: Token, types: Vec<EventType>) {
         let id = self.bus.subscribe(types, EVENTS_QUEUED);
         if let Some(c) = self.sources.conn(token) {
             c.mode = Mode::Events(id);
@@ -191,8 +190,8 @@ impl EventLoop {
                 break;
             }
             let Some(event) = self.bus.next(id) else { break };
-            let Some((name, data)) = event.stream() else { continue };
-            let reply = Reply::Event { event: name.to_string(), data };
+            let data = api::stream_json(&event, &crate::timefmt::rfc3339_now());
+            let reply = Reply::Event { event: api::stream_name(&event).to_string(), data };
             let line = serde_json::to_vec(&reply).unwrap_or_default();
             if conn.queue(&line) != control::Queued::Yes {
                 log::warn!(

@@ -135,10 +135,9 @@ impl EventLoop {
         self.feed_log(last);
     }
 
-    /// Follows the event stream, of the given types or of all (their names were checked).
-    pub(super) fn subscribe_events(&mut self, rq: http::Req, types: Vec<String>) {
+    /// Follows the event stream, of the given types or of all.
+    pub(super) fn subscribe_events(&mut self, rq: http::Req, types: Vec<EventType>) {
         let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
-        let types = types.iter().filter_map(|t| EventType::of_stream_name(t)).collect();
         let id = self.bus.subscribe(types, EVENTS_QUEUED);
         self.subscribers.push((sub, Feed::Events(id)));
     }
@@ -191,7 +190,7 @@ impl EventLoop {
     /// queue drops the oldest when it is full (counted in /metrics). An event is formatted once
     /// for all the streams that take it.
     fn feed_events(&mut self) {
-        let mut formatted: Vec<(*const Event, Option<Vec<u8>>)> = Vec::new();
+        let mut formatted: Vec<(*const Event, Vec<u8>)> = Vec::new();
         for (sub, feed) in &self.subscribers {
             let Feed::Events(id) = feed else { continue };
             while sub.ready() {
@@ -200,16 +199,13 @@ impl EventLoop {
                 let i = match formatted.iter().position(|(k, _)| *k == key) {
                     Some(i) => i,
                     None => {
-                        let bytes = event
-                            .stream()
-                            .map(|(name, data)| http::sse_event(name, None, &data.to_string()));
-                        formatted.push((key, bytes));
+                        let data = api::stream_json(&event, &crate::timefmt::rfc3339_now());
+                        let name = api::stream_name(&event);
+                        formatted.push((key, http::sse_event(name, None, &data.to_string())));
                         formatted.len() - 1
                     }
                 };
-                if let Some(bytes) = &formatted[i].1 {
-                    sub.send(bytes.clone());
-                }
+                sub.send(formatted[i].1.clone());
             }
         }
     }

@@ -13,6 +13,7 @@ use crate::api::{
     Waiter,
 };
 use crate::control::Mode;
+use crate::events::EventType;
 use crate::http::{self, Shape};
 use crate::piecewise::Piecewise;
 use crate::supervisor::{ProcId, Stream, Supervisor};
@@ -130,7 +131,7 @@ impl Host for EventLoop {
         }
     }
 
-    fn follow_events(&mut self, to: Responder, types: Vec<String>) {
+    fn follow_events(&mut self, to: Responder, types: Vec<EventType>) {
         match to {
             Responder::Http(rq, _) => self.subscribe_events(rq, types),
             Responder::Control(token) => self.follow_events_on(token, types),
