@@ -277,7 +277,13 @@ impl api::Host for Loop {
     }
 
     fn metrics(&mut self, now: Now) -> String {
-        crate::metrics::render(&self.sup, now, &Default::default(), &|_, _| (0, false), 0)
+        crate::metrics::render(
+            &self.sup,
+            now,
+            &Default::default(),
+            &|_, _| (0, false),
+            &Default::default(),
+        )
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

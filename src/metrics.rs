@@ -4,8 +4,10 @@
 //! series per state), start time, restarts, the restart guard (seconds to the next start, the
 //! crash streak), last exit code, and CPU time and resident memory
 //! read from /proc; per log file (also labelled `stream`), the bytes it dropped and whether
-//! it fails now. Daemon-wide: build info, processes per state, HTTP answers by method and
-//! code. Names, types, units and HELP follow Prometheus' conventions (`_total` counters,
+//! it fails now; per event listener process, its listener state (one series per state, as
+//! the process state), and per listener pool (labelled `pool`), the events waiting in its
+//! buffer and those it dropped. Daemon-wide: build info, processes per state, HTTP answers by
+//! method and code, events dropped. Names, types, units and HELP follow Prometheus' conventions (`_total` counters,
 //! seconds and bytes), so `promtool check metrics` has nothing to say.
 
 use std::collections::BTreeMap;
@@ -13,17 +15,36 @@ use std::fmt::Write;
 use std::time::{Instant, UNIX_EPOCH};
 
 use crate::api::Now;
+use crate::events::listener::ListenerState;
 use crate::process::State;
 use crate::supervisor::{Entry, ProcId, Stream, Supervisor};
 
+/// What the loop knows of events: the events subscribers lost, in all, and each listener
+/// pool's buffer.
+#[derive(Debug, Default)]
+pub struct EventStats {
+    pub dropped: u64,
+    pub pools: Vec<PoolStats>,
+}
+
+/// One `[eventlisteners.NAME]` pool's buffer.
+#[derive(Debug)]
+pub struct PoolStats {
+    pub name: String,
+    /// Events waiting for a READY listener.
+    pub queued: usize,
+    /// Events its buffer dropped, oldest first, since the pool was made.
+    pub dropped: u64,
+}
+
 /// The whole exposition. `log_file` says, for a process's stream, the bytes its log file
-/// dropped and whether writing it fails now; `events_dropped`, the events subscribers lost.
+/// dropped and whether writing it fails now.
 pub fn render(
     sup: &Supervisor,
     now: Now,
     http: &BTreeMap<(String, u16), u64>,
     log_file: &dyn Fn(ProcId, Stream) -> (u64, bool),
-    events_dropped: u64,
+    events: &EventStats,
 ) -> String {
     let mut out = String::with_capacity(4096 + sup.iter().count() * 1200);
     let entries: Vec<&Entry> = sup.iter().collect();
@@ -171,6 +192,40 @@ pub fn render(
         sample(&mut out, "kahi_log_file_failing", l, u8::from(*failing));
     }
 
+    family(
+        &mut out,
+        "kahi_listener_state",
+        "gauge",
+        "For an event listener's process: 1 for the listener state it is in (supervisord's ACKNOWLEDGED, READY, BUSY, UNKNOWN), 0 for the others.",
+    );
+    for (e, l) in entries.iter().zip(&labels) {
+        let Some(state) = e.listener_state else { continue };
+        for s in ListenerState::ALL {
+            let l = format!("{l},state=\"{}\"", s.name());
+            sample(&mut out, "kahi_listener_state", &l, u8::from(state == s));
+        }
+    }
+    family(
+        &mut out,
+        "kahi_listener_events_queued",
+        "gauge",
+        "Events waiting in an event listener pool's buffer for a READY listener.",
+    );
+    for p in &events.pools {
+        let l = format!("pool=\"{}\"", escape(&p.name));
+        sample(&mut out, "kahi_listener_events_queued", &l, p.queued);
+    }
+    family(
+        &mut out,
+        "kahi_listener_events_dropped_total",
+        "counter",
+        "Events an event listener pool's buffer dropped, oldest first, when it was full (buffer_size).",
+    );
+    for p in &events.pools {
+        let l = format!("pool=\"{}\"", escape(&p.name));
+        sample(&mut out, "kahi_listener_events_dropped_total", &l, p.dropped);
+    }
+
     family(&mut out, "kahi_build_info", "gauge", "Always 1; the labels say which Kahi this is.");
     sample(&mut out, "kahi_build_info", &format!("version=\"{}\"", escape(crate::VERSION)), 1);
 
@@ -201,7 +256,7 @@ pub fn render(
         "counter",
         "Events dropped, oldest first, from the queue of a subscriber that did not keep up.",
     );
-    let _ = writeln!(out, "kahi_events_dropped_total {events_dropped}");
+    let _ = writeln!(out, "kahi_events_dropped_total {}", events.dropped);
     out
 }
 

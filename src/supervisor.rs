@@ -61,6 +61,9 @@ pub struct Entry {
     /// Times it went down (to STOPPED, EXITED or FATAL): a waiting stop is answered even when
     /// an update started it again in the meantime.
     pub downs: u64,
+    /// An event listener's process, spawned and not gone: where it is in the protocol. The
+    /// loop keeps it as its pool says.
+    pub listener_state: Option<crate::events::listener::ListenerState>,
 }
 
 impl Entry {
@@ -187,6 +190,7 @@ impl Supervisor {
             next_instance: 1,
             stopped_by_operator: false,
             downs: 0,
+            listener_state: None,
         };
         self.entries.insert(id, entry);
         id

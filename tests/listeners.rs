@@ -192,3 +192,56 @@ fn a_pool_of_three_shares_a_burst_of_100_events() {
     assert_eq!(serials, (1..=100).collect::<Vec<u64>>(), "none lost, none twice");
     assert!(!d.log().contains("overflowed"), "{}", d.log());
 }
+
+/// A listener's process shows where it is in the protocol (supervisord's READY, BUSY) in
+/// status, its JSON and /metrics, and its pool's buffer (events waiting, events dropped) is in
+/// /metrics.
+#[test]
+fn listener_states_and_buffers_show_in_status_and_metrics() {
+    let dir = Dir::new("listener-states");
+    let body = listener(&dir, "\"PROCESS_STATE_EXITED\"", "hang")
+        + "buffer_size = 1\n\n[programs.crash]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\n\
+           startsecs = 0\nautostart = false\nautorestart = false\n";
+    let d = Daemon::start_in(dir, &body);
+    let metrics = || d.request(r#"{"cmd":"metrics"}"#)["text"].as_str().unwrap().to_string();
+    let series = |name: &str, labels: &str, value: u64| format!("{name}{{{labels}}} {value}\n");
+    let mon = "process=\"mon\",group=\"mon\",program=\"mon\"";
+    wait_until("mon is READY", DEADLINE, || d.process("mon")["listener_state"] == "READY");
+    d.wait_state("mon", "RUNNING");
+    let p = d.process("mon");
+    assert!(p["description"].as_str().unwrap().ends_with(" (listener READY)"), "{p}");
+    let line = d.ctl(&["status", "mon"]).stdout;
+    assert!(line.contains("RUNNING") && line.contains("(listener READY)"), "{line}");
+    let m = metrics();
+    assert!(
+        m.contains(&series("kahi_listener_state", &format!("{mon},state=\"READY\""), 1)),
+        "{m}"
+    );
+    assert!(m.contains(&series("kahi_listener_state", &format!("{mon},state=\"BUSY\""), 0)), "{m}");
+    assert!(m.contains(&series("kahi_listener_events_queued", "pool=\"mon\"", 0)), "{m}");
+    assert!(!m.contains("kahi_listener_state{process=\"crash\""), "a program has none: {m}");
+
+    // One exit: it takes it and hangs, BUSY.
+    // Each start is one exit: `start` has answered once it ran (or failed), so the EXITED
+    // waited for is this start's.
+    let crash = || {
+        d.ctl(&["start", "crash"]);
+        d.wait_state("crash", "EXITED");
+    };
+    crash();
+    wait_until("mon is BUSY", DEADLINE, || d.process("mon")["listener_state"] == "BUSY");
+    assert_eq!(received(&d.dir).len(), 1);
+    assert!(d.ctl(&["status", "mon"]).stdout.contains("(listener BUSY)"));
+    // Two more: the first waits in its buffer of one, the second pushes it out.
+    crash();
+    wait_until("an event waits", DEADLINE, || {
+        metrics().contains(&series("kahi_listener_events_queued", "pool=\"mon\"", 1))
+    });
+    crash();
+    wait_until("an event was dropped", DEADLINE, || {
+        metrics().contains(&series("kahi_listener_events_dropped_total", "pool=\"mon\"", 1))
+    });
+    let m = metrics();
+    assert!(m.contains(&series("kahi_listener_state", &format!("{mon},state=\"BUSY\""), 1)), "{m}");
+    assert!(m.contains(&series("kahi_listener_events_queued", "pool=\"mon\"", 1)), "{m}");
+}

@@ -333,6 +333,10 @@ pub struct ProcessInfo {
     /// In BACKOFF: seconds until the next automatic start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_start_in: Option<f64>,
+    /// An event listener's process, spawned and not gone: where it is in supervisord's
+    /// listener protocol (ACKNOWLEDGED, READY, BUSY, UNKNOWN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_state: Option<crate::events::listener::ListenerState>,
 }
 
 /// How one named process fared in start, stop, restart or signal.

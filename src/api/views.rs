@@ -104,6 +104,11 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         }
         _ => description,
     };
+    let description = match e.listener_state {
+        Some(l) if !description.is_empty() => format!("{description} (listener {})", l.name()),
+        Some(l) => format!("listener {}", l.name()),
+        None => description,
+    };
     ProcessInfo {
         name: e.spec.namespec(),
         group: e.spec.group.clone(),
@@ -123,6 +128,7 @@ pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
         health: p.health,
         oom_killed: p.oom_killed,
         next_start_in: next_start_in(p, now.mono).map(round_secs),
+        listener_state: e.listener_state,
     }
 }
 

@@ -56,6 +56,7 @@ impl EventLoop {
         if let Some(pool) = self.pool_of(id) {
             pool.started(id);
         }
+        self.note_listener_state(id);
     }
 
     /// A listener process has gone: the event it had goes to another (or to its next
@@ -63,6 +64,7 @@ impl EventLoop {
     pub(super) fn listener_gone(&mut self, id: ProcId) {
         if let Some(pool) = self.pool_of(id) {
             pool.exited(id);
+            self.note_listener_state(id);
             self.dispatch_events();
         }
     }
@@ -71,6 +73,7 @@ impl EventLoop {
     pub(super) fn listener_said(&mut self, id: ProcId, data: &[u8]) {
         let Some(pool) = self.pool_of(id) else { return };
         let outcomes = pool.feed(id, data);
+        self.note_listener_state(id);
         let Some(e) = self.sup.get(id) else { return };
         let name = e.spec.namespec();
         let (stopsignal, group) = (e.spec.stopsignal, e.spec.stopasgroup);
@@ -113,7 +116,36 @@ impl EventLoop {
             }
         }
         for (id, bytes) in sends {
+            self.note_listener_state(id);
             self.queue_stdin(id, &bytes);
         }
+    }
+
+    /// The bus's losses and each pool's buffer, for /metrics.
+    pub(super) fn event_stats(&self) -> crate::metrics::EventStats {
+        let mut pools: Vec<crate::metrics::PoolStats> = self
+            .pools
+            .values()
+            .map(|(_, pool)| crate::metrics::PoolStats {
+                name: pool.name.clone(),
+                queued: pool.queued(&self.bus),
+                dropped: pool.dropped(&self.bus),
+            })
+            .collect();
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        crate::metrics::EventStats { dropped: self.bus.dropped(), pools }
+    }
+
+    /// Keeps a listener process's protocol state where status, the API and /metrics read it,
+    /// and logs each change of a live one, as supervisord does (`web: ACKNOWLEDGED -> READY`).
+    fn note_listener_state(&mut self, id: ProcId) {
+        let state = self.pool_of(id).and_then(|pool| pool.state(id));
+        let Some(e) = self.sup.get_mut(id) else { return };
+        if let (Some(from), Some(to)) = (e.listener_state, state)
+            && from != to
+        {
+            log::debug!("{}: {} -> {}", e.spec.namespec(), from.name(), to.name());
+        }
+        e.listener_state = state;
     }
 }

@@ -176,13 +176,13 @@ impl Host for EventLoop {
     }
 
     fn metrics(&mut self, now: Now) -> String {
-        let dropped = self.bus.dropped();
+        let events = self.event_stats();
         crate::metrics::render(
             &self.sup,
             now,
             &http::counts(),
             &|id, s| self.log_state(id, s),
-            dropped,
+            &events,
         )
     }
 

@@ -99,6 +99,11 @@ impl Bus {
         self.subscribers.iter_mut().find(|s| s.id == id)?.queue.pop_front()
     }
 
+    /// Events in this subscriber's queue.
+    pub fn queued_for(&self, id: SubId) -> usize {
+        self.subscribers.iter().find(|s| s.id == id).map_or(0, |s| s.queue.len())
+    }
+
     /// Events dropped from this subscriber's queue so far.
     pub fn dropped_for(&self, id: SubId) -> u64 {
         self.subscribers.iter().find(|s| s.id == id).map_or(0, |s| s.dropped)

@@ -31,7 +31,8 @@ const RESULT: &[u8] = b"RESULT ";
 const MAX_BODY: usize = 64 << 10;
 
 /// Where a listener is in the protocol, by supervisord's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum ListenerState {
     /// Started, or has answered: waiting for `READY\n`.
     Acknowledged,
@@ -41,6 +42,25 @@ pub enum ListenerState {
     Busy,
     /// Wrote garbage: takes nothing more until it is restarted.
     Unknown,
+}
+
+impl ListenerState {
+    pub const ALL: [ListenerState; 4] = [
+        ListenerState::Acknowledged,
+        ListenerState::Ready,
+        ListenerState::Busy,
+        ListenerState::Unknown,
+    ];
+
+    /// supervisord's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerState::Acknowledged => "ACKNOWLEDGED",
+            ListenerState::Ready => "READY",
+            ListenerState::Busy => "BUSY",
+            ListenerState::Unknown => "UNKNOWN",
+        }
+    }
 }
 
 /// What a listener said, in the order it said it.
@@ -227,6 +247,16 @@ impl Pool {
         bus.unsubscribe(self.sub);
     }
 
+    /// Events waiting for a READY member: given back, and in its buffer.
+    pub fn queued(&self, bus: &Bus) -> usize {
+        self.again.len() + bus.queued_for(self.sub)
+    }
+
+    /// Events dropped from its buffer, since it was made.
+    pub fn dropped(&self, bus: &Bus) -> u64 {
+        bus.dropped_for(self.sub)
+    }
+
     /// Events dropped from its buffer since the last call (supervisord logs each).
     pub fn newly_dropped(&mut self, bus: &Bus) -> u64 {
         let all = bus.dropped_for(self.sub);
@@ -256,8 +286,7 @@ impl Pool {
         self.members.iter().any(|m| m.id == id)
     }
 
-    /// The member's protocol state.
-    #[cfg(test)]
+    /// The member's protocol state; None when `id` is no member (not spawned, or gone).
     pub fn state(&self, id: ProcId) -> Option<ListenerState> {
         self.members.iter().find(|m| m.id == id).map(|m| m.protocol.state())
     }
