@@ -556,9 +556,13 @@ impl<'s> Loader<'s, '_> {
     }
 }
 
+/// supervisord's default `result_handler`, the only one there is: OK takes the event.
+const DEFAULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
+
 impl<'s> Loader<'s, '_> {
-    /// The keys `[eventlisteners.NAME]` has besides a program's: `events` (required) and
-    /// `buffer_size`. The listener's stdin becomes a pipe, Kahi's end of the protocol.
+    /// The keys `[eventlisteners.NAME]` has besides a program's: `events` (required),
+    /// `buffer_size`, and `result_handler` (supervisord's default only). The listener's stdin
+    /// becomes a pipe, Kahi's end of the protocol.
     fn listener(
         &mut self,
         at: &At,
@@ -568,6 +572,16 @@ impl<'s> Loader<'s, '_> {
         let mut l = ListenerSpec::default();
         let mut ok = true;
         self.fields(at, own, Section::Listener, &mut l, |loader, at, name, v, l| {
+            if name == "result_handler" {
+                if loader.string(at, v).is_some_and(|h| h != DEFAULT_HANDLER) {
+                    loader.error(
+                        at,
+                        format!("only supervisord's default, \"{DEFAULT_HANDLER}\", is available: its other handlers are Python functions, which Kahi does not run; act on the event in the listener and answer OK (or FAIL to have it sent again)"),
+                    );
+                    ok = false;
+                }
+                return;
+            }
             if name != "events" {
                 return;
             }

@@ -85,3 +85,21 @@ fn listeners_and_programs_share_one_namespace_and_groups_hold_programs() {
     );
     assert!(e.message.contains("is an event listener"), "{e}");
 }
+
+/// supervisord's result_handler is a Python dotted path: its default is the only one Kahi
+/// has, so a configuration that names it loads, and any other is refused with what to do.
+#[test]
+fn result_handler_is_supervisords_default_or_refused() {
+    let base = "[eventlisteners.m]\ncommand = \"x\"\nevents = [\"EVENT\"]\n";
+    ok(&format!("{base}result_handler = \"supervisor.dispatchers:default_handler\"\n"));
+    let e = one_error(&format!("{base}result_handler = \"mypkg.handlers:alert\"\n"));
+    assert_eq!((e.key.as_str(), e.line), ("eventlisteners.m.result_handler", 4));
+    assert!(
+        e.message.starts_with(
+            "only supervisord's default, \"supervisor.dispatchers:default_handler\", is available"
+        ) && e.message.contains("act on the event in the listener"),
+        "{e}"
+    );
+    let e = one_error(&format!("{base}result_handler = 1\n"));
+    assert_eq!(e.key, "eventlisteners.m.result_handler");
+}
