@@ -245,3 +245,35 @@ fn listener_states_and_buffers_show_in_status_and_metrics() {
     assert!(m.contains(&series("kahi_listener_state", &format!("{mon},state=\"BUSY\""), 1)), "{m}");
     assert!(m.contains(&series("kahi_listener_events_queued", "pool=\"mon\"", 1)), "{m}");
 }
+
+/// The example's listener (kahi.example.toml), in POSIX sh with no Python, writes each event
+/// it gets as a line on its stderr, its name and payload, and answers OK: each exit reaches it
+/// once, and it is READY for the next.
+#[test]
+fn the_examples_sh_listener_logs_each_event_it_gets() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/kahi.example.toml");
+    let example: toml::Table = toml::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
+    let exits = toml::to_string(&example["eventlisteners"]["exits"]).unwrap();
+    let d = Daemon::start("listener-example", &format!("[eventlisteners.exits]\n{exits}\n{CRASH}"));
+    let logged = || -> Vec<String> {
+        let err = d.ctl(&["tail", "exits", "stderr"]).stdout;
+        err.lines().map(String::from).collect()
+    };
+    wait_until("the exit is logged", DEADLINE, || !logged().is_empty());
+    d.wait_state("crash", "EXITED");
+    wait_until("it is READY again", DEADLINE, || d.process("exits")["listener_state"] == "READY");
+    d.ctl(&["start", "crash"]);
+    d.wait_state("crash", "EXITED");
+    wait_until("the second exit is logged", DEADLINE, || logged().len() >= 2);
+    let lines = logged();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in &lines {
+        assert!(
+            line.starts_with(
+                "PROCESS_STATE_EXITED processname:crash groupname:crash from_state:RUNNING expected:0 pid:"
+            ),
+            "{line}"
+        );
+    }
+    assert!(!d.log().contains("not the event listener protocol"), "{}", d.log());
+}
