@@ -277,3 +277,76 @@ fn the_examples_sh_listener_logs_each_event_it_gets() {
     }
     assert!(!d.log().contains("not the event listener protocol"), "{}", d.log());
 }
+
+/// The listener of the Docker images that stop the container when a critical program dies,
+/// written as they write it from supervisord's docs: on PROCESS_STATE_FATAL it sends SIGTERM
+/// to its parent, the supervisor (supervisord gives its children no pid to signal; the
+/// images use the parent's, or a pidfile), then answers OK.
+const STOPPER: &str = r#"
+import os, signal, sys
+
+while True:
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        break
+    headers = dict(token.split(":", 1) for token in line.split())
+    payload = sys.stdin.read(int(headers["len"]))
+    sys.stderr.write("critical program died (" + payload + "); stopping the supervisor\n")
+    sys.stderr.flush()
+    os.kill(os.getppid(), signal.SIGTERM)
+    sys.stdout.write("RESULT 2\nOK")
+    sys.stdout.flush()
+"#;
+
+/// A program that can never start (startretries = 0: FATAL at its first failure), the
+/// stopper listening for that, and a bystander that must be stopped with the rest.
+fn critical_dies(dir: &Dir) -> String {
+    let script = dir.write("stopper.py", STOPPER);
+    format!(
+        "[eventlisteners.stopper]\ncommand = [\"python3\", \"-u\", \"{}\"]\nevents = [\"PROCESS_STATE_FATAL\"]\n\n\
+         [programs.bystander]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\
+         [programs.critical]\ncommand = [\"/bin/sh\", \"-c\", \"exit 1\"]\nstartsecs = 1\nstartretries = 0\n\
+         autostart = false\n",
+        script.display()
+    )
+}
+
+/// The "stop the container when a critical program dies" pattern: `kahi daemon` ends, every
+/// program stopped, once the listener has heard of the FATAL.
+#[test]
+fn a_listener_on_fatal_that_signals_kahi_ends_it() {
+    let dir = Dir::new("listener-stop-kahi");
+    let body = critical_dies(&dir);
+    let mut d = Daemon::start_in(dir, &body);
+    d.wait_state("bystander", "RUNNING");
+    wait_until("the stopper is READY", DEADLINE, || {
+        d.process("stopper")["listener_state"] == "READY"
+    });
+    let bystander = d.process("bystander")["pid"].as_i64().unwrap() as i32;
+    // Started now, so that it fails with the stopper READY (were it not, the event would wait
+    // in its buffer).
+    d.ctl(&["start", "critical"]);
+    assert_eq!(d.wait_exit(DEADLINE), 0, "{}", d.log());
+    let log = d.log();
+    assert!(log.contains("gave up: critical entered FATAL state"), "{log}");
+    assert!(!alive(bystander), "the bystander was stopped with the rest");
+}
+
+/// The same with Kahi as PID 1 of a PID namespace, as in a container: the listener's parent is
+/// PID 1, which takes SIGTERM (it handles it), stops everything and exits 0, ending the
+/// namespace.
+#[test]
+fn a_listener_on_fatal_that_signals_kahi_as_pid_1_ends_the_container() {
+    let probe = Dir::new("listener-stop-pid1-body");
+    let body = critical_dies(&probe);
+    let Some(mut ns) = crate::pid1::Ns::start("listener-stop-pid1", &body) else { return };
+    ns.wait_state("bystander", "RUNNING");
+    wait_until("the stopper is READY", DEADLINE, || {
+        ns.ctl(&["status", "stopper"]).stdout.contains("(listener READY)")
+    });
+    ns.ctl(&["start", "critical"]);
+    assert_eq!(ns.wait_exit(DEADLINE), 0, "{}", ns.log());
+    assert!(ns.log().contains("gave up: critical entered FATAL state"), "{}", ns.log());
+}
