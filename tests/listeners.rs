@@ -350,3 +350,114 @@ fn a_listener_on_fatal_that_signals_kahi_as_pid_1_ends_the_container() {
     assert_eq!(ns.wait_exit(DEADLINE), 0, "{}", ns.log());
     assert!(ns.log().contains("gave up: critical entered FATAL state"), "{}", ns.log());
 }
+
+/// `[eventlisteners.NAME]` running [`LISTENER`] in `mode`, taking `events`, writing what it
+/// gets to `NAME.txt`, with `extra` keys.
+fn named_listener(dir: &Dir, name: &str, events: &str, mode: &str, extra: &str) -> String {
+    let script = dir.write("listener.py", LISTENER);
+    format!(
+        "[eventlisteners.{name}]\ncommand = [\"python3\", \"-u\", \"{}\", \"{}\", \"{mode}\"]\nevents = [{events}]\n{extra}\n",
+        script.display(),
+        dir.join(&format!("{name}.txt")).display()
+    )
+}
+
+/// Reload with listeners: a listener whose events change gets a new pool (its processes
+/// restart, the events its old pool held are lost, as supervisord's update remakes the
+/// group); one left as it was keeps its processes, their listener states and the events
+/// waiting in its buffer; one removed is stopped and its pool goes. A change of numprocs keeps
+/// the pool (its other processes run on): a process added joins it, and a process removed
+/// gives back the event it had, which waits for the others.
+#[test]
+fn a_reload_remakes_changed_pools_and_keeps_the_others() {
+    let dir = Dir::new("listener-reload");
+    let exited = "\"PROCESS_STATE_EXITED\"";
+    let crash = "[programs.crash]\ncommand = [\"/bin/sh\", \"-c\", \"exit 3\"]\nstartsecs = 0\n\
+                 autostart = false\nautorestart = false\n\n";
+    let change = |dir: &Dir, events: &str, numprocs: u32| {
+        named_listener(
+            dir,
+            "change",
+            events,
+            "hang",
+            &format!(
+                "numprocs = {numprocs}\nprocess_name = \"%(program_name)s_%(process_num)d\"\n"
+            ),
+        )
+    };
+    let keep = named_listener(&dir, "keep", exited, "hang", "");
+    let gone = named_listener(&dir, "gone", exited, "ok", "");
+    let first = format!("{keep}{}{gone}{crash}", change(&dir, exited, 1));
+    let d = Daemon::start_in(dir, &first);
+    let reload = |d: &Daemon, body: &str| {
+        let text = format!("[server]\nsocket = \"{}\"\n\n{body}", d.socket.display());
+        std::fs::write(&d.config, text).unwrap();
+        d.ctl(&["update"])
+    };
+    let metrics =
+        |d: &Daemon| d.request(r#"{"cmd":"metrics"}"#)["text"].as_str().unwrap().to_string();
+    let queued = |d: &Daemon, pool: &str| -> Option<u64> {
+        let m = metrics(d);
+        let prefix = format!("kahi_listener_events_queued{{pool=\"{pool}\"}} ");
+        m.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.parse().unwrap())
+    };
+    let listener_state = |d: &Daemon, name: &str| d.process(name)["listener_state"].clone();
+    for name in ["keep", "change:change_0", "gone"] {
+        wait_until(&format!("{name} is READY"), DEADLINE, || listener_state(&d, name) == "READY");
+    }
+    // Three exits: keep and change take the first and hang on it, two wait for each.
+    for _ in 0..3 {
+        d.ctl(&["start", "crash"]);
+        d.wait_state("crash", "EXITED");
+    }
+    wait_until("two events wait for keep and for change", DEADLINE, || {
+        queued(&d, "keep") == Some(2) && queued(&d, "change") == Some(2)
+    });
+    let pid = |d: &Daemon, name: &str| d.process(name)["pid"].as_i64();
+    let (keep_pid, change_pid, gone_pid) =
+        (pid(&d, "keep"), pid(&d, "change:change_0"), pid(&d, "gone"));
+
+    // change takes FATAL too; gone is removed; keep is as it was.
+    let fatal = "\"PROCESS_STATE_EXITED\", \"PROCESS_STATE_FATAL\"";
+    let second = format!("{keep}{}{crash}", change(&d.dir, fatal, 1));
+    let out = reload(&d, &second);
+    assert!(
+        out.stdout.contains("change:change_0: updated") && out.stdout.contains("gone: removed"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("keep"), "{out:?}");
+    wait_until("gone is stopped and removed", DEADLINE, || {
+        !d.status().iter().any(|p| p["name"] == "gone")
+    });
+    assert!(!alive(gone_pid.unwrap() as i32));
+    wait_until("change runs again, READY", DEADLINE, || {
+        listener_state(&d, "change:change_0") == "READY" && pid(&d, "change:change_0") != change_pid
+    });
+    assert_eq!(queued(&d, "change"), Some(0), "a new pool: what the old one held is gone");
+    assert_eq!(queued(&d, "gone"), None, "its pool is gone: {}", metrics(&d));
+    assert_eq!((pid(&d, "keep"), listener_state(&d, "keep")), (keep_pid, "BUSY".into()));
+    assert_eq!(queued(&d, "keep"), Some(2), "keep's buffer is as it was");
+
+    // numprocs 2: change_0 runs on in the same pool, change_1 joins it.
+    let change_pid = pid(&d, "change:change_0");
+    let out = reload(&d, &format!("{keep}{}{crash}", change(&d.dir, fatal, 2)));
+    assert!(out.stdout.contains("change:change_1: added"), "{out:?}");
+    wait_until("change_1 is READY", DEADLINE, || listener_state(&d, "change:change_1") == "READY");
+    assert_eq!(pid(&d, "change:change_0"), change_pid);
+    // Two exits: one for each, BUSY both.
+    for _ in 0..2 {
+        d.ctl(&["start", "crash"]);
+        d.wait_state("crash", "EXITED");
+    }
+    wait_until("both change processes are BUSY", DEADLINE, || {
+        listener_state(&d, "change:change_0") == "BUSY"
+            && listener_state(&d, "change:change_1") == "BUSY"
+    });
+    assert_eq!(queued(&d, "change"), Some(0));
+    // numprocs 1 again: change_1 goes, and its event waits for change_0.
+    let out = reload(&d, &format!("{keep}{}{crash}", change(&d.dir, fatal, 1)));
+    assert!(out.stdout.contains("change:change_1: removed"), "{out:?}");
+    wait_until("change_1's event waits in the pool", DEADLINE, || queued(&d, "change") == Some(1));
+    assert_eq!(pid(&d, "change:change_0"), change_pid);
+    assert_eq!(queued(&d, "keep"), Some(4), "keep had the four exits too: {}", metrics(&d));
+}

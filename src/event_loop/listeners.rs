@@ -12,15 +12,20 @@ use crate::supervisor::ProcId;
 const SERVER: &str = "kahi";
 
 impl EventLoop {
-    /// A pool for each listener of the configuration, made anew where its events or
+    /// A pool for each listener of the configuration in force, made anew where its events or
     /// buffer_size changed (what it held is lost); the pools of listeners gone are closed.
+    /// From the configuration, not the processes: after an update, a changed or removed
+    /// listener's process keeps its old settings until it has stopped, and its old pool must
+    /// not outlive the update (a pool of old events for the process started again, or one that
+    /// fills up for no one). A process still stopping is no member of the new pool, which
+    /// ignores what it says.
     pub(super) fn sync_pools(&mut self) {
         let mut wanted: Vec<(String, ListenerSpec)> = Vec::new();
-        for e in self.sup.iter() {
-            if let Some(l) = &e.spec.listener
-                && !wanted.iter().any(|(name, _)| *name == e.spec.program)
+        for spec in &self.sup.config.processes {
+            if let Some(l) = &spec.listener
+                && !wanted.iter().any(|(name, _)| *name == spec.program)
             {
-                wanted.push((e.spec.program.clone(), l.clone()));
+                wanted.push((spec.program.clone(), l.clone()));
             }
         }
         let mut kept = Vec::new();
@@ -39,11 +44,17 @@ impl EventLoop {
         }
     }
 
-    /// The pool of a listener process; None for a program.
+    /// The pool of a listener process: the one it is a member of, else its program's; None
+    /// for a program. By membership first: a process removed by an update is forgotten by the
+    /// supervisor before its exit is carried out here, and the event it had must still go
+    /// back to its pool.
     fn pool_of(&mut self, id: ProcId) -> Option<&mut Pool> {
-        let e = self.sup.get(id)?;
-        e.spec.listener.as_ref()?;
-        self.pools.get_mut(&e.spec.program).map(|(_, pool)| pool)
+        let program =
+            self.sup.get(id).filter(|e| e.spec.listener.is_some()).map(|e| &e.spec.program);
+        self.pools
+            .values_mut()
+            .map(|(_, pool)| pool)
+            .find(|pool| pool.has(id) || program == Some(&pool.name))
     }
 
     /// Whether the process is an event listener.

@@ -281,7 +281,6 @@ impl Pool {
     }
 
     /// Whether `id` is a member (spawned and not gone).
-    #[cfg(test)]
     pub fn has(&self, id: ProcId) -> bool {
         self.members.iter().any(|m| m.id == id)
     }
