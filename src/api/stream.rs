@@ -107,20 +107,22 @@ fn of_payload(payload: &[u8]) -> Value {
 }
 
 /// One event as `kahi ctl events` prints it, as `docker events` does: the time, supervisord's
-/// name, what it is about (the process, or the group), then its other fields but those the
+/// name, what it is about (the process, or the group; supervisord's `processname` for an event
+/// read from its payload), then its other fields but those the
 /// name says already (`to`) or that say nothing (null, `oom_killed=false`):
 /// `2026-01-01T00:00:00.000Z PROCESS_STATE_EXITED web (expected=false, from=RUNNING, pid=42)`.
 pub fn event_line(data: &Value) -> String {
     let text = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("");
     let mut line = format!("{} {}", text("ts"), text("eventname"));
-    let subject = ["name", "group"].into_iter().find(|k| !text(k).is_empty());
+    let subject = ["name", "group", "processname"].into_iter().find(|k| !text(k).is_empty());
     if let Some(k) = subject {
         line.push(' ');
         line.push_str(text(k));
     }
     let skip = |k: &str, v: &Value| {
-        matches!(k, "ts" | "eventname" | "name" | "program" | "to")
-            || (k == "group" && subject.is_some())
+        matches!(k, "ts" | "eventname" | "program" | "to")
+            || Some(k) == subject
+            || (k == "group" && subject == Some("name"))
             || (k == "oom_killed" && *v == Value::Bool(false))
             || v.is_null()
     };
@@ -280,5 +282,9 @@ mod tests {
         assert_eq!(event_line(&stream_json(&group, "T")), "T PROCESS_GROUP_REMOVED g");
         let running = Event::SupervisorState { running: true, ts: "T".into() };
         assert_eq!(event_line(&stream_json(&running, "x")), "T SUPERVISOR_STATE_CHANGE_RUNNING");
+        // An event read from supervisord's payload.
+        let read =
+            json!({"ts": "T", "eventname": "E", "processname": "p", "groupname": "g", "pid": 3});
+        assert_eq!(event_line(&read), "T E p (groupname=g, pid=3)");
     }
 }
