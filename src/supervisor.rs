@@ -131,6 +131,12 @@ pub struct Supervisor {
     /// A `critical` process exited on its own: its name and exit status, which become
     /// Kahi's. The event loop begins the shutdown.
     pub critical_exit: Option<(String, i32)>,
+    /// Groups that came to be (true) or ceased to be (false: their last process was
+    /// forgotten), in order, for PROCESS_GROUP_ADDED / _REMOVED; taken by the event loop.
+    pub groups_changed: Vec<(String, bool)>,
+    /// Held starts whose `waiting_for` changed (to nothing: their dependencies are met), for
+    /// KAHI_DEPENDENCY; taken by the event loop.
+    pub waits_changed: Vec<ProcId>,
 }
 
 /// One piece of the supervisor's own work.
@@ -163,12 +169,22 @@ impl Supervisor {
             plan: Default::default(),
             urgent: Default::default(),
             critical_exit: None,
+            groups_changed: Vec::new(),
+            waits_changed: Vec::new(),
             config: Config { processes: Vec::new(), ..config.clone() },
         };
         for spec in config.processes.iter().cloned() {
             s.add(spec);
         }
         s.sort();
+        // The groups at start, in start order (supervisord adds them by priority).
+        let mut groups = Vec::new();
+        for e in s.iter() {
+            if !groups.contains(&e.spec.group) {
+                groups.push(e.spec.group.clone());
+            }
+        }
+        s.groups_changed = groups.into_iter().map(|g| (g, true)).collect();
         s.config = config;
         s
     }
@@ -176,7 +192,9 @@ impl Supervisor {
     fn add(&mut self, spec: ProcessSpec) -> ProcId {
         let id = self.next_id;
         self.next_id += 1;
-        self.index.insert(id, &spec);
+        if self.index.insert(id, &spec) {
+            self.groups_changed.push((spec.group.clone(), true));
+        }
         let entry = Entry {
             id,
             stdout: Ring::new(spec.stdout_capture_maxbytes),
@@ -200,7 +218,9 @@ impl Supervisor {
     fn forget(&mut self, id: ProcId) {
         self.unplace(id);
         if let Some(e) = self.entries.remove(&id) {
-            self.index.remove(id, &e.spec);
+            if self.index.remove(id, &e.spec) {
+                self.groups_changed.push((e.spec.group.clone(), false));
+            }
             if let Some(pid) = e.proc.pid {
                 self.by_pid.remove(&pid);
             }

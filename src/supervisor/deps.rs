@@ -47,22 +47,27 @@ fn awaited(spec: &ProcessSpec) -> impl Iterator<Item = &str> {
 }
 
 impl Index {
-    pub(super) fn insert(&mut self, id: ProcId, spec: &ProcessSpec) {
+    /// Indexes a process; true when its group is new.
+    pub(super) fn insert(&mut self, id: ProcId, spec: &ProcessSpec) -> bool {
+        let new_group = !self.groups.contains_key(&spec.group);
         put(&mut self.names, &spec.name, id);
         put(&mut self.groups, &spec.group, id);
         put(&mut self.programs, &spec.program, id);
         for program in awaited(spec) {
             put(&mut self.dependents, program, id);
         }
+        new_group
     }
 
-    pub(super) fn remove(&mut self, id: ProcId, spec: &ProcessSpec) {
+    /// Takes a process out of the index; true when its group is left empty.
+    pub(super) fn remove(&mut self, id: ProcId, spec: &ProcessSpec) -> bool {
         take(&mut self.names, &spec.name, id);
         take(&mut self.groups, &spec.group, id);
         take(&mut self.programs, &spec.program, id);
         for program in awaited(spec) {
             take(&mut self.dependents, program, id);
         }
+        !self.groups.contains_key(&spec.group)
     }
 
     /// The processes named `name` (in any group).
@@ -187,6 +192,9 @@ impl Supervisor {
         let unmet = self.unmet(id);
         let Some(e) = self.entries.get_mut(&id) else { return };
         let met = unmet.is_empty();
+        if e.waiting_for != unmet {
+            self.waits_changed.push(id);
+        }
         e.waiting_for = unmet;
         if met {
             self.work.push_back(Work::Input(id, Input::Release));

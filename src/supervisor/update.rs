@@ -22,8 +22,18 @@ impl Supervisor {
                     let autostart = spec.autostart;
                     self.unplace(id);
                     if let Some(e) = self.entries.get_mut(&id) {
-                        self.index.remove(id, &e.spec);
-                        self.index.insert(id, &spec);
+                        let emptied = self.index.remove(id, &e.spec);
+                        let new = self.index.insert(id, &spec);
+                        // A process moved to another group: the old may be gone, the new
+                        // may be new. In the same group, it never ceased to be.
+                        if e.spec.group != spec.group {
+                            if emptied {
+                                self.groups_changed.push((e.spec.group.clone(), false));
+                            }
+                            if new {
+                                self.groups_changed.push((spec.group.clone(), true));
+                            }
+                        }
                         replace_spec(e, *spec);
                     }
                     self.place(id);

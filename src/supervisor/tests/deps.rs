@@ -18,10 +18,13 @@ fn independent_programs_start_together_and_a_dependent_spawns_only_when_its_depe
     assert_eq!(spawns(&done), ["db", "cache"]);
     assert_eq!((k.state("web"), k.pid("web")), (State::Starting, None));
     assert_eq!(k.sup.get(k.id("web")).unwrap().waiting_for, ["db (started)"]);
+    // For KAHI_DEPENDENCY: what it waits for changed, from nothing.
+    assert_eq!(std::mem::take(&mut k.sup.waits_changed), [k.id("web")]);
     // db RUNNING after startsecs: web spawns in the same step.
     let done = k.advance_to(t0 + secs(1));
     assert!(spawns(&done).contains(&"web".to_string()), "{done:?}");
     assert!(k.sup.get(k.id("web")).unwrap().waiting_for.is_empty());
+    assert_eq!(std::mem::take(&mut k.sup.waits_changed), [k.id("web")], "and to nothing");
 }
 
 #[test]

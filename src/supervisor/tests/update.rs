@@ -213,3 +213,35 @@ fn update_with_a_new_priority_moves_the_process_in_the_start_order() {
     let order: Vec<String> = k.sup.iter().map(|e| e.spec.namespec()).collect();
     assert_eq!(order, ["b", "a"]);
 }
+
+/// PROCESS_GROUP_ADDED and _REMOVED: the groups at start, in start order; a group that comes
+/// with an update; one that goes once its last process is forgotten; none for a process that
+/// changes within its group.
+#[test]
+fn groups_are_announced_as_they_come_and_go() {
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let g = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+        v.iter().map(|(n, a)| (n.to_string(), *a)).collect()
+    };
+    // `boot` left them for the loop: taken here as the loop would.
+    assert_eq!(
+        std::mem::take(&mut k.sup.groups_changed),
+        g(&[("web", true), ("worker", true), ("db", true)])
+    );
+    let t1 = t0 + secs(5);
+    k.sup.update(new_config(), t1);
+    k.perform(t1);
+    assert_eq!(
+        std::mem::take(&mut k.sup.groups_changed),
+        g(&[("cache", true), ("batch", true)]),
+        "worker changed, and is still in its group; db is stopping, still there"
+    );
+    k.exit("db", by(Signal::SIGTERM), t1 + ms(50));
+    assert_eq!(std::mem::take(&mut k.sup.groups_changed), g(&[("db", false)]));
+    // A second member of a group that exists announces nothing.
+    let mut more = new_config();
+    more.processes.push(member("cache", "cache_2", 4));
+    k.sup.update(more, t1 + secs(1));
+    assert!(k.sup.groups_changed.is_empty(), "{:?}", k.sup.groups_changed);
+}
