@@ -10,6 +10,7 @@ mod ctl;
 mod deploy;
 mod deps;
 mod docs;
+mod events;
 mod harness;
 mod http;
 mod http_limits;

@@ -475,6 +475,12 @@ pub struct ProcessSpec {
     pub redirect_stderr: bool,
     pub stdout_capture_maxbytes: usize,
     pub stderr_capture_maxbytes: usize,
+    /// Publish the output as PROCESS_LOG_STDOUT / _STDERR events.
+    pub stdout_events_enabled: bool,
+    pub stderr_events_enabled: bool,
+    /// supervisord's capture mode: 0 is off; else the most bytes one capture keeps.
+    pub stdout_capturemode_maxbytes: usize,
+    pub stderr_capturemode_maxbytes: usize,
     pub stdout_log: Option<LogSpec>,
     pub stderr_log: Option<LogSpec>,
     /// Values to mask in the output (see `logs::mask`), longest first.
@@ -563,6 +569,10 @@ impl Default for ProcessSpec {
             redirect_stderr: false,
             stdout_capture_maxbytes: 1 << 20,
             stderr_capture_maxbytes: 1 << 20,
+            stdout_events_enabled: false,
+            stderr_events_enabled: false,
+            stdout_capturemode_maxbytes: 0,
+            stderr_capturemode_maxbytes: 0,
             stdout_log: None,
             stderr_log: None,
             secrets: Vec::new(),

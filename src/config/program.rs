@@ -619,13 +619,15 @@ impl<'s> Loader<'s, '_> {
     /// What a listener may not set: its stdin and stdout are the protocol's, and it runs as a
     /// simple program.
     fn listener_rules(&mut self, at: &At, t: &DeTable<'s>, spec: &ProcessSpec) {
-        const NOT_FOR_LISTENERS: [&str; 10] = [
+        const NOT_FOR_LISTENERS: [&str; 12] = [
             "stdin_pipe",
             "stdout_logfile",
             "stdout_logfile_maxbytes",
             "stdout_logfile_backups",
             "stdout_syslog",
             "stdout_capture_maxbytes",
+            "stdout_events_enabled",
+            "stdout_capturemode_maxbytes",
             "type",
             "listen",
             "accept",

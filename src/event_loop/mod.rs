@@ -10,7 +10,9 @@
 //! - `respond`: the loop as host of `api::dispatch`, the one dispatcher: responders, `settle`;
 //! - `control_serve`: the control socket's clients;
 //! - `http_serve`: requests the HTTP threads parsed, answered here;
-//! - `listeners`: event listeners' pools, their stdout read as the protocol.
+//! - `listeners`: event listeners' pools, their stdout read as the protocol;
+//! - `produce`: the events besides changes of state: groups, Kahi running, programs' output,
+//!   ticks, remote communication.
 //!
 //! There is no periodic tick. The poll timeout is the earliest armed deadline, or none at all,
 //! so an idle Kahi makes no wakeups. A source cut short by the per-iteration read budget is
@@ -23,6 +25,7 @@ mod listeners;
 mod output;
 mod perform;
 mod procio;
+mod produce;
 mod reap;
 mod respond;
 mod run;
@@ -161,6 +164,8 @@ pub struct EventLoop {
     subscribers: Vec<(crate::http::Subscriber, Feed)>,
     /// Where events are published, a bounded queue per subscriber.
     bus: crate::events::Bus,
+    /// Each tick's timer (`produce::TICKS`), while some subscriber takes that tick.
+    ticks: [Option<produce::Tick>; 3],
     /// The event listeners' pools (each a subscriber of the bus), by listener name, with
     /// what the configuration asked of each.
     pools: HashMap<String, (crate::config::ListenerSpec, crate::events::listener::Pool)>,
@@ -262,6 +267,7 @@ impl EventLoop {
             http,
             subscribers: Vec::new(),
             bus: Default::default(),
+            ticks: [None; 3],
             pools: HashMap::new(),
             notify,
             sockets: Default::default(),

@@ -82,13 +82,22 @@ impl Targets {
 }
 
 /// What the configuration asks of a stream's output.
-fn rules<'a>(logging: &crate::config::Logging, spec: &'a ProcessSpec, lines: bool) -> Rules<'a> {
+fn rules<'a>(
+    logging: &crate::config::Logging,
+    spec: &'a ProcessSpec,
+    stream: Stream,
+    lines: bool,
+) -> Rules<'a> {
     Rules {
         strip_ansi: spec.strip_ansi,
         secrets: &spec.secrets,
         max_line: logging.max_line_bytes,
         partial_wait: logging.partial_line_secs,
         lines,
+        capture: match stream {
+            Stream::Stdout => spec.stdout_capturemode_maxbytes,
+            Stream::Stderr => spec.stderr_capturemode_maxbytes,
+        },
     }
 }
 
@@ -156,10 +165,10 @@ impl EventLoop {
             if self.console_off {
                 self.console_skipped += data.len() as u64;
             }
-            self.output(id, stream, &data);
+            self.output(id, stream, pid, &data);
         }
         if eof {
-            self.end_of_output(id, stream);
+            self.end_of_output(id, stream, pid);
         }
         self.console_off = false;
         if self.paused && !eof && !protocol {
@@ -187,14 +196,14 @@ impl EventLoop {
     }
 
     /// Output from a program, through its stream's pipeline to the sinks.
-    fn output(&mut self, id: ProcId, stream: Stream, data: &[u8]) {
+    fn output(&mut self, id: ProcId, stream: Stream, pid: i32, data: &[u8]) {
         let lines = self.targets(id, stream).is_some_and(|t| t.any());
         let Some(e) = self.sup.get(id) else { return };
-        let rules = rules(&self.sup.config.logging, &e.spec, lines);
+        let rules = rules(&self.sup.config.logging, &e.spec, stream, lines);
         let s = self.io.entry(id).or_default().stream(stream);
         let ops = s.pipeline.push(data, Instant::now(), &rules);
         arm_flush(&mut self.timers, id, stream, s);
-        self.apply(id, stream, ops);
+        self.apply(id, stream, pid, ops);
     }
 
     /// A stream's flush deadline fell due: its partial line goes out if it has been quiet
@@ -203,7 +212,8 @@ impl EventLoop {
     pub(super) fn flush_due(&mut self, id: ProcId, stream: Stream, at: Instant, now: Instant) {
         let lines = self.targets(id, stream).is_some_and(|t| t.any());
         let Some(e) = self.sup.get(id) else { return };
-        let rules = rules(&self.sup.config.logging, &e.spec, lines);
+        let rules = rules(&self.sup.config.logging, &e.spec, stream, lines);
+        let pid = e.proc.pid.unwrap_or(0);
         let Some(io) = self.io.get_mut(&id) else { return };
         let s = io.stream(stream);
         if s.flush_armed != Some(at) {
@@ -217,28 +227,33 @@ impl EventLoop {
         match s.pipeline.deadline() {
             Some(due) if due <= now => {
                 let ops = s.pipeline.flush(&rules);
-                self.apply(id, stream, ops);
+                self.apply(id, stream, pid, ops);
             }
             _ => arm_flush(&mut self.timers, id, stream, s),
         }
     }
 
     /// The stream's pipe closed: its last partial line goes out now.
-    fn end_of_output(&mut self, id: ProcId, stream: Stream) {
+    fn end_of_output(&mut self, id: ProcId, stream: Stream, pid: i32) {
         let lines = self.targets(id, stream).is_some_and(|t| t.any());
         let Some(e) = self.sup.get(id) else { return };
-        let rules = rules(&self.sup.config.logging, &e.spec, lines);
+        let rules = rules(&self.sup.config.logging, &e.spec, stream, lines);
         let Some(io) = self.io.get_mut(&id) else { return };
         let s = io.stream(stream);
         s.flush_armed = None;
         let ops = s.pipeline.end(&rules);
-        self.apply(id, stream, ops);
+        self.apply(id, stream, pid, ops);
     }
 
-    /// What the pipeline made of some output, to the sinks.
-    fn apply(&mut self, id: ProcId, stream: Stream, ops: Ops<'_>) {
+    /// What the pipeline made of some output of the instance `pid`, to the sinks and the
+    /// events.
+    fn apply(&mut self, id: ProcId, stream: Stream, pid: i32, ops: Ops<'_>) {
         if !ops.bytes.is_empty() {
             self.deliver(id, stream, &ops.bytes);
+            self.publish_output(id, stream, pid, &ops.bytes);
+        }
+        if !ops.captured.is_empty() || ops.unended > 0 {
+            self.publish_captures(id, stream, pid, &ops);
         }
         if ops.has_lines() {
             self.line_sinks(id, stream, |sinks, origin| {

@@ -24,6 +24,12 @@ use crate::sys;
 impl EventLoop {
     /// Performs every queued action, feeding outcomes back, then answers settled waiters.
     pub(super) fn perform(&mut self, now: Instant) {
+        if !self.sup.groups_changed.is_empty() {
+            self.publish_groups();
+        }
+        if !self.sup.waits_changed.is_empty() {
+            self.publish_waits();
+        }
         while let Some((id, action)) = self.sup.actions.pop_front() {
             match action {
                 // Spawns go at once while this turn has time for them: an automatic restart
@@ -99,6 +105,7 @@ impl EventLoop {
             }
         }
         if !self.sup.changed.is_empty() {
+            let mut forgot = false;
             for id in std::mem::take(&mut self.sup.changed) {
                 match self.sup.get(id) {
                     Some(e) if e.spec.instance_of.is_some() => {
@@ -106,8 +113,16 @@ impl EventLoop {
                     }
                     Some(_) => {}
                     // Removed by an update once it stopped: close its files.
-                    None => self.forget(id),
+                    None => {
+                        self.forget(id);
+                        forgot = true;
+                    }
                 }
+            }
+            // The last process of a removed listener is gone: so is its pool, and its
+            // subscription (which would otherwise hold its events, and its ticks' timers).
+            if forgot && !self.pools.is_empty() {
+                self.sync_pools();
             }
             self.poll_waiters(now);
         }

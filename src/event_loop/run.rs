@@ -20,9 +20,14 @@ impl EventLoop {
         self.spawn_until = now + SPAWN_SLICE;
         self.sync_sockets();
         self.sync_pools();
+        // As supervisord: each group added, then RUNNING, then the first starts' changes.
+        self.publish_groups();
         self.sup.start_autostart(now);
+        self.publish_running();
         self.perform(now);
         loop {
+            // A tick's timer exists while someone takes it: listeners and streams come and go.
+            self.sync_ticks();
             let timeout = if self.pending_reads.is_empty()
                 && self.spawn_queue.is_empty()
                 && self.restart_queue.is_empty()

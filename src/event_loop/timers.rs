@@ -2,7 +2,8 @@
 //! its owner still holds that deadline (a process's timer table, a stream's pipeline), so
 //! nothing is ever taken out of the middle of the heap. The poll timeout is the earliest entry.
 //! A new kind of deadline (ticks, webhooks' retries) is a new `TimerKey` with its owner's test
-//! of currency.
+//! of currency. A deadline whose wakeup is itself the cost (a tick nobody takes any more) is
+//! taken out with [`Timers::cancel`].
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -19,6 +20,9 @@ pub(super) enum TimerKey {
     Process(ProcId, TimerKind),
     /// A stream's partial line goes out: current while the stream's record holds it armed.
     Flush(ProcId, Stream),
+    /// TICK_5, TICK_60 or TICK_3600 (by its index in `produce::TICKS`): current while the
+    /// loop's tick slot holds it.
+    Tick(usize),
 }
 
 impl TimerKey {
@@ -28,6 +32,8 @@ impl TimerKey {
             TimerKey::Process(id, kind) => (id, 0, Some(kind)),
             TimerKey::Flush(id, Stream::Stdout) => (id, 1, None),
             TimerKey::Flush(id, Stream::Stderr) => (id, 2, None),
+            // After the processes' (ids start at 1): ProcId 0 is no process's.
+            TimerKey::Tick(i) => (0, 3 + i as u8, None),
         }
     }
 }
@@ -52,6 +58,13 @@ pub(super) struct Timers {
 impl Timers {
     pub(super) fn arm(&mut self, at: Instant, key: TimerKey) {
         self.heap.push(Reverse((at, key)));
+    }
+
+    /// Takes out every entry of `key`: for a timer that must not wake the loop once it is no
+    /// longer wanted (a tick nobody takes), where a stale entry would. Linear in the heap's
+    /// size, and rare.
+    pub(super) fn cancel(&mut self, key: TimerKey) {
+        self.heap.retain(|Reverse((_, k))| *k != key);
     }
 
     /// The earliest deadline, current or not.
@@ -81,6 +94,7 @@ impl EventLoop {
                     self.perform(now);
                 }
                 TimerKey::Flush(id, stream) => self.flush_due(id, stream, at, now),
+                TimerKey::Tick(i) => self.tick_due(i, at),
             }
         }
     }
@@ -108,5 +122,11 @@ mod tests {
             [TimerKey::Process(1, TimerKind::StartSecs), TimerKey::Process(2, TimerKind::Backoff)]
         );
         assert_eq!(t.next(), Some(t0 + secs(3)));
+        // A cancelled key leaves no deadline behind.
+        t.arm(t0 + secs(1), TimerKey::Tick(0));
+        t.cancel(TimerKey::Tick(0));
+        assert_eq!(t.next(), Some(t0 + secs(3)));
+        t.cancel(TimerKey::Flush(1, Stream::Stderr));
+        assert_eq!(t.next(), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Kahi's events, typed: supervisord's event types with their names and payloads
-//! (PROCESS_STATE_*, PROCESS_LOG_*, PROCESS_GROUP_*, SUPERVISOR_STATE_CHANGE_*, TICK_*), and
+//! (PROCESS_STATE_*, PROCESS_LOG_*, PROCESS_COMMUNICATION_*, REMOTE_COMMUNICATION,
+//! PROCESS_GROUP_*, SUPERVISOR_STATE_CHANGE_*, TICK_*), and
 //! Kahi's own (KAHI_HEALTH, KAHI_DEPENDENCY, KAHI_UPDATE). The loop builds them from the
 //! supervisor's actions and publishes them to the [`Bus`], where each subscriber has a bounded
 //! queue. Each event has two forms: supervisord's payload, byte for byte as its event
@@ -8,9 +9,7 @@
 //! given to it.
 //!
 //! Event listeners (`[eventlisteners.NAME]`) get the payload through [`listener`], the
-//! protocol they speak. Defined, and not produced yet: PROCESS_LOG_*, PROCESS_GROUP_*,
-//! SUPERVISOR_STATE_CHANGE_RUNNING, TICK_*, KAHI_DEPENDENCY (issue 15); until then they are
-//! allowed to be unused.
+//! protocol they speak.
 
 mod bus;
 pub mod listener;
@@ -38,6 +37,10 @@ pub enum EventType {
     ProcessLog,
     ProcessLogStdout,
     ProcessLogStderr,
+    ProcessCommunication,
+    ProcessCommunicationStdout,
+    ProcessCommunicationStderr,
+    RemoteCommunication,
     ProcessGroup,
     ProcessGroupAdded,
     ProcessGroupRemoved,
@@ -54,7 +57,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 30] = [
         EventType::Event,
         EventType::ProcessState,
         EventType::ProcessStateStopped,
@@ -68,6 +71,10 @@ impl EventType {
         EventType::ProcessLog,
         EventType::ProcessLogStdout,
         EventType::ProcessLogStderr,
+        EventType::ProcessCommunication,
+        EventType::ProcessCommunicationStdout,
+        EventType::ProcessCommunicationStderr,
+        EventType::RemoteCommunication,
         EventType::ProcessGroup,
         EventType::ProcessGroupAdded,
         EventType::ProcessGroupRemoved,
@@ -100,6 +107,10 @@ impl EventType {
             ProcessLog => "PROCESS_LOG",
             ProcessLogStdout => "PROCESS_LOG_STDOUT",
             ProcessLogStderr => "PROCESS_LOG_STDERR",
+            ProcessCommunication => "PROCESS_COMMUNICATION",
+            ProcessCommunicationStdout => "PROCESS_COMMUNICATION_STDOUT",
+            ProcessCommunicationStderr => "PROCESS_COMMUNICATION_STDERR",
+            RemoteCommunication => "REMOTE_COMMUNICATION",
             ProcessGroup => "PROCESS_GROUP",
             ProcessGroupAdded => "PROCESS_GROUP_ADDED",
             ProcessGroupRemoved => "PROCESS_GROUP_REMOVED",
@@ -129,6 +140,7 @@ impl EventType {
             | ProcessStateBackoff | ProcessStateStopping | ProcessStateExited
             | ProcessStateFatal | ProcessStateUnknown => ProcessState,
             ProcessLogStdout | ProcessLogStderr => ProcessLog,
+            ProcessCommunicationStdout | ProcessCommunicationStderr => ProcessCommunication,
             ProcessGroupAdded | ProcessGroupRemoved => ProcessGroup,
             SupervisorStateChangeRunning | SupervisorStateChangeStopping => SupervisorStateChange,
             Tick5 | Tick60 | Tick3600 => Tick,
@@ -216,12 +228,15 @@ pub struct StateChange {
 
 /// One event.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(dead_code)] // The variants not produced yet: for event listeners.
 pub enum Event {
     /// PROCESS_STATE_*.
     ProcessState { change: StateChange, ts: String },
-    /// PROCESS_LOG_STDOUT, PROCESS_LOG_STDERR.
+    /// PROCESS_LOG_STDOUT, PROCESS_LOG_STDERR: output as it was read (ANSI stripped, secrets
+    /// masked), from the instance `pid`.
     ProcessLog { process: ProcessRef, pid: i32, stream: Stream, data: Vec<u8> },
+    /// PROCESS_COMMUNICATION_STDOUT, _STDERR: what a program wrote between
+    /// `<!--XSUPERVISOR:BEGIN-->` and `<!--XSUPERVISOR:END-->` (capture mode).
+    ProcessCommunication { process: ProcessRef, pid: i32, stream: Stream, data: Vec<u8> },
     /// PROCESS_GROUP_ADDED, PROCESS_GROUP_REMOVED.
     ProcessGroup { group: String, added: bool },
     /// SUPERVISOR_STATE_CHANGE_RUNNING, or _STOPPING (Kahi begins to shut down).
@@ -243,6 +258,12 @@ impl Event {
             Event::ProcessState { change, .. } => EventType::of_state(change.to),
             Event::ProcessLog { stream: Stream::Stdout, .. } => EventType::ProcessLogStdout,
             Event::ProcessLog { stream: Stream::Stderr, .. } => EventType::ProcessLogStderr,
+            Event::ProcessCommunication { stream: Stream::Stdout, .. } => {
+                EventType::ProcessCommunicationStdout
+            }
+            Event::ProcessCommunication { stream: Stream::Stderr, .. } => {
+                EventType::ProcessCommunicationStderr
+            }
             Event::ProcessGroup { added: true, .. } => EventType::ProcessGroupAdded,
             Event::ProcessGroup { added: false, .. } => EventType::ProcessGroupRemoved,
             Event::SupervisorState { running: true, .. } => EventType::SupervisorStateChangeRunning,
@@ -296,10 +317,27 @@ impl Event {
                 out.extend_from_slice(data);
                 out
             }
+            Event::ProcessCommunication { process, pid, data, .. } => {
+                let mut out =
+                    format!("processname:{} groupname:{} pid:{pid}\n", process.name, process.group)
+                        .into_bytes();
+                out.extend_from_slice(data);
+                out
+            }
             Event::ProcessGroup { group, .. } => format!("groupname:{group}\n").into_bytes(),
             Event::SupervisorState { .. } => Vec::new(),
             Event::Tick { when, .. } => format!("when:{when}").into_bytes(),
-            Event::Health { .. } | Event::Dependency { .. } | Event::Update { .. } => {
+            // Not on the event stream (yet): its JSON is its own.
+            Event::Dependency { process, waiting_for, ts } => serde_json::json!({
+                "ts": ts,
+                "name": process.namespec,
+                "group": process.group,
+                "program": process.program,
+                "waiting_for": waiting_for,
+            })
+            .to_string()
+            .into_bytes(),
+            Event::Health { .. } | Event::Update { .. } => {
                 self.stream().map(|(_, v)| v.to_string().into_bytes()).unwrap_or_default()
             }
         }
@@ -442,6 +480,21 @@ mod tests {
         );
         assert_eq!(Event::Tick { period: 60, when: 1_800_000_000 }.payload(), b"when:1800000000");
         assert_eq!(Event::SupervisorState { running: true, ts: String::new() }.payload(), b"");
+        let comm = Event::ProcessCommunication {
+            process: cat(),
+            pid: 7,
+            stream: Stream::Stdout,
+            data: b"<x/>".to_vec(),
+        };
+        assert_eq!(comm.payload(), b"processname:cat groupname:cat pid:7\n<x/>");
+        assert_eq!(comm.kind(), EventType::ProcessCommunicationStdout);
+        let dep = Event::Dependency {
+            process: cat(),
+            waiting_for: vec!["db (healthy)".into()],
+            ts: "t".into(),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&dep.payload()).unwrap();
+        assert_eq!((&v["name"], &v["waiting_for"][0]), (&"cat".into(), &"db (healthy)".into()));
     }
 
     #[test]
@@ -459,6 +512,8 @@ mod tests {
         assert!(!EventType::ProcessState.is_a(EventType::ProcessStateRunning));
         assert!(!EventType::Tick5.is_a(EventType::ProcessState));
         assert!(EventType::Tick3600.is_a(EventType::Tick));
+        assert!(EventType::ProcessCommunicationStderr.is_a(EventType::ProcessCommunication));
+        assert!(!EventType::ProcessCommunicationStderr.is_a(EventType::ProcessLog));
         assert_eq!(Event::Tick { period: 5, when: 5 }.kind(), EventType::Tick5);
     }
 

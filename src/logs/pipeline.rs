@@ -1,6 +1,6 @@
 //! The way of one output stream of a program, from the bytes read off its pipe to what each
-//! sink takes: ANSI stripping, then masking of secrets, then line splitting, with the deadline
-//! of a held partial line. Pure: bytes and the time go in, [`Ops`] come out, and the event loop
+//! sink takes: capture mode (supervisord's, [`super::capture`]), ANSI stripping, then masking
+//! of secrets, then line splitting, with the deadline of a held partial line. Pure: bytes and the time go in, [`Ops`] come out, and the event loop
 //! applies them to the sinks (ring buffer, log file, followers: bytes; console, syslog, Kahi's
 //! stdout or stderr: lines). No I/O and no clock here.
 //!
@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use super::ansi::Stripper;
+use super::capture::{Capture, Captured};
 use super::console::Lines;
 use super::mask;
 
@@ -30,6 +31,8 @@ pub struct Rules<'a> {
     pub partial_wait: Duration,
     /// Some sink takes whole lines (console, syslog, Kahi's stdout or stderr): split them.
     pub lines: bool,
+    /// Capture mode: the most bytes one capture keeps; 0 is off.
+    pub capture: usize,
 }
 
 /// How a line handed to the line sinks ends.
@@ -52,6 +55,10 @@ pub struct Ops<'a> {
     /// The lines for the line sinks, one after the other in one buffer, and where each ends.
     line_buf: Vec<u8>,
     ends: Vec<(usize, LineEnd)>,
+    /// Captures that ended, ANSI stripped and masked as the rest: for PROCESS_COMMUNICATION.
+    pub captured: Vec<Captured>,
+    /// At the stream's end: bytes of a capture never ended, dropped.
+    pub unended: usize,
 }
 
 impl Ops<'_> {
@@ -76,10 +83,12 @@ impl Ops<'_> {
     }
 }
 
-/// One stream's state between reads: an escape sequence begun, a line waiting to be masked
-/// whole, a line waiting for its end, and when that one goes out anyway.
+/// One stream's state between reads: a capture under way (or the start of a marker), an escape
+/// sequence begun, a line waiting to be masked whole, a line waiting for its end, and when that
+/// one goes out anyway.
 #[derive(Debug, Default)]
 pub struct Pipeline {
+    capture: Capture,
     ansi: Stripper,
     /// Masking works on whole lines, so a secret split across two reads is still found.
     masking: Lines,
@@ -90,39 +99,51 @@ pub struct Pipeline {
 impl Pipeline {
     /// Output read from the stream at `now`.
     pub fn push<'a>(&mut self, data: &'a [u8], now: Instant, rules: &Rules<'_>) -> Ops<'a> {
-        let bytes = if rules.strip_ansi {
-            let mut out = Vec::with_capacity(data.len());
-            self.ansi.strip(data, &mut out);
-            Cow::Owned(out)
+        let mut captured = Vec::new();
+        let data = if rules.capture > 0 {
+            self.capture.push(data, rules.capture, &mut captured)
         } else {
             Cow::Borrowed(data)
         };
-        let bytes = if rules.secrets.is_empty() {
-            bytes
-        } else {
-            let mut masked = Vec::with_capacity(bytes.len());
-            self.masking.push(&bytes, rules.max_line, |line, continued| {
-                mask::mask_into(&mut masked, line, rules.secrets);
-                if !continued {
-                    masked.push(b'\n');
-                }
-            });
-            Cow::Owned(masked)
-        };
-        let mut ops = Ops { bytes, ..Ops::default() };
+        let bytes = self.clean(data, rules);
+        let captured = captured.into_iter().map(|c| clean_capture(c, rules)).collect();
+        let mut ops = Ops { bytes, captured, ..Ops::default() };
         if rules.lines {
             self.split(&mut ops, rules.max_line);
         }
-        let partial = self.masking.has_partial() || self.lines.has_partial();
+        let partial =
+            self.masking.has_partial() || self.lines.has_partial() || self.capture.holds_output();
         // The wait is for quiet: each push that leaves a partial line starts it again.
         self.deadline =
             (partial && !rules.partial_wait.is_zero()).then(|| now + rules.partial_wait);
         ops
     }
 
+    /// Output as it is kept: ANSI stripped, secrets masked (a partial line held for that).
+    fn clean<'a>(&mut self, data: Cow<'a, [u8]>, rules: &Rules<'_>) -> Cow<'a, [u8]> {
+        let bytes = if rules.strip_ansi {
+            let mut out = Vec::with_capacity(data.len());
+            self.ansi.strip(&data, &mut out);
+            Cow::Owned(out)
+        } else {
+            data
+        };
+        if rules.secrets.is_empty() {
+            return bytes;
+        }
+        let mut masked = Vec::with_capacity(bytes.len());
+        self.masking.push(&bytes, rules.max_line, |line, continued| {
+            mask::mask_into(&mut masked, line, rules.secrets);
+            if !continued {
+                masked.push(b'\n');
+            }
+        });
+        Cow::Owned(masked)
+    }
+
     /// Cuts the kept bytes of `ops` into lines for the line sinks.
     fn split(&mut self, ops: &mut Ops<'_>, max: usize) {
-        let Ops { bytes, line_buf, ends } = ops;
+        let Ops { bytes, line_buf, ends, .. } = ops;
         self.lines.push(bytes, max, |line, continued| {
             line_buf.extend_from_slice(line);
             ends.push((
@@ -147,25 +168,30 @@ impl Pipeline {
     }
 
     /// The deadline passed: the partial line held goes out as it is, marked continued for the
-    /// line sinks; its rest, if it comes, is a line of its own.
+    /// line sinks; its rest, if it comes, is a line of its own. So do bytes held as the
+    /// possible start of a capture marker that did not come.
     pub fn flush(&mut self, rules: &Rules<'_>) -> Ops<'static> {
         self.deadline = None;
-        self.release(rules, LineEnd::Continued)
+        let held = self.capture.release();
+        self.release(held, rules, LineEnd::Continued)
     }
 
-    /// The stream ended (its pipe closed): what is held goes out, and the state starts over.
+    /// The stream ended (its pipe closed): what is held goes out, a capture never ended is
+    /// dropped (counted in `unended`), and the state starts over.
     pub fn end(&mut self, rules: &Rules<'_>) -> Ops<'static> {
-        let ops = self.release(rules, LineEnd::Last);
+        let (held, unended) = self.capture.end();
+        let mut ops = self.release(held, rules, LineEnd::Last);
+        ops.unended = unended;
         *self = Pipeline::default();
         ops
     }
 
-    fn release(&mut self, rules: &Rules<'_>, how: LineEnd) -> Ops<'static> {
-        let mut masked = Vec::new();
+    fn release(&mut self, held: Vec<u8>, rules: &Rules<'_>, how: LineEnd) -> Ops<'static> {
+        let mut bytes = self.clean(Cow::Owned(held), rules).into_owned();
         if let Some(rest) = self.masking.finish() {
-            mask::mask_into(&mut masked, &rest, rules.secrets);
+            mask::mask_into(&mut bytes, &rest, rules.secrets);
         }
-        let mut ops = Ops { bytes: Cow::Owned(masked), ..Ops::default() };
+        let mut ops = Ops { bytes: Cow::Owned(bytes), ..Ops::default() };
         if rules.lines {
             self.split(&mut ops, rules.max_line);
             if let Some(rest) = self.lines.finish() {
@@ -178,6 +204,23 @@ impl Pipeline {
     }
 }
 
+/// A capture as it is published: ANSI stripped and secrets masked, as the log would have had
+/// it (whole, so a secret anywhere in it is found).
+fn clean_capture(c: Captured, rules: &Rules<'_>) -> Captured {
+    let mut data = c.data;
+    if rules.strip_ansi {
+        let mut out = Vec::with_capacity(data.len());
+        Stripper::default().strip(&data, &mut out);
+        data = out;
+    }
+    if !rules.secrets.is_empty() {
+        let mut out = Vec::with_capacity(data.len());
+        mask::mask_into(&mut out, &data, rules.secrets);
+        data = out;
+    }
+    Captured { data, ..c }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +228,14 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(2);
 
     fn rules(secrets: &[Vec<u8>]) -> Rules<'_> {
-        Rules { strip_ansi: false, secrets, max_line: 16, partial_wait: WAIT, lines: true }
+        Rules {
+            strip_ansi: false,
+            secrets,
+            max_line: 16,
+            partial_wait: WAIT,
+            lines: true,
+            capture: 0,
+        }
     }
 
     /// The lines of `ops`, as text, with `+` after a continued piece and `$` after a last one.
@@ -327,5 +377,42 @@ mod tests {
         assert!(!ops.has_lines());
         assert_eq!(p.deadline(), None);
         assert!(!p.end(&r).has_lines());
+    }
+
+    #[test]
+    fn a_capture_leaves_the_log_and_comes_out_cleaned_as_the_log_would_be() {
+        let secrets = vec![b"hunter2".to_vec()];
+        let mut p = Pipeline::default();
+        let r = Rules { strip_ansi: true, capture: 1024, ..rules(&secrets) };
+        let t0 = Instant::now();
+        let a = p.push(b"one\n<!--XSUPERVISOR:BEGIN-->\x1b[1mpw=hunter2\x1b[0m\n", t0, &r);
+        assert_eq!(&a.bytes[..], b"one\n");
+        assert_eq!(lines(&a), ["one"]);
+        assert!(a.captured.is_empty());
+        let b = p.push(b"<!--XSUPERVISOR:END-->two\n", t0, &r);
+        assert_eq!(&b.bytes[..], b"two\n");
+        assert_eq!(lines(&b), ["two"]);
+        assert_eq!(b.captured.len(), 1);
+        assert_eq!(b.captured[0].data, b"pw=****\n");
+        // Without capture mode the markers are output like any other.
+        let mut p = Pipeline::default();
+        let off = p.push(b"<!--XSUPERVISOR:BEGIN-->x", t0, &rules(&[]));
+        assert_eq!(&off.bytes[..], b"<!--XSUPERVISOR:BEGIN-->x");
+        assert!(off.captured.is_empty());
+    }
+
+    #[test]
+    fn a_possible_marker_held_back_goes_out_at_the_deadline_or_the_end() {
+        let mut p = Pipeline::default();
+        let r = Rules { capture: 1024, lines: false, ..rules(&[]) };
+        let t0 = Instant::now();
+        let a = p.push(b"prompt <!-", t0, &r);
+        assert_eq!(&a.bytes[..], b"prompt ");
+        assert_eq!(p.deadline(), Some(t0 + WAIT), "held bytes wait for quiet like a line");
+        assert_eq!(&p.flush(&r).bytes[..], b"<!-");
+        p.push(b"<!--XSUPERVISOR:BEGIN-->lost", t0, &r);
+        let end = p.end(&r);
+        assert!(end.bytes.is_empty() && end.captured.is_empty());
+        assert_eq!(end.unended, 4, "a capture never ended is dropped, and counted");
     }
 }

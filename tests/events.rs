@@ -1,0 +1,218 @@
+//! The events Kahi produces besides changes of state, as an event listener written from
+//! supervisord's documentation of the protocol and of each event's payload receives them:
+//! ticks, programs' output and capture mode, groups, Kahi running, dependencies.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// A listener as supervisord's docs describe one: READY, a header line of `key:value` tokens
+/// (split as supervisord's childutils splits them), `len` bytes of payload, `RESULT 2\nOK`.
+/// Each event goes to the file of its first argument as one JSON line: the header's tokens
+/// and the payload.
+const LISTENER: &str = r#"
+import json, sys
+
+out = sys.argv[1]
+while True:
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        break
+    headers = dict([x.split(":") for x in line.split()])
+    payload = sys.stdin.read(int(headers["len"]))
+    with open(out, "a") as f:
+        f.write(json.dumps({"headers": headers, "payload": payload}) + "\n")
+    sys.stdout.write("RESULT 2\nOK")
+    sys.stdout.flush()
+"#;
+
+/// `[eventlisteners.mon]` of `events`, running [`LISTENER`] into `events.jsonl`.
+fn listener(dir: &Dir, events: &str) -> String {
+    let script = dir.write("listener.py", LISTENER);
+    format!(
+        "[eventlisteners.mon]\ncommand = [\"python3\", \"-u\", \"{}\", \"{}\"]\nevents = [{events}]\n\n",
+        script.display(),
+        dir.join("events.jsonl").display()
+    )
+}
+
+/// (eventname, payload) of each event the listener has written down, in order.
+fn received(dir: &Dir) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            let name = v["headers"]["eventname"].as_str().unwrap_or("").to_string();
+            (name, v["payload"].as_str().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+fn payloads_of(dir: &Dir, event: &str) -> Vec<String> {
+    received(dir).into_iter().filter(|(n, _)| n == event).map(|(_, p)| p).collect()
+}
+
+/// Rewrites the configuration (after the `[server]` table `Daemon::start` wrote) and applies
+/// it.
+fn update(d: &Daemon, body: &str) {
+    let text = format!("[server]\nsocket = \"{}\"\n\n{body}", d.socket.display());
+    std::fs::write(&d.config, text).unwrap();
+    let out = d.ctl(&["update"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// Context switches of every thread of `pid` so far: each is a wakeup of the loop.
+fn context_switches(pid: i32) -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// A TICK_5 listener gets `when:` multiples of 5, five apart, as the wall clock reaches them;
+/// once an update removes it, the tick's timer goes too: over more than a period, the daemon
+/// does not wake up at all (the idle test's positive twin).
+#[test]
+fn tick_5_comes_on_multiples_of_5_only_while_a_listener_takes_it() {
+    let dir = Dir::new("events-tick");
+    let body = listener(&dir, "\"TICK_5\"");
+    let d = Daemon::start_in(dir, &body);
+    wait_until("two ticks", Duration::from_secs(20), || payloads_of(&d.dir, "TICK_5").len() >= 2);
+    let whens: Vec<u64> = payloads_of(&d.dir, "TICK_5")
+        .iter()
+        .map(|p| p.strip_prefix("when:").and_then(|w| w.parse().ok()).unwrap_or(0))
+        .collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    for w in &whens {
+        assert_eq!(w % 5, 0, "{whens:?}");
+        assert!(w.abs_diff(now.as_secs()) < 30, "the wall clock's time: {whens:?}");
+    }
+    assert_eq!(whens[1] - whens[0], 5, "one tick per period: {whens:?}");
+
+    update(&d, "");
+    wait_until("the listener is gone", DEADLINE, || d.status().is_empty());
+    let ticks = payloads_of(&d.dir, "TICK_5").len();
+    let pid = d.pid();
+    wait_until("no context switch for 500 ms", DEADLINE, || {
+        let at = context_switches(pid);
+        std::thread::sleep(Duration::from_millis(500));
+        context_switches(pid) == at
+    });
+    let (before, t0) = (context_switches(pid), Instant::now());
+    while t0.elapsed() < Duration::from_millis(5500) {
+        assert_eq!(
+            context_switches(pid),
+            before,
+            "woke up with no tick taken, {:?} in:\n{}",
+            t0.elapsed(),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(payloads_of(&d.dir, "TICK_5").len(), ticks, "no tick after the listener went");
+}
+
+/// A program with stdout_events_enabled: its output reaches a PROCESS_LOG_STDOUT listener
+/// with supervisord's header and payload; a program without it sends nothing.
+#[test]
+fn output_reaches_a_process_log_listener_with_supervisords_payload() {
+    let dir = Dir::new("events-log");
+    let body = listener(&dir, "\"PROCESS_LOG\"")
+        + "[programs.talk]\ncommand = [\"/bin/sh\", \"-c\", \"echo hello; exec sleep 1000\"]\n\
+           startsecs = 0\nstdout_events_enabled = true\n\n\
+           [programs.quiet]\ncommand = [\"/bin/sh\", \"-c\", \"echo nobody; echo hears >&2; exec sleep 1000\"]\n\
+           startsecs = 0\n";
+    let d = Daemon::start_in(dir, &body);
+    wait_until("the line is an event", DEADLINE, || !received(&d.dir).is_empty());
+    let pid = d.process("talk")["pid"].as_i64().unwrap();
+    assert_eq!(
+        received(&d.dir),
+        [(
+            "PROCESS_LOG_STDOUT".to_string(),
+            format!("processname:talk groupname:talk pid:{pid} channel:stdout\nhello\n")
+        )]
+    );
+    // quiet's output was read too (it is in its buffers), and made no event.
+    wait_until("quiet's output is read", DEADLINE, || {
+        d.ctl(&["tail", "quiet", "stderr"]).stdout.contains("hears")
+    });
+    assert_eq!(received(&d.dir).len(), 1, "{:?}", received(&d.dir));
+}
+
+/// Capture mode: what a program writes between the markers, split across writes, is one
+/// PROCESS_COMMUNICATION_STDOUT event with supervisord's payload, and is not in its log.
+#[test]
+fn a_capture_is_one_process_communication_event_and_not_logged() {
+    let dir = Dir::new("events-capture");
+    let script = "printf 'before\\n<!--XSUPERVISOR:BEG'; sleep 0.2; \
+                  printf 'IN-->captured\\nlines'; sleep 0.2; \
+                  printf '<!--XSUPERVISOR:END-->after\\n'; exec sleep 1000";
+    let body = listener(&dir, "\"PROCESS_COMMUNICATION\"")
+        + &format!(
+            "[programs.comm]\ncommand = [\"/bin/sh\", \"-c\", \"{script}\"]\nstartsecs = 0\n\
+             stdout_capturemode_maxbytes = \"1KB\"\nstdout_events_enabled = true\n"
+        );
+    let d = Daemon::start_in(dir, &body);
+    wait_until("the capture is an event", DEADLINE, || !received(&d.dir).is_empty());
+    let pid = d.process("comm")["pid"].as_i64().unwrap();
+    assert_eq!(
+        received(&d.dir),
+        [(
+            "PROCESS_COMMUNICATION_STDOUT".to_string(),
+            format!("processname:comm groupname:comm pid:{pid}\ncaptured\nlines")
+        )]
+    );
+    wait_until("the rest is logged", DEADLINE, || {
+        d.ctl(&["tail", "comm"]).stdout.contains("after")
+    });
+    assert_eq!(d.ctl(&["tail", "comm"]).stdout, "before\nafter\n");
+}
+
+/// PROCESS_GROUP_ADDED for each group as Kahi starts, then SUPERVISOR_STATE_CHANGE_RUNNING;
+/// an update that adds a group and removes another announces each. KAHI_DEPENDENCY says what
+/// a held start waits for, and when it waits no more.
+#[test]
+fn groups_come_and_go_with_updates_and_kahi_says_it_runs() {
+    let dir = Dir::new("events-groups");
+    let mon = listener(&dir, "\"PROCESS_GROUP\", \"SUPERVISOR_STATE_CHANGE\", \"KAHI_DEPENDENCY\"");
+    let one = "[programs.one]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n";
+    let d = Daemon::start_in(dir, &format!("{mon}{one}"));
+    let running = ("SUPERVISOR_STATE_CHANGE_RUNNING".to_string(), String::new());
+    wait_until("RUNNING", DEADLINE, || received(&d.dir).contains(&running));
+    let added = |g: &str| ("PROCESS_GROUP_ADDED".to_string(), format!("groupname:{g}\n"));
+    let removed = |g: &str| ("PROCESS_GROUP_REMOVED".to_string(), format!("groupname:{g}\n"));
+    let mut at_start = received(&d.dir);
+    assert_eq!(at_start.pop(), Some(running), "RUNNING after the groups: {at_start:?}");
+    at_start.sort();
+    assert_eq!(at_start, [added("mon"), added("one")]);
+
+    let two = "[programs.two]\ncommand = \"sleep 1000\"\ndepends_on = [\"three\"]\n\n\
+               [programs.three]\ncommand = \"sleep 1000\"\nstartsecs = 1\n\n";
+    update(&d, &format!("{mon}{two}"));
+    wait_until("one is removed", DEADLINE, || received(&d.dir).contains(&removed("one")));
+    wait_until("two waits no more", DEADLINE, || payloads_of(&d.dir, "KAHI_DEPENDENCY").len() >= 2);
+    let events = received(&d.dir);
+    assert!(events.contains(&added("two")) && events.contains(&added("three")), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.0 == "PROCESS_GROUP_REMOVED").count(), 1);
+    let waits: Vec<Value> = payloads_of(&d.dir, "KAHI_DEPENDENCY")
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    assert_eq!(waits[0]["name"], "two");
+    assert_eq!(waits[0]["waiting_for"], serde_json::json!(["three (started)"]));
+    assert_eq!(waits[1]["waiting_for"], serde_json::json!([]));
+    d.wait_state("two", "RUNNING");
+}
