@@ -104,6 +104,7 @@ pub enum CtlCommand {
     Avail(AvailArgs),
     Shutdown(ShutdownArgs),
     Version(CtlVersionArgs),
+    Sendcomm(SendcommArgs),
 }
 
 /// Show the state of every process, or of the named ones. Exit status: 0 all RUNNING, 3 some
@@ -241,6 +242,19 @@ pub struct StdinArgs {
     /// the text to write, as it is (add a newline with $'...\n'); default: read stdin
     #[argh(positional)]
     pub text: Option<String>,
+}
+
+/// Publish a REMOTE_COMMUNICATION event to the event listeners that take it (supervisord's
+/// sendRemoteCommEvent): its payload is `type:TYPE`, a newline, then DATA.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "sendcomm")]
+pub struct SendcommArgs {
+    /// the event's type: one word, without colons
+    #[argh(positional)]
+    pub kind: String,
+    /// the event's data, as it is; default: read stdin
+    #[argh(positional)]
+    pub data: Option<String>,
 }
 
 /// Read the configuration again and show what changed, without applying it.

@@ -161,14 +161,16 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
         CtlCommand::Stdin(a) => {
             let data = match a.text {
                 Some(t) => t,
-                None => {
-                    let mut t = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-                        .map_err(|e| format!("stdin: unable to read standard input: {e}"))?;
-                    t
-                }
+                None => read_stdin("stdin")?,
             };
             (Request::Stdin { name: a.name, data }, false)
+        }
+        CtlCommand::Sendcomm(a) => {
+            let data = match a.data {
+                Some(d) => d,
+                None => read_stdin("sendcomm")?,
+            };
+            (Request::Sendcomm { kind: a.kind, data }, false)
         }
         CtlCommand::Reread(_) => (Request::Reread {}, false),
         CtlCommand::Update(_) => (Request::Update {}, false),
@@ -176,6 +178,14 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
         CtlCommand::Shutdown(_) => (Request::Shutdown {}, false),
         CtlCommand::Version(_) => (Request::Version {}, false),
     })
+}
+
+/// All of standard input, for the `verb` that takes it when its text is not given.
+fn read_stdin(verb: &str) -> Result<String, String> {
+    let mut t = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+        .map_err(|e| format!("{verb}: unable to read standard input: {e}"))?;
+    Ok(t)
 }
 
 /// A request whose replies go on until the client hangs up (or the daemon, which is the end
@@ -278,6 +288,11 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
                 w(&mut out, &format!("{}\n", result_line(r)))?;
             }
             Ok(results.iter().map(|r| r.outcome.exit_code()).max().unwrap_or(exit::OK))
+        }
+        Reply::Sent { taken } => {
+            let s = if taken == 1 { "" } else { "s" };
+            w(&mut out, &format!("REMOTE_COMMUNICATION: sent to {taken} subscriber{s}\n"))?;
+            Ok(exit::OK)
         }
         Reply::Written { name, bytes } => {
             w(&mut out, &format!("{name}: {bytes} bytes written\n"))?;

@@ -286,6 +286,10 @@ impl api::Host for Loop {
         )
     }
 
+    fn send_remote(&mut self, _: String, _: String) -> usize {
+        0
+    }
+
     fn begin_shutdown(&mut self, now: Instant) {
         self.sup.begin_shutdown(now);
     }

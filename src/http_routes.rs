@@ -159,6 +159,10 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
         ["", "api", "v1", "config", "reload"] => post(api(Request::Reread {}, Shape::Plain)),
         ["", "api", "v1", "config", "update"] => post(api(Request::Update {}, Shape::Plain)),
         ["", "api", "v1", "shutdown"] => post(api(Request::Shutdown {}, Shape::Plain)),
+        ["", "api", "v1", "events", "remote"] => post(match remote_body(body) {
+            Ok(b) => api(Request::Sendcomm { kind: b.kind, data: b.data }, Shape::Plain),
+            Err(e) => invalid(e, Role::Operator),
+        }),
         ["", "api", "v1", "events", "stream"] => {
             get(api(Request::Events { types: query_values(query, "types") }, Shape::Plain))
         }
@@ -222,6 +226,22 @@ fn stdin_body(body: &[u8]) -> Result<String, String> {
     serde_json::from_slice::<StdinBody>(body)
         .map(|b| b.data)
         .map_err(|e| format!("request body: {e} (expected {{\"data\": \"text\"}})"))
+}
+
+/// The body of `POST /api/v1/events/remote`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: String,
+}
+
+fn remote_body(body: &[u8]) -> Result<RemoteBody, String> {
+    serde_json::from_slice::<RemoteBody>(body).map_err(|e| {
+        format!("request body: {e} (expected {{\"type\": \"T\", \"data\": \"text\"}})")
+    })
 }
 
 fn signal_body(body: &[u8]) -> Result<String, String> {
@@ -390,6 +410,15 @@ mod tests {
             panic!("a bad body was taken")
         };
         assert!(why.contains("sig"), "{why}");
+        assert_eq!(
+            route("POST", "/api/v1/events/remote", br#"{"type":"deploy","data":"v2"}"#),
+            plain(Request::Sendcomm { kind: "deploy".into(), data: "v2".into() })
+        );
+        assert!(matches!(
+            route("POST", "/api/v1/events/remote", br#"{"data":"v2"}"#),
+            Route::Invalid { role: Role::Operator, .. }
+        ));
+        assert_eq!(route("GET", "/api/v1/events/remote", b""), Route::MethodNotAllowed("POST"));
         assert!(matches!(
             route("POST", "/api/v1/processes/web/start?wait=maybe", b""),
             Route::Invalid { role: Role::Operator, .. }

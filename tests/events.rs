@@ -1,6 +1,7 @@
 //! The events Kahi produces besides changes of state, as an event listener written from
 //! supervisord's documentation of the protocol and of each event's payload receives them:
-//! ticks, programs' output and capture mode, groups, Kahi running, dependencies.
+//! ticks, programs' output and capture mode, groups, Kahi running, remote communication,
+//! dependencies.
 
 use std::time::{Duration, Instant};
 
@@ -215,4 +216,35 @@ fn groups_come_and_go_with_updates_and_kahi_says_it_runs() {
     assert_eq!(waits[0]["waiting_for"], serde_json::json!(["three (started)"]));
     assert_eq!(waits[1]["waiting_for"], serde_json::json!([]));
     d.wait_state("two", "RUNNING");
+}
+
+/// REMOTE_COMMUNICATION, sent with `kahi ctl sendcomm` and over HTTP, reaches a listener as
+/// supervisord's `type:T` and data; a bad type is refused and sends nothing.
+#[test]
+fn remote_communication_comes_from_ctl_and_http() {
+    let dir = Dir::new("events-remote");
+    let body = listener(&dir, "\"REMOTE_COMMUNICATION\"");
+    let (d, port) = crate::http::start_in(dir, &body);
+    let out = d.ctl(&["sendcomm", "deploy", "v2 is out"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "REMOTE_COMMUNICATION: sent to 1 subscriber\n")
+    );
+    let bad = d.ctl(&["sendcomm", "a:b", "x"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("type:"), "{bad:?}");
+    let (status, _, answer) = crate::http::send_raw(
+        port,
+        "POST",
+        "/api/v1/events/remote",
+        "Content-Type: application/json\r\n",
+        r#"{"type": "restart", "data": "line 1\nline 2"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(serde_json::from_str::<Value>(&answer).unwrap(), serde_json::json!({"taken": 1}));
+    wait_until("both arrived", DEADLINE, || received(&d.dir).len() >= 2);
+    assert_eq!(
+        payloads_of(&d.dir, "REMOTE_COMMUNICATION"),
+        ["type:deploy\nv2 is out", "type:restart\nline 1\nline 2"]
+    );
 }

@@ -5,7 +5,7 @@
 # Process names come from the running daemon: `kahi ctl [-s SOCKET] [-c CONFIG] status
 # --json`, with the -s and -c of the line being completed.
 
-_kahi_ctl_commands="status start stop restart signal pid tail maintail events clear stdin reread update avail shutdown version"
+_kahi_ctl_commands="status start stop restart signal pid tail maintail events clear stdin reread update avail shutdown version sendcomm"
 _kahi_signals="HUP INT QUIT KILL TERM USR1 USR2 ALRM CONT STOP TSTP WINCH ABRT PWR"
 
 # Offers each argument that starts with $cur. Bash splits words at ':', so for GROUP:NAME
@@ -135,6 +135,9 @@ _kahi_ctl() {
 			;;
 		clear)
 			if [[ $cur == -* ]]; then _kahi_offer --help; else _kahi_processes many; fi
+			;;
+		sendcomm)
+			if [[ $cur == -* ]]; then _kahi_offer --help; fi
 			;;
 		pid | stdin)
 			if [[ $cur == -* ]]; then

@@ -44,6 +44,8 @@ pub trait Host {
     fn read_config(&mut self, what: ConfigUse, now: Instant) -> Result<Reply, ApiError>;
     /// Writes to a running process's stdin pipe.
     fn feed_stdin(&mut self, id: ProcId, name: String, data: String) -> Result<Reply, ApiError>;
+    /// Publishes a REMOTE_COMMUNICATION event; returns how many subscribers took it.
+    fn send_remote(&mut self, kind: String, data: String) -> usize;
     /// The Prometheus exposition (it needs the host's I/O state too).
     fn metrics(&mut self, now: Now) -> String;
     /// Begins stopping everything.
@@ -74,6 +76,10 @@ pub fn dispatch<H: Host>(host: &mut H, to: H::Responder, req: Request, now: Now)
         Handled::Stdin { id, name, data } => {
             let reply = host.feed_stdin(id, name, data);
             host.settle(to, reply);
+        }
+        Handled::Remote { kind, data } => {
+            let taken = host.send_remote(kind, data);
+            host.settle(to, Ok(Reply::Sent { taken }));
         }
         Handled::Metrics => {
             let text = host.metrics(now);

@@ -75,6 +75,10 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             }
             Handled::Stdin { id, name, data }
         }
+        Request::Sendcomm { kind, data } => match remote_type(&kind) {
+            Ok(()) => Handled::Remote { kind, data },
+            Err(e) => Handled::Reply(Err(e)),
+        },
         Request::Clear { names } => match clear(sup, &names) {
             Ok((ids, reply)) => Handled::Cleared(ids, reply),
             Err(e) => Handled::Reply(Err(e)),
@@ -97,6 +101,22 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             Ok(types) => Handled::Events(types),
             Err(e) => Handled::Reply(Err(ApiError::new(ErrorCode::BadRequest, e))),
         },
+    }
+}
+
+/// A REMOTE_COMMUNICATION's type goes into its payload's first line, `type:TYPE`, which
+/// listeners split into `key:value` tokens at blanks and colons (supervisord's childutils
+/// does): one word, then, without a colon.
+fn remote_type(kind: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| Err(ApiError::new(ErrorCode::BadRequest, format!("type: {why}")));
+    if kind.is_empty() {
+        return bad("must not be empty");
+    }
+    match kind.chars().find(|c| c.is_whitespace() || c.is_control() || *c == ':') {
+        Some(c) => bad(&format!(
+            "{c:?} is not allowed: the type is one word without colons, as the payload's `type:` token"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -437,4 +457,22 @@ fn clear(sup: &mut Supervisor, names: &[String]) -> Result<(Vec<ProcId>, Reply),
         results.push(NameResult { name: label, outcome: Outcome::Cleared, detail: None });
     }
     Ok((ids, Reply::Results { results }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A REMOTE_COMMUNICATION type must survive a listener's `key:value` split of the
+    /// payload's first line.
+    #[test]
+    fn a_remote_type_is_one_word_without_colons() {
+        assert!(remote_type("deploy").is_ok());
+        assert!(remote_type("v2.1-rc_3").is_ok());
+        for bad in ["", "a b", "a:b", "a\nb", "tab\there"] {
+            let e = remote_type(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadRequest, "{bad:?}");
+            assert!(e.error.starts_with("type: "), "{}", e.error);
+        }
+    }
 }

@@ -97,6 +97,14 @@ pub enum Request {
         #[serde(skip)]
         anonymous: bool,
     },
+    /// Publish a REMOTE_COMMUNICATION event (supervisord's sendRemoteCommEvent): its payload
+    /// is `type:TYPE` and a newline, then `data`.
+    Sendcomm {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        data: String,
+    },
     /// Follow Kahi's events, of the given types (supervisord's names, abstract ones too, or
     /// the short `state`, `health`, `update`, `shutdown`) or of all.
     Events {
@@ -143,7 +151,8 @@ impl Request {
             | Request::Restart { .. }
             | Request::Signal { .. }
             | Request::Stdin { .. }
-            | Request::Clear { .. } => Role::Operator,
+            | Request::Clear { .. }
+            | Request::Sendcomm { .. } => Role::Operator,
             Request::Reread {} | Request::Update {} | Request::Shutdown {} => Role::Admin,
         }
     }
@@ -263,6 +272,10 @@ pub enum Reply {
     },
     Health {
         status: String,
+    },
+    /// An event was published: how many subscribers (listener pools, event streams) took it.
+    Sent {
+        taken: usize,
     },
     /// One of Kahi's events, on a stream of them: its name and data as the HTTP event stream
     /// has them.
@@ -485,6 +498,8 @@ pub enum Handled {
     Shutdown,
     /// Write `data` to the stdin pipe of this running process, then answer.
     Stdin { id: ProcId, name: String, data: String },
+    /// Publish a REMOTE_COMMUNICATION event, then answer.
+    Remote { kind: String, data: String },
 }
 
 #[cfg(test)]
@@ -538,6 +553,9 @@ mod tests {
         assert_eq!(req(r#"{"cmd":"status"}"#).role(), Role::Viewer);
         assert_eq!(req(r#"{"cmd":"clear","names":["web"]}"#).role(), Role::Operator);
         assert_eq!(req(r#"{"cmd":"update"}"#).role(), Role::Admin);
+        let comm = req(r#"{"cmd":"sendcomm","type":"deploy","data":"v2"}"#);
+        assert_eq!(comm, Request::Sendcomm { kind: "deploy".into(), data: "v2".into() });
+        assert_eq!(comm.role(), Role::Operator);
         assert!(req(r#"{"cmd":"ready"}"#).is_probe(true));
         assert!(req(r#"{"cmd":"metrics"}"#).is_probe(false));
         assert!(!req(r#"{"cmd":"metrics"}"#).is_probe(true));

@@ -177,12 +177,14 @@ impl EventLoop {
 
     /// Publishes an event to the bus, and sends it on to the event listeners and the event
     /// streams (HTTP's and the control socket's) that take it.
-    pub(super) fn publish(&mut self, event: Event) {
-        if self.bus.publish(event) > 0 {
+    pub(super) fn publish(&mut self, event: Event) -> usize {
+        let took = self.bus.publish(event);
+        if took > 0 {
             self.dispatch_events();
             self.feed_events();
             self.feed_event_followers();
         }
+        took
     }
 
     /// Sends each event stream what its queue on the bus holds, while its client has taken

@@ -1,8 +1,8 @@
 //! The events the loop produces besides changes of state and health (`perform.rs`): the
 //! supervisor's own (SUPERVISOR_STATE_CHANGE_RUNNING, PROCESS_GROUP_ADDED / _REMOVED), programs'
-//! output (PROCESS_LOG_*, PROCESS_COMMUNICATION_*), the ticks (TICK_5, TICK_60, TICK_3600) and
-//! held starts' waits (KAHI_DEPENDENCY). Each is built only when some subscriber of the bus
-//! takes its type; a tick's timer exists only while one does, so a Kahi nobody listens to
+//! output (PROCESS_LOG_*, PROCESS_COMMUNICATION_*), the ticks (TICK_5, TICK_60, TICK_3600),
+//! held starts' waits (KAHI_DEPENDENCY) and what a client sends (REMOTE_COMMUNICATION). Each
+//! is built only when some subscriber of the bus takes its type; a tick's timer exists only while one does, so a Kahi nobody listens to
 //! never wakes up for them.
 
 use std::time::{Duration, Instant, SystemTime};
@@ -112,6 +112,14 @@ impl EventLoop {
                 self.publish(Event::ProcessCommunication { process, pid, stream, data });
             }
         }
+    }
+
+    /// REMOTE_COMMUNICATION, as a client sent it; how many subscribers took it.
+    pub(super) fn publish_remote(&mut self, kind: String, data: String) -> usize {
+        if !self.bus.wants(EventType::RemoteCommunication) {
+            return 0;
+        }
+        self.publish(Event::RemoteCommunication { kind, data })
     }
 
     /// Arms the timer of each tick some subscriber takes, and forgets those nobody takes any

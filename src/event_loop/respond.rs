@@ -186,6 +186,10 @@ impl Host for EventLoop {
         )
     }
 
+    fn send_remote(&mut self, kind: String, data: String) -> usize {
+        self.publish_remote(kind, data)
+    }
+
     fn begin_shutdown(&mut self, now: Instant) {
         self.shutdown(now);
     }

@@ -237,6 +237,8 @@ pub enum Event {
     /// PROCESS_COMMUNICATION_STDOUT, _STDERR: what a program wrote between
     /// `<!--XSUPERVISOR:BEGIN-->` and `<!--XSUPERVISOR:END-->` (capture mode).
     ProcessCommunication { process: ProcessRef, pid: i32, stream: Stream, data: Vec<u8> },
+    /// REMOTE_COMMUNICATION: sent by a client (`kahi ctl sendcomm TYPE DATA`).
+    RemoteCommunication { kind: String, data: String },
     /// PROCESS_GROUP_ADDED, PROCESS_GROUP_REMOVED.
     ProcessGroup { group: String, added: bool },
     /// SUPERVISOR_STATE_CHANGE_RUNNING, or _STOPPING (Kahi begins to shut down).
@@ -264,6 +266,7 @@ impl Event {
             Event::ProcessCommunication { stream: Stream::Stderr, .. } => {
                 EventType::ProcessCommunicationStderr
             }
+            Event::RemoteCommunication { .. } => EventType::RemoteCommunication,
             Event::ProcessGroup { added: true, .. } => EventType::ProcessGroupAdded,
             Event::ProcessGroup { added: false, .. } => EventType::ProcessGroupRemoved,
             Event::SupervisorState { running: true, .. } => EventType::SupervisorStateChangeRunning,
@@ -323,6 +326,9 @@ impl Event {
                         .into_bytes();
                 out.extend_from_slice(data);
                 out
+            }
+            Event::RemoteCommunication { kind, data } => {
+                format!("type:{kind}\n{data}").into_bytes()
             }
             Event::ProcessGroup { group, .. } => format!("groupname:{group}\n").into_bytes(),
             Event::SupervisorState { .. } => Vec::new(),
@@ -488,6 +494,9 @@ mod tests {
         };
         assert_eq!(comm.payload(), b"processname:cat groupname:cat pid:7\n<x/>");
         assert_eq!(comm.kind(), EventType::ProcessCommunicationStdout);
+        let remote = Event::RemoteCommunication { kind: "deploy".into(), data: "v2\nok".into() };
+        assert_eq!(remote.payload(), b"type:deploy\nv2\nok");
+        assert_eq!(remote.kind().parent(), Some(EventType::Event));
         let dep = Event::Dependency {
             process: cat(),
             waiting_for: vec!["db (healthy)".into()],
