@@ -561,6 +561,26 @@ fn events_are_followed_over_the_control_socket_as_over_http() {
     assert_eq!(bad["code"], "BAD_REQUEST", "{bad}");
 }
 
+/// `kahi ctl events` without --types follows no ticks: while it waits, Kahi does not wake up
+/// at all (it did every 5 s when no types meant every type).
+#[test]
+fn a_follower_without_types_leaves_kahi_asleep() {
+    let d = Daemon::start(
+        "ctl-events-asleep",
+        "[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    wait_until("web RUNNING", DEADLINE, || d.status()[0]["state"] == "RUNNING");
+    let f = Follower::start(&d, &[]);
+    // Once it follows, an event sent now and again reaches it.
+    wait_until("the follower hears an event", DEADLINE, || {
+        assert_eq!(d.ctl(&["sendcomm", "ping", "x"]).code, 0);
+        f.lines
+            .recv_timeout(Duration::from_millis(200))
+            .is_ok_and(|l| l.contains("REMOTE_COMMUNICATION"))
+    });
+    crate::events::stays_asleep(&d, "for a follower that took no ticks");
+}
+
 /// A `kahi ctl events` running beside the test: its stdout lines as they come. Killed when
 /// dropped, if it has not ended by then.
 struct Follower {

@@ -83,6 +83,28 @@ fn context_switches(pid: i32) -> u64 {
     total
 }
 
+/// Once the daemon has been quiet for 500 ms, it does not wake up at all for longer than a
+/// TICK_5 period (5.5 s): nothing it serves has a timer.
+pub fn stays_asleep(d: &Daemon, why: &str) {
+    let pid = d.pid();
+    wait_until("no context switch for 500 ms", DEADLINE, || {
+        let at = context_switches(pid);
+        std::thread::sleep(Duration::from_millis(500));
+        context_switches(pid) == at
+    });
+    let (before, t0) = (context_switches(pid), Instant::now());
+    while t0.elapsed() < Duration::from_millis(5500) {
+        assert_eq!(
+            context_switches(pid),
+            before,
+            "woke up {why}, {:?} in:\n{}",
+            t0.elapsed(),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A TICK_5 listener gets `when:` multiples of 5, five apart, as the wall clock reaches them;
 /// once an update removes it, the tick's timer goes too: over more than a period, the daemon
 /// does not wake up at all (the idle test's positive twin).
@@ -106,23 +128,7 @@ fn tick_5_comes_on_multiples_of_5_only_while_a_listener_takes_it() {
     update(&d, "");
     wait_until("the listener is gone", DEADLINE, || d.status().is_empty());
     let ticks = payloads_of(&d.dir, "TICK_5").len();
-    let pid = d.pid();
-    wait_until("no context switch for 500 ms", DEADLINE, || {
-        let at = context_switches(pid);
-        std::thread::sleep(Duration::from_millis(500));
-        context_switches(pid) == at
-    });
-    let (before, t0) = (context_switches(pid), Instant::now());
-    while t0.elapsed() < Duration::from_millis(5500) {
-        assert_eq!(
-            context_switches(pid),
-            before,
-            "woke up with no tick taken, {:?} in:\n{}",
-            t0.elapsed(),
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    stays_asleep(&d, "with no tick taken");
     assert_eq!(payloads_of(&d.dir, "TICK_5").len(), ticks, "no tick after the listener went");
 }
 

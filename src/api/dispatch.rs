@@ -34,7 +34,8 @@ pub trait Host {
     fn clear_log_files(&mut self, ids: &[ProcId]);
     /// Sends a log from `offset` on, then every new byte.
     fn follow(&mut self, to: Self::Responder, log: LogSource, offset: u64, encoding: Encoding);
-    /// Sends Kahi's events of these types (all when empty) as they come.
+    /// Sends Kahi's events of these types as they come (a client that named none has
+    /// `stream::DEFAULT_TYPES`).
     fn follow_events(&mut self, to: Self::Responder, types: Vec<crate::events::EventType>);
     /// Sends a range of a log, whole or in pieces as the framing wants.
     fn send_log(&mut self, to: Self::Responder, read: LogRead, now: Now);

@@ -483,7 +483,7 @@ pub enum Handled {
     ReplyThenWait(Reply, Waiter),
     /// Follow a log: send what is there, then every new byte.
     Follow { log: LogSource, offset: u64, encoding: Encoding },
-    /// Follow the events of these types (all when empty).
+    /// Follow the events of these types.
     Events(Vec<crate::events::EventType>),
     /// Bytes `from..end` of a process's log were asked for (`skipped` before `from` were
     /// overwritten): the transport reads them whole or in pieces, as its framing wants.

@@ -21,8 +21,26 @@ pub fn event_type(name: &str) -> Option<EventType> {
     EventType::of_stream_name(name).or_else(|| EventType::from_name(&name.to_ascii_uppercase()))
 }
 
-/// The types a client names, or what is wrong with one of them.
+/// What a client follows when it names no type: every event but the periodic and the
+/// voluminous ones (TICK_*, PROCESS_LOG_*), which it names to get (EVENT takes all). Without
+/// this, a `kahi ctl events` left open would wake Kahi every 5 s for ticks it never asked
+/// for, and have every enabled program's output built into events.
+pub const DEFAULT_TYPES: [EventType; 8] = [
+    EventType::ProcessState,
+    EventType::ProcessGroup,
+    EventType::SupervisorStateChange,
+    EventType::ProcessCommunication,
+    EventType::RemoteCommunication,
+    EventType::KahiHealth,
+    EventType::KahiDependency,
+    EventType::KahiUpdate,
+];
+
+/// The types a client names ([`DEFAULT_TYPES`] when none), or what is wrong with one of them.
 pub fn event_types(names: &[String]) -> Result<Vec<EventType>, String> {
+    if names.is_empty() {
+        return Ok(DEFAULT_TYPES.to_vec());
+    }
     names
         .iter()
         .map(|n| {
@@ -181,6 +199,24 @@ mod tests {
             oom_killed: false,
         };
         Event::ProcessState { change, ts: "2026-01-01T00:00:00.000Z".into() }
+    }
+
+    /// A client that names no type takes every event but ticks and output, which it names
+    /// to get.
+    #[test]
+    fn no_types_is_all_but_ticks_and_output() {
+        let default = event_types(&[]).unwrap();
+        for t in EventType::ALL {
+            let taken = default.iter().any(|d| t.is_a(*d));
+            let periodic_or_output = t.is_a(EventType::Tick) || t.is_a(EventType::ProcessLog);
+            let abstract_only =
+                matches!(t, EventType::Event | EventType::Tick | EventType::ProcessLog);
+            if !abstract_only {
+                assert_eq!(taken, !periodic_or_output, "{}", t.name());
+            }
+        }
+        let all = event_types(&["EVENT".to_string()]).unwrap();
+        assert!(all.iter().any(|d| EventType::Tick5.is_a(*d)));
     }
 
     #[test]
