@@ -30,6 +30,7 @@ TARGETS = {
     "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
     "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
     "log_vs_supervisord": ("log throughput, Kahi / supervisord", "x", 1.0, ">"),
+    "events_vs_supervisord": ("events to a listener, Kahi / supervisord", "x", 1.0, ">"),
     "deps_200_ratio": ("200 programs, dependency diamond / independent", "x", 1.5, "<="),
     "http_rps": ("HTTP process list, 100 programs, rate", "req/s", 18000.0, ">="),
     "http_p99": ("HTTP process list, 100 programs, p99", "ms", 10.0, "<"),

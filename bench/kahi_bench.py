@@ -25,6 +25,12 @@ Measures the release binary against its targets:
      figure is Kahi / cat; median of 3 launches of each, alternating. The writer alone to
      /dev/null is timed too, to show it is not the bottleneck. Files in --scratch.
 
+Events: one program writes 100,000 lines of 100 bytes (one write each) with
+stdout_events_enabled, and one event listener (bench/ev_listener.py, written from supervisord's
+documented protocol) takes PROCESS_LOG_STDOUT; MB/s and events/s from the first write until the
+listener holds every byte, for Kahi and for supervisord (when installed), alternating, median
+of 3 each; the figure is Kahi / supervisord.
+
 Crash loop: one program that exits 1 at once (`/bin/sh -c 'echo >> FILE; exit 1'`,
 startsecs = 0, autorestart = true, the restart guard's defaults); after a 3 s warm-up, starts
 per second (lines in FILE) and the daemon's CPU % (utime + stime from /proc) over 10 s;
@@ -62,7 +68,7 @@ per figure instead; restart's kills and ctl's queries stay), and writes FILE (do
 than 1: Kahi is better) and where Kahi is not ahead.
 
 The scenarios live beside this file, one module per kind: common.py (result lines, /proc, one
-daemon), scenarios.py, logs.py, http_load.py, peers.py (the comparison and its report).
+daemon), scenarios.py, logs.py, events.py, http_load.py, peers.py (the comparison and its report).
 
 Result lines go to stdout; samples and notes to stderr. Every daemon runs in its own
 directory under --scratch and its own session; at the end it is stopped with SIGTERM (it
@@ -91,6 +97,7 @@ from common import (
 )
 from scenarios import crash_loop, dependencies, hundred, restart, scale, startup_and_rss1000
 from logs import log_throughput
+from events import listener_throughput
 from peers import kahi_commit, machine, markdown, run_peers, versus_supervisord
 from http_load import http_load
 
@@ -171,6 +178,7 @@ def main():
         opts.http_runs, opts.http_secs = 1, 3
         opts.deps_runs = 1
         opts.scale_n = 2000
+        opts.event_lines, opts.event_runs = 20000, 1
         opts.peers = None
     else:
         opts.startup_runs, opts.hundred_runs, opts.idle_settle, opts.idle_secs = 3, 3, 5, 10
@@ -180,6 +188,7 @@ def main():
         opts.http_runs, opts.http_secs = 3, 10
         opts.deps_runs = 3
         opts.scale_n = 10000
+        opts.event_lines, opts.event_runs = 100000, 3
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 4096:
@@ -224,6 +233,7 @@ def main():
     out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
     out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")
     log_throughput(out, opts)
+    listener_throughput(out, opts)
     dependencies(out, opts)
     http_load(out, opts)
     scale(out, opts)

@@ -15,6 +15,9 @@
 #      Kahi copies it to stdout_logfile (no rotation); MB/s from the writer's first write
 #      until the file holds every byte (checked exactly), against `writer | cat > file` on
 #      the same disk (the scratch dir's); the figure is Kahi / cat (median of 5 each, alternating);
+#   6b. events: a program's 100,000 lines as PROCESS_LOG_STDOUT events to one listener
+#      (bench/ev_listener.py), MB/s and events/s until it holds every byte, Kahi against
+#      supervisord on the same scenario (median of 3 each, alternating);
 #   7. dependencies: 200 independent programs against 200 in a diamond (root, 198 branches,
 #      a sink), time until all RUNNING (median of 3 each), the diamond's order checked from
 #      the start times;
