@@ -253,24 +253,40 @@ fn send_all(stream: &UnixStream, mut buf: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Prints a reply; the exit status it means. Written through one buffer, flushed once: a
+/// status of 100 processes is one write, not one per line.
 fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
-    let mut out = std::io::stdout().lock();
-    let w = |out: &mut std::io::StdoutLock<'_>, s: &str| -> Result<(), String> {
-        out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
-    };
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let code = print_to(&mut out, request, reply, json)?;
+    out.flush().map_err(|e| format!("unable to write: {e}"))?;
+    Ok(code)
+}
+
+fn w(out: &mut impl Write, s: &str) -> Result<(), String> {
+    out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
+}
+
+fn print_to(
+    out: &mut impl Write,
+    request: &Request,
+    reply: Reply,
+    json: bool,
+) -> Result<i32, String> {
     match reply {
         Reply::Status { processes, unknown } => {
             if json {
                 let text = serde_json::to_string_pretty(&processes).map_err(|e| e.to_string())?;
-                w(&mut out, &format!("{text}\n"))?;
+                w(out, &format!("{text}\n"))?;
             } else {
                 let width = processes.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
                 for p in &processes {
                     let row =
                         format!("{:<width$} {:<10} {}", p.name, p.state.name(), p.description);
-                    w(&mut out, &format!("{}\n", row.trim_end()))?;
+                    w(out, &format!("{}\n", row.trim_end()))?;
                 }
             }
+            // The table before the errors, as they come on a terminal.
+            out.flush().map_err(|e| format!("unable to write: {e}"))?;
             for n in &unknown {
                 eprintln!("{n}: ERROR (no such process)");
             }
@@ -285,21 +301,21 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
         }
         Reply::Results { results } => {
             for r in &results {
-                w(&mut out, &format!("{}\n", result_line(r)))?;
+                w(out, &format!("{}\n", result_line(r)))?;
             }
             Ok(results.iter().map(|r| r.outcome.exit_code()).max().unwrap_or(exit::OK))
         }
         Reply::Sent { taken } => {
             let s = if taken == 1 { "" } else { "s" };
-            w(&mut out, &format!("REMOTE_COMMUNICATION: sent to {taken} subscriber{s}\n"))?;
+            w(out, &format!("REMOTE_COMMUNICATION: sent to {taken} subscriber{s}\n"))?;
             Ok(exit::OK)
         }
         Reply::Written { name, bytes } => {
-            w(&mut out, &format!("{name}: {bytes} bytes written\n"))?;
+            w(out, &format!("{name}: {bytes} bytes written\n"))?;
             Ok(exit::OK)
         }
         Reply::Pid { pid } => {
-            w(&mut out, &format!("{pid}\n"))?;
+            w(out, &format!("{pid}\n"))?;
             Ok(if pid == 0 { exit::NOT_RUNNING } else { exit::OK })
         }
         Reply::Log { data, skipped, encoding, .. } => {
@@ -307,7 +323,7 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
                 eprintln!("kahi: {skipped} earlier bytes were overwritten in the ring buffer");
             }
             match encoding {
-                crate::api::Encoding::Text => w(&mut out, &data)?,
+                crate::api::Encoding::Text => w(out, &data)?,
                 crate::api::Encoding::Base64 => {
                     use base64::Engine;
                     let bytes = base64::engine::general_purpose::STANDARD
@@ -327,31 +343,31 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
                 ("available", "changed", "disappeared")
             };
             for n in &changes.added {
-                w(&mut out, &format!("{n}: {a}\n"))?;
+                w(out, &format!("{n}: {a}\n"))?;
             }
             for n in &changes.changed {
-                w(&mut out, &format!("{n}: {c}\n"))?;
+                w(out, &format!("{n}: {c}\n"))?;
             }
             for n in &changes.removed {
-                w(&mut out, &format!("{n}: {r}\n"))?;
+                w(out, &format!("{n}: {r}\n"))?;
             }
             if changes.added.is_empty() && changes.changed.is_empty() && changes.removed.is_empty()
             {
-                w(&mut out, "No config updates to processes\n")?;
+                w(out, "No config updates to processes\n")?;
             }
             Ok(exit::OK)
         }
         Reply::Avail { programs } => {
             if json {
                 let text = serde_json::to_string_pretty(&programs).map_err(|e| e.to_string())?;
-                w(&mut out, &format!("{text}\n"))?;
+                w(out, &format!("{text}\n"))?;
             } else {
                 let width = programs.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
                 for p in &programs {
                     let used = if p.in_use { "in use" } else { "avail" };
                     let auto = if p.autostart { "auto" } else { "manual" };
                     w(
-                        &mut out,
+                        out,
                         &format!(
                             "{:<width$} {used:<9} {auto:<9} {}:{}\n",
                             p.name, p.priority, p.priority
@@ -362,26 +378,26 @@ fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
             Ok(exit::OK)
         }
         Reply::Version { version } => {
-            w(&mut out, &format!("{version}\n"))?;
+            w(out, &format!("{version}\n"))?;
             Ok(exit::OK)
         }
         Reply::Shutdown { message } => {
-            w(&mut out, &format!("{message}\n"))?;
+            w(out, &format!("{message}\n"))?;
             Ok(exit::OK)
         }
         Reply::Event { data, .. } => {
             let line = if json { data.to_string() } else { crate::api::event_line(&data) };
-            w(&mut out, &format!("{line}\n"))?;
+            w(out, &format!("{line}\n"))?;
             Ok(exit::OK)
         }
         Reply::Metrics { text } => {
-            w(&mut out, &text)?;
+            w(out, &text)?;
             Ok(exit::OK)
         }
         // What no command of kahi ctl asks for: as JSON.
         other => {
             let text = serde_json::to_string_pretty(&other).map_err(|e| e.to_string())?;
-            w(&mut out, &format!("{text}\n"))?;
+            w(out, &format!("{text}\n"))?;
             Ok(exit::OK)
         }
     }
