@@ -585,27 +585,9 @@ impl<'s> Loader<'s, '_> {
             if name != "events" {
                 return;
             }
-            let Some(names) = loader.strings(at, v) else {
-                ok = false;
-                return;
-            };
-            if names.is_empty() {
-                loader.error(at, "must name at least one event type");
-                ok = false;
-            }
-            for n in names {
-                match crate::events::EventType::from_name(&n) {
-                    Some(t) if !l.events.contains(&t) => l.events.push(t),
-                    Some(_) => {}
-                    None => {
-                        let all = crate::events::EventType::ALL.map(|t| t.name());
-                        let hint = super::validate::closest(&n, all.into_iter())
-                            .map(|c| format!("; did you mean {c:?}?"))
-                            .unwrap_or_default();
-                        loader.error(at, format!("unknown event type {n:?}{hint}"));
-                        ok = false;
-                    }
-                }
+            match loader.event_types(at, v) {
+                Some(types) => l.events = types,
+                None => ok = false,
             }
         });
         if !own.contains_key("events") {
@@ -614,6 +596,37 @@ impl<'s> Loader<'s, '_> {
         }
         spec.stdin_pipe = true;
         ok.then_some(l)
+    }
+
+    /// A list of event types by name (`events` of a listener or a webhook): at least one,
+    /// each known (an unknown one gets a "did you mean"), duplicates kept once.
+    pub(super) fn event_types(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+    ) -> Option<Vec<crate::events::EventType>> {
+        let names = self.strings(at, v)?;
+        let mut ok = true;
+        if names.is_empty() {
+            self.error(at, "must name at least one event type");
+            ok = false;
+        }
+        let mut types = Vec::new();
+        for n in names {
+            match crate::events::EventType::from_name(&n) {
+                Some(t) if !types.contains(&t) => types.push(t),
+                Some(_) => {}
+                None => {
+                    let all = crate::events::EventType::ALL.map(|t| t.name());
+                    let hint = super::validate::closest(&n, all.into_iter())
+                        .map(|c| format!("; did you mean {c:?}?"))
+                        .unwrap_or_default();
+                    self.error(at, format!("unknown event type {n:?}{hint}"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(types)
     }
 
     /// What a listener may not set: its stdin and stdout are the protocol's, and it runs as a
