@@ -30,6 +30,7 @@ mod process;
 mod supervisor;
 mod sys;
 mod timefmt;
+mod webhooks;
 
 /// The version, as `kahi version` and the API report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -260,6 +260,23 @@ pub fn render(
     out
 }
 
+/// `kahi_webhook_deliveries_total`, appended to the exposition: per webhook, its events by
+/// outcome (in the order of [`crate::webhooks::OUTCOMES`]).
+pub fn webhooks(out: &mut String, counts: &[(String, [u64; 4])]) {
+    family(
+        out,
+        "kahi_webhook_deliveries_total",
+        "counter",
+        "Webhook events by outcome: delivered (2xx), failed (given up after the last retry), dropped (the queue was full), and retried (attempts made again).",
+    );
+    for (name, counts) in counts {
+        for (outcome, n) in crate::webhooks::OUTCOMES.iter().zip(counts) {
+            let labels = format!("outcome=\"{outcome}\",webhook=\"{}\"", escape(name));
+            sample(out, "kahi_webhook_deliveries_total", &labels, n);
+        }
+    }
+}
+
 fn process_labels(e: &Entry) -> String {
     format!(
         "process=\"{}\",group=\"{}\",program=\"{}\"",

@@ -37,6 +37,7 @@ fn label(section: Section) -> &'static str {
         Section::Healthcheck => "[programs.NAME.healthcheck]",
         Section::Group => "[groups.NAME]",
         Section::Listener => "[eventlisteners.NAME]",
+        Section::Webhook => "[webhooks.NAME]",
     }
 }
 
@@ -193,6 +194,7 @@ fn key_section(heading: &str) -> Option<Section> {
         Section::Healthcheck,
         Section::Group,
         Section::Listener,
+        Section::Webhook,
     ]
     .into_iter()
     .find(|s| label(*s).eq_ignore_ascii_case(heading))
@@ -349,6 +351,7 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
                 Some(("programs", _)) => Some(Section::Program),
                 Some(("groups", _)) => Some(Section::Group),
                 Some(("eventlisteners", _)) => Some(Section::Listener),
+                Some(("webhooks", _)) => Some(Section::Webhook),
                 _ => {
                     problems.push(format!("{EXAMPLE}:{}: unknown table {line}", i + 1));
                     None

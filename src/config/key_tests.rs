@@ -72,6 +72,10 @@ fn with(k: &Key, line: &str) -> (String, String) {
             let base = others(&[("command", "\"/bin/sh\""), ("events", "[\"EVENT\"]")]);
             (format!("[eventlisteners.l]\n{base}{line}\n"), format!("eventlisteners.l.{name}"))
         }
+        Section::Webhook => {
+            let base = others(&[("url", "\"http://127.0.0.1:1/\""), ("events", "[\"EVENT\"]")]);
+            (format!("{program}[webhooks.w]\n{base}{line}\n"), format!("webhooks.w.{name}"))
+        }
     }
 }
 
@@ -156,6 +160,10 @@ fn the_default_in_the_schema_is_what_an_absent_key_gets() {
             "expect_body",
             "events",
             "programs",
+            "url",
+            "events",
+            "secret",
+            "ca_file",
         ]
     );
     assert!(checked >= 60, "only {checked} defaults checked");

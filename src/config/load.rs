@@ -190,7 +190,7 @@ impl<'s> Loader<'s, '_> {
                 }
                 "server" => server = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
                 "logging" => logging = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
-                "programs" | "eventlisteners" | "groups" => {}
+                "programs" | "eventlisteners" | "groups" | "webhooks" => {}
                 other => self.unknown(&at, k.span(), Section::Root, other),
             }
         }
@@ -205,6 +205,7 @@ impl<'s> Loader<'s, '_> {
         let (programs, groups) = self.collect_programs_and_groups();
         let (mut processes, infos) = self.programs(programs, &groups);
         self.check_dependencies(&mut processes);
+        let webhooks = self.webhooks();
 
         if !self.errors.is_empty() {
             // In reading order: the main file first, then each included file, line by line.
@@ -224,7 +225,7 @@ impl<'s> Loader<'s, '_> {
             });
         }
         let notes = std::mem::take(&mut self.notes);
-        Ok(Config { file, server, logging, processes, programs: infos, notes })
+        Ok(Config { file, server, logging, processes, programs: infos, notes, webhooks })
     }
 
     /// Parses one file; a syntax error is recorded.
@@ -257,9 +258,9 @@ impl<'s> Loader<'s, '_> {
         for (k, v) in root.iter() {
             let at = self.at(doc, v, k.get_ref());
             match k.get_ref().as_ref() {
-                "programs" | "eventlisteners" | "groups" => {}
+                "programs" | "eventlisteners" | "groups" | "webhooks" => {}
                 "include" | "server" | "logging" => {
-                    self.error(&at, "only the main file may set this; included files hold [programs.*], [eventlisteners.*] and [groups.*] tables")
+                    self.error(&at, "only the main file may set this; included files hold [programs.*], [eventlisteners.*], [groups.*] and [webhooks.*] tables")
                 }
                 other => self.unknown(&at, k.span(), Section::Root, other),
             }

@@ -24,6 +24,7 @@ pub mod socket;
 mod tables;
 mod validate;
 mod values;
+mod webhooks;
 pub mod words;
 
 use std::collections::HashMap;
@@ -46,6 +47,9 @@ use program::ProgramDraft;
 use schema::{Read, Section};
 use validate::{check_name, is_bcrypt};
 use values::{describe, line_col, number};
+#[cfg(test)]
+pub use webhooks::parse_url;
+pub use webhooks::{WebhookFormat, WebhookSpec};
 
 /// A fully resolved configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +64,8 @@ pub struct Config {
     pub programs: Vec<ProgramInfo>,
     /// What the checks of [`check`] found: errors for `--check`, warnings for the daemon.
     pub notes: Vec<check::Note>,
+    /// `[webhooks.NAME]`, sorted by name.
+    pub webhooks: Vec<WebhookSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

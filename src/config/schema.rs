@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::program::ProgramDraft;
 use super::server::HttpDraft;
 use super::tables::HealthDraft;
-use super::{HealthAction, Kind, ListenerSpec, Logging, OnFailure, Server};
+use super::{HealthAction, Kind, ListenerSpec, Logging, OnFailure, Server, WebhookSpec};
 
 /// Which table a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum Section {
     Group,
     /// What `[eventlisteners.NAME]` has besides the keys of a program.
     Listener,
+    /// `[webhooks.NAME]`
+    Webhook,
 }
 
 /// One configuration key.
@@ -85,6 +87,7 @@ pub enum Set {
     Logging(Read<Logging>),
     Health(Read<HealthDraft>),
     Listener(Read<ListenerSpec>),
+    Webhook(Read<WebhookSpec>),
 }
 
 impl Set {
@@ -98,6 +101,7 @@ impl Set {
             Set::Logging(_) => Some(Section::Logging),
             Set::Health(_) => Some(Section::Healthcheck),
             Set::Listener(_) => Some(Section::Listener),
+            Set::Webhook(_) => Some(Section::Webhook),
         }
     }
 }
@@ -134,6 +138,7 @@ target!(HttpDraft, Http);
 target!(Logging, Logging);
 target!(HealthDraft, Health);
 target!(ListenerSpec, Listener);
+target!(WebhookSpec, Webhook);
 
 const fn key(
     section: Section,
@@ -165,12 +170,17 @@ const fn health(r: Read<HealthDraft>) -> Set {
 const fn listener(r: Read<ListenerSpec>) -> Set {
     Set::Listener(r)
 }
+const fn webhook(r: Read<WebhookSpec>) -> Set {
+    Set::Webhook(r)
+}
 
 /// The values of the `Choice` keys, in the order of their names.
 const KINDS: [Kind; 4] = [Kind::Simple, Kind::Oneshot, Kind::Notify, Kind::Socket];
 const ON_FAILURE: [OnFailure; 3] = [OnFailure::Stop, OnFailure::Restart, OnFailure::Ignore];
 const HEALTH_ACTIONS: [HealthAction; 3] =
     [HealthAction::Restart, HealthAction::Stop, HealthAction::None];
+const FORMATS: [super::WebhookFormat; 2] =
+    [super::WebhookFormat::Json, super::WebhookFormat::Slack];
 
 use Read::*;
 use Section::*;
@@ -611,6 +621,46 @@ pub const KEYS: &[Key] = &[
         "Default priority of the group's programs that do not set their own.",
         Some("priority"),
         Custom),
+    key(Webhook, "url", "string (an http:// or https:// URL)", "required",
+        "Where each event is POSTed. An https URL names its host (the certificate is verified against the name, with the system's certificates and ca_file); the host is looked up at each delivery, by the delivery thread.",
+        None,
+        Custom),
+    key(Webhook, "events", "array of strings", "required",
+        "The event types the webhook takes, as the events of [eventlisteners.NAME]: supervisord's names, Kahi's (KAHI_HEALTH, KAHI_DEPENDENCY, KAHI_UPDATE), or an abstract type that takes every type under it.",
+        None,
+        Custom),
+    key(Webhook, "headers", "table of strings", "{}",
+        "Header lines added to each request (Authorization, say); Content-Type and User-Agent may be replaced, Host, Content-Length, Transfer-Encoding, Connection and X-Kahi-Signature may not.",
+        None,
+        Custom),
+    key(Webhook, "secret", "string", "none: unsigned",
+        "Sign each body: X-Kahi-Signature: sha256= and the hex HMAC-SHA256 of the body with this key, as GitHub signs its webhooks. ${VAR} keeps it out of the file.",
+        None,
+        Custom),
+    key(Webhook, "format", "\"json\" or \"slack\"", "\"json\"",
+        "The body: Kahi's JSON object (see WEBHOOKS), or Slack's {\"text\": ...}, a readable line, which most chat tools take.",
+        None,
+        webhook(Choice(&["json", "slack"], |w, i| w.format = FORMATS[i]))),
+    key(Webhook, "timeout", "number > 0 (seconds)", "10",
+        "How long one attempt may take: looking the host up, connecting, sending, and reading the status line.",
+        None,
+        webhook(Seconds(|w, d| w.timeout = d))),
+    key(Webhook, "retries", "integer from 0 to 100", "3",
+        "Attempts after a failed one (an error, or a status other than 2xx), each after a wait twice as long as the one before; then the event is given up, counted as failed.",
+        None,
+        webhook(Int(0, 100, |w, n| w.retries = n as u32))),
+    key(Webhook, "retry_backoff", "number >= 0 (seconds)", "1",
+        "The wait before the first retry (then 2, 4, 8 ... times it, at most 5 minutes).",
+        None,
+        webhook(Seconds(|w, d| w.retry_backoff = d))),
+    key(Webhook, "queue_size", "integer from 1 to 1000000", "1000",
+        "Events waiting for delivery at most, while the receiver is slow or down; past it the oldest is dropped (counted as dropped).",
+        None,
+        webhook(Int(1, 1_000_000, |w, n| w.queue_size = n as usize))),
+    key(Webhook, "ca_file", "string (a path)", "none: the system's certificates only",
+        "A PEM file of certificates trusted besides the system's (/etc/ssl/certs/ca-certificates.crt or the like, or SSL_CERT_FILE), for a receiver with a private CA. Relative to the file that names it.",
+        None,
+        Custom),
 ];
 
 /// The entry of `name` in `section`, if there is one.
@@ -626,7 +676,7 @@ pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
 /// The tables a section holds besides its keys, each a section of its own.
 pub fn tables(section: Section) -> &'static [&'static str] {
     match section {
-        Root => &["server", "logging", "programs", "eventlisteners", "groups"],
+        Root => &["server", "logging", "programs", "eventlisteners", "groups", "webhooks"],
         Server => &["http"],
         _ => &[],
     }
@@ -708,6 +758,7 @@ mod tests {
                 Set::Logging(r) => each(r),
                 Set::Health(r) => each(r),
                 Set::Listener(r) => each(r),
+                Set::Webhook(r) => each(r),
                 Set::Custom => {}
             }
         }

@@ -229,6 +229,7 @@ impl EventLoop {
             if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
                 self.sync_sockets();
                 self.sync_pools();
+                self.sync_webhooks();
                 self.peers.clear();
                 // Processes removed at once (they were not running): close their files.
                 let gone: Vec<ProcId> =

@@ -12,7 +12,8 @@
 //! - `http_serve`: requests the HTTP threads parsed, answered here;
 //! - `listeners`: event listeners' pools, their stdout read as the protocol;
 //! - `produce`: the events besides changes of state: groups, Kahi running, programs' output,
-//!   ticks, remote communication.
+//!   ticks, remote communication;
+//! - `webhooks`: webhooks on the bus, their events handed to their delivery threads.
 //!
 //! There is no periodic tick. The poll timeout is the earliest armed deadline, or none at all,
 //! so an idle Kahi makes no wakeups. A source cut short by the per-iteration read budget is
@@ -31,6 +32,7 @@ mod respond;
 mod run;
 mod sources;
 mod timers;
+mod webhooks;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -178,6 +180,10 @@ pub struct EventLoop {
     cgroups: Option<Option<sys::cgroup::Cgroups>>,
     /// Accept instances that are down, removed once their pipes are read to the end.
     finished_instances: HashSet<ProcId>,
+    /// Wakes the loop from another thread: the HTTP front's, a webhook's (for what it logs).
+    waker: Arc<mio::Waker>,
+    /// The webhooks, each a subscriber of the bus with its delivery thread.
+    webhooks: Vec<webhooks::Hook>,
 }
 
 impl EventLoop {
@@ -190,10 +196,12 @@ impl EventLoop {
         // The spawn's fd slots: low numbers, taken before anything else is opened.
         sys::vfork::prepare();
         let poll = Poll::new()?;
+        // The one waker (mio allows one per poll): the HTTP threads' and the webhooks'.
+        let waker = Arc::new(mio::Waker::new(poll.registry(), sources::HTTP)?);
         let http = if sup.config.server.http.listen.is_empty() {
             None
         } else {
-            let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), sources::HTTP)?);
+            let waker = Arc::clone(&waker);
             Some(Http::start(&sup.config.server.http, waker).map_err(io::Error::other)?)
         };
         let sup_socket = sup.config.server.socket.clone();
@@ -273,6 +281,8 @@ impl EventLoop {
             sockets: Default::default(),
             cgroups: None,
             finished_instances: HashSet::new(),
+            waker,
+            webhooks: Vec::new(),
         })
     }
 

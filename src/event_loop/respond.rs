@@ -177,13 +177,15 @@ impl Host for EventLoop {
 
     fn metrics(&mut self, now: Now) -> String {
         let events = self.event_stats();
-        crate::metrics::render(
+        let mut out = crate::metrics::render(
             &self.sup,
             now,
             &http::counts(),
             &|id, s| self.log_state(id, s),
             &events,
-        )
+        );
+        crate::metrics::webhooks(&mut out, &self.webhook_counts());
+        out
     }
 
     fn send_remote(&mut self, kind: String, data: String) -> usize {

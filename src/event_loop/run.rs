@@ -20,6 +20,7 @@ impl EventLoop {
         self.spawn_until = now + SPAWN_SLICE;
         self.sync_sockets();
         self.sync_pools();
+        self.sync_webhooks();
         // As supervisord: each group added, then RUNNING, then the first starts' changes.
         self.publish_groups();
         self.sup.start_autostart(now);
@@ -103,6 +104,7 @@ impl EventLoop {
             self.remove_instances(now);
             self.feed_daemon_log_followers();
             self.feed_behind(Instant::now());
+            self.feed_webhooks();
             if self.sup.shutdown_complete() {
                 return self.finish();
             }
@@ -165,6 +167,7 @@ impl EventLoop {
         if let Some(http) = &self.http {
             http.drain(Instant::now() + std::time::Duration::from_secs(1));
         }
+        self.drain_webhooks(Instant::now() + std::time::Duration::from_secs(1));
         // The last lines for stdout and stderr: block for them now, then give both back as
         // they were.
         for (fd, flags) in [1, 2].into_iter().zip(self.std_flags) {

@@ -56,6 +56,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
         processes,
         programs: Vec::new(),
         notes: Vec::new(),
+        webhooks: Vec::new(),
     }
 }
 

@@ -645,3 +645,4 @@ fn group_errors() {
 mod errors;
 mod includes;
 mod listeners;
+mod webhooks;
