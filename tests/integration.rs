@@ -22,3 +22,4 @@ mod regression;
 mod reload;
 mod scratch;
 mod spawn;
+mod webhooks;
