@@ -24,6 +24,8 @@ TARGETS = {
     "idle_100": ("idle wakeups, 100 programs", "/s", 0.0, "<="),
     "restart_median": ("restart after kill -9, median", "ms", 10.0, "<"),
     "restart_max": ("restart after kill -9, max", "ms", 10.0, "<"),
+    "restart_webhooks_median": ("restart with 10 webhooks, median", "ms", 10.0, "<"),
+    "restart_webhooks_max": ("restart with 10 webhooks, max", "ms", 10.0, "<"),
     "crash_rate": ("crash loop, starts per second", "/s", 1.0, "<="),
     "crash_cpu": ("crash loop, daemon CPU", "%", 1.0, "<"),
     "ctl_median": ("ctl status, 100 programs, median", "ms", 5.0, "<"),

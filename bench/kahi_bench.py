@@ -14,7 +14,8 @@ Measures the release binary against its targets:
   4. restart: `kill -9` of a RUNNING program (autorestart = true, startsecs = 0) until its
      replacement has exec'd (busy poll of /proc); median and max of 20 kills 1.2 s apart
      (each instance has run longer than restart_min_interval, so the restart guard lets
-     it go at once);
+     it go at once); then the same with 10 webhooks on PROCESS_STATE posting to a receiver
+     in this script (each kill: 3 events, 30 POSTs), to show what webhooks cost a restart;
   5. ctl: `kahi ctl -s SOCKET status` with 100 programs, end to end (hyperfine -N,
      3 warm-ups); median and p99;
   6. log: one program (bench/writer.py, startsecs = 0, autorestart = false) writes 1 GiB
@@ -229,6 +230,10 @@ def main():
     rss1000 = startup_and_rss1000(out, opts)
     ctl = hundred(out, opts, rss1000)
     restart(out, opts)
+    restart(out, opts, webhooks=10)
+    if "restart_median" in out.values:
+        ratio = out.values["restart_webhooks_median"] / out.values["restart_median"]
+        out.measure("restart, 10 webhooks / none, median", ratio, "x")
     crash_loop(out, opts)
     out.figure("ctl_median", ctl[0], f"{ctl[2]} runs")
     out.figure("ctl_p99", ctl[1], f"{ctl[2]} runs")

@@ -1,5 +1,6 @@
 """The scenarios of one daemon at a time: start-up and memory, 100 programs (idle, ctl),
-restart after kill -9, the crash loop, 10,000 programs, and dependencies."""
+restart after kill -9 (with and without webhooks), the crash loop, 10,000 programs, and
+dependencies."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import time
 
 from common import (
@@ -122,41 +124,105 @@ def ctl_latency(d, opts):
     return statistics.median(ms), percentile(ms, 99), len(ms)
 
 
-def restart(out, opts):
+# A webhook receiver: answers every POST 204, prints its port, and at SIGTERM the POSTs it
+# got. A process of its own: its threads in this one would take the GIL from the busy poll
+# that times the restarts.
+RECEIVER = """
+import signal, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+count, lock = 0, threading.Lock()
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        global count
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with lock:
+            count += 1
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+# Ten webhooks connect at once: the default listen backlog of 5 would drop SYNs, each then
+# retried a second later.
+ThreadingHTTPServer.request_queue_size = 128
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def done(*_):
+    print(count, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+class Receiver:
+    """The RECEIVER process."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", RECEIVER], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+
+    def close(self):
+        """Ends it; returns the POSTs it got."""
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return int(out.strip() or 0)
+
+
+def restart(out, opts, webhooks=0):
+    """Kills of one program, each timed until its replacement has exec'd; with `webhooks`,
+    that many webhooks on PROCESS_STATE post to a Receiver meanwhile."""
     samples = []
-    with Daemon(opts.kahi, opts.scratch, 1) as d:
-        wait_quiet(opts.quiesce)
-        d.wait_running(d.start())
-        time.sleep(1)
-        want = (d.comm + "\n").encode()
-        for k in range(opts.kills):
-            (old,) = d.programs()
-            known = set(pids())
-            os.kill(old, signal.SIGKILL)
-            t0 = time.perf_counter()
-            new = None
-            # Busy poll. A new pid whose comm is not (yet) ours is read again on the next
-            # scan: between fork and exec the replacement still carries the daemon's name.
-            while new is None:
-                for entry in os.listdir("/proc"):
-                    if entry.isdigit() and int(entry) not in known \
-                            and read_bytes(f"/proc/{entry}/comm", 64) == want:
-                        new = int(entry)
-                        break
-                else:
-                    if time.perf_counter() - t0 > 10:
-                        raise RuntimeError("no replacement within 10 s")
-            dt = time.perf_counter() - t0
-            st = proc_stat(new)
-            if st and st[2] != d.pid:
-                raise RuntimeError(f"pid {new} is named {d.comm} but its parent is {st[2]}")
-            samples.append(dt * 1000)
-            note(f"  kill {k + 1}: {samples[-1]:.2f} ms (pid {old} -> {new})")
-            time.sleep(opts.kill_gap)
-        d.check_alive()
-        note(f"  restart: load {loadavg()}")
-    out.figure("restart_median", statistics.median(samples), f"{len(samples)} kills")
-    out.figure("restart_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
+    receiver = Receiver() if webhooks else None
+    tables = None
+    if receiver:
+        def tables(d):
+            t = f'\n[programs.p0]\ncommand = "{d.exe} 1000000"\nautorestart = true\nstartsecs = 0\n'
+            for i in range(webhooks):
+                t += (f'\n[webhooks.w{i}]\nurl = "http://127.0.0.1:{receiver.port}/w{i}"\n'
+                      'events = ["PROCESS_STATE"]\n')
+            return t
+    posts = None
+    try:
+        with Daemon(opts.kahi, opts.scratch, 1, tables=tables) as d:
+            wait_quiet(opts.quiesce)
+            d.wait_running(d.start())
+            time.sleep(1)
+            want = (d.comm + "\n").encode()
+            for k in range(opts.kills):
+                (old,) = d.programs()
+                known = set(pids())
+                os.kill(old, signal.SIGKILL)
+                t0 = time.perf_counter()
+                new = None
+                # Busy poll. A new pid whose comm is not (yet) ours is read again on the next
+                # scan: between fork and exec the replacement still carries the daemon's name.
+                while new is None:
+                    for entry in os.listdir("/proc"):
+                        if entry.isdigit() and int(entry) not in known \
+                                and read_bytes(f"/proc/{entry}/comm", 64) == want:
+                            new = int(entry)
+                            break
+                    else:
+                        if time.perf_counter() - t0 > 10:
+                            raise RuntimeError("no replacement within 10 s")
+                dt = time.perf_counter() - t0
+                st = proc_stat(new)
+                if st and st[2] != d.pid:
+                    raise RuntimeError(f"pid {new} is named {d.comm} but its parent is {st[2]}")
+                samples.append(dt * 1000)
+                note(f"  kill {k + 1}: {samples[-1]:.2f} ms (pid {old} -> {new})")
+                time.sleep(opts.kill_gap)
+            d.check_alive()
+            note(f"  restart: load {loadavg()}")
+    finally:
+        if receiver:
+            posts = receiver.close()
+    key, detail = "restart", ""
+    if receiver:
+        key, detail = "restart_webhooks", f"; {posts} POSTs received"
+    out.figure(f"{key}_median", statistics.median(samples), f"{len(samples)} kills{detail}")
+    out.figure(f"{key}_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
 
 
 def cpu_seconds(pid):
