@@ -61,7 +61,7 @@ fn deliver(
     failing: &mut bool,
 ) -> bool {
     let name = &spec.name;
-    let mut wait = spec.retry_backoff;
+    let mut wait = spec.retry_backoff.min(BACKOFF_MAX);
     for attempt in 0..=spec.retries {
         let error = match post(spec, tls, job) {
             Ok(status) if (200..300).contains(&status) => {
