@@ -13,7 +13,8 @@ use crate::supervisor::{ProcId, Stream};
 pub(super) const SIGNALS: Token = Token(0);
 pub(super) const CONTROL: Token = Token(1);
 pub(super) const STDOUT: Token = Token(2);
-/// The HTTP threads have parsed requests for the loop.
+/// The HTTP threads have parsed requests for the loop, or another thread (HTTP, a webhook's)
+/// logged.
 pub(super) const HTTP: Token = Token(3);
 pub(super) const STDERR: Token = Token(4);
 /// sd_notify messages from programs of type notify.
@@ -29,7 +30,7 @@ pub(super) enum Source {
     Control,
     /// Kahi's stdout or stderr has room again.
     Console,
-    /// The HTTP threads' waker.
+    /// The loop's waker: the HTTP threads', the webhooks' threads'.
     Http,
     /// The NOTIFY_SOCKET.
     Notify,
