@@ -176,3 +176,58 @@ impl Webhook {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A webhook without its thread: what the loop's end does to the queue.
+    fn idle(queue_size: usize) -> Webhook {
+        let spec = WebhookSpec { queue_size, ..WebhookSpec::default() };
+        let queue =
+            Queue { jobs: VecDeque::new(), spec: Arc::new(spec), closed: false, busy: false };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(queue),
+            cond: Condvar::new(),
+            counters: Counters::default(),
+        });
+        Webhook { shared }
+    }
+
+    fn serials(w: &Webhook) -> Vec<u64> {
+        w.shared.lock().jobs.iter().map(|j| j.serial).collect()
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_and_counts_them() {
+        let w = idle(3);
+        for serial in 1..=5 {
+            w.push(Job { event: "TICK_5", serial, body: Vec::new() });
+        }
+        assert_eq!(serials(&w), [3, 4, 5]);
+        assert_eq!(w.counts(), [0, 0, 2, 0]);
+        // Dropped on the bus before the queue: counted too.
+        w.dropped(4);
+        assert_eq!(w.counts()[2], 6);
+        // A smaller queue_size keeps the newest.
+        w.reconfigure(WebhookSpec { queue_size: 1, ..WebhookSpec::default() });
+        assert_eq!(serials(&w), [5]);
+        assert_eq!(w.counts()[2], 8);
+        // Removed: what waits is dropped.
+        assert_eq!(w.close(), 1);
+        assert_eq!(w.counts(), [0, 0, 9, 0]);
+        assert!(w.shared.lock().closed);
+    }
+
+    #[test]
+    fn drain_returns_at_its_deadline_when_the_queue_does_not_empty() {
+        let w = idle(3);
+        w.push(Job { event: "TICK_5", serial: 1, body: Vec::new() });
+        let t0 = Instant::now();
+        w.drain(t0 + std::time::Duration::from_millis(50));
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(50));
+        // An empty queue with nothing in hand: at once.
+        w.close();
+        w.drain(Instant::now() + std::time::Duration::from_secs(60));
+    }
+}
