@@ -487,3 +487,31 @@ fn reload_adds_changes_and_removes_webhooks() {
     assert!(!metrics.contains("webhook=\"ops\""), "{metrics}");
     assert_eq!((first.got().len(), second.got().len()), (1, 1));
 }
+
+/// A reload reads ca_file again: the receiver's CA written into the file a webhook already
+/// names is a change, and trusted from then on.
+#[test]
+fn a_reload_reads_ca_file_again() {
+    let dir = Dir::new("webhook-tls-reload");
+    let (ca, tls) = test_ca(&dir);
+    let other = Dir::new("webhook-tls-other");
+    let (other_ca, _) = test_ca(&other);
+    std::fs::copy(&other_ca, dir.join("trust.pem")).unwrap();
+    let receiver = Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap(), always(200), Some(tls));
+    let url = format!("https://localhost:{}/hook", receiver.port);
+    let crash = CRASH.replace("autorestart = false\n", "autorestart = false\nautostart = false\n");
+    let rest = "events = [\"PROCESS_STATE_EXITED\"]\nretries = 0\nca_file = \"trust.pem\"";
+    let d = Daemon::start_in(dir, &format!("{crash}{}", webhook("ops", &url, rest)));
+    let crash_once = || {
+        let _ = d.ctl(&["start", "crash"]);
+        wait_until("crash exited", DEADLINE, || d.state("crash") == "EXITED");
+    };
+    crash_once();
+    wait_until("another CA: failed", DEADLINE, || deliveries(&d, "ops") == [0, 1, 0, 0]);
+    std::fs::copy(&ca, d.dir.join("trust.pem")).unwrap();
+    assert_eq!(d.ctl(&["update"]).code, 0);
+    d.wait_log("webhook ops: changed");
+    crash_once();
+    wait_until("its CA: delivered", DEADLINE, || deliveries(&d, "ops") == [1, 1, 0, 0]);
+    assert_eq!(receiver.got().len(), 1);
+}

@@ -1,7 +1,8 @@
 //! `[webhooks.NAME]`: where events are POSTed over HTTP(S). Read from the main file and from
 //! included ones (a file of its own can keep the secrets apart). The URL is checked here, not
 //! resolved: the delivery worker looks the host up at each delivery, off the loop. A
-//! `ca_file` is read here, so that a missing or empty one is an error of the configuration.
+//! `ca_file` is read here: a missing or empty one is an error of the configuration, and a
+//! reload sees a new certificate in the same file as a change.
 
 use super::*;
 use crate::events::EventType;
@@ -26,6 +27,8 @@ pub struct WebhookSpec {
     pub format: WebhookFormat,
     /// PEM certificates trusted besides the system's, for https.
     pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file`, as it was read.
+    pub ca_certs: Vec<rustls::Certificate>,
     /// Events waiting for delivery at most; past it, the oldest is dropped.
     pub queue_size: usize,
 }
@@ -44,6 +47,7 @@ impl fmt::Debug for WebhookSpec {
             .field("secret", &self.secret.as_ref().map(|_| "****"))
             .field("format", &self.format)
             .field("ca_file", &self.ca_file)
+            .field("ca_certs", &self.ca_certs.len())
             .field("queue_size", &self.queue_size)
             .finish()
     }
@@ -62,6 +66,7 @@ impl Default for WebhookSpec {
             secret: None,
             format: WebhookFormat::Json,
             ca_file: None,
+            ca_certs: Vec::new(),
             queue_size: 1000,
         }
     }
@@ -238,7 +243,10 @@ impl<'s> Loader<'s, '_> {
                     }
                     s => s.map(|s| w.secret = Some(s)),
                 },
-                "ca_file" => l.ca_file(at, v, &vars).map(|p| w.ca_file = Some(p)),
+                "ca_file" => l.ca_file(at, v, &vars).map(|(path, certs)| {
+                    w.ca_file = Some(path);
+                    w.ca_certs = certs;
+                }),
                 // Every other key has its reader in KEYS.
                 _ => Some(()),
             };
@@ -297,12 +305,17 @@ impl<'s> Loader<'s, '_> {
     }
 
     /// `ca_file`: a PEM file of at least one certificate, relative to the file that names it.
-    fn ca_file(&mut self, at: &At, v: &Spanned<DeValue<'s>>, vars: &Vars) -> Option<PathBuf> {
+    fn ca_file(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+        vars: &Vars,
+    ) -> Option<(PathBuf, Vec<rustls::Certificate>)> {
         let s = self.expanded_string(at, v, vars)?;
         let here = self.docs[at.doc].file.parent().unwrap_or(Path::new("/"));
         let path = here.join(&s);
         match crate::webhooks::read_certificates(&path) {
-            Ok(_) => Some(path),
+            Ok(certs) => Some((path, certs)),
             Err(e) => {
                 self.error(at, e);
                 None

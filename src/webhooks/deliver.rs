@@ -148,7 +148,7 @@ fn post(spec: &WebhookSpec, tls: &mut tls::Cache, job: &Job) -> Result<u16, Stri
         _ => e.to_string(),
     };
     if url.https {
-        let config = tls.config(spec.ca_file.as_deref())?;
+        let config = tls.config(&spec.ca_certs)?;
         let name = rustls::ServerName::try_from(url.host.as_str())
             .map_err(|e| format!("{}: {e}", url.host))?;
         let conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;

@@ -1,6 +1,6 @@
 //! The certificates an https webhook trusts: the system's bundle (`SSL_CERT_FILE`, or the
-//! first of the usual places) and its `ca_file`. Read by the delivery thread on its first
-//! https attempt, and again when `ca_file` changes.
+//! first of the usual places), read by the delivery thread on its first https attempt, and
+//! its `ca_file`, read with the configuration.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,29 +39,29 @@ pub fn read_certificates(path: &Path) -> Result<Vec<rustls::Certificate>, String
     Ok(certs)
 }
 
-/// The client configuration, made once per `ca_file`.
+/// The client configuration, made again only when `ca_file`'s certificates change.
 #[derive(Default)]
 pub(super) struct Cache {
-    made: Option<(Option<PathBuf>, Arc<rustls::ClientConfig>)>,
+    made: Option<(Vec<rustls::Certificate>, Arc<rustls::ClientConfig>)>,
 }
 
 impl Cache {
     pub(super) fn config(
         &mut self,
-        ca_file: Option<&Path>,
+        ca_certs: &[rustls::Certificate],
     ) -> Result<Arc<rustls::ClientConfig>, String> {
-        if let Some((file, config)) = &self.made
-            && file.as_deref() == ca_file
+        if let Some((certs, config)) = &self.made
+            && certs == ca_certs
         {
             return Ok(Arc::clone(config));
         }
-        let config = Arc::new(client_config(ca_file)?);
-        self.made = Some((ca_file.map(Path::to_path_buf), Arc::clone(&config)));
+        let config = Arc::new(client_config(ca_certs)?);
+        self.made = Some((ca_certs.to_vec(), Arc::clone(&config)));
         Ok(config)
     }
 }
 
-fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+fn client_config(ca_certs: &[rustls::Certificate]) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     let system = std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)
@@ -72,10 +72,9 @@ fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String>
         // A bundle holds certificates webpki cannot parse now and then: those are skipped.
         roots.add_parsable_certificates(&rustls_pemfile::certs(&mut &pem[..]).unwrap_or_default());
     }
-    if let Some(file) = ca_file {
-        for cert in read_certificates(file)? {
-            roots.add(&cert).map_err(|e| format!("{}: {e:?}", file.display()))?;
-        }
+    for cert in ca_certs {
+        // Each was added to a store once already, when the configuration was loaded.
+        roots.add(cert).map_err(|e| format!("ca_file: {e:?}"))?;
     }
     if roots.is_empty() {
         return Err(
