@@ -254,6 +254,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_remote_communication_carries_its_type_and_data() {
+        let e = Event::RemoteCommunication { kind: "deploy".into(), data: "v2 out".into() };
+        let v: Value =
+            serde_json::from_slice(&render(WebhookFormat::Json, "o", 3, &e, "t", "b")).unwrap();
+        assert_eq!(
+            (&v["event"], &v["type"], &v["data"]),
+            (&"REMOTE_COMMUNICATION".into(), &"deploy".into(), &"v2 out".into())
+        );
+        let v: Value =
+            serde_json::from_slice(&render(WebhookFormat::Slack, "o", 3, &e, "t", "b")).unwrap();
+        assert_eq!(v["text"], "[b] deploy: v2 out");
+    }
+
     /// RFC 4231, test case 2.
     #[test]
     fn the_signature_is_hmac_sha256_in_hex() {
