@@ -79,7 +79,8 @@ impl Ns {
         // It really is PID 1 over there.
         let nspid = proc_field(kahi, "NSpid:").unwrap_or_default();
         assert_eq!(nspid.split_whitespace().last(), Some("1"), "NSpid of Kahi: {nspid:?}");
-        assert!(ns.log().contains("(as PID 1)"), "{}", ns.log());
+        // The socket is bound before the line that says so is logged.
+        wait_until("Kahi says it is PID 1", DEADLINE, || ns.log().contains("(as PID 1)"));
         Some(ns)
     }
 
