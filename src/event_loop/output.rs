@@ -132,17 +132,25 @@ impl EventLoop {
         // (and says so once it drains).
         self.console_off = self.paused;
         let Some(Source::Pipe { fd, .. }) = self.sources.get(token) else { return };
-        let mut data: Vec<u8> = Vec::new();
+        // Read straight into the loop's one buffer, up to the turn's budget: no copy, no
+        // allocation.
+        let mut buf = std::mem::take(&mut self.read_buf);
+        if buf.is_empty() {
+            // Taken by a read further up the stack (none does today): a zero-length read
+            // would look like the end of the pipe.
+            buf = vec![0; PIPE_BUDGET].into_boxed_slice();
+        }
+        let mut len = 0;
         let mut eof = false;
         loop {
-            match nix::unistd::read(fd, &mut self.read_buf[..]) {
+            match nix::unistd::read(fd, &mut buf[len..]) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    data.extend_from_slice(&self.read_buf[..n]);
-                    if data.len() >= PIPE_BUDGET {
+                    len += n;
+                    if len == buf.len() {
                         self.pending_reads.insert(token);
                         break;
                     }
@@ -156,17 +164,19 @@ impl EventLoop {
                 }
             }
         }
+        let data = &buf[..len];
         if protocol {
             // What an instance that is gone wrote is not its successor's to answer.
             if !gone && !data.is_empty() {
-                self.listener_said(id, &data);
+                self.listener_said(id, data);
             }
         } else if !data.is_empty() {
             if self.console_off {
                 self.console_skipped += data.len() as u64;
             }
-            self.output(id, stream, pid, &data);
+            self.output(id, stream, pid, data);
         }
+        self.read_buf = buf;
         if eof {
             self.end_of_output(id, stream, pid);
         }
