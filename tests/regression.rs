@@ -716,3 +716,29 @@ fn a_burst_of_restarts_does_not_hold_up_a_replacement() {
     let out = d.ctl(&["stop", "all"]);
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+/// Regression: restarts went before queued starts, so five programs crash-looping without a
+/// pause (restart_min_interval = 0) kept the restart queue full and held ten others in STARTING
+/// forever, never spawned. Each slice of spawns now starts one queued start at least.
+#[test]
+fn a_crash_loop_does_not_starve_the_start_of_other_programs() {
+    let mut body = String::new();
+    for i in 0..5 {
+        body.push_str(&format!(
+            "[programs.crash{i}]\ncommand = [\"/bin/sh\", \"-c\", \"exit 1\"]\nstartsecs = 0\n\
+             autorestart = true\nrestart_min_interval = 0\nbackoff_reset = 0\n\n"
+        ));
+    }
+    for i in 0..10 {
+        body.push_str(&format!(
+            "[programs.sleeper{i}]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n"
+        ));
+    }
+    let d = Daemon::start("reg-crash-starve", &body);
+    wait_until("every sleeper RUNNING beside the crash loop", DEADLINE, || {
+        let s = d.status();
+        let sleepers =
+            s.iter().filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with("sleeper")));
+        sleepers.filter(|p| p["state"] == "RUNNING").count() == 10
+    });
+}

@@ -203,14 +203,21 @@ impl EventLoop {
 
     /// Queued restarts, then spawns queued by a large start, for a slice of this turn: a full
     /// one whatever else the turn did (a client polling status must not starve the start), and
-    /// one spawn at least (a storm of exits must not either).
+    /// one spawn at least (a storm of exits must not either). A slice begins with one queued
+    /// start, if any: programs crash-looping without a pause keep restarts always queued, and
+    /// must not hold the others' starts back forever.
     pub(super) fn spawn_queued(&mut self) {
         if self.restart_queue.is_empty() && self.spawn_queue.is_empty() {
             return;
         }
         self.spawn_until = Instant::now() + SPAWN_SLICE;
+        let mut start_first = !self.restart_queue.is_empty();
         loop {
-            let Some(id) = self.restart_queue.pop_front().or_else(|| self.spawn_queue.pop_front())
+            let next =
+                if std::mem::take(&mut start_first) { self.spawn_queue.pop_front() } else { None };
+            let Some(id) = next
+                .or_else(|| self.restart_queue.pop_front())
+                .or_else(|| self.spawn_queue.pop_front())
             else {
                 return;
             };
