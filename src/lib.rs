@@ -31,6 +31,7 @@ mod supervisor;
 mod sys;
 mod timefmt;
 mod webhooks;
+mod xmlrpc;
 
 /// The version, as `kahi version` and the API report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
