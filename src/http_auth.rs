@@ -237,6 +237,16 @@ fn count_failure(f: &mut Failures, key: (Option<String>, IpAddr), free: u32, now
     entry.0
 }
 
+/// The role of the client of a request the front let through: every role when no user is
+/// configured, else the role of the user its credentials name (the front checked them).
+pub fn role_of(rq: &Req, users: &[HttpUser]) -> Option<Role> {
+    if users.is_empty() {
+        return Some(Role::Admin);
+    }
+    let (name, _) = decode_basic(authorization(rq)?)?;
+    users.iter().find(|u| u.name == name).map(|u| u.role)
+}
+
 /// The `Authorization` header's value.
 fn authorization(rq: &Req) -> Option<&str> {
     rq.header("Authorization")

@@ -16,6 +16,9 @@ pub enum Route {
     Api(Request, Shape),
     /// The OpenAPI description of these routes.
     OpenApi,
+    /// supervisord's XML-RPC interface (`POST /RPC2`): the calls are in the body, and each
+    /// needs the role of the request it asks, checked once the body is read.
+    Xmlrpc,
     /// A known path with a method it does not take.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -38,6 +41,8 @@ impl Route {
             Route::Api(req, _) => Some(req.role()),
             Route::Invalid { role, .. } => Some(*role),
             Route::OpenApi => Some(Role::Viewer),
+            // A user of any role; each call's own is checked on the loop.
+            Route::Xmlrpc => Some(Role::Viewer),
             Route::MethodNotAllowed(_) | Route::NotFound => {
                 Some(if is_read(method) { Role::Viewer } else { Role::Admin })
             }
@@ -92,6 +97,7 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
         )),
         ["", "metrics"] => get(api(Request::Metrics {}, Shape::Plain)),
         ["", "api", "v1", "openapi.json"] => get(Route::OpenApi),
+        ["", "RPC2"] => post(Route::Xmlrpc),
         ["", "api", "v1", "version"] => get(api(Request::Version {}, Shape::Plain)),
         ["", "api", "v1", "processes"] => {
             get(api(Request::Status { names: Vec::new() }, Shape::Plain))
@@ -499,6 +505,8 @@ mod tests {
         assert_eq!(role("POST", "/api/v1/groups/g/restart?wait=maybe"), Some(Role::Operator));
         assert_eq!(role("POST", "/api/v1/config/reload"), Some(Role::Admin));
         assert_eq!(role("POST", "/api/v1/shutdown"), Some(Role::Admin));
+        assert_eq!(role("POST", "/RPC2"), Some(Role::Viewer));
+        assert_eq!(route("GET", "/RPC2", b""), Route::MethodNotAllowed("POST"));
         // What Kahi does not serve: a viewer to read it, an admin otherwise.
         assert_eq!(role("GET", "/nothing"), Some(Role::Viewer));
         assert_eq!(role("POST", "/nothing"), Some(Role::Admin));

@@ -51,6 +51,7 @@ impl EventLoop {
         let http::Incoming { rq, body, authenticated } = incoming;
         let (mut req, shape) = match http::route(rq.method(), rq.url(), &body) {
             Route::Api(req, shape) => (req, shape),
+            Route::Xmlrpc => return self.xmlrpc_request(rq, &body, now),
             Route::OpenApi => {
                 let a = Answer::raw(200, "application/json", http::OPENAPI.as_bytes());
                 return self.http_send(rq, a);
@@ -96,6 +97,24 @@ impl EventLoop {
             _ => {}
         }
         self.answer_request(Responder::Http(rq, shape), req, now);
+    }
+
+    /// An XML-RPC request: its calls are made one after the other (`respond.rs`), once the
+    /// client is seen to have the role every one of them needs.
+    fn xmlrpc_request(&mut self, rq: http::Req, body: &[u8], now: Instant) {
+        let x = crate::xmlrpc::Exchange::new(rq, body, &self.sup);
+        let need = x.role();
+        match crate::http_auth::role_of(&x.to, &self.sup.config.server.http.users) {
+            Some(role) if role >= need => {
+                self.xmlrpc_start(x, now);
+            }
+            role => {
+                let has = role.map_or("none", |r| r.name());
+                let why = format!("this needs the role {}; the user has {has}", need.name());
+                let answer = Answer::error(&ApiError::new(ErrorCode::Forbidden, why));
+                self.http_send(x.to, answer);
+            }
+        }
     }
 
     /// Hands an answer to the HTTP threads.

@@ -185,6 +185,8 @@ pub struct EventLoop {
     waker: Arc<mio::Waker>,
     /// The webhooks, each a subscriber of the bus with its delivery thread.
     webhooks: Vec<webhooks::Hook>,
+    /// XML-RPC requests with a call to make next.
+    xmlrpc: respond::XmlrpcQueue,
 }
 
 impl EventLoop {
@@ -284,6 +286,7 @@ impl EventLoop {
             finished_instances: HashSet::new(),
             waker,
             webhooks: Vec::new(),
+            xmlrpc: Default::default(),
         })
     }
 

@@ -17,6 +17,7 @@ use crate::events::EventType;
 use crate::http::{self, Shape};
 use crate::piecewise::Piecewise;
 use crate::supervisor::{ProcId, Stream, Supervisor};
+use crate::xmlrpc::{Exchange, Next};
 
 /// Who gets the answer to a request, and how it is framed.
 pub enum Responder {
@@ -24,12 +25,51 @@ pub enum Responder {
     Control(Token),
     /// An HTTP request, and how its reply becomes an answer.
     Http(http::Req, Shape),
+    /// An XML-RPC request (`POST /RPC2`): the reply is its call's value, and its next call
+    /// (a multicall's) is made once it is in.
+    Xmlrpc(Box<Exchange<http::Req>>),
+}
+
+/// XML-RPC requests whose call was answered, waiting for their next (or their response).
+/// They are driven in a loop, not from within the answer, so that a multicall of many calls
+/// answered at once never recurses.
+#[derive(Default)]
+pub struct XmlrpcQueue {
+    // Boxed as the responder carries them: moved, never copied.
+    #[allow(clippy::vec_box)]
+    ready: Vec<Box<Exchange<http::Req>>>,
+    driving: bool,
 }
 
 impl EventLoop {
     /// Answers one request, from whichever transport.
     pub(super) fn answer_request(&mut self, to: Responder, req: Request, now: Instant) {
         api::dispatch(self, to, req, Now { mono: now, wall: SystemTime::now() });
+    }
+
+    /// Begins an XML-RPC request's calls.
+    pub(super) fn xmlrpc_start(&mut self, x: Exchange<http::Req>, now: Instant) {
+        self.xmlrpc.ready.push(Box::new(x));
+        self.drive_xmlrpc(now);
+    }
+
+    /// Makes the calls of XML-RPC requests, one after the other, each as a request to the
+    /// dispatcher; sends each request's response once its calls are answered.
+    pub(super) fn drive_xmlrpc(&mut self, now: Instant) {
+        if self.xmlrpc.driving {
+            return;
+        }
+        self.xmlrpc.driving = true;
+        while let Some(mut x) = self.xmlrpc.ready.pop() {
+            match x.next() {
+                Next::Ask(req) => self.answer_request(Responder::Xmlrpc(x), req, now),
+                Next::Done(body) => {
+                    let answer = http::Answer::raw(200, "text/xml", &body);
+                    self.http_send(x.to, answer);
+                }
+            }
+        }
+        self.xmlrpc.driving = false;
     }
 
     /// Answers the parked starts, stops and restarts whose processes have settled.
@@ -61,6 +101,8 @@ impl EventLoop {
         if !self.sup.actions.is_empty() {
             self.perform(now);
         }
+        // An XML-RPC call that waited is in: the next.
+        self.drive_xmlrpc(now);
     }
 }
 
@@ -75,6 +117,7 @@ impl Host for EventLoop {
         match to {
             Responder::Control(_) => "the control socket",
             Responder::Http(..) => "HTTP",
+            Responder::Xmlrpc(..) => "XML-RPC",
         }
     }
 
@@ -82,6 +125,10 @@ impl Host for EventLoop {
         match to {
             Responder::Control(token) => self.reply(token, reply),
             Responder::Http(rq, shape) => self.http_send(rq, http::answer(&shape, reply)),
+            Responder::Xmlrpc(mut x) => {
+                x.answer(reply, &self.sup, Now { mono: Instant::now(), wall: SystemTime::now() });
+                self.xmlrpc.ready.push(x);
+            }
         }
     }
 
@@ -93,7 +140,7 @@ impl Host for EventLoop {
                 }
                 *token
             }
-            Responder::Http(..) => self.token(),
+            Responder::Http(..) | Responder::Xmlrpc(..) => self.token(),
         };
         self.waiters.insert(token, (to, waiter));
         // Actions run now, so the waiter is checked after them.
@@ -124,7 +171,8 @@ impl Host for EventLoop {
                 self.subscribe_log(rq, id, stream, offset)
             }
             // No route asks for it (see kahi(1)): Kahi's own log is read where it is written.
-            (to @ Responder::Http(..), LogSource::Daemon) => self.settle(
+            // No XML-RPC method follows a log.
+            (to @ (Responder::Http(..) | Responder::Xmlrpc(..)), _) => self.settle(
                 to,
                 Err(ApiError::new(ErrorCode::NotFound, "Kahi's own log is not served over HTTP")),
             ),
@@ -135,6 +183,9 @@ impl Host for EventLoop {
         match to {
             Responder::Http(rq, _) => self.subscribe_events(rq, types),
             Responder::Control(token) => self.follow_events_on(token, types),
+            to @ Responder::Xmlrpc(..) => {
+                self.settle(to, Err(ApiError::new(ErrorCode::NotFound, "no event stream here")))
+            }
         }
     }
 
@@ -147,6 +198,13 @@ impl Host for EventLoop {
                 }
             }
             Responder::Http(rq, _) => self.http_log(rq, read, now),
+            // A value of its own: read whole (a ring holds what it was configured to).
+            to @ Responder::Xmlrpc(..) => {
+                let reply = read.reply(&self.sup, u64::MAX).unwrap_or_else(|| {
+                    Err(ApiError::new(ErrorCode::ServerError, "the log could not be read"))
+                });
+                self.settle(to, reply)
+            }
         }
     }
 
@@ -154,7 +212,7 @@ impl Host for EventLoop {
         match to {
             Responder::Control(token) => self.send_pieces_on(token, reply, now.mono),
             // The front serializes it, off the loop.
-            to @ Responder::Http(..) => {
+            to @ (Responder::Http(..) | Responder::Xmlrpc(..)) => {
                 let whole = reply.whole(&self.sup, now);
                 self.settle(to, Ok(whole))
             }
