@@ -23,3 +23,4 @@ mod reload;
 mod scratch;
 mod spawn;
 mod webhooks;
+mod xmlrpc;
