@@ -63,8 +63,12 @@ impl EventLoop {
         while let Some(mut x) = self.xmlrpc.ready.pop() {
             match x.next() {
                 Next::Ask(req) => self.answer_request(Responder::Xmlrpc(x), req, now),
-                Next::Done(body) => {
-                    let answer = http::Answer::raw(200, "text/xml", &body);
+                Next::Done(response) => {
+                    let answer = http::Answer {
+                        status: 200,
+                        body: http::Body::Json(Box::new(move || response.into_bytes())),
+                        headers: vec![("Content-Type", "text/xml".into())],
+                    };
                     self.http_send(x.to, answer);
                 }
             }

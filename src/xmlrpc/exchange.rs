@@ -32,8 +32,36 @@ pub struct Exchange<R> {
 pub enum Next {
     /// Ask this request; its reply goes to [`Exchange::answer`].
     Ask(Request),
-    /// Every call is answered: the response's body.
-    Done(Vec<u8>),
+    /// Every call is answered: the response, to be written (off the loop).
+    Done(Response),
+}
+
+/// A response, made into bytes where it is written: a large one (every process's info) costs
+/// its formatting to the HTTP front's thread, not the loop.
+pub struct Response {
+    answers: Vec<Result<Value, Fault>>,
+    multi: bool,
+}
+
+impl Response {
+    pub fn into_bytes(self) -> Vec<u8> {
+        if self.multi {
+            let items = self
+                .answers
+                .into_iter()
+                .map(|a| match a {
+                    Ok(v) => Value::Array(vec![v]),
+                    Err(f) => codec::fault_struct(f.code, &f.text),
+                })
+                .collect();
+            return codec::response(&Value::Array(items));
+        }
+        match self.answers.into_iter().next() {
+            Some(Ok(v)) => codec::response(&v),
+            Some(Err(f)) => codec::fault(f.code, &f.text),
+            None => codec::fault(faults::FAILED, "FAILED: no call"),
+        }
+    }
 }
 
 impl<R> Exchange<R> {
@@ -102,23 +130,8 @@ impl<R> Exchange<R> {
         self.answers.push(v);
     }
 
-    fn body(&mut self) -> Vec<u8> {
-        let answers = std::mem::take(&mut self.answers);
-        if self.multi {
-            let items = answers
-                .into_iter()
-                .map(|a| match a {
-                    Ok(v) => Value::Array(vec![v]),
-                    Err(f) => codec::fault_struct(f.code, &f.text),
-                })
-                .collect();
-            return codec::response(&Value::Array(items));
-        }
-        match answers.into_iter().next() {
-            Some(Ok(v)) => codec::response(&v),
-            Some(Err(f)) => codec::fault(f.code, &f.text),
-            None => codec::fault(faults::FAILED, "FAILED: no call"),
-        }
+    fn body(&mut self) -> Response {
+        Response { answers: std::mem::take(&mut self.answers), multi: self.multi }
     }
 }
 
@@ -159,7 +172,7 @@ process_name = "%(program_name)s_%(process_num)02d"
 
     fn done(x: &mut Exchange<()>) -> String {
         match x.next() {
-            Next::Done(b) => String::from_utf8(b).unwrap(),
+            Next::Done(b) => String::from_utf8(b.into_bytes()).unwrap(),
             Next::Ask(r) => panic!("asks {r:?}"),
         }
     }
@@ -167,7 +180,7 @@ process_name = "%(program_name)s_%(process_num)02d"
     fn asks(x: &mut Exchange<()>) -> Request {
         match x.next() {
             Next::Ask(r) => r,
-            Next::Done(b) => panic!("done: {}", String::from_utf8_lossy(&b)),
+            Next::Done(b) => panic!("done: {}", String::from_utf8_lossy(&b.into_bytes())),
         }
     }
 
@@ -266,7 +279,7 @@ process_name = "%(program_name)s_%(process_num)02d"
         for (m, sig, help) in super::super::methods::METHODS {
             assert!(!sig.is_empty() && !help.is_empty(), "{m}");
             if let Next::Done(out) = Exchange::new((), &call(m, &[]), &sup).next() {
-                let out = String::from_utf8(out).unwrap();
+                let out = String::from_utf8(out.into_bytes()).unwrap();
                 assert!(!out.contains("UNKNOWN_METHOD"), "{m}: {out}");
             }
         }
