@@ -167,6 +167,31 @@ pub fn http(data: &[u8]) {
     l.shut_down();
 }
 
+/// The body of an XML-RPC request: read, planned, and each of its calls answered as `/RPC2`
+/// answers them, against a supervisor running [`BASE`]; the response made into bytes.
+pub fn xmlrpc(data: &[u8]) {
+    use crate::xmlrpc::{Exchange, Next};
+    let mut l = Loop::new(base().clone());
+    let mut x = Exchange::new((), data, &l.sup);
+    let _ = x.role();
+    loop {
+        match x.next() {
+            Next::Done(response) => {
+                let _ = response.into_bytes();
+                break;
+            }
+            Next::Ask(req) => {
+                let _ = l.answer(req, To::Xmlrpc);
+                let reply = l.kept.take().unwrap_or_else(|| {
+                    Err(ApiError::new(api::ErrorCode::ServerError, "a wait that never settled"))
+                });
+                x.answer(reply, &l.sup, Now { mono: l.now, wall: l.wall });
+            }
+        }
+    }
+    l.shut_down();
+}
+
 /// Stands in for the event loop: a spawn succeeds at once with a made-up pid, a process
 /// being stopped exits on the first signal, and the deadlines that move a start on (startsecs,
 /// start and ready delays, back-off) pass at once. Health checks and watchdogs never run.
@@ -177,12 +202,16 @@ struct Loop {
     next_pid: i32,
     /// The bytes of the last answer sent.
     answered: Option<Vec<u8>>,
+    /// The last reply to an XML-RPC call, as it was given.
+    kept: Option<Result<Reply, ApiError>>,
 }
 
 /// Who a request came from: the control socket, or HTTP with the shape of its route.
 enum To {
     Control,
     Http(http::Shape),
+    /// A call of an XML-RPC request: the reply is kept as it is, for the exchange.
+    Xmlrpc,
 }
 
 /// The event loop's part in answering a request, stood in for: what would be sent is
@@ -198,16 +227,22 @@ impl api::Host for Loop {
         match to {
             To::Control => "the control socket",
             To::Http(_) => "HTTP",
+            To::Xmlrpc => "XML-RPC",
         }
     }
 
     fn settle(&mut self, to: To, reply: Result<Reply, ApiError>) {
+        if let To::Xmlrpc = to {
+            self.kept = Some(reply);
+            return;
+        }
         self.answered = Some(match to {
             To::Control => match &reply {
                 Ok(r) => serde_json::to_vec(r).unwrap_or_default(),
                 Err(e) => serde_json::to_vec(e).unwrap_or_default(),
             },
             To::Http(shape) => http::answer(&shape, reply).body.into_bytes(),
+            To::Xmlrpc => Vec::new(),
         });
     }
 
@@ -243,7 +278,7 @@ impl api::Host for Loop {
     fn send_log(&mut self, to: To, read: api::LogRead, now: Now) {
         match to {
             To::Control => self.send_pieces(to, read.pieces(), now),
-            To::Http(_) => {
+            To::Http(_) | To::Xmlrpc => {
                 if let Some(reply) = read.reply(&self.sup, u64::MAX) {
                     self.settle(to, reply);
                 }
@@ -261,7 +296,7 @@ impl api::Host for Loop {
                 parsed.expect("the pieces of a reply make one reply");
                 self.answered = Some(line);
             }
-            To::Http(_) => {
+            To::Http(_) | To::Xmlrpc => {
                 let whole = reply.whole(&self.sup, now);
                 self.settle(to, Ok(whole));
             }
@@ -308,6 +343,7 @@ impl Loop {
             wall: SystemTime::now(),
             next_pid: 100,
             answered: None,
+            kept: None,
         };
         l.sup.start_autostart(l.now);
         l.perform();
@@ -400,8 +436,12 @@ mod tests {
     fn the_seed_corpus_runs() {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Target = fn(&[u8]);
-        let targets: [(&str, Target); 3] =
-            [("config", super::config), ("control", super::control), ("http", super::http)];
+        let targets: [(&str, Target); 4] = [
+            ("config", super::config),
+            ("control", super::control),
+            ("http", super::http),
+            ("xmlrpc", super::xmlrpc),
+        ];
         for (target, run) in targets {
             let dir = corpus.join(target);
             let mut seeds = 0;
