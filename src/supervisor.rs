@@ -547,3 +547,4 @@ mod shutdown;
 #[allow(clippy::indexing_slicing)]
 mod tests;
 mod update;
+pub use update::GroupError;

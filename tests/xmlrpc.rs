@@ -153,13 +153,17 @@ for c in conf:
 # Introspection and multicall.
 methods = s.system.listMethods()
 assert "supervisor.getAllProcessInfo" in methods and "system.multicall" in methods
-assert "supervisor.addProcessGroup" not in methods
+assert "supervisor.restart" not in methods
 for m in methods:
     assert isinstance(s.system.methodHelp(m), str)
     assert isinstance(s.system.methodSignature(m), list)
 assert s.system.methodSignature("supervisor.startProcess") == ["boolean", "string", "boolean"]
 fault(4, s.system.methodHelp, "nope")
-fault(1, sv.addProcessGroup, "web")
+fault(1, sv.restart)
+assert fault(90, sv.addProcessGroup, "web") == "ALREADY_ADDED: web"
+fault(91, sv.removeProcessGroup, "web")
+fault(10, sv.removeProcessGroup, "nope")
+fault(10, sv.addProcessGroup, "nope")
 fault(1, s.nope.nothing)
 fault(2, sv.getProcessInfo)
 m = x.MultiCall(s)
@@ -320,6 +324,42 @@ fn the_real_supervisorctl_drives_kahi() {
     // Without the right password.
     let out = run(Command::new(SUPERVISORCTL).arg("-c").arg(&conf).args(["-p", "wrong", "status"]));
     assert!(out.code != 0 && out.stdout.contains("Server requires authentication"), "{out:?}");
+
+    // supervisorctl's update: reloadConfig, then stopProcessGroup, removeProcessGroup and
+    // addProcessGroup for each group that went, changed or came.
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    let text = text
+        .replace("[programs.cat]\ncommand = \"cat\"\nstdin_pipe = true\nstartsecs = 0\n", "")
+        .replace(
+            "command = \"sleep 1000\"\nnumprocs = 2",
+            "command = \"sleep 1001\"\nnumprocs = 2",
+        )
+        + "\n[programs.extra]\ncommand = \"sleep 1000\"\nstartsecs = 0\n";
+    std::fs::write(&d.config, text).unwrap();
+    expect(&["reread"], 0, &["cat: disappeared", "extra: available", "worker: changed"]);
+    expect(
+        &["update"],
+        0,
+        &[
+            "cat: stopped\ncat: removed process group",
+            "worker: stopped\nworker: updated process group",
+            "extra: added process group",
+        ],
+    );
+    let status = expect(&["status"], 3, &["extra ", "worker:worker_00 "]);
+    assert!(!status.contains("cat"), "{status}");
+    d.wait_state("worker:worker_00", "RUNNING");
+    assert!(d.process("worker:worker_00")["description"].is_string());
+    expect(&["reread"], 0, &["No config updates to processes"]);
+    // And add and remove by hand.
+    expect(&["remove", "web"], 1, &["ERROR: process/group still running: web"]);
+    expect(&["stop", "extra"], 0, &["extra: stopped"]);
+    expect(&["remove", "extra"], 0, &["extra: removed process group"]);
+    expect(&["remove", "extra"], 1, &["ERROR: no such process/group: extra"]);
+    expect(&["add", "extra"], 0, &["extra: added process group"]);
+    expect(&["add", "extra"], 0, &["ERROR: process group already active"]);
+    expect(&["add", "nope"], 1, &["ERROR: no such process/group: nope"]);
+    d.wait_state("extra", "RUNNING");
 
     expect(&["shutdown"], 0, &["Shut down"]);
     assert_eq!(d.wait_exit(DEADLINE), 0);

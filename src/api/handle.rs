@@ -86,6 +86,8 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
         Request::Reread {} => Handled::NeedConfig(ConfigUse::Reread),
         Request::Update {} => Handled::NeedConfig(ConfigUse::Update),
         Request::Avail {} => Handled::NeedConfig(ConfigUse::Avail),
+        Request::Add { name } => Handled::NeedConfig(ConfigUse::Add(name)),
+        Request::Remove { name } => Handled::NeedConfig(ConfigUse::Remove(name)),
         Request::Shutdown {} => Handled::Shutdown,
         Request::Version {} => {
             Handled::Reply(Ok(Reply::Version { version: crate::VERSION.to_string() }))
@@ -149,7 +151,7 @@ pub fn one(sup: &Supervisor, name: &str) -> Result<ProcId, ApiError> {
 }
 
 /// What a freshly read configuration is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigUse {
     /// Report what it would change.
     Reread,
@@ -157,6 +159,18 @@ pub enum ConfigUse {
     Update,
     /// List its programs, and which are in use.
     Avail,
+    /// Add this group of it, and nothing else.
+    Add(String),
+    /// Forget this group (the file is read so that what changes is reported as an update's
+    /// changes are, once it is known to load).
+    Remove(String),
+}
+
+impl ConfigUse {
+    /// It changes the processes: what changed is published as an update's changes are.
+    pub fn applies(&self) -> bool {
+        matches!(self, ConfigUse::Update | ConfigUse::Add(_) | ConfigUse::Remove(_))
+    }
 }
 
 /// Answers a request that needed the configuration file read again.
@@ -170,7 +184,24 @@ pub fn with_config(
         ConfigUse::Reread => Reply::Changes { changes: sup.diff(&new) },
         ConfigUse::Update => Reply::Changes { changes: sup.update(new, now) },
         ConfigUse::Avail => avail(sup, &new),
+        ConfigUse::Add(group) => group_change(&group, sup.add_group(&new, &group, now)),
+        ConfigUse::Remove(group) => group_change(&group, sup.remove_group(&group)),
     }
+}
+
+/// A group added or removed: the changes, or why not as the group's result.
+fn group_change(
+    group: &str,
+    done: Result<crate::supervisor::Changes, crate::supervisor::GroupError>,
+) -> Reply {
+    use crate::supervisor::GroupError;
+    let outcome = match done {
+        Ok(changes) => return Reply::Changes { changes },
+        Err(GroupError::NoSuchGroup) => Outcome::NoSuchProcess,
+        Err(GroupError::AlreadyAdded) => Outcome::AlreadyAdded,
+        Err(GroupError::StillRunning) => Outcome::StillRunning,
+    };
+    Reply::Results { results: vec![NameResult { name: group.to_string(), outcome, detail: None }] }
 }
 
 /// supervisorctl's `avail`: every program of the file, `in use` when it is running config.

@@ -116,6 +116,15 @@ pub enum Request {
     // refused, not shut everything down.
     Reread {},
     Update {},
+    /// Add a group of the configuration file that is not running yet (supervisorctl's
+    /// `add`), leaving the rest of the file unapplied.
+    Add {
+        name: String,
+    },
+    /// Forget a group whose processes are all down (supervisorctl's `remove`).
+    Remove {
+        name: String,
+    },
     Avail {},
     Shutdown {},
     Version {},
@@ -153,7 +162,11 @@ impl Request {
             | Request::Stdin { .. }
             | Request::Clear { .. }
             | Request::Sendcomm { .. } => Role::Operator,
-            Request::Reread {} | Request::Update {} | Request::Shutdown {} => Role::Admin,
+            Request::Reread {}
+            | Request::Update {}
+            | Request::Add { .. }
+            | Request::Remove { .. }
+            | Request::Shutdown {} => Role::Admin,
         }
     }
 
@@ -378,6 +391,10 @@ pub enum Outcome {
     Added,
     Changed,
     Removed,
+    /// Add: the group is there already.
+    AlreadyAdded,
+    /// Remove: a process of the group is not down.
+    StillRunning,
 }
 
 impl Outcome {
@@ -397,6 +414,8 @@ impl Outcome {
             Outcome::Added => "added",
             Outcome::Changed => "changed",
             Outcome::Removed => "removed",
+            Outcome::AlreadyAdded => "ERROR (already active)",
+            Outcome::StillRunning => "ERROR (still running)",
         }
     }
 
@@ -414,7 +433,10 @@ impl Outcome {
             | Outcome::Changed
             | Outcome::Removed => 0,
             Outcome::AbnormalTermination | Outcome::SpawnError => 7,
-            Outcome::NoSuchProcess | Outcome::ShuttingDown => 1,
+            Outcome::NoSuchProcess
+            | Outcome::ShuttingDown
+            | Outcome::AlreadyAdded
+            | Outcome::StillRunning => 1,
         }
     }
 }

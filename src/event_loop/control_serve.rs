@@ -225,8 +225,9 @@ impl EventLoop {
         now: Instant,
     ) -> Result<Reply, ApiError> {
         self.load_config().map(|config| {
+            let applies = what.applies();
             let r = api::with_config(&mut self.sup, what, config, now);
-            if let (api::ConfigUse::Update, Reply::Changes { changes }) = (what, &r) {
+            if let (true, Reply::Changes { changes }) = (applies, &r) {
                 self.sync_sockets();
                 self.sync_pools();
                 self.sync_webhooks();

@@ -129,6 +129,60 @@ impl Supervisor {
         changes
     }
 
+    /// supervisord's `addProcessGroup`: the processes of `group` in a new configuration are
+    /// added (and started if autostart), when none of that group is there yet. Nothing else
+    /// of the new configuration is applied, nor does it become the configuration in force.
+    pub fn add_group(
+        &mut self,
+        new: &Config,
+        group: &str,
+        now: Instant,
+    ) -> Result<Changes, GroupError> {
+        if self.entries.values().any(|e| e.spec.group == group) {
+            return Err(GroupError::AlreadyAdded);
+        }
+        let specs: Vec<&ProcessSpec> = new.processes.iter().filter(|s| s.group == group).collect();
+        if specs.is_empty() {
+            return Err(GroupError::NoSuchGroup);
+        }
+        let mut changes = Changes::default();
+        for spec in specs {
+            changes.added.push(spec.namespec());
+            let id = self.add(spec.clone());
+            self.place(id);
+            if spec.autostart && !self.shutdown {
+                self.work.push_back(Work::StartAsked(id));
+            }
+        }
+        self.drain(now);
+        Ok(changes)
+    }
+
+    /// supervisord's `removeProcessGroup`: the processes of `group` are forgotten, when every
+    /// one of them is down (STOPPED, EXITED or FATAL, no pid). The event loop closes their
+    /// files (they are reported in `changed`).
+    pub fn remove_group(&mut self, group: &str) -> Result<Changes, GroupError> {
+        let ids: Vec<ProcId> =
+            self.entries.values().filter(|e| e.spec.group == group).map(|e| e.id).collect();
+        if ids.is_empty() {
+            return Err(GroupError::NoSuchGroup);
+        }
+        let up = |e: &Entry| !e.proc.state.is_stopped() || e.proc.pid.is_some();
+        if ids.iter().filter_map(|id| self.entries.get(id)).any(up) {
+            return Err(GroupError::StillRunning);
+        }
+        let mut changes = Changes::default();
+        for id in ids {
+            if let Some(e) = self.entries.get(&id) {
+                changes.removed.push(e.spec.namespec());
+            }
+            self.forget(id);
+            self.changed.push(id);
+        }
+        changes.removed.sort();
+        Ok(changes)
+    }
+
     /// Stops `id` for what `update` left pending, or, when nothing of it is up, applies it
     /// now. A start held for its dependencies is up in this sense: it is cancelled (STARTING
     /// -> STOPPED) rather than left to start later.
@@ -140,6 +194,16 @@ impl Supervisor {
             self.work.push_back(Work::Input(id, Input::Stop));
         }
     }
+}
+
+/// Why a group could not be added or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupError {
+    NoSuchGroup,
+    /// Added: it is there already.
+    AlreadyAdded,
+    /// Removed: one of its processes is not down.
+    StillRunning,
 }
 
 fn replace_spec(e: &mut Entry, spec: ProcessSpec) {

@@ -263,7 +263,7 @@ process_name = "%(program_name)s_%(process_num)02d"
         let sup = sup();
         let fault = |body: &[u8]| done(&mut Exchange::new((), body, &sup));
         assert!(fault(&call("supervisor.explode", &[])).contains("<int>1</int>"));
-        assert!(fault(&call("supervisor.addProcessGroup", &["web"])).contains("<int>1</int>"));
+        assert!(fault(&call("supervisor.restart", &[])).contains("<int>1</int>"));
         assert!(fault(&call("supervisor.getProcessInfo", &[])).contains("<int>2</int>"));
         assert!(
             fault(&call("supervisor.getProcessInfo", &["<int>1</int>"])).contains("<int>2</int>")
@@ -275,6 +275,9 @@ process_name = "%(program_name)s_%(process_num)02d"
         let bad = fault(b"<methodCall><methodName>x</methodName><params>");
         assert!(bad.contains("<fault>") && bad.contains("<int>2</int>"), "{bad}");
         assert!(fault(b"").contains("<fault>"));
+        // Listed in order, as listMethods gives them.
+        let names: Vec<&str> = super::super::methods::METHODS.iter().map(|m| m.0).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
         // Every method listed has a signature and help, and is served.
         for (m, sig, help) in super::super::methods::METHODS {
             assert!(!sig.is_empty() && !help.is_empty(), "{m}");

@@ -245,3 +245,35 @@ fn groups_are_announced_as_they_come_and_go() {
     k.sup.update(more, t1 + secs(1));
     assert!(k.sup.groups_changed.is_empty(), "{:?}", k.sup.groups_changed);
 }
+
+/// supervisorctl's update of a changed group: stop it, remove it, add it again from the file;
+/// of an added one: add it. Nothing else of the file is applied.
+#[test]
+fn groups_are_removed_once_down_and_added_from_the_file() {
+    use crate::supervisor::GroupError;
+    let t0 = Instant::now();
+    let mut k = three_running(t0);
+    let t1 = t0 + secs(2);
+    assert_eq!(k.sup.remove_group("worker"), Err(GroupError::StillRunning));
+    assert_eq!(k.sup.remove_group("nope"), Err(GroupError::NoSuchGroup));
+    assert_eq!(k.sup.add_group(&new_config(), "worker", t1), Err(GroupError::AlreadyAdded));
+    k.sup.operator_stop(k.id("worker"), t1);
+    k.perform(t1);
+    k.exit("worker", by(Signal::SIGTERM), t1 + ms(10));
+    assert_eq!(k.state("worker"), State::Stopped);
+    let removed = k.sup.remove_group("worker").unwrap();
+    assert_eq!(removed.removed, ["worker"]);
+    assert!(k.sup.resolve("worker").is_none());
+    assert!(!k.sup.changed.is_empty(), "the loop is told, to close its files");
+    // Added again with its new command, and started.
+    let added = k.sup.add_group(&new_config(), "worker", t1 + ms(20)).unwrap();
+    assert_eq!(added.added, ["worker"]);
+    let done = k.perform(t1 + ms(20));
+    assert_eq!(spawns(&done), ["worker"]);
+    assert_eq!(k.sup.get(k.id("worker")).unwrap().spec.argv[1], "--v2");
+    // An added group; db, gone from the file, is left alone, and nothing else is applied.
+    assert!(k.sup.add_group(&new_config(), "cache", t1).is_ok());
+    assert_eq!(k.sup.add_group(&new_config(), "nope", t1), Err(GroupError::NoSuchGroup));
+    assert_eq!(k.state("db"), State::Running);
+    assert!(k.sup.resolve("batch").is_none());
+}
