@@ -125,6 +125,7 @@ assert sv.sendProcessStdin("cat", "hi there\n") is True
 while "hi there" not in sv.readProcessStdoutLog("cat", -100, 0):
     time.sleep(0.01)
 fault(70, sv.sendProcessStdin, "broken", "x")
+assert sv.sendRemoteCommEvent("deploy", "v2") is True
 assert sv.readProcessStdoutLog("web", 0, 0).startswith("hello\n")
 assert sv.readProcessLog("web", 0, 3) == "hel"
 assert sv.readProcessStderrLog("web", -100, 0) == ""

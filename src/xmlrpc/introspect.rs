@@ -77,6 +77,11 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         &["boolean", "string", "string"],
         "Send a string of chars to the stdin of the process name.",
     ),
+    (
+        "supervisor.sendRemoteCommEvent",
+        &["boolean", "string", "string"],
+        "Send an event that will be received by event listener subprocesses subscribing to the RemoteCommunicationEvent.",
+    ),
     ("supervisor.shutdown", &["boolean"], "Shut down the supervisor process"),
     (
         "supervisor.signalAllProcesses",

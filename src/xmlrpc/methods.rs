@@ -292,6 +292,9 @@ fn plan_inner(method: &str, params: &[Value], sup: &Supervisor) -> Result<Plan, 
         "supervisor.sendProcessStdin" => {
             ask(Request::Stdin { name: name(0)?, data: a.str(1)? }, Convert::One)
         }
+        "supervisor.sendRemoteCommEvent" => {
+            ask(Request::Sendcomm { kind: a.str(0)?, data: a.str(1)? }, Convert::One)
+        }
         "supervisor.getProcessInfo" => {
             ask(Request::Status { names: vec![name(0)?] }, Convert::Info)
         }
