@@ -205,6 +205,9 @@ impl Http {
             let bound = listener.local_addr().map_err(|e| format!("{addr}: {e}"))?;
             // The port as bound: port 0 in the configuration picks a free one.
             log::info!("HTTP API listening on {scheme}://{bound}");
+            if listens.is_empty() {
+                crate::sys::spawn::set_server_url(server_url(scheme, bound));
+            }
             listens.push(crate::http_front::Listen { listener, tls: tls.clone() });
         }
         let gate = Arc::new(Gate::new(config.users.clone(), config.metrics_auth));
@@ -381,6 +384,18 @@ impl Drop for Subscriber {
     }
 }
 
+/// The URL programs are given to reach the first listen address (`SUPERVISOR_SERVER_URL`):
+/// one bound to every address is reached on the loopback.
+fn server_url(scheme: &str, mut at: std::net::SocketAddr) -> String {
+    if at.ip().is_unspecified() {
+        at.set_ip(match at {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("{scheme}://{at}")
+}
+
 /// One Server-Sent Event: `event: NAME`, an optional `id:`, and the data, one `data:` line
 /// per line of it.
 pub fn sse_event(name: &str, id: Option<u64>, data: &str) -> Vec<u8> {
@@ -433,6 +448,15 @@ pub fn counts() -> BTreeMap<(String, u16), u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn programs_reach_the_first_address_on_the_loopback_when_it_is_every_address() {
+        let url = |a: &str| server_url("http", a.parse().unwrap());
+        assert_eq!(url("127.0.0.1:9001"), "http://127.0.0.1:9001");
+        assert_eq!(url("0.0.0.0:9001"), "http://127.0.0.1:9001");
+        assert_eq!(url("[::]:9001"), "http://[::1]:9001");
+        assert_eq!(url("10.1.2.3:80"), "http://10.1.2.3:80");
+    }
 
     #[test]
     fn events_are_framed_line_by_line() {

@@ -414,3 +414,40 @@ fn hostile_bodies_get_faults_or_4xx_while_a_killed_program_is_restarted() {
     assert_eq!(status, 200);
     assert!(answer.contains("<string>RUNNING</string>"), "{answer}");
 }
+
+/// A program finds Kahi as it finds supervisord: at SUPERVISOR_SERVER_URL, through
+/// supervisor.childutils where it is installed (superlance's tools do so), else plainly.
+#[test]
+fn programs_find_kahi_at_supervisor_server_url() {
+    if !python() {
+        return skip("python3 is not installed");
+    }
+    let dir = Dir::new("xmlrpc-server-url");
+    let script = dir.write(
+        "caller.py",
+        r#"
+import os
+url = os.environ["SUPERVISOR_SERVER_URL"]
+print("url", url, flush=True)
+try:
+    from supervisor import childutils
+    rpc = childutils.getRPCInterface(os.environ)
+except ImportError:
+    import xmlrpc.client
+    rpc = xmlrpc.client.ServerProxy(url + "/RPC2")
+me = rpc.supervisor.getProcessInfo(os.environ["SUPERVISOR_PROCESS_NAME"])
+print("asked", rpc.supervisor.getState()["statename"], me["statename"], me["pid"] == os.getpid(), flush=True)
+"#,
+    );
+    let (d, port) = crate::http::start_in(
+        dir,
+        &format!(
+            "[programs.caller]\ncommand = [\"python3\", \"{}\"]\nstartsecs = 0\nautorestart = false\n",
+            script.display()
+        ),
+    );
+    d.wait_state("caller", "EXITED");
+    let out = d.ctl(&["tail", "caller"]).stdout;
+    assert!(out.contains(&format!("url http://127.0.0.1:{port}\n")), "{out}");
+    assert!(out.contains("asked RUNNING RUNNING True"), "{out}\n{}", d.log());
+}

@@ -151,6 +151,15 @@ pub fn spawn(
     Ok(Spawned { pid, stdout: out_r, stderr: err_r, stdin: in_w })
 }
 
+/// Where a program finds its supervisor's XML-RPC interface (`SUPERVISOR_SERVER_URL`), once
+/// the HTTP listener is bound; unset without one.
+static SERVER_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets `SUPERVISOR_SERVER_URL` for every program started from now on (once, at start-up).
+pub(crate) fn set_server_url(url: String) {
+    let _ = SERVER_URL.set(url);
+}
+
 /// The program's environment: the daemon's (unless `clean_environment`), then the
 /// `SUPERVISOR_*` variables, then the program's `environment`, later ones replacing earlier.
 pub(crate) fn environment(spec: &ProcessSpec) -> Vec<(OsString, OsString)> {
@@ -161,8 +170,11 @@ pub(crate) fn environment(spec: &ProcessSpec) -> Vec<(OsString, OsString)> {
         ("SUPERVISOR_PROCESS_NAME", spec.name.as_str()),
         ("SUPERVISOR_GROUP_NAME", spec.group.as_str()),
     ];
+    // As supervisord sets it from its serverurl: tools that run under it (superlance's
+    // httpok and memmon, supervisor.childutils) call back through it.
+    let url = SERVER_URL.get().map(|u| ("SUPERVISOR_SERVER_URL", u.as_str()));
     let own = spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    for (k, v) in supervisor.into_iter().chain(own) {
+    for (k, v) in supervisor.into_iter().chain(url).chain(own) {
         match env.iter_mut().find(|(name, _)| name == k) {
             Some(e) => e.1 = v.into(),
             None => env.push((k.into(), v.into())),
