@@ -297,17 +297,31 @@ impl Http {
     /// Turns the request into a Server-Sent Events stream; the loop sends it events through
     /// the returned subscriber. None (and a 503) when there are already [`MAX_SUBSCRIBERS`].
     pub fn subscribe(&self, rq: Req) -> Option<Subscriber> {
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+                     Connection: close\r\nX-Accel-Buffering: no\r\n\r\n"
+                .to_vec();
+        self.subscribe_with(rq, head, true)
+    }
+
+    /// Like [`Http::subscribe`], for a log sent as its own bytes (supervisord's `/logtail`,
+    /// which supervisorctl's `tail -f` reads): plain text, no event framing, no keep-alive
+    /// comments; it ends with the connection.
+    pub fn subscribe_text(&self, rq: Req) -> Option<Subscriber> {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain;charset=utf-8\r\n\
+                     Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
+            .to_vec();
+        self.subscribe_with(rq, head, false)
+    }
+
+    fn subscribe_with(&self, rq: Req, head: Vec<u8>, sse: bool) -> Option<Subscriber> {
         if self.subscribers.fetch_add(1, Ordering::SeqCst) >= MAX_SUBSCRIBERS {
             self.subscribers.fetch_sub(1, Ordering::SeqCst);
             let e = ApiError::new(ErrorCode::ServerError, "too many event streams at once");
             self.answer(rq, Answer::json(503, &e));
             return None;
         }
-        let head =
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-                     Connection: close\r\nX-Accel-Buffering: no\r\n\r\n"
-                .to_vec();
-        let outlet = self.open(rq, head, false, true);
+        let outlet = self.open(rq, head, false, sse);
         Some(Subscriber { outlet, count: self.subscribers.clone() })
     }
 }

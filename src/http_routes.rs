@@ -71,6 +71,9 @@ pub enum Shape {
     Single,
     /// An action on a group: 200 with every process's outcome.
     Many,
+    /// A follow of a log as its own bytes, not Server-Sent Events: supervisord's `/logtail`,
+    /// which supervisorctl's `tail -f` reads.
+    Text,
 }
 
 /// The body of `POST .../signal`.
@@ -98,6 +101,23 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
         ["", "metrics"] => get(api(Request::Metrics {}, Shape::Plain)),
         ["", "api", "v1", "openapi.json"] => get(Route::OpenApi),
         ["", "RPC2"] => post(Route::Xmlrpc),
+        // supervisord's: the last 1024 bytes, then each new one.
+        ["", "logtail", name, rest @ ..] if rest.len() <= 1 => {
+            let stream = match rest {
+                [s] => stream_of(s),
+                _ => Some(Stream::Stdout),
+            };
+            let Some(stream) = stream else { return Route::NotFound };
+            let req = Request::Tail {
+                name: percent_decode(name),
+                stream,
+                bytes: 1024,
+                offset: None,
+                follow: true,
+                encoding: crate::api::Encoding::Text,
+            };
+            get(api(req, Shape::Text))
+        }
         ["", "api", "v1", "version"] => get(api(Request::Version {}, Shape::Plain)),
         ["", "api", "v1", "processes"] => {
             get(api(Request::Status { names: Vec::new() }, Shape::Plain))
@@ -507,6 +527,16 @@ mod tests {
         assert_eq!(role("POST", "/api/v1/shutdown"), Some(Role::Admin));
         assert_eq!(role("POST", "/RPC2"), Some(Role::Viewer));
         assert_eq!(route("GET", "/RPC2", b""), Route::MethodNotAllowed("POST"));
+        assert_eq!(role("GET", "/logtail/web/stderr"), Some(Role::Viewer));
+        assert!(matches!(
+            route("GET", "/logtail/g%3Aweb", b""),
+            Route::Api(
+                Request::Tail { follow: true, stream: Stream::Stdout, bytes: 1024, .. },
+                Shape::Text
+            )
+        ));
+        assert_eq!(route("GET", "/logtail/web/stdin", b""), Route::NotFound);
+        assert_eq!(route("GET", "/logtail/web/stdout/x", b""), Route::NotFound);
         // What Kahi does not serve: a viewer to read it, an admin otherwise.
         assert_eq!(role("GET", "/nothing"), Some(Role::Viewer));
         assert_eq!(role("POST", "/nothing"), Some(Role::Admin));

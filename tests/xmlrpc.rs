@@ -451,3 +451,58 @@ print("asked", rpc.supervisor.getState()["statename"], me["statename"], me["pid"
     assert!(out.contains(&format!("url http://127.0.0.1:{port}\n")), "{out}");
     assert!(out.contains("asked RUNNING RUNNING True"), "{out}\n{}", d.log());
 }
+
+/// supervisorctl's `tail -f` reads supervisord's /logtail: the end of the log, then each new
+/// byte, as plain text.
+#[test]
+fn supervisorctl_tail_f_follows_a_log() {
+    use std::io::BufRead;
+    if !Path::new(SUPERVISORCTL).exists() {
+        return skip("supervisorctl is not installed (apt-get install supervisor)");
+    }
+    let (d, port) = start(
+        "xmlrpc-tail-f",
+        "[programs.ticker]\ncommand = [\"/bin/sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done\"]\nstartsecs = 0\n",
+    );
+    d.wait_state("ticker", "RUNNING");
+    let conf = d.dir.write("supervisorctl.conf", "[supervisorctl]\n");
+    let url = format!("http://127.0.0.1:{port}");
+    let mut child = d
+        .dir
+        .command(SUPERVISORCTL)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-s", &url, "tail", "-f", "ticker"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Lines keep coming, in order, one after the other: a follow, not a read.
+    let mut ticks = Vec::new();
+    let end = std::time::Instant::now() + DEADLINE;
+    while ticks.len() < 20 {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(n) = line.strip_prefix("tick ") {
+                    ticks.push(n.parse::<u64>().unwrap());
+                }
+            }
+            Err(_) => panic!("tail -f gave {ticks:?} within {DEADLINE:?}\n{}", d.log()),
+        }
+    }
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+}

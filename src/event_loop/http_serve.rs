@@ -147,9 +147,21 @@ impl EventLoop {
     /// Follows a process's log as Server-Sent Events: from `offset` (the last 1600 bytes, or
     /// everything after the `Last-Event-ID` the client saw), then each new chunk, its id the
     /// offset after it.
-    pub(super) fn subscribe_log(&mut self, rq: http::Req, id: ProcId, stream: Stream, offset: u64) {
-        let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
-        self.subscribers.push((sub, Feed::Log { id, stream, offset }));
+    /// As `text`, the bytes themselves (supervisord's `/logtail`).
+    pub(super) fn subscribe_log(
+        &mut self,
+        rq: http::Req,
+        id: ProcId,
+        stream: Stream,
+        offset: u64,
+        text: bool,
+    ) {
+        let sub = self
+            .http
+            .as_ref()
+            .and_then(|h| if text { h.subscribe_text(rq) } else { h.subscribe(rq) });
+        let Some(sub) = sub else { return };
+        self.subscribers.push((sub, Feed::Log { id, stream, offset, text }));
         let last = self.subscribers.len() - 1;
         self.feed_log(last);
     }
@@ -164,7 +176,8 @@ impl EventLoop {
     /// Sends a log subscriber what its log has gained, a piece at a time: the next once the
     /// client has taken most of the last. Drops it if it is gone.
     fn feed_log(&mut self, i: usize) {
-        let Some((sub, Feed::Log { id, stream, offset })) = self.subscribers.get_mut(i) else {
+        let Some((sub, Feed::Log { id, stream, offset, text })) = self.subscribers.get_mut(i)
+        else {
             return;
         };
         let Some(e) = self.sup.get(*id) else { return };
@@ -174,8 +187,12 @@ impl EventLoop {
         }
         let read = ring.read(*offset, crate::piecewise::HTTP_BYTES_PER_PIECE);
         let next = read.offset + read.data.len() as u64;
-        let text = String::from_utf8_lossy(&read.data);
-        if sub.send(http::sse_event("log", Some(next), &text)) {
+        let bytes = if *text {
+            read.data
+        } else {
+            http::sse_event("log", Some(next), &String::from_utf8_lossy(&read.data))
+        };
+        if sub.send(bytes) {
             *offset = next;
         } else {
             self.subscribers.swap_remove(i);
@@ -248,8 +265,8 @@ impl EventLoop {
 pub(super) enum Feed {
     /// Events, through its queue on the bus.
     Events(SubId),
-    /// A process's log, from this offset on.
-    Log { id: ProcId, stream: Stream, offset: u64 },
+    /// A process's log, from this offset on; as its own bytes (`text`) or as events.
+    Log { id: ProcId, stream: Stream, offset: u64, text: bool },
 }
 
 /// Events queued on the bus for a stream whose client has not taken what it was sent; past

@@ -171,8 +171,8 @@ impl Host for EventLoop {
     fn follow(&mut self, to: Responder, log: LogSource, offset: u64, encoding: Encoding) {
         match (to, log) {
             (Responder::Control(token), log) => self.follow_log(token, log, offset, encoding),
-            (Responder::Http(rq, _), LogSource::Process(id, stream)) => {
-                self.subscribe_log(rq, id, stream, offset)
+            (Responder::Http(rq, shape), LogSource::Process(id, stream)) => {
+                self.subscribe_log(rq, id, stream, offset, shape == Shape::Text)
             }
             // No route asks for it (see kahi(1)): Kahi's own log is read where it is written.
             // No XML-RPC method follows a log.
