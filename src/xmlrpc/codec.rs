@@ -383,7 +383,9 @@ fn unescape(raw: &str) -> Result<String, Error> {
 
 /// A successful `methodResponse` holding `v`.
 pub fn response(v: &Value) -> Vec<u8> {
-    let mut out = String::with_capacity(256);
+    // Sized once: a list of every process is some 100 KB, and growing to it by doubling
+    // costs a copy and fresh pages at each step.
+    let mut out = String::with_capacity(128 + size_hint(v));
     out.push_str("<?xml version=\"1.0\"?>\n<methodResponse>\n<params>\n<param>\n");
     write_value(&mut out, v);
     out.push_str("</param>\n</params>\n</methodResponse>\n");
@@ -402,6 +404,20 @@ pub fn fault(code: i64, text: &str) -> Vec<u8> {
 /// A fault as a struct, as `system.multicall` reports one call's.
 pub fn fault_struct(code: i64, text: &str) -> Value {
     Value::record(vec![("faultCode", Value::Int(code)), ("faultString", Value::str(text))])
+}
+
+/// About the bytes `v` takes written (a little more, so that it is seldom grown).
+fn size_hint(v: &Value) -> usize {
+    const TAGS: usize = 48;
+    match v {
+        Value::Str(s) | Value::DateTime(s) => TAGS + s.len() + s.len() / 8,
+        Value::Base64(b) => TAGS + b.len() * 4 / 3 + 4,
+        Value::Array(items) => TAGS + items.iter().map(size_hint).sum::<usize>(),
+        Value::Struct(m) => {
+            TAGS + m.iter().map(|(k, v)| 48 + k.len() + size_hint(v)).sum::<usize>()
+        }
+        _ => TAGS,
+    }
 }
 
 /// Writes a value. Kahi's own replies nest a few levels at most, so recursion is fine here.
@@ -463,6 +479,12 @@ fn write_value(out: &mut String, v: &Value) {
 /// normalization keeps it; characters XML 1.0 cannot carry at all (most C0 controls, as in a
 /// program's raw output) become U+FFFD rather than a response no parser accepts.
 fn escape(out: &mut String, s: &str) {
+    // Most text (names, states, descriptions) needs none of it: copied whole.
+    let plain = |b: &u8| !matches!(b, b'&' | b'<' | b'>' | 0..=0x1f | 0xef);
+    if s.as_bytes().iter().all(plain) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
