@@ -1,5 +1,5 @@
-"""HTTP under load: Kahi's process list under wrk, idle connections, and supervisord's XML-RPC
-under the same load."""
+"""HTTP under load: Kahi's process list under wrk (its REST route and its XML-RPC
+getAllProcessInfo), idle connections, and supervisord's XML-RPC under the same load."""
 
 import os
 import re
@@ -35,6 +35,16 @@ def wrk(url, secs, script=None):
         raise RuntimeError(f"wrk said: {out}")
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     return float(rate.group(1)), float(p99.group(1)) * scale
+
+
+def rpc_script(d):
+    """A wrk script that asks XML-RPC's getAllProcessInfo, written in `d`."""
+    script = os.path.join(d, "rpc.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/xml"\n'
+                'wrk.body = "<?xml version=\'1.0\'?><methodCall><methodName>'
+                'supervisor.getAllProcessInfo</methodName><params></params></methodCall>"\n')
+    return script
 
 
 def idle_connections(port, n, threads):
@@ -86,6 +96,13 @@ def http_load(out, opts):
         for _ in range(opts.http_runs):
             runs.append(wrk(url, opts.http_secs))
             note(f"  Kahi HTTP: {runs[-1][0]:.0f} req/s, p99 {runs[-1][1]:.2f} ms")
+        # The same list as supervisord's XML-RPC gives it, for the comparison below.
+        rpc, script = [], rpc_script(d.dir)
+        rpc_url = f"http://127.0.0.1:{port}/RPC2"
+        wrk(rpc_url, 1, script)
+        for _ in range(opts.http_runs):
+            rpc.append(wrk(rpc_url, opts.http_secs, script))
+            note(f"  Kahi XML-RPC: {rpc[-1][0]:.0f} req/s, p99 {rpc[-1][1]:.2f} ms")
         threads = d.threads()
         idle = idle_connections(port, 10000, d.threads)
         d.check_alive()
@@ -94,6 +111,9 @@ def http_load(out, opts):
     detail = f"median of {len(runs)} wrk runs of {opts.http_secs} s: " + " ".join(f"{r[0]:.0f}" for r in runs)
     out.figure("http_rps", rate, detail)
     out.figure("http_p99", p99, "median of the runs' p99: " + " ".join(f"{r[1]:.2f}" for r in runs))
+    rpc_rate = statistics.median(r[0] for r in rpc)
+    out.measure("Kahi XML-RPC getAllProcessInfo", rpc_rate, "req/s",
+                f"p99 {statistics.median(r[1] for r in rpc):.2f} ms; median of {len(rpc)} wrk runs")
     out.measure("HTTP daemon threads after the wrk runs", threads, "threads", "the loop, the front, two password checkers")
     if idle:
         out.measure(f"/healthz with {idle[0]} idle connections open", idle[1], "ms",
@@ -104,6 +124,9 @@ def http_load(out, opts):
             out.measure("supervisord XML-RPC getAllProcessInfo", sup[0], "req/s", f"p99 {sup[1]:.2f} ms")
             out.figure("http_vs_supervisord", rate / sup[0],
                        f"Kahi {rate:.0f} req/s, supervisord {sup[0]:.0f} req/s")
+            out.measure("XML-RPC, Kahi / supervisord", rpc_rate / sup[0], "x",
+                        f"getAllProcessInfo of 100: Kahi {rpc_rate:.0f} req/s, "
+                        f"supervisord {sup[0]:.0f} req/s")
 
 
 def supervisord_rpc(opts):
@@ -120,11 +143,7 @@ def supervisord_rpc(opts):
         for i in range(100):
             f.write(f"\n[program:p{i}]\ncommand={sleep} 200000{i}\nstartsecs=0\n"
                     "stdout_logfile=NONE\nstderr_logfile=NONE\n")
-    script = os.path.join(d, "rpc.lua")
-    with open(script, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/xml"\n'
-                'wrk.body = "<?xml version=\'1.0\'?><methodCall><methodName>'
-                'supervisor.getAllProcessInfo</methodName><params></params></methodCall>"\n')
+    script = rpc_script(d)
     log = open(os.path.join(d, "out.log"), "wb")
     proc = subprocess.Popen(["supervisord", "-c", conf], cwd=d, stdin=subprocess.DEVNULL,
                             stdout=log, stderr=log, start_new_session=True)
