@@ -93,6 +93,9 @@ pub struct Pipeline {
     /// Masking works on whole lines, so a secret split across two reads is still found.
     masking: Lines,
     lines: Lines,
+    /// Bytes went to no line sink and ended mid-line: the line sinks pick the stream up
+    /// again after its next newline, not with the rest of a line they never saw begin.
+    resync: bool,
     deadline: Option<Instant>,
 }
 
@@ -110,6 +113,12 @@ impl Pipeline {
         let mut ops = Ops { bytes, captured, ..Ops::default() };
         if rules.lines {
             self.split(&mut ops, rules.max_line);
+        } else if let Some(&last) = ops.bytes.last() {
+            // These bytes go to no line sink (the console skips a process that is gone while
+            // it is blocked): a line held from before cannot be finished by what comes after
+            // them, so it is let go, and the line sinks start again at a line's start.
+            self.lines.finish();
+            self.resync = last != b'\n';
         }
         let partial =
             self.masking.has_partial() || self.lines.has_partial() || self.capture.holds_output();
@@ -144,6 +153,16 @@ impl Pipeline {
     /// Cuts the kept bytes of `ops` into lines for the line sinks.
     fn split(&mut self, ops: &mut Ops<'_>, max: usize) {
         let Ops { bytes, line_buf, ends, .. } = ops;
+        let mut bytes: &[u8] = bytes;
+        if self.resync {
+            match bytes.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    bytes = &bytes[i + 1..];
+                    self.resync = false;
+                }
+                None => return,
+            }
+        }
         self.lines.push(bytes, max, |line, continued| {
             line_buf.extend_from_slice(line);
             ends.push((
@@ -275,6 +294,26 @@ mod tests {
         let ops = p.push(b"rd\n", t0, &rules(&[]));
         assert_eq!(lines(&ops), ["third"]);
         assert_eq!(p.deadline(), None);
+    }
+
+    /// Bytes pushed without lines (the console skipped them) end the line held before them:
+    /// the lines after them start afresh, not joined to a start written long before.
+    #[test]
+    fn a_push_without_lines_lets_the_held_line_go() {
+        let mut p = Pipeline::default();
+        let t0 = Instant::now();
+        p.push(b"soak-fl", t0, &rules(&[]));
+        let skipped = Rules { lines: false, ..rules(&[]) };
+        let ops = p.push(b"ood-1\nsoak-flood-1\nsoak-fl", t0, &skipped);
+        assert!(!ops.has_lines());
+        let ops = p.push(b"ood", t0, &rules(&[]));
+        assert!(!ops.has_lines(), "the rest of a line whose start was skipped");
+        let ops = p.push(b"-1\nsoak-flood-1\nsoak-", t0, &rules(&[]));
+        assert_eq!(lines(&ops), ["soak-flood-1"], "never soak-flsoak-flood-1, nor ood-1");
+        // Skipped bytes that end a line leave nothing to skip.
+        p.push(b"x\n", t0, &skipped);
+        let ops = p.push(b"flood-2\n", t0, &rules(&[]));
+        assert_eq!(lines(&ops), ["flood-2"]);
     }
 
     #[test]
