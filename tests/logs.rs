@@ -509,3 +509,27 @@ fn issue_13_a_full_disk_drops_whole_lines_warns_once_and_counts_them() {
     drop(tmpfs);
     drop(d);
 }
+
+/// A program that fills its pipe gets a larger one (1 MiB), so that it writes on while the loop
+/// is busy and each read takes more; a quiet program keeps the kernel's 64 KiB.
+#[test]
+fn a_pipe_its_program_fills_is_grown() {
+    let d = Daemon::start(
+        "log-pipe-grows",
+        "[programs.flood]\ncommand = [\"yes\", \"a line of the flood\"]\nstartsecs = 0\n\n\
+         [programs.quiet]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    // The size of the pipe a program writes its stdout to, through /proc.
+    let pipe_size = |name: &str| -> i32 {
+        let status = d.status();
+        let pid = status.iter().find(|p| p["name"] == name).and_then(|p| p["pid"].as_i64());
+        let Some(pid) = pid else { return 0 };
+        let Ok(f) = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/fd/1"))
+        else {
+            return 0;
+        };
+        nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap_or(0)
+    };
+    wait_until("the flood's pipe is grown to 1 MiB", DEADLINE, || pipe_size("flood") == 1 << 20);
+    assert_eq!(pipe_size("quiet"), 64 << 10);
+}

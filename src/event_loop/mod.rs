@@ -59,6 +59,14 @@ use timers::Timers;
 /// Bytes read from one pipe per loop iteration before other sources get their turn.
 const PIPE_BUDGET: usize = 256 * 1024;
 
+/// A read of at least this much found the pipe full (a pipe holds 64 KiB unless grown)...
+const PIPE_FULL: usize = 64 * 1024;
+/// ...and its pipe is grown to this (the kernel's default pipe-max-size) where allowed...
+const GROWN_PIPE: i32 = 1024 * 1024;
+/// ...while fewer than this many are: what their programs have written and Kahi not yet read
+/// stays under 64 MiB of kernel memory, however many programs flood.
+const GROWN_PIPES_MAX: usize = 64;
+
 /// Readiness events taken from one poll: each may be costly (a pipe's end, with its process
 /// reaped), and a request waits for the rest of its turn.
 const EVENTS_PER_TURN: usize = 256;
@@ -118,6 +126,8 @@ pub struct EventLoop {
     /// zeroed for each read (an end of file included), which cost a debug build 0.3 ms a pipe.
     /// Its pages are touched only as far as reads fill it.
     read_buf: Box<[u8]>,
+    /// Pipes grown to [`GROWN_PIPE`] and still open.
+    grown_pipes: usize,
     /// Set by SIGCHLD's handler, cleared as a turn begins and by a scan of the children: a
     /// child has exited since. It ends the turn's spawns, so that a process killed while
     /// hundreds are being spawned is replaced in the next turn, not after all of them.
@@ -257,6 +267,7 @@ impl EventLoop {
             restart_queue: Default::default(),
             spawn_until: Instant::now() + SPAWN_SLICE,
             read_buf: vec![0; PIPE_BUDGET].into_boxed_slice(),
+            grown_pipes: 0,
             exited,
             waiters: HashMap::new(),
             detached: Vec::new(),

@@ -12,7 +12,7 @@ use mio::unix::SourceFd;
 use super::procio::StreamIo;
 use super::sources::Source;
 use super::timers::{TimerKey, Timers};
-use super::{EventLoop, PIPE_BUDGET};
+use super::{EventLoop, GROWN_PIPE, GROWN_PIPES_MAX, PIPE_BUDGET, PIPE_FULL};
 use crate::config::{LogSpec, ProcessSpec};
 use crate::logs::console::{self, Origin};
 use crate::logs::file::{LogFile, Written};
@@ -131,7 +131,7 @@ impl EventLoop {
         // that its pipes close, into the ring and its log file; the blocked console skips it
         // (and says so once it drains).
         self.console_off = self.paused;
-        let Some(Source::Pipe { fd, .. }) = self.sources.get(token) else { return };
+        let Some(Source::Pipe { fd, grown, .. }) = self.sources.get_mut(token) else { return };
         // Read straight into the loop's one buffer, up to the turn's budget: no copy, no
         // allocation.
         let mut buf = std::mem::take(&mut self.read_buf);
@@ -143,7 +143,7 @@ impl EventLoop {
         let mut len = 0;
         let mut eof = false;
         loop {
-            match nix::unistd::read(fd, &mut buf[len..]) {
+            match nix::unistd::read(&*fd, &mut buf[len..]) {
                 Ok(0) => {
                     eof = true;
                     break;
@@ -162,6 +162,17 @@ impl EventLoop {
                     eof = true;
                     break;
                 }
+            }
+        }
+        if !*grown && len >= PIPE_FULL && self.grown_pipes < GROWN_PIPES_MAX {
+            // The program fills its pipe: a larger one lets it write on while the loop is
+            // busy, and lets each read take more (1 GiB of output to a log file: 1.9 GB/s
+            // instead of 1.1-1.3). Only such pipes grow, a bounded number of them; where the
+            // kernel refuses (the user's pipe memory limit), it stays as it is.
+            let size = nix::fcntl::FcntlArg::F_SETPIPE_SZ(GROWN_PIPE);
+            if nix::fcntl::fcntl(&*fd, size).is_ok() {
+                *grown = true;
+                self.grown_pipes += 1;
             }
         }
         let data = &buf[..len];
@@ -188,7 +199,8 @@ impl EventLoop {
             self.paused_reads.insert(token);
         }
         if eof {
-            if let Some(Source::Pipe { fd, .. }) = self.sources.remove(token) {
+            if let Some(Source::Pipe { fd, grown, .. }) = self.sources.remove(token) {
+                self.grown_pipes -= usize::from(grown);
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
             if let Some(io) = self.io.get_mut(&id) {

@@ -253,7 +253,7 @@ impl EventLoop {
             );
             return;
         }
-        self.sources.insert(token, Source::Pipe { id, stream, fd, pid });
+        self.sources.insert(token, Source::Pipe { id, stream, fd, pid, grown: false });
         self.io(id).pipes += 1;
     }
 

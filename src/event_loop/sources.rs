@@ -34,8 +34,9 @@ pub(super) enum Source {
     Http,
     /// The NOTIFY_SOCKET.
     Notify,
-    /// A program's stdout or stderr; `pid` is the instance that was spawned with it.
-    Pipe { id: ProcId, stream: Stream, fd: OwnedFd, pid: i32 },
+    /// A program's stdout or stderr; `pid` is the instance that was spawned with it; `grown`
+    /// once the loop has made it larger (see `read_pipe`).
+    Pipe { id: ProcId, stream: Stream, fd: OwnedFd, pid: i32, grown: bool },
     /// A process's stdin pipe has room (its fd is in the process's I/O record).
     Stdin(ProcId),
     /// A control connection.
