@@ -21,7 +21,25 @@ pub enum Command {
     Ctl(CtlArgs),
     Exec(ExecArgs),
     HashPassword(HashPasswordArgs),
+    Migrate(MigrateArgs),
     Version(VersionArgs),
+}
+
+/// Write a supervisord configuration (and what its [include] reads) as Kahi's TOML, each table
+/// commented with its supervisord line; what cannot be mapped is told on stderr with its place.
+/// Exit status: 0 written, 1 with --check when something could not be mapped, 2 refused.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "migrate")]
+pub struct MigrateArgs {
+    /// the supervisord configuration (supervisord.conf)
+    #[argh(positional)]
+    pub file: PathBuf,
+    /// write the TOML to this file instead of stdout
+    #[argh(option, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// write nothing; exit 1 when anything could not be mapped
+    #[argh(switch)]
+    pub check: bool,
 }
 
 /// Run one command as a container's init, as tini does, with no configuration: pass every
@@ -58,6 +76,13 @@ pub struct DaemonArgs {
     /// check the configuration, print every error, and exit
     #[argh(switch)]
     pub check: bool,
+    /// with --check: print the resolved process table as JSON (group, name, command, user,
+    /// priority, autostart)
+    #[argh(switch)]
+    pub json: bool,
+    /// the configuration's format: auto (by its content, the default), toml, or supervisord
+    #[argh(option, default = "String::from(\"auto\")")]
+    pub format: String,
     /// detach: run in the background, in a new session; return once the control socket is
     /// ready (0) or the start failed (1, with the error)
     #[argh(switch)]

@@ -33,7 +33,14 @@ pub fn run(args: DaemonArgs) -> i32 {
 
     // Read the configuration; nothing starts when it is bad.
     let path = config_path(args.config);
-    let config = match crate::config::load(&path) {
+    let format = match crate::supervisord::cli::format(&args.format) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kahi: {e}");
+            return exit::CONFIG;
+        }
+    };
+    let config = match crate::config::load_as(&path, format) {
         Ok(c) => c,
         Err(errors) => {
             for e in &errors {
@@ -57,6 +64,10 @@ pub fn run(args: DaemonArgs) -> i32 {
             return exit::CONFIG;
         }
         let n = config.processes.len();
+        if args.json {
+            println!("{}", crate::supervisord::cli::table(&config));
+            return exit::OK;
+        }
         println!("{}: ok ({n} process{})", config.file.display(), if n == 1 { "" } else { "es" });
         return exit::OK;
     }

@@ -28,6 +28,7 @@ mod metrics;
 mod piecewise;
 mod process;
 mod supervisor;
+mod supervisord;
 mod sys;
 mod timefmt;
 mod webhooks;
@@ -42,5 +43,6 @@ pub mod run {
     pub use crate::daemon::run as daemon;
     pub use crate::exec::run as exec;
     pub use crate::hash_password::run as hash_password;
+    pub use crate::supervisord::cli::migrate;
     pub use crate::sys::signals::default_sigpipe;
 }

@@ -17,6 +17,7 @@ fn main() {
         Command::Ctl(args) => run::ctl(args),
         Command::Exec(args) => run::exec(args.command),
         Command::HashPassword(args) => run::hash_password(args.cost),
+        Command::Migrate(args) => run::migrate(args),
         Command::Version(_) => {
             println!("kahi {}", kahi::VERSION);
             0

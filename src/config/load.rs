@@ -6,12 +6,69 @@
 use super::*;
 
 /// Loads `path` and everything it includes, expanding `${VAR}` from the daemon's environment.
+/// A supervisord configuration (see [`crate::supervisord::looks_like`]) is read as supervisord
+/// reads it.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
     load_with(path, &|name| std::env::var(name).ok())
 }
 
+/// Which reader a configuration needs: told by its content, or said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Auto,
+    Toml,
+    Supervisord,
+}
+
+/// [`load`], with the format said.
+pub fn load_as(path: &Path, format: Format) -> Result<Config, Vec<ConfigError>> {
+    let env = |name: &str| std::env::var(name).ok();
+    match format {
+        Format::Auto => load_with(path, &env),
+        Format::Toml => load_toml(path, &env),
+        Format::Supervisord => {
+            let file = absolute(path);
+            let src = read::text(&file)
+                .map_err(|e| vec![nopos(&file, "", format!("unable to read: {e}"))])?;
+            load_supervisord(&file, &src, &env)
+        }
+    }
+}
+
+/// A supervisord configuration, written as Kahi's TOML and loaded as such: the same checks,
+/// each error told at its supervisord line; what the migration noted comes as warnings.
+fn load_supervisord(
+    file: &Path,
+    src: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    let m = crate::supervisord::migrate(file, src, &crate::supervisord::process_env())?;
+    let mut config = load_text(file, &m.toml, env)
+        .map_err(|errors| errors.into_iter().map(|e| m.place(e)).collect::<Vec<_>>())?;
+    for note in &mut config.notes {
+        note.error = m.place(note.error.clone());
+    }
+    let migrated = m
+        .notes
+        .iter()
+        .map(|n| check::Note { severity: check::Severity::Warning, error: n.error.clone() });
+    config.notes.splice(0..0, migrated);
+    Ok(config)
+}
+
 /// [`load`] with the environment given, for tests.
 pub fn load_with(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    let file = absolute(path);
+    match read::text(&file) {
+        Ok(src) if crate::supervisord::looks_like(&src) => load_supervisord(&file, &src, env),
+        _ => load_toml(path, env),
+    }
+}
+
+fn load_toml(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {

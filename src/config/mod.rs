@@ -42,7 +42,7 @@ use expand::Vars;
 #[cfg(test)]
 use load::load_with;
 use load::{At, Loader, Membership, ProgramTable, absolute, file_vars, nopos};
-pub use load::{load, load_text};
+pub use load::{Format, load, load_as, load_text};
 use program::ProgramDraft;
 use schema::{Read, Section};
 use validate::{check_name, is_bcrypt};

@@ -1,0 +1,98 @@
+//! `kahi migrate`, `kahi daemon --format`, and the process table of `kahi daemon --check --json`.
+
+use std::io::Write;
+
+use crate::cli::MigrateArgs;
+use crate::config::{Config, Format};
+
+/// `--format`: auto, toml or supervisord.
+pub fn format(s: &str) -> Result<Format, String> {
+    match s {
+        "auto" => Ok(Format::Auto),
+        "toml" => Ok(Format::Toml),
+        "supervisord" => Ok(Format::Supervisord),
+        other => Err(format!("--format must be auto, toml or supervisord, not {other:?}")),
+    }
+}
+
+/// The resolved process table as JSON: one object per process, in start order.
+pub fn table(config: &Config) -> String {
+    let rows: Vec<serde_json::Value> = config
+        .processes
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "group": p.group,
+                "name": p.name,
+                "command": p.argv,
+                "user": p.user.as_ref().map(|u| u.name.clone()),
+                "priority": p.priority,
+                "autostart": p.autostart,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// `kahi migrate FILE [-o OUT] [--check]`: 0 written (or nothing to report with --check), 1
+/// something could not be mapped (--check), 2 the file is refused.
+pub fn migrate(args: MigrateArgs) -> i32 {
+    let file = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+    let text = match crate::config::read::text(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kahi: unable to read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let refused = |errors: &[crate::config::ConfigError]| {
+        for e in errors {
+            eprintln!("{e}");
+        }
+        eprintln!("kahi: {} error(s): nothing was written", errors.len());
+        2
+    };
+    let m = match super::migrate(&file, &text, &super::process_env()) {
+        Ok(m) => m,
+        Err(errors) => return refused(&errors),
+    };
+    // What the daemon would refuse, refused here: the TOML is loaded as the daemon loads it.
+    let env = |name: &str| std::env::var(name).ok();
+    if let Err(errors) = crate::config::load_text(&file, &m.toml, &env) {
+        let placed: Vec<_> = errors.into_iter().map(|e| m.place(e)).collect();
+        return refused(&placed);
+    }
+    for note in &m.notes {
+        eprintln!("{note}");
+    }
+    let unmapped = m.notes.iter().filter(|n| n.unmapped).count();
+    if args.check {
+        if unmapped > 0 {
+            eprintln!("kahi: {unmapped} setting(s) could not be mapped");
+            return 1;
+        }
+        return 0;
+    }
+    let mut toml = m.toml.clone();
+    if !m.notes.is_empty() {
+        toml.push_str("\n# What kahi migrate noted:\n");
+        for note in &m.notes {
+            toml.push_str(&format!("# {}\n", note.to_string().replace('\n', " ")));
+        }
+    }
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &toml)
+            .map_err(|e| format!("unable to write {}: {e}", path.display())),
+        None => std::io::stdout()
+            .lock()
+            .write_all(toml.as_bytes())
+            .map_err(|e| format!("unable to write: {e}")),
+    };
+    match written {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kahi: {e}");
+            2
+        }
+    }
+}

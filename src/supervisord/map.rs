@@ -1,0 +1,389 @@
+//! The mapping: supervisord's sections, read as supervisord reads them, written as Kahi's
+//! TOML. `[program:x]` -> `[programs.x]`, `[eventlistener:x]` -> `[eventlisteners.x]`,
+//! `[group:x]` -> `[groups.x]`, `[supervisord]` -> `[server]`, `[logging]` and each program's
+//! keys, `[unix_http_server]` -> `[server]`'s socket, `[inet_http_server]` -> `[server.http]`
+//! (`src/supervisord/server.rs`). What Kahi cannot carry is a note with its place and the
+//! reason; what supervisord ignores (an unknown key or section) is a warning. No I/O but
+//! supervisord's checks of this host.
+
+use std::collections::HashMap;
+
+use super::Note;
+use super::emit::{Out, Src, bare, string, strings};
+use super::format::{Dict, Expanded};
+use super::ini::{Ini, Section};
+use super::program::{self, LISTENER_KEYS, PROGRAM_KEYS, Program, Reader, environment_value};
+use super::server::{self, Tables};
+use super::values;
+use crate::config::ConfigError;
+
+/// What a migration found: the TOML and the notes.
+pub struct Mapped {
+    pub out: Out,
+    pub notes: Vec<Note>,
+}
+
+/// A `[group:x]`: its name, members (supervisord program names), priority, place.
+struct Group {
+    name: String,
+    members: Vec<String>,
+    priority: Option<i64>,
+    src: Src,
+}
+
+/// Maps `ini`; `env` is the environment supervisord would run in (its `ENV_*`), `host` its
+/// `host_node_name`.
+pub fn map(ini: &Ini, env: &[(String, String)], host: &str) -> Result<Mapped, Vec<ConfigError>> {
+    let mut notes: Vec<Note> = ini.warnings.iter().cloned().map(Note::warning).collect();
+    let mut errors = Vec::new();
+    let here = ini.files[0].parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut base = Dict::default().with_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    base.set_str("here", &here);
+
+    let mut tables = Tables::default();
+    let global = server::supervisord(ini, &base, host, &mut tables, &mut notes, &mut errors);
+    server::servers(ini, &base, &mut tables, &mut notes, &mut errors);
+
+    // Programs see [supervisord] environment as ENV_*, and get it under their own.
+    let mut dict = base.clone();
+    dict.set_str("host_node_name", host);
+    for (k, v) in &global.environment {
+        dict.set_str(&format!("ENV_{k}"), v.clone());
+    }
+    let groups = groups(ini, &base, &mut notes, &mut errors);
+    let mut membership: HashMap<String, String> = HashMap::new();
+    for g in &groups {
+        for member in &g.members {
+            if let Some(first) = membership.get(member) {
+                let sec = ini.sections.iter().find(|s| s.name == format!("group:{}", g.name));
+                if let Some(sec) = sec {
+                    let r = Reader { ini, sec, notes: &mut notes };
+                    let e = r.error("programs", format!(
+                        "{member} is in [group:{first}] already: supervisord runs it in both groups, Kahi only in the first"
+                    ));
+                    notes.push(Note { error: e, unmapped: true });
+                }
+                continue;
+            }
+            membership.insert(member.clone(), g.name.clone());
+        }
+    }
+
+    let mut programs: Vec<Program> = Vec::new();
+    for (i, sec) in ini.sections.iter().enumerate() {
+        let listener = sec.name.starts_with("eventlistener:");
+        let Some(raw) =
+            sec.name.strip_prefix("program:").or_else(|| sec.name.strip_prefix("eventlistener:"))
+        else {
+            continue;
+        };
+        let known: &[&[&str]] =
+            if listener { &[PROGRAM_KEYS, LISTENER_KEYS] } else { &[PROGRAM_KEYS] };
+        unknown_keys(ini, sec, known, &mut notes);
+        let mut r = Reader { ini, sec, notes: &mut notes };
+        let name = match values::name(raw) {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(r.error("", e));
+                continue;
+            }
+        };
+        let group = match membership.get(&name) {
+            Some(g) if !listener => g.clone(),
+            _ => name.clone(),
+        };
+        match program::read(&mut r, i, &name, &group, listener, &dict, global.strip_ansi) {
+            Ok(mut p) => {
+                for proc in &mut p.procs {
+                    proc.environment = overlay(&global.environment, &proc.environment);
+                }
+                programs.push(p);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    other_sections(ini, &mut notes);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut out = Out::default();
+    out.line(
+        &format!("# Kahi's configuration, written by kahi migrate from {}", ini.files[0].display()),
+        None,
+    );
+    out.line("# Each table names the supervisord section it comes from.", None);
+    tables.write(&mut out, ini);
+    let mut names: HashMap<String, Vec<String>> = HashMap::new();
+    for p in &programs {
+        names.insert(p.name.clone(), emit_program(&mut out, p, ini));
+    }
+    for g in &groups {
+        let list: Vec<String> = g
+            .members
+            .iter()
+            .filter(|m| membership.get(*m) == Some(&g.name))
+            .flat_map(|m| names.get(m).cloned().unwrap_or_default())
+            .collect();
+        if list.is_empty() {
+            continue;
+        }
+        out.table(&format!("groups.{}", bare(&g.name)), g.src, &ini.files);
+        out.key("programs", &strings(&list), g.src);
+        if let Some(p) = g.priority {
+            out.key("priority", &p.to_string(), g.src);
+        }
+    }
+    // A program written as one Kahi program per process keeps its group by a [groups.x].
+    for p in programs.iter().filter(|p| p.group == p.name && !p.listener) {
+        let list = names.get(&p.name).cloned().unwrap_or_default();
+        if list.is_empty() || list == [p.name.clone()] {
+            continue;
+        }
+        let sec = &ini.sections[p.section];
+        let src = Some((sec.file, sec.line));
+        out.table(&format!("groups.{}", bare(&p.name)), src, &ini.files);
+        out.key("programs", &strings(&list), src);
+    }
+    Ok(Mapped { out, notes })
+}
+
+/// `programs` overlaid on `global`: a key of both keeps its global place, the program's value.
+fn overlay(global: &[(String, String)], own: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = global.to_vec();
+    for (k, v) in own {
+        match env.iter_mut().find(|(g, _)| g == k) {
+            Some((_, gv)) => *gv = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env
+}
+
+/// Writes a program's table(s); returns the Kahi program names written. One table when every
+/// process's values are the same templates (`%(process_num)02d` left for Kahi) that Kahi expands
+/// to what supervisord has; else one Kahi program per process, named after it.
+fn emit_program(out: &mut Out, p: &Program, ini: &Ini) -> Vec<String> {
+    let table = if p.listener { "eventlisteners" } else { "programs" };
+    let sec = &ini.sections[p.section];
+    let src = Some((sec.file, sec.line));
+    if p.procs.is_empty() {
+        return Vec::new();
+    }
+    let n = p.procs.len();
+    if n == 1 || uniform(p) {
+        out.table(&format!("{table}.{}", bare(&p.name)), src, &ini.files);
+        let first = &p.procs[0];
+        for (k, e, src) in ordered(&first.values) {
+            if k == "process_name" && n == 1 && e.plain == p.name {
+                continue;
+            }
+            let text = if n == 1 { program::escape(&e.plain) } else { e.kahi.clone() };
+            out.key(k, &value(k, &text), *src);
+        }
+        if n > 1 {
+            out.key("numprocs", &n.to_string(), src);
+            if p.numprocs_start != 0 {
+                out.key("numprocs_start", &p.numprocs_start.to_string(), src);
+            }
+        }
+        keys(out, p, first);
+        return vec![p.name.clone()];
+    }
+    let mut names = Vec::new();
+    for proc in &p.procs {
+        out.table(&format!("{table}.{}", bare(&proc.name)), src, &ini.files);
+        out.line(&format!("# process {:?} of [{}], numprocs = {n}", proc.name, sec.name), src);
+        for (k, e, src) in ordered(&proc.values).into_iter().filter(|(k, ..)| k != "process_name") {
+            out.key(k, &value(k, &program::escape(&e.plain)), *src);
+        }
+        keys(out, p, proc);
+        names.push(proc.name.clone());
+    }
+    names
+}
+
+/// A process's values, command and name first (supervisord reads them last).
+fn ordered(values: &[(String, Expanded, Src)]) -> Vec<&(String, Expanded, Src)> {
+    let rank = |k: &str| match k {
+        "command" => 0,
+        "process_name" => 1,
+        _ => 2,
+    };
+    let mut v: Vec<_> = values.iter().collect();
+    v.sort_by_key(|(k, ..)| rank(k));
+    v
+}
+
+/// The keys every process shares, then the process's environment.
+fn keys(out: &mut Out, p: &Program, proc: &program::Proc) {
+    for (k, v, src) in &p.keys {
+        out.key(k, v, *src);
+    }
+    if !proc.environment.is_empty() {
+        let env: Vec<(String, String)> =
+            proc.environment.iter().map(|(k, v)| (k.clone(), program::escape(v))).collect();
+        out.key("environment", &environment_value(&env), proc.environment_src);
+    }
+}
+
+/// A per-process value as TOML: numbers and booleans bare, the rest strings.
+fn value(key: &str, text: &str) -> String {
+    if key.ends_with("_maxbytes") || key.ends_with("_backups") || key.ends_with("_syslog") {
+        text.to_string()
+    } else {
+        string(text)
+    }
+}
+
+/// Whether one table with templates gives every process what supervisord gives it.
+fn uniform(p: &Program) -> bool {
+    let first = &p.procs[0];
+    p.procs.iter().all(|proc| {
+        proc.environment == first.environment
+            && proc.values.len() == first.values.len()
+            && proc.values.iter().zip(&first.values).all(|((k, e, _), (k0, e0, _))| {
+                k == k0 && e.kahi == e0.kahi && kahi_expands_to(e, proc, p)
+            })
+    })
+}
+
+/// Kahi's expansion of the template, for this process, is supervisord's value.
+fn kahi_expands_to(e: &Expanded, proc: &program::Proc, p: &Program) -> bool {
+    let index = p.procs.iter().position(|x| std::ptr::eq(x, proc)).unwrap_or(0);
+    let mut vars = crate::config::expand::Vars::default();
+    vars.set_int("process_num", p.numprocs_start + index as i64);
+    vars.set_int("numprocs", p.procs.len() as i64);
+    crate::config::expand::expand(&e.kahi, &vars, &|_| None).is_ok_and(|s| s == e.plain)
+}
+
+/// The `[group:x]` sections, as `process_groups_from_parser` reads them.
+fn groups(
+    ini: &Ini,
+    base: &Dict,
+    notes: &mut Vec<Note>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let has = |name: &str| ini.sections.iter().any(|s| s.name == name);
+    for sec in ini.sections.iter().filter(|s| s.name.starts_with("group:")) {
+        unknown_keys(ini, sec, &[&["programs", "priority"]], notes);
+        let mut r = Reader { ini, sec, notes };
+        let name = match values::name(&sec.name["group:".len()..]) {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(r.error("", e));
+                continue;
+            }
+        };
+        let result = (|| {
+            let members = match r.expanded("programs", None, base, &[])? {
+                Some(e) => values::list_of_strings(&e.plain),
+                None => Vec::new(),
+            };
+            let priority = r.typed("priority", "999", base, values::integer)?;
+            for m in &members {
+                let program = has(&format!("program:{m}"));
+                let fcgi = has(&format!("fcgi-program:{m}"));
+                if !program && !fcgi {
+                    return Err(r.error(
+                        "programs",
+                        format!("[{}] names unknown program or fcgi-program {m}", sec.name),
+                    ));
+                }
+                if program && fcgi {
+                    return Err(r.error(
+                        "programs",
+                        format!(
+                            "[{}] name {m} is ambiguous (exists as program and fcgi-program)",
+                            sec.name
+                        ),
+                    ));
+                }
+            }
+            if r.value("priority").is_some() {
+                r.note("priority", false, "Kahi orders processes by their own priority: the group's priority does not order its programs");
+            }
+            if members.is_empty() {
+                r.note("programs", false, "a group with no programs: nothing to write");
+            }
+            Ok(Group {
+                name,
+                members,
+                priority: r.value("priority").map(|_| priority),
+                src: Some((sec.file, sec.line)),
+            })
+        })();
+        match result {
+            Ok(g) => groups.push(g),
+            Err(e) => errors.push(e),
+        }
+    }
+    groups
+}
+
+/// Warns of each key written in `sec` that none of `known` lists (a `[DEFAULT]` key is not
+/// the section's own).
+pub fn unknown_keys(ini: &Ini, sec: &Section, known: &[&[&str]], notes: &mut Vec<Note>) {
+    for (k, v) in &sec.keys {
+        if !known.iter().any(|list| list.contains(&k.as_str())) {
+            let e = ini.error_at(
+                v,
+                &format!("[{}] {k}", sec.name),
+                "unknown key: supervisord ignores it, and so does Kahi",
+            );
+            notes.push(Note::warning(e));
+        }
+    }
+}
+
+/// The sections that are neither programs, listeners, groups nor what `server.rs` reads.
+fn other_sections(ini: &Ini, notes: &mut Vec<Note>) {
+    const KNOWN_PREFIXES: &[&str] = &[
+        "program:",
+        "eventlistener:",
+        "group:",
+        "fcgi-program:",
+        "rpcinterface:",
+        "ctlplugin:",
+        "unix_http_server",
+        "inet_http_server",
+    ];
+    const KNOWN: &[&str] = &["supervisord", "supervisorctl", "include"];
+    for sec in &ini.sections {
+        let n = &sec.name;
+        let say = |message: String, unmapped: bool| Note {
+            error: ini.error_line(sec.file, sec.line, &format!("[{n}]"), message),
+            unmapped,
+        };
+        if n.starts_with("fcgi-program:") {
+            notes.push(say("FastCGI programs are not supported yet: left out".into(), true));
+        } else if let Some(rest) = n.strip_prefix("rpcinterface:") {
+            let factory = ini.get(sec, "supervisor.rpcinterface_factory").map(|v| v.text.as_str());
+            if factory != Some("supervisor.rpcinterface:make_main_rpcinterface") {
+                notes.push(say(
+                    format!(
+                        "RPC interface plugin {rest:?} is Python code Kahi does not run: left out"
+                    ),
+                    true,
+                ));
+            }
+        } else if n.starts_with("ctlplugin:") {
+            notes
+                .push(say("supervisorctl plugins do not apply to kahi ctl: ignored".into(), false));
+        } else if KNOWN.contains(&n.as_str()) || KNOWN_PREFIXES.iter().any(|p| n.starts_with(p)) {
+        } else if KNOWN.contains(&n.to_lowercase().as_str())
+            || KNOWN_PREFIXES.iter().any(|p| n.to_lowercase().starts_with(p))
+        {
+            notes.push(say(
+                format!("section names are case-sensitive: supervisord ignores [{n}], and so does Kahi (did you mean [{}]?)", n.to_lowercase()),
+                false,
+            ));
+        } else {
+            notes.push(say(
+                "unknown section: supervisord ignores it, and so does Kahi".into(),
+                false,
+            ));
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The mapping, end to end without a process: supervisord text -> TOML -> Kahi's `Config`,
+//! one test per rule. What supervisord itself says for the same files is checked by the
+//! integration tests (tests/migrate.rs), against its own parser.
+
+use super::*;
+use crate::config::{Config, load_text};
+
+const FILE: &str = "/etc/supervisor/supervisord.conf";
+
+fn env() -> Vec<(String, String)> {
+    vec![("HOME".into(), "/home/k".into()), ("N".into(), "4".into())]
+}
+
+fn run(text: &str) -> Result<(Config, Migration), String> {
+    let m = migrate(Path::new(FILE), text, &env())
+        .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+    let config = load_text(Path::new(FILE), &m.toml, &|_| None).map_err(|e| {
+        let placed: Vec<String> = e.into_iter().map(|e| m.place(e).to_string()).collect();
+        format!("{}\n--- toml:\n{}", placed.join("\n"), m.toml)
+    })?;
+    Ok((config, m))
+}
+
+fn ok(text: &str) -> (Config, Migration) {
+    run(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn refused(text: &str) -> String {
+    match run(text) {
+        Ok((_, m)) => panic!("accepted:\n{}", m.toml),
+        Err(e) => e,
+    }
+}
+
+/// (group:name, argv) of every process, sorted.
+fn table(c: &Config) -> Vec<(String, Vec<String>)> {
+    let mut t: Vec<_> = c.processes.iter().map(|p| (p.namespec(), p.argv.clone())).collect();
+    t.sort();
+    t
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn numprocs_becomes_one_program_with_templates_when_kahi_expands_them_the_same() {
+    let (c, m) = ok(
+        "[supervisord]\n[program:w]\ncommand=/bin/w --n=%(process_num)d --of=%(numprocs)d %(ENV_N)s\n\
+                     numprocs=2\nnumprocs_start=5\nprocess_name=%(program_name)s_%(process_num)02d\n\
+                     directory=/d%(process_num)02d\n",
+    );
+    assert!(m.toml.contains("numprocs = 2"), "{}", m.toml);
+    assert!(m.toml.contains("process_name = \"w_%(process_num)02d\""), "{}", m.toml);
+    assert_eq!(
+        table(&c),
+        vec![
+            ("w:w_05".into(), s(&["/bin/w", "--n=5", "--of=2", "4"])),
+            ("w:w_06".into(), s(&["/bin/w", "--n=6", "--of=2", "4"])),
+        ]
+    );
+    assert_eq!(c.processes[1].directory.as_deref(), Some(Path::new("/d06")));
+}
+
+#[test]
+fn a_per_process_environment_makes_one_program_per_process_in_the_same_group() {
+    let (c, m) = ok("[supervisord]\n[program:w]\ncommand=/bin/w\nnumprocs=2\n\
+                     process_name=w%(process_num)d\nenvironment=K=%(process_num)s\n");
+    assert!(m.toml.contains("[programs.w0]") && m.toml.contains("[groups.w]"), "{}", m.toml);
+    let names: Vec<String> = c.processes.iter().map(|p| p.namespec()).collect();
+    assert_eq!(names, ["w:w0", "w:w1"]);
+    assert_eq!(c.processes[1].environment, vec![("K".to_string(), "1".to_string())]);
+}
+
+#[test]
+fn expansions_here_env_host_program_and_group_names() {
+    let host = nix::unistd::gethostname().unwrap().to_string_lossy().into_owned();
+    let (c, _) = ok("[supervisord]\nenvironment=G=glob\n[group:g]\nprograms=p\n[program:p]\n\
+                     command=/bin/x %(here)s %(ENV_HOME)s %(host_node_name)s %(program_name)s %(group_name)s %(ENV_G)s %(ENV_OWN)s\n\
+                     environment=OWN=mine\n");
+    assert_eq!(
+        c.processes[0].argv,
+        s(&["/bin/x", "/etc/supervisor", "/home/k", &host, "p", "g", "glob", "mine"])
+    );
+    assert_eq!(c.processes[0].group, "g");
+    // [supervisord] environment, overlaid by the program's.
+    assert_eq!(
+        c.processes[0].environment,
+        vec![("G".to_string(), "glob".to_string()), ("OWN".to_string(), "mine".to_string())]
+    );
+}
+
+#[test]
+fn literal_dollars_and_percents_stay_literal_in_kahi() {
+    let (c, _) = ok("[supervisord]\n[program:p]\ncommand=/bin/sh -c 'echo $HOME ${X} 100%%'\n");
+    assert_eq!(c.processes[0].argv, s(&["/bin/sh", "-c", "echo $HOME ${X} 100%"]));
+}
+
+#[test]
+fn defaults_as_supervisord_has_them() {
+    let (c, _) = ok(
+        "[supervisord]\nchildlogdir=/tmp\n[DEFAULT]\nstartsecs=7\n[program:p]\ncommand=/bin/p\n",
+    );
+    let p = &c.processes[0];
+    assert_eq!(p.startsecs, std::time::Duration::from_secs(7));
+    assert_eq!(p.priority, 999);
+    assert!(p.autostart);
+    // supervisord's AUTO log files by default.
+    assert_eq!(p.stdout_log.as_ref().map(|l| l.path.clone()), Some("/tmp/p-stdout.log".into()));
+}
+
+#[test]
+fn refused_as_supervisord_refuses() {
+    let cases = [
+        ("[program:p]\ncommand=x\n", "does not include supervisord section"),
+        ("[supervisord]\n[program:p]\nnumprocs=2\ncommand=x\n", "%(process_num) must be present"),
+        (
+            "[supervisord]\n[program:p]\ncommand=x\nstopasgroup=true\nkillasgroup=false\n",
+            "Cannot set stopasgroup=true and killasgroup=false",
+        ),
+        ("[supervisord]\n[program:p]\nautostart=x\n", "not a valid boolean"),
+        ("[supervisord]\n[program:p]\nstartsecs=1\n", "does not specify a command"),
+        ("[supervisord]\n[program:p]\ncommand=%(ENV_NOPE)s\n", "cannot be expanded"),
+        ("[supervisord]\n[program:p]\ncommand=date +%Y\n", "badly formatted"),
+        ("[supervisord]\n[program:p]\ncommand=x\npriority=%(process_num)d\n", "cannot be expanded"),
+        (
+            "[supervisord]\n[program:p]\ncommand=x\nenvironment=A=1,B\n",
+            "Unexpected end of key/value pairs",
+        ),
+        ("[supervisord]\n[program:a b]\ncommand=x\n", "Invalid name"),
+        ("[supervisord]\n[group:g]\nprograms=nope\n", "names unknown program or fcgi-program nope"),
+        ("[supervisord]\n[eventlistener:l]\ncommand=x\n", "requires an \"events\" line"),
+        ("[supervisord]\n[eventlistener:l]\ncommand=x\nevents=NOPE\n", "Unknown event type NOPE"),
+        (
+            "[supervisord]\n[eventlistener:l]\ncommand=x\nevents=TICK_5\nbuffer_size=0\n",
+            "invalid buffer_size",
+        ),
+        (
+            "[supervisord]\n[eventlistener:l]\ncommand=x\nevents=TICK_5\nredirect_stderr=true\n",
+            "redirect_stderr=true but this is not allowed",
+        ),
+        ("[supervisord]\n[inet_http_server]\nusername=u\n", "has no port value"),
+        ("[supervisord]\n[inet_http_server]\nport=9001\nusername=u\n", "incomplete authentication"),
+        ("[supervisord]\n[unix_http_server]\nchmod=0700\n", "has no file value"),
+        (
+            "[supervisord]\n[program:p]\ncommand=x\nstdout_logfile=/nonexistent/dir/x.log\n",
+            "does not exist",
+        ),
+        ("[supervisord]\n[program:p]\ncommand=x\nuser=no-such-user-here\n", "Invalid user name"),
+        ("[supervisord]\nbogus line\n", "neither a [section]"),
+    ];
+    for (text, why) in cases {
+        let e = refused(text);
+        assert!(e.contains(why), "{text:?}: {e}");
+        assert!(e.starts_with(FILE), "{text:?}: the place is named: {e}");
+    }
+}
+
+#[test]
+fn an_error_names_the_line_and_the_key() {
+    let e = refused("[supervisord]\n\n[program:p]\ncommand=x\nstartretries=many\n");
+    assert!(e.starts_with(&format!("{FILE}:5:1: [program:p] startretries: ")), "{e}");
+}
+
+#[test]
+fn warnings_and_what_is_not_mapped() {
+    let (_, m) = ok(
+        "[supervisord]\nnodaemon=true\n[program:p]\ncommand=x\nbogus=1\ndependent_startup=true\n\
+                     [Program:q]\ncommand=y\n[fcgi-program:f]\ncommand=z\nsocket=tcp://localhost:9000\n\
+                     [program:d]\ncommand=date +%s\n[program:u]\ncommand=x\nserverurl=http://h:1\n",
+    );
+    let said = |what: &str, unmapped: bool| {
+        m.notes.iter().any(|n| n.unmapped == unmapped && n.error.to_string().contains(what))
+    };
+    assert!(said("[program:p] bogus: unknown key", false), "{:?}", m.notes);
+    assert!(said("[program:p] dependent_startup: unknown key", false));
+    assert!(said("[Program:q]: section names are case-sensitive", false));
+    assert!(said("[fcgi-program:f]: FastCGI programs are not supported yet", true));
+    assert!(said("[program:d] command: a '%' with no (name)", true));
+    assert!(said("[program:u] serverurl: ignored", true));
+    assert!(!m.toml.contains("[programs.q]") && !m.toml.contains("[programs.Q]"));
+}
+
+#[test]
+fn program_options_map_to_kahi_keys() {
+    let (c, m) = ok("[supervisord]\nstrip_ansi=true\nminfds=2048\nloglevel=blather\n\
+                     [program:p]\ncommand=x\nautorestart=true\nexitcodes=1,4\nstopsignal=quit\n\
+                     stopwaitsecs=3\nstopasgroup=true\numask=027\nredirect_stderr=true\n\
+                     stdout_logfile=NONE\nstdout_capture_maxbytes=1KB\nstdout_events_enabled=yes\n\
+                     startretries=9\nautostart=false\npriority=-5\n");
+    let p = &c.processes[0];
+    assert_eq!(p.autorestart, crate::config::AutoRestart::Always);
+    assert_eq!(p.exitcodes, vec![1, 4]);
+    assert_eq!(p.stopsignal, nix::sys::signal::Signal::SIGQUIT);
+    assert_eq!(p.stopwaitsecs, std::time::Duration::from_secs(3));
+    assert!(p.stopasgroup && p.redirect_stderr && p.stdout_events_enabled && p.strip_ansi);
+    assert_eq!(p.umask, Some(0o27));
+    assert_eq!(p.stdout_log, None);
+    assert_eq!(p.stderr_log, None);
+    assert_eq!(p.stdout_capturemode_maxbytes, 1024);
+    assert_eq!((p.startretries, p.autostart, p.priority), (9, false, -5));
+    assert_eq!(c.server.minfds, 2048);
+    assert_eq!(c.logging.level, log::LevelFilter::Trace);
+    assert!(m.toml.contains("# /etc/supervisor/supervisord.conf:5\n[programs.p]"), "{}", m.toml);
+}
+
+#[test]
+fn listeners_and_servers() {
+    let (c, _) = ok(
+        "[supervisord]\n[eventlistener:l]\ncommand=x\nevents=process_state, TICK_60\nbuffer_size=3\n\
+                     [inet_http_server]\nport=127.0.0.1:9001\nusername=u\npassword=pw\n\
+                     [unix_http_server]\nfile=/tmp/kahi-s.sock\nchmod=0770\n",
+    );
+    let l = &c.processes[0];
+    assert_eq!(l.priority, -1);
+    let spec = l.listener.as_ref().unwrap();
+    assert_eq!(spec.buffer_size, 3);
+    assert_eq!(c.server.socket, Path::new("/tmp/kahi-s.sock"));
+    assert_eq!(c.server.socket_mode, 0o770);
+    assert_eq!(c.server.http.users.len(), 1);
+    assert!(bcrypt::verify("pw", &c.server.http.users[0].password_hash).unwrap());
+}
+
+#[test]
+fn content_tells_the_format() {
+    assert!(looks_like("; x\n[supervisord]\n"));
+    assert!(looks_like("  [program:x]\ncommand=y\n"));
+    assert!(!looks_like("[programs.web]\ncommand = \"x\"\n"));
+    assert!(!looks_like("include = [\"[program:x]\"]\n"));
+}
