@@ -191,11 +191,12 @@ pub fn read(
     dict.set_str("program_name", name);
     dict.set_str("group_name", group);
     let mut keys: Vec<(String, String, Src)> = Vec::new();
-    // A listener pool's priority (default -1: started first, stopped last) is its
-    // processes' in Kahi, which orders processes only.
+    // Written when set, and always for a listener pool (its priority, default -1: started
+    // first, stopped last, orders its processes in Kahi) and for a program in a [group:x] (Kahi
+    // would give it the group's; supervisord keeps the process's own, 999 by default).
     let priority =
         r.typed("priority", if listener { "-1" } else { "999" }, &dict, values::integer)?;
-    if listener {
+    if listener || group != name || r.value("priority").is_some() {
         keys.push(("priority".into(), priority.to_string(), r.src("priority")));
     }
     let mut put = |r: &Reader<'_>, key: &str, kahi: &str, value: String| {
@@ -203,9 +204,6 @@ pub fn read(
             keys.push((kahi.to_string(), value, r.src(key)));
         }
     };
-    if !listener {
-        put(r, "priority", "priority", priority.to_string());
-    }
     let autostart = r.typed("autostart", "true", &dict, values::boolean)?;
     put(r, "autostart", "autostart", autostart.to_string());
     let autorestart = r.typed("autorestart", "unexpected", &dict, values::auto_restart)?;
