@@ -17,6 +17,7 @@ mod http_limits;
 mod lifecycle;
 mod listeners;
 mod logs;
+mod migrate;
 mod pid1;
 mod regression;
 mod reload;
