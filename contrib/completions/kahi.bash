@@ -213,12 +213,13 @@ _kahi() {
 
 	case $sub in
 		"")
-			_kahi_offer daemon ctl exec hash-password version --help
+			_kahi_offer daemon ctl exec hash-password migrate version --help
 			;;
 		daemon)
 			case $prev in
 				-c | --config | --pidfile | --logfile) _kahi_files ;;
-				*) _kahi_offer -c --config -v --verbose --check --daemonize --pidfile --logfile --help ;;
+				--format) _kahi_offer auto toml supervisord ;;
+				*) _kahi_offer -c --config -v --verbose --check --json --format --daemonize --pidfile --logfile --help ;;
 			esac
 			;;
 		ctl)
@@ -242,6 +243,13 @@ _kahi() {
 			;;
 		hash-password)
 			[[ $prev == --cost ]] || _kahi_offer --cost --help
+			;;
+		migrate)
+			if [[ $cur == -* ]]; then
+				_kahi_offer -o --output --check --help
+			else
+				_kahi_files
+			fi
 			;;
 		version)
 			_kahi_offer --help
