@@ -229,6 +229,26 @@ pub fn servers(
     }
 }
 
+/// The salt of the password hashes, one for this process: a reread hashes a password as the
+/// start did (so `[server]` is not seen as changed), another run of Kahi or of kahi migrate
+/// otherwise.
+fn salt() -> [u8; 16] {
+    use std::io::Read;
+    static SALT: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    *SALT.get_or_init(|| {
+        let mut s = [0u8; 16];
+        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut s));
+        if read.is_err() {
+            // No /dev/urandom (a bare chroot): bcrypt's own random salt, as text.
+            let salt = bcrypt::hash_with_result(b"", 4).map(|h| h.get_salt()).unwrap_or_default();
+            for (i, b) in salt.bytes().take(16).enumerate() {
+                s[i] = b;
+            }
+        }
+        s
+    })
+}
+
 /// `username` and `password`: both or neither.
 fn credentials(r: &Reader<'_>) -> Result<Option<(String, String)>, ConfigError> {
     let user = r.value("username").map(|v| v.text.clone());
@@ -308,7 +328,8 @@ fn inet(r: &mut Reader<'_>, base: &Dict, tables: &mut Tables) -> Result<(), Conf
                 }
                 return Ok(());
             }
-            let hash = bcrypt::hash(&password, BCRYPT_COST)
+            let hash = bcrypt::hash_with_salt(&password, BCRYPT_COST, salt())
+                .map(|h| h.format_for_version(bcrypt::Version::TwoB))
                 .map_err(|e| r.error("password", format!("unable to hash the password: {e}")))?;
             tables.users.push(vec![
                 ("name".into(), string(&user), r.src("username")),

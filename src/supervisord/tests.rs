@@ -228,3 +228,11 @@ fn content_tells_the_format() {
     assert!(!looks_like("[programs.web]\ncommand = \"x\"\n"));
     assert!(!looks_like("include = [\"[program:x]\"]\n"));
 }
+
+#[test]
+fn a_reread_gives_the_same_server_table() {
+    let text = "[supervisord]\n[inet_http_server]\nport=127.0.0.1:9001\nusername=u\npassword=pw\n";
+    let (a, _) = ok(text);
+    let (b, _) = ok(text);
+    assert_eq!(a.server, b.server, "else every reread would say [server] changed");
+}
