@@ -236,3 +236,20 @@ fn a_reread_gives_the_same_server_table() {
     let (b, _) = ok(text);
     assert_eq!(a.server, b.server, "else every reread would say [server] changed");
 }
+
+#[test]
+fn every_supervisord_option_the_schema_names_is_read() {
+    use crate::config::schema::{KEYS, Section};
+    for key in KEYS {
+        let Some(name) = key.supervisord else { continue };
+        match key.section {
+            Section::Program => assert!(
+                program::PROGRAM_KEYS.contains(&name) || name == "[supervisord] strip_ansi",
+                "the schema maps {name} to programs.{}, the reader does not know it",
+                key.name
+            ),
+            Section::Listener => assert!(program::LISTENER_KEYS.contains(&name), "{name}"),
+            _ => {}
+        }
+    }
+}
