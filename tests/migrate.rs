@@ -89,6 +89,8 @@ command=/bin/true
 [program: spaced ]
 command=/bin/echo spaced
 unknown_key=1
+[program:rounds]
+command=/bin/echo a;b ;c #d
 ")]),
     ("[DEFAULT], duplicate sections merged, the last key wins", &[("s.conf", "\
 [DEFAULT]

@@ -238,21 +238,29 @@ fn lookup<'a>(keys: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
     keys.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-/// Where a comment starts on `line`, if it has one: a `;` or `#` at the start or after
-/// whitespace, or anywhere when the stripped line starts with one.
+/// Where a comment starts on `line`, if it has one: anywhere when the stripped line starts
+/// with `;` or `#`; else a `;` or `#` at the start or after whitespace, as configparser finds
+/// it: in rounds, each round taking the next `;` and the next `#`, the first round with one
+/// that qualifies deciding. So in `a;b ;c #d` the `#` (the first `#`) wins over ` ;` (the
+/// second `;`): the value is `a;b ;c`.
 fn comment_start(line: &str) -> Option<usize> {
-    let stripped = line.trim_start();
-    if stripped.starts_with([';', '#']) {
+    if line.trim().starts_with([';', '#']) {
         return Some(0);
     }
-    let mut prev: Option<char> = None;
-    for (i, c) in line.char_indices() {
-        if (c == ';' || c == '#') && prev.is_none_or(char::is_whitespace) {
-            return Some(i);
+    let mut from: Vec<(char, usize)> = vec![(';', 0), ('#', 0)];
+    let mut best: Option<usize> = None;
+    while best.is_none() && !from.is_empty() {
+        let mut next = Vec::new();
+        for (prefix, start) in from {
+            let Some(i) = line[start..].find(prefix).map(|i| i + start) else { continue };
+            next.push((prefix, i + 1));
+            if line[..i].chars().next_back().is_none_or(char::is_whitespace) {
+                best = Some(best.map_or(i, |b| b.min(i)));
+            }
         }
-        prev = Some(c);
+        from = next;
     }
-    None
+    best
 }
 
 /// `[NAME]` at the start of the stripped value: everything up to the last `]`, as

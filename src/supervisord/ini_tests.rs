@@ -31,6 +31,12 @@ fn inline_comments_only_after_whitespace() {
     assert_eq!(get(&i, "a", "w").as_deref(), Some("b#c"));
     // Not quote-aware.
     assert_eq!(get(&i, "a", "cmd").as_deref(), Some("bash -c 'x"));
+    // configparser's rounds: the first ';' and the first '#' are looked at before the second
+    // ones, so a qualifying first '#' wins over an earlier qualifying second ';'.
+    let i = ini("[a]\nk=a;b ;c #d\nj=x#y ;z\nm=p;q r;s #t ;u\n");
+    assert_eq!(get(&i, "a", "k").as_deref(), Some("a;b ;c"));
+    assert_eq!(get(&i, "a", "j").as_deref(), Some("x#y"));
+    assert_eq!(get(&i, "a", "m").as_deref(), Some("p;q r;s"));
 }
 
 #[test]
