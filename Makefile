@@ -58,7 +58,7 @@ bench: build
 # Each fuzz target of fuzz/ for FUZZ_SECS seconds, one after the other (needs the nightly
 # toolchain and `cargo install cargo-fuzz`). What a target finds is left in fuzz/artifacts/.
 FUZZ_SECS    ?= 600
-FUZZ_TARGETS := config control http xmlrpc
+FUZZ_TARGETS := config control http xmlrpc supervisord listener
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		dict=; if [ -f fuzz/$$t.dict ]; then dict=-dict=$(CURDIR)/fuzz/$$t.dict; fi; \

@@ -1,6 +1,7 @@
 //! Entry points for the fuzz targets of `fuzz/`. Each takes the bytes libFuzzer made, runs one
-//! parser on them as Kahi runs it, then what follows that is pure: a configuration is checked
-//! and applied to a supervisor, a request is answered. What the event loop would do (spawn,
+//! parser on them as Kahi runs it (a kahi.toml, a control request, an HTTP request, an XML-RPC
+//! body, a supervisord.conf, a listener's answers), then what follows that is pure: a
+//! configuration is checked and applied to a supervisor, a request is answered. What the event loop would do (spawn,
 //! signal, wait) is stood in for by [`Loop`]: no file is written, no process started, no socket
 //! opened. A finding is a panic, a hang or a blow-up of memory in Kahi's own code.
 
@@ -190,6 +191,52 @@ pub fn xmlrpc(data: &[u8]) {
         }
     }
     l.shut_down();
+}
+
+/// A supervisord configuration's text, read and mapped as `kahi migrate` and `kahi daemon -c
+/// supervisord.conf` read it (its includes would be looked for beside a file that does not
+/// exist, so none is read); what it becomes is loaded as a kahi.toml. The TOML written must
+/// parse: a text it cannot is a finding, not an error of the input.
+pub fn supervisord(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let vars = [("HOME".to_string(), "/root".to_string())];
+    let main = Path::new("/nonexistent-kahi-fuzz/supervisord.conf");
+    let Ok(m) = crate::supervisord::migrate(main, text, &vars) else { return };
+    if let Err(e) = m.toml.parse::<toml::Table>() {
+        panic!("kahi migrate wrote TOML that does not parse: {e}\n{}", m.toml);
+    }
+    if let Ok(c) = config::load_text(Path::new(FILE), &m.toml, &env) {
+        let _ = c.processes.len();
+    }
+}
+
+/// What an event listener writes on its stdout, to a pool of two: the first byte of each
+/// piece says which member writes it and whether the pool sends the next events first, so
+/// messages are cut anywhere and answers cross with events, as a real pool sees them.
+pub fn listener(data: &[u8]) {
+    use crate::events::listener::Pool;
+    use crate::events::{Bus, Event, EventType};
+    let mut bus = Bus::default();
+    let mut pool = Pool::new("fuzz", vec![EventType::Event], 4, &mut bus);
+    pool.started(1);
+    pool.started(2);
+    for (i, piece) in data.split(|&b| b == 0xff).enumerate() {
+        let Some((&head, bytes)) = piece.split_first() else { continue };
+        let id = 1 + u64::from(head & 1);
+        if head & 2 != 0 {
+            bus.publish(Event::Tick { period: 5, when: 5 * i as u64 });
+        }
+        if head & 4 != 0 {
+            while pool.dispatch(&mut bus, "kahi").is_some() {}
+        }
+        if head & 8 != 0 {
+            pool.exited(id);
+            pool.started(id);
+        }
+        let _ = pool.feed(id, bytes);
+        let _ = pool.state(id);
+    }
+    let _ = pool.queued(&bus);
 }
 
 /// Stands in for the event loop: a spawn succeeds at once with a made-up pid, a process
@@ -436,11 +483,13 @@ mod tests {
     fn the_seed_corpus_runs() {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         type Target = fn(&[u8]);
-        let targets: [(&str, Target); 4] = [
+        let targets: [(&str, Target); 6] = [
             ("config", super::config),
             ("control", super::control),
             ("http", super::http),
             ("xmlrpc", super::xmlrpc),
+            ("supervisord", super::supervisord),
+            ("listener", super::listener),
         ];
         for (target, run) in targets {
             let dir = corpus.join(target);
