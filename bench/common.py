@@ -201,6 +201,18 @@ def set_subreaper():
         pass
 
 
+def stop_session(proc):
+    """Stops a supervisor started in its own session (start_new_session=True): SIGTERM to its
+    process group, SIGKILL if it has not exited within 60 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def reap_all():
     while True:
         try:

@@ -9,14 +9,13 @@ one event per read)."""
 
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from common import Daemon, note, wait_quiet
+from common import Daemon, note, stop_session, wait_quiet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRITER = os.path.join(HERE, "ev_writer.py")
@@ -74,13 +73,7 @@ def supervisord_run(opts, lines):
     try:
         return wait_done(d, f"{d}/start", f"{d}/done", lambda: proc.poll() is None)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_session(proc)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -5,14 +5,13 @@ import os
 import re
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
-from common import Daemon, note, wait_quiet
+from common import Daemon, note, stop_session, wait_quiet
 from scenarios import scale
 
 
@@ -175,11 +174,5 @@ def supervisord_rpc(opts):
             note(f"  supervisord XML-RPC: {r[0]:.0f} req/s, p99 {r[1]:.2f} ms")
         return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_session(proc)
         shutil.rmtree(d, ignore_errors=True)

@@ -520,9 +520,10 @@ fn basic(user: &str, password: &str) -> String {
     format!("Authorization: Basic {token}\r\n")
 }
 
-#[test]
-fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
-    let users: String = [("v", "vpw", "viewer"), ("o", "opw", "operator"), ("a", "apw", "admin")]
+/// `[[server.http.users]]` tables of three users, one per role: v (viewer), o (operator) and
+/// a (admin), whose passwords are vpw, opw and apw.
+pub(crate) fn role_users() -> String {
+    [("v", "vpw", "viewer"), ("o", "opw", "operator"), ("a", "apw", "admin")]
         .iter()
         .map(|(n, p, r)| {
             format!(
@@ -530,7 +531,12 @@ fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
                 hash(p)
             )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn each_role_is_allowed_and_refused_exactly_where_it_should_be() {
+    let users = role_users();
     let (d, port) = start(
         "http-auth",
         &format!("{users}[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n"),

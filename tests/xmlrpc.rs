@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::http::{hash, send_raw, start};
+use crate::http::{hash, role_users, send_raw, start};
 use crate::util::*;
 
 /// Three programs: `web` (says hello, then sleeps; RUNNING after a second), two `worker`s,
@@ -203,15 +203,7 @@ fn each_call_needs_its_role() {
     if !python() {
         return skip("python3 is not installed");
     }
-    let users: String = [("v", "vpw", "viewer"), ("o", "opw", "operator"), ("a", "apw", "admin")]
-        .iter()
-        .map(|(n, p, r)| {
-            format!(
-                "[[server.http.users]]\nname = \"{n}\"\npassword_hash = \"{}\"\nrole = \"{r}\"\n\n",
-                hash(p)
-            )
-        })
-        .collect();
+    let users = role_users();
     let (d, port) = start(
         "xmlrpc-roles",
         &format!("{users}[programs.web]\ncommand = \"sleep 1000\"\nstartsecs = 0\n"),
