@@ -71,6 +71,10 @@ const GROWN_PIPES_MAX: usize = 64;
 /// reaped), and a request waits for the rest of its turn.
 const EVENTS_PER_TURN: usize = 256;
 
+/// Client events served in a turn before a child's exit may put the rest off to the next
+/// turn (see `EventLoop::deferred`).
+const CLIENTS_BEFORE_YIELD: usize = 16;
+
 /// Control clients accepted in one turn; the rest of the backlog waits for the next, so a
 /// thousand clients at once hold the loop for a slice of their cost at a time.
 const ACCEPTS_PER_TURN: usize = 64;
@@ -101,6 +105,10 @@ pub struct EventLoop {
     check_pids: HashMap<i32, ProcId>,
     /// Pipes whose read budget ran out: read again before blocking.
     pending_reads: HashSet<Token>,
+    /// Clients' readiness events a child's exit put off to the next turn, in arrival order
+    /// (edge-triggered: each is the only notice of its readiness). Tokens are never reused, so
+    /// one whose source closed meanwhile finds nothing.
+    deferred: Vec<(Token, bool, bool, bool)>,
     /// The last reap stopped at its budget: reap again before blocking.
     reap_pending: bool,
     /// The processes whose start failed for a shortage (EMFILE, EAGAIN) and waits to be tried
@@ -257,6 +265,7 @@ impl EventLoop {
             io: HashMap::new(),
             check_pids: HashMap::new(),
             pending_reads: HashSet::new(),
+            deferred: Vec::new(),
             reap_pending: false,
             spawn_short: HashSet::new(),
             state: sys::leftovers::StateFile::new(&sup_socket),

@@ -10,7 +10,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 
 use super::sources::Source;
-use super::{EventLoop, SPAWN_SLICE};
+use super::{CLIENTS_BEFORE_YIELD, EventLoop, SPAWN_SLICE};
 use crate::logs::console;
 
 impl EventLoop {
@@ -34,6 +34,7 @@ impl EventLoop {
                 && self.restart_queue.is_empty()
                 && !self.reap_pending
                 && !self.accept_more
+                && self.deferred.is_empty()
                 && !self.sup.shutdown_busy()
                 && !self.behind_ready()
             {
@@ -72,8 +73,11 @@ impl EventLoop {
             // Children first: their output, their exits and the restarts those allow are
             // done before the turn serves its clients, so a thousand requests at once delay
             // no restart by more than the turn they arrive in.
-            let (children, clients): (Vec<_>, Vec<_>) =
+            let (children, fresh): (Vec<_>, Vec<_>) =
                 ready.into_iter().partition(|(token, ..)| self.sources.of_children(*token));
+            // Clients a child's exit put off come first among clients.
+            let mut clients = std::mem::take(&mut self.deferred);
+            clients.extend(fresh);
             for (token, readable, writable, hung_up) in children {
                 self.dispatch(token, readable, writable, hung_up, now);
                 self.perform(now);
@@ -83,9 +87,19 @@ impl EventLoop {
                 self.perform(now);
                 self.spawn_queued();
             }
-            for (token, readable, writable, hung_up) in clients {
+            let mut clients = clients.into_iter();
+            let mut served = 0;
+            while let Some((token, readable, writable, hung_up)) = clients.next() {
                 self.dispatch(token, readable, writable, hung_up, now);
                 self.perform(now);
+                served += 1;
+                // A child exited while the turn served clients: the rest wait for the next
+                // turn, which reaps and restarts first. A few are served each turn whatever
+                // happens, so a crash loop cannot starve them.
+                if served >= CLIENTS_BEFORE_YIELD && self.exited.load(Ordering::SeqCst) {
+                    self.deferred.extend(clients);
+                    break;
+                }
             }
             if self.accept_more {
                 self.accept();
