@@ -96,8 +96,8 @@ def fmt(value, unit):
         return f"{value:.2f} MiB"
     if unit == "MB/s":
         return f"{value:.1f} MB/s"
-    if unit == "req/s":
-        return f"{value:.0f} req/s"
+    if unit in ("req/s", "B"):
+        return f"{value:.0f} {unit}"
     return f"{value:.2f} {unit}"
 
 
@@ -231,7 +231,7 @@ class Daemon:
     With `exe` and `tables`, the programs run `exe` instead, and tables(daemon) gives their
     [programs.*] tables (`daemon.exe` is the path to run, `daemon.dir` the directory)."""
 
-    def __init__(self, kahi, scratch, n, exe=None, tables=None):
+    def __init__(self, kahi, scratch, n, exe=None, tables=None, logging="console = false\n"):
         self.kahi, self.n = kahi, n
         self.dir = tempfile.mkdtemp(prefix=f"n{n}-", dir=scratch)
         # The programs run `sleep` (or `exe`) through a symlink with a name unique to this
@@ -245,9 +245,9 @@ class Daemon:
         self.sock = os.path.join(self.dir, "kahi.sock")
         self.conf = os.path.join(self.dir, "kahi.toml")
         with open(self.conf, "w") as f:
-            # Only the log file is measured: no copy of the programs' lines to Kahi's stdout
-            # (console = "auto" would make one in the foreground).
-            f.write(f'[server]\nsocket = "{self.sock}"\n\n[logging]\nconsole = false\n')
+            # By default only the log file is measured: no copy of the programs' lines to
+            # Kahi's stdout (console = "auto" would make one in the foreground).
+            f.write(f'[server]\nsocket = "{self.sock}"\n\n[logging]\n{logging}')
             if tables:
                 f.write(tables(self))
             for i in range(0 if tables else n):
@@ -262,13 +262,17 @@ class Daemon:
     def __exit__(self, *exc):
         self.teardown()
 
-    def start(self):
+    def start(self, stdout=None):
+        """Starts the daemon, its stdout and stderr to daemon.log, or its stdout to the file
+        `stdout` (the console) and stderr to daemon.log."""
         log = open(os.path.join(self.dir, "daemon.log"), "wb")
+        out = open(stdout, "wb") if stdout else log
         t0 = time.perf_counter()
         self.proc = subprocess.Popen([self.kahi, "daemon", "-c", self.conf], cwd=self.dir,
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=log,
                                      start_new_session=True)
         log.close()
+        out.close()
         return t0
 
     @property

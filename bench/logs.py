@@ -1,5 +1,6 @@
 """Log throughput: bench/writer.py's lines through Kahi to a file, against `writer | cat > file`."""
 
+import json
 import os
 import shutil
 import statistics
@@ -73,18 +74,31 @@ def settle(opts):
     wait_quiet(opts.quiesce)
 
 
-def kahi_log_run(opts, total):
+# What the console adds to each line, text and JSON (the timestamp's width is fixed).
+CONSOLE_TEXT = ("writer | ", "")
+CONSOLE_JSON = ('{"ts":"2026-01-01T00:00:00.000Z","program":"writer","process":"writer",'
+                '"stream":"stdout","line":"', '"}')
+
+
+def kahi_log_run(opts, total, console=None):
     """One launch of Kahi whose only program is the writer; seconds from its first write
-    until stdout_logfile holds every byte."""
+    until stdout_logfile holds every byte. With `console` ("text" or "json"), the lines go to
+    Kahi's stdout (a file) in that format instead, and the time is until it holds them all."""
     def tables(d):
+        out = "" if console else f'stdout_logfile = "{d.dir}/out.log"\n'
         return (f'\n[programs.writer]\ncommand = "{d.exe} {WRITER} {total} {d.dir}/writer.start"\n'
-                f'startsecs = 0\nautorestart = false\nstdout_logfile = "{d.dir}/out.log"\n'
-                'stdout_logfile_maxbytes = 0\n')
-    with Daemon(opts.kahi, opts.scratch, 1, exe=sys.executable, tables=tables) as d:
+                f'startsecs = 0\nautorestart = false\n{out}stdout_logfile_maxbytes = 0\n')
+    logging = f'console = true\nformat = "{console}"\n' if console else "console = false\n"
+    with Daemon(opts.kahi, opts.scratch, 1, exe=sys.executable, tables=tables,
+                logging=logging) as d:
         settle(opts)
-        d.start()
         log = os.path.join(d.dir, "out.log")
-        secs = wait_log(log, os.path.join(d.dir, "writer.start"), total,
+        d.start(stdout=log if console else None)
+        expect = total
+        if console:
+            head, tail = CONSOLE_TEXT if console == "text" else CONSOLE_JSON
+            expect = total // writer.LINE * (len(head) + writer.LINE + len(tail))
+        secs = wait_log(log, os.path.join(d.dir, "writer.start"), expect,
                         lambda: d.proc.poll() is not None)
         deadline = time.monotonic() + 30
         while True:  # the writer has exited (status 0) before the file is checked
@@ -97,8 +111,25 @@ def kahi_log_run(opts, total):
             time.sleep(0.01)
         if p["state"] != "EXITED" or p.get("exitstatus") != 0:
             raise RuntimeError(f"the writer ended {p['state']}, exit status {p.get('exitstatus')}")
-        check_log(log, total)
+        if console:
+            check_console(log, expect, total // writer.LINE, console)
+        else:
+            check_log(log, total)
         return secs
+
+
+def check_console(path, size, lines, fmt):
+    """The console file holds `size` bytes, and its first and last lines carry the writer's."""
+    if os.stat(path).st_size != size:
+        raise RuntimeError(f"{path}: {os.stat(path).st_size} bytes, expected {size}")
+    with open(path, "rb") as f:
+        first = f.readline()
+        f.seek(size - size // lines)
+        last = f.readline()
+    for got, i in ((first, 0), (last, lines - 1)):
+        want = writer.line(i).rstrip(b"\n")
+        if want not in got or (fmt == "json" and json.loads(got)["line"] != want.decode()):
+            raise RuntimeError(f"{path}: line {i} is {got[:60]!r}...")
 
 
 def cat_log_run(opts, total):
@@ -162,3 +193,9 @@ def log_throughput(out, opts):
     out.measure("log throughput, Kahi", k, "MB/s", many + " ".join(f"{r:.1f}" for r in kahi))
     out.measure("log throughput, writer | cat > file", c, "MB/s", many + " ".join(f"{r:.1f}" for r in cat))
     out.figure("log_ratio", k / c, f"{k:.1f} / {c:.1f} MB/s")
+    # The console path: each line prefixed (text) or wrapped in an object (JSON) on Kahi's
+    # stdout, a file here as under a container runtime's log driver. MB/s of the program's bytes.
+    for fmt in ("text", "json"):
+        runs = [total / 1e6 / kahi_log_run(opts, total, console=fmt) for _ in range(opts.log_runs)]
+        out.measure(f"console throughput, {fmt}", statistics.median(runs), "MB/s",
+                    many + " ".join(f"{r:.1f}" for r in runs))

@@ -13,6 +13,7 @@ import sys
 import time
 
 from common import (
+    MIB,
     Daemon,
     TICK,
     context_switches,
@@ -77,10 +78,18 @@ def hundred(out, opts, rss1000):
                f"median of {len(rss)}: " + " ".join(f"{r:.2f}" for r in rss))
     out.figure("rss_1000", statistics.median(rss1000),
                f"median of {len(rss1000)}: " + " ".join(f"{r:.2f}" for r in rss1000))
+    # What one more program costs the daemon: its process record, pipes' state, names.
+    out.measure("daemon memory per program, 1000", per_program(rss, rss1000, 900), "B",
+                "RSS at 1000 less RSS at 100, over 900")
     out.figure("idle_100", statistics.median(rates),
                f"median of {len(rates)} windows of {opts.idle_secs:g} s: "
                + " ".join(f"{r:.2f}" for r in rates))
     return ctl
+
+
+def per_program(base, more, n):
+    """Bytes of RSS per program between two runs' medians (MiB)."""
+    return (statistics.median(more) - statistics.median(base)) * MIB / n
 
 
 def percentile(xs, p):
@@ -331,6 +340,7 @@ def scale(out, opts):
              f"median {statistics.median(restarts):.2f} ms, max {max(restarts):.2f} ms")
         time.sleep(1)
         d.programs()
+        rss = d.rss_mib()
         answers = []
         t1 = time.perf_counter()
         os.kill(d.pid, signal.SIGTERM)
@@ -345,6 +355,10 @@ def scale(out, opts):
         note(f"  scale: shutdown {stopped:.2f} s, exit status {d.proc.returncode}; {len(answers)} status "
              f"answers, median {statistics.median(answers):.1f} ms, max {max(answers):.1f} ms")
     out.figure("scale_start", started, f"{n} programs and the canary")
+    out.measure(f"daemon RSS, {n} programs", rss, "MiB", "once every program is RUNNING")
+    if "rss_100" in out.values:
+        out.measure(f"daemon memory per program, {n}", (rss - out.values["rss_100"]) * MIB / (n - 99),
+                    "B", f"RSS at {n + 1} less RSS at 100")
     out.figure("scale_canary_max", max(restarts), f"{len(restarts)} kills during the start")
     out.figure("scale_shutdown", stopped, f"exit status {d.proc.returncode}")
     out.figure("scale_status_max", max(answers), f"{len(answers)} answers, every 10 ms")
