@@ -1,5 +1,5 @@
 //! The command line: `kahi daemon`, `kahi ctl ...`, `kahi exec`, `kahi hash-password`,
-//! `kahi version`.
+//! `kahi migrate`, `kahi run`, `kahi version`.
 //! Definitions, and the few spellings argh does not know (`-h`, `-V`, `--version`), mapped to
 //! the ones it does before it reads the arguments; [`parse`] reads them.
 
@@ -22,16 +22,18 @@ pub enum Command {
     Exec(ExecArgs),
     HashPassword(HashPasswordArgs),
     Migrate(MigrateArgs),
+    Run(RunArgs),
     Version(VersionArgs),
 }
 
-/// Write a supervisord configuration (and what its [include] reads) as Kahi's TOML, each table
-/// commented with its supervisord line; what cannot be mapped is told on stderr with its place.
-/// Exit status: 0 written, 1 with --check when something could not be mapped, 2 refused.
+/// Write a supervisord configuration (and what its [include] reads), or a Procfile, as Kahi's
+/// TOML, each table commented with its source line; what cannot be mapped is told on stderr
+/// with its place. Exit status: 0 written, 1 with --check when something could not be mapped,
+/// 2 refused.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "migrate")]
 pub struct MigrateArgs {
-    /// the supervisord configuration (supervisord.conf)
+    /// the supervisord configuration (supervisord.conf), or the Procfile
     #[argh(positional)]
     pub file: PathBuf,
     /// write the TOML to this file instead of stdout
@@ -40,6 +42,54 @@ pub struct MigrateArgs {
     /// write nothing; exit 1 when anything could not be mapped
     #[argh(switch)]
     pub check: bool,
+    /// what FILE is: supervisord (the default) or procfile
+    #[argh(option, default = "String::from(\"supervisord\")")]
+    pub from: String,
+    /// with --from procfile: how many of each process type, as kahi run's -m
+    #[argh(option, short = 'm')]
+    pub formation: Option<String>,
+    /// with --from procfile: an environment file, as kahi run's -e
+    #[argh(option, short = 'e')]
+    pub env: Vec<String>,
+    /// with --from procfile: the base port, as kahi run's -p
+    #[argh(option, short = 'p')]
+    pub port: Option<u32>,
+}
+
+/// Run the processes of a Procfile in the foreground, as foreman start does: each with its
+/// PORT, every line prefixed with its process's name; when one process exits, or on Ctrl-C,
+/// stop them all. Exit status: that process's, or 0 after Ctrl-C; 2 when the Procfile is
+/// refused. `kahi ctl -s .kahi-run.sock` controls the stack meanwhile.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "run")]
+pub struct RunArgs {
+    /// the Procfile (default: ./Procfile)
+    #[argh(positional)]
+    pub procfile: Option<PathBuf>,
+    /// the Procfile, as foreman's -f
+    #[argh(option, short = 'f')]
+    pub file: Option<PathBuf>,
+    /// an environment file of KEY=VALUE lines; repeat or separate with commas (default: .env
+    /// next to the Procfile, when there is one)
+    #[argh(option, short = 'e')]
+    pub env: Vec<String>,
+    /// how many of each process type: web=2,worker=3 (types not named: none; all=N: every
+    /// type not named); default all=1
+    #[argh(option, short = 'm')]
+    pub formation: Option<String>,
+    /// the base port: PORT is base + 100 per type before it + the instance - 1 (default:
+    /// PORT from the .env files or the environment, else 5000)
+    #[argh(option, short = 'p')]
+    pub port: Option<u32>,
+    /// seconds a process has to stop after SIGTERM before SIGKILL (default 5)
+    #[argh(option, short = 't')]
+    pub timeout: Option<u32>,
+    /// the control socket (default: .kahi-run.sock next to the Procfile)
+    #[argh(option, short = 's')]
+    pub socket: Option<PathBuf>,
+    /// log more: -v for debug, -vv for trace
+    #[argh(switch, short = 'v')]
+    pub verbose: u8,
 }
 
 /// Run one command as a container's init, as tini does, with no configuration: pass every

@@ -21,18 +21,10 @@ pub mod exit {
 }
 
 pub fn run(args: DaemonArgs) -> i32 {
-    // Whatever fds Kahi was started with must not reach its programs, nor any signal it was
-    // started with ignored.
-    close_inherited_fds_on_exec();
-    signals::default_ignored_signals();
-    detach::take_notify_socket();
-
-    // The daemon's own log, first: loading the configuration may warn.
-    init_logging();
-    set_level(log::LevelFilter::Info, args.verbose);
+    prepare(args.verbose);
 
     // Read the configuration; nothing starts when it is bad.
-    let path = config_path(args.config);
+    let path = config_path(args.config.clone());
     let format = match crate::supervisord::cli::format(&args.format) {
         Ok(f) => f,
         Err(e) => {
@@ -71,6 +63,22 @@ pub fn run(args: DaemonArgs) -> i32 {
         println!("{}: ok ({n} process{})", config.file.display(), if n == 1 { "" } else { "es" });
         return exit::OK;
     }
+    serve(config, args)
+}
+
+/// What comes before the configuration is read: whatever fds Kahi was started with must not
+/// reach its programs, nor any signal it was started with ignored; then the daemon's own log,
+/// since loading the configuration may warn.
+pub fn prepare(verbose: u8) {
+    close_inherited_fds_on_exec();
+    signals::default_ignored_signals();
+    detach::take_notify_socket();
+    init_logging();
+    set_level(log::LevelFilter::Info, verbose);
+}
+
+/// Runs `config` (loaded after [`prepare`]) until shutdown; returns the exit status.
+pub fn serve(config: crate::config::Config, args: DaemonArgs) -> i32 {
     // A missing command fails when its program is started, not the daemon: the others run.
     for note in &config.notes {
         log::warn!("{}", note.error);

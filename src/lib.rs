@@ -27,6 +27,7 @@ mod logs;
 mod metrics;
 mod piecewise;
 mod process;
+mod procfile;
 mod supervisor;
 mod supervisord;
 mod sys;
@@ -43,6 +44,7 @@ pub mod run {
     pub use crate::daemon::run as daemon;
     pub use crate::exec::run as exec;
     pub use crate::hash_password::run as hash_password;
+    pub use crate::procfile::run::run as procfile;
     pub use crate::supervisord::cli::migrate;
     pub use crate::sys::signals::default_sigpipe;
 }

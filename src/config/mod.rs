@@ -173,6 +173,8 @@ pub struct Logging {
     pub syslog: crate::logs::syslog::Target,
     /// The syslog facility code of those lines.
     pub syslog_facility: u8,
+    /// How `kahi run` prefixes console lines (no key sets it): None, `GROUP:NAME | `.
+    pub prefix: Option<crate::logs::console::Prefix>,
 }
 
 /// `[logging] console`: whether programs' lines go to Kahi's stdout.
@@ -207,6 +209,7 @@ impl Default for Logging {
             partial_line_secs: Duration::from_secs(1),
             syslog: crate::logs::syslog::Target::Local("/dev/log".into()),
             syslog_facility: 3,
+            prefix: None,
         }
     }
 }

@@ -395,9 +395,15 @@ impl EventLoop {
         let Some(t) = self.targets(id, stream).filter(Targets::any) else { return };
         let Some(e) = self.sup.get(id) else { return };
         let ts = crate::timefmt::rfc3339_now();
-        let process = e.spec.namespec();
-        let origin =
-            Origin { ts: &ts, program: &e.spec.program, process: &process, stream: stream.name() };
+        let prefix = self.sup.config.logging.prefix.as_ref();
+        let process = if prefix.is_some() { e.spec.name.clone() } else { e.spec.namespec() };
+        let origin = Origin {
+            ts: &ts,
+            program: &e.spec.program,
+            process: &process,
+            stream: stream.name(),
+            style: prefix.map(|p| p.style(&e.spec.name)).unwrap_or_default(),
+        };
         let format = self.sup.config.logging.format;
         let mut raw = Vec::new();
         let mut sinks = LineSinks {

@@ -46,7 +46,38 @@ pub struct Origin<'a> {
     pub program: &'a str,
     pub process: &'a str,
     pub stream: &'a str,
+    pub style: Style,
 }
+
+/// How a text line's prefix looks: by default `PROCESS | `; `kahi run` pads every name to
+/// the longest and gives each process a colour, as foreman does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// The width the name is padded to.
+    pub width: usize,
+    /// An SGR foreground colour for the name and its bar.
+    pub colour: Option<u8>,
+}
+
+/// `kahi run`'s prefixes: each process by its name (not `GROUP:NAME`), padded to `width`,
+/// in its colour.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefix {
+    pub width: usize,
+    /// Each process's colour, by name; empty when colour is off.
+    pub colours: std::collections::HashMap<String, u8>,
+}
+
+impl Prefix {
+    /// The style of `name`'s lines.
+    pub fn style(&self, name: &str) -> Style {
+        Style { width: self.width, colour: self.colours.get(name).copied() }
+    }
+}
+
+/// foreman's colours, given to processes in turn: cyan, yellow, green, magenta, red, blue,
+/// then their bright forms.
+pub const COLOURS: [u8; 12] = [36, 33, 32, 35, 31, 34, 96, 93, 92, 95, 91, 94];
 
 /// Formats one program line (without its newline) into `out`, with a newline. A piece of an
 /// over-long line is marked: `"continued": true` in JSON, ` [continued]` in text.
@@ -60,8 +91,17 @@ pub fn format_line(
     let text = String::from_utf8_lossy(line);
     match format {
         Format::Text => {
+            if let Some(c) = o.style.colour {
+                out.extend_from_slice(format!("\x1b[{c}m").as_bytes());
+            }
             out.extend_from_slice(o.process.as_bytes());
-            out.extend_from_slice(b" | ");
+            let pad = o.style.width.saturating_sub(o.process.chars().count());
+            out.resize(out.len() + pad, b' ');
+            out.extend_from_slice(b" |");
+            if o.style.colour.is_some() {
+                out.extend_from_slice(b"\x1b[0m");
+            }
+            out.push(b' ');
             out.extend_from_slice(text.as_bytes());
             if continued {
                 out.extend_from_slice(b" [continued]");
@@ -240,7 +280,13 @@ mod tests {
     #[test]
     fn formats() {
         let mut out = Vec::new();
-        let o = |ts, stream| Origin { ts, program: "web", process: "g:web", stream };
+        let o = |ts, stream| Origin {
+            ts,
+            program: "web",
+            process: "g:web",
+            stream,
+            style: Style::default(),
+        };
         format_line(&mut out, Format::Text, &o("T", "stdout"), b"hello", false);
         let json_ts = "2026-01-01T00:00:00.000Z";
         format_line(&mut out, Format::Json, &o(json_ts, "stderr"), b"say \"hi\"\xff", false);
@@ -259,5 +305,19 @@ mod tests {
         assert_eq!(lines.next(), Some("g:web | long [continued]"));
         let v: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
         assert_eq!(v["continued"], true);
+    }
+
+    #[test]
+    fn run_prefixes_are_padded_and_coloured() {
+        let mut prefix = Prefix { width: 8, colours: Default::default() };
+        let mut out = Vec::new();
+        let o =
+            |process, style| Origin { ts: "T", program: "web", process, stream: "stdout", style };
+        format_line(&mut out, Format::Text, &o("web.1", prefix.style("web.1")), b"hi", false);
+        format_line(&mut out, Format::Text, &o("worker.1", prefix.style("worker.1")), b"", false);
+        prefix.colours.insert("web.1".into(), COLOURS[0]);
+        format_line(&mut out, Format::Text, &o("web.1", prefix.style("web.1")), b"hi", false);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "web.1    | hi\nworker.1 | \n\x1b[36mweb.1    |\x1b[0m hi\n");
     }
 }

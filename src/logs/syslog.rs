@@ -251,6 +251,7 @@ mod tests {
             program: "web",
             process: "web:web_0",
             stream: "stderr",
+            style: Default::default(),
         };
         let mut out = Vec::new();
         format(
@@ -280,7 +281,13 @@ mod tests {
     fn an_absent_socket_drops_lines_without_blocking_and_is_retried_later() {
         let path = std::env::temp_dir().join(format!("kahi-no-syslog-{}", std::process::id()));
         let mut s = Syslog::new(Target::Local(path.clone()), 3);
-        let o = Origin { ts: "T", program: "p", process: "p", stream: "stdout" };
+        let o = Origin {
+            ts: "T",
+            program: "p",
+            process: "p",
+            stream: "stdout",
+            style: Default::default(),
+        };
         s.send(&o, Some(1), b"one", false);
         s.send(&o, Some(1), b"two", false);
         assert_eq!(s.dropped, 2);

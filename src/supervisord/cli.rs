@@ -1,4 +1,5 @@
-//! `kahi migrate`, `kahi daemon --format`, and the process table of `kahi daemon --check --json`.
+//! `kahi migrate` (of a Procfile: `crate::procfile`), `kahi daemon --format`, and the process
+//! table of `kahi daemon --check --json`.
 
 use std::io::Write;
 
@@ -37,6 +38,18 @@ pub fn table(config: &Config) -> String {
 /// `kahi migrate FILE [-o OUT] [--check]`: 0 written (or nothing to report with --check), 1
 /// something could not be mapped (--check), 2 the file is refused.
 pub fn migrate(args: MigrateArgs) -> i32 {
+    match args.from.as_str() {
+        "supervisord" => {}
+        "procfile" => return crate::procfile::run::migrate(args),
+        other => {
+            eprintln!("kahi: --from must be supervisord or procfile, not {other:?}");
+            return 2;
+        }
+    }
+    if args.formation.is_some() || !args.env.is_empty() || args.port.is_some() {
+        eprintln!("kahi: -m, -e and -p apply with --from procfile only");
+        return 2;
+    }
     let file = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
     let text = match crate::config::read::text(&file) {
         Ok(t) => t,
@@ -80,8 +93,13 @@ pub fn migrate(args: MigrateArgs) -> i32 {
             toml.push_str(&format!("# {}\n", note.to_string().replace('\n', " ")));
         }
     }
-    let written = match &args.output {
-        Some(path) => std::fs::write(path, &toml)
+    write(args.output.as_deref(), &toml)
+}
+
+/// Writes `toml` to `output`, or stdout: 0, or 2 with the error told.
+pub fn write(output: Option<&std::path::Path>, toml: &str) -> i32 {
+    let written = match output {
+        Some(path) => std::fs::write(path, toml)
             .map_err(|e| format!("unable to write {}: {e}", path.display())),
         None => std::io::stdout()
             .lock()
