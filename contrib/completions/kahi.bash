@@ -213,7 +213,7 @@ _kahi() {
 
 	case $sub in
 		"")
-			_kahi_offer daemon ctl exec hash-password migrate version --help
+			_kahi_offer daemon ctl exec hash-password migrate run version --help
 			;;
 		daemon)
 			case $prev in
@@ -245,11 +245,29 @@ _kahi() {
 			[[ $prev == --cost ]] || _kahi_offer --cost --help
 			;;
 		migrate)
-			if [[ $cur == -* ]]; then
-				_kahi_offer -o --output --check --help
-			else
-				_kahi_files
-			fi
+			case $prev in
+				--from) _kahi_offer supervisord procfile ;;
+				-m | --formation | -p | --port) ;;
+				*)
+					if [[ $cur == -* ]]; then
+						_kahi_offer -o --output --check --from -m --formation -e --env -p --port --help
+					else
+						_kahi_files
+					fi
+					;;
+			esac
+			;;
+		run)
+			case $prev in
+				-m | --formation | -p | --port | -t | --timeout) ;;
+				*)
+					if [[ $cur == -* ]]; then
+						_kahi_offer -f --file -e --env -m --formation -p --port -t --timeout -s --socket -v --verbose --help
+					else
+						_kahi_files
+					fi
+					;;
+			esac
 			;;
 		version)
 			_kahi_offer --help
