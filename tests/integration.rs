@@ -21,6 +21,7 @@ mod migrate;
 mod pid1;
 mod regression;
 mod reload;
+mod run;
 mod scratch;
 mod spawn;
 mod webhooks;
