@@ -11,6 +11,7 @@ mod deploy;
 mod deps;
 mod docs;
 mod events;
+mod fcgi;
 mod harness;
 mod http;
 mod http_limits;

@@ -37,6 +37,7 @@ fn label(section: Section) -> &'static str {
         Section::Healthcheck => "[programs.NAME.healthcheck]",
         Section::Group => "[groups.NAME]",
         Section::Listener => "[eventlisteners.NAME]",
+        Section::Fcgi => "[fcgi_programs.NAME]",
         Section::Webhook => "[webhooks.NAME]",
     }
 }
@@ -194,6 +195,7 @@ fn key_section(heading: &str) -> Option<Section> {
         Section::Healthcheck,
         Section::Group,
         Section::Listener,
+        Section::Fcgi,
         Section::Webhook,
     ]
     .into_iter()
@@ -351,6 +353,7 @@ fn example_keys() -> (Vec<ExampleKey>, Vec<String>) {
                 Some(("programs", _)) => Some(Section::Program),
                 Some(("groups", _)) => Some(Section::Group),
                 Some(("eventlisteners", _)) => Some(Section::Listener),
+                Some(("fcgi_programs", _)) => Some(Section::Fcgi),
                 Some(("webhooks", _)) => Some(Section::Webhook),
                 _ => {
                     problems.push(format!("{EXAMPLE}:{}: unknown table {line}", i + 1));

@@ -72,6 +72,11 @@ fn with(k: &Key, line: &str) -> (String, String) {
             let base = others(&[("command", "\"/bin/sh\""), ("events", "[\"EVENT\"]")]);
             (format!("[eventlisteners.l]\n{base}{line}\n"), format!("eventlisteners.l.{name}"))
         }
+        Section::Fcgi => {
+            let base =
+                others(&[("command", "\"/bin/sh\""), ("socket", "\"unix:///run/kahi-f.sock\"")]);
+            (format!("[fcgi_programs.f]\n{base}{line}\n"), format!("fcgi_programs.f.{name}"))
+        }
         Section::Webhook => {
             let base = others(&[("url", "\"http://127.0.0.1:1/\""), ("events", "[\"EVENT\"]")]);
             (format!("{program}[webhooks.w]\n{base}{line}\n"), format!("webhooks.w.{name}"))
@@ -159,6 +164,9 @@ fn the_default_in_the_schema_is_what_an_absent_key_gets() {
             "http",
             "expect_body",
             "events",
+            "socket",
+            "socket_owner",
+            "socket_backlog",
             "programs",
             "url",
             "events",

@@ -224,6 +224,8 @@ pub(super) struct ProgramTable<'s> {
     pub(super) name: String,
     /// From `[eventlisteners.*]`.
     pub(super) listener: bool,
+    /// From `[fcgi_programs.*]`.
+    pub(super) fcgi: bool,
     pub(super) doc: usize,
     pub(super) span: Range<usize>,
     pub(super) table: DeTable<'s>,
@@ -247,7 +249,7 @@ impl<'s> Loader<'s, '_> {
                 }
                 "server" => server = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
                 "logging" => logging = self.table(&at, v).cloned().map(|t| (at.clone(), t)),
-                "programs" | "eventlisteners" | "groups" | "webhooks" => {}
+                "programs" | "eventlisteners" | "fcgi_programs" | "groups" | "webhooks" => {}
                 other => self.unknown(&at, k.span(), Section::Root, other),
             }
         }
@@ -315,9 +317,9 @@ impl<'s> Loader<'s, '_> {
         for (k, v) in root.iter() {
             let at = self.at(doc, v, k.get_ref());
             match k.get_ref().as_ref() {
-                "programs" | "eventlisteners" | "groups" | "webhooks" => {}
+                "programs" | "eventlisteners" | "fcgi_programs" | "groups" | "webhooks" => {}
                 "include" | "server" | "logging" => {
-                    self.error(&at, "only the main file may set this; included files hold [programs.*], [eventlisteners.*], [groups.*] and [webhooks.*] tables")
+                    self.error(&at, "only the main file may set this; included files hold [programs.*], [eventlisteners.*], [fcgi_programs.*], [groups.*] and [webhooks.*] tables")
                 }
                 other => self.unknown(&at, k.span(), Section::Root, other),
             }

@@ -8,13 +8,14 @@
 //!
 //! Where each job is: `load` (files, includes, the walk), `read` (one file, size-capped),
 //! `schema` (every key), `values` (typed readers, places), `server`, `program` and `tables`
-//! (the sections), `validate` (checks across keys and tables), `check` (notes on what a
+//! (the sections), `fcgi` (the socket of a FastCGI program), `validate` (checks across keys and tables), `check` (notes on what a
 //! program names on this machine). The reread/update diff compares these types in
 //! `supervisor`, which knows what is running.
 
 pub mod check;
 mod duplicate;
 pub mod expand;
+mod fcgi;
 mod load;
 mod program;
 pub mod read;
@@ -39,6 +40,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::process::parse_signal;
 use expand::Vars;
+pub use fcgi::FcgiSocket;
 #[cfg(test)]
 use load::load_with;
 use load::{At, Loader, Membership, ProgramTable, absolute, file_vars, nopos};
@@ -519,6 +521,9 @@ pub struct ProcessSpec {
     /// An event listener (`[eventlisteners.NAME]`): its stdin and stdout speak supervisord's
     /// listener protocol.
     pub listener: Option<ListenerSpec>,
+    /// A FastCGI program's socket (`[fcgi_programs.NAME]`): each of its processes gets it as
+    /// stdin.
+    pub fcgi: Option<FcgiSocket>,
 }
 
 /// What `[eventlisteners.NAME]` adds to a program. Its `Default` holds the keys' defaults.
@@ -597,6 +602,7 @@ impl Default for ProcessSpec {
             stdout_syslog: false,
             stderr_syslog: false,
             listener: None,
+            fcgi: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `[programs.NAME]`: one program table typed into a [`ProcessSpec`] and expanded into its
 //! processes (numprocs, the per-process expansions), and the values only programs have.
-//! `[eventlisteners.NAME]` is read here too: a program, with `events` and `buffer_size`.
+//! `[eventlisteners.NAME]` is read here too: a program, with `events` and `buffer_size`; and
+//! `[fcgi_programs.NAME]`, whose socket keys `fcgi` reads.
 
 use super::*;
 
@@ -50,7 +51,11 @@ impl<'s> Loader<'s, '_> {
             let mut vars = file_vars(self.docs[p.doc].file);
             vars.set_str("program_name", &p.name);
             vars.set_str("group_name", &group);
-            let table = if p.listener { "eventlisteners" } else { "programs" };
+            let table = match (p.listener, p.fcgi) {
+                (true, _) => "eventlisteners",
+                (_, true) => "fcgi_programs",
+                _ => "programs",
+            };
             let at = At { doc: p.doc, span: p.span.clone(), key: format!("{table}.{}", p.name) };
             if let Some(specs) = self.program(&at, &p, &group, group_priority, vars) {
                 infos.push(ProgramInfo {
@@ -96,11 +101,17 @@ impl<'s> Loader<'s, '_> {
         if let Some(priority) = group_priority {
             d.spec.priority = priority;
         }
-        // A listener is a program with a part of its own: those keys are read apart.
+        // A listener or a FastCGI program is a program with a part of its own: those keys are
+        // read apart.
         let mut table = p.table.clone();
         let mut own = DeTable::new();
-        if p.listener {
-            for key in schema::keys_of(Section::Listener) {
+        let part = match (p.listener, p.fcgi) {
+            (true, _) => Some(Section::Listener),
+            (_, true) => Some(Section::Fcgi),
+            _ => None,
+        };
+        if let Some(part) = part {
+            for key in schema::keys_of(part) {
                 if let Some((k, v)) = table.remove_entry(key.name) {
                     own.insert(k, v);
                 }
@@ -114,6 +125,9 @@ impl<'s> Loader<'s, '_> {
         if p.listener {
             d.spec.listener = self.listener(at, &own, &mut d.spec);
             self.listener_rules(at, t, &d.spec);
+        }
+        if p.fcgi {
+            d.spec.fcgi = self.fcgi(at, &own, t, &d.spec, &vars);
         }
         let ProgramDraft { spec: mut base, numprocs, numprocs_start, .. } = d;
         // depends_on follows on_dependency_failure; requires stops with what it requires, as

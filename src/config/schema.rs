@@ -40,6 +40,8 @@ pub enum Section {
     Group,
     /// What `[eventlisteners.NAME]` has besides the keys of a program.
     Listener,
+    /// What `[fcgi_programs.NAME]` has besides the keys of a program.
+    Fcgi,
     /// `[webhooks.NAME]`
     Webhook,
 }
@@ -613,6 +615,22 @@ pub const KEYS: &[Key] = &[
         "How a listener's answer is read: only supervisord's default, where a body of OK takes the event and any other gives it back, to be sent again. supervisord's other handlers are Python functions, and Kahi runs no Python: any other value is an error. A listener that wants another outcome acts on the event itself and answers OK.",
         Some("result_handler"),
         Custom),
+    key(Fcgi, "socket", "string: \"tcp://HOST:PORT\" or \"unix:///PATH\"", "required",
+        "The socket Kahi binds when it loads the configuration and keeps across restarts of the processes (and across reloads that leave it as it is), so no request is refused while one restarts. Each process of the program gets it as its stdin (fd 0), as FastCGI applications (php-cgi) expect; stdout and stderr are captured as for any program. A HOST name is looked up at load. May use %(program_name)s, %(here)s and the environment, not %(process_num)d.",
+        Some("socket"),
+        Custom),
+    key(Fcgi, "socket_owner", "string: \"USER\" or \"USER:GROUP\"", "the program's user, when it is not Kahi's",
+        "Owner of a Unix socket's file (only root may give it to another user); a Unix socket only.",
+        Some("socket_owner"),
+        Custom),
+    key(Fcgi, "socket_mode", "octal string or integer", "\"0700\"",
+        "Permission bits of a Unix socket's file; a Unix socket only.",
+        Some("socket_mode"),
+        Custom),
+    key(Fcgi, "socket_backlog", "integer from 1 to 65535", "the system's most (SOMAXCONN)",
+        "The listen backlog: connections that wait for a process to accept them.",
+        Some("socket_backlog"),
+        Custom),
     key(Group, "programs", "array of strings", "required",
         "The programs that belong to the group.",
         Some("programs"),
@@ -676,7 +694,15 @@ pub fn keys_of(section: Section) -> impl Iterator<Item = &'static Key> {
 /// The tables a section holds besides its keys, each a section of its own.
 pub fn tables(section: Section) -> &'static [&'static str] {
     match section {
-        Root => &["server", "logging", "programs", "eventlisteners", "groups", "webhooks"],
+        Root => &[
+            "server",
+            "logging",
+            "programs",
+            "eventlisteners",
+            "fcgi_programs",
+            "groups",
+            "webhooks",
+        ],
         Server => &["http"],
         _ => &[],
     }

@@ -46,9 +46,9 @@ impl<'s> Loader<'s, '_> {
         }
     }
 
-    /// Gathers `[programs.*]`, `[eventlisteners.*]` (programs too, in one namespace) and
-    /// `[groups.*]` from every document. Returns the program tables
-    /// and, per program name, the group it belongs to (with that group's priority).
+    /// Gathers `[programs.*]`, `[eventlisteners.*]`, `[fcgi_programs.*]` (programs too, in one
+    /// namespace) and `[groups.*]` from every document. Returns the program tables and, per
+    /// program name, the group it belongs to (with that group's priority).
     pub(super) fn collect_programs_and_groups(&mut self) -> (Vec<ProgramTable<'s>>, Membership) {
         let mut programs: Vec<ProgramTable<'s>> = Vec::new();
         let mut seen: HashMap<String, At> = HashMap::new();
@@ -57,7 +57,7 @@ impl<'s> Loader<'s, '_> {
             let root = std::mem::take(&mut self.docs[doc].table);
             for (k, v) in root.iter() {
                 let section = k.get_ref().as_ref();
-                if !["programs", "eventlisteners", "groups"].contains(&section) {
+                if !["programs", "eventlisteners", "fcgi_programs", "groups"].contains(&section) {
                     continue;
                 }
                 let at = self.at(doc, v, section);
@@ -82,6 +82,7 @@ impl<'s> Loader<'s, '_> {
                     programs.push(ProgramTable {
                         name: name.get_ref().to_string(),
                         listener: section == "eventlisteners",
+                        fcgi: section == "fcgi_programs",
                         doc,
                         span: at.span.clone(),
                         table: body_table.clone(),

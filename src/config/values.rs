@@ -229,6 +229,17 @@ impl<'s> Loader<'s, '_> {
         }
     }
 
+    /// The owner of a socket file, "USER" or "USER:GROUP" (names or numbers), as a uid and a
+    /// gid (None: the group is left as it is). Only root may give a file to another user.
+    pub(super) fn owner(
+        &mut self,
+        at: &At,
+        v: &Spanned<DeValue<'s>>,
+    ) -> Option<(u32, Option<u32>)> {
+        let s = self.string(at, v)?;
+        owner(&s).map_err(|e| self.error(at, e)).ok()
+    }
+
     /// A byte size: an integer, or a string with a KB/MB/GB suffix (1024-based, as supervisord).
     pub(super) fn size(&mut self, at: &At, v: &Spanned<DeValue<'s>>) -> Option<usize> {
         let parsed = match v.get_ref() {
@@ -349,4 +360,37 @@ pub(super) fn describe(v: &DeValue<'_>) -> String {
         DeValue::Array(_) => "an array".into(),
         DeValue::Table(_) => "a table".into(),
     }
+}
+
+/// "USER" or "USER:GROUP", each a name or a number, as (uid, gid).
+fn owner(spec: &str) -> Result<(u32, Option<u32>), String> {
+    use nix::unistd::{Group, User};
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let uid = match user.parse::<u32>() {
+        Ok(uid) => uid,
+        Err(_) => match User::from_name(user) {
+            Ok(Some(u)) => u.uid.as_raw(),
+            Ok(None) => return Err(format!("no such user {user:?} (expected USER or USER:GROUP)")),
+            Err(e) => return Err(format!("unable to look up user {user:?}: {e}")),
+        },
+    };
+    let gid = match group.map(|g| (g, g.parse::<u32>())) {
+        None => None,
+        Some((_, Ok(gid))) => Some(gid),
+        Some((g, Err(_))) => match Group::from_name(g) {
+            Ok(Some(e)) => Some(e.gid.as_raw()),
+            Ok(None) => return Err(format!("no such group {g:?}")),
+            Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),
+        },
+    };
+    let me = nix::unistd::geteuid();
+    if !me.is_root() && me.as_raw() != uid {
+        return Err(format!(
+            "kahi runs as uid {me}, and only root can give a file to another user ({spec:?} is uid {uid})"
+        ));
+    }
+    Ok((uid, gid))
 }

@@ -124,6 +124,10 @@ impl EventLoop {
             if forgot && !self.pools.is_empty() {
                 self.sync_pools();
             }
+            // The last process of a removed FastCGI program is gone: so is its socket.
+            if forgot {
+                self.sync_sockets();
+            }
             self.poll_waiters(now);
         }
     }
@@ -137,6 +141,13 @@ impl EventLoop {
                 return self.sup.input(id, Input::SpawnFailed { error, transient: false }, now);
             }
         };
+        // A FastCGI program's socket is its stdin.
+        let stdin = match self.sockets.stdin(&spec) {
+            Ok(fd) => fd,
+            Err(error) => {
+                return self.sup.input(id, Input::SpawnFailed { error, transient: false }, now);
+            }
+        };
         let joined = self.join_cgroup(id, &spec);
         let cgroup = joined.as_ref().map(|j| j.procs.as_raw_fd());
         let notify = self.notify.as_ref().map(|n| n.path());
@@ -146,8 +157,8 @@ impl EventLoop {
         let raw = connection.as_ref().map(|c| [c.as_raw_fd()]);
         let sockets = raw.as_ref().map_or(&sockets[..], |r| &r[..]);
         let die_with_kahi = self.sup.config.server.kill_orphans;
-        let given =
-            sys::spawn::Given { sockets, cgroup, connection: raw.map(|r| r[0]), die_with_kahi };
+        let connection = raw.map(|r| r[0]);
+        let given = sys::spawn::Given { sockets, cgroup, connection, stdin, die_with_kahi };
         match sys::spawn::spawn(&spec, notify, given) {
             Ok(child) => {
                 self.state.spawned(child.pid, spec.namespec(), now);

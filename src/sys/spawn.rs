@@ -34,6 +34,8 @@ pub struct Given<'a> {
     pub cgroup: Option<RawFd>,
     /// A connection for stdin and stdout (an instance of an `accept = true` program).
     pub connection: Option<RawFd>,
+    /// The listening socket for stdin (a FastCGI program's), instead of /dev/null.
+    pub stdin: Option<RawFd>,
     /// PR_SET_PDEATHSIG: the program is killed when Kahi dies (`[server] orphans = "kill"`).
     /// The kernel sends it when the *thread* that started the program ends: programs are
     /// started on the event loop's thread, the process's main thread, which ends only with
@@ -120,9 +122,10 @@ pub fn spawn(
         set_var(&mut env, "LISTEN_FDNAMES", OsStr::new(&names));
         set_var(&mut env, "LISTEN_PID", OsStr::new(LISTEN_PID_ROOM));
     }
-    let stdin = match &in_r {
-        Some(r) => r.as_raw_fd(),
-        None => empty_input()
+    let stdin = match (&in_r, given.stdin) {
+        (Some(r), _) => r.as_raw_fd(),
+        (None, Some(socket)) => socket,
+        (None, None) => empty_input()
             .map_err(|e| SpawnError::new(format!("unable to open /dev/null: {e}"), e))?
             .as_raw_fd(),
     };
@@ -238,7 +241,7 @@ fn start(
     path: &Path,
     env: &[(OsString, OsString)],
     stdio: [RawFd; 3],
-    Given { sockets, cgroup, connection, die_with_kahi }: Given,
+    Given { sockets, cgroup, connection, die_with_kahi, .. }: Given,
 ) -> Result<i32, Errno> {
     let file = cstring(path.as_os_str().as_bytes())?;
     let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;

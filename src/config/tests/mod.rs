@@ -643,6 +643,7 @@ fn group_errors() {
 }
 
 mod errors;
+mod fcgi;
 mod includes;
 mod listeners;
 mod webhooks;
