@@ -152,6 +152,25 @@ numprocs=2
 process_name=m%(process_num)d
 priority=4
 ")]),
+    ("FastCGI programs: numprocs, sockets, one named by a group (a program there)", &[("s.conf", "\
+[supervisord]
+[fcgi-program:php]
+command=/bin/cat %(process_num)d
+socket=unix://{dir}/%(program_name)s.sock
+socket_mode=0660
+socket_backlog=16
+numprocs=3
+process_name=%(program_name)s_%(process_num)d
+[fcgi-program:tcp]
+command=/bin/cat
+socket=tcp://localhost:9000
+priority=2
+[group:g]
+programs=grouped
+[fcgi-program:grouped]
+command=/bin/cat g
+socket=tcp://127.0.0.1:9001
+")]),
 ];
 
 /// Files supervisord refuses, and so must Kahi.
@@ -169,6 +188,12 @@ const REFUSED: &[(&str, &str)] = &[
     ("a listener without events", "[supervisord]\n[eventlistener:l]\ncommand=/bin/cat\n"),
     ("a bad environment", "[supervisord]\n[program:p]\ncommand=/bin/echo\nenvironment=A=1,B\n"),
     ("a program without command", "[supervisord]\n[program:p]\nautostart=true\n"),
+    ("an fcgi-program without socket", "[supervisord]\n[fcgi-program:f]\ncommand=/bin/cat\n"),
+    ("a bad fcgi socket", "[supervisord]\n[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp:/h:1\n"),
+    (
+        "socket_mode on a TCP socket",
+        "[supervisord]\n[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp://h:1\nsocket_mode=0600\n",
+    ),
 ];
 
 #[test]
@@ -238,19 +263,15 @@ fn the_daemon_runs_a_supervisord_conf_with_its_names() {
 #[test]
 fn migrate_writes_toml_that_loads_to_the_same_table_and_check_says_what_is_left_out() {
     let dir = Dir::new("sup-migrate");
-    let text = "[supervisord]\npidfile=/tmp/x.pid\n[program:a]\ncommand=/bin/echo a\nnumprocs=2\nprocess_name=a%(process_num)d\n[fcgi-program:f]\ncommand=/bin/f\nsocket=tcp://127.0.0.1:9000\n";
+    let text = "[supervisord]\npidfile=/tmp/x.pid\n[program:a]\ncommand=/bin/echo a\nnumprocs=2\nprocess_name=a%(process_num)d\n[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp://127.0.0.1:9000\n";
     let conf = dir.write("s.conf", text);
     let out = dir.join("kahi.toml");
     let m = run(Command::new(KAHI).arg("migrate").arg(&conf).arg("-o").arg(&out));
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(m.stderr.contains(":2:1: [supervisord] pidfile: "), "{}", m.stderr);
-    assert!(
-        m.stderr.contains(":7:1: [fcgi-program:f]: FastCGI programs are not supported yet"),
-        "{}",
-        m.stderr
-    );
     let toml = dir.read("kahi.toml");
     assert!(toml.contains("# ") && toml.contains("s.conf:3\n[programs.a]"), "{toml}");
+    assert!(toml.contains("s.conf:7\n[fcgi_programs.f]"), "{toml}");
     let table = |path: &std::path::Path| {
         let o = run(Command::new(KAHI).args(["daemon", "--check", "--json", "-c"]).arg(path));
         assert_eq!(o.code, 0, "{}", o.stderr);

@@ -102,6 +102,24 @@ impl<'s> Loader<'s, '_> {
     }
 }
 
+impl Loader<'_, '_> {
+    /// Two FastCGI programs on one address: the second could never bind it.
+    pub(super) fn one_program_per_fcgi_socket(&mut self, processes: &[ProcessSpec]) {
+        let mut seen: Vec<(&Listen, &str)> = Vec::new();
+        for p in processes {
+            let Some(f) = &p.fcgi else { continue };
+            match seen.iter().find(|(addr, _)| **addr == f.addr) {
+                Some((_, other)) if *other != p.program => self.err_nopos_main(format!(
+                    "FastCGI programs {other:?} and {:?} both have the socket {}",
+                    p.program, f.addr
+                )),
+                Some(_) => {}
+                None => seen.push((&f.addr, &p.program)),
+            }
+        }
+    }
+}
+
 /// `socket`: "tcp://HOST:PORT" (a name is looked up here, once) or "unix:///PATH".
 fn socket_url(url: &str) -> Result<Listen, String> {
     if let Some(path) = url.strip_prefix("unix://") {

@@ -79,6 +79,7 @@ impl<'s> Loader<'s, '_> {
                 ));
             }
         }
+        self.one_program_per_fcgi_socket(&processes);
         processes
             .sort_by(|a, b| (a.priority, &a.group, &a.name).cmp(&(b.priority, &b.group, &b.name)));
         infos.sort_by(|a, b| a.name.cmp(&b.name));

@@ -1,6 +1,6 @@
 //! The mapping: supervisord's sections, read as supervisord reads them, written as Kahi's
 //! TOML. `[program:x]` -> `[programs.x]`, `[eventlistener:x]` -> `[eventlisteners.x]`,
-//! `[group:x]` -> `[groups.x]`, `[supervisord]` -> `[server]`, `[logging]` and each program's
+//! `[fcgi-program:x]` -> `[fcgi_programs.x]` (its socket keys read here), `[group:x]` -> `[groups.x]`, `[supervisord]` -> `[server]`, `[logging]` and each program's
 //! keys, `[unix_http_server]` -> `[server]`'s socket, `[inet_http_server]` -> `[server.http]`
 //! (`src/supervisord/server.rs`). What Kahi cannot carry is a note with its place and the
 //! reason; what supervisord ignores (an unknown key or section) is a warning. No I/O but
@@ -72,13 +72,20 @@ pub fn map(ini: &Ini, env: &[(String, String)], host: &str) -> Result<Mapped, Ve
     let mut programs: Vec<Program> = Vec::new();
     for (i, sec) in ini.sections.iter().enumerate() {
         let listener = sec.name.starts_with("eventlistener:");
-        let Some(raw) =
-            sec.name.strip_prefix("program:").or_else(|| sec.name.strip_prefix("eventlistener:"))
+        let fcgi = sec.name.starts_with("fcgi-program:");
+        let Some(raw) = sec
+            .name
+            .strip_prefix("program:")
+            .or_else(|| sec.name.strip_prefix("eventlistener:"))
+            .or_else(|| sec.name.strip_prefix("fcgi-program:"))
         else {
             continue;
         };
-        let known: &[&[&str]] =
-            if listener { &[PROGRAM_KEYS, LISTENER_KEYS] } else { &[PROGRAM_KEYS] };
+        let known: &[&[&str]] = match (listener, fcgi) {
+            (true, _) => &[PROGRAM_KEYS, LISTENER_KEYS],
+            (_, true) => &[PROGRAM_KEYS, FCGI_KEYS],
+            _ => &[PROGRAM_KEYS],
+        };
         unknown_keys(ini, sec, known, &mut notes);
         let mut r = Reader { ini, sec, notes: &mut notes };
         let name = match values::name(raw) {
@@ -92,7 +99,18 @@ pub fn map(ini: &Ini, env: &[(String, String)], host: &str) -> Result<Mapped, Ve
             Some(g) if !listener => g.clone(),
             _ => name.clone(),
         };
-        match program::read(&mut r, i, &name, &group, listener, &dict, global.strip_ansi) {
+        let read = program::read(&mut r, i, &name, &group, listener, &dict, global.strip_ansi);
+        // In a [group:x], supervisord runs an fcgi-program's processes as a program's, and
+        // reads none of its socket keys.
+        let read = match read {
+            Ok(p) if fcgi && group != name => {
+                r.note("", false, format!("in [group:{group}], supervisord runs its processes without the socket, as a program's (its socket keys are not read), and so does Kahi: take it out of the group to give them the socket"));
+                Ok(p)
+            }
+            Ok(mut p) if fcgi => fcgi_keys(&mut r, &name, &dict, &mut p.keys).map(|()| p),
+            other => other,
+        };
+        match read {
             Ok(mut p) => {
                 for proc in &mut p.procs {
                     proc.environment = overlay(&global.environment, &proc.environment);
@@ -164,8 +182,13 @@ fn overlay(global: &[(String, String)], own: &[(String, String)]) -> Vec<(String
 /// process's values are the same templates (`%(process_num)02d` left for Kahi) that Kahi expands
 /// to what supervisord has; else one Kahi program per process, named after it.
 fn emit_program(out: &mut Out, p: &Program, ini: &Ini) -> Vec<String> {
-    let table = if p.listener { "eventlisteners" } else { "programs" };
     let sec = &ini.sections[p.section];
+    let fcgi = sec.name.starts_with("fcgi-program:") && p.group == p.name;
+    let table = match (p.listener, fcgi) {
+        (true, _) => "eventlisteners",
+        (_, true) => "fcgi_programs",
+        _ => "programs",
+    };
     let src = Some((sec.file, sec.line));
     if p.procs.is_empty() {
         return Vec::new();
@@ -356,9 +379,7 @@ fn other_sections(ini: &Ini, notes: &mut Vec<Note>) {
             error: ini.error_line(sec.file, sec.line, &format!("[{n}]"), message),
             unmapped,
         };
-        if n.starts_with("fcgi-program:") {
-            notes.push(say("FastCGI programs are not supported yet: left out".into(), true));
-        } else if let Some(rest) = n.strip_prefix("rpcinterface:") {
+        if let Some(rest) = n.strip_prefix("rpcinterface:") {
             let factory = ini.get(sec, "supervisor.rpcinterface_factory").map(|v| v.text.as_str());
             if factory != Some("supervisor.rpcinterface:make_main_rpcinterface") {
                 notes.push(say(
@@ -386,4 +407,103 @@ fn other_sections(ini: &Ini, notes: &mut Vec<Note>) {
             ));
         }
     }
+}
+
+/// What an `[fcgi-program:x]` has besides a program's keys.
+pub(super) const FCGI_KEYS: &[&str] = &["socket", "socket_owner", "socket_mode", "socket_backlog"];
+
+/// The socket keys of `[fcgi-program:NAME]`, checked as supervisord checks them
+/// (options.py `process_groups_from_parser`, `parse_fcgi_socket`), written as Kahi's. The
+/// socket's value is written expanded: supervisord expands it with `program_name`, `here` and
+/// `ENV_*` only.
+fn fcgi_keys(
+    r: &mut Reader<'_>,
+    name: &str,
+    dict: &Dict,
+    keys: &mut Vec<(String, String, Src)>,
+) -> Result<(), ConfigError> {
+    let mut own = Dict::default();
+    for (k, v) in &dict.0 {
+        if k.starts_with("ENV_") || k == "here" {
+            own.0.insert(k.clone(), v.clone());
+        }
+    }
+    own.set_str("program_name", name);
+    let section = r.sec.name.clone();
+    if let Some(b) = r.expanded("socket_backlog", None, &own, &[])? {
+        match values::integer(&b.plain) {
+            Ok(n) if (1..=65535).contains(&n) => {
+                keys.push(("socket_backlog".into(), n.to_string(), r.src("socket_backlog")))
+            }
+            _ => {
+                let e = format!("Invalid socket_backlog value {}", b.plain);
+                return Err(r.error("socket_backlog", e));
+            }
+        }
+    }
+    let owner = r.expanded("socket_owner", None, &own, &[])?;
+    if let Some(o) = &owner
+        && !user_group_exists(&o.plain)
+    {
+        let e = format!("Invalid socket_owner value {}", o.plain);
+        return Err(r.error("socket_owner", e));
+    }
+    let mode = match r.expanded("socket_mode", None, &own, &[])? {
+        Some(m) => Some(values::octal(&m.plain).map_err(|_| {
+            r.error("socket_mode", format!("Invalid socket_mode value {}", m.plain))
+        })?),
+        None => None,
+    };
+    let socket = r.expanded("socket", None, &own, &[])?.map(|e| e.plain).unwrap_or_default();
+    let refused =
+        |r: &Reader<'_>, why: String| r.error("socket", format!("{why} in [{section}] socket"));
+    if socket.is_empty() {
+        return Err(r.error("socket", format!("[{section}] section requires a \"socket\" line")));
+    }
+    if let Some(path) = socket.strip_prefix("unix://") {
+        if !path.starts_with('/') {
+            return Err(refused(r, format!("Unix socket path {path} is not an absolute path")));
+        }
+    } else if owner.is_some() || mode.is_some() {
+        return Err(refused(
+            r,
+            "socket_owner and socket_mode params should only be used with a Unix domain socket"
+                .into(),
+        ));
+    } else {
+        let tcp = socket.strip_prefix("tcp://").and_then(|hp| hp.rsplit_once(':'));
+        let ok = tcp.is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains(|c: char| c == ':' || c.is_whitespace())
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !ok {
+            return Err(refused(r, format!("Bad socket format {socket}")));
+        }
+    }
+    keys.push(("socket".into(), string(&program::escape(&socket)), r.src("socket")));
+    if let Some(o) = owner {
+        keys.push(("socket_owner".into(), string(&o.plain), r.src("socket_owner")));
+    }
+    if let Some(m) = mode {
+        keys.push(("socket_mode".into(), string(&format!("{m:04o}")), r.src("socket_mode")));
+    }
+    Ok(())
+}
+
+/// supervisord's `colon_separated_user_group`: "USER" or "USER:GROUP", each a name or a number
+/// that exists here.
+fn user_group_exists(spec: &str) -> bool {
+    use nix::unistd::{Gid, Group};
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let group_ok = group.is_none_or(|g| match values::integer(g) {
+        Ok(gid) => u32::try_from(gid)
+            .is_ok_and(|gid| Group::from_gid(Gid::from_raw(gid)).ok().flatten().is_some()),
+        Err(_) => Group::from_name(g).ok().flatten().is_some(),
+    });
+    program::check_user(user).is_ok() && group_ok
 }

@@ -455,7 +455,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// supervisord's `name_to_uid`: a user name or uid that exists here.
-fn check_user(user: &str) -> Result<(), String> {
+pub fn check_user(user: &str) -> Result<(), String> {
     use nix::unistd::{Uid, User};
     match values::integer(user) {
         Ok(uid) => match u32::try_from(uid)

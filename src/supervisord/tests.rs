@@ -175,7 +175,7 @@ fn warnings_and_what_is_not_mapped() {
     assert!(said("[program:p] bogus: unknown key", false), "{:?}", m.notes);
     assert!(said("[program:p] dependent_startup: unknown key", false));
     assert!(said("[Program:q]: section names are case-sensitive", false));
-    assert!(said("[fcgi-program:f]: FastCGI programs are not supported yet", true));
+    assert!(!m.notes.iter().any(|n| n.error.to_string().contains("[fcgi-program:f]")));
     assert!(said("[program:d] command: a '%' with no (name)", true));
     assert!(said("[program:u] serverurl: ignored", true));
     assert!(!m.toml.contains("[programs.q]") && !m.toml.contains("[programs.Q]"));
@@ -249,7 +249,68 @@ fn every_supervisord_option_the_schema_names_is_read() {
                 key.name
             ),
             Section::Listener => assert!(program::LISTENER_KEYS.contains(&name), "{name}"),
+            Section::Fcgi => assert!(map::FCGI_KEYS.contains(&name), "{name}"),
             _ => {}
         }
+    }
+}
+
+#[test]
+fn fcgi_programs_keep_their_socket_keys() {
+    let (c, m) = ok("[supervisord]\n[fcgi-program:php]\ncommand=/usr/bin/php-cgi\n\
+                     socket=unix:///run/%(program_name)s-%(ENV_N)s.sock\nsocket_mode=0660\n\
+                     socket_backlog=32\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)d\n\
+                     [fcgi-program:tcp]\ncommand=/usr/bin/php-cgi\nsocket=tcp://localhost:9000\n");
+    assert!(m.toml.contains("[fcgi_programs.php]"), "{}", m.toml);
+    assert!(m.toml.contains("socket = \"unix:///run/php-4.sock\""), "expanded: {}", m.toml);
+    assert_eq!(
+        table(&c)[..2],
+        [
+            ("php:php_0".into(), s(&["/usr/bin/php-cgi"])),
+            ("php:php_1".into(), s(&["/usr/bin/php-cgi"])),
+        ]
+    );
+    let f = c.processes.iter().find(|p| p.name == "php_1").unwrap().fcgi.clone().unwrap();
+    assert_eq!(f.addr, crate::config::Listen::Unix("/run/php-4.sock".into()));
+    assert_eq!((f.mode, f.backlog), (0o660, Some(32)));
+    let f = c.processes.iter().find(|p| p.name == "tcp").unwrap().fcgi.clone().unwrap();
+    assert!(matches!(f.addr, crate::config::Listen::Tcp(a) if a.port() == 9000));
+    assert!(!m.notes.iter().any(|n| n.error.key.contains("fcgi")), "{:?}", m.notes);
+}
+
+/// supervisord reads an fcgi-program named by a [group:x] as a program: no socket.
+#[test]
+fn an_fcgi_program_in_a_group_runs_without_its_socket_as_in_supervisord() {
+    let (c, m) = ok("[supervisord]\n[group:g]\nprograms=php\n\
+                     [fcgi-program:php]\ncommand=/usr/bin/php-cgi\nsocket=tcp://127.0.0.1:9000\n");
+    assert_eq!(table(&c), [("g:php".into(), s(&["/usr/bin/php-cgi"]))]);
+    assert_eq!(c.processes[0].fcgi, None);
+    assert!(m.toml.contains("[programs.php]"), "{}", m.toml);
+    assert!(
+        m.notes.iter().any(|n| !n.unmapped && n.error.to_string().contains("without the socket"))
+    );
+}
+
+#[test]
+fn fcgi_socket_errors_are_supervisords() {
+    let sec = "[supervisord]\n[fcgi-program:f]\ncommand=x\n";
+    for (keys, line, says) in [
+        ("", 2, "[fcgi-program:f] section requires a \"socket\" line"),
+        ("socket=udp://h:1\n", 4, "Bad socket format udp://h:1 in [fcgi-program:f] socket"),
+        ("socket=tcp://[::1]:9000\n", 4, "Bad socket format"),
+        ("socket=unix://rel.sock\n", 4, "Unix socket path rel.sock is not an absolute path"),
+        (
+            "socket=tcp://h:1\nsocket_mode=0600\n",
+            4,
+            "should only be used with a Unix domain socket",
+        ),
+        ("socket=unix:///a\nsocket_mode=rw\n", 5, "Invalid socket_mode value rw"),
+        ("socket=unix:///a\nsocket_backlog=0\n", 5, "Invalid socket_backlog value 0"),
+        ("socket=unix:///a\nsocket_owner=no-such-user-k\n", 5, "Invalid socket_owner value"),
+        ("socket=unix:///a_%(process_num)d\n", 4, "process_num"),
+    ] {
+        let e = refused(&format!("{sec}{keys}"));
+        assert!(e.starts_with(&format!("{FILE}:{line}:")), "{keys}: {e}");
+        assert!(e.contains(says), "{keys}: {e}");
     }
 }

@@ -130,3 +130,12 @@ fn fastcgi_programs_share_the_programs_namespace_and_groups() {
     );
     assert!(e.message.starts_with("program defined twice"), "{e}");
 }
+
+#[test]
+fn two_fastcgi_programs_cannot_share_a_socket() {
+    let e = one_error(
+        "[fcgi_programs.a]\ncommand = \"x\"\nsocket = \"tcp://127.0.0.1:9000\"\n\
+         [fcgi_programs.b]\ncommand = \"x\"\nsocket = \"tcp://127.0.0.1:9000\"\n",
+    );
+    assert!(e.message.contains("\"a\" and \"b\" both have the socket tcp://127.0.0.1:9000"), "{e}");
+}
