@@ -128,6 +128,10 @@ fn socket_url(url: &str) -> Result<Listen, String> {
                 "{url:?}: expected an absolute path, such as unix:///run/php-fpm.sock"
             ));
         }
+        // sun_path holds 108 bytes with the NUL.
+        if path.len() > 107 {
+            return Err(format!("{url:?}: a Unix socket's path holds 107 bytes at most"));
+        }
         return Ok(Listen::Unix(PathBuf::from(path)));
     }
     match url.strip_prefix("tcp://") {

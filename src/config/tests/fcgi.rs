@@ -57,6 +57,7 @@ fn socket_errors_name_file_line_and_key() {
         ("socket = \"tcp://no-such-host.invalid:9000\"", 3, "no-such-host.invalid"),
         ("socket = \"unix:///run/%(process_num)d.sock\"", 3, "process_num"),
         ("socket = 9000", 3, "expected a string"),
+        (&format!("socket = \"unix:///{}\"", "x".repeat(107)), 3, "107 bytes at most"),
     ] {
         let e = one_error(&format!("[fcgi_programs.php]\ncommand = \"x\"\n{value}\n"));
         assert_eq!((e.line, e.key.as_str()), (line, "fcgi_programs.php.socket"), "{e}");
