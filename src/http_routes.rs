@@ -19,6 +19,8 @@ pub enum Route {
     /// supervisord's XML-RPC interface (`POST /RPC2`): the calls are in the body, and each
     /// needs the role of the request it asks, checked once the body is read.
     Xmlrpc,
+    /// A page or an asset of the web dashboard (`crate::dashboard`).
+    Dashboard(crate::dashboard::Page),
     /// A known path with a method it does not take.
     MethodNotAllowed(&'static str),
     NotFound,
@@ -41,6 +43,7 @@ impl Route {
             Route::Api(req, _) => Some(req.role()),
             Route::Invalid { role, .. } => Some(*role),
             Route::OpenApi => Some(Role::Viewer),
+            Route::Dashboard(page) => Some(page.role()),
             // A user of any role; each call's own is checked on the loop.
             Route::Xmlrpc => Some(Role::Viewer),
             Route::MethodNotAllowed(_) | Route::NotFound => {
@@ -74,6 +77,8 @@ pub enum Shape {
     /// A follow of a log as its own bytes, not Server-Sent Events: supervisord's `/logtail`,
     /// which supervisorctl's `tail -f` reads.
     Text,
+    /// A form of the web dashboard: a redirect back, or a page (`crate::dashboard`).
+    Form(crate::dashboard::Form),
 }
 
 /// The body of `POST .../signal`.
@@ -192,6 +197,7 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
         ["", "api", "v1", "events", "stream"] => {
             get(api(Request::Events { types: query_values(query, "types") }, Shape::Plain))
         }
+        _ if crate::dashboard::owns(path) => crate::dashboard::route(method, path, query, body),
         _ => Route::NotFound,
     }
 }
@@ -278,6 +284,9 @@ fn signal_body(body: &[u8]) -> Result<String, String> {
 
 /// Turns the reply to an API request into an HTTP answer.
 pub fn answer(shape: &Shape, reply: Result<Reply, ApiError>) -> Answer {
+    if let Shape::Form(form) = shape {
+        return crate::dashboard::form_answer(form, reply);
+    }
     let reply = match reply {
         Ok(r) => r,
         Err(e) => return Answer::error(&e),
@@ -494,7 +503,7 @@ mod tests {
         assert_eq!(route("POST", "/api/v1/processes/web/explode", b""), Route::NotFound);
         assert_eq!(route("POST", "/api/v1/groups/g/signal", b""), Route::NotFound);
         assert_eq!(get("/api/v2/processes"), Route::NotFound);
-        assert_eq!(get("/"), Route::NotFound);
+        assert_eq!(get("/nothing"), Route::NotFound);
         assert_eq!(
             route("POST", "/api/v1/processes/web/clear", b""),
             Route::Api(Request::Clear { names: vec!["web".into()] }, Shape::Single)

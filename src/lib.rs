@@ -10,6 +10,7 @@ mod config;
 mod control;
 mod ctl;
 mod daemon;
+mod dashboard;
 mod event_loop;
 mod events;
 mod exec;

@@ -299,13 +299,13 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-struct Usage {
-    cpu_seconds: f64,
-    rss_bytes: u64,
+pub(crate) struct Usage {
+    pub(crate) cpu_seconds: f64,
+    pub(crate) rss_bytes: u64,
 }
 
 /// CPU time and resident memory of a live process, from /proc/PID/stat.
-fn usage_of(pid: i32) -> Option<Usage> {
+pub(crate) fn usage_of(pid: i32) -> Option<Usage> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat, ticks_per_second(), page_size())
 }
@@ -322,7 +322,7 @@ fn parse_stat(stat: &str, ticks: f64, page: u64) -> Option<Usage> {
     Some(Usage { cpu_seconds: (utime + stime) as f64 / ticks, rss_bytes: rss * page })
 }
 
-fn ticks_per_second() -> f64 {
+pub(crate) fn ticks_per_second() -> f64 {
     use nix::unistd::{SysconfVar, sysconf};
     sysconf(SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |v| v as f64)
 }

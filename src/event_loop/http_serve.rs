@@ -49,8 +49,22 @@ impl EventLoop {
         now: Instant,
     ) {
         let http::Incoming { rq, body, authenticated } = incoming;
-        let (mut req, shape) = match http::route(rq.method(), rq.url(), &body) {
+        let route = http::route(rq.method(), rq.url(), &body);
+        // A browser tricked by another site into asking: nothing is done.
+        if let Some(a) =
+            crate::dashboard::csrf::refuse(&rq, &route, &self.sup.config.server.http.users)
+        {
+            return self.http_send(rq, a);
+        }
+        let (mut req, shape) = match route {
             Route::Api(req, shape) => (req, shape),
+            Route::Dashboard(page) => {
+                let clock = Now { mono: now, wall: SystemTime::now() };
+                match crate::dashboard::serve(page, &rq, &self.sup, clock) {
+                    crate::dashboard::Served::Answer(a) => return self.http_send(rq, a),
+                    crate::dashboard::Served::Ask(req, shape) => (req, shape),
+                }
+            }
             Route::Xmlrpc => return self.xmlrpc_request(rq, &body, now),
             Route::OpenApi => {
                 let a = Answer::raw(200, "application/json", http::OPENAPI.as_bytes());
