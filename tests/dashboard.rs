@@ -195,3 +195,43 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[test]
+fn an_admin_sees_what_a_reread_would_change_before_applying_it() {
+    let admin = ("a", "apw");
+    let (d, port) = start("dash-reread", &config());
+    d.wait_state("web", "RUNNING");
+    let (_, _, page) = get(port, admin, "/ui/daemon");
+    assert!(page.contains("action=\"/ui/daemon/reread\""), "{page}");
+    let admin_token = token(&page);
+    // An operator sees no reread, and may not ask for one.
+    let (_, _, page) = get(port, OPERATOR, "/ui/daemon");
+    assert!(!page.contains("/ui/daemon/reread"));
+    let op = token(&get(port, OPERATOR, "/").2);
+    assert_eq!(post(port, OPERATOR, "/ui/daemon/reread", "", &format!("csrf={op}")).0, 403);
+
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, format!("{text}\n[programs.extra]\ncommand = \"sleep 1000\"\n"))
+        .unwrap();
+    let back = "back=%2Fui%2Fdaemon";
+    let (code, page) =
+        post(port, admin, "/ui/daemon/reread", "", &format!("csrf={admin_token}&{back}"));
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("extra: added") && page.contains("action=\"/ui/daemon/update\""));
+    assert!(d.status().iter().all(|p| p["name"] != "extra"), "a reread applies nothing");
+    let (code, body) =
+        post(port, admin, "/ui/daemon/reread", "", &format!("csrf={admin_token}&as=json"));
+    assert_eq!(code, 200);
+    assert!(body.contains("\"added\":[\"extra\"]"), "{body}");
+
+    let (code, head, _) = send_raw(
+        port,
+        "POST",
+        "/ui/daemon/update",
+        &basic(admin.0, admin.1),
+        &format!("csrf={admin_token}&{back}"),
+    );
+    assert_eq!(code, 303, "{head}");
+    assert!(head.contains("location: /ui/daemon\r\n"), "{head}");
+    d.wait_state("extra", "RUNNING");
+}

@@ -251,11 +251,26 @@ pub fn index(
         out.push_str("<th scope=\"col\">Actions</th>");
     }
     out.push_str("</tr></thead>");
-    let mut groups: Vec<&str> = list.iter().map(|p| p.group.as_str()).collect();
+    // Programs alone in a group of their own name first, without a heading; then each group.
+    let alone = |p: &ProcessInfo| p.name == p.group;
+    let mut groups: Vec<&str> =
+        list.iter().filter(|p| !alone(p)).map(|p| p.group.as_str()).collect();
     groups.sort_unstable();
     groups.dedup();
     let cols = if ops { 11 } else { 10 };
     let q = q.to_lowercase();
+    let rows = |out: &mut String, keep: &dyn Fn(&ProcessInfo) -> bool| {
+        for (p, u) in list.iter().zip(use_).filter(|(p, _)| keep(p)) {
+            let hide = (!q.is_empty() && !p.name.to_lowercase().contains(&q))
+                || (!state_filter.is_empty() && p.state.name() != state_filter);
+            row(out, who, p, u.as_ref(), hide);
+        }
+    };
+    if list.iter().any(alone) {
+        out.push_str("<tbody>");
+        rows(&mut out, &alone);
+        out.push_str("</tbody>");
+    }
     for g in groups {
         let _ = write!(
             out,
@@ -266,11 +281,7 @@ pub fn index(
         );
         actions(&mut out, who, g, true, "/");
         out.push_str("</th></tr>");
-        for (p, u) in list.iter().zip(use_).filter(|(p, _)| p.group == g) {
-            let hide = (!q.is_empty() && !p.name.to_lowercase().contains(&q))
-                || (!state_filter.is_empty() && p.state.name() != state_filter);
-            row(&mut out, who, p, u.as_ref(), hide);
-        }
+        rows(&mut out, &|p: &ProcessInfo| !alone(p) && p.group == g);
         out.push_str("</tbody>");
     }
     out.push_str("</table></div>");

@@ -67,6 +67,8 @@ pub struct Form {
     pub back: String,
     pub json: bool,
     pub token: String,
+    /// A reread: its changes are shown as a page, with the form that applies them.
+    pub preview: bool,
 }
 
 /// Whether a path is the dashboard's.
@@ -102,7 +104,9 @@ pub fn route(method: &str, path: &str, query: &str, body: &[u8]) -> Route {
         ["", "ui", "g", name] if post => act(&decode(name), body, true),
         ["", "ui", "g", _] => not_post,
         ["", "ui", "restart-failed"] if post => Route::Dashboard(Page::RestartFailed(form(body))),
-        ["", "ui", "daemon", "reread"] if post => Route::Api(Request::Reread {}, form_shape(body)),
+        ["", "ui", "daemon", "reread"] if post => {
+            Route::Api(Request::Reread {}, Shape::Form(Form { preview: true, ..form(body) }))
+        }
         ["", "ui", "daemon", "update"] if post => Route::Api(Request::Update {}, form_shape(body)),
         ["", "ui", "restart-failed"] | ["", "ui", "daemon", "reread" | "update"] => not_post,
         _ => Route::NotFound,
@@ -143,7 +147,8 @@ fn form(body: &[u8]) -> Form {
     } else {
         "/".to_string()
     };
-    Form { back, json: field_bytes(body, "as") == "json", token: field_bytes(body, "csrf") }
+    let json = field_bytes(body, "as") == "json";
+    Form { back, json, token: field_bytes(body, "csrf"), preview: false }
 }
 
 fn form_shape(body: &[u8]) -> Shape {
@@ -332,7 +337,9 @@ pub fn form_answer(form: &Form, reply: Result<Reply, ApiError>) -> Answer {
             redirect(&back)
         }
         Ok(Reply::Results { results }) => later(409, move || html::results(&who, &results, &back)),
-        Ok(Reply::Changes { changes }) => later(200, move || html::changes(&who, &changes, &back)),
+        Ok(Reply::Changes { changes }) if form.preview => {
+            later(200, move || html::changes(&who, &changes, &back))
+        }
         Ok(_) => redirect(&back),
         Err(e) => {
             let status = crate::http::status_of(e.code);

@@ -17,7 +17,7 @@ fn pages_and_forms_route_to_what_they_ask_with_its_role() {
         panic!("not an action")
     };
     assert_eq!(req, Request::Restart { names: vec!["web".into()], wait: false });
-    assert_eq!(form, Form { back: "/".into(), json: false, token: "T".into() });
+    assert_eq!(form, Form { back: "/".into(), json: false, token: "T".into(), preview: false });
     let Route::Api(req, Shape::Form(form)) =
         r("POST", "/ui/g/be", "do=signal&signal=HUP&as=json&back=%2Fui%2Fdaemon")
     else {
@@ -53,7 +53,7 @@ fn text_from_outside_is_escaped() {
 #[test]
 fn a_form_goes_back_when_all_went_well_and_says_why_when_not() {
     use crate::api::{NameResult, Outcome};
-    let form = Form { back: "/ui/p/web".into(), json: false, token: "T".into() };
+    let form = Form { back: "/ui/p/web".into(), json: false, token: "T".into(), preview: false };
     let ok = |outcome| {
         Ok(Reply::Results {
             results: vec![NameResult { name: "web".into(), outcome, detail: None }],
