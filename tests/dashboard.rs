@@ -184,6 +184,7 @@ fn in_a_browser_the_table_lives_acts_follows_logs_and_works_without_javascript()
     // What the browser did, seen from the daemon.
     d.wait_state("backend:worker_0", "STOPPED");
     d.wait_state("backend:worker_1", "STOPPED");
+    d.wait_state("web", "STOPPED");
     assert!(out.stdout.contains("ok: log line"), "{}", out.stdout);
 }
 

@@ -81,6 +81,22 @@ try {
   if (!(await p.evaluate(() => window.kahiNoReload))) fail("the page reloaded");
   ok("stopping the group backend shows its processes STOPPED, no reload");
 
+  // --- By keyboard alone: the skip link first, then Tab to "Stop web" and Enter. ---
+  // A fresh load, so that Tab starts from the top, not from the last button clicked.
+  await p.goto(url + "/");
+  await p.locator("#live.on").waitFor({ timeout: T });
+  await p.keyboard.press("Tab");
+  const first = await p.evaluate(() => document.activeElement.textContent);
+  if (first !== "Skip to content") fail("the first stop of Tab is " + first);
+  let tabs = 0;
+  while (await p.evaluate(() => document.activeElement.getAttribute("aria-label")) !== "Stop web") {
+    if (++tabs > 100) fail("Tab never reached Stop web");
+    await p.keyboard.press("Tab");
+  }
+  await p.keyboard.press("Enter");
+  await until(p, () => document.querySelector('tr[data-name="web"]').dataset.state === "STOPPED", null);
+  ok(`keyboard: Stop web reached in ${tabs + 1} Tabs, Enter stopped it`);
+
   // --- The filter, live. ---
   await p.getByLabel("Name").fill("tick");
   const shown = await p.locator("tr[data-name]:visible").evaluateAll((trs) => trs.map((t) => t.dataset.name));
