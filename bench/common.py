@@ -26,6 +26,9 @@ TARGETS = {
     "restart_max": ("restart after kill -9, max", "ms", 10.0, "<"),
     "restart_webhooks_median": ("restart with 10 webhooks, median", "ms", 10.0, "<"),
     "restart_webhooks_max": ("restart with 10 webhooks, max", "ms", 10.0, "<"),
+    "restart_dashboards_median": ("restart with 20 dashboards, median", "ms", 10.0, "<"),
+    "restart_dashboards_max": ("restart with 20 dashboards, max", "ms", 10.0, "<"),
+    "dashboard_idle": ("idle wakeups, HTTP, after a dashboard", "/s", 0.0, "<="),
     "crash_rate": ("crash loop, starts per second", "/s", 1.0, "<="),
     "crash_cpu": ("crash loop, daemon CPU", "%", 1.0, "<"),
     "ctl_median": ("ctl status, 100 programs, median", "ms", 5.0, "<"),
@@ -64,7 +67,7 @@ class Output:
     def figure(self, key, value, detail=""):
         label, unit, target, op = TARGETS[key]
         self.values[key] = value
-        sign = "=" if key == "idle_100" else op
+        sign = "=" if key in ("idle_100", "dashboard_idle") else op
         line = (f"{label:<36} {fmt(value, unit):>12}   target {sign} {target:g} {unit:<4}"
                 f" {'PASS' if passes(key, value) else 'FAIL'}")
         if detail:

@@ -16,6 +16,10 @@ Measures the release binary against its targets:
      (each instance has run longer than restart_min_interval, so the restart guard lets
      it go at once); then the same with 10 webhooks on PROCESS_STATE posting to a receiver
      in this script (each kill: 3 events, 30 POSTs), to show what webhooks cost a restart;
+     Then with 20 dashboards (bench/dashboard.py: 20 clients following
+     /api/v1/events/stream, as the dashboard's page does), and the idle daemon with its
+     HTTP listener after a visit of the dashboard (its page, assets and data): context
+     switches over the idle window, target 0;
   5. ctl: `kahi ctl -s SOCKET status` with 100 programs, end to end (hyperfine -N,
      3 warm-ups); median and p99;
   6. log: one program (bench/writer.py, startsecs = 0, autorestart = false) writes 1 GiB
@@ -101,6 +105,7 @@ from logs import log_throughput
 from events import listener_throughput
 from peers import kahi_commit, machine, markdown, run_peers, versus_supervisord
 from http_load import http_load
+from dashboard import dashboard_idle
 
 
 def summary(out, peer_runs):
@@ -116,7 +121,7 @@ def summary(out, peer_runs):
         v = out.values.get(key)
         if v is None:
             continue
-        sign = "=" if key == "idle_100" else op
+        sign = "=" if key in ("idle_100", "dashboard_idle") else op
         row = [label, fmt(v, unit), f"{sign} {target:g} {unit}", "PASS" if passes(key, v) else "FAIL"]
         if figs:
             k = figs["kahi"].get(key)
@@ -231,6 +236,8 @@ def main():
     ctl = hundred(out, opts, rss1000)
     restart(out, opts)
     restart(out, opts, webhooks=10)
+    restart(out, opts, dashboards=20)
+    dashboard_idle(out, opts)
     if "restart_median" in out.values:
         ratio = out.values["restart_webhooks_median"] / out.values["restart_median"]
         out.measure("restart, 10 webhooks / none, median", ratio, "x")

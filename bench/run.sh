@@ -9,6 +9,9 @@
 #   4. restart latency after kill -9 of a RUNNING program (median and max of 20 kills, each
 #      after the program has run 1.2 s); then the same with 10 webhooks on PROCESS_STATE
 #      posting to a local receiver (30 POSTs a kill), and the ratio of the medians;
+#   4a. the same with 20 dashboards following /api/v1/events/stream (bench/dashboard.py), and
+#      the idle daemon with its HTTP listener after a visit of the dashboard: wakeups per second
+#      (target 0), median of 3;
 #   4b. crash loop: a program that exits 1 at once; starts per second and the daemon's CPU %
 #      under the restart guard (median of 3 windows of 10 s);
 #   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed);

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from dashboard import Followers, free_port, http_tables
 from common import (
     MIB,
     Daemon,
@@ -178,12 +179,19 @@ class Receiver:
         return int(out.strip() or 0)
 
 
-def restart(out, opts, webhooks=0):
+def restart(out, opts, webhooks=0, dashboards=0):
     """Kills of one program, each timed until its replacement has exec'd; with `webhooks`,
-    that many webhooks on PROCESS_STATE post to a Receiver meanwhile."""
+    that many webhooks on PROCESS_STATE post to a Receiver meanwhile; with `dashboards`, that
+    many clients follow the HTTP event stream as the dashboard's page does."""
     samples = []
     receiver = Receiver() if webhooks else None
-    tables = None
+    tables, port, followers, read = None, None, None, None
+    if dashboards:
+        port = free_port()
+
+        def tables(d):
+            return http_tables(port) + (f'\n[programs.p0]\ncommand = "{d.exe} 1000000"\n'
+                                        'autorestart = true\nstartsecs = 0\n')
     if receiver:
         def tables(d):
             t = f'\n[programs.p0]\ncommand = "{d.exe} 1000000"\nautorestart = true\nstartsecs = 0\n'
@@ -196,6 +204,8 @@ def restart(out, opts, webhooks=0):
         with Daemon(opts.kahi, opts.scratch, 1, tables=tables) as d:
             wait_quiet(opts.quiesce)
             d.wait_running(d.start())
+            if dashboards:
+                followers = Followers(port, dashboards)
             time.sleep(1)
             want = (d.comm + "\n").encode()
             for k in range(opts.kills):
@@ -224,12 +234,19 @@ def restart(out, opts, webhooks=0):
                 time.sleep(opts.kill_gap)
             d.check_alive()
             note(f"  restart: load {loadavg()}")
+            if followers:
+                # Before the daemon goes, which ends their streams.
+                read, followers = followers.close(), None
     finally:
         if receiver:
             posts = receiver.close()
+        if followers:
+            followers.close()
     key, detail = "restart", ""
     if receiver:
         key, detail = "restart_webhooks", f"; {posts} POSTs received"
+    if dashboards:
+        key, detail = "restart_dashboards", f"; {dashboards} event streams read {read} events"
     out.figure(f"{key}_median", statistics.median(samples), f"{len(samples)} kills{detail}")
     out.figure(f"{key}_max", max(samples), f"{len(samples)} kills, {opts.kill_gap:g} s apart")
 
