@@ -144,8 +144,10 @@
     r.tr.classList.add("flash");
   }
   function onState(name, d) {
+    if (name === "shutdown") return say("Kahi is shutting down", true);
     const r = rows.get(d.name);
-    if (!r) return;
+    // Groups added or removed, an update applied, a process not in the table: read it again.
+    if (!r || name === "update" || name.startsWith("PROCESS_GROUP_")) return later();
     if (name === "state") {
       setState(r, d.to, d.next_start_in);
       cell(r, "pid").textContent = d.pid ? d.pid : "";
@@ -258,6 +260,10 @@
       let text = d.eventname || name;
       if (name === "state") text = (d.name || "") + ": " + d.from + " → " + d.to + (d.pid ? " (pid " + d.pid + ")" : "");
       else if (name === "health") text = (d.name || "") + ": " + d.health;
+      else if (name === "update") {
+        text = "update: " + ["added", "changed", "removed"]
+          .filter((k) => (d[k] || []).length).map((k) => k + " " + d[k].join(", ")).join("; ");
+      }
       else if (d.name) text += " " + d.name;
       else if (d.group) text += " " + d.group;
       li.appendChild(document.createTextNode(text));
