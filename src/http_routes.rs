@@ -361,7 +361,7 @@ fn query_values(query: &str, key: &str) -> Vec<String> {
 }
 
 /// `%3A` -> `:`; `+` stays (it only means a space in forms).
-fn percent_decode(s: &str) -> String {
+pub fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -142,6 +142,10 @@ fn a_form_needs_its_users_token_and_role_and_a_cross_site_post_is_refused() {
     assert_eq!(code, 200, "{answer}");
     assert!(answer.contains("backend:worker_0"), "{answer}");
     d.wait_state("backend:worker_0", "STOPPED");
+    // Nothing has failed: "restart all failed" does nothing, and says so.
+    let (code, answer) =
+        post(port, OPERATOR, "/ui/restart-failed", "", &format!("as=json&csrf={op_token}"));
+    assert_eq!((code, answer.trim()), (200, "[]"));
 }
 
 /// What the browser test needs, or why it cannot run here.

@@ -17,6 +17,7 @@ mod html;
 use crate::api::{self, ApiError, ErrorCode, Now, Reply, Request};
 use crate::config::{HttpUser, Role};
 use crate::http::{Answer, Body, Route, Shape};
+use crate::http_routes::percent_decode as decode;
 use crate::supervisor::{Stream, Supervisor};
 
 /// The bytes of each log a process page shows without the script.
@@ -169,27 +170,6 @@ fn field(text: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `%3A` -> `:`.
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Who asks: the user's name ("" when no user is configured) and role.
 pub struct Viewer {
     pub name: String,
@@ -229,6 +209,11 @@ pub fn serve(page: Page, rq: &crate::http::Req, sup: &Supervisor, now: Now) -> S
         Page::RestartFailed(form) => {
             let names: Vec<String> =
                 sup.iter().filter(|e| failed(e)).map(|e| e.spec.namespec()).collect();
+            if names.is_empty() {
+                // Nothing failed: nothing to do, which is no error.
+                let done = Ok(Reply::Results { results: Vec::new() });
+                return Served::Answer(form_answer(&form, done));
+            }
             return Served::Ask(Request::Restart { names, wait: false }, Shape::Form(form));
         }
         Page::Index { q, state } => {
@@ -237,8 +222,8 @@ pub fn serve(page: Page, rq: &crate::http::Req, sup: &Supervisor, now: Now) -> S
         }
         Page::Data => {
             let list = infos(None);
-            let a = Answer::json_later(200, html::data(list));
-            return Served::Answer(secured(a));
+            // CPU and memory are read from /proc by the front's thread, not the loop.
+            made(200, "application/json", move || html::data(list).to_string())
         }
         Page::Process(name) => {
             let list = infos(Some(&name));
@@ -283,10 +268,15 @@ fn failed(e: &crate::supervisor::Entry) -> bool {
 
 /// An HTML page made on the front's thread.
 fn later(status: u16, make: impl FnOnce() -> String + Send + 'static) -> Answer {
+    made(status, "text/html; charset=utf-8", make)
+}
+
+/// A body of this type made on the front's thread.
+fn made(status: u16, ty: &str, make: impl FnOnce() -> String + Send + 'static) -> Answer {
     let a = Answer {
         status,
         body: Body::Json(Box::new(move || make().into_bytes())),
-        headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
+        headers: vec![("Content-Type", ty.into())],
     };
     secured(a)
 }
@@ -324,11 +314,11 @@ fn asset(a: Asset) -> Answer {
 /// redirect back (303) when everything went as asked, else a page that says what did not.
 pub fn form_answer(form: &Form, reply: Result<Reply, ApiError>) -> Answer {
     if form.json {
-        let shape = match &reply {
-            Ok(Reply::Results { .. }) => Shape::Many,
-            _ => Shape::Plain,
+        // Every outcome, as a group's action answers (none at all is no error here).
+        return match reply {
+            Ok(Reply::Results { results }) => secured(Answer::json(200, &results)),
+            other => secured(crate::http::answer(&Shape::Plain, other)),
         };
-        return crate::http::answer(&shape, reply);
     }
     let who = Viewer { name: String::new(), role: Role::Admin, token: form.token.clone() };
     let back = form.back.clone();
