@@ -192,6 +192,66 @@ fn in_a_browser_the_table_lives_acts_follows_logs_and_works_without_javascript()
     assert!(out.stdout.contains("ok: log line"), "{}", out.stdout);
 }
 
+#[test]
+fn in_a_browser_a_dropped_stream_reconnects_and_reads_the_table_again() {
+    if let Err(why) = browser() {
+        return skip(&why);
+    }
+    // A fixed port: the daemon is started again on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut d = Daemon::start(
+        "dash-reconnect",
+        &format!("[server.http]\nlisten = \"127.0.0.1:{port}\"\n\n{}", config()),
+    );
+    d.wait_state("web", "RUNNING");
+    let tmp = TempDir(std::env::temp_dir().join(format!("kahi-{}", d.dir.tag)));
+    std::fs::create_dir_all(&tmp.0).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/reconnect.mjs");
+    let mut node = d
+        .dir
+        .command("node")
+        .arg(&script)
+        .env("KAHI_URL", format!("http://127.0.0.1:{port}"))
+        .env("TMPDIR", &tmp.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(node.stdout.take().unwrap());
+    let mut said = String::new();
+    use std::io::{BufRead, Read, Write};
+    while !said.ends_with("ready\n") {
+        if out.read_line(&mut said).unwrap() == 0 {
+            let _ = node.wait();
+            panic!("the browser test ended before it was ready:\n{said}");
+        }
+    }
+    // Kahi stops (the page's stream drops) and starts again on the same port.
+    d.signal(15);
+    d.wait_exit(DEADLINE);
+    let log = std::fs::OpenOptions::new().append(true).open(d.dir.join("daemon.log")).unwrap();
+    let child = d
+        .dir
+        .command(KAHI)
+        .args(["daemon", "-c"])
+        .arg(&d.config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    wait_until("the new daemon answers", DEADLINE, || {
+        std::os::unix::net::UnixStream::connect(&d.socket).is_ok()
+    });
+    d.wait_state("web", "RUNNING");
+    writeln!(node.stdin.take().unwrap(), "go").unwrap();
+    out.read_to_string(&mut said).unwrap();
+    let status = node.wait().unwrap();
+    assert!(status.success(), "the browser test failed:\n{said}");
+    assert!(said.contains("ok: a form sent after the restart"), "{said}");
+}
+
 /// A directory removed when dropped.
 struct TempDir(std::path::PathBuf);
 

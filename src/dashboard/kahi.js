@@ -7,7 +7,7 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const page = document.body.dataset.page;
-  const csrf = ($('meta[name="kahi-csrf"]') || {}).content || "";
+  let csrf = ($('meta[name="kahi-csrf"]') || {}).content || "";
   const live = $("#live");
   const msg = $("#msg");
 
@@ -168,6 +168,12 @@
     try {
       const r = await fetch("/ui/processes.json", { credentials: "same-origin" });
       if (!r.ok) return;
+      // A daemon started again signs forms with a new key.
+      const token = r.headers.get("X-Kahi-CSRF");
+      if (token && token !== csrf) {
+        csrf = token;
+        $$('input[name="csrf"]').forEach((i) => { i.value = token; });
+      }
       list = await r.json();
     } catch (_) { return; }
     const names = list.map((p) => p.name).sort().join("\n");

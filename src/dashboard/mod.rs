@@ -223,7 +223,12 @@ pub fn serve(page: Page, rq: &crate::http::Req, sup: &Supervisor, now: Now) -> S
         Page::Data => {
             let list = infos(None);
             // CPU and memory are read from /proc by the front's thread, not the loop.
-            made(200, "application/json", move || html::data(list).to_string())
+            let token = who.token.clone();
+            let mut a = made(200, "application/json", move || html::data(list).to_string());
+            // A daemon started again has a new key: the script takes the new token from here
+            // when it reads the table again after its stream reconnects.
+            a.headers.push(("X-Kahi-CSRF", token));
+            a
         }
         Page::Process(name) => {
             let list = infos(Some(&name));

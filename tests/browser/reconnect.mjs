@@ -1,0 +1,62 @@
+// The dashboard across a restart of Kahi: the stream drops, reconnects, and the table is read
+// again in place (new pids, no reload); the forms take the new daemon's token.
+// Run by tests/dashboard.rs, which restarts Kahi on the same port between the two halves:
+// this prints "ready" and waits for a line on stdin. KAHI_URL as in dashboard.mjs.
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+import { launch } from "./launch.mjs";
+
+const url = process.env.KAHI_URL;
+const T = 20000;
+const ok = (what) => console.log("ok: " + what);
+const fail = (what) => { throw new Error(what); };
+async function until(page, fn, arg) {
+  const end = Date.now() + T;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > end) fail("condition never met: " + fn.toString().slice(0, 200));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const pid = () => document.querySelector('tr[data-name="web"] .c-pid').textContent;
+
+const browser = await launch(chromium);
+let code = 0;
+try {
+  const context = await browser.newContext({ httpCredentials: { username: "o", password: "opw" } });
+  const p = await context.newPage();
+  await p.goto(url + "/");
+  await p.locator("#live.on").waitFor({ timeout: T });
+  const pid0 = await p.evaluate(pid);
+  await p.evaluate(() => {
+    window.kahiNoReload = true;
+    window.kahiDropped = false;
+    new MutationObserver(() => {
+      if (document.querySelector("#live").classList.contains("off")) window.kahiDropped = true;
+    }).observe(document.querySelector("#live"), { attributes: true });
+  });
+  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  console.log("ready");
+  await lines.next();
+  await until(p, () => window.kahiDropped, null);
+  ok("the stream dropped with the daemon");
+  await until(p, (pid0) => {
+    const pid = document.querySelector('tr[data-name="web"] .c-pid').textContent;
+    return document.querySelector("#live.on") && pid && pid !== pid0;
+  }, pid0);
+  const pid1 = await p.evaluate(pid);
+  if (!(await p.evaluate(() => window.kahiNoReload))) fail("the page reloaded");
+  ok(`reconnected and read again in place: web pid ${pid0} -> ${pid1}, no reload`);
+  await p.getByRole("button", { name: "Restart web", exact: true }).click();
+  await until(p, (pid1) => {
+    const tr = document.querySelector('tr[data-name="web"]');
+    const pid = tr.querySelector(".c-pid").textContent;
+    return pid && pid !== pid1 && tr.dataset.state === "RUNNING";
+  }, pid1);
+  ok("a form sent after the restart carries the new daemon's token: web restarted");
+} catch (e) {
+  console.log("FAILED: " + e.message);
+  code = 1;
+} finally {
+  await browser.close();
+}
+process.exit(code);
