@@ -311,7 +311,10 @@ pub fn answer(shape: &Shape, reply: Result<Reply, ApiError>) -> Answer {
             let (status, code) = match r.outcome {
                 Outcome::NoSuchProcess => (404, ErrorCode::NotFound),
                 Outcome::AlreadyStarted | Outcome::NotRunning => (409, ErrorCode::Conflict),
-                Outcome::SpawnError | Outcome::AbnormalTermination => (500, ErrorCode::ServerError),
+                Outcome::SpawnError
+                | Outcome::AbnormalTermination
+                | Outcome::NoSuchFile
+                | Outcome::NotExecutable => (500, ErrorCode::ServerError),
                 Outcome::ShuttingDown => (503, ErrorCode::ShuttingDown),
                 _ => return Answer::json(200, r),
             };

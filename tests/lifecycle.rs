@@ -505,16 +505,18 @@ fn a_command_that_cannot_be_executed_is_reported_and_the_daemon_keeps_running() 
     );
     let d = Daemon::start_in(dir, &body);
 
-    for (name, error) in [
-        ("missing", "No such file or directory"),
-        ("noexec", "Permission denied"),
-        ("nodir", "No such file or directory"),
+    // As supervisord's start: the command itself missing or not executable is NO_FILE or
+    // NOT_EXECUTABLE (exit 1); anything else a spawn error (exit 7).
+    for (name, outcome, code, error) in [
+        ("missing", "no such file", 1, "No such file or directory"),
+        ("noexec", "file is not executable", 1, "Permission denied"),
+        ("nodir", "spawn error", 7, "No such file or directory"),
     ] {
         let out = d.ctl(&["start", name]);
-        assert_eq!(out.code, 7, "start {name}: {out:?}");
+        assert_eq!(out.code, code, "start {name}: {out:?}");
         let line = out.stdout.trim_end();
         assert!(
-            line.starts_with(&format!("{name}: ERROR (spawn error)")) && line.ends_with(error),
+            line.starts_with(&format!("{name}: ERROR ({outcome})")) && line.ends_with(error),
             "start {name}: {out:?}"
         );
         let p = d.process(name);

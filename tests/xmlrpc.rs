@@ -98,7 +98,7 @@ assert sv.stopProcess("web", False) is True
 while info("web")["statename"] != "STOPPED":
     time.sleep(0.01)
 assert sv.startProcess("web", True) is True
-fault(50, sv.startProcess, "broken")
+fault(20, sv.startProcess, "broken")  # NO_FILE, as supervisord
 assert info("broken")["spawnerr"] != ""
 fault(10, sv.startProcess, "nope")
 
@@ -284,7 +284,7 @@ fn the_real_supervisorctl_drives_kahi() {
     expect(&["status", "web"], 3, &["STOPPED"]);
     expect(&["start", "web"], 0, &["web: started"]);
     expect(&["start", "web"], 0, &["web: ERROR (already started)"]);
-    expect(&["start", "broken"], 7, &["broken: ERROR (spawn error)"]);
+    expect(&["start", "broken"], 1, &["broken: ERROR (no such file)"]);
     expect(&["start", "nope"], 1, &["nope: ERROR (no such process)"]);
     expect(&["restart", "web"], 0, &["web: stopped\nweb: started"]);
     expect(&["stop", "worker:*"], 0, &["worker:worker_00: stopped", "worker:worker_01: stopped"]);

@@ -85,6 +85,7 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
         },
         Request::Reread {} => Handled::NeedConfig(ConfigUse::Reread),
         Request::Update {} => Handled::NeedConfig(ConfigUse::Update),
+        Request::Reload {} => Handled::NeedConfig(ConfigUse::Reload),
         Request::Avail {} => Handled::NeedConfig(ConfigUse::Avail),
         Request::Add { name } => Handled::NeedConfig(ConfigUse::Add(name)),
         Request::Remove { name } => Handled::NeedConfig(ConfigUse::Remove(name)),
@@ -157,6 +158,8 @@ pub enum ConfigUse {
     Reread,
     /// Apply it.
     Update,
+    /// Apply it, restarting every program (supervisord's restart).
+    Reload,
     /// List its programs, and which are in use.
     Avail,
     /// Add this group of it, and nothing else.
@@ -169,7 +172,10 @@ pub enum ConfigUse {
 impl ConfigUse {
     /// It changes the processes: what changed is published as an update's changes are.
     pub fn applies(&self) -> bool {
-        matches!(self, ConfigUse::Update | ConfigUse::Add(_) | ConfigUse::Remove(_))
+        matches!(
+            self,
+            ConfigUse::Update | ConfigUse::Reload | ConfigUse::Add(_) | ConfigUse::Remove(_)
+        )
     }
 }
 
@@ -183,6 +189,7 @@ pub fn with_config(
     match what {
         ConfigUse::Reread => Reply::Changes { changes: sup.diff(&new) },
         ConfigUse::Update => Reply::Changes { changes: sup.update(new, now) },
+        ConfigUse::Reload => Reply::Changes { changes: sup.reload(new, now) },
         ConfigUse::Avail => avail(sup, &new),
         ConfigUse::Add(group) => group_change(&group, sup.add_group(&new, &group, now)),
         ConfigUse::Remove(group) => group_change(&group, sup.remove_group(&group)),
@@ -429,8 +436,9 @@ impl Waiter {
                 }),
                 _ => {
                     let e = &sup.get(id).map(|e| e.proc.clone()).unwrap_or_default();
+                    let spec = sup.get(id).map(|e| &e.spec);
                     let (outcome, detail) = match (&e.spawn_error, e.exit_status) {
-                        (Some(err), None) => (Outcome::SpawnError, Some(err.clone())),
+                        (Some(err), None) => (spawn_outcome(err, spec), Some(err.clone())),
                         (_, Some(st)) => (Outcome::AbnormalTermination, Some(st.to_string())),
                         (err, None) => (Outcome::AbnormalTermination, err.clone()),
                     };
@@ -451,6 +459,22 @@ impl Waiter {
         {
             sup.operator_start(id, now);
         }
+    }
+}
+
+/// A spawn that failed as supervisord's start refuses one before it spawns: the command is
+/// not there (NO_FILE) or may not be executed (NOT_EXECUTABLE); any other failure is a spawn
+/// error. The spawn names the command and the reason as `COMMAND: strerror`. supervisord
+/// checks as itself: a program run as another `user`, denied, may be denied as that user (its
+/// directory, say), which is a spawn error in supervisord too.
+fn spawn_outcome(error: &str, spec: Option<&crate::config::ProcessSpec>) -> Outcome {
+    use nix::errno::Errno;
+    let Some(spec) = spec else { return Outcome::SpawnError };
+    let why = spec.argv.first().and_then(|c| error.strip_prefix(c.as_str())?.strip_prefix(": "));
+    match why {
+        Some(w) if w == Errno::ENOENT.desc() => Outcome::NoSuchFile,
+        Some(w) if w == Errno::EACCES.desc() && spec.user.is_none() => Outcome::NotExecutable,
+        _ => Outcome::SpawnError,
     }
 }
 
@@ -493,6 +517,30 @@ fn clear(sup: &mut Supervisor, names: &[String]) -> Result<(Vec<ProcId>, Reply),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// supervisord's NO_FILE and NOT_EXECUTABLE, told from the spawn's `COMMAND: strerror`;
+    /// the same errno about something else (the directory) is a spawn error.
+    #[test]
+    fn a_spawn_failure_of_the_command_itself_is_no_such_file_or_not_executable() {
+        let spec = crate::config::ProcessSpec {
+            argv: vec!["/srv/job".into()],
+            ..crate::config::ProcessSpec::default()
+        };
+        let no_file = "/srv/job: No such file or directory";
+        let denied = "/srv/job: Permission denied";
+        assert_eq!(spawn_outcome(no_file, Some(&spec)), Outcome::NoSuchFile);
+        assert_eq!(spawn_outcome(denied, Some(&spec)), Outcome::NotExecutable);
+        let other = "/srv/job: Exec format error";
+        assert_eq!(spawn_outcome(other, Some(&spec)), Outcome::SpawnError);
+        let dir = "directory /srv: No such file or directory";
+        assert_eq!(spawn_outcome(dir, Some(&spec)), Outcome::SpawnError);
+        assert_eq!(spawn_outcome(no_file, None), Outcome::SpawnError);
+        // Run as another user, a denial may be that user's: a spawn error.
+        let user =
+            crate::config::RunAs { name: "nobody".into(), uid: 65534, gid: 65534, groups: vec![] };
+        let nobody = crate::config::ProcessSpec { user: Some(user), ..spec.clone() };
+        assert_eq!(spawn_outcome(denied, Some(&nobody)), Outcome::SpawnError);
+    }
 
     /// A REMOTE_COMMUNICATION type must survive a listener's `key:value` split of the
     /// payload's first line.

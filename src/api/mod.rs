@@ -116,6 +116,10 @@ pub enum Request {
     // refused, not shut everything down.
     Reread {},
     Update {},
+    /// supervisord's restart (supervisorctl's `reload`): read the configuration file again
+    /// and restart every program with it; answered once the file is known to load, with the
+    /// changes (every program that stays counted as changed).
+    Reload {},
     /// Add a group of the configuration file that is not running yet (supervisorctl's
     /// `add`), leaving the rest of the file unapplied.
     Add {
@@ -164,6 +168,7 @@ impl Request {
             | Request::Sendcomm { .. } => Role::Operator,
             Request::Reread {}
             | Request::Update {}
+            | Request::Reload {}
             | Request::Add { .. }
             | Request::Remove { .. }
             | Request::Shutdown {} => Role::Admin,
@@ -395,6 +400,10 @@ pub enum Outcome {
     AlreadyAdded,
     /// Remove: a process of the group is not down.
     StillRunning,
+    /// Start: its command is not there (supervisord's NO_FILE).
+    NoSuchFile,
+    /// Start: its command is there but may not be executed (supervisord's NOT_EXECUTABLE).
+    NotExecutable,
 }
 
 impl Outcome {
@@ -416,6 +425,8 @@ impl Outcome {
             Outcome::Removed => "removed",
             Outcome::AlreadyAdded => "ERROR (already active)",
             Outcome::StillRunning => "ERROR (still running)",
+            Outcome::NoSuchFile => "ERROR (no such file)",
+            Outcome::NotExecutable => "ERROR (file is not executable)",
         }
     }
 
@@ -436,7 +447,9 @@ impl Outcome {
             Outcome::NoSuchProcess
             | Outcome::ShuttingDown
             | Outcome::AlreadyAdded
-            | Outcome::StillRunning => 1,
+            | Outcome::StillRunning
+            | Outcome::NoSuchFile
+            | Outcome::NotExecutable => 1,
         }
     }
 }

@@ -97,7 +97,29 @@ impl Supervisor {
     /// stopped and started again with their new settings, added ones started if autostart.
     /// Unchanged processes are not touched.
     pub fn update(&mut self, new: Config, now: Instant) -> Changes {
-        let changes = self.diff(&new);
+        self.apply(new, now, false)
+    }
+
+    /// supervisord's restart (supervisorctl's `reload`): a new configuration applied as
+    /// `update` applies it, with every process that stays counted as changed, so that each is
+    /// stopped and started again (if autostart) with its settings from the file.
+    pub fn reload(&mut self, new: Config, now: Instant) -> Changes {
+        self.apply(new, now, true)
+    }
+
+    fn apply(&mut self, new: Config, now: Instant, everything: bool) -> Changes {
+        let mut changes = self.diff(&new);
+        if everything {
+            let added: HashSet<&String> = changes.added.iter().collect();
+            let mut all: Vec<String> = new
+                .processes
+                .iter()
+                .map(ProcessSpec::namespec)
+                .filter(|n| !added.contains(n))
+                .collect();
+            all.sort();
+            changes.changed = all;
+        }
         let by_name: HashMap<String, ProcId> =
             self.entries.values().map(|e| (e.spec.namespec(), e.id)).collect();
         for id in changes.removed.iter().filter_map(|name| by_name.get(name)) {

@@ -436,6 +436,8 @@ fn status_of(o: Outcome) -> i64 {
         Outcome::ShuttingDown => SHUTDOWN_STATE,
         Outcome::AlreadyAdded => ALREADY_ADDED,
         Outcome::StillRunning => STILL_RUNNING,
+        Outcome::NoSuchFile => NO_FILE,
+        Outcome::NotExecutable => NOT_EXECUTABLE,
     }
 }
 
