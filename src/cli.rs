@@ -176,14 +176,18 @@ pub enum CtlCommand {
     Stdin(StdinArgs),
     Reread(RereadArgs),
     Update(UpdateArgs),
+    Add(AddArgs),
+    Remove(RemoveArgs),
+    Reload(ReloadArgs),
     Avail(AvailArgs),
+    Fg(FgArgs),
     Shutdown(ShutdownArgs),
     Version(CtlVersionArgs),
     Sendcomm(SendcommArgs),
 }
 
-/// Show the state of every process, or of the named ones. Exit status: 0 all RUNNING, 3 some
-/// not running, 4 a name is unknown.
+/// Show the state of every process, or of the named ones. Exit status: 0 none is down, 3 some
+/// is STOPPED, EXITED, FATAL or UNKNOWN, 4 a name is unknown or the daemon cannot be reached.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
 pub struct StatusArgs {
@@ -243,23 +247,25 @@ pub struct SignalArgs {
     pub names: Vec<String>,
 }
 
-/// Print the daemon's pid, or a process's (0 when it is not running).
+/// Print the daemon's pid, or each named process's, one a line (0 when it is not running:
+/// exit status 7); `all` prints every process's.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "pid")]
 pub struct PidArgs {
-    /// a process
+    /// processes, or all
     #[argh(positional)]
-    pub name: Option<String>,
+    pub names: Vec<String>,
 }
 
-/// Print the end of a process's output; -f keeps following it.
+/// Print the end of a process's output (-NUM: its last NUM bytes, as supervisorctl's
+/// tail -NUM); -f keeps following it.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "tail")]
 pub struct TailArgs {
     /// keep printing new output until interrupted
     #[argh(switch, short = 'f')]
     pub follow: bool,
-    /// how many bytes from the end (default 1600)
+    /// how many bytes from the end (default 1600); -NUM says the same
     #[argh(option, short = 'n')]
     pub bytes: Option<u64>,
     /// the process
@@ -270,14 +276,14 @@ pub struct TailArgs {
     pub stream: Option<String>,
 }
 
-/// Print the end of the daemon's own log; -f keeps following it.
+/// Print the end of the daemon's own log (-NUM: its last NUM bytes); -f keeps following it.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "maintail")]
 pub struct MaintailArgs {
     /// keep printing new lines until interrupted
     #[argh(switch, short = 'f')]
     pub follow: bool,
-    /// how many bytes from the end (default 1600)
+    /// how many bytes from the end (default 1600); -NUM says the same
     #[argh(option, short = 'n')]
     pub bytes: Option<u64>,
 }
@@ -337,10 +343,48 @@ pub struct SendcommArgs {
 #[argh(subcommand, name = "reread")]
 pub struct RereadArgs {}
 
-/// Read the configuration again and apply it: add, remove and restart only what changed.
+/// Read the configuration again and apply it: add, remove and restart only what changed;
+/// with GROUP names, only in those groups (all: everything).
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "update")]
-pub struct UpdateArgs {}
+pub struct UpdateArgs {
+    /// groups, or all (the default)
+    #[argh(positional)]
+    pub groups: Vec<String>,
+}
+
+/// Start groups that the configuration file has and the daemon does not yet (see reread).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct AddArgs {
+    /// groups of the configuration file
+    #[argh(positional)]
+    pub groups: Vec<String>,
+}
+
+/// Forget groups whose processes are all stopped (those gone from the file, after reread).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "remove")]
+pub struct RemoveArgs {
+    /// groups
+    #[argh(positional)]
+    pub groups: Vec<String>,
+}
+
+/// Read the configuration again and restart every program with it, as supervisord's restart.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reload")]
+pub struct ReloadArgs {}
+
+/// Attach the terminal to a running process: its output as it comes, each line typed to its
+/// stdin (stdin_pipe = true); Ctrl-C or Ctrl-D detaches, leaving it running.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "fg")]
+pub struct FgArgs {
+    /// NAME or GROUP:NAME: one process
+    #[argh(positional)]
+    pub name: String,
+}
 
 /// List every configured program.
 #[derive(FromArgs, Debug)]
@@ -375,15 +419,17 @@ pub enum Args {
     Parse(Vec<String>),
 }
 
-/// Maps `-V` and `--version` (as the first argument) to the version, and `-h` to `--help`
+/// Maps `-V` and `--version` (as the first argument) to the version, `-h` to `--help`
 /// wherever argh reads options: everywhere but after `--`, and in `kahi exec` only right after
 /// `exec`, since the command and its arguments are not Kahi's (`kahi exec -- ls -h`,
-/// `kahi exec ls -h`).
+/// `kahi exec ls -h`); and supervisorctl's `-NUM` of `kahi ctl tail` and `maintail` to
+/// `-n NUM`.
 pub fn rewrite(args: Vec<String>) -> Args {
     if matches!(args.first().map(String::as_str), Some("--version" | "-V")) {
         return Args::Version;
     }
     let exec = args.first().is_some_and(|a| a == "exec");
+    let tail = tail_command(&args);
     let mut verbatim = false;
     let mut out = Vec::with_capacity(args.len());
     for (i, a) in args.into_iter().enumerate() {
@@ -393,9 +439,33 @@ pub fn rewrite(args: Vec<String>) -> Args {
         if a == "--" {
             verbatim = true;
         }
-        out.push(if a == "-h" && !verbatim { "--help".to_string() } else { a });
+        let count =
+            a.strip_prefix('-').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match count {
+            Some(n) if !verbatim && tail.is_some_and(|t| i > t) => {
+                out.push("-n".to_string());
+                out.push(n.to_string());
+            }
+            _ => out.push(if a == "-h" && !verbatim { "--help".to_string() } else { a }),
+        }
     }
     Args::Parse(out)
+}
+
+/// Where `tail` or `maintail` is in `kahi ctl [-s SOCKET] [-c FILE] tail ...`.
+fn tail_command(args: &[String]) -> Option<usize> {
+    if args.first().map(String::as_str) != Some("ctl") {
+        return None;
+    }
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        match a.as_str() {
+            "-s" | "--socket" | "-c" | "--config" => i += 2,
+            "tail" | "maintail" => return Some(i),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// argh's usage text, with the short spellings added to its options.
@@ -483,6 +553,24 @@ mod tests {
             parse(&["ctl", "stdin", "web", "--", "-h"]),
             same(&["ctl", "stdin", "web", "--", "-h"])
         );
+    }
+
+    #[test]
+    fn supervisorctls_byte_count_is_an_option() {
+        assert_eq!(
+            parse(&["ctl", "tail", "-200", "web"]),
+            same(&["ctl", "tail", "-n", "200", "web"])
+        );
+        assert_eq!(
+            parse(&["ctl", "-s", "/x", "tail", "-f", "-5", "web", "stderr"]),
+            same(&["ctl", "-s", "/x", "tail", "-f", "-n", "5", "web", "stderr"])
+        );
+        assert_eq!(parse(&["ctl", "maintail", "-300"]), same(&["ctl", "maintail", "-n", "300"]));
+        // Elsewhere a negative number is left alone: a signal, a program's argument.
+        assert_eq!(parse(&["ctl", "signal", "-9", "web"]), same(&["ctl", "signal", "-9", "web"]));
+        assert_eq!(parse(&["exec", "tail", "-5"]), same(&["exec", "tail", "-5"]));
+        assert_eq!(parse(&["ctl", "stdin", "tail", "-5"]), same(&["ctl", "stdin", "tail", "-5"]));
+        assert_eq!(parse(&["ctl", "tail", "--", "-5"]), same(&["ctl", "tail", "--", "-5"]));
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! `kahi ctl`: the client. It sends one request over the control socket with a blocking
-//! `UnixStream`, prints the reply as supervisorctl would (or as JSON), and exits with
-//! supervisorctl's LSB status codes.
+//! `kahi ctl`: the client. It sends requests over the control socket with a blocking
+//! `UnixStream`, prints the replies as supervisorctl would (or as JSON), and exits with
+//! supervisorctl's LSB status codes. A command supervisorctl builds from several calls
+//! (`pid NAME...`, `update GROUP...`, `add`, `remove`) is the same calls here, in order, on one
+//! connection (`groups.rs`); `fg` follows a process's output and feeds its stdin (`fg.rs`);
+//! what is printed, and the exit status it means, is `print.rs`.
 
-use std::io::{BufRead, BufReader, Write};
+mod fg;
+mod groups;
+mod print;
+
+use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::api::{ApiError, ErrorCode, NameResult, Reply, Request};
+use crate::api::{ApiError, ErrorCode, Reply, Request};
 use crate::cli::{CtlArgs, CtlCommand};
-use crate::process::State;
 use crate::supervisor::Stream;
 
 /// Exit codes (supervisorctl's, from the LSB init-script conventions).
@@ -16,12 +22,52 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const GENERIC: i32 = 1;
     pub const USAGE: i32 = 2;
-    /// status: a process is not running.
+    /// status: a process is down (STOPPED, EXITED, FATAL, UNKNOWN).
     pub const NOT_RUNNING: i32 = 3;
-    /// status: a name is unknown.
+    /// status: a name is unknown, or the daemon cannot be reached. Other commands: the
+    /// daemon's socket refused the connection (LSB's "insufficient privileges", as
+    /// supervisorctl says it).
     pub const UNKNOWN: i32 = 4;
-    /// start/stop/restart/...: the daemon is not running.
+    /// start/stop/restart/...: the daemon is not running; a process is not (pid, signal), or
+    /// failed to start.
     pub const DAEMON_DOWN: i32 = 7;
+}
+
+/// What a command asks of the daemon: one request and its replies, or several calls.
+enum Plan {
+    One(Request, bool),
+    Pid(Vec<String>),
+    Update(Vec<String>),
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    Fg(String),
+    /// Refused before asking (a bad signal name): the lines to print, the exit status.
+    Refused(Vec<String>, i32),
+}
+
+impl Plan {
+    /// supervisorctl checks that the daemon answers before these (its `upcheck`), and exits
+    /// 7 when its socket is not there, 4 when it refuses; the others fail on their first
+    /// call, with 1.
+    fn checks_daemon(&self) -> bool {
+        match self {
+            Plan::One(r, _) => matches!(
+                r,
+                Request::Status { .. }
+                    | Request::Start { .. }
+                    | Request::Stop { .. }
+                    | Request::Restart { .. }
+                    | Request::Signal { .. }
+                    | Request::Pid { .. }
+                    | Request::Tail { .. }
+                    | Request::Maintail { .. }
+                    | Request::Clear { .. }
+                    | Request::Version {}
+            ),
+            Plan::Pid(_) | Plan::Fg(_) => true,
+            _ => false,
+        }
+    }
 }
 
 pub fn run(args: CtlArgs) -> i32 {
@@ -33,24 +79,45 @@ pub fn run(args: CtlArgs) -> i32 {
         }
     };
     let is_status = matches!(args.cmd, CtlCommand::Status(_));
-    let (request, json) = match build(args.cmd) {
+    let plan = match build(args.cmd) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kahi: {e}");
             return exit::USAGE;
         }
     };
-    let stream = match UnixStream::connect(&socket) {
-        Ok(s) => s,
+    if let Plan::Refused(lines, code) = &plan {
+        for l in lines {
+            println!("{l}");
+        }
+        return *code;
+    }
+    let client = match Client::connect(&socket) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!(
                 "kahi: unable to connect to {}: {e} (is the daemon running?)",
                 socket.display()
             );
-            return if is_status { exit::NOT_RUNNING } else { exit::DAEMON_DOWN };
+            return match e.raw_os_error() {
+                _ if is_status => exit::UNKNOWN,
+                _ if !plan.checks_daemon() => exit::GENERIC,
+                Some(nix::libc::ENOENT) => exit::DAEMON_DOWN,
+                Some(nix::libc::ECONNREFUSED | nix::libc::EACCES) => exit::UNKNOWN,
+                _ => exit::GENERIC,
+            };
         }
     };
-    match exchange(stream, &request, json) {
+    let done = match plan {
+        Plan::One(request, json) => exchange(client, &request, json),
+        Plan::Pid(names) => groups::pid(client, names),
+        Plan::Update(names) => groups::update(client, names),
+        Plan::Add(names) => groups::add(client, names),
+        Plan::Remove(names) => groups::remove(client, names),
+        Plan::Fg(name) => fg::run(client, &socket, name),
+        Plan::Refused(..) => unreachable!("answered above"),
+    };
+    match done {
         Ok(code) => code,
         Err(e) => {
             eprintln!("kahi: {e}");
@@ -88,30 +155,36 @@ fn socket_path(args: &CtlArgs) -> Result<PathBuf, String> {
     Ok(crate::config::default_socket())
 }
 
-fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
+fn build(cmd: CtlCommand) -> Result<Plan, String> {
     let need = |names: &Vec<String>, verb: &str| {
         if names.is_empty() { Err(format!("{verb}: give a NAME, GROUP:*, or all")) } else { Ok(()) }
     };
-    Ok(match cmd {
-        CtlCommand::Status(a) => (Request::Status { names: a.names }, a.json),
+    let one = |r: Request| Ok(Plan::One(r, false));
+    match cmd {
+        CtlCommand::Status(a) => Ok(Plan::One(Request::Status { names: a.names }, a.json)),
         CtlCommand::Start(a) => {
             need(&a.names, "start")?;
-            (Request::Start { names: a.names, wait: !a.no_wait }, false)
+            one(Request::Start { names: a.names, wait: !a.no_wait })
         }
         CtlCommand::Stop(a) => {
             need(&a.names, "stop")?;
-            (Request::Stop { names: a.names, wait: !a.no_wait }, false)
+            one(Request::Stop { names: a.names, wait: !a.no_wait })
         }
         CtlCommand::Restart(a) => {
             need(&a.names, "restart")?;
-            (Request::Restart { names: a.names, wait: !a.no_wait }, false)
+            one(Request::Restart { names: a.names, wait: !a.no_wait })
         }
         CtlCommand::Signal(a) => {
             need(&a.names, "signal")?;
-            crate::process::parse_signal(&a.signal)?;
-            (Request::Signal { signal: a.signal, names: a.names }, false)
+            if crate::process::parse_signal(&a.signal).is_err() {
+                // As supervisorctl: each name's error, exit status 1.
+                let lines = a.names.iter().map(|n| format!("{n}: ERROR (bad signal name)"));
+                return Ok(Plan::Refused(lines.collect(), exit::GENERIC));
+            }
+            one(Request::Signal { signal: a.signal, names: a.names })
         }
-        CtlCommand::Pid(a) => (Request::Pid { name: a.name }, false),
+        CtlCommand::Pid(a) if a.names.is_empty() => one(Request::Pid { name: None }),
+        CtlCommand::Pid(a) => Ok(Plan::Pid(a.names)),
         CtlCommand::Tail(a) => {
             let stream = match a.stream.as_deref() {
                 None | Some("stdout") => Stream::Stdout,
@@ -125,21 +198,18 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
             // The bytes as the program wrote them, whatever they are.
             let encoding = crate::api::Encoding::Base64;
-            (
-                Request::Tail {
-                    name: a.name,
-                    stream,
-                    bytes,
-                    offset: None,
-                    follow: a.follow,
-                    encoding,
-                },
-                false,
-            )
+            one(Request::Tail {
+                name: a.name,
+                stream,
+                bytes,
+                offset: None,
+                follow: a.follow,
+                encoding,
+            })
         }
         CtlCommand::Maintail(a) => {
             let bytes = a.bytes.unwrap_or_else(crate::api::default_tail_bytes);
-            (Request::Maintail { bytes, follow: a.follow }, false)
+            one(Request::Maintail { bytes, follow: a.follow })
         }
         CtlCommand::Events(a) => {
             let types: Vec<String> = a
@@ -152,32 +222,42 @@ fn build(cmd: CtlCommand) -> Result<(Request, bool), String> {
                 .collect();
             // Checked here too: a wrong name is a usage error even with no daemon to ask.
             crate::api::event_types(&types).map_err(|e| format!("events: {e}"))?;
-            (Request::Events { types }, a.json)
+            Ok(Plan::One(Request::Events { types }, a.json))
         }
         CtlCommand::Clear(a) => {
             need(&a.names, "clear")?;
-            (Request::Clear { names: a.names }, false)
+            one(Request::Clear { names: a.names })
         }
         CtlCommand::Stdin(a) => {
             let data = match a.text {
                 Some(t) => t,
                 None => read_stdin("stdin")?,
             };
-            (Request::Stdin { name: a.name, data }, false)
+            one(Request::Stdin { name: a.name, data })
         }
         CtlCommand::Sendcomm(a) => {
             let data = match a.data {
                 Some(d) => d,
                 None => read_stdin("sendcomm")?,
             };
-            (Request::Sendcomm { kind: a.kind, data }, false)
+            one(Request::Sendcomm { kind: a.kind, data })
         }
-        CtlCommand::Reread(_) => (Request::Reread {}, false),
-        CtlCommand::Update(_) => (Request::Update {}, false),
-        CtlCommand::Avail(a) => (Request::Avail {}, a.json),
-        CtlCommand::Shutdown(_) => (Request::Shutdown {}, false),
-        CtlCommand::Version(_) => (Request::Version {}, false),
-    })
+        CtlCommand::Reread(_) => one(Request::Reread {}),
+        CtlCommand::Update(a) => Ok(Plan::Update(a.groups)),
+        CtlCommand::Add(a) => {
+            need(&a.groups, "add")?;
+            Ok(Plan::Add(a.groups))
+        }
+        CtlCommand::Remove(a) => {
+            need(&a.groups, "remove")?;
+            Ok(Plan::Remove(a.groups))
+        }
+        CtlCommand::Reload(_) => one(Request::Reload {}),
+        CtlCommand::Avail(a) => Ok(Plan::One(Request::Avail {}, a.json)),
+        CtlCommand::Fg(a) => Ok(Plan::Fg(a.name)),
+        CtlCommand::Shutdown(_) => one(Request::Shutdown {}),
+        CtlCommand::Version(_) => one(Request::Version {}),
+    }
 }
 
 /// All of standard input, for the `verb` that takes it when its text is not given.
@@ -199,38 +279,81 @@ fn follows(request: &Request) -> bool {
     )
 }
 
-fn exchange(stream: UnixStream, request: &Request, json: bool) -> Result<i32, String> {
-    let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    send_all(&stream, &line).map_err(|e| format!("unable to send the request: {e}"))?;
-    let mut reader = BufReader::new(stream);
-    let follow = follows(request);
-    let mut code = exit::OK;
-    let mut buf = String::new();
-    loop {
-        buf.clear();
-        let n = reader.read_line(&mut buf).map_err(|e| format!("unable to read the reply: {e}"))?;
+/// One connection to the daemon: requests sent as lines, replies read as lines, in order.
+struct Client {
+    reader: BufReader<UnixStream>,
+    line: String,
+}
+
+impl Client {
+    fn connect(socket: &Path) -> std::io::Result<Client> {
+        Ok(Client { reader: BufReader::new(UnixStream::connect(socket)?), line: String::new() })
+    }
+
+    fn send(&mut self, request: &Request) -> Result<(), String> {
+        let mut line = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        send_all(self.reader.get_ref(), &line)
+            .map_err(|e| format!("unable to send the request: {e}"))
+    }
+
+    /// The next reply, or None when the daemon closed the connection.
+    fn next(&mut self) -> Result<Option<Result<Reply, ApiError>>, String> {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_line(&mut self.line)
+            .map_err(|e| format!("unable to read the reply: {e}"))?;
         if n == 0 {
-            if follow {
-                return Ok(code);
-            }
-            return Err("the daemon closed the connection without replying".into());
+            return Ok(None);
         }
         let value: serde_json::Value =
-            serde_json::from_str(&buf).map_err(|e| format!("unreadable reply: {e}"))?;
-        if value.get("error").is_some() {
-            let err: ApiError =
-                serde_json::from_value(value).map_err(|e| format!("unreadable reply: {e}"))?;
-            eprintln!("kahi: {}", err.error);
-            return Ok(match (request, err.code) {
-                (Request::Status { .. }, ErrorCode::NotFound) => exit::UNKNOWN,
-                (_, ErrorCode::BadRequest) => exit::USAGE,
-                _ => exit::GENERIC,
-            });
-        }
-        let reply: Reply =
-            serde_json::from_value(value).map_err(|e| format!("unreadable reply: {e}"))?;
-        code = print(request, reply, json)?;
+            serde_json::from_str(&self.line).map_err(|e| format!("unreadable reply: {e}"))?;
+        let unreadable = |e: serde_json::Error| format!("unreadable reply: {e}");
+        Ok(Some(if value.get("error").is_some() {
+            Err(serde_json::from_value(value).map_err(unreadable)?)
+        } else {
+            Ok(serde_json::from_value(value).map_err(unreadable)?)
+        }))
+    }
+
+    /// One request, one reply.
+    fn call(&mut self, request: &Request) -> Result<Result<Reply, ApiError>, String> {
+        self.send(request)?;
+        self.next()?.ok_or_else(|| "the daemon closed the connection without replying".into())
+    }
+}
+
+fn exchange(mut client: Client, request: &Request, json: bool) -> Result<i32, String> {
+    client.send(request)?;
+    let follow = follows(request);
+    let mut code = exit::OK;
+    loop {
+        let reply = match client.next()? {
+            Some(r) => r,
+            None if follow => return Ok(code),
+            None => return Err("the daemon closed the connection without replying".into()),
+        };
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                eprintln!("kahi: {}", err.error);
+                return Ok(match (request, err.code) {
+                    (Request::Status { .. }, ErrorCode::NotFound) => exit::UNKNOWN,
+                    // A configuration file that does not load: 1, as supervisorctl's.
+                    (
+                        Request::Reread {}
+                        | Request::Update {}
+                        | Request::Avail {}
+                        | Request::Reload {},
+                        _,
+                    ) => exit::GENERIC,
+                    (_, ErrorCode::BadRequest) => exit::USAGE,
+                    _ => exit::GENERIC,
+                });
+            }
+        };
+        code = print::print(request, reply, json)?;
         if !follow {
             return Ok(code);
         }
@@ -251,161 +374,4 @@ fn send_all(stream: &UnixStream, mut buf: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Prints a reply; the exit status it means. Written through one buffer, flushed once: a
-/// status of 100 processes is one write, not one per line.
-fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, String> {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let code = print_to(&mut out, request, reply, json)?;
-    out.flush().map_err(|e| format!("unable to write: {e}"))?;
-    Ok(code)
-}
-
-fn w(out: &mut impl Write, s: &str) -> Result<(), String> {
-    out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
-}
-
-fn print_to(
-    out: &mut impl Write,
-    request: &Request,
-    reply: Reply,
-    json: bool,
-) -> Result<i32, String> {
-    match reply {
-        Reply::Status { processes, unknown } => {
-            if json {
-                let text = serde_json::to_string_pretty(&processes).map_err(|e| e.to_string())?;
-                w(out, &format!("{text}\n"))?;
-            } else {
-                let width = processes.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
-                for p in &processes {
-                    let row =
-                        format!("{:<width$} {:<10} {}", p.name, p.state.name(), p.description);
-                    w(out, &format!("{}\n", row.trim_end()))?;
-                }
-            }
-            // The table before the errors, as they come on a terminal.
-            out.flush().map_err(|e| format!("unable to write: {e}"))?;
-            for n in &unknown {
-                eprintln!("{n}: ERROR (no such process)");
-            }
-            let not_running = processes.iter().any(|p| p.state != State::Running);
-            Ok(if !unknown.is_empty() {
-                exit::UNKNOWN
-            } else if not_running {
-                exit::NOT_RUNNING
-            } else {
-                exit::OK
-            })
-        }
-        Reply::Results { results } => {
-            for r in &results {
-                w(out, &format!("{}\n", result_line(r)))?;
-            }
-            Ok(results.iter().map(|r| r.outcome.exit_code()).max().unwrap_or(exit::OK))
-        }
-        Reply::Sent { taken } => {
-            let s = if taken == 1 { "" } else { "s" };
-            w(out, &format!("REMOTE_COMMUNICATION: sent to {taken} subscriber{s}\n"))?;
-            Ok(exit::OK)
-        }
-        Reply::Written { name, bytes } => {
-            w(out, &format!("{name}: {bytes} bytes written\n"))?;
-            Ok(exit::OK)
-        }
-        Reply::Pid { pid } => {
-            w(out, &format!("{pid}\n"))?;
-            Ok(if pid == 0 { exit::NOT_RUNNING } else { exit::OK })
-        }
-        Reply::Log { data, skipped, encoding, .. } => {
-            if skipped > 0 && !follows(request) {
-                eprintln!("kahi: {skipped} earlier bytes were overwritten in the ring buffer");
-            }
-            match encoding {
-                crate::api::Encoding::Text => w(out, &data)?,
-                crate::api::Encoding::Base64 => {
-                    use base64::Engine;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(&data)
-                        .map_err(|e| format!("the daemon sent a log that is not base64: {e}"))?;
-                    out.write_all(&bytes).map_err(|e| e.to_string())?;
-                }
-            }
-            out.flush().map_err(|e| e.to_string())?;
-            Ok(exit::OK)
-        }
-        Reply::Changes { changes } => {
-            let applied = matches!(request, Request::Update {});
-            let (a, c, r) = if applied {
-                ("added", "updated", "removed")
-            } else {
-                ("available", "changed", "disappeared")
-            };
-            for n in &changes.added {
-                w(out, &format!("{n}: {a}\n"))?;
-            }
-            for n in &changes.changed {
-                w(out, &format!("{n}: {c}\n"))?;
-            }
-            for n in &changes.removed {
-                w(out, &format!("{n}: {r}\n"))?;
-            }
-            if changes.added.is_empty() && changes.changed.is_empty() && changes.removed.is_empty()
-            {
-                w(out, "No config updates to processes\n")?;
-            }
-            Ok(exit::OK)
-        }
-        Reply::Avail { programs } => {
-            if json {
-                let text = serde_json::to_string_pretty(&programs).map_err(|e| e.to_string())?;
-                w(out, &format!("{text}\n"))?;
-            } else {
-                let width = programs.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
-                for p in &programs {
-                    let used = if p.in_use { "in use" } else { "avail" };
-                    let auto = if p.autostart { "auto" } else { "manual" };
-                    w(
-                        out,
-                        &format!(
-                            "{:<width$} {used:<9} {auto:<9} {}:{}\n",
-                            p.name, p.priority, p.priority
-                        ),
-                    )?;
-                }
-            }
-            Ok(exit::OK)
-        }
-        Reply::Version { version } => {
-            w(out, &format!("{version}\n"))?;
-            Ok(exit::OK)
-        }
-        Reply::Shutdown { message } => {
-            w(out, &format!("{message}\n"))?;
-            Ok(exit::OK)
-        }
-        Reply::Event { data, .. } => {
-            let line = if json { data.to_string() } else { crate::api::event_line(&data) };
-            w(out, &format!("{line}\n"))?;
-            Ok(exit::OK)
-        }
-        Reply::Metrics { text } => {
-            w(out, &text)?;
-            Ok(exit::OK)
-        }
-        // What no command of kahi ctl asks for: as JSON.
-        other => {
-            let text = serde_json::to_string_pretty(&other).map_err(|e| e.to_string())?;
-            w(out, &format!("{text}\n"))?;
-            Ok(exit::OK)
-        }
-    }
-}
-
-fn result_line(r: &NameResult) -> String {
-    match &r.detail {
-        Some(d) if r.outcome.exit_code() != 0 => format!("{}: {}: {d}", r.name, r.outcome.text()),
-        _ => format!("{}: {}", r.name, r.outcome.text()),
-    }
 }

@@ -232,6 +232,9 @@ fn every_exit_code_kahi_ctl_1_documents_is_the_real_one_issue_12() {
          [programs.multi]\ncommand = \"/bin/sleep 1000\"\nnumprocs = 2\n\
          process_name = \"multi_%(process_num)d\"\nstartsecs = 0\n\n\
          [programs.broken]\ncommand = \"/no/such/bin\"\nautostart = false\n\n\
+         [programs.nodir]\ncommand = \"/bin/sleep 1000\"\ndirectory = \"/no/such/dir\"\n\
+         autostart = false\n\n\
+         [programs.slow]\ncommand = \"/bin/sleep 1000\"\nstartsecs = 1000\n\n\
          [programs.flaky]\ncommand = \"/bin/sh -c 'exit 1'\"\nautostart = false\n\
          startsecs = 1\nstartretries = 0\n",
     );
@@ -240,33 +243,43 @@ fn every_exit_code_kahi_ctl_1_documents_is_the_real_one_issue_12() {
     let off = |args: &[&str]| run(Command::new(KAHI).args(["ctl", "-s", &gone]).args(args));
     let bad = d.dir.write("bad.toml", "[server]\nsocket = 1\n");
     let bad_config = run(Command::new(KAHI).arg("ctl").arg("-c").arg(&bad).arg("pid"));
+    // A socket file its daemon left: connecting is refused.
+    let stale = d.dir.join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let stale = path_str(&stale);
+    let refused = |args: &[&str]| run(Command::new(KAHI).args(["ctl", "-s", &stale]).args(args));
+    assert_eq!(d.state("slow"), "STARTING");
     let (status, other) = (0, 1);
     let cases = [
-        (status, 0, "Every process shown is RUNNING", d.ctl(&["status", "web"])),
-        (status, 3, "Some process is not running", d.ctl(&["status", "idle"])),
-        (status, 3, "the daemon cannot be reached", off(&["status"])),
+        (status, 0, "STARTING", d.ctl(&["status", "web", "slow"])),
+        (status, 3, "STOPPED", d.ctl(&["status", "idle"])),
+        (status, 4, "the daemon cannot be reached", off(&["status"])),
+        (status, 4, "the daemon cannot be reached", refused(&["status"])),
         (status, 4, "A name matches no process", d.ctl(&["status", "nosuch"])),
         (other, 0, "ERROR (already started)", d.ctl(&["start", "web"])),
         (other, 0, "ERROR (not running)", d.ctl(&["stop", "idle"])),
-        (other, 0, "signal", d.ctl(&["signal", "HUP", "idle"])),
+        (other, 0, "process group already active", d.ctl(&["add", "web"])),
         (other, 1, "ERROR (no such process)", d.ctl(&["start", "nosuch"])),
-        (other, 1, "an error reply other than a bad request", d.ctl(&["pid", "nosuch"])),
+        (other, 1, "ERROR (no such file)", d.ctl(&["start", "broken"])),
+        (other, 1, "ERROR (bad signal name)", d.ctl(&["signal", "BOGUS", "web"])),
+        (other, 1, "No such process", d.ctl(&["pid", "nosuch"])),
+        (other, 1, "errors of add", d.ctl(&["add", "nosuch"])),
+        (other, 1, "when the daemon cannot be reached", off(&["avail"])),
         (other, 2, "no name given", d.ctl(&["start"])),
-        (other, 2, "an unknown signal", d.ctl(&["signal", "BOGUS", "web"])),
-        (other, 2, "or stream", d.ctl(&["tail", "web", "bogus"])),
+        (other, 2, "an unknown stream", d.ctl(&["tail", "web", "bogus"])),
         (other, 2, "several processes where one is needed", d.ctl(&["tail", "multi"])),
         (other, 2, "socket cannot be read", bad_config),
         (other, 2, "cannot be parsed", d.ctl(&["status", "--bogus"])),
         (other, 2, "cannot be parsed", d.ctl(&["--bogus", "status"])),
-        (other, 7, "ERROR (spawn error)", d.ctl(&["start", "broken"])),
+        (other, 2, "of a group", d.ctl(&["start", "nosuch:*"])),
+        (other, 4, "refused the connection", refused(&["pid"])),
+        (other, 7, "from signal", d.ctl(&["signal", "HUP", "idle"])),
+        (other, 7, "a pid of 0", d.ctl(&["pid", "idle"])),
+        (other, 7, "ERROR (spawn error)", d.ctl(&["start", "nodir"])),
         (other, 7, "ERROR (abnormal termination)", d.ctl(&["start", "flaky"])),
-        (other, 7, "the daemon cannot be reached", off(&["pid"])),
+        (other, 7, "socket is not there", off(&["pid"])),
     ];
     hold_to_the_page(&std::fs::read_to_string("man/kahi-ctl.1").unwrap(), &cases);
-    // Outside the lists: `pid` of a process that is not running.
-    let page = std::fs::read_to_string("man/kahi-ctl.1").unwrap();
-    assert!(page.contains(".B pid\nexits 3 when the process is not running."));
-    assert_eq!(d.ctl(&["pid", "idle"]).code, 3);
 }
 
 #[test]

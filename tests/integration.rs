@@ -7,6 +7,7 @@ mod cli;
 mod config_errors;
 mod console;
 mod ctl;
+mod ctl_habits;
 mod dashboard;
 mod deploy;
 mod deps;

@@ -5,7 +5,7 @@
 # Process names come from the running daemon: `kahi ctl [-s SOCKET] [-c CONFIG] status
 # --json`, with the -s and -c of the line being completed.
 
-_kahi_ctl_commands="status start stop restart signal pid tail maintail events clear stdin reread update avail shutdown version sendcomm"
+_kahi_ctl_commands="status start stop restart signal pid tail maintail events clear stdin reread update add remove reload avail fg shutdown version sendcomm"
 _kahi_signals="HUP INT QUIT KILL TERM USR1 USR2 ALRM CONT STOP TSTP WINCH ABRT PWR"
 
 # Offers each argument that starts with $cur. Bash splits words at ':', so for GROUP:NAME
@@ -133,13 +133,20 @@ _kahi_ctl() {
 				_kahi_processes many
 			fi
 			;;
-		clear)
+		clear | pid)
 			if [[ $cur == -* ]]; then _kahi_offer --help; else _kahi_processes many; fi
 			;;
-		sendcomm)
+		sendcomm | update | add | remove)
 			if [[ $cur == -* ]]; then _kahi_offer --help; fi
 			;;
-		pid | stdin)
+		fg)
+			if [[ $cur == -* ]]; then
+				_kahi_offer --help
+			elif ((npos == 0)); then
+				_kahi_processes
+			fi
+			;;
+		stdin)
 			if [[ $cur == -* ]]; then
 				_kahi_offer --help
 			elif ((npos == 0)); then
@@ -174,7 +181,7 @@ _kahi_ctl() {
 				_kahi_offer --types --json --help
 			fi
 			;;
-		reread | update | shutdown | version)
+		reread | reload | shutdown | version)
 			_kahi_offer --help
 			;;
 	esac
