@@ -460,6 +460,8 @@ fn kahi_ctl_answers_as_supervisorctl_answers_supervisord() {
         &["fg", "nosuch"],
         &["fg", "idle"],
         &["clear", "nosuch"],
+        &["avail"],
+        &["reread"],
     ];
     for args in cases {
         let (theirs, ours) = (s.ctl(args), d.ctl(args));

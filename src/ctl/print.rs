@@ -129,17 +129,13 @@ fn print_to(
                 let text = serde_json::to_string_pretty(&programs).map_err(|e| e.to_string())?;
                 w(out, &format!("{text}\n"))?;
             } else {
-                let width = programs.iter().map(|p| p.name.len()).max().unwrap_or(0).max(32);
+                // supervisorctl's columns: the name padded to 32 (a longer one is not, and
+                // pushes its line on), then the others.
                 for p in &programs {
                     let used = if p.in_use { "in use" } else { "avail" };
                     let auto = if p.autostart { "auto" } else { "manual" };
-                    w(
-                        out,
-                        &format!(
-                            "{:<width$} {used:<9} {auto:<9} {}:{}\n",
-                            p.name, p.priority, p.priority
-                        ),
-                    )?;
+                    let (name, prio) = (&p.name, p.priority);
+                    w(out, &format!("{name:<32} {used:<9} {auto:<9} {prio}:{prio}\n"))?;
                 }
             }
             Ok(exit::OK)
