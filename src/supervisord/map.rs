@@ -110,6 +110,15 @@ pub fn map(ini: &Ini, env: &[(String, String)], host: &str) -> Result<Mapped, Ve
             Ok(mut p) if fcgi => fcgi_keys(&mut r, &name, &dict, &mut p.keys).map(|()| p),
             other => other,
         };
+        // supervisord gives every process a pipe for its stdin and holds the other end (a
+        // listener's is its protocol, an fcgi program's the socket): a program that reads it
+        // waits there, where /dev/null would end it (`cat` exits at once under Kahi's default).
+        let read = read.map(|mut p| {
+            if !p.listener && !(fcgi && p.group == p.name) {
+                p.keys.push(("stdin_pipe".into(), "true".into(), None));
+            }
+            p
+        });
         match read {
             Ok(mut p) => {
                 for proc in &mut p.procs {

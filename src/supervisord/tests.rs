@@ -107,6 +107,8 @@ fn defaults_as_supervisord_has_them() {
     assert!(p.autostart);
     // supervisord's AUTO log files by default.
     assert_eq!(p.stdout_log.as_ref().map(|l| l.path.clone()), Some("/tmp/p-stdout.log".into()));
+    // A pipe for its stdin, held open: `cat` waits on it, as under supervisord.
+    assert!(p.stdin_pipe);
 }
 
 #[test]
