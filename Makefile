@@ -83,13 +83,15 @@ bench-peers:
 KAHI_BIN ?= target/release/kahi
 BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 install: build
-	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(BASHCOMPDIR) $(ZSHCOMPDIR)
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(BASHCOMPDIR) $(ZSHCOMPDIR) $(FISHCOMPDIR)
 	install -m 0755 $(KAHI_BIN) $(BINDIR)/kahi
 	install -m 0644 man/kahi.1 man/kahi-ctl.1 $(MANDIR)/man1/
 	install -m 0644 man/kahi.toml.5 $(MANDIR)/man5/
 	install -m 0644 contrib/completions/kahi.bash $(BASHCOMPDIR)/kahi
 	install -m 0644 contrib/completions/_kahi $(ZSHCOMPDIR)/_kahi
+	install -m 0644 contrib/completions/kahi.fish $(FISHCOMPDIR)/kahi.fish
 
 clean:
 	$(CARGO) clean

@@ -1,20 +1,20 @@
 //! The command line: `kahi daemon`, `kahi ctl ...`, `kahi exec`, `kahi hash-password`,
-//! `kahi migrate`, `kahi run`, `kahi version`.
+//! `kahi migrate`, `kahi run`, `kahi completion`, `kahi version`.
 //! Definitions, and the few spellings argh does not know (`-h`, `-V`, `--version`), mapped to
 //! the ones it does before it reads the arguments; [`parse`] reads them.
 
 use std::path::PathBuf;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 /// Kahi: a process supervisor and container init.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 pub struct Cli {
     #[argh(subcommand)]
     pub cmd: Command,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum Command {
     Daemon(DaemonArgs),
@@ -23,6 +23,7 @@ pub enum Command {
     HashPassword(HashPasswordArgs),
     Migrate(MigrateArgs),
     Run(RunArgs),
+    Completion(CompletionArgs),
     Version(VersionArgs),
 }
 
@@ -30,7 +31,7 @@ pub enum Command {
 /// TOML, each table commented with its source line; what cannot be mapped is told on stderr
 /// with its place. Exit status: 0 written, 1 with --check when something could not be mapped,
 /// 2 refused.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "migrate")]
 pub struct MigrateArgs {
     /// the supervisord configuration (supervisord.conf), or the Procfile
@@ -60,7 +61,7 @@ pub struct MigrateArgs {
 /// PORT, every line prefixed with its process's name; when one process exits, or on Ctrl-C,
 /// stop them all. Exit status: that process's, or 0 after Ctrl-C; 2 when the Procfile is
 /// refused. `kahi ctl -s .kahi-run.sock` controls the stack meanwhile.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "run")]
 pub struct RunArgs {
     /// the Procfile (default: ./Procfile)
@@ -92,9 +93,19 @@ pub struct RunArgs {
     pub verbose: u8,
 }
 
+/// Print the completion script of a shell (bash, zsh or fish), made from the commands and
+/// options this help lists.
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "completion")]
+pub struct CompletionArgs {
+    /// the shell: bash, zsh or fish
+    #[argh(positional)]
+    pub shell: String,
+}
+
 /// Run one command as a container's init, as tini does, with no configuration: pass every
 /// signal on to it, reap orphans, and exit with its status (128 + N when signal N killed it).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "exec")]
 pub struct ExecArgs {
     /// the command and its arguments (put -- first when the command starts with a dash)
@@ -104,7 +115,7 @@ pub struct ExecArgs {
 
 /// Print the bcrypt hash of a password for [[server.http.users]]: read from the terminal
 /// (twice, without echo) or from standard input (one line).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "hash-password")]
 pub struct HashPasswordArgs {
     /// the bcrypt cost, 4 to 31 (default 12: about a quarter of a second)
@@ -114,7 +125,7 @@ pub struct HashPasswordArgs {
 
 /// Run the supervisor (in the foreground, unless --daemonize): start the configured programs
 /// and keep them running.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "daemon")]
 pub struct DaemonArgs {
     /// the configuration file (default: $KAHI_CONFIG, else /etc/kahi/kahi.toml)
@@ -147,7 +158,7 @@ pub struct DaemonArgs {
 }
 
 /// Control a running daemon over its Unix socket.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "ctl")]
 pub struct CtlArgs {
     /// the control socket (default: from -c, else $KAHI_SOCKET, else the daemon's default)
@@ -160,7 +171,7 @@ pub struct CtlArgs {
     pub cmd: CtlCommand,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum CtlCommand {
     Status(StatusArgs),
@@ -188,7 +199,7 @@ pub enum CtlCommand {
 
 /// Show the state of every process, or of the named ones. Exit status: 0 none is down, 3 some
 /// is STOPPED, EXITED, FATAL or UNKNOWN, 4 a name is unknown or the daemon cannot be reached.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "status")]
 pub struct StatusArgs {
     /// print JSON: an array of objects
@@ -200,7 +211,7 @@ pub struct StatusArgs {
 }
 
 /// Start processes and wait until they are RUNNING (or have failed).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "start")]
 pub struct StartArgs {
     /// return at once instead of waiting for the outcome
@@ -212,7 +223,7 @@ pub struct StartArgs {
 }
 
 /// Stop processes and wait until they are stopped.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "stop")]
 pub struct StopArgs {
     /// return at once instead of waiting for the outcome
@@ -224,7 +235,7 @@ pub struct StopArgs {
 }
 
 /// Stop processes, then start them again.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "restart")]
 pub struct RestartArgs {
     /// return at once instead of waiting for the outcome
@@ -236,7 +247,7 @@ pub struct RestartArgs {
 }
 
 /// Send a signal to processes.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "signal")]
 pub struct SignalArgs {
     /// the signal: a name (HUP, SIGHUP) or a number
@@ -249,7 +260,7 @@ pub struct SignalArgs {
 
 /// Print the daemon's pid, or each named process's, one a line (0 when it is not running:
 /// exit status 7); `all` prints every process's.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "pid")]
 pub struct PidArgs {
     /// processes, or all
@@ -259,7 +270,7 @@ pub struct PidArgs {
 
 /// Print the end of a process's output (-NUM: its last NUM bytes, as supervisorctl's
 /// tail -NUM); -f keeps following it.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "tail")]
 pub struct TailArgs {
     /// keep printing new output until interrupted
@@ -277,7 +288,7 @@ pub struct TailArgs {
 }
 
 /// Print the end of the daemon's own log (-NUM: its last NUM bytes); -f keeps following it.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "maintail")]
 pub struct MaintailArgs {
     /// keep printing new lines until interrupted
@@ -290,7 +301,7 @@ pub struct MaintailArgs {
 
 /// Follow Kahi's events, one line each (or JSON lines), until interrupted or the daemon
 /// exits.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "events")]
 pub struct EventsArgs {
     /// the event types, comma-separated: supervisord's names (PROCESS_STATE_FATAL, TICK_5,
@@ -304,7 +315,7 @@ pub struct EventsArgs {
 }
 
 /// Empty the in-memory output buffers of processes.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "clear")]
 pub struct ClearArgs {
     /// NAME, GROUP:NAME, GROUP:* or all
@@ -314,7 +325,7 @@ pub struct ClearArgs {
 
 /// Write TEXT (or, without it, standard input) to the stdin pipe of a process with
 /// stdin_pipe = true.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "stdin")]
 pub struct StdinArgs {
     /// NAME or GROUP:NAME: one process
@@ -327,7 +338,7 @@ pub struct StdinArgs {
 
 /// Publish a REMOTE_COMMUNICATION event to the event listeners that take it (supervisord's
 /// sendRemoteCommEvent): its payload is `type:TYPE`, a newline, then DATA.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "sendcomm")]
 pub struct SendcommArgs {
     /// the event's type: one word, without colons
@@ -339,13 +350,13 @@ pub struct SendcommArgs {
 }
 
 /// Read the configuration again and show what changed, without applying it.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "reread")]
 pub struct RereadArgs {}
 
 /// Read the configuration again and apply it: add, remove and restart only what changed;
 /// with GROUP names, only in those groups (all: everything).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "update")]
 pub struct UpdateArgs {
     /// groups, or all (the default)
@@ -354,7 +365,7 @@ pub struct UpdateArgs {
 }
 
 /// Start groups that the configuration file has and the daemon does not yet (see reread).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "add")]
 pub struct AddArgs {
     /// groups of the configuration file
@@ -363,7 +374,7 @@ pub struct AddArgs {
 }
 
 /// Forget groups whose processes are all stopped (those gone from the file, after reread).
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "remove")]
 pub struct RemoveArgs {
     /// groups
@@ -372,13 +383,13 @@ pub struct RemoveArgs {
 }
 
 /// Read the configuration again and restart every program with it, as supervisord's restart.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "reload")]
 pub struct ReloadArgs {}
 
 /// Attach the terminal to a running process: its output as it comes, each line typed to its
 /// stdin (stdin_pipe = true); Ctrl-C or Ctrl-D detaches, leaving it running.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "fg")]
 pub struct FgArgs {
     /// NAME or GROUP:NAME: one process
@@ -387,7 +398,7 @@ pub struct FgArgs {
 }
 
 /// List every configured program.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "avail")]
 pub struct AvailArgs {
     /// print JSON
@@ -396,17 +407,17 @@ pub struct AvailArgs {
 }
 
 /// Stop every program and the daemon.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "shutdown")]
 pub struct ShutdownArgs {}
 
 /// Print the daemon's version.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "version")]
 pub struct CtlVersionArgs {}
 
 /// Print this program's version.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "version")]
 pub struct VersionArgs {}
 

@@ -6,6 +6,7 @@
 mod activation;
 mod api;
 pub mod cli;
+mod completion;
 mod config;
 mod control;
 mod ctl;
@@ -41,6 +42,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The commands of the binary. Each returns the process's exit status.
 pub mod run {
+    pub use crate::completion::run as completion;
     pub use crate::ctl::run as ctl;
     pub use crate::daemon::run as daemon;
     pub use crate::exec::run as exec;

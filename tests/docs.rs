@@ -148,6 +148,7 @@ fn make_install_puts_every_page_where_man_renders_it() {
     assert!(prefix.join("bin/kahi").is_file());
     assert!(prefix.join("share/bash-completion/completions/kahi").is_file());
     assert!(prefix.join("share/zsh/site-functions/_kahi").is_file());
+    assert!(prefix.join("share/fish/vendor_completions.d/kahi.fish").is_file());
     for (page, title) in [
         ("share/man/man1/kahi.1", "KAHI(1)"),
         ("share/man/man1/kahi-ctl.1", "KAHI-CTL(1)"),

@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod completion;
 mod config_errors;
 mod console;
 mod ctl;
