@@ -1,5 +1,5 @@
 //! The command line: `kahi daemon`, `kahi ctl ...`, `kahi exec`, `kahi hash-password`,
-//! `kahi migrate`, `kahi run`, `kahi completion`, `kahi version`.
+//! `kahi migrate`, `kahi run`, `kahi init`, `kahi completion`, `kahi version`.
 //! Definitions, and the few spellings argh does not know (`-h`, `-V`, `--version`), mapped to
 //! the ones it does before it reads the arguments; [`parse`] reads them.
 
@@ -23,6 +23,7 @@ pub enum Command {
     HashPassword(HashPasswordArgs),
     Migrate(MigrateArgs),
     Run(RunArgs),
+    Init(InitArgs),
     Completion(CompletionArgs),
     Version(VersionArgs),
 }
@@ -91,6 +92,20 @@ pub struct RunArgs {
     /// log more: -v for debug, -vv for trace
     #[argh(switch, short = 'v')]
     pub verbose: u8,
+}
+
+/// Write a commented starter configuration (kahi.toml, or the file of -o); an existing file
+/// is never overwritten (exit 1).
+#[derive(FromArgs, ArgsInfo, Debug)]
+#[argh(subcommand, name = "init")]
+pub struct InitArgs {
+    /// for a container: the console on, the HTTP probes on 0.0.0.0:9876 (the rest of the API
+    /// behind a user whose password is printed once), a critical main program
+    #[argh(switch)]
+    pub container: bool,
+    /// write to this file instead of kahi.toml (- for standard output)
+    #[argh(option, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 /// Print the completion script of a shell (bash, zsh or fish), made from the commands and

@@ -25,6 +25,7 @@ mod http_front;
 mod http_routes;
 mod http_tls;
 mod http_wire;
+mod init;
 mod logs;
 mod metrics;
 mod piecewise;
@@ -47,6 +48,7 @@ pub mod run {
     pub use crate::daemon::run as daemon;
     pub use crate::exec::run as exec;
     pub use crate::hash_password::run as hash_password;
+    pub use crate::init::run as init;
     pub use crate::procfile::run::run as procfile;
     pub use crate::supervisord::cli::migrate;
     pub use crate::sys::signals::default_sigpipe;

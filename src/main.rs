@@ -19,6 +19,7 @@ fn main() {
         Command::HashPassword(args) => run::hash_password(args.cost),
         Command::Migrate(args) => run::migrate(args),
         Command::Run(args) => run::procfile(args),
+        Command::Init(args) => run::init(args),
         Command::Completion(args) => run::completion(args),
         Command::Version(_) => {
             println!("kahi {}", kahi::VERSION);

@@ -18,6 +18,7 @@ mod fcgi;
 mod harness;
 mod http;
 mod http_limits;
+mod init;
 mod lifecycle;
 mod listeners;
 mod logs;

@@ -84,7 +84,7 @@ _kahi_table() {
 	subs="" opts="" valued="" pos="" more=0 greedy=0
 	case $1 in
 	"")
-		subs="daemon ctl exec hash-password migrate run completion version"
+		subs="daemon ctl exec hash-password migrate run init completion version"
 		opts="--help -V --version"
 		;;
 	"daemon")
@@ -205,6 +205,10 @@ _kahi_table() {
 		opts="--help -f --file -e --env -m --formation -p --port -t --timeout -s --socket -v --verbose"
 		valued="-f=files --file=files -e=files --env=files -m=none --formation=none -p=none --port=none -t=none --timeout=none -s=files --socket=files"
 		pos="files"
+		;;
+	"init")
+		opts="--help --container -o --output"
+		valued="-o=files --output=files"
 		;;
 	"completion")
 		opts="--help"

@@ -16,7 +16,7 @@ function __kahi_table
     set -g __kahi_greedy 0
     switch "$argv[1]"
         case ''
-            set __kahi_subs daemon ctl exec hash-password migrate run completion version
+            set __kahi_subs daemon ctl exec hash-password migrate run init completion version
         case 'daemon'
             set __kahi_valued -c --config --format --pidfile --logfile
         case 'ctl'
@@ -54,6 +54,8 @@ function __kahi_table
             set __kahi_valued -o --output --from -m --formation -e --env -p --port
         case 'run'
             set __kahi_valued -f --file -e --env -m --formation -p --port -t --timeout -s --socket
+        case 'init'
+            set __kahi_valued -o --output
         case 'completion'
         case 'version'
     end
@@ -125,6 +127,7 @@ complete -c kahi -n "__kahi_at '' 0 0" -a exec -d 'Run one command as a containe
 complete -c kahi -n "__kahi_at '' 0 0" -a hash-password -d 'Print the bcrypt hash of a password for [[server.http.users]]: read from the terminal or from standard input'
 complete -c kahi -n "__kahi_at '' 0 0" -a migrate -d 'Write a supervisord configuration, or a Procfile, as Kahi\'s TOML, each table commented with its source line; what cannot be mapped is told on stderr with its place'
 complete -c kahi -n "__kahi_at '' 0 0" -a run -d 'Run the processes of a Procfile in the foreground, as foreman start does: each with its PORT, every line prefixed with its process\'s name; when one process exits, or on Ctrl-C, stop them all'
+complete -c kahi -n "__kahi_at '' 0 0" -a init -d 'Write a commented starter configuration; an existing file is never overwritten'
 complete -c kahi -n "__kahi_at '' 0 0" -a completion -d 'Print the completion script of a shell, made from the commands and options this help lists'
 complete -c kahi -n "__kahi_at '' 0 0" -a version -d 'Print this program\'s version'
 complete -c kahi -n "__kahi_at ''" -l help -d 'display usage information'
@@ -282,6 +285,11 @@ complete -c kahi -n "__kahi_at 'run'" -s t -l timeout -d 'seconds a process has 
 complete -c kahi -n "__kahi_at 'run'" -s s -l socket -d 'the control socket' -r -F
 complete -c kahi -n "__kahi_at 'run'" -s v -l verbose -d 'log more: -v for debug, -vv for trace'
 complete -c kahi -n "__kahi_at 'run' 0 0" -F
+
+# kahi init
+complete -c kahi -n "__kahi_at 'init'" -l help -d 'display usage information'
+complete -c kahi -n "__kahi_at 'init'" -l container -d 'for a container: the console on, the HTTP probes on 0.0.0.0:9876, a critical main program'
+complete -c kahi -n "__kahi_at 'init'" -s o -l output -d 'write to this file instead of kahi.toml' -r -F
 
 # kahi completion
 complete -c kahi -n "__kahi_at 'completion'" -l help -d 'display usage information'
