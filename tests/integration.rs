@@ -28,6 +28,7 @@ mod regression;
 mod reload;
 mod run;
 mod scratch;
+mod sources;
 mod spawn;
 mod webhooks;
 mod xmlrpc;

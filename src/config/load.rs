@@ -20,10 +20,10 @@ pub enum Format {
     Supervisord,
 }
 
-/// [`load`], with the format said.
+/// [`load`], with the format said; the configuration remembers it for [`reload`].
 pub fn load_as(path: &Path, format: Format) -> Result<Config, Vec<ConfigError>> {
     let env = |name: &str| std::env::var(name).ok();
-    match format {
+    let mut config = match format {
         Format::Auto => load_with(path, &env),
         Format::Toml => load_toml(path, &env),
         Format::Supervisord => {
@@ -32,7 +32,14 @@ pub fn load_as(path: &Path, format: Format) -> Result<Config, Vec<ConfigError>> 
                 .map_err(|e| vec![nopos(&file, "", format!("unable to read: {e}"))])?;
             load_supervisord(&file, &src, &env)
         }
-    }
+    }?;
+    config.format = format;
+    Ok(config)
+}
+
+/// The configuration `old` was loaded from, read again as it was (same file, same format).
+pub fn reload(old: &Config) -> Result<Config, Vec<ConfigError>> {
+    load_as(&old.file, old.format)
 }
 
 /// A supervisord configuration, written as Kahi's TOML and loaded as such: the same checks,
@@ -284,7 +291,8 @@ impl<'s> Loader<'s, '_> {
             });
         }
         let notes = std::mem::take(&mut self.notes);
-        Ok(Config { file, server, logging, processes, programs: infos, notes, webhooks })
+        let format = Format::Auto;
+        Ok(Config { file, server, logging, processes, programs: infos, notes, webhooks, format })
     }
 
     /// Parses one file; a syntax error is recorded.

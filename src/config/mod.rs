@@ -44,7 +44,7 @@ pub use fcgi::FcgiSocket;
 #[cfg(test)]
 use load::load_with;
 use load::{At, Loader, Membership, ProgramTable, absolute, file_vars, nopos};
-pub use load::{Format, load, load_as, load_text};
+pub use load::{Format, load, load_as, load_text, reload};
 use program::ProgramDraft;
 use schema::{Read, Section};
 use validate::{check_name, is_bcrypt};
@@ -68,6 +68,8 @@ pub struct Config {
     pub notes: Vec<check::Note>,
     /// `[webhooks.NAME]`, sorted by name.
     pub webhooks: Vec<WebhookSpec>,
+    /// The format it was read as (`--format`): a reload reads the file the same way.
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, PartialEq)]

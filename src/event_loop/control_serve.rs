@@ -256,7 +256,7 @@ impl EventLoop {
     }
 
     pub(super) fn load_config(&self) -> Result<crate::config::Config, ApiError> {
-        let loaded = crate::config::load(&self.sup.config.file);
+        let loaded = crate::config::reload(&self.sup.config);
         for note in loaded.iter().flat_map(|c| &c.notes) {
             log::warn!("{}", note.error);
         }

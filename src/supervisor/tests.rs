@@ -57,6 +57,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
         programs: Vec::new(),
         notes: Vec::new(),
         webhooks: Vec::new(),
+        format: crate::config::Format::Auto,
     }
 }
 

@@ -230,11 +230,8 @@ fn convert(
                 "%c requires an int or a unicode character, not str".into(),
             ));
         }
-        ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'f' | 'F', Val::Int(n)) => {
+        ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'f' | 'F' | 'e' | 'E' | 'g' | 'G', Val::Int(n)) => {
             return Ok(number(*n, conv, flags, width, precision));
-        }
-        ('e' | 'E' | 'g' | 'G', Val::Int(_)) => {
-            return Err(FormatError::Bad(format!("%{conv} is not supported by Kahi")));
         }
         ('d' | 'i' | 'u' | 'e' | 'E' | 'f' | 'F' | 'g' | 'G', Val::Str(_)) => {
             return Err(FormatError::Bad(format!(
@@ -292,9 +289,10 @@ fn number(
         'X' => (format!("{:X}", n.unsigned_abs()), if alt { "0X" } else { "" }),
         'o' => (format!("{:o}", n.unsigned_abs()), if alt { "0o" } else { "" }),
         'f' | 'F' => (format!("{:.*}", precision.unwrap_or(6), n.unsigned_abs() as f64), ""),
+        'e' | 'E' | 'g' | 'G' => (exponent(n.unsigned_abs() as f64, conv, precision, alt), ""),
         _ => (n.unsigned_abs().to_string(), ""),
     };
-    if !matches!(conv, 'f' | 'F')
+    if !matches!(conv, 'f' | 'F' | 'e' | 'E' | 'g' | 'G')
         && let Some(p) = precision
         && digits.len() < p
     {
@@ -311,6 +309,45 @@ fn number(
     };
     let lead = format!("{sign}{prefix}");
     pad(&digits, width, flags.contains('-'), flags.contains('0'), &lead)
+}
+
+/// `%e` and `%g` (`%E`, `%G` in capitals) of `x` >= 0, as Python writes them: `e` with
+/// `precision` digits after the point (default 6) and an exponent of two digits at least; `g`
+/// with `precision` significant digits, as `f` when the exponent is from -4 to below it, else
+/// as `e`, its trailing zeros dropped. `#` keeps the point and, for `g`, the zeros.
+fn exponent(x: f64, conv: char, precision: Option<usize>, alt: bool) -> String {
+    let e_form = |digits: usize| {
+        let s = format!("{x:.digits$e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let point = if alt && !mantissa.contains('.') { "." } else { "" };
+        let sign = if exp < 0 { '-' } else { '+' };
+        (format!("{mantissa}{point}e{sign}{:02}", exp.unsigned_abs()), exp)
+    };
+    let text = if matches!(conv, 'e' | 'E') {
+        e_form(precision.unwrap_or(6)).0
+    } else {
+        let p = precision.unwrap_or(6).max(1);
+        let (e, exp) = e_form(p - 1);
+        let mut text = if (-4..p as i32).contains(&exp) {
+            format!("{x:.*}", (p as i32 - 1 - exp) as usize)
+        } else {
+            e
+        };
+        let (mantissa, tail) = match text.find('e') {
+            Some(i) => text.split_at(i),
+            None => (text.as_str(), ""),
+        };
+        if alt {
+            if !mantissa.contains('.') {
+                text = format!("{mantissa}.{tail}");
+            }
+        } else if mantissa.contains('.') {
+            text = format!("{}{tail}", mantissa.trim_end_matches('0').trim_end_matches('.'));
+        }
+        text
+    };
+    if conv.is_ascii_uppercase() { text.to_uppercase() } else { text }
 }
 
 /// `lead` + `body`, padded to `width`: on the right when `left`, else with zeros after the lead
@@ -338,6 +375,154 @@ mod tests {
         d.set_int("numprocs", 2);
         d.set_str("ENV_HOME", "/root");
         d
+    }
+
+    /// Every case is what Python 3 prints for `spec % {"n": n}`.
+    #[test]
+    fn exponent_and_general_forms_are_pythons() {
+        let cases: &[(&str, i64, &str)] = &[
+            ("%(n)e", 0, "0.000000e+00"),
+            ("%(n)e", 5, "5.000000e+00"),
+            ("%(n)e", 125, "1.250000e+02"),
+            ("%(n)e", -7, "-7.000000e+00"),
+            ("%(n)e", 1234567, "1.234567e+06"),
+            ("%(n)e", 100000, "1.000000e+05"),
+            ("%(n)e", 1000000, "1.000000e+06"),
+            ("%(n)e", 12345678901, "1.234568e+10"),
+            ("%(n)E", 0, "0.000000E+00"),
+            ("%(n)E", 5, "5.000000E+00"),
+            ("%(n)E", 125, "1.250000E+02"),
+            ("%(n)E", -7, "-7.000000E+00"),
+            ("%(n)E", 1234567, "1.234567E+06"),
+            ("%(n)E", 100000, "1.000000E+05"),
+            ("%(n)E", 1000000, "1.000000E+06"),
+            ("%(n)E", 12345678901, "1.234568E+10"),
+            ("%(n).2e", 0, "0.00e+00"),
+            ("%(n).2e", 5, "5.00e+00"),
+            ("%(n).2e", 125, "1.25e+02"),
+            ("%(n).2e", -7, "-7.00e+00"),
+            ("%(n).2e", 1234567, "1.23e+06"),
+            ("%(n).2e", 100000, "1.00e+05"),
+            ("%(n).2e", 1000000, "1.00e+06"),
+            ("%(n).2e", 12345678901, "1.23e+10"),
+            ("%(n)g", 0, "0"),
+            ("%(n)g", 5, "5"),
+            ("%(n)g", 125, "125"),
+            ("%(n)g", -7, "-7"),
+            ("%(n)g", 1234567, "1.23457e+06"),
+            ("%(n)g", 100000, "100000"),
+            ("%(n)g", 1000000, "1e+06"),
+            ("%(n)g", 12345678901, "1.23457e+10"),
+            ("%(n)G", 0, "0"),
+            ("%(n)G", 5, "5"),
+            ("%(n)G", 125, "125"),
+            ("%(n)G", -7, "-7"),
+            ("%(n)G", 1234567, "1.23457E+06"),
+            ("%(n)G", 100000, "100000"),
+            ("%(n)G", 1000000, "1E+06"),
+            ("%(n)G", 12345678901, "1.23457E+10"),
+            ("%(n).3g", 0, "0"),
+            ("%(n).3g", 5, "5"),
+            ("%(n).3g", 125, "125"),
+            ("%(n).3g", -7, "-7"),
+            ("%(n).3g", 1234567, "1.23e+06"),
+            ("%(n).3g", 100000, "1e+05"),
+            ("%(n).3g", 1000000, "1e+06"),
+            ("%(n).3g", 12345678901, "1.23e+10"),
+            ("%(n)#g", 0, "0.00000"),
+            ("%(n)#g", 5, "5.00000"),
+            ("%(n)#g", 125, "125.000"),
+            ("%(n)#g", -7, "-7.00000"),
+            ("%(n)#g", 1234567, "1.23457e+06"),
+            ("%(n)#g", 100000, "100000."),
+            ("%(n)#g", 1000000, "1.00000e+06"),
+            ("%(n)#g", 12345678901, "1.23457e+10"),
+            ("%(n)#.0e", 0, "0.e+00"),
+            ("%(n)#.0e", 5, "5.e+00"),
+            ("%(n)#.0e", 125, "1.e+02"),
+            ("%(n)#.0e", -7, "-7.e+00"),
+            ("%(n)#.0e", 1234567, "1.e+06"),
+            ("%(n)#.0e", 100000, "1.e+05"),
+            ("%(n)#.0e", 1000000, "1.e+06"),
+            ("%(n)#.0e", 12345678901, "1.e+10"),
+            ("%(n).0e", 0, "0e+00"),
+            ("%(n).0e", 5, "5e+00"),
+            ("%(n).0e", 125, "1e+02"),
+            ("%(n).0e", -7, "-7e+00"),
+            ("%(n).0e", 1234567, "1e+06"),
+            ("%(n).0e", 100000, "1e+05"),
+            ("%(n).0e", 1000000, "1e+06"),
+            ("%(n).0e", 12345678901, "1e+10"),
+            ("%(n)+e", 0, "+0.000000e+00"),
+            ("%(n)+e", 5, "+5.000000e+00"),
+            ("%(n)+e", 125, "+1.250000e+02"),
+            ("%(n)+e", -7, "-7.000000e+00"),
+            ("%(n)+e", 1234567, "+1.234567e+06"),
+            ("%(n)+e", 100000, "+1.000000e+05"),
+            ("%(n)+e", 1000000, "+1.000000e+06"),
+            ("%(n)+e", 12345678901, "+1.234568e+10"),
+            ("%(n) g", 0, " 0"),
+            ("%(n) g", 5, " 5"),
+            ("%(n) g", 125, " 125"),
+            ("%(n) g", -7, "-7"),
+            ("%(n) g", 1234567, " 1.23457e+06"),
+            ("%(n) g", 100000, " 100000"),
+            ("%(n) g", 1000000, " 1e+06"),
+            ("%(n) g", 12345678901, " 1.23457e+10"),
+            ("%(n)015e", 0, "0000.000000e+00"),
+            ("%(n)015e", 5, "0005.000000e+00"),
+            ("%(n)015e", 125, "0001.250000e+02"),
+            ("%(n)015e", -7, "-007.000000e+00"),
+            ("%(n)015e", 1234567, "0001.234567e+06"),
+            ("%(n)015e", 100000, "0001.000000e+05"),
+            ("%(n)015e", 1000000, "0001.000000e+06"),
+            ("%(n)015e", 12345678901, "0001.234568e+10"),
+            ("%(n)-14e|", 0, "0.000000e+00  |"),
+            ("%(n)-14e|", 5, "5.000000e+00  |"),
+            ("%(n)-14e|", 125, "1.250000e+02  |"),
+            ("%(n)-14e|", -7, "-7.000000e+00 |"),
+            ("%(n)-14e|", 1234567, "1.234567e+06  |"),
+            ("%(n)-14e|", 100000, "1.000000e+05  |"),
+            ("%(n)-14e|", 1000000, "1.000000e+06  |"),
+            ("%(n)-14e|", 12345678901, "1.234568e+10  |"),
+            ("%(n)12.3G", 0, "           0"),
+            ("%(n)12.3G", 5, "           5"),
+            ("%(n)12.3G", 125, "         125"),
+            ("%(n)12.3G", -7, "          -7"),
+            ("%(n)12.3G", 1234567, "    1.23E+06"),
+            ("%(n)12.3G", 100000, "       1E+05"),
+            ("%(n)12.3G", 1000000, "       1E+06"),
+            ("%(n)12.3G", 12345678901, "    1.23E+10"),
+            ("%(n)g", 0, "0"),
+            ("%(n)g", 5, "5"),
+            ("%(n)g", 125, "125"),
+            ("%(n)g", -7, "-7"),
+            ("%(n)g", 1234567, "1.23457e+06"),
+            ("%(n)g", 100000, "100000"),
+            ("%(n)g", 1000000, "1e+06"),
+            ("%(n)g", 12345678901, "1.23457e+10"),
+            ("%(n).0g", 0, "0"),
+            ("%(n).0g", 5, "5"),
+            ("%(n).0g", 125, "1e+02"),
+            ("%(n).0g", -7, "-7"),
+            ("%(n).0g", 1234567, "1e+06"),
+            ("%(n).0g", 100000, "1e+05"),
+            ("%(n).0g", 1000000, "1e+06"),
+            ("%(n).0g", 12345678901, "1e+10"),
+            ("%(n)#.3g", 0, "0.00"),
+            ("%(n)#.3g", 5, "5.00"),
+            ("%(n)#.3g", 125, "125."),
+            ("%(n)#.3g", -7, "-7.00"),
+            ("%(n)#.3g", 1234567, "1.23e+06"),
+            ("%(n)#.3g", 100000, "1.00e+05"),
+            ("%(n)#.3g", 1000000, "1.00e+06"),
+            ("%(n)#.3g", 12345678901, "1.23e+10"),
+        ];
+        for (spec, n, want) in cases {
+            let mut d = Dict::default();
+            d.set_int("n", *n);
+            assert_eq!(expand(spec, &d, &[]).unwrap().plain, *want, "{spec} % {n}");
+        }
     }
 
     fn ok(s: &str) -> String {
