@@ -15,7 +15,8 @@ const STARTER: &str = r#"# kahi.toml, written by `kahi init`. kahi.toml(5) docum
 #   kahi daemon -c kahi.toml            run it (in the foreground; --daemonize to detach)
 #   kahi ctl -c kahi.toml status        ask it, from another terminal
 
-# Further files of [programs.*] and [groups.*] tables: globs relative to this file.
+# Further files of [programs.*] and [groups.*] tables: globs relative to this file, or
+# https:// URLs of TOML or JSON documents ("URL#sha256=HEX" pins one).
 include = []
 
 [server]

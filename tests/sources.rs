@@ -1,4 +1,12 @@
-//! Where a configuration comes from: a reload reads the file as the start did (`--format`).
+//! Where a configuration comes from: a reload reads the file as the start did (`--format`);
+//! remote includes are fetched at start and at reload, pinned, capped, and kept when their
+//! server is down.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::util::*;
 
@@ -35,4 +43,161 @@ fn a_reload_reads_the_file_in_the_format_the_start_was_told() {
     wait_until("b is added by the reload", DEADLINE, || names(&d).contains(&"b".to_string()));
     d.wait_state("b", "RUNNING");
     assert!(!d.log().contains("supervisord"), "read as TOML again:\n{}", d.log());
+}
+
+// ---- Remote includes, from a server of the test's own on 127.0.0.1 ----
+
+/// An HTTP server on 127.0.0.1 that serves `docs` (path -> body), until stopped.
+struct Server {
+    port: u16,
+    docs: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let docs: Arc<Mutex<HashMap<String, Vec<u8>>>> = Default::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, s) = (Arc::clone(&docs), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(conn) = conn {
+                    answer(conn, &d);
+                }
+            }
+        });
+        Server { port, docs, stop, thread: Some(thread) }
+    }
+
+    fn put(&self, path: &str, body: impl Into<Vec<u8>>) {
+        self.docs.lock().unwrap().insert(path.to_string(), body.into());
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Stops listening: a fetch is refused from now on.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn answer(mut conn: TcpStream, docs: &Mutex<HashMap<String, Vec<u8>>>) {
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+    let body = docs.lock().unwrap().get(&path).cloned();
+    let reply = match body {
+        Some(b) => {
+            let mut r =
+                format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", b.len()).into_bytes();
+            r.extend_from_slice(&b);
+            r
+        }
+        None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+    };
+    let _ = conn.write_all(&reply);
+}
+
+/// The sha256 of `text`, as sha256sum prints it.
+fn sha256(text: &str) -> String {
+    let dir = Dir::new("sha");
+    let out = run(std::process::Command::new("sha256sum").arg(dir.write("x", text)));
+    out.stdout.split_whitespace().next().expect("sha256sum's digest").to_string()
+}
+
+#[test]
+fn remote_includes_are_fetched_at_start_again_at_reload_and_kept_when_the_server_is_down() {
+    let mut server = Server::start();
+    let toml = "[programs.remote]\ncommand = \"sleep 1000\"\n";
+    server.put("/a.toml", toml);
+    server.put("/b.json", r#"{"programs": {"j": {"command": "sleep 1000"}}}"#);
+    let dir = Dir::new("remote-include");
+    let socket = dir.join("kahi.sock");
+    let text = format!(
+        "include = [\"{}#sha256={}\", \"{}\"]\n\n[server]\nsocket = \"{}\"\n",
+        server.url("/a.toml"),
+        sha256(toml),
+        server.url("/b.json"),
+        socket.display()
+    );
+    let config = dir.write("kahi.toml", &text);
+    let d = Daemon::launch(dir, config, socket, &[]);
+    d.wait_state("remote", "RUNNING");
+    d.wait_state("j", "RUNNING");
+
+    // A reload fetches again, off the loop; the changed document is reloaded once it is in.
+    server.put(
+        "/b.json",
+        r#"{"programs": {"j": {"command": "sleep 1000"}, "j2": {"command": "sleep 1000"}}}"#,
+    );
+    d.signal(SIGHUP);
+    wait_until("j2 is added", DEADLINE, || names(&d).contains(&"j2".to_string()));
+    d.wait_state("j2", "RUNNING");
+
+    // The server goes away: a reload keeps the last good copies, and says so.
+    server.stop();
+    d.signal(SIGHUP);
+    d.wait_log("keeping the last good copy");
+    let mut got = names(&d);
+    got.sort();
+    assert_eq!(got, ["j", "j2", "remote"]);
+    for name in ["j", "j2", "remote"] {
+        assert_eq!(d.state(name), "RUNNING", "{name}");
+    }
+}
+
+/// `kahi daemon --check` of a configuration that includes `entry`.
+fn check_include(entry: &str) -> Output {
+    let dir = Dir::new("remote-check");
+    let config = dir.write("kahi.toml", &format!("include = [\"{entry}\"]\n"));
+    run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(config))
+}
+
+#[test]
+fn remote_includes_that_cannot_be_trusted_are_refused() {
+    let server = Server::start();
+    let toml = "[programs.remote]\ncommand = \"sleep 1000\"\n";
+    server.put("/a.toml", toml);
+    let ok = check_include(&format!("{}#sha256={}", server.url("/a.toml"), sha256(toml)));
+    assert_eq!(ok.code, 0, "{ok:?}");
+
+    let refused = |entry: String, why: &str| {
+        let out = check_include(&entry);
+        assert_eq!(out.code, 2, "{entry}: {out:?}");
+        assert!(out.stderr.contains(why), "{entry}: {why} not in {out:?}");
+    };
+    refused(format!("{}#sha256={}", server.url("/a.toml"), "0".repeat(64)), "not the pinned");
+    refused("http://192.0.2.1/a.toml".into(), "loopback address only");
+    server.put("/big.toml", format!("# {}\n", "x".repeat(1 << 20)));
+    refused(server.url("/big.toml"), "larger than a remote include may be");
+    refused(server.url("/none.toml"), "the server answered 404");
+    // A remote document may not include anything, local files least of all.
+    server.put("/inc.toml", "include = [\"local.toml\"]\n");
+    refused(server.url("/inc.toml"), "only the main file may set this");
 }

@@ -3,6 +3,7 @@
 //! that keeps positions, and the [`Loader`] that walks those trees into a [`Config`]: the
 //! top-level tables here, the rest in the sibling modules. Nothing here starts anything.
 
+use super::remote::{self, Fetch};
 use super::*;
 
 /// Loads `path` and everything it includes, expanding `${VAR}` from the daemon's environment.
@@ -23,23 +24,39 @@ pub enum Format {
 /// [`load`], with the format said; the configuration remembers it for [`reload`].
 pub fn load_as(path: &Path, format: Format) -> Result<Config, Vec<ConfigError>> {
     let env = |name: &str| std::env::var(name).ok();
+    load_fetching(path, format, &env, Fetch::Now)
+}
+
+/// The configuration `old` was loaded from, read again as it was (same file, same format),
+/// on the event loop: remote includes are read from their last good copies and fetched again
+/// in the background ([`remote`]).
+pub fn reload(old: &Config) -> Result<Config, Vec<ConfigError>> {
+    let env = |name: &str| std::env::var(name).ok();
+    load_fetching(&old.file, old.format, &env, Fetch::Background)
+}
+
+fn load_fetching(
+    path: &Path,
+    format: Format,
+    env: &dyn Fn(&str) -> Option<String>,
+    fetch: Fetch,
+) -> Result<Config, Vec<ConfigError>> {
+    let file = absolute(path);
+    let supervisord = |src: &str| load_supervisord(&file, src, env);
     let mut config = match format {
-        Format::Auto => load_with(path, &env),
-        Format::Toml => load_toml(path, &env),
+        Format::Auto => match read::text(&file) {
+            Ok(src) if crate::supervisord::looks_like(&src) => supervisord(&src),
+            _ => load_toml(path, env, fetch),
+        },
+        Format::Toml => load_toml(path, env, fetch),
         Format::Supervisord => {
-            let file = absolute(path);
             let src = read::text(&file)
                 .map_err(|e| vec![nopos(&file, "", format!("unable to read: {e}"))])?;
-            load_supervisord(&file, &src, &env)
+            supervisord(&src)
         }
     }?;
     config.format = format;
     Ok(config)
-}
-
-/// The configuration `old` was loaded from, read again as it was (same file, same format).
-pub fn reload(old: &Config) -> Result<Config, Vec<ConfigError>> {
-    load_as(&old.file, old.format)
 }
 
 /// A supervisord configuration, written as Kahi's TOML and loaded as such: the same checks,
@@ -68,16 +85,13 @@ pub fn load_with(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
-    let file = absolute(path);
-    match read::text(&file) {
-        Ok(src) if crate::supervisord::looks_like(&src) => load_supervisord(&file, &src, env),
-        _ => load_toml(path, env),
-    }
+    load_fetching(path, Format::Auto, env, Fetch::Now)
 }
 
 fn load_toml(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    fetch: Fetch,
 ) -> Result<Config, Vec<ConfigError>> {
     let file = absolute(path);
     let mut errors = Vec::new();
@@ -120,6 +134,23 @@ fn load_toml(
                 continue;
             }
         };
+        if remote::is_url(&pattern) {
+            match remote::get(&pattern, fetch) {
+                Ok(text) => files.push((PathBuf::from(remote::name(&pattern)), text)),
+                Err(e) => {
+                    let (line, column) = line_col(&files[0].1, at);
+                    let message = format!("{}: {e}", remote::name(&pattern));
+                    errors.push(ConfigError {
+                        file: file.clone(),
+                        line,
+                        column,
+                        key: "include".into(),
+                        message,
+                    });
+                }
+            }
+            continue;
+        }
         let full = here.join(&pattern);
         let matched = match glob::glob(&full.to_string_lossy()) {
             Ok(paths) => {

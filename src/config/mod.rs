@@ -19,6 +19,7 @@ mod fcgi;
 mod load;
 mod program;
 pub mod read;
+mod remote;
 pub mod schema;
 mod server;
 pub mod socket;
@@ -49,6 +50,7 @@ use program::ProgramDraft;
 use schema::{Read, Section};
 use validate::{check_name, is_bcrypt};
 use values::{describe, line_col, number};
+pub use webhooks::Url;
 #[cfg(test)]
 pub use webhooks::parse_url;
 pub use webhooks::{WebhookFormat, WebhookSpec};

@@ -192,7 +192,7 @@ use Set::Custom;
 #[rustfmt::skip]
 pub const KEYS: &[Key] = &[
     key(Root, "include", "array of strings", "[]",
-        "Glob patterns of further files holding [programs.*] and [groups.*] tables, relative to the main file's directory; matches are read in sorted order.",
+        "Glob patterns of further files holding [programs.*] and [groups.*] tables, relative to the main file's directory; matches are read in sorted order. An entry may instead be the URL of a TOML or JSON document holding the same tables (https://, or http:// to a loopback address), pinned with #sha256=HEX if wanted: fetched at start and again at each reload, in the background, keeping the last good copy when the fetch fails.",
         Some("[include] files"),
         Custom),
     key(Server, "socket", "string", "/run/kahi.sock as root, else $XDG_RUNTIME_DIR/kahi.sock or /tmp/kahi-UID.sock",

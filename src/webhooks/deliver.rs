@@ -4,11 +4,11 @@
 //! deadline (`timeout`), on this thread only; but the host's look-up, which the system's
 //! resolver bounds.
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::conn::{Conn, io_error, status};
 use super::{Counters, Job, Shared, body, tls};
 use crate::config::WebhookSpec;
 
@@ -121,66 +121,13 @@ fn say(failing: &mut bool, line: &str) {
 /// `timeout`, from the look-up to the status line.
 fn post(spec: &WebhookSpec, tls: &mut tls::Cache, job: &Job) -> Result<u16, String> {
     let deadline = Instant::now() + spec.timeout;
-    let url = &spec.url;
-    let addrs: Vec<_> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("unable to look up {}: {e}", url.host))?
-        .collect();
-    let mut last = format!("{} has no address", url.host);
-    let mut sock = None;
-    for addr in addrs {
-        let Some(left) = left(deadline) else { break };
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(s) => {
-                sock = Some(s);
-                break;
-            }
-            Err(e) => last = format!("unable to connect to {addr}: {e}"),
-        }
-    }
-    let sock = sock.ok_or(last)?;
-    let _ = sock.set_nodelay(true);
-    let request = request(spec, job);
-    let io_err = |e: io::Error| match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            format!("no answer within {:?}", spec.timeout)
-        }
-        _ => e.to_string(),
-    };
-    if url.https {
-        let config = tls.config(&spec.ca_certs)?;
-        let name = rustls::ServerName::try_from(url.host.as_str())
-            .map_err(|e| format!("{}: {e}", url.host))?;
-        let conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-        let mut stream = rustls::StreamOwned::new(conn, sock);
-        exchange(&mut stream, |s| &s.sock, &request, deadline).map_err(io_err)
-    } else {
-        let mut stream = sock;
-        exchange(&mut stream, |s| s, &request, deadline).map_err(io_err)
-    }
+    let mut conn = Conn::open(&spec.url, tls, &spec.ca_certs, deadline)?;
+    conn.send(&request(spec, job)).map_err(|e| io_error(e, spec.timeout))?;
+    status_of(&mut conn).map_err(|e| io_error(e, spec.timeout))
 }
 
-/// Time left before `deadline`, if any.
-fn left(deadline: Instant) -> Option<Duration> {
-    deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
-}
-
-/// Writes the request and reads the answer's status line, each call bounded by what is left
-/// of the attempt.
-fn exchange<S: Read + Write>(
-    stream: &mut S,
-    sock: impl Fn(&S) -> &TcpStream,
-    request: &[u8],
-    deadline: Instant,
-) -> io::Result<u16> {
-    let bound = |s: &S| -> io::Result<()> {
-        let left = left(deadline).ok_or(io::ErrorKind::TimedOut)?;
-        sock(s).set_write_timeout(Some(left))?;
-        sock(s).set_read_timeout(Some(left))
-    };
-    bound(stream)?;
-    stream.write_all(request)?;
-    stream.flush()?;
+/// Reads the answer's status line.
+fn status_of(conn: &mut Conn) -> io::Result<u16> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     loop {
@@ -195,25 +142,11 @@ fn exchange<S: Read + Write>(
         if head.len() > HEAD_MAX {
             return Err(io::Error::other("an answer without a status line"));
         }
-        bound(stream)?;
-        match stream.read(&mut buf) {
-            Ok(0) => return Err(io::Error::other("the receiver closed the connection unanswered")),
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        match conn.read(&mut buf)? {
+            0 => return Err(io::Error::other("the receiver closed the connection unanswered")),
+            n => head.extend_from_slice(&buf[..n]),
         }
     }
-}
-
-/// The code of `HTTP/1.1 200 OK`.
-fn status(line: &[u8]) -> Option<u16> {
-    let line = std::str::from_utf8(line).ok()?;
-    let mut words = line.split(' ');
-    if !words.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let code = words.next()?;
-    (code.len() == 3).then(|| code.parse().ok()).flatten()
 }
 
 /// The request's bytes: head and body.
@@ -249,15 +182,6 @@ fn request(spec: &WebhookSpec, job: &Job) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_lines_are_read() {
-        assert_eq!(status(b"HTTP/1.1 204 No Content"), Some(204));
-        assert_eq!(status(b"HTTP/1.0 500"), Some(500));
-        assert_eq!(status(b"HTTP/2 200"), None);
-        assert_eq!(status(b"SSH-2.0-OpenSSH"), None);
-        assert_eq!(status(b"HTTP/1.1 20 OK"), None);
-    }
 
     #[test]
     fn the_request_is_framed_and_signed() {

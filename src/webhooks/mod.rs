@@ -11,8 +11,9 @@
 //! certificates it trusts.
 
 mod body;
+pub(crate) mod conn;
 mod deliver;
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

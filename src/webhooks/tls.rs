@@ -41,12 +41,12 @@ pub fn read_certificates(path: &Path) -> Result<Vec<rustls::Certificate>, String
 
 /// The client configuration, made again only when `ca_file`'s certificates change.
 #[derive(Default)]
-pub(super) struct Cache {
+pub(crate) struct Cache {
     made: Option<(Vec<rustls::Certificate>, Arc<rustls::ClientConfig>)>,
 }
 
 impl Cache {
-    pub(super) fn config(
+    pub(crate) fn config(
         &mut self,
         ca_certs: &[rustls::Certificate],
     ) -> Result<Arc<rustls::ClientConfig>, String> {
