@@ -57,6 +57,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::serving(None)
+    }
+
+    /// With `tls`, it speaks HTTPS.
+    fn serving(tls: Option<Arc<rustls::ServerConfig>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let docs: Arc<Mutex<HashMap<String, Vec<u8>>>> = Default::default();
@@ -67,8 +72,14 @@ impl Server {
                 if s.load(Ordering::SeqCst) {
                     return;
                 }
-                if let Ok(conn) = conn {
-                    answer(conn, &d);
+                let Ok(conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(DEADLINE));
+                match &tls {
+                    None => answer(conn, &d),
+                    Some(config) => {
+                        let c = rustls::ServerConnection::new(Arc::clone(config)).unwrap();
+                        answer(rustls::StreamOwned::new(c, conn), &d)
+                    }
                 }
             }
         });
@@ -99,8 +110,7 @@ impl Drop for Server {
     }
 }
 
-fn answer(mut conn: TcpStream, docs: &Mutex<HashMap<String, Vec<u8>>>) {
-    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+fn answer<S: Read + Write>(mut conn: S, docs: &Mutex<HashMap<String, Vec<u8>>>) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -122,6 +132,7 @@ fn answer(mut conn: TcpStream, docs: &Mutex<HashMap<String, Vec<u8>>>) {
         None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
     };
     let _ = conn.write_all(&reply);
+    let _ = conn.flush();
 }
 
 /// The sha256 of `text`, as sha256sum prints it.
@@ -174,9 +185,34 @@ fn remote_includes_are_fetched_at_start_again_at_reload_and_kept_when_the_server
 
 /// `kahi daemon --check` of a configuration that includes `entry`.
 fn check_include(entry: &str) -> Output {
+    check_include_with(entry, &[])
+}
+
+fn check_include_with(entry: &str, env: &[(&str, &std::path::Path)]) -> Output {
     let dir = Dir::new("remote-check");
     let config = dir.write("kahi.toml", &format!("include = [\"{entry}\"]\n"));
-    run(std::process::Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(config))
+    let mut cmd = std::process::Command::new(KAHI);
+    cmd.args(["daemon", "--check", "-c"]).arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+/// https: the server's certificate is verified (here against a CA of the test's own, given as
+/// the bundle of trusted certificates).
+#[test]
+fn remote_includes_over_https_are_verified() {
+    let dir = Dir::new("remote-tls");
+    let (ca, tls) = crate::webhooks::test_ca(&dir);
+    let server = Server::serving(Some(tls));
+    server.put("/a.toml", "[programs.remote]\ncommand = \"sleep 1000\"\n");
+    let url = format!("https://localhost:{}/a.toml", server.port);
+    let out = check_include_with(&url, &[("SSL_CERT_FILE", &ca)]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = check_include_with(&url, &[("SSL_CERT_FILE", &dir.join("none.pem"))]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains(&url), "{out:?}");
 }
 
 #[test]

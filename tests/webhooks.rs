@@ -365,7 +365,7 @@ fn a_full_queue_drops_the_oldest() {
 
 /// The certificates of a receiver at `localhost`: a test CA, and a certificate it signed.
 /// Returns (the CA's PEM path, the receiver's TLS configuration).
-fn test_ca(dir: &Dir) -> (std::path::PathBuf, Arc<rustls::ServerConfig>) {
+pub(crate) fn test_ca(dir: &Dir) -> (std::path::PathBuf, Arc<rustls::ServerConfig>) {
     let openssl = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .args(args)
