@@ -104,7 +104,7 @@ fn the_static_binary_is_static_and_small() {
     let Some(kahi) = static_kahi() else { return };
     assert!(is_static(&kahi), "{} has a program interpreter", kahi.display());
     let size = std::fs::metadata(&kahi).unwrap().len();
-    assert!(size < 9 << 19, "{} is {size} bytes, not under 4.5 MiB", kahi.display());
+    assert!(size < 5 << 20, "{} is {size} bytes, not under 5 MiB", kahi.display());
     let out = run(Command::new(&kahi).arg("version"));
     assert!(out.stdout.starts_with("kahi "), "{out:?}");
 }
