@@ -114,7 +114,8 @@ pub fn map(ini: &Ini, env: &[(String, String)], host: &str) -> Result<Mapped, Ve
         // listener's is its protocol, an fcgi program's the socket): a program that reads it
         // waits there, where /dev/null would end it (`cat` exits at once under Kahi's default).
         let read = read.map(|mut p| {
-            if !p.listener && !(fcgi && p.group == p.name) {
+            let own_stdin = p.listener || (fcgi && p.group == p.name);
+            if !own_stdin {
                 p.keys.push(("stdin_pipe".into(), "true".into(), None));
             }
             p

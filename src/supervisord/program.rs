@@ -269,8 +269,8 @@ pub fn read(
         r.note(
             "serverurl",
             true,
-            "ignored: Kahi does not set SUPERVISOR_SERVER_URL; a program that talks to the \
-             supervisor uses Kahi's control socket or HTTP API",
+            "ignored: Kahi gives every program one SUPERVISOR_SERVER_URL, its own XML-RPC \
+             address (the first [server.http] listen address), as supervisord's serverurl=AUTO",
         );
     }
     if let Some(user) = r.expanded("user", None, &dict, &[])? {
