@@ -307,14 +307,15 @@ impl Client {
         if n == 0 {
             return Ok(None);
         }
-        let value: serde_json::Value =
-            serde_json::from_str(&self.line).map_err(|e| format!("unreadable reply: {e}"))?;
-        let unreadable = |e: serde_json::Error| format!("unreadable reply: {e}");
-        Ok(Some(if value.get("error").is_some() {
-            Err(serde_json::from_value(value).map_err(unreadable)?)
-        } else {
-            Ok(serde_json::from_value(value).map_err(unreadable)?)
-        }))
+        // Straight into the reply's types: through a serde_json::Value first, every string of
+        // a status of 100 processes was allocated twice.
+        match serde_json::from_str::<Reply>(&self.line) {
+            Ok(reply) => Ok(Some(Ok(reply))),
+            Err(e) => match serde_json::from_str::<ApiError>(&self.line) {
+                Ok(error) => Ok(Some(Err(error))),
+                Err(_) => Err(format!("unreadable reply: {e}")),
+            },
+        }
     }
 
     /// One request, one reply.
