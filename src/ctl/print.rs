@@ -15,6 +15,14 @@ pub(super) fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, 
     Ok(code)
 }
 
+/// `s` and spaces up to `width` characters, as `{s:<width$}` (which pads a character at a time
+/// through the formatter: a fifth of a status's cost).
+fn padded(line: &mut String, s: &str, width: usize) {
+    line.push_str(s);
+    let n = width.saturating_sub(s.chars().count());
+    line.extend(std::iter::repeat_n(' ', n));
+}
+
 fn w(out: &mut impl Write, s: &str) -> Result<(), String> {
     out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
 }
@@ -34,9 +42,14 @@ fn print_to(
                 // supervisorctl's columns: the name padded to the widest (30 at least) and 3
                 // more, the state padded to 10, the description.
                 let width = processes.iter().map(|p| p.name.len()).max().unwrap_or(0).max(30) + 3;
+                let mut line = String::new();
                 for p in &processes {
-                    let (name, state) = (&p.name, p.state.name());
-                    w(out, &format!("{name:<width$}{state:<10}{}\n", p.description))?;
+                    line.clear();
+                    padded(&mut line, &p.name, width);
+                    padded(&mut line, p.state.name(), 10);
+                    line.push_str(&p.description);
+                    line.push('\n');
+                    w(out, &line)?;
                 }
             }
             // The table before the errors, as they come on a terminal.
