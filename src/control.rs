@@ -39,40 +39,63 @@ pub enum Queued {
 /// Binds the control socket at `path` with `mode`. A socket file left by a daemon that is gone
 /// is replaced; one that still answers is refused, so two daemons never share a socket.
 pub fn bind(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, String> {
+    let what = "the control socket";
+    let l = bind_unix(path, mode, (None, group), what, "stop it, or set [server] socket")?;
+    l.set_nonblocking(true).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    Ok(UnixListener::from_std(l))
+}
+
+/// Binds a Unix stream socket at `path` (`what` names it in errors), then gives it `owner`
+/// (uid, gid) and `mode`. A socket file left by a process that is gone is replaced; one that
+/// still answers is refused, and `taken` says what to do about it.
+pub fn bind_unix(
+    path: &Path,
+    mode: u32,
+    owner: (Option<u32>, Option<u32>),
+    what: &str,
+    taken: &str,
+) -> Result<std::os::unix::net::UnixListener, String> {
+    let shown = path.display();
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(format!(
-                "unable to bind the control socket {}: another kahi is listening there (stop it, or set [server] socket)",
-                path.display()
+                "unable to bind {what} {shown}: another kahi is listening there ({taken})"
             ));
         }
         std::fs::remove_file(path)
-            .map_err(|e| format!("unable to remove the stale socket {}: {e}", path.display()))?;
+            .map_err(|e| format!("unable to remove the stale socket {shown}: {e}"))?;
     }
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
         && !dir.exists()
     {
         return Err(format!(
-            "unable to bind the control socket {}: directory {} does not exist",
-            path.display(),
+            "unable to bind {what} {shown}: directory {} does not exist",
             dir.display()
         ));
     }
     // Created with no access for anyone, then opened up to `mode`: no window where a wider
     // mode applies.
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o777));
-    let bound = UnixListener::bind(path);
+    let bound = std::os::unix::net::UnixListener::bind(path);
     nix::sys::stat::umask(old);
-    let listener =
-        bound.map_err(|e| format!("unable to bind the control socket {}: {e}", path.display()))?;
-    if let Some(gid) = group {
-        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid))).map_err(|e| {
-            format!("unable to give the control socket {} to group {gid}: {e}", path.display())
-        })?;
+    let listener = bound.map_err(|e| format!("unable to bind {what} {shown}: {e}"))?;
+    if owner != (None, None) {
+        let (uid, gid) = owner;
+        let to = match (uid, gid) {
+            (Some(u), Some(g)) => format!("{u}:{g}"),
+            (Some(u), None) => format!("user {u}"),
+            (None, g) => format!("group {}", g.unwrap_or_default()),
+        };
+        nix::unistd::chown(
+            path,
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|e| format!("unable to give {what} {shown} to {to}: {e}"))?;
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("unable to chmod the control socket {}: {e}", path.display()))?;
+        .map_err(|e| format!("unable to chmod {what} {shown}: {e}"))?;
     Ok(listener)
 }
 

@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::api::{ApiError, ErrorCode, Now};
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, Listen};
 use crate::http_auth::Gate;
 pub use crate::http_auth::decode_basic;
 use crate::http_front::{OutletState, ToFront};
 pub use crate::http_routes::{Route, Shape, answer, required_role, route, status_of};
+use crate::http_tls::Listener;
 pub use crate::http_wire::Req;
 use crate::supervisor::Supervisor;
 
@@ -182,6 +183,8 @@ pub struct Http {
     subscribers: Arc<AtomicUsize>,
     /// Log reads being sent in pieces, by connection.
     streams: HashMap<u64, (Outlet, crate::piecewise::Piecewise)>,
+    /// The files of the Unix sockets listened on, removed at exit.
+    files: Vec<SocketFile>,
 }
 
 impl Http {
@@ -199,22 +202,43 @@ impl Http {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let mut listens = Vec::new();
+        let mut files = Vec::new();
         for addr in &config.listen {
-            let listener = std::net::TcpListener::bind(addr)
-                .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
-            let bound = listener.local_addr().map_err(|e| format!("{addr}: {e}"))?;
-            // The port as bound: port 0 in the configuration picks a free one.
-            log::info!("HTTP API listening on {scheme}://{bound}");
+            let (listener, url, tls, peer_credentials) = match addr {
+                Listen::Tcp(addr) => {
+                    let l = std::net::TcpListener::bind(addr)
+                        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                        .map_err(|e| format!("unable to listen on {addr}: {e}"))?;
+                    let bound = l.local_addr().map_err(|e| format!("{addr}: {e}"))?;
+                    // The port as bound: port 0 in the configuration picks a free one.
+                    let url = server_url(scheme, bound);
+                    log::info!("HTTP API listening on {scheme}://{bound}");
+                    (Listener::Tcp(mio::net::TcpListener::from_std(l)), url, tls.clone(), false)
+                }
+                Listen::Unix(path) => {
+                    let (what, taken) =
+                        ("the HTTP socket", "stop it, or change [server.http] listen");
+                    let owner =
+                        config.socket_owner.map_or((None, None), |(u, g)| (Some(u), Some(g)));
+                    let l =
+                        crate::control::bind_unix(path, config.socket_mode, owner, what, taken)?;
+                    files.push(SocketFile::new(path));
+                    l.set_nonblocking(true).map_err(|e| format!("{}: {e}", path.display()))?;
+                    log::info!("HTTP API listening on {addr}");
+                    let listener = Listener::Unix(mio::net::UnixListener::from_std(l));
+                    (listener, addr.to_string(), None, config.peer_credentials)
+                }
+            };
             if listens.is_empty() {
-                crate::sys::spawn::set_server_url(server_url(scheme, bound));
+                crate::sys::spawn::set_server_url(url);
             }
-            listens.push(crate::http_front::Listen { listener, tls: tls.clone() });
+            listens.push(crate::http_front::Listen { listener, tls, peer_credentials });
         }
         let gate = Arc::new(Gate::new(config.users.clone(), config.metrics_auth));
         let front = crate::http_front::start(listens, config.max_connections, gate, tx, waker)
             .map_err(|e| format!("unable to start the HTTP front: {e}"))?;
         let subscribers = Arc::new(AtomicUsize::new(0));
-        Ok(Http { requests, front, subscribers, streams: HashMap::new() })
+        Ok(Http { requests, front, subscribers, streams: HashMap::new(), files })
     }
 
     /// The next request waiting for the loop, if any.
@@ -285,13 +309,14 @@ impl Http {
     }
 
     /// At exit: gives the front until `deadline` to write the answers it holds (the answer to
-    /// a shutdown request among them).
+    /// a shutdown request among them), and removes the Unix sockets' files.
     pub fn drain(&self, deadline: Instant) {
         self.front.flushed.store(false, Ordering::SeqCst);
         self.front.send(ToFront::Flush);
         while !self.front.flushed.load(Ordering::SeqCst) && Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
+        self.files.iter().for_each(SocketFile::remove);
     }
 
     /// Turns the request into a Server-Sent Events stream; the loop sends it events through
@@ -323,6 +348,37 @@ impl Http {
         }
         let outlet = self.open(rq, head, false, sse);
         Some(Subscriber { outlet, count: self.subscribers.clone() })
+    }
+}
+
+/// The file of a Unix socket Kahi bound, removed when Kahi is done with it, unless another
+/// file has taken its place since.
+struct SocketFile {
+    path: std::path::PathBuf,
+    /// Its device and inode, as bound.
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    fn new(path: &std::path::Path) -> SocketFile {
+        SocketFile { path: path.to_path_buf(), id: Self::id_of(path) }
+    }
+
+    fn id_of(path: &std::path::Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+
+    fn remove(&self) {
+        if self.id.is_some() && Self::id_of(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 

@@ -3,7 +3,6 @@
 //! [`crate::http_front`] drives it.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -11,7 +10,7 @@ use std::time::Instant;
 use crate::http::{Answer, Body, Incoming, MAX_BODY, Shared};
 use crate::http_auth::{Check, Gate};
 use crate::http_front::{HEAD_TIMEOUT, IDLE, LOW_WATER, OutletState, STALL, TOTAL};
-use crate::http_tls::Io;
+use crate::http_tls::{Io, Peer};
 use crate::http_wire::{Head, MAX_HEAD, ParsedHead, Req, answer_head, parse_head};
 
 /// Where a connection is in its request.
@@ -53,7 +52,9 @@ pub struct Conn {
     /// Its token, and the connection a request names.
     pub id: u64,
     pub io: Io,
-    pub peer: Option<IpAddr>,
+    pub peer: Option<Peer>,
+    /// Its peer credentials make it admin (see [`Req::trusted`]).
+    pub trusted: bool,
     /// Which listener it came from (its connections are counted against the limit there).
     pub listener: usize,
     pub inbuf: Vec<u8>,
@@ -178,7 +179,7 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
                 // A head past every limit is a flood: nothing more of it is read.
                 c.linger = status != 431;
                 let head = ParsedHead { method: "GET".into(), close: true, ..Default::default() };
-                let rq = Req { conn: 0, head, peer: c.peer };
+                let rq = Req { conn: 0, head, peer: c.peer, trusted: c.trusted };
                 return Step::Answer(rq, crate::http::refusal(status, why));
             }
             Head::Done(h, len) => {
@@ -189,7 +190,7 @@ pub fn step(c: &mut Conn, gate: &Gate, total: &AtomicUsize, now: Instant) -> Ste
                 if h.expect_continue && h.length > c.inbuf.len() {
                     c.queue(Chunk::Own(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()), total, now);
                 }
-                let rq = Req { conn: c.id, head: h, peer: c.peer };
+                let rq = Req { conn: c.id, head: h, peer: c.peer, trusted: c.trusted };
                 c.state = State::Body { rq, since };
             }
         }

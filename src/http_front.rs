@@ -29,13 +29,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::http::{Answer, Incoming, MAX_BODY};
 use crate::http_auth::Gate;
 use crate::http_conn::{Chunk, Conn, State, Step, answer, step};
-use crate::http_tls::{Got, Io};
+use crate::http_tls::{Got, Io, Listener, Peer};
 use crate::http_wire::{MAX_HEAD, Req, answer_head, chunk};
 
 /// How long a request head (and its body) may take from its first byte.
@@ -125,10 +124,13 @@ impl Handle {
     }
 }
 
-/// A listen address, bound, with its TLS configuration.
+/// A listen address, bound (non-blocking), with its TLS configuration.
 pub struct Listen {
-    pub listener: std::net::TcpListener,
+    pub listener: Listener,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// A Unix socket's clients running as root or as the daemon's user are admin without a
+    /// password.
+    pub peer_credentials: bool,
 }
 
 /// Starts the front thread and the password checkers.
@@ -144,11 +146,9 @@ pub fn start(
     let (tx, rx) = std::sync::mpsc::channel();
     let (tx2, waker2) = (tx.clone(), waker.clone());
     let mut listeners = Vec::new();
-    for (i, l) in listens.into_iter().enumerate() {
-        l.listener.set_nonblocking(true)?;
-        let mut listener = TcpListener::from_std(l.listener);
-        poll.registry().register(&mut listener, Token(i), Interest::READABLE)?;
-        listeners.push((listener, l.tls, 0usize));
+    for (i, mut l) in listens.into_iter().enumerate() {
+        poll.registry().register(&mut l.listener, Token(i), Interest::READABLE)?;
+        listeners.push((l, 0usize));
     }
     let verify_tx = crate::http_auth::start_checkers(
         VERIFIERS,
@@ -166,6 +166,7 @@ pub fn start(
     let front = Front {
         poll,
         listeners,
+        me: nix::unistd::geteuid().as_raw(),
         max_connections,
         conns: HashMap::new(),
         next: 1 << 20,
@@ -189,8 +190,10 @@ pub fn start(
 
 struct Front {
     poll: Poll,
-    /// Each listener, its TLS configuration and how many connections it has.
-    listeners: Vec<(TcpListener, Option<Arc<rustls::ServerConfig>>, usize)>,
+    /// Each listener and how many connections it has.
+    listeners: Vec<(Listen, usize)>,
+    /// The daemon's user.
+    me: u32,
     max_connections: usize,
     /// By token; tokens are never reused.
     conns: HashMap<u64, Conn>,
@@ -261,7 +264,7 @@ impl Front {
 
     fn accept(&mut self, l: usize, now: Instant, scratch: &mut [u8]) {
         loop {
-            let (sock, addr) = match self.listeners[l].0.accept() {
+            let (sock, peer) = match self.listeners[l].0.listener.accept() {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -281,31 +284,34 @@ impl Front {
                     return;
                 }
             };
-            if self.listeners[l].2 >= self.max_connections && !self.make_room(l) {
+            let from = peer.map_or("an unknown peer".to_string(), |p| p.to_string());
+            if self.listeners[l].1 >= self.max_connections && !self.make_room(l) {
                 self.refused += 1;
                 if self.refused.is_power_of_two() {
                     log::warn!(
-                        "HTTP: {} connections open, the most allowed (max_connections), each with a request in hand; closed the one from {addr} ({} so far)",
-                        self.listeners[l].2,
+                        "HTTP: {} connections open, the most allowed (max_connections), each with a request in hand; closed the one from {from} ({} so far)",
+                        self.listeners[l].1,
                         self.refused
                     );
                 }
                 continue;
             }
-            let _ = sock.set_nodelay(true);
-            let io = match Io::new(sock, self.listeners[l].1.as_ref()) {
+            let io = match Io::new(sock, self.listeners[l].0.tls.as_ref()) {
                 Ok(io) => io,
                 Err(e) => {
-                    log::warn!("HTTP: unable to serve a connection from {addr}: {e}");
+                    log::warn!("HTTP: unable to serve a connection from {from}: {e}");
                     continue;
                 }
             };
+            let trusted = self.listeners[l].0.peer_credentials
+                && matches!(peer, Some(Peer::Uid(uid)) if uid == 0 || uid == self.me);
             let id = self.next;
             self.next += 1;
             let mut conn = Conn {
                 id,
                 io,
-                peer: Some(addr.ip()),
+                peer,
+                trusted,
                 listener: l,
                 inbuf: Vec::new(),
                 state: State::Head { since: Some(now) },
@@ -322,10 +328,10 @@ impl Front {
             let both = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self.poll.registry().register(conn.io.sock(), Token(id as usize), both)
             {
-                log::warn!("HTTP: unable to serve a connection from {addr}: {e}");
+                log::warn!("HTTP: unable to serve a connection from {from}: {e}");
                 continue;
             }
-            self.listeners[l].2 += 1;
+            self.listeners[l].1 += 1;
             self.conns.insert(id, conn);
             // Bytes may have come with the connection.
             if self.drive(id, now, scratch) {
@@ -360,7 +366,7 @@ impl Front {
         if let Some(mut c) = self.conns.remove(&id) {
             let _ = self.poll.registry().deregister(c.io.sock());
             self.total.fetch_sub(c.out_len, Ordering::Relaxed);
-            self.listeners[c.listener].2 -= 1;
+            self.listeners[c.listener].1 -= 1;
             if let State::Long { outlet, .. } = &c.state {
                 outlet.gone.store(true, Ordering::SeqCst);
                 // The loop forgets the answer next time it looks.

@@ -1,10 +1,135 @@
 //! A connection's bytes, plain or through TLS (rustls, driven without blocking): what the
-//! HTTP front reads and writes, whatever the listener speaks.
+//! HTTP front reads and writes, whatever the listener speaks, over TCP or a Unix socket.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use mio::net::TcpStream;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+/// A listen socket of the HTTP front.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// Who connected: the address of a TCP peer, the uid of a Unix socket's (SO_PEERCRED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    Ip(std::net::IpAddr),
+    Uid(u32),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Ip(ip) => write!(f, "{ip}"),
+            Peer::Uid(uid) => write!(f, "uid {uid} on the Unix socket"),
+        }
+    }
+}
+
+impl Listener {
+    /// The next connection and its peer; a Unix peer whose credentials cannot be read is
+    /// refused (an error of the connection, not of the listener).
+    pub fn accept(&self) -> io::Result<(Sock, Option<Peer>)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept()?;
+                let _ = s.set_nodelay(true);
+                Ok((Sock::Tcp(s), Some(Peer::Ip(addr.ip()))))
+            }
+            Listener::Unix(l) => {
+                let (s, _) = l.accept()?;
+                use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+                let uid = getsockopt(&s, PeerCredentials).ok().map(|c| Peer::Uid(c.uid()));
+                Ok((Sock::Unix(s), uid))
+            }
+        }
+    }
+}
+
+/// `mio::event::Source` for an enum of a TCP and a Unix socket: each call goes to the one it
+/// holds.
+macro_rules! source_of_either {
+    ($t:ident) => {
+        impl mio::event::Source for $t {
+            fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+                match self {
+                    $t::Tcp(s) => s.register(r, t, i),
+                    $t::Unix(s) => s.register(r, t, i),
+                }
+            }
+            fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+                match self {
+                    $t::Tcp(s) => s.reregister(r, t, i),
+                    $t::Unix(s) => s.reregister(r, t, i),
+                }
+            }
+            fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+                match self {
+                    $t::Tcp(s) => s.deregister(r),
+                    $t::Unix(s) => s.deregister(r),
+                }
+            }
+        }
+    };
+}
+
+source_of_either!(Listener);
+source_of_either!(Sock);
+
+/// A client's socket.
+pub enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Sock {
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.shutdown(how),
+            Sock::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl AsFd for Sock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(buf),
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write(buf),
+            Sock::Unix(s) => s.write(buf),
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write_vectored(bufs),
+            Sock::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The certificate chain and key of `[server.http] tls_cert`/`tls_key`, ready to serve.
 pub fn config(cert: &[u8], key: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -36,8 +161,8 @@ const TLS_BUFFER: usize = 64 << 10;
 
 /// One client's socket, with its TLS session when the listener speaks HTTPS.
 pub enum Io {
-    Plain(TcpStream),
-    Tls(TcpStream, Box<rustls::ServerConnection>),
+    Plain(Sock),
+    Tls(Sock, Box<rustls::ServerConnection>),
 }
 
 /// What a read brought.
@@ -49,7 +174,7 @@ pub enum Got {
 }
 
 impl Io {
-    pub fn new(sock: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> io::Result<Io> {
+    pub fn new(sock: Sock, tls: Option<&Arc<rustls::ServerConfig>>) -> io::Result<Io> {
         Ok(match tls {
             None => Io::Plain(sock),
             Some(config) => {
@@ -61,7 +186,7 @@ impl Io {
         })
     }
 
-    pub fn sock(&mut self) -> &mut TcpStream {
+    pub fn sock(&mut self) -> &mut Sock {
         match self {
             Io::Plain(s) | Io::Tls(s, _) => s,
         }

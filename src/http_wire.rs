@@ -5,8 +5,6 @@
 //! `Content-Length`. A head longer than [`MAX_HEAD`] or with more than [`MAX_HEADERS`] lines is
 //! refused, so a client can never make a head cost more than that.
 
-use std::net::IpAddr;
-
 /// The longest request head taken (request line and headers).
 pub const MAX_HEAD: usize = 16 << 10;
 /// The most header lines in one head.
@@ -18,8 +16,11 @@ pub struct Req {
     /// The connection it came on (never reused).
     pub conn: u64,
     pub head: ParsedHead,
-    /// The client's address.
-    pub peer: Option<IpAddr>,
+    /// The client: its address, or its uid on a Unix socket.
+    pub peer: Option<crate::http_tls::Peer>,
+    /// The client's peer credentials stand in for a password: root or the daemon's own
+    /// user on a Unix socket with `peer_credentials`. It is admin.
+    pub trusted: bool,
 }
 
 impl Req {

@@ -18,6 +18,7 @@ mod fcgi;
 mod harness;
 mod http;
 mod http_limits;
+mod http_unix;
 mod init;
 mod lifecycle;
 mod listeners;

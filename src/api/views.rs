@@ -215,7 +215,8 @@ pub fn groups(sup: &Supervisor) -> Vec<GroupInfo> {
 pub struct ConfigInfo {
     pub file: std::path::PathBuf,
     pub socket: std::path::PathBuf,
-    pub http: Vec<std::net::SocketAddr>,
+    /// The HTTP listen addresses: HOST:PORT, or unix:///PATH.
+    pub http: Vec<String>,
     pub programs: Vec<ProgramConfig>,
     pub processes: Vec<ProcessConfig>,
 }
@@ -254,7 +255,7 @@ pub fn config_info(c: &crate::config::Config) -> ConfigInfo {
     ConfigInfo {
         file: c.file.clone(),
         socket: c.server.socket.clone(),
-        http: c.server.http.listen.clone(),
+        http: c.server.http.listen.iter().map(crate::config::Listen::http).collect(),
         programs: c
             .programs
             .iter()

@@ -134,6 +134,7 @@ fn the_default_in_the_schema_is_what_an_absent_key_gets() {
         [
             "socket",
             "listen",
+            "socket_owner",
             "socket_group",
             "tls_cert",
             "tls_key",

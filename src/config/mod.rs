@@ -106,8 +106,15 @@ impl Default for Server {
 /// `[server.http]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
-    /// Addresses of the HTTP listener; empty: none.
-    pub listen: Vec<std::net::SocketAddr>,
+    /// Addresses of the HTTP listener (TCP, or a Unix socket's path); empty: none.
+    pub listen: Vec<Listen>,
+    /// Permission bits of a Unix socket listener.
+    pub socket_mode: u32,
+    /// Owner (uid, gid) given to a Unix socket listener, when set.
+    pub socket_owner: Option<(u32, u32)>,
+    /// On a Unix socket listener, a client running as root or as the daemon's user (by
+    /// SO_PEERCRED) is admin without a password.
+    pub peer_credentials: bool,
     /// Who may use the API; empty: anyone who can connect.
     pub users: Vec<HttpUser>,
     /// Certificate chain and private key (PEM files), for HTTPS.
@@ -123,6 +130,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: Vec::new(),
+            socket_mode: 0o700,
+            socket_owner: None,
+            peer_credentials: true,
             users: Vec::new(),
             tls: None,
             max_connections: 512,
@@ -371,6 +381,16 @@ pub enum Kind {
 pub enum Listen {
     Tcp(std::net::SocketAddr),
     Unix(PathBuf),
+}
+
+impl Listen {
+    /// As `[server.http] listen` writes it: HOST:PORT, or unix:///PATH.
+    pub fn http(&self) -> String {
+        match self {
+            Listen::Tcp(a) => a.to_string(),
+            Listen::Unix(_) => self.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for Listen {

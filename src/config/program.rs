@@ -471,14 +471,8 @@ impl<'s> Loader<'s, '_> {
                 addr.parse().map(Listen::Tcp).map_err(|_| {
                     format!("{item:?}: expected tcp://ADDRESS:PORT with an IP address, such as tcp://127.0.0.1:8080")
                 })
-            } else if let Some(path) = item.strip_prefix("unix://") {
-                if path.starts_with('/') {
-                    Ok(Listen::Unix(PathBuf::from(path)))
-                } else {
-                    Err(format!(
-                        "{item:?}: expected an absolute path, such as unix:///run/echo.sock"
-                    ))
-                }
+            } else if let Some(path) = unix_path(&item) {
+                path.map(Listen::Unix)
             } else {
                 Err(format!("{item:?}: expected tcp://ADDRESS:PORT or unix:///PATH"))
             };
@@ -678,6 +672,16 @@ impl<'s> Loader<'s, '_> {
             );
         }
     }
+}
+
+/// The path of a `unix:///PATH` address; None when `item` is not one.
+pub(super) fn unix_path(item: &str) -> Option<Result<PathBuf, String>> {
+    let path = item.strip_prefix("unix://")?;
+    Some(if path.starts_with('/') {
+        Ok(PathBuf::from(path))
+    } else {
+        Err(format!("{item:?}: expected an absolute path, such as unix:///run/kahi.sock"))
+    })
 }
 
 /// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`. Numbers need no user database.

@@ -7,7 +7,7 @@ use super::*;
 pub struct HttpDraft {
     pub(super) http: HttpConfig,
     /// The listen addresses, each with the place of its value.
-    pub(super) listen: Vec<(At, std::net::SocketAddr)>,
+    pub(super) listen: Vec<(At, Listen)>,
     pub(super) insecure: bool,
     pub(super) cert: Option<(At, PathBuf)>,
     pub(super) key: Option<(At, PathBuf)>,
@@ -68,9 +68,29 @@ impl<'s> Loader<'s, '_> {
                     _ => l.strings(at, v),
                 };
                 for s in list.unwrap_or_default() {
-                    let example = " such as \"127.0.0.1:9876\"";
-                    match addresses(&s, example) {
-                        Ok(a) => d.listen.extend(a.into_iter().map(|a| (at.clone(), a))),
+                    let found = match super::program::unix_path(&s) {
+                        Some(path) => path.map(|p| vec![Listen::Unix(p)]),
+                        None => addresses(&s, " such as \"127.0.0.1:9876\" or \"unix:///run/kahi-http.sock\"")
+                            .map(|a| a.into_iter().map(Listen::Tcp).collect()),
+                    };
+                    match found {
+                        Ok(found) => {
+                            for a in found {
+                                if matches!(a, Listen::Unix(_)) && d.listen.iter().any(|(_, b)| *b == a) {
+                                    l.error(at, format!("{s:?} is listed twice"));
+                                } else {
+                                    d.listen.push((at.clone(), a));
+                                }
+                            }
+                        }
+                        Err(e) => l.error(at, e),
+                    }
+                }
+            }
+            "socket_owner" => {
+                if let Some(s) = l.string(at, v) {
+                    match super::program::resolve_user(&s) {
+                        Ok(r) => d.http.socket_owner = Some((r.uid, r.gid)),
                         Err(e) => l.error(at, e),
                     }
                 }
@@ -114,7 +134,9 @@ impl<'s> Loader<'s, '_> {
         // With users given but wrong, those errors are the ones to fix.
         if !insecure && http.users.is_empty() && !table.contains_key("users") {
             for (at, a) in &listen {
-                if !a.ip().is_loopback() {
+                if let Listen::Tcp(a) = a
+                    && !a.ip().is_loopback()
+                {
                     self.error(
                         at,
                         format!(

@@ -105,7 +105,7 @@ mod tests {
         let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let head =
             ParsedHead { method: method.into(), url: "/".into(), headers, ..Default::default() };
-        Req { conn: 1, head, peer: None }
+        Req { conn: 1, head, peer: None, trusted: false }
     }
 
     #[test]

@@ -495,6 +495,30 @@ fn socket_programs_list_what_they_listen_on() {
 }
 
 #[test]
+fn the_http_listener_takes_unix_sockets_beside_tcp_addresses() {
+    let c = ok("[server.http]\nlisten = [\"127.0.0.1:9876\", \"unix:///run/kahi-http.sock\"]\n\
+                socket_mode = \"0660\"\nsocket_owner = \"0:0\"\npeer_credentials = false\n");
+    let h = &c.server.http;
+    let shown: Vec<String> = h.listen.iter().map(Listen::http).collect();
+    assert_eq!(shown, ["127.0.0.1:9876", "unix:///run/kahi-http.sock"]);
+    assert_eq!((h.socket_mode, h.socket_owner, h.peer_credentials), (0o660, Some((0, 0)), false));
+    let h = ok("[server.http]\nlisten = \"unix:///run/k.sock\"\n").server.http;
+    assert_eq!((h.socket_mode, h.socket_owner, h.peer_credentials), (0o700, None, true));
+    // A Unix socket is local: no users needed.
+    assert_eq!(h.listen, [Listen::Unix(PathBuf::from("/run/k.sock"))]);
+    for (bad, says) in [
+        ("listen = \"unix://run/k.sock\"", "absolute path"),
+        ("listen = [\"unix:///k.sock\", \"unix:///k.sock\"]", "listed twice"),
+        ("listen = \"nowhere\"", "unix:///run/kahi-http.sock"),
+        ("socket_owner = \"no-such-user-here\"", "no such user"),
+    ] {
+        let e = one_error(&format!("[server.http]\n{bad}\n"));
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.key.starts_with("server.http.") && e.message.contains(says), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn socket_program_errors_name_the_key() {
     let e = one_error("[programs.echo]\ncommand = \"echo\"\ntype = \"socket\"\n");
     assert_eq!((e.line, e.key.as_str()), (3, "programs.echo.type"), "{e}");
