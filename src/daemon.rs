@@ -123,6 +123,11 @@ pub fn serve(config: crate::config::Config, args: DaemonArgs) -> i32 {
     }
     let mut detached = None;
     if args.daemonize {
+        if let Some(p) = &args.logfile {
+            // Named before the daemon leaves its directory; `supervisor.clearLog` empties it.
+            let path = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            crate::logs::daemon_log::set_file(path);
+        }
         match detach::daemonize(args.logfile) {
             Ok(d) => detached = Some(d),
             Err(code) => return code,

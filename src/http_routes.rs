@@ -123,6 +123,10 @@ pub fn route(method: &str, url: &str, body: &[u8]) -> Route {
             };
             get(api(req, Shape::Text))
         }
+        // supervisord's: Kahi's own log, the last 1024 bytes, then each new one.
+        ["", "mainlogtail"] => {
+            get(api(Request::Maintail { bytes: 1024, follow: true }, Shape::Text))
+        }
         ["", "api", "v1", "version"] => get(api(Request::Version {}, Shape::Plain)),
         ["", "api", "v1", "processes"] => {
             get(api(Request::Status { names: Vec::new() }, Shape::Plain))
@@ -548,6 +552,11 @@ mod tests {
             )
         ));
         assert_eq!(route("GET", "/logtail/web/stdin", b""), Route::NotFound);
+        assert_eq!(role("GET", "/mainlogtail"), Some(Role::Viewer));
+        assert_eq!(
+            route("GET", "/mainlogtail", b""),
+            Route::Api(Request::Maintail { bytes: 1024, follow: true }, Shape::Text)
+        );
         assert_eq!(route("GET", "/logtail/web/stdout/x", b""), Route::NotFound);
         // What Kahi does not serve: a viewer to read it, an admin otherwise.
         assert_eq!(role("GET", "/nothing"), Some(Role::Viewer));

@@ -93,9 +93,9 @@ fn exec_reaps_orphans() {
 // ---- --daemonize and --pidfile ----
 
 /// A daemonized Kahi, stopped by the pid in its pidfile when the test ends.
-struct Detached {
-    dir: Dir,
-    pidfile: std::path::PathBuf,
+pub(crate) struct Detached {
+    pub(crate) dir: Dir,
+    pub(crate) pidfile: std::path::PathBuf,
 }
 
 impl Drop for Detached {
@@ -110,7 +110,8 @@ impl Drop for Detached {
     }
 }
 
-fn daemonize(dir: &Dir, extra: &[&str]) -> Output {
+/// `kahi daemon --daemonize` on `dir`'s kahi.toml, its pidfile kahi.pid there.
+pub(crate) fn daemonize(dir: &Dir, extra: &[&str]) -> Output {
     run(dir
         .command(KAHI)
         .arg("daemon")

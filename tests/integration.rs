@@ -33,3 +33,4 @@ mod sources;
 mod spawn;
 mod webhooks;
 mod xmlrpc;
+mod xmlrpc_daemon;

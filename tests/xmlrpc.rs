@@ -136,6 +136,9 @@ assert len(data) == 3 and overflow is True and offset >= 6, (data, offset, overf
 assert sv.tailProcessStdoutLog("web", offset, 100) == ["", offset, False]
 assert sv.tailProcessStderrLog("web", 0, 100) == ["", 0, False]
 assert "spawned" in sv.readLog(-10000, 0)
+# Kahi logs to stderr here, which is no file of its own: NO_FILE, as supervisord without one.
+assert fault(20, sv.clearLog).startswith("NO_FILE: Kahi has no log file")
+assert "spawned" in sv.readLog(-10000, 0)
 assert sv.clearProcessLogs("web") is True
 assert sv.readProcessStdoutLog("web", -100, 0) == ""
 r = sv.clearAllProcessLogs()
@@ -154,7 +157,7 @@ for c in conf:
 # Introspection and multicall.
 methods = s.system.listMethods()
 assert "supervisor.getAllProcessInfo" in methods and "system.multicall" in methods
-assert "supervisor.restart" not in methods
+assert "supervisor.clearLog" in methods and "supervisor.restart" not in methods
 for m in methods:
     assert isinstance(s.system.methodHelp(m), str)
     assert isinstance(s.system.methodSignature(m), list)

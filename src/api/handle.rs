@@ -83,6 +83,7 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
             Ok((ids, reply)) => Handled::Cleared(ids, reply),
             Err(e) => Handled::Reply(Err(e)),
         },
+        Request::ClearMainlog {} => Handled::Reply(clear_mainlog()),
         Request::Reread {} => Handled::NeedConfig(ConfigUse::Reread),
         Request::Update {} => Handled::NeedConfig(ConfigUse::Update),
         Request::Reload {} => Handled::NeedConfig(ConfigUse::Reload),
@@ -512,6 +513,22 @@ fn clear(sup: &mut Supervisor, names: &[String]) -> Result<(Vec<ProcId>, Reply),
         results.push(NameResult { name: label, outcome: Outcome::Cleared, detail: None });
     }
     Ok((ids, Reply::Results { results }))
+}
+
+/// Empties the daemon's log; NOT_FOUND when it has no file.
+fn clear_mainlog() -> Result<Reply, ApiError> {
+    use crate::logs::daemon_log::{ClearError, clear};
+    match clear() {
+        Ok(path) => Ok(Reply::Results {
+            results: vec![NameResult {
+                name: path.display().to_string(),
+                outcome: Outcome::Cleared,
+                detail: None,
+            }],
+        }),
+        Err(ClearError::NoFile(why)) => Err(ApiError::new(ErrorCode::NotFound, why)),
+        Err(ClearError::Failed(why)) => Err(ApiError::new(ErrorCode::ServerError, why)),
+    }
 }
 
 #[cfg(test)]

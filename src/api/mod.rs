@@ -78,6 +78,8 @@ pub enum Request {
         #[serde(default)]
         follow: bool,
     },
+    /// Empty the daemon's own log: its file (`--logfile`) and what `maintail` reads.
+    ClearMainlog {},
     /// Write to a process's stdin pipe (`stdin_pipe = true`).
     Stdin {
         name: String,
@@ -169,6 +171,7 @@ impl Request {
             Request::Reread {}
             | Request::Update {}
             | Request::Reload {}
+            | Request::ClearMainlog {}
             | Request::Add { .. }
             | Request::Remove { .. }
             | Request::Shutdown {} => Role::Admin,

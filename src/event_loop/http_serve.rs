@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use super::EventLoop;
 use super::respond::Responder;
-use crate::api::{self, ApiError, ErrorCode, Now, Request};
+use crate::api::{self, ApiError, ErrorCode, LogSource, Now, Request};
 use crate::events::{Event, EventType, SubId};
 use crate::http::{self, Answer, Http, Route, Shape};
 use crate::supervisor::{ProcId, Stream};
@@ -161,21 +161,15 @@ impl EventLoop {
     /// Follows a process's log as Server-Sent Events: from `offset` (the last 1600 bytes, or
     /// everything after the `Last-Event-ID` the client saw), then each new chunk, its id the
     /// offset after it.
-    /// As `text`, the bytes themselves (supervisord's `/logtail`).
-    pub(super) fn subscribe_log(
-        &mut self,
-        rq: http::Req,
-        id: ProcId,
-        stream: Stream,
-        offset: u64,
-        text: bool,
-    ) {
+    /// As `text`, the bytes themselves (supervisord's `/logtail`; `/mainlogtail` for Kahi's
+    /// own log).
+    pub(super) fn subscribe_log(&mut self, rq: http::Req, log: LogSource, offset: u64, text: bool) {
         let sub = self
             .http
             .as_ref()
             .and_then(|h| if text { h.subscribe_text(rq) } else { h.subscribe(rq) });
         let Some(sub) = sub else { return };
-        self.subscribers.push((sub, Feed::Log { id, stream, offset, text }));
+        self.subscribers.push((sub, Feed::Log { log, offset, text }));
         let last = self.subscribers.len() - 1;
         self.feed_log(last);
     }
@@ -190,16 +184,26 @@ impl EventLoop {
     /// Sends a log subscriber what its log has gained, a piece at a time: the next once the
     /// client has taken most of the last. Drops it if it is gone.
     fn feed_log(&mut self, i: usize) {
-        let Some((sub, Feed::Log { id, stream, offset, text })) = self.subscribers.get_mut(i)
-        else {
+        let Some((sub, Feed::Log { log, offset, text })) = self.subscribers.get_mut(i) else {
             return;
         };
-        let Some(e) = self.sup.get(*id) else { return };
-        let ring = e.ring(*stream);
-        if ring.end() <= *offset || !sub.ready() {
-            return;
-        }
-        let read = ring.read(*offset, crate::piecewise::HTTP_BYTES_PER_PIECE);
+        let piece = crate::piecewise::HTTP_BYTES_PER_PIECE;
+        let read = match *log {
+            LogSource::Process(id, stream) => {
+                let Some(e) = self.sup.get(id) else { return };
+                let ring = e.ring(stream);
+                if ring.end() <= *offset || !sub.ready() {
+                    return;
+                }
+                ring.read(*offset, piece)
+            }
+            LogSource::Daemon => {
+                if crate::logs::daemon_log::end() <= *offset || !sub.ready() {
+                    return;
+                }
+                crate::logs::daemon_log::read_some(*offset, piece)
+            }
+        };
         let next = read.offset + read.data.len() as u64;
         let bytes = if *text {
             read.data
@@ -218,8 +222,20 @@ impl EventLoop {
         let mut i = self.subscribers.len();
         while i > 0 {
             i -= 1;
-            if matches!(&self.subscribers[i].1, Feed::Log { id: x, stream: s, .. } if *x == id && *s == stream)
+            if matches!(&self.subscribers[i].1, Feed::Log { log, .. } if *log == LogSource::Process(id, stream))
             {
+                self.feed_log(i);
+            }
+        }
+    }
+
+    /// Sends every follower of Kahi's own log over HTTP what it has not seen: at the end of
+    /// each turn, once what the turn logged is in.
+    pub(super) fn feed_main_log_subscribers(&mut self) {
+        let mut i = self.subscribers.len();
+        while i > 0 {
+            i -= 1;
+            if matches!(&self.subscribers[i].1, Feed::Log { log: LogSource::Daemon, .. }) {
                 self.feed_log(i);
             }
         }
@@ -279,8 +295,9 @@ impl EventLoop {
 pub(super) enum Feed {
     /// Events, through its queue on the bus.
     Events(SubId),
-    /// A process's log, from this offset on; as its own bytes (`text`) or as events.
-    Log { id: ProcId, stream: Stream, offset: u64, text: bool },
+    /// A process's log, or Kahi's own, from this offset on; as its own bytes (`text`) or as
+    /// events.
+    Log { log: LogSource, offset: u64, text: bool },
 }
 
 /// Events queued on the bus for a stream whose client has not taken what it was sent; past

@@ -171,11 +171,14 @@ impl Host for EventLoop {
     fn follow(&mut self, to: Responder, log: LogSource, offset: u64, encoding: Encoding) {
         match (to, log) {
             (Responder::Control(token), log) => self.follow_log(token, log, offset, encoding),
-            (Responder::Http(rq, shape), LogSource::Process(id, stream)) => {
-                self.subscribe_log(rq, id, stream, offset, shape == Shape::Text)
+            (Responder::Http(rq, shape), log @ LogSource::Process(..)) => {
+                self.subscribe_log(rq, log, offset, shape == Shape::Text)
             }
-            // No route asks for it (see kahi(1)): Kahi's own log is read where it is written.
-            // No XML-RPC method follows a log.
+            // supervisord's /mainlogtail, which `supervisorctl maintail -f` reads.
+            (Responder::Http(rq, Shape::Text), LogSource::Daemon) => {
+                self.subscribe_log(rq, LogSource::Daemon, offset, true)
+            }
+            // No other route asks for it (see kahi(1)). No XML-RPC method follows a log.
             (to @ (Responder::Http(..) | Responder::Xmlrpc(..)), _) => self.settle(
                 to,
                 Err(ApiError::new(ErrorCode::NotFound, "Kahi's own log is not served over HTTP")),

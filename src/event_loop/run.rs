@@ -117,6 +117,7 @@ impl EventLoop {
             self.state.flush(Instant::now());
             self.remove_instances(now);
             self.feed_daemon_log_followers();
+            self.feed_main_log_subscribers();
             self.feed_behind(Instant::now());
             self.feed_webhooks();
             if self.sup.shutdown_complete() {

@@ -107,7 +107,51 @@ pub fn tail(n: u64) -> Read {
 
 /// Everything from `offset` on.
 pub fn read(offset: u64) -> Read {
-    ring().read(offset, usize::MAX)
+    read_some(offset, usize::MAX)
+}
+
+/// At most `max` bytes from `offset` on.
+pub fn read_some(offset: u64, max: usize) -> Read {
+    ring().read(offset, max)
+}
+
+/// The file the daemon's stdout and stderr are appended to (`--logfile` with `--daemonize`).
+static FILE: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Names the daemon's log file (an absolute path).
+pub fn set_file(path: std::path::PathBuf) {
+    let _ = FILE.set(path);
+}
+
+/// Why the daemon's log could not be cleared.
+#[derive(Debug)]
+pub enum ClearError {
+    /// It has no file (it logs to stderr, which is not Kahi's to empty), or the file is gone.
+    NoFile(String),
+    Failed(String),
+}
+
+/// Empties the daemon's log file, and what `maintail` holds (supervisord's `clearLog`).
+/// Returns the file's path. Its writers append, so they go on at its new end.
+pub fn clear() -> Result<std::path::PathBuf, ClearError> {
+    let Some(path) = FILE.get() else {
+        return Err(ClearError::NoFile(
+            "Kahi has no log file: it logs to stderr (--logfile with --daemonize gives it one)"
+                .into(),
+        ));
+    };
+    let opened = std::fs::File::options().write(true).open(path);
+    match opened.and_then(|f| f.set_len(0)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ClearError::NoFile(format!("{} is gone", path.display())));
+        }
+        Err(e) => {
+            return Err(ClearError::Failed(format!("unable to empty {}: {e}", path.display())));
+        }
+    }
+    ring().clear();
+    Ok(path.clone())
 }
 
 /// Offset of the next byte to be written.

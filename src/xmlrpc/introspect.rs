@@ -11,6 +11,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "Update the config for a running process from config file.",
     ),
     ("supervisor.clearAllProcessLogs", &["array"], "Clear all process log files"),
+    ("supervisor.clearLog", &["boolean"], "Clear the main log."),
     (
         "supervisor.clearProcessLogs",
         &["boolean", "string"],

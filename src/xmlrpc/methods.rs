@@ -134,6 +134,8 @@ pub enum Convert {
     },
     /// `[[added, changed, removed]]`, by group.
     Changes,
+    /// `true` once Kahi's own log is emptied; NO_FILE when it has none, as supervisord.
+    ClearLog,
     Version,
     ConfigInfo,
 }
@@ -238,6 +240,7 @@ fn plan_inner(method: &str, params: &[Value], sup: &Supervisor) -> Result<Plan, 
             ask(Request::Maintail { bytes: offset.unsigned_abs(), follow: false }, Convert::Log)
         }
         "supervisor.shutdown" => ask(Request::Shutdown {}, Convert::One),
+        "supervisor.clearLog" => ask(Request::ClearMainlog {}, Convert::ClearLog),
         "supervisor.reloadConfig" => ask(Request::Reread {}, Convert::Changes),
         "supervisor.addProcessGroup" => ask(Request::Add { name: name(0)? }, Convert::One),
         "supervisor.removeProcessGroup" => ask(Request::Remove { name: name(0)? }, Convert::One),
@@ -406,6 +409,8 @@ fn stream_of(method: &str) -> Stream {
 /// A reply's error as supervisord's fault.
 fn fault_of(e: &ApiError, convert: &Convert) -> Fault {
     let code = match (e.code, convert) {
+        (ErrorCode::NotFound, Convert::ClearLog) => NO_FILE,
+        (_, Convert::ClearLog) => FAILED,
         (ErrorCode::NotFound, _) => BAD_NAME,
         (ErrorCode::ShuttingDown, _) => SHUTDOWN_STATE,
         (_, Convert::Changes) => CANT_REREAD,
@@ -457,7 +462,7 @@ impl Convert {
         let reply = reply.map_err(|e| fault_of(&e, self))?;
         match (self, reply) {
             (Convert::One, Reply::Results { results }) => one(&results),
-            (Convert::One, _) => Ok(Value::Bool(true)),
+            (Convert::One | Convert::ClearLog, _) => Ok(Value::Bool(true)),
             (Convert::OneOrEach { skip, group: true }, Reply::Results { results }) => {
                 each(&results, *skip, false)
             }
