@@ -157,13 +157,12 @@ for c in conf:
 # Introspection and multicall.
 methods = s.system.listMethods()
 assert "supervisor.getAllProcessInfo" in methods and "system.multicall" in methods
-assert "supervisor.clearLog" in methods and "supervisor.restart" not in methods
+assert "supervisor.clearLog" in methods and "supervisor.restart" in methods
 for m in methods:
     assert isinstance(s.system.methodHelp(m), str)
     assert isinstance(s.system.methodSignature(m), list)
 assert s.system.methodSignature("supervisor.startProcess") == ["boolean", "string", "boolean"]
 fault(4, s.system.methodHelp, "nope")
-fault(1, sv.restart)
 assert fault(90, sv.addProcessGroup, "web") == "ALREADY_ADDED: web"
 fault(91, sv.removeProcessGroup, "web")
 fault(10, sv.removeProcessGroup, "nope")
@@ -178,6 +177,14 @@ m.supervisor.getProcessInfo("nope")
 r = m()
 assert r[0] is True and r[1] is True and r[2]["statename"] == "RUNNING"
 fault(10, lambda: r[3])
+
+# restart: True at once, then every program is restarted with the file read again.
+old = info("web")["pid"]
+assert sv.restart() is True
+end = time.time() + 20
+while not (info("web")["statename"] == "RUNNING" and info("web")["pid"] != old):
+    assert time.time() < end, info("web")
+    time.sleep(0.01)
 print("ok")
 "#;
 
@@ -356,6 +363,22 @@ fn the_real_supervisorctl_drives_kahi() {
     expect(&["add", "extra"], 0, &["ERROR: process group already active"]);
     expect(&["add", "nope"], 1, &["ERROR: no such process/group: nope"]);
     d.wait_state("extra", "RUNNING");
+
+    // reload: supervisord's restart, every program stopped and started with the file read
+    // again.
+    let before = d.process("web")["pid"].as_i64();
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text + "\n[programs.fresh]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    )
+    .unwrap();
+    expect(&["reload"], 0, &["Restarted supervisord"]);
+    d.wait_state("fresh", "RUNNING");
+    wait_until("web runs again, a new process", DEADLINE, || {
+        let web = d.process("web");
+        web["state"] == "RUNNING" && web["pid"].as_i64() != before
+    });
 
     expect(&["shutdown"], 0, &["Shut down"]);
     assert_eq!(d.wait_exit(DEADLINE), 0);

@@ -259,11 +259,34 @@ process_name = "%(program_name)s_%(process_num)02d"
     }
 
     #[test]
+    fn restart_and_clear_log_are_admin_requests_with_supervisords_faults() {
+        let sup = sup();
+        let answered = |method: &str, want: Request, reply: Result<Reply, ApiError>| {
+            let mut x = Exchange::new((), &call(method, &[]), &sup);
+            assert_eq!(x.role(), Role::Admin, "{method}");
+            assert_eq!(asks(&mut x), want);
+            x.answer(reply, &sup, now());
+            done(&mut x)
+        };
+        let changes = Reply::Changes { changes: Default::default() };
+        let out = answered("supervisor.restart", Request::Reload {}, Ok(changes));
+        assert!(out.contains("<boolean>1</boolean>"), "{out}");
+        let bad = ApiError::new(crate::api::ErrorCode::BadRequest, "kahi.toml:3:1: oops");
+        let out = answered("supervisor.restart", Request::Reload {}, Err(bad));
+        assert!(out.contains("<int>92</int>") && out.contains("CANT_REREAD: kahi.toml"), "{out}");
+        let none = ApiError::new(crate::api::ErrorCode::NotFound, "Kahi has no log file");
+        let out = answered("supervisor.clearLog", Request::ClearMainlog {}, Err(none));
+        assert!(out.contains("<int>20</int>") && out.contains("NO_FILE: Kahi has no"), "{out}");
+        let e = ApiError::new(crate::api::ErrorCode::ServerError, "unable to empty");
+        let out = answered("supervisor.clearLog", Request::ClearMainlog {}, Err(e));
+        assert!(out.contains("<int>30</int>"), "{out}");
+    }
+
+    #[test]
     fn faults_for_what_is_not_served() {
         let sup = sup();
         let fault = |body: &[u8]| done(&mut Exchange::new((), body, &sup));
         assert!(fault(&call("supervisor.explode", &[])).contains("<int>1</int>"));
-        assert!(fault(&call("supervisor.restart", &[])).contains("<int>1</int>"));
         assert!(fault(&call("supervisor.getProcessInfo", &[])).contains("<int>2</int>"));
         assert!(
             fault(&call("supervisor.getProcessInfo", &["<int>1</int>"])).contains("<int>2</int>")

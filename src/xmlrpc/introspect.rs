@@ -73,6 +73,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         &["boolean", "string"],
         "Remove a stopped process from the active configuration.",
     ),
+    ("supervisor.restart", &["boolean"], "Restart the supervisor process"),
     (
         "supervisor.sendProcessStdin",
         &["boolean", "string", "string"],

@@ -136,6 +136,9 @@ pub enum Convert {
     Changes,
     /// `true` once Kahi's own log is emptied; NO_FILE when it has none, as supervisord.
     ClearLog,
+    /// `true` once the file is read again and every program is being restarted with it;
+    /// CANT_REREAD when it does not load (and nothing changed).
+    Restart,
     Version,
     ConfigInfo,
 }
@@ -242,6 +245,8 @@ fn plan_inner(method: &str, params: &[Value], sup: &Supervisor) -> Result<Plan, 
         "supervisor.shutdown" => ask(Request::Shutdown {}, Convert::One),
         "supervisor.clearLog" => ask(Request::ClearMainlog {}, Convert::ClearLog),
         "supervisor.reloadConfig" => ask(Request::Reread {}, Convert::Changes),
+        // Answered once the file is read and the restart of every program has begun.
+        "supervisor.restart" => ask(Request::Reload {}, Convert::Restart),
         "supervisor.addProcessGroup" => ask(Request::Add { name: name(0)? }, Convert::One),
         "supervisor.removeProcessGroup" => ask(Request::Remove { name: name(0)? }, Convert::One),
         "supervisor.startProcess" => {
@@ -413,7 +418,7 @@ fn fault_of(e: &ApiError, convert: &Convert) -> Fault {
         (_, Convert::ClearLog) => FAILED,
         (ErrorCode::NotFound, _) => BAD_NAME,
         (ErrorCode::ShuttingDown, _) => SHUTDOWN_STATE,
-        (_, Convert::Changes) => CANT_REREAD,
+        (_, Convert::Changes | Convert::Restart) => CANT_REREAD,
         (ErrorCode::Conflict, _) if e.error.contains("not running") => NOT_RUNNING,
         (ErrorCode::Conflict, _) if e.error.contains("no stdin pipe") => NO_FILE,
         (ErrorCode::BadRequest, _) if e.error.starts_with("signal:") => BAD_SIGNAL,
@@ -462,7 +467,7 @@ impl Convert {
         let reply = reply.map_err(|e| fault_of(&e, self))?;
         match (self, reply) {
             (Convert::One, Reply::Results { results }) => one(&results),
-            (Convert::One | Convert::ClearLog, _) => Ok(Value::Bool(true)),
+            (Convert::One | Convert::ClearLog | Convert::Restart, _) => Ok(Value::Bool(true)),
             (Convert::OneOrEach { skip, group: true }, Reply::Results { results }) => {
                 each(&results, *skip, false)
             }
