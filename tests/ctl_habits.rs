@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-const SUPERVISORD: &str = "/usr/bin/supervisord";
+pub(crate) const SUPERVISORD: &str = "/usr/bin/supervisord";
 const SUPERVISORCTL: &str = "/usr/bin/supervisorctl";
 
 /// A program that says hello, then answers each line of its stdin on stdout (`got LINE`) and
@@ -319,13 +319,13 @@ fn fg_attaches_the_terminal_and_ctrl_c_leaves_the_process_running() {
 }
 
 /// A real supervisord on `conf` in `dir`, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Supervisord {
+pub(crate) struct Supervisord {
     child: Child,
     conf: String,
 }
 
 impl Supervisord {
-    fn start(dir: &Dir, programs: &str) -> Supervisord {
+    pub(crate) fn start(dir: &Dir, programs: &str) -> Supervisord {
         let d = path_str(&dir.path);
         let text = format!(
             "[supervisord]\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n\
@@ -354,7 +354,7 @@ impl Supervisord {
         run(Command::new(SUPERVISORCTL).arg("-c").arg(&self.conf).args(args))
     }
 
-    fn wait_state(&self, name: &str, state: &str) {
+    pub(crate) fn wait_state(&self, name: &str, state: &str) {
         wait_until(&format!("supervisord's {name} is {state}"), DEADLINE, || {
             self.ctl(&["status", name]).stdout.split_whitespace().nth(1) == Some(state)
         });

@@ -34,3 +34,4 @@ mod spawn;
 mod webhooks;
 mod xmlrpc;
 mod xmlrpc_daemon;
+mod xmlrpc_parity;

@@ -13,6 +13,11 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
     ("supervisor.clearAllProcessLogs", &["array"], "Clear all process log files"),
     ("supervisor.clearLog", &["boolean"], "Clear the main log."),
     (
+        "supervisor.clearProcessLog",
+        &["boolean", "string"],
+        "Clear the stdout and stderr logs for the named process and reopen them.",
+    ),
+    (
         "supervisor.clearProcessLogs",
         &["boolean", "string"],
         "Clear the stdout and stderr logs for the named process and reopen them.",

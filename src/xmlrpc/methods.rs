@@ -349,7 +349,8 @@ fn plan_inner(method: &str, params: &[Value], sup: &Supervisor) -> Result<Plan, 
             };
             ask(req, Convert::Tail { name: n, stream, offset, length })
         }
-        "supervisor.clearProcessLogs" => {
+        // The older name, which supervisord keeps as an alias.
+        "supervisor.clearProcessLog" | "supervisor.clearProcessLogs" => {
             let n = name(0)?;
             let group = is_group(&n, sup);
             ask(Request::Clear { names: vec![n] }, Convert::OneOrEach { skip: None, group })
@@ -603,6 +604,19 @@ fn tail(
     ]))
 }
 
+/// `argv` as one command line a shell splits back into it, as supervisord shows the command it
+/// was given: a word with anything but letters, digits and `_@%+=:,./-` in single quotes.
+fn command_line(argv: &[String]) -> String {
+    let plain = |w: &str| {
+        !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b))
+    };
+    let words: Vec<String> = argv
+        .iter()
+        .map(|w| if plain(w) { w.clone() } else { format!("'{}'", w.replace('\'', r"'\''")) })
+        .collect();
+    words.join(" ")
+}
+
 /// supervisord's `getAllConfigInfo`: one struct per process of the configuration in force,
 /// by name.
 fn config_info(sup: &Supervisor) -> Value {
@@ -621,7 +635,7 @@ fn config_info(sup: &Supervisor) -> Value {
                 ("name", Value::str(&s.name)),
                 ("group", Value::str(&s.group)),
                 ("autostart", Value::Bool(s.autostart)),
-                ("command", Value::str(s.argv.join(" "))),
+                ("command", Value::Str(command_line(&s.argv))),
                 (
                     "directory",
                     Value::str(
@@ -637,14 +651,18 @@ fn config_info(sup: &Supervisor) -> Value {
                 ("process_prio", Value::Int(s.priority)),
                 ("inuse", Value::Bool(true)),
                 ("killasgroup", Value::Bool(s.killasgroup)),
-                ("stopasgroup", Value::Bool(s.stopasgroup)),
                 ("redirect_stderr", Value::Bool(s.redirect_stderr)),
                 ("startretries", Value::Int(s.startretries.into())),
                 ("startsecs", Value::Int(s.startsecs.as_secs() as i64)),
                 ("stopsignal", Value::Int(s.stopsignal as i64)),
                 ("stopwaitsecs", Value::Int(s.stopwaitsecs.as_secs() as i64)),
-                ("stdout_capture_maxbytes", Value::Int(s.stdout_capture_maxbytes as i64)),
-                ("stderr_capture_maxbytes", Value::Int(s.stderr_capture_maxbytes as i64)),
+                // supervisord's capture mode (Kahi's *_capture_maxbytes is its ring's size).
+                ("stdout_capture_maxbytes", Value::Int(s.stdout_capturemode_maxbytes as i64)),
+                ("stderr_capture_maxbytes", Value::Int(s.stderr_capturemode_maxbytes as i64)),
+                ("stdout_events_enabled", Value::Bool(s.stdout_events_enabled)),
+                ("stderr_events_enabled", Value::Bool(s.stderr_events_enabled)),
+                // Every program is given Kahi's own address, as supervisord's default does.
+                ("serverurl", Value::str("auto")),
                 ("stdout_logfile", Value::Str(log(&s.stdout_log))),
                 ("stderr_logfile", Value::Str(log(&s.stderr_log))),
                 (
@@ -669,4 +687,20 @@ fn config_info(sup: &Supervisor) -> Value {
         })
         .collect();
     Value::Array(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_line;
+
+    #[test]
+    fn a_command_line_quotes_the_words_a_shell_would_split() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            command_line(&argv(&["/bin/sh", "-c", "echo hello; exec sleep 1000"])),
+            "/bin/sh -c 'echo hello; exec sleep 1000'"
+        );
+        assert_eq!(command_line(&argv(&["sleep", "10", "--x=a,b"])), "sleep 10 --x=a,b");
+        assert_eq!(command_line(&argv(&["echo", "it's", ""])), r"echo 'it'\''s' ''");
+    }
 }

@@ -1,0 +1,150 @@
+//! Kahi's XML-RPC beside supervisord's own, on one supervisord.conf: the real `supervisord`
+//! (Debian's `supervisor` package) and `kahi daemon` each run the same programs from the same
+//! text, and Python's `xmlrpc.client` asks both the same questions. Every field of
+//! getAllProcessInfo and getAllConfigInfo must be there with supervisord's type, and the
+//! values that do not name a path or a time must be equal.
+
+use std::process::{Command, Stdio};
+
+use crate::ctl_habits::{SUPERVISORD, Supervisord};
+use crate::util::*;
+
+/// The programs, as supervisord reads them: one that takes a second to be RUNNING, two
+/// instances of another, one with a stdin, one whose command does not exist.
+const PROGRAMS: &str = "[program:web]\ncommand=/bin/sh -c 'echo hello; exec sleep 1000'\n\
+    startsecs=1\n\n\
+    [program:worker]\ncommand=/bin/sleep 1000\nnumprocs=2\n\
+    process_name=%(program_name)s_%(process_num)02d\nstartsecs=0\n\n\
+    [program:cat]\ncommand=/bin/cat\nstartsecs=0\n\n\
+    [program:broken]\ncommand=/nonexistent/program\nautostart=false\nstartretries=0\n\n\
+    [group:back]\nprograms=cat\n";
+
+/// Asks both the same questions; prints `ok` or fails with what differs.
+const COMPARE: &str = r#"
+import re, sys, time, xmlrpc.client as x
+
+kahi, sup = x.ServerProxy(sys.argv[1]), x.ServerProxy(sys.argv[2])
+problems = []
+
+def fault(f, *args):
+    try:
+        f(*args)
+    except x.Fault as e:
+        return e.faultCode
+    return None
+
+def by_name(rows):
+    return {(r["group"], r["name"]): r for r in rows}
+
+# Values that differ by nature: paths in each daemon's own directory, times, pids, uptimes.
+PATHS = {"logfile", "stdout_logfile", "stderr_logfile", "directory", "serverurl"}
+TIMES = {"start", "stop", "now", "pid"}
+
+def compare(what, k_rows, s_rows, skip):
+    k, s = by_name(k_rows), by_name(s_rows)
+    if sorted(k) != sorted(s):
+        problems.append("%s: names %s, supervisord %s" % (what, sorted(k), sorted(s)))
+        return
+    for key in sorted(s):
+        a, b = k[key], s[key]
+        if set(a) != set(b):
+            problems.append("%s %s: fields missing %s, extra %s"
+                            % (what, key, sorted(set(b) - set(a)), sorted(set(a) - set(b))))
+        for f in sorted(set(a) & set(b)):
+            if type(a[f]) is not type(b[f]):
+                problems.append("%s %s %s: %s %r, supervisord %s %r"
+                                % (what, key, f, type(a[f]).__name__, a[f], type(b[f]).__name__, b[f]))
+            elif f not in skip and a[f] != b[f]:
+                problems.append("%s %s %s: %r, supervisord %r" % (what, key, f, a[f], b[f]))
+
+def settled(proxy):
+    rows = proxy.supervisor.getAllProcessInfo()
+    return all(r["statename"] in ("RUNNING", "STOPPED") for r in rows)
+
+end = time.time() + 30
+while not (settled(kahi) and settled(sup)):
+    if time.time() > end:
+        sys.exit("not settled: %r / %r" % (kahi.supervisor.getAllProcessInfo(),
+                                           sup.supervisor.getAllProcessInfo()))
+    time.sleep(0.1)
+
+for m in ("getAPIVersion", "getState"):
+    a, b = getattr(kahi.supervisor, m)(), getattr(sup.supervisor, m)()
+    if a != b:
+        problems.append("%s: %r, supervisord %r" % (m, a, b))
+
+# A running process's description is "pid N, uptime H:MM:SS" in both.
+UPTIME = re.compile(r"^pid \d+, uptime \d+:\d\d:\d\d$")
+k_info, s_info = kahi.supervisor.getAllProcessInfo(), sup.supervisor.getAllProcessInfo()
+for r in k_info:
+    if r["statename"] == "RUNNING" and not UPTIME.match(r["description"]):
+        problems.append("description of %s: %r" % (r["name"], r["description"]))
+compare("getAllProcessInfo", k_info, s_info, PATHS | TIMES | {"description"})
+compare("getAllConfigInfo", kahi.supervisor.getAllConfigInfo(),
+        sup.supervisor.getAllConfigInfo(), PATHS)
+
+one = ("back:cat",)
+a, b = kahi.supervisor.getProcessInfo(*one), sup.supervisor.getProcessInfo(*one)
+compare("getProcessInfo", [a], [b], PATHS | TIMES | {"description"})
+
+# The same faults for the same mistakes.
+for call, args in (("getProcessInfo", ("nosuch",)), ("startProcess", ("broken",)),
+                   ("startProcess", ("web",)), ("stopProcess", ("broken",)),
+                   ("signalProcess", ("broken", "HUP")), ("signalProcess", ("web", "NOSUCH")),
+                   ("readProcessStdoutLog", ("nosuch", 0, 10)), ("startProcessGroup", ("nosuch",))):
+    a, b = fault(getattr(kahi.supervisor, call), *args), fault(getattr(sup.supervisor, call), *args)
+    if a != b:
+        problems.append("%s%r: fault %r, supervisord %r" % (call, args, a, b))
+
+missing = set(sup.system.listMethods()) - set(kahi.system.listMethods())
+if missing:
+    problems.append("methods supervisord has and Kahi lacks: %s" % sorted(missing))
+for m in ("supervisor.getState", "supervisor.startProcess", "supervisor.getAllProcessInfo",
+          "supervisor.tailProcessStdoutLog"):
+    a, b = kahi.system.methodSignature(m), sup.system.methodSignature(m)
+    if a != b:
+        problems.append("methodSignature(%s): %r, supervisord %r" % (m, a, b))
+
+if problems:
+    sys.exit("\n".join(problems))
+print("ok")
+"#;
+
+/// A loopback port free a moment ago: supervisord cannot be asked which one it bound.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn kahi_and_supervisord_answer_alike_on_one_supervisord_conf() {
+    if !std::path::Path::new(SUPERVISORD).exists() {
+        return skip("supervisord is not installed (Debian's supervisor package)");
+    }
+    if !Command::new("python3").arg("--version").stdout(Stdio::null()).status().is_ok() {
+        return skip("python3 is not installed");
+    }
+    let (k_port, s_port) = (free_port(), free_port());
+    let sup_dir = Dir::new("xmlrpc-parity-supervisord");
+    let sup = Supervisord::start(
+        &sup_dir,
+        &format!("[inet_http_server]\nport=127.0.0.1:{s_port}\n\n{PROGRAMS}"),
+    );
+    let dir = Dir::new("xmlrpc-parity-kahi");
+    let socket = dir.join("supervisor.sock");
+    let text = format!(
+        "[unix_http_server]\nfile={}\n\n[inet_http_server]\nport=127.0.0.1:{k_port}\n\n\
+         [supervisord]\nchildlogdir={}\n\n{PROGRAMS}",
+        path_str(&socket),
+        path_str(&dir.path)
+    );
+    let config = dir.write("supervisord.conf", &text);
+    let d = Daemon::launch(dir, config, socket, &[]);
+    sup.wait_state("web", "RUNNING");
+    d.wait_state("web", "RUNNING");
+    let script = d.dir.write("compare.py", COMPARE);
+    let out = run(Command::new("python3").arg(&script).args([
+        format!("http://127.0.0.1:{k_port}/RPC2"),
+        format!("http://127.0.0.1:{s_port}/RPC2"),
+    ]));
+    assert_eq!((out.code, out.stdout.trim()), (0, "ok"), "{}\n{}", out.stderr, d.log());
+}
