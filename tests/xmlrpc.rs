@@ -188,7 +188,7 @@ while not (info("web")["statename"] == "RUNNING" and info("web")["pid"] != old):
 print("ok")
 "#;
 
-fn python() -> bool {
+pub(crate) fn python() -> bool {
     Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 

@@ -4,7 +4,7 @@
 //! getAllProcessInfo and getAllConfigInfo must be there with supervisord's type, and the
 //! values that do not name a path or a time must be equal.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::ctl_habits::{SUPERVISORD, Supervisord};
 use crate::util::*;
@@ -120,7 +120,7 @@ fn kahi_and_supervisord_answer_alike_on_one_supervisord_conf() {
     if !std::path::Path::new(SUPERVISORD).exists() {
         return skip("supervisord is not installed (Debian's supervisor package)");
     }
-    if !Command::new("python3").arg("--version").stdout(Stdio::null()).status().is_ok() {
+    if !crate::xmlrpc::python() {
         return skip("python3 is not installed");
     }
     let (k_port, s_port) = (free_port(), free_port());
