@@ -1,4 +1,5 @@
-//! Wall-clock timestamps for display (RFC 3339, UTC, milliseconds), without a time crate.
+//! Wall-clock timestamps for display (RFC 3339, UTC, milliseconds), without a time crate; and
+//! supervisord's local `Dec 05 01:09 PM`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,34 @@ pub fn rfc3339(t: SystemTime) -> String {
         rem / 60 % 60,
         rem % 60,
         d.subsec_millis()
+    )
+}
+
+/// `secs` since the epoch in local time as supervisord shows a stopped process's stop time
+/// (`%b %d %I:%M %p` in the C locale): `Dec 05 01:09 PM`.
+pub fn supervisord_local(secs: i64) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call; a zeroed tm is a
+    // valid value of the plain C struct.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return String::new();
+        }
+        tm
+    };
+    let hour = match tm.tm_hour % 12 {
+        0 => 12,
+        h => h,
+    };
+    format!(
+        "{} {:02} {hour:02}:{:02} {}",
+        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+        tm.tm_mday,
+        tm.tm_min,
+        if tm.tm_hour < 12 { "AM" } else { "PM" }
     )
 }
 
@@ -52,5 +81,17 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_429_800)),
             "2026-11-23T10:30:00.000Z"
         );
+    }
+
+    #[test]
+    fn supervisords_local_stop_time_has_its_shape() {
+        // The zone is the machine's: the shape is what is checked here, the value against
+        // supervisord itself in tests/xmlrpc_parity.rs.
+        let s = supervisord_local(1_795_429_800);
+        let b = s.as_bytes();
+        assert_eq!(s.len(), 15, "{s}");
+        assert!(s.starts_with("Nov ") || s.starts_with("Dec "), "{s}");
+        assert!(s.ends_with(" AM") || s.ends_with(" PM"), "{s}");
+        assert_eq!((b[3], b[6], b[9]), (b' ', b' ', b':'), "{s}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 pub(crate) const SUPERVISORD: &str = "/usr/bin/supervisord";
-const SUPERVISORCTL: &str = "/usr/bin/supervisorctl";
+pub(crate) const SUPERVISORCTL: &str = "/usr/bin/supervisorctl";
 
 /// A program that says hello, then answers each line of its stdin on stdout (`got LINE`) and
 /// stderr (`err LINE`).
@@ -380,7 +380,7 @@ impl Drop for Supervisord {
 /// Everything a command said, as supervisorctl says it (on stdout), sorted: Kahi's "kahi:"
 /// lines left out (its errors on stderr that supervisorctl does not have), and a RUNNING
 /// process's description, which names its pid, cut.
-fn said(out: &Output) -> Vec<String> {
+pub(crate) fn said(out: &Output) -> Vec<String> {
     let mut lines: Vec<String> = out
         .stdout
         .lines()

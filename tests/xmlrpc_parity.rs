@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::ctl_habits::{SUPERVISORD, Supervisord};
+use crate::ctl_habits::{SUPERVISORCTL, SUPERVISORD, Supervisord, said};
 use crate::util::*;
 
 /// The programs, as supervisord reads them: one that takes a second to be RUNNING, two
@@ -115,13 +115,12 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[test]
-fn kahi_and_supervisord_answer_alike_on_one_supervisord_conf() {
+/// supervisord and Kahi on the same programs, from the same text but for their ports: each
+/// with its XML-RPC on loopback, at the ports returned (Kahi's, supervisord's).
+fn both() -> Option<(Dir, Supervisord, Daemon, u16, u16)> {
     if !std::path::Path::new(SUPERVISORD).exists() {
-        return skip("supervisord is not installed (Debian's supervisor package)");
-    }
-    if !crate::xmlrpc::python() {
-        return skip("python3 is not installed");
+        skip("supervisord is not installed (Debian's supervisor package)");
+        return None;
     }
     let (k_port, s_port) = (free_port(), free_port());
     let sup_dir = Dir::new("xmlrpc-parity-supervisord");
@@ -141,10 +140,86 @@ fn kahi_and_supervisord_answer_alike_on_one_supervisord_conf() {
     let d = Daemon::launch(dir, config, socket, &[]);
     sup.wait_state("web", "RUNNING");
     d.wait_state("web", "RUNNING");
+    Some((sup_dir, sup, d, k_port, s_port))
+}
+
+#[test]
+fn kahi_and_supervisord_answer_alike_on_one_supervisord_conf() {
+    if !crate::xmlrpc::python() {
+        return skip("python3 is not installed");
+    }
+    let Some((_sup_dir, _sup, d, k_port, s_port)) = both() else { return };
     let script = d.dir.write("compare.py", COMPARE);
     let out = run(Command::new("python3").arg(&script).args([
         format!("http://127.0.0.1:{k_port}/RPC2"),
         format!("http://127.0.0.1:{s_port}/RPC2"),
     ]));
     assert_eq!((out.code, out.stdout.trim()), (0, "ok"), "{}\n{}", out.stderr, d.log());
+}
+
+/// supervisorctl's commands, each against supervisord and against Kahi in turn, in an order that
+/// takes both through the same states: the same lines (a pid and uptime cut, sorted) and the
+/// same exit status from each.
+#[test]
+fn the_stock_supervisorctl_says_the_same_of_kahi_as_of_supervisord() {
+    let Some((sup_dir, sup, d, k_port, s_port)) = both() else { return };
+    let conf = |dir: &Dir, port: u16| {
+        dir.write(
+            &format!("ctl-{port}.conf"),
+            &format!("[supervisorctl]\nserverurl=http://127.0.0.1:{port}\n"),
+        )
+    };
+    let (k_conf, s_conf) = (conf(&d.dir, k_port), conf(&sup_dir, s_port));
+    let ctl = |conf: &std::path::Path, args: &[&str]| {
+        run(Command::new(SUPERVISORCTL).arg("-c").arg(conf).args(args))
+    };
+    // Lines only where both print the same thing; the exit status for the rest.
+    let steps: &[(&[&str], bool)] = &[
+        (&["status"], true),
+        (&["status", "web", "back:cat"], true),
+        (&["status", "nosuch"], true),
+        (&["stop", "web"], true),
+        (&["status", "web"], true),
+        (&["stop", "web"], true),
+        (&["start", "web"], true),
+        (&["start", "web"], true),
+        (&["start", "broken"], true),
+        (&["start", "nosuch"], true),
+        (&["restart", "web"], true),
+        (&["stop", "worker:*"], true),
+        (&["start", "worker:*"], true),
+        (&["signal", "CONT", "web"], true),
+        (&["signal", "BOGUS", "web"], true),
+        (&["signal", "HUP", "broken"], true),
+        (&["tail", "web"], true),
+        (&["tail", "-3", "web"], true),
+        (&["tail", "web", "stderr"], true),
+        (&["pid", "web"], false),
+        (&["pid", "broken"], true),
+        (&["clear", "web"], true),
+        (&["tail", "web"], true),
+        (&["avail"], true),
+        (&["reread"], true),
+        (&["update"], true),
+        (&["remove", "web"], true),
+        (&["stop", "web"], true),
+        (&["remove", "web"], true),
+        (&["remove", "web"], true),
+        (&["add", "web"], true),
+        (&["add", "web"], true),
+        (&["add", "nosuch"], true),
+        (&["maintail", "-10"], false),
+    ];
+    for (args, lines) in steps {
+        let (k, s) = (ctl(&k_conf, args), ctl(&s_conf, args));
+        assert_eq!(k.code, s.code, "{args:?}: Kahi {k:?}\nsupervisord {s:?}\n{}", d.log());
+        if *lines {
+            assert_eq!(said(&k), said(&s), "{args:?}:\nKahi {k:?}\nsupervisord {s:?}");
+        }
+        if args == &["add", "web"] {
+            // Both start it: wait, so that the next step finds the same state in each.
+            d.wait_state("web", "RUNNING");
+            sup.wait_state("web", "RUNNING");
+        }
+    }
 }

@@ -550,6 +550,25 @@ fn each(results: &[NameResult], skip: Option<Outcome>, all: bool) -> Result<Valu
     Ok(Value::Array(items))
 }
 
+/// A process's description as supervisord's `_interpretProcessInfo` gives it, which
+/// supervisorctl prints: Kahi's own (the REST API's, `kahi ctl`'s) says more, but clients of
+/// XML-RPC read this one.
+fn description(p: &crate::api::ProcessInfo) -> String {
+    match p.state.name() {
+        "RUNNING" => p.description.clone(),
+        "FATAL" | "BACKOFF" => match &p.spawnerr {
+            Some(e) if !e.is_empty() => e.clone(),
+            _ => format!("unknown error (try \"tail {}\")", split(&p.name).1),
+        },
+        "STOPPED" | "EXITED" => match (p.start_time, p.stop_time) {
+            (Some(_), Some(stop)) => crate::timefmt::supervisord_local(stop as i64),
+            (Some(_), None) => crate::timefmt::supervisord_local(0),
+            _ => "Not started".into(),
+        },
+        _ => String::new(),
+    }
+}
+
 /// supervisord's process info struct.
 fn info(p: &crate::api::ProcessInfo, sup: &Supervisor, now: Now) -> Value {
     let secs = |t: Option<f64>| Value::Int(t.map_or(0, |t| t as i64));
@@ -566,7 +585,7 @@ fn info(p: &crate::api::ProcessInfo, sup: &Supervisor, now: Now) -> Value {
     Value::record(vec![
         ("name", Value::str(split(&p.name).1)),
         ("group", Value::str(&p.group)),
-        ("description", Value::str(&p.description)),
+        ("description", Value::Str(description(p))),
         ("start", secs(p.start_time)),
         ("stop", secs(p.stop_time)),
         ("now", Value::Int(wall)),
