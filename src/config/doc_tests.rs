@@ -264,7 +264,10 @@ fn man_page_documents_every_key() {
             )
         })
         .collect();
-    report("man/kahi.toml.5 does not document these keys of schema.rs", &missing);
+    report(
+        "man/kahi.toml.5 does not document these keys of the key table (src/config/schema/keys.rs)",
+        &missing,
+    );
 }
 
 #[test]
@@ -274,7 +277,7 @@ fn man_page_documents_no_key_the_schema_lacks() {
     for (i, m) in keys.iter().enumerate() {
         if schema_key(m.section, &m.name).is_none() {
             problems.push(format!(
-                "{MAN_TOML}:{}: {} `{}` is not in schema.rs",
+                "{MAN_TOML}:{}: {} `{}` is not in the key table",
                 m.line,
                 label(m.section),
                 m.name
@@ -290,7 +293,7 @@ fn man_page_documents_no_key_the_schema_lacks() {
             ));
         }
     }
-    report("man/kahi.toml.5 documents keys that schema.rs does not have", &problems);
+    report("man/kahi.toml.5 documents keys that the key table does not have", &problems);
 }
 
 #[test]
@@ -309,14 +312,14 @@ fn man_page_types_defaults_and_supervisord_names_match_the_schema() {
             match got.as_slice() {
                 [one] if one == want => {}
                 [one] => problems.push(format!(
-                    "{place}: the page says `{field}: {one}`, schema.rs says `{field}: {want}`"
+                    "{place}: the page says `{field}: {one}`, the key table says `{field}: {want}`"
                 )),
                 [] => problems.push(format!("{place}: no `{field}: {want}` line")),
                 _ => problems.push(format!("{place}: more than one `{field}:` line")),
             }
         }
     }
-    report("man/kahi.toml.5 disagrees with schema.rs", &problems);
+    report("man/kahi.toml.5 disagrees with the key table", &problems);
 }
 
 // ---- the example ----
@@ -397,7 +400,10 @@ fn example_mentions_every_key() {
             problems.push(format!("{} `{}` ({hint})", label(k.section), k.name));
         }
     }
-    report("kahi.example.toml does not mention these keys of schema.rs", &problems);
+    report(
+        "kahi.example.toml does not mention these keys of the key table (src/config/schema/keys.rs)",
+        &problems,
+    );
 }
 
 #[test]
