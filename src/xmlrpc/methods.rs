@@ -554,13 +554,14 @@ fn each(results: &[NameResult], skip: Option<Outcome>, all: bool) -> Result<Valu
 /// supervisorctl prints: Kahi's own (the REST API's, `kahi ctl`'s) says more, but clients of
 /// XML-RPC read this one.
 fn description(p: &crate::api::ProcessInfo) -> String {
-    match p.state.name() {
-        "RUNNING" => p.description.clone(),
-        "FATAL" | "BACKOFF" => match &p.spawnerr {
+    use crate::process::State;
+    match p.state {
+        State::Running => p.description.clone(),
+        State::Fatal | State::Backoff => match &p.spawnerr {
             Some(e) if !e.is_empty() => e.clone(),
             _ => format!("unknown error (try \"tail {}\")", split(&p.name).1),
         },
-        "STOPPED" | "EXITED" => match (p.start_time, p.stop_time) {
+        State::Stopped | State::Exited => match (p.start_time, p.stop_time) {
             (Some(_), Some(stop)) => crate::timefmt::supervisord_local(stop as i64),
             (Some(_), None) => crate::timefmt::supervisord_local(0),
             _ => "Not started".into(),
