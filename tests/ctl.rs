@@ -251,15 +251,7 @@ fn tail_f_receives_lines_written_after_it_started() {
         .spawn()
         .expect("start kahi ctl tail -f");
     let stdout = follower.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, reader) = lines_of(stdout);
     let expect_line = |want: &str| {
         let end = Instant::now() + DEADLINE;
         loop {
@@ -611,14 +603,7 @@ impl Follower {
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (lines, _) = lines_of(out);
         Follower { child, lines }
     }
 

@@ -196,10 +196,6 @@ fn server(port: u16, flag: &std::path::Path) -> String {
     format!("command = [\"python3\", \"-c\", \"{script}\"]\n")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn an_http_health_check_failing_three_times_restarts_the_program() {
     let dir = Dir::new("deps-health");

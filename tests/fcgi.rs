@@ -23,10 +23,6 @@ fn have_tools() -> bool {
     true
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A FastCGI program `php` of three php-cgi processes on `socket`, and the script it serves,
 /// in `dir`.
 fn start(dir: Dir, socket: &str, extra: &str) -> Daemon {

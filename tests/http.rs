@@ -16,13 +16,7 @@ pub(crate) fn start(name: &str, body: &str) -> (Daemon, u16) {
 pub(crate) fn start_in(dir: Dir, body: &str) -> (Daemon, u16) {
     let d = Daemon::start_in(dir, &format!("[server.http]\nlisten = \"127.0.0.1:0\"\n\n{body}"));
     d.wait_log("HTTP API listening on http://127.0.0.1:");
-    let log = d.log();
-    let port = log
-        .split("HTTP API listening on http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {log}"));
+    let port = http_port(&d.log());
     (d, port)
 }
 

@@ -110,13 +110,7 @@ fn connections_past_max_connections_and_endless_headers_are_cut_off() {
 fn start_with(name: &str, extra: &str) -> (Daemon, u16) {
     let d = Daemon::start(name, &format!("[server.http]\nlisten = \"127.0.0.1:0\"\n{extra}"));
     d.wait_log("HTTP API listening on http://127.0.0.1:");
-    let port = d
-        .log()
-        .split("HTTP API listening on http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port = http_port(&d.log());
     (d, port)
 }
 

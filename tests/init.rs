@@ -85,7 +85,7 @@ fn init_container_has_console_probes_a_user_and_a_critical_program() {
     // It starts (on a socket and a port of the test's own): the probes answer without a
     // password, the API only with the user's.
     let socket = dir.join("kahi.sock");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let text = text
         .replace("\"/run/kahi.sock\"", &format!("\"{}\"", socket.display()))
         .replace("0.0.0.0:9876", &format!("127.0.0.1:{port}"));

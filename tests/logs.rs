@@ -288,7 +288,6 @@ fn a_flood_to_files_and_an_absent_syslog_delays_no_restart() {
 
 /// `kahi ctl ARGS` with its stdout on a pipe read line by line into a channel.
 fn follow(d: &Daemon, args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    use std::io::BufRead;
     let mut child = d
         .dir
         .command(KAHI)
@@ -300,15 +299,7 @@ fn follow(d: &Daemon, args: &[&str]) -> (std::process::Child, std::sync::mpsc::R
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, _) = lines_of(stdout);
     (child, rx)
 }
 

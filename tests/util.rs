@@ -42,6 +42,37 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// A loopback TCP port that was free a moment ago, for a server that cannot say which port it
+/// bound (supervisord, php-cgi, a config written before the start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The lines `out` gives, as they come, on a channel a test can wait on with a deadline; the
+/// reading thread ends at end of file or once the receiver is gone.
+pub fn lines_of(
+    out: impl std::io::Read + Send + 'static,
+) -> (std::sync::mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, reader)
+}
+
+/// The port of the first `HTTP API listening on http://127.0.0.1:PORT` line in a daemon's log.
+pub fn http_port(log: &str) -> u16 {
+    log.split("HTTP API listening on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP port in {log}"))
+}
+
 /// The environment variable that marks the processes of one test (see the module comment).
 pub const TAG: &str = "KAHI_TEST_TAG";
 

@@ -474,7 +474,6 @@ print("asked", rpc.supervisor.getState()["statename"], me["statename"], me["pid"
 /// byte, as plain text.
 #[test]
 fn supervisorctl_tail_f_follows_a_log() {
-    use std::io::BufRead;
     if !Path::new(SUPERVISORCTL).exists() {
         return skip("supervisorctl is not installed (apt-get install supervisor)");
     }
@@ -496,15 +495,7 @@ fn supervisorctl_tail_f_follows_a_log() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, reader) = lines_of(stdout);
     // Lines keep coming, in order, one after the other: a follow, not a read.
     let mut ticks = Vec::new();
     let end = std::time::Instant::now() + DEADLINE;

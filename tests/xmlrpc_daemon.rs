@@ -2,7 +2,6 @@
 //! `/mainlogtail` as the real `supervisorctl maintail` and `maintail -f` read it, against a
 //! daemon with a log file (`--daemonize --logfile`).
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -29,13 +28,7 @@ fn start(name: &str) -> (Detached, u16) {
     let d = Detached { pidfile: dir.join("kahi.pid"), dir };
     let out = daemonize(&d.dir, &["--logfile", &path_str(&d.dir.join("kahi.log"))]);
     assert_eq!(out.code, 0, "{out:?}");
-    let log = d.dir.read("kahi.log");
-    let port = log
-        .split("HTTP API listening on http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {log}"));
+    let port = http_port(&d.dir.read("kahi.log"));
     (d, port)
 }
 
@@ -87,15 +80,7 @@ fn supervisorctl_maintail_follows_kahis_log_and_clear_log_empties_its_file() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, reader) = lines_of(stdout);
     let mut seen = Vec::new();
     let end = Instant::now() + DEADLINE;
     let mut asked = false;

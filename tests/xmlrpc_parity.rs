@@ -110,11 +110,6 @@ if problems:
 print("ok")
 "#;
 
-/// A loopback port free a moment ago: supervisord cannot be asked which one it bound.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// supervisord and Kahi on the same programs, from the same text but for their ports: each
 /// with its XML-RPC on loopback, at the ports returned (Kahi's, supervisord's).
 fn both() -> Option<(Dir, Supervisord, Daemon, u16, u16)> {
