@@ -80,7 +80,7 @@ def hundred(out, opts, rss1000):
     out.figure("rss_1000", statistics.median(rss1000),
                f"median of {len(rss1000)}: " + " ".join(f"{r:.2f}" for r in rss1000))
     # What one more program costs the daemon: its process record, pipes' state, names.
-    out.measure("daemon memory per program, 1000", per_program(rss, rss1000, 900), "B",
+    out.measure("daemon memory per program, 1000", per_program(statistics.median(rss), statistics.median(rss1000), 900), "B",
                 "RSS at 1000 less RSS at 100, over 900")
     out.figure("idle_100", statistics.median(rates),
                f"median of {len(rates)} windows of {opts.idle_secs:g} s: "
@@ -89,8 +89,8 @@ def hundred(out, opts, rss1000):
 
 
 def per_program(base, more, n):
-    """Bytes of RSS per program between two runs' medians (MiB)."""
-    return (statistics.median(more) - statistics.median(base)) * MIB / n
+    """Bytes of RSS per program, from the RSS (MiB) with n programs more than base has."""
+    return (more - base) * MIB / n
 
 
 def percentile(xs, p):
@@ -374,7 +374,7 @@ def scale(out, opts):
     out.figure("scale_start", started, f"{n} programs and the canary")
     out.measure(f"daemon RSS, {n} programs", rss, "MiB", "once every program is RUNNING")
     if "rss_100" in out.values:
-        out.measure(f"daemon memory per program, {n}", (rss - out.values["rss_100"]) * MIB / (n - 99),
+        out.measure(f"daemon memory per program, {n}", per_program(out.values["rss_100"], rss, n - 99),
                     "B", f"RSS at {n + 1} less RSS at 100")
     out.figure("scale_canary_max", max(restarts), f"{len(restarts)} kills during the start")
     out.figure("scale_shutdown", stopped, f"exit status {d.proc.returncode}")
