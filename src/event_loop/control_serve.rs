@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::{Interest, Token};
@@ -12,7 +13,7 @@ use mio::{Interest, Token};
 use super::http_serve::EVENTS_QUEUED;
 use super::respond::Responder;
 use super::sources::Source;
-use super::{ACCEPTS_PER_TURN, EventLoop};
+use super::{ACCEPTS_PER_TURN, CLIENTS_BEFORE_YIELD, EventLoop};
 use crate::api::{self, ApiError, ErrorCode, LogSource, Now, Reply};
 use crate::control::{self, Conn, Mode};
 use crate::events::{Event, EventType};
@@ -24,7 +25,13 @@ impl EventLoop {
     /// more, `accept_more` stays set and the next turn goes on without waiting.
     pub(super) fn accept(&mut self) {
         self.accept_more = false;
-        for _ in 0..ACCEPTS_PER_TURN {
+        for n in 0..ACCEPTS_PER_TURN {
+            // A child exited: the rest wait for the next turn, which restarts it first (a few
+            // are accepted whatever happens, so a crash loop cannot shut clients out).
+            if n >= CLIENTS_BEFORE_YIELD && self.exited.load(Ordering::SeqCst) {
+                self.accept_more = true;
+                return;
+            }
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     self.fd_shortage = false;

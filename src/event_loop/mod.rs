@@ -38,7 +38,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::Duration;
 
 use mio::net::UnixListener;
 use mio::{Events, Interest, Poll, Token};
@@ -82,12 +82,14 @@ const ACCEPTS_PER_TURN: usize = 64;
 /// Exits found by a scan of the children in one turn of the loop, and the time the scan may
 /// take; more are reaped in the next, with no wait between.
 const REAP_BUDGET: usize = 256;
-const REAP_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+const REAP_SLICE: Duration = Duration::from_millis(5);
 
 /// How long one turn of the loop may spend spawning (the processes of a large start, restarts
 /// that fell due together) before it polls again: `kahi ctl` and the HTTP API are answered in
-/// between. A child's exit ends the slice sooner (see `EventLoop::exited`).
-const SPAWN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+/// between. Only the spawns' own time counts, so a turn that also served a large status
+/// still spawns its share, and no turn spawns for longer. A child's exit ends the slice
+/// sooner (see `EventLoop::exited`).
+const SPAWN_SLICE: Duration = Duration::from_millis(10);
 
 pub struct EventLoop {
     poll: Poll,
@@ -128,8 +130,8 @@ pub struct EventLoop {
     /// Automatic restarts that did not fit in their turn (hundreds killed at once, a crash loop
     /// of programs in step): they go before `spawn_queue`.
     restart_queue: std::collections::VecDeque<ProcId>,
-    /// When this turn's time for spawns is up.
-    spawn_until: Instant,
+    /// The time this turn has spent spawning.
+    spawn_spent: Duration,
     /// Where a pipe is read into, [`PIPE_BUDGET`] bytes: one buffer for all, rather than one
     /// zeroed for each read (an end of file included), which cost a debug build 0.3 ms a pipe.
     /// Its pages are touched only as far as reads fill it.
@@ -274,7 +276,7 @@ impl EventLoop {
             accept_more: false,
             spawn_queue: Default::default(),
             restart_queue: Default::default(),
-            spawn_until: Instant::now() + SPAWN_SLICE,
+            spawn_spent: Duration::ZERO,
             read_buf: vec![0; PIPE_BUDGET].into_boxed_slice(),
             grown_pipes: 0,
             exited,

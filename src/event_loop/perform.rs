@@ -132,7 +132,14 @@ impl EventLoop {
         }
     }
 
+    /// Starts `id`'s process, the time it takes counted against the turn's slice.
     fn spawn(&mut self, id: ProcId) {
+        let t = Instant::now();
+        self.spawn_one(id);
+        self.spawn_spent += t.elapsed();
+    }
+
+    fn spawn_one(&mut self, id: ProcId) {
         let now = Instant::now();
         let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
         let sockets = match self.sockets.fds(&spec.namespec()) {
@@ -209,19 +216,17 @@ impl EventLoop {
     /// Whether this turn may spawn on: its slice is not used up, and no child has exited since
     /// the turn began (or the last scan of the children).
     fn spawn_time_left(&self) -> bool {
-        Instant::now() < self.spawn_until && !self.exited.load(Ordering::SeqCst)
+        self.spawn_spent < SPAWN_SLICE && !self.exited.load(Ordering::SeqCst)
     }
 
-    /// Queued restarts, then spawns queued by a large start, for a slice of this turn: a full
-    /// one whatever else the turn did (a client polling status must not starve the start), and
-    /// one spawn at least (a storm of exits must not either). A slice begins with one queued
+    /// Queued restarts, then spawns queued by a large start, for what is left of this turn's
+    /// slice, and one spawn at least (a storm of exits must not starve the start). A slice begins with one queued
     /// start, if any: programs crash-looping without a pause keep restarts always queued, and
     /// must not hold the others' starts back forever.
     pub(super) fn spawn_queued(&mut self) {
         if self.restart_queue.is_empty() && self.spawn_queue.is_empty() {
             return;
         }
-        self.spawn_until = Instant::now() + SPAWN_SLICE;
         let mut start_first = !self.restart_queue.is_empty();
         loop {
             let next =

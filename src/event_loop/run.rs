@@ -10,14 +10,13 @@ use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 
 use super::sources::Source;
-use super::{CLIENTS_BEFORE_YIELD, EventLoop, SPAWN_SLICE};
+use super::{CLIENTS_BEFORE_YIELD, EventLoop};
 use crate::logs::console;
 
 impl EventLoop {
     /// Runs until shutdown completes; returns the daemon's exit code.
     pub fn run(mut self) -> i32 {
         let now = Instant::now();
-        self.spawn_until = now + SPAWN_SLICE;
         self.sync_sockets();
         self.sync_pools();
         self.sync_webhooks();
@@ -55,7 +54,7 @@ impl EventLoop {
                 continue;
             }
             let now = Instant::now();
-            self.spawn_until = now + SPAWN_SLICE;
+            self.spawn_spent = std::time::Duration::ZERO;
             // The exits that ended the last turn's spawns are among this turn's events.
             self.exited.store(false, Ordering::SeqCst);
             let ready: Vec<(Token, bool, bool, bool)> = self
