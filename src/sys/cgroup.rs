@@ -117,7 +117,7 @@ impl Cgroups {
 }
 
 /// Where the cgroup v2 hierarchy is mounted, from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
+pub(super) fn cgroup2_mount() -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     info.lines().find_map(|l| {
         // ... MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS

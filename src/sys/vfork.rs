@@ -448,3 +448,61 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
         Err(Errno::last_raw())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// A real cgroup v2 group: the child writes itself into its `cgroup.procs` between the
+    /// clone and the exec, so the program is inside from its first instruction. Where no
+    /// cgroup v2 hierarchy is mounted writable, there is nothing to join and the test says so.
+    #[test]
+    fn a_child_joins_its_cgroup_before_it_execs() {
+        let Some(mount) = super::super::cgroup::cgroup2_mount() else {
+            return eprintln!("skipped: no cgroup v2 hierarchy is mounted");
+        };
+        let name = format!("kahi-join-test-{}", std::process::id());
+        let group = mount.join(&name);
+        if let Err(e) = std::fs::create_dir(&group) {
+            return eprintln!("skipped: unable to create {}: {e}", group.display());
+        }
+        let procs = std::fs::File::options().write(true).open(group.join("cgroup.procs")).unwrap();
+        let null = std::fs::File::options().read(true).write(true).open("/dev/null").unwrap();
+        let n = null.as_raw_fd();
+        let argv = [c"sleep".as_ptr(), c"100".as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null()];
+        let pid = spawn(Plan {
+            file: c"/bin/sleep",
+            argv: &argv,
+            envp: &envp,
+            directory: None,
+            stdio: [n, n, n],
+            connection: None,
+            sockets: &mut [],
+            cgroup: Some(procs.as_raw_fd()),
+            limits: &[],
+            user: None,
+            umask: None,
+            death_signal: None,
+            pid_digits: None,
+        })
+        .unwrap();
+        let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let members = std::fs::read_to_string(group.join("cgroup.procs")).unwrap();
+        // SAFETY: signalling and reaping the child started above.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        // An emptied group may take the kernel a moment to let go of.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::remove_dir(&group).is_err() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let line = own.lines().find(|l| l.starts_with("0::")).unwrap_or("");
+        assert!(line.ends_with(&format!("/{name}")), "the child is in {line:?}");
+        assert_eq!(members.trim(), pid.to_string());
+        assert!(!group.exists(), "{} was left behind", group.display());
+    }
+}
