@@ -17,6 +17,8 @@ const PROGRAMS: &str = "[program:web]\ncommand=/bin/sh -c 'echo hello; exec slee
     process_name=%(program_name)s_%(process_num)02d\nstartsecs=0\n\n\
     [program:cat]\ncommand=/bin/cat\nstartsecs=0\n\n\
     [program:broken]\ncommand=/nonexistent/program\nautostart=false\nstartretries=0\n\n\
+    [program:quitter]\ncommand=/bin/sh -c 'exit 3'\nautostart=false\nstartretries=0\n\n\
+    [program:done]\ncommand=/bin/sh -c 'exit 3'\nautostart=false\nstartsecs=0\nautorestart=false\n\n\
     [group:back]\nprograms=cat\n";
 
 /// Asks both the same questions; prints `ok` or fails with what differs.
@@ -95,6 +97,28 @@ for call, args in (("getProcessInfo", ("nosuch",)), ("startProcess", ("broken",)
     a, b = fault(getattr(kahi.supervisor, call), *args), fault(getattr(sup.supervisor, call), *args)
     if a != b:
         problems.append("%s%r: fault %r, supervisord %r" % (call, args, a, b))
+
+# Stopped by its stop signal: the same state, and supervisord's -1 for the signal.
+for p in (kahi, sup):
+    p.supervisor.stopProcess("back:cat")
+compare("getProcessInfo after a stop", [kahi.supervisor.getProcessInfo("back:cat")],
+        [sup.supervisor.getProcessInfo("back:cat")], PATHS | TIMES | {"description"})
+
+# A start that ends too quickly (FATAL), and one that ends at once but counts as started
+# (EXITED): the same answer to the start, the same state and exit status after.
+for name, final in (("quitter", "FATAL"), ("done", "EXITED")):
+    a, b = fault(kahi.supervisor.startProcess, name), fault(sup.supervisor.startProcess, name)
+    if a != b:
+        problems.append("startProcess(%r): fault %r, supervisord %r" % (name, a, b))
+    end = time.time() + 30
+    while not all(p.supervisor.getProcessInfo(name)["statename"] == final for p in (kahi, sup)):
+        if time.time() > end:
+            sys.exit("%s not %s: %r / %r" % (name, final, kahi.supervisor.getProcessInfo(name),
+                                             sup.supervisor.getProcessInfo(name)))
+        time.sleep(0.1)
+    skip = PATHS | TIMES | ({"description"} if final == "EXITED" else set())
+    compare("getProcessInfo", [kahi.supervisor.getProcessInfo(name)],
+            [sup.supervisor.getProcessInfo(name)], skip)
 
 missing = set(sup.system.listMethods()) - set(kahi.system.listMethods())
 if missing:

@@ -318,7 +318,6 @@ fn inet(r: &mut Reader<'_>, base: &Dict, tables: &mut Tables) -> Result<(), Conf
     let loopback =
         host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
     tables.http.push(("listen".into(), string(&format!("{host}:{port}")), r.src("port")));
-    r.note("port", false, "Kahi's HTTP API is REST (/api/v1) and its dashboard; supervisorctl and XML-RPC clients need an XML-RPC interface Kahi does not serve yet");
     match credentials(r)? {
         Some((user, password)) => {
             if let Some(hex) = password.strip_prefix("{SHA}") {

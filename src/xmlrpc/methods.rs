@@ -9,6 +9,7 @@ use std::time::UNIX_EPOCH;
 use super::codec::Value;
 use crate::api::{ApiError, Encoding, ErrorCode, NameResult, Now, Outcome, Reply, Request};
 use crate::config::Role;
+use crate::process::{ExitStatus, State};
 use crate::supervisor::{Stream, Supervisor};
 
 /// supervisord's fault codes (`supervisor.xmlrpc.Faults`).
@@ -466,7 +467,7 @@ impl Convert {
         now: Now,
     ) -> Result<Value, Fault> {
         let reply = reply.map_err(|e| fault_of(&e, self))?;
-        match (self, reply) {
+        match (self, as_supervisord(reply, sup)) {
             (Convert::One, Reply::Results { results }) => one(&results),
             (Convert::One | Convert::ClearLog | Convert::Restart, _) => Ok(Value::Bool(true)),
             (Convert::OneOrEach { skip, group: true }, Reply::Results { results }) => {
@@ -513,6 +514,24 @@ impl Convert {
     }
 }
 
+/// A start that ended in an exit before `startsecs` is a spawn error to supervisord (its
+/// `spawnerr` says "Exited too quickly"), where Kahi's own clients hear of an abnormal
+/// termination with the exit status; supervisord's ABNORMAL_TERMINATION is left for a start
+/// that ended otherwise (stopped meanwhile).
+fn as_supervisord(reply: Reply, sup: &Supervisor) -> Reply {
+    let Reply::Results { mut results } = reply else { return reply };
+    for r in &mut results {
+        let failed = || {
+            let ids = sup.resolve(&r.name)?;
+            sup.get(*ids.first()?)?.proc.spawn_error.as_ref()
+        };
+        if r.outcome == Outcome::AbnormalTermination && failed().is_some() {
+            r.outcome = Outcome::SpawnError;
+        }
+    }
+    Reply::Results { results }
+}
+
 /// One process's outcome: true, or its fault.
 fn one(results: &[NameResult]) -> Result<Value, Fault> {
     // A restart-like sequence reports several; the last says how it ended.
@@ -554,7 +573,6 @@ fn each(results: &[NameResult], skip: Option<Outcome>, all: bool) -> Result<Valu
 /// supervisorctl prints: Kahi's own (the REST API's, `kahi ctl`'s) says more, but clients of
 /// XML-RPC read this one.
 fn description(p: &crate::api::ProcessInfo) -> String {
-    use crate::process::State;
     match p.state {
         State::Running => p.description.clone(),
         State::Fatal | State::Backoff => match &p.spawnerr {
@@ -583,6 +601,23 @@ fn info(p: &crate::api::ProcessInfo, sup: &Supervisor, now: Now) -> Value {
         Value::Str(p.unwrap_or_default())
     };
     let wall = now.wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    // supervisord's view of the last exit: its code, -1 for a death by a signal, kept only in
+    // the states an exit leaves a process in (a spawn clears it, and so does an exit before
+    // startsecs, which leaves the spawn error instead); an unexpected one is a "Bad exit code".
+    let last = logs.and_then(|e| e.proc.exit_status.map(|st| (st, &e.spec)));
+    let (exitstatus, spawnerr) = match (p.state, last) {
+        (State::Exited | State::Stopped, Some((st, spec))) if p.spawnerr.is_none() => {
+            let code = match st {
+                ExitStatus::Exited(c) => c,
+                ExitStatus::Signaled { .. } => -1,
+            };
+            let expected = spec.exitcodes.contains(&code);
+            let why =
+                (p.state == State::Exited && !expected).then(|| format!("Bad exit code {code}"));
+            (code, why.unwrap_or_default())
+        }
+        _ => (0, p.spawnerr.clone().unwrap_or_default()),
+    };
     Value::record(vec![
         ("name", Value::str(split(&p.name).1)),
         ("group", Value::str(&p.group)),
@@ -592,8 +627,8 @@ fn info(p: &crate::api::ProcessInfo, sup: &Supervisor, now: Now) -> Value {
         ("now", Value::Int(wall)),
         ("state", Value::Int(p.statecode.into())),
         ("statename", Value::str(p.state.name())),
-        ("spawnerr", Value::str(p.spawnerr.clone().unwrap_or_default())),
-        ("exitstatus", Value::Int(p.exitstatus.unwrap_or(0).into())),
+        ("spawnerr", Value::Str(spawnerr)),
+        ("exitstatus", Value::Int(exitstatus.into())),
         ("logfile", path(Stream::Stdout)),
         ("stdout_logfile", path(Stream::Stdout)),
         ("stderr_logfile", path(Stream::Stderr)),
