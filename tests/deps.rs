@@ -206,7 +206,7 @@ fn an_http_health_check_failing_three_times_restarts_the_program() {
         &format!(
             "[programs.web]\n{}startsecs = 0\n\n\
              [programs.web.healthcheck]\nhttp = \"http://127.0.0.1:{port}/health\"\n\
-             interval = 0.2\ntimeout = 1\nretries = 3\nexpect_body = \"ok\"\n\n\
+             interval = 0.2\ntimeout = 5\nretries = 3\nexpect_body = \"ok\"\n\n\
              [programs.client]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\
              depends_on = [{{ name = \"web\", condition = \"healthy\" }}]\n",
             server(port, &flag)
