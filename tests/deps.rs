@@ -206,13 +206,14 @@ fn an_http_health_check_failing_three_times_restarts_the_program() {
         &format!(
             "[programs.web]\n{}startsecs = 0\n\n\
              [programs.web.healthcheck]\nhttp = \"http://127.0.0.1:{port}/health\"\n\
-             interval = 0.2\ntimeout = 5\nretries = 3\nexpect_body = \"ok\"\n\n\
+             interval = 0.2\ntimeout = 5\nstart_period = 60\nretries = 3\nexpect_body = \"ok\"\n\n\
              [programs.client]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\
              depends_on = [{{ name = \"web\", condition = \"healthy\" }}]\n",
             server(port, &flag)
         ),
     );
-    // healthy once the server answers; the client waited for that.
+    // healthy once the server answers (refused connections before it listens do not count:
+    // start_period); the client waited for that.
     wait_until("web healthy", DEADLINE, || d.process("web")["health"] == "healthy");
     d.wait_state("client", "RUNNING");
     assert!(f(&d, "client", "start_time") >= f(&d, "web", "start_time"));

@@ -330,7 +330,7 @@ pub struct HealthCheck {
     pub timeout: Duration,
     /// Failures in a row that make the process unhealthy.
     pub retries: u32,
-    /// After a start, failures do not count for this long.
+    /// After a start, failures do not count until the first pass, for this long at most.
     pub start_period: Duration,
     pub on_failure: HealthAction,
 }

@@ -663,7 +663,8 @@ fn wait_in_backoff(
 }
 
 /// One health check's outcome: healthy at once on a pass; unhealthy after `retries` failures
-/// in a row, not counting those within `start_period` of the start; the next check armed.
+/// in a row, not counting those within `start_period` of the start before a first pass; the
+/// next check armed.
 fn health_result(
     p: &mut Proc,
     spec: &ProcessSpec,
@@ -682,7 +683,9 @@ fn health_result(
             out.push(Action::HealthChanged(Health::Healthy));
         }
     } else {
-        let grace = p.started_at.is_some_and(|at| now < at + h.start_period);
+        // As Docker's start period: until the first pass, and no longer than start_period.
+        let grace = p.health == Some(Health::Starting)
+            && p.started_at.is_some_and(|at| now < at + h.start_period);
         if !grace {
             p.health_failures += 1;
             out.push(Action::Log(

@@ -407,7 +407,7 @@ pub const KEYS: &[Key] = &[
         None,
         health(Int(1, 1_000_000, |h, n| h.retries = n as u32))),
     key(Healthcheck, "start_period", "number >= 0 (seconds)", "0",
-        "After a start, failures do not count for this long (a pass counts at once).",
+        "After a start, failures do not count until the first pass, for this long at most (as Docker's start period).",
         None,
         health(Seconds(|h, d| h.start_period = d))),
     key(Healthcheck, "on_failure", "\"restart\", \"stop\" or \"none\"", "\"restart\"",

@@ -157,6 +157,40 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     assert_eq!(p.health, None);
 }
 
+#[test]
+fn a_pass_ends_the_start_period() {
+    use crate::config::{HealthAction, HealthCheck, Probe};
+    use crate::process::machine::Health;
+    let t0 = Instant::now();
+    let s = spec_with(|s| {
+        s.startsecs = Duration::ZERO;
+        s.healthcheck = Some(HealthCheck {
+            probe: Probe::Tcp(([127, 0, 0, 1], 1).into()),
+            interval: secs(1),
+            timeout: secs(1),
+            retries: 1,
+            start_period: secs(60),
+            on_failure: HealthAction::None,
+        });
+    });
+    let mut p = stopped();
+    step(&mut p, &s, Input::Start, t0);
+    step(&mut p, &s, spawned(), t0);
+    let result = |p: &mut Proc, ok: bool, at: Instant| {
+        let due = due(p, TimerKind::HealthCheck);
+        step(p, &s, due, at);
+        step(p, &s, Input::HealthResult { ok, detail: "x".into() }, at)
+    };
+    // Not listening yet: within the period, not counted.
+    result(&mut p, false, t0 + secs(1));
+    assert_eq!((p.health, p.health_failures), (Some(Health::Starting), 0));
+    result(&mut p, true, t0 + secs(2));
+    assert_eq!(p.health, Some(Health::Healthy));
+    // Up once: a failure counts, the period notwithstanding.
+    let a = result(&mut p, false, t0 + secs(3));
+    assert!(a.contains(&Action::HealthChanged(Health::Unhealthy)), "{a:?}");
+}
+
 // ---- the restart guard (issue 12: crash loops must never eat the machine) ----
 
 /// Regression: a program that exits at once with startsecs = 0 was restarted about 1,000
