@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::ctl_habits::{SUPERVISORCTL, SUPERVISORD, Supervisord, said};
 use crate::util::*;
 
 const SIGHUP: i32 = 1;
@@ -372,4 +373,63 @@ fn shutdown_after_removing_two_programs_that_wait_for_their_dependencies_exits_c
     d.signal(15);
     assert_eq!(d.wait_exit(DEADLINE), 0, "{}", d.log());
     assert!(!d.log().contains("panicked"), "{}", d.log());
+}
+
+/// `broken` fails at once and is not started at boot; `web` runs.
+const FAILS_TOML: &str = "[programs.broken]\ncommand = \"/bin/false\"\nautostart = false\n\
+    startretries = 0\n\n[programs.web]\ncommand = \"/bin/sleep 1008\"\nstartsecs = 0\n";
+const FAILS_INI: &str = "[program:broken]\ncommand=/bin/false\nautostart=false\n\
+    startretries=0\n\n[program:web]\ncommand=/bin/sleep 1008\nstartsecs=0\n";
+
+/// Regression (issue 16): `reload` (supervisorctl's, and XML-RPC's supervisor.restart) left a
+/// program that does not autostart FATAL, with its spawn error, when it had failed before;
+/// supervisord's restart makes every process anew, so it is STOPPED, "Not started", and what
+/// autostarts starts again. Where supervisord is installed, it is asked the same and must say
+/// the same.
+#[test]
+fn reload_leaves_a_fatal_program_that_does_not_autostart_stopped() {
+    let d = Daemon::start("reload-fatal", FAILS_TOML);
+    d.wait_state("web", "RUNNING");
+    let web = d.process("web")["pid"].as_i64().unwrap();
+    let out = d.ctl(&["start", "broken"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    d.wait_state("broken", "FATAL");
+
+    let out = d.ctl(&["reload"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "Restarted kahi\n"), "{out:?}");
+    wait_until("web runs again with a new pid", DEADLINE, || {
+        let p = d.process("web");
+        p["state"] == "RUNNING" && p["pid"].as_i64().is_some_and(|pid| pid != web)
+    });
+    let broken = d.process("broken");
+    assert_eq!(broken["state"], "STOPPED", "{broken}");
+    for field in ["pid", "exitstatus", "spawnerr", "start_time", "stop_time"] {
+        assert!(broken[field].is_null(), "{field}: {broken}");
+    }
+    assert_eq!(broken["restarts"], 0, "{broken}");
+    let ours = d.ctl(&["status", "broken"]);
+    assert_eq!(
+        ours.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["broken", "STOPPED", "Not", "started"],
+        "{ours:?}"
+    );
+
+    // supervisord, asked the same, says the same.
+    if !std::path::Path::new(SUPERVISORD).exists() {
+        return skip("supervisord is not installed (Debian's supervisor package)");
+    }
+    let dir = Dir::new("reload-fatal-supervisord");
+    let s = Supervisord::start(&dir, FAILS_INI);
+    s.wait_state("web", "RUNNING");
+    let conf = dir.join("supervisord.conf");
+    let ctl = |args: &[&str]| {
+        run(std::process::Command::new(SUPERVISORCTL).arg("-c").arg(&conf).args(args))
+    };
+    let theirs = ctl(&["start", "broken"]);
+    assert_ne!(theirs.code, 0, "{theirs:?}");
+    s.wait_state("broken", "FATAL");
+    assert_eq!(ctl(&["reload"]).code, 0);
+    s.wait_state("web", "RUNNING");
+    let theirs = ctl(&["status", "broken"]);
+    assert_eq!(said(&ours), said(&theirs), "kahi {ours:?}, supervisorctl {theirs:?}");
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::{Changes, Entry, Pending, ProcId, Supervisor, Work};
 use crate::config::{Config, ProcessSpec};
 use crate::logs::ring::Ring;
-use crate::process::machine::Input;
+use crate::process::machine::{Input, Proc};
 
 impl Supervisor {
     /// A process reached a state that is not transitional: run what `update` left pending,
@@ -228,6 +228,10 @@ pub enum GroupError {
     StillRunning,
 }
 
+/// A process down (no pid) takes its new settings as supervisord's new process object would
+/// have them: STOPPED ("Not started"), no exit status, no spawn error, its retries and
+/// restarts counted afresh; a FATAL or EXITED state does not outlive its settings. Its output
+/// (the rings) and `downs`, which waiting stops count on, are kept.
 fn replace_spec(e: &mut Entry, spec: ProcessSpec) {
     if spec.stdout_capture_maxbytes != e.stdout.capacity() {
         e.stdout = Ring::new(spec.stdout_capture_maxbytes);
@@ -235,6 +239,7 @@ fn replace_spec(e: &mut Entry, spec: ProcessSpec) {
     if spec.stderr_capture_maxbytes != e.stderr.capacity() {
         e.stderr = Ring::new(spec.stderr_capture_maxbytes);
     }
-    e.proc.backoff = 0;
+    e.proc = Proc::default();
+    e.stopped_by_operator = false;
     e.spec = spec;
 }

@@ -277,3 +277,83 @@ fn groups_are_removed_once_down_and_added_from_the_file() {
     assert_eq!(k.state("db"), State::Running);
     assert!(k.sup.resolve("batch").is_none());
 }
+
+/// tool (not autostart, no retries) whose command does not exist, started by hand until FATAL.
+fn fatal_tool(t0: Instant) -> Harness {
+    let tool = with(program("tool", 1), |s| {
+        s.autostart = false;
+        s.startretries = 0;
+    });
+    let mut k = Harness::new(vec![tool]);
+    k.failing.push("tool".into());
+    let id = k.id("tool");
+    k.sup.input(id, Input::Start, t0);
+    k.perform(t0);
+    assert_eq!(k.state("tool"), State::Fatal);
+    assert!(k.sup.get(id).unwrap().proc.spawn_error.is_some());
+    k
+}
+
+/// Asserts `name` is as a process never started is: STOPPED, no pid, no exit status, no
+/// spawn error, no retries or restarts counted.
+fn assert_fresh(k: &Harness, name: &str) {
+    let p = &k.sup.get(k.id(name)).unwrap().proc;
+    assert_eq!(p.state, State::Stopped, "{name}");
+    assert_eq!(p.pid, None, "{name}");
+    assert_eq!(p.exit_status, None, "{name}");
+    assert_eq!(p.spawn_error, None, "{name}");
+    assert_eq!((p.backoff, p.restarts, p.crashes), (0, 0, 0), "{name}");
+    assert_eq!((p.started_at, p.stopped_at), (None, None), "{name}");
+}
+
+/// Regression (issue 16): a reload (supervisord's restart) left a FATAL program that does not
+/// autostart FATAL; supervisord makes every process anew, so it is STOPPED, "Not started".
+#[test]
+fn reload_leaves_a_fatal_program_that_does_not_autostart_stopped_as_new() {
+    let t0 = Instant::now();
+    let mut k = fatal_tool(t0);
+    let same = config(k.sup.iter().map(|e| e.spec.clone()).collect());
+    let changes = k.sup.reload(same, t0 + secs(1));
+    assert_eq!(changes.changed, ["tool"]);
+    assert_eq!(k.perform(t0 + secs(1)), []);
+    assert_fresh(&k, "tool");
+}
+
+/// Regression (issue 16): `update` gave a changed FATAL program its new settings but left it
+/// FATAL, with the old spawn error; supervisord replaces it with a new, STOPPED process. An
+/// unchanged one is not touched, FATAL as it was.
+#[test]
+fn update_makes_a_changed_fatal_program_new_and_leaves_an_unchanged_one_fatal() {
+    let t0 = Instant::now();
+    let mut k = fatal_tool(t0);
+    let same = config(k.sup.iter().map(|e| e.spec.clone()).collect());
+    assert_eq!(k.sup.update(same.clone(), t0 + secs(1)), Changes::default());
+    assert_eq!(k.state("tool"), State::Fatal, "update left alone what did not change");
+
+    let mut changed = same;
+    changed.processes[0].argv = vec!["/usr/bin/tool2".into()];
+    let changes = k.sup.update(changed, t0 + secs(2));
+    assert_eq!(changes.changed, ["tool"]);
+    assert_eq!(k.perform(t0 + secs(2)), []);
+    assert_fresh(&k, "tool");
+}
+
+/// A reload starts an autostart program afresh: a process that had used up retries and
+/// restarts begins again with none counted, as a new supervisord's process does.
+#[test]
+fn reload_starts_an_autostart_program_with_its_counts_afresh() {
+    let t0 = Instant::now();
+    let mut k = Harness::new(vec![with(program("web", 1), |s| s.startretries = 1)]);
+    k.failing.push("web".into());
+    k.sup.start_autostart(t0);
+    k.perform(t0);
+    k.advance_to(t0 + secs(10));
+    assert_eq!(k.state("web"), State::Fatal);
+    k.failing.clear();
+    let same = config(k.sup.iter().map(|e| e.spec.clone()).collect());
+    k.sup.reload(same, t0 + secs(20));
+    assert_eq!(spawns(&k.perform(t0 + secs(20))), ["web"]);
+    let p = &k.sup.get(k.id("web")).unwrap().proc;
+    assert_eq!(p.state, State::Starting);
+    assert_eq!((p.backoff, p.restarts, p.spawn_error.as_deref()), (0, 0, None));
+}
