@@ -110,8 +110,9 @@ pub enum Mode {
     Following { log: crate::api::LogSource, offset: u64, encoding: crate::api::Encoding },
     /// A large reply is being sent in pieces, each made once the last has mostly drained.
     Sending,
-    /// Kahi's events, from this queue on the bus.
-    Events(crate::events::SubId),
+    /// Kahi's events, from this queue on the bus; `told`: the events the bus had dropped from
+    /// it as of the last one sent, so that the next says only what was lost since.
+    Events { sub: crate::events::SubId, told: u64 },
 }
 
 /// A connection gets the next piece of a large reply, or of a log it follows, once what it

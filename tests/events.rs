@@ -254,3 +254,105 @@ fn remote_communication_comes_from_ctl_and_http() {
         ["type:deploy\nv2 is out", "type:restart\nline 1\nline 2"]
     );
 }
+
+/// Regression (issue 13): `kahi ctl events` behind a reader that stopped reading lost events
+/// without a word (the daemon's queue for it holds 1024 and drops the oldest). The first
+/// event after a loss says how many were lost, and the client prints it on stderr: every
+/// event published is either printed or counted lost.
+#[test]
+fn ctl_events_says_how_many_events_a_slow_reader_lost() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+
+    let d = Daemon::start("events-lost", "");
+    let mut follower = d
+        .dir
+        .command(KAHI)
+        .arg("ctl")
+        .arg("-s")
+        .arg(&d.socket)
+        .args(["events", "--json", "--types", "REMOTE_COMMUNICATION"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its stdout read a line at a time, only when the test asks (a rendezvous channel): when
+    // the test stops asking, the reader stops reading, and so in turn does `kahi ctl events`.
+    let (tx, lines) = mpsc::sync_channel(0);
+    let out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (errors, _) = lines_of(follower.stderr.take().unwrap());
+
+    // Many requests on one connection, their replies read as they come.
+    let mut conn = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let mut replies = BufReader::new(conn.try_clone().unwrap()).lines();
+    let sendcomm = |kind: &str, data: &str| {
+        serde_json::json!({"cmd": "sendcomm", "type": kind, "data": data}).to_string()
+    };
+    // How many subscribers took the event just sent: 1 once the follower follows.
+    let mut taken = || -> u64 {
+        let reply: serde_json::Value =
+            serde_json::from_str(&replies.next().unwrap().unwrap()).unwrap();
+        reply["taken"].as_u64().unwrap_or_else(|| panic!("{reply}"))
+    };
+    let mut published = 0;
+    let mut printed = 0;
+    wait_until("the follower follows", DEADLINE, || {
+        writeln!(conn, "{}", sendcomm("hello", "")).unwrap();
+        published += taken();
+        let seen = lines.recv_timeout(Duration::from_millis(300)).is_ok();
+        printed += u64::from(seen);
+        seen
+    });
+
+    // 4000 events of 1 KiB: more than the pipe, the socket, the daemon's buffer for the
+    // connection and the queue of 1024 hold together.
+    let flood = 4000;
+    let line = sendcomm("flood", &"x".repeat(1024));
+    let writer = {
+        let mut conn = conn.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..flood {
+                writeln!(conn, "{line}").unwrap();
+            }
+        })
+    };
+    for _ in 0..flood {
+        published += taken();
+    }
+    writer.join().unwrap();
+    writeln!(conn, "{}", sendcomm("last", "")).unwrap();
+    published += taken();
+
+    // It reads again, to the last event.
+    loop {
+        let line = lines
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|e| panic!("{e} after {printed} lines; {}", d.log()));
+        printed += 1;
+        if line.contains(r#""type":"last""#) {
+            break;
+        }
+    }
+    let mut lost = 0;
+    while let Ok(line) = errors.recv_timeout(Duration::from_millis(500)) {
+        let n = line
+            .strip_prefix("kahi: ")
+            .and_then(|l| l.strip_suffix(" lost (the reader was too slow)"))
+            .and_then(|l| l.strip_suffix(" events").or_else(|| l.strip_suffix(" event")))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("unexpected on stderr: {line:?}"));
+        lost += n;
+    }
+    assert!(lost > 0, "nothing was lost: {printed} of {published} printed");
+    assert_eq!(printed + lost, published, "{printed} printed, {lost} said lost");
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

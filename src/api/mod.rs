@@ -303,6 +303,10 @@ pub enum Reply {
     Event {
         event: String,
         data: serde_json::Value,
+        /// Events this stream lost just before this one: its reader was too slow, and the
+        /// daemon's bounded queue for it dropped the oldest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lost: Option<u64>,
     },
 }
 

@@ -161,7 +161,13 @@ fn print_to(
             w(out, &format!("{message}\n"))?;
             Ok(exit::OK)
         }
-        Reply::Event { data, .. } => {
+        Reply::Event { data, lost, .. } => {
+            // On stderr, so that stdout stays one event a line (JSON with --json); before
+            // the event that followed the loss, where the gap is.
+            if let Some(n) = lost {
+                let s = if n == 1 { "" } else { "s" };
+                eprintln!("kahi: {n} event{s} lost (the reader was too slow)");
+            }
             let line = if json { data.to_string() } else { crate::api::event_line(&data) };
             w(out, &format!("{line}\n"))?;
             Ok(exit::OK)

@@ -168,7 +168,7 @@ impl EventLoop {
     pub(super) fn follow_events_on(&mut self, token: Token, types: Vec<EventType>) {
         let id = self.bus.subscribe(types, EVENTS_QUEUED);
         if let Some(c) = self.sources.conn(token) {
-            c.mode = Mode::Events(id);
+            c.mode = Mode::Events { sub: id, told: 0 };
         }
         self.followers.insert(token);
     }
@@ -179,7 +179,7 @@ impl EventLoop {
             .followers
             .iter()
             .copied()
-            .filter(|t| matches!(self.sources.get(*t), Some(Source::Conn(c)) if matches!(c.mode, Mode::Events(_))))
+            .filter(|t| matches!(self.sources.get(*t), Some(Source::Conn(c)) if matches!(c.mode, Mode::Events { .. })))
             .collect();
         for token in tokens {
             self.feed_event_follower(token);
@@ -188,17 +188,23 @@ impl EventLoop {
 
     /// Sends one connection the events of its queue, one line each, while it has read most
     /// of what it was sent; the rest wait on the bus (which drops the oldest past its bound).
+    /// The first event sent after a loss says how many were lost before it (`lost`): the
+    /// bus drops only to queue a newer one, so an event always follows a loss.
     fn feed_event_follower(&mut self, token: Token) {
         let Some(Source::Conn(conn)) = self.sources.get_mut(token) else { return };
-        let Mode::Events(id) = conn.mode else { return };
+        let Mode::Events { sub, mut told } = conn.mode else { return };
         loop {
             if conn.pending() > control::LOW_WATER {
                 self.behind.insert(token);
                 break;
             }
-            let Some(event) = self.bus.next(id) else { break };
+            let Some(event) = self.bus.next(sub) else { break };
+            let dropped = self.bus.dropped_for(sub);
+            let lost = (dropped > told).then(|| dropped - told);
+            told = dropped;
+            conn.mode = Mode::Events { sub, told };
             let data = api::stream_json(&event, &crate::timefmt::rfc3339_now());
-            let reply = Reply::Event { event: api::stream_name(&event).to_string(), data };
+            let reply = Reply::Event { event: api::stream_name(&event).to_string(), data, lost };
             let line = serde_json::to_vec(&reply).unwrap_or_default();
             if conn.queue(&line) != control::Queued::Yes {
                 log::warn!(
@@ -426,7 +432,7 @@ impl EventLoop {
                     self.behind.insert(token);
                 }
                 Some(Source::Conn(c)) if c.mode == Mode::Sending => self.feed_piece(token, now),
-                Some(Source::Conn(c)) if matches!(c.mode, Mode::Events(_)) => {
+                Some(Source::Conn(c)) if matches!(c.mode, Mode::Events { .. }) => {
                     self.feed_event_follower(token)
                 }
                 Some(Source::Conn(_)) => self.feed_follower(token),
@@ -449,8 +455,8 @@ impl EventLoop {
     pub(super) fn close(&mut self, token: Token) {
         if let Some(Source::Conn(mut conn)) = self.sources.remove(token) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            if let Mode::Events(id) = conn.mode {
-                self.bus.unsubscribe(id);
+            if let Mode::Events { sub, .. } = conn.mode {
+                self.bus.unsubscribe(sub);
             }
         }
         self.waiters.remove(&token);
