@@ -21,6 +21,8 @@ mod http_limits;
 mod http_unix;
 mod init;
 mod lifecycle;
+mod lifecycle_spawn;
+mod lifecycle_stop;
 mod listeners;
 mod logs;
 mod migrate;
