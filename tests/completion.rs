@@ -114,8 +114,10 @@ fn zsh_reads_the_script() {
     let out = run(Command::new("zsh").arg("-n").arg(&file));
     assert_eq!(out.code, 0, "{out:?}");
     // Loaded as compinit loads it, it defines a function for each command with subcommands.
+    // -D: no dump file. With -d /dev/null, compdump moved its temporary file onto the path,
+    // and a test run as root left /dev/null a regular file.
     let script = format!(
-        "autoload -Uz compinit && compinit -u -d /dev/null && source {} 2>/dev/null; \
+        "autoload -Uz compinit && compinit -u -D && source {} 2>/dev/null; \
          print -l ${{(k)functions[(I)_kahi*]}}",
         file.display()
     );
