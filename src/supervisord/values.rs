@@ -207,7 +207,7 @@ pub type Pairs = Vec<(String, String)>;
 /// written twice keeps its first place and its last value). Also what was lost silently: the
 /// pieces of an unquoted value that the tokenizer cut off (`$`, `#`, `?`, ...).
 pub fn environment(s: &str) -> Result<(Pairs, Vec<String>), String> {
-    let tokens = shlex(s)?;
+    let (tokens, comment) = shlex(s)?;
     let bad = || format!("Unexpected end of key/value pairs in value '{s}'");
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut lost = Vec::new();
@@ -228,7 +228,7 @@ pub fn environment(s: &str) -> Result<(Pairs, Vec<String>), String> {
         }
         i += 4;
     }
-    if s.contains('#') && !s.contains(['"', '\'']) {
+    if comment {
         lost.push("an unquoted '#' starts a comment: the rest of its line is dropped".into());
     }
     Ok((pairs, lost))
@@ -236,12 +236,13 @@ pub fn environment(s: &str) -> Result<(Pairs, Vec<String>), String> {
 
 /// Python's `shlex.shlex(s)` (non-POSIX) with `/.+-():` added to its word characters: words,
 /// quoted strings (quotes kept), `#` comments to the end of the line, any other character a
-/// token of its own.
-fn shlex(s: &str) -> Result<Vec<String>, String> {
+/// token of its own. Also whether a comment was skipped (what it held is lost).
+fn shlex(s: &str) -> Result<(Vec<String>, bool), String> {
     let word = |c: char| c.is_ascii_alphanumeric() || "_/.+-():".contains(c);
     let mut tokens = Vec::new();
     let mut chars = s.chars().peekable();
     let mut token = String::new();
+    let mut comment = false;
     // ' ' between tokens, 'a' in a word, or the quote being read.
     let mut state = ' ';
     loop {
@@ -252,13 +253,14 @@ fn shlex(s: &str) -> Result<Vec<String>, String> {
             if !token.is_empty() {
                 tokens.push(token);
             }
-            return Ok(tokens);
+            return Ok((tokens, comment));
         };
         match state {
             ' ' => {
                 if " \t\r\n".contains(c) {
                 } else if c == '#' {
                     skip_line(&mut chars);
+                    comment = true;
                 } else if word(c) {
                     token.push(c);
                     state = 'a';
@@ -283,6 +285,7 @@ fn shlex(s: &str) -> Result<Vec<String>, String> {
                 } else if c == '#' {
                     // The word goes on after the comment's line.
                     skip_line(&mut chars);
+                    comment = true;
                 } else if word(c) || c == '"' || c == '\'' {
                     token.push(c);
                 } else {

@@ -41,6 +41,42 @@ fn environment_values_cut_short_silently_as_supervisord_cuts_them() {
     assert!(!lost.is_empty());
 }
 
+/// Each silent loss is reported, also beside a quoted value, and a quoted `#`, `$`, `?` or `;`
+/// is no loss.
+#[test]
+fn every_silent_loss_is_reported_and_only_those() {
+    for (text, kept) in [
+        ("A=\"x\",PASS=abc#def,B=2", &[("A", "x"), ("PASS", "abc")][..]),
+        ("A=1,#B=2", &[("A", "1")]),
+        ("A=x#y\nz,B=1", &[("A", "xz"), ("B", "1")]),
+        ("P=$PATH:/x", &[("P", "$")]),
+        ("B='q',URL=http://h:9/x?y=1", &[("B", "q"), ("URL", "http://h:9/x"), ("y", "1")]),
+        ("A=b;C=d", &[("A", "b"), ("C", "d")]),
+    ] {
+        let (p, lost) = environment(text).unwrap();
+        assert_eq!(Ok(p), pairs(kept), "{text:?}");
+        assert!(!lost.is_empty(), "{text:?}: the loss is reported");
+    }
+    for text in ["A=\"x#y\",B='$P?q;r'", "A=1,\nB=2", "A=%,B=1 ,C=2"] {
+        let (_, lost) = environment(text).unwrap_or_default();
+        assert!(lost.is_empty(), "{text:?}: {lost:?}");
+    }
+}
+
+/// supervisord 4.2.5 (Debian's, the reference) reads `environment=` with a non-POSIX
+/// `shlex`: quotes are stripped from the ends of a token only, no backslash escapes, no
+/// concatenation of quoted pieces (supervisord's later POSIX reading differs on these).
+#[test]
+fn environment_quoting_is_non_posix_as_in_supervisord_4_2_5() {
+    assert_eq!(env("A='it''s'"), pairs(&[("A", "it")]));
+    assert_eq!(env("A=\"a\\\"b\""), pairs(&[("A", "a\\")]));
+    assert_eq!(env("P=\"$PATH:/x\""), pairs(&[("P", "$PATH:/x")]));
+    assert_eq!(env("A=ü"), pairs(&[("A", "ü")]));
+    // A percent sign is a token of its own: unquoted, it ends the value.
+    assert!(env("A=100%,B=x").is_err());
+    assert_eq!(env("A=\"100%\",B=x"), pairs(&[("A", "100%"), ("B", "x")]));
+}
+
 #[test]
 fn environment_errors() {
     for bad in ["A=b@c", "foo", "foo=", "foo=bar,baz", "A=b\nB=c", "KEY1=val1,KEY2=val2,KEY3"] {
