@@ -29,7 +29,9 @@ fn user() -> String {
 
 /// The environment both parsers run with.
 fn env(cmd: &mut Command) -> &mut Command {
-    cmd.env("KAHI_MIG", "from env").env("KAHI_USER", user())
+    cmd.env("KAHI_MIG", "from env")
+        .env("KAHI_USER", user())
+        .env("KAHI_FACTORY", "supervisor.rpcinterface:make_main_rpcinterface")
 }
 
 /// The rows sorted, so the two orders (Kahi's start order, supervisord's group order) compare.
@@ -171,6 +173,17 @@ programs=grouped
 command=/bin/cat g
 socket=tcp://127.0.0.1:9001
 ")]),
+    ("supervisord's own RPC interface, its keys expanded with ENV_* alone", &[("s.conf", "\
+[supervisord]
+environment=G=g
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[rpcinterface:again]
+supervisor.rpcinterface_factory = %(ENV_KAHI_FACTORY)s
+note = %(ENV_KAHI_MIG)s %(ENV_G)s 100%%
+[program:p]
+command=/bin/echo p
+")]),
 ];
 
 /// Files supervisord refuses, and so must Kahi.
@@ -190,6 +203,16 @@ const REFUSED: &[(&str, &str)] = &[
     ("a program without command", "[supervisord]\n[program:p]\nautostart=true\n"),
     ("an fcgi-program without socket", "[supervisord]\n[fcgi-program:f]\ncommand=/bin/cat\n"),
     ("a bad fcgi socket", "[supervisord]\n[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp:/h:1\n"),
+    (
+        "an rpcinterface without its factory",
+        "[supervisord]\n[rpcinterface:x]\nretries=3\n[program:p]\ncommand=/bin/echo\n",
+    ),
+    (
+        "an unset variable in an rpcinterface key",
+        "[supervisord]\n[rpcinterface:supervisor]\n\
+         supervisor.rpcinterface_factory=supervisor.rpcinterface:make_main_rpcinterface\n\
+         retries=%(ENV_KAHI_NOT_SET)s\n[program:p]\ncommand=/bin/echo\n",
+    ),
     (
         "socket_mode on a TCP socket",
         "[supervisord]\n[fcgi-program:f]\ncommand=/bin/cat\nsocket=tcp://h:1\nsocket_mode=0600\n",
@@ -310,4 +333,35 @@ fn a_thousand_programs_migrate_quickly() {
     assert_eq!(dir.read("k.toml").matches("[programs.").count(), 1000);
     // Generous for a debug build on a loaded machine; a release build takes far less.
     assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// An RPC interface plugin is Python code Kahi does not run: `kahi migrate` writes the rest and
+/// says so at the section's line, and `--check` fails; supervisord's own interface (as in
+/// Debian's supervisord.conf) is Kahi's, and passes.
+#[test]
+fn an_rpc_interface_plugin_is_not_mapped_and_fails_the_check() {
+    let dir = Dir::new("sup-rpc");
+    let own = "[rpcinterface:supervisor]\n\
+               supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n";
+    let clean = dir.write(
+        "clean.conf",
+        &format!("[supervisord]\nnodaemon=true\n{own}[program:a]\ncommand=/bin/echo\n"),
+    );
+    let check = run(Command::new(KAHI).arg("migrate").arg("--check").arg(&clean));
+    assert_eq!((check.code, check.stderr.as_str()), (0, ""));
+    let text = format!(
+        "[supervisord]\nnodaemon=true\n{own}[rpcinterface:twiddler]\n\
+         supervisor.rpcinterface_factory = supervisor_twiddler.rpcinterface:make_twiddler_rpcinterface\n\
+         [program:a]\ncommand=/bin/echo\n"
+    );
+    let conf = dir.write("s.conf", &text);
+    let said = format!("not mapped: {}:5:1: [rpcinterface:twiddler]: ", path_str(&conf));
+    let check = run(Command::new(KAHI).arg("migrate").arg("--check").arg(&conf));
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    assert!(check.stderr.contains(&said), "{}", check.stderr);
+    let m = run(Command::new(KAHI).arg("migrate").arg(&conf).arg("-o").arg(dir.join("k.toml")));
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert!(m.stderr.contains(&said), "{}", m.stderr);
+    let toml = dir.read("k.toml");
+    assert!(toml.contains("[programs.a]") && toml.contains("# not mapped: "), "{toml}");
 }

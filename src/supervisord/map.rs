@@ -130,7 +130,12 @@ pub fn map(ini: &Ini, env: &[(String, String)], host: &str) -> Result<Mapped, Ve
             Err(e) => errors.push(e),
         }
     }
-    other_sections(ini, &mut notes);
+    // supervisord expands its plugins' keys with ENV_* alone.
+    let mut plugin = Dict::default().with_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (k, v) in &global.environment {
+        plugin.set_str(&format!("ENV_{k}"), v.clone());
+    }
+    other_sections(ini, &plugin, &mut notes, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -371,7 +376,10 @@ pub fn unknown_keys(ini: &Ini, sec: &Section, known: &[&[&str]], notes: &mut Vec
 }
 
 /// The sections that are neither programs, listeners, groups nor what `server.rs` reads.
-fn other_sections(ini: &Ini, notes: &mut Vec<Note>) {
+/// `[rpcinterface:x]` is checked as supervisord's `get_plugins` checks it: the factory is
+/// required, and it and every other key are expanded with `plugin` (a factory supervisord
+/// cannot import refuses the file there; Kahi imports nothing, so it cannot tell).
+fn other_sections(ini: &Ini, plugin: &Dict, notes: &mut Vec<Note>, errors: &mut Vec<ConfigError>) {
     const KNOWN_PREFIXES: &[&str] = &[
         "program:",
         "eventlistener:",
@@ -390,8 +398,31 @@ fn other_sections(ini: &Ini, notes: &mut Vec<Note>) {
             unmapped,
         };
         if let Some(rest) = n.strip_prefix("rpcinterface:") {
-            let factory = ini.get(sec, "supervisor.rpcinterface_factory").map(|v| v.text.as_str());
-            if factory != Some("supervisor.rpcinterface:make_main_rpcinterface") {
+            const FACTORY: &str = "supervisor.rpcinterface_factory";
+            let mut r = Reader { ini, sec, notes: &mut *notes };
+            let factory = match r.expanded(FACTORY, None, plugin, &[]) {
+                Ok(Some(f)) => f.plain,
+                Ok(None) => {
+                    errors.push(r.error("", format!("section [{n}] does not specify a {FACTORY}")));
+                    continue;
+                }
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let mut extras: Vec<&String> = Vec::new();
+            for (k, _) in sec.keys.iter().chain(&ini.defaults) {
+                if k != FACTORY && !extras.contains(&k) {
+                    extras.push(k);
+                }
+            }
+            for k in extras {
+                if let Err(e) = r.expanded(k, None, plugin, &[]) {
+                    errors.push(e);
+                }
+            }
+            if factory != "supervisor.rpcinterface:make_main_rpcinterface" {
                 notes.push(say(
                     format!(
                         "RPC interface plugin {rest:?} is Python code Kahi does not run: left out"

@@ -316,3 +316,44 @@ fn fcgi_socket_errors_are_supervisords() {
         assert!(e.contains(says), "{keys}: {e}");
     }
 }
+
+/// `[rpcinterface:x]` as supervisord's `get_plugins` reads it: supervisord's own interface is
+/// Kahi's too; a plugin is not mapped, at its section's line; no factory, or a name that cannot
+/// be expanded in any of its keys, refuses the file.
+#[test]
+fn rpc_interface_sections_as_supervisord_reads_them() {
+    const MAIN: &str =
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n";
+    let (_, m) = ok(&format!("[supervisord]\nnodaemon=true\n[rpcinterface:supervisor]\n{MAIN}"));
+    assert!(m.notes.is_empty(), "{:?}", m.notes);
+    let (_, m) = ok(&format!(
+        "[supervisord]\nnodaemon=true\nenvironment=G=g\n[rpcinterface:supervisor]\n{MAIN}\n\
+         [rpcinterface:twiddler]\nsupervisor.rpcinterface_factory = supervisor_twiddler.rpcinterface:make_twiddler_rpcinterface\n\
+         home = %(ENV_HOME)s/%(ENV_G)s\n"
+    ));
+    let [n] = &m.notes[..] else { panic!("{:?}", m.notes) };
+    assert!(n.unmapped);
+    assert!(
+        n.error.to_string().starts_with(&format!("{FILE}:7:1: [rpcinterface:twiddler]: ")),
+        "{}",
+        n.error
+    );
+    for (keys, line, says) in [
+        (
+            "retries = 3\n",
+            2,
+            "section [rpcinterface:x] does not specify a supervisor.rpcinterface_factory",
+        ),
+        ("supervisor.rpcinterface_factory = %(ENV_NOPE)s:f\n", 3, "cannot be expanded"),
+        (
+            "supervisor.rpcinterface_factory = p:f\nretries = %(ENV_NOPE)s\n",
+            4,
+            "cannot be expanded",
+        ),
+        ("supervisor.rpcinterface_factory = p:f\nwhere = %(here)s\n", 4, "cannot be expanded"),
+    ] {
+        let e = refused(&format!("[supervisord]\n[rpcinterface:x]\n{keys}"));
+        assert!(e.starts_with(&format!("{FILE}:{line}:")), "{keys}: {e}");
+        assert!(e.contains(says), "{keys}: {e}");
+    }
+}
