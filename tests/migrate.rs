@@ -124,6 +124,14 @@ process_name=v%(process_num)s
 command=/bin/echo %(process_num)02d
 process_name=%(program_name)s_%(process_num)02d
 ")]),
+    // [supervisord] environment= is expanded twice (supervisord 4.2.5), a program's once.
+    ("%% in environment=, beside %(ENV_X)s, and a literal %(name)s that is not expanded again", &[("s.conf", "\
+[supervisord]
+environment=G=\"%%%%g %(ENV_KAHI_MIG)s\",H=\"%%(ENV_KAHI_MIG)s\"
+[program:e]
+command=/bin/echo '%(ENV_P)s' '%(ENV_Q)s' '%(ENV_R)s' '%(ENV_T)s' '%(ENV_G)s' '%(ENV_U)s' '%(ENV_H)s'
+environment=P=\"100%%\",Q=\"%(ENV_KAHI_MIG)s is 50%%\",R=\"%%(ENV_KAHI_MIG)s\",U=\"%(ENV_G)s\",T=a%%
+")]),
     ("[include]: relative globs, sorted, one level, %(here)s per file", &[
         ("s.conf", "[supervisord]\n[program:main]\ncommand=/bin/echo %(here)s\n[include]\nfiles = conf.d/*.conf none/*.conf\n"),
         ("conf.d/b.conf", "[program:b]\ncommand=/bin/echo %(here)s b\n[program:main]\npriority=3\n"),
@@ -192,6 +200,14 @@ const REFUSED: &[(&str, &str)] = &[
     ("an unknown group member", "[supervisord]\n[group:g]\nprograms=nope\n"),
     ("an unset environment variable", "[supervisord]\n[program:p]\ncommand=%(ENV_KAHI_NOT_SET)s\n"),
     ("a lone %", "[supervisord]\n[program:p]\ncommand=/bin/date +%Y\n"),
+    (
+        "%% once in [supervisord] environment=, which is expanded twice",
+        "[supervisord]\nenvironment=A=\"100%%\"\n[program:p]\ncommand=/bin/echo\n",
+    ),
+    (
+        "host_node_name in [supervisord] environment=",
+        "[supervisord]\nenvironment=H=%(host_node_name)s\n[program:p]\ncommand=/bin/echo\n",
+    ),
     ("no [supervisord]", "[program:p]\ncommand=/bin/echo\n"),
     ("a line that is no key", "[supervisord]\n[program:p]\ncommand=/bin/echo\njunk\n"),
     (

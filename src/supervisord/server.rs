@@ -6,7 +6,7 @@
 
 use super::Note;
 use super::emit::{Out, Src, string};
-use super::format::Dict;
+use super::format::{Dict, expand};
 use super::ini::{Ini, Section};
 use super::map::unknown_keys;
 use super::program::Reader;
@@ -153,10 +153,14 @@ pub fn supervisord(
             tables.places[2] = place(sec);
         }
         global.strip_ansi = r.typed("strip_ansi", "false", base, values::boolean)?;
-        // environment sees host_node_name too (the include table).
+        // environment is expanded twice (supervisord 4.2.5, options.py:654-655): as every key
+        // of the section, then again with the include table (host_node_name too). So `%%`
+        // there must be written `%%%%`, and `%%(ENV_X)s` is X's value.
         let mut dict = base.clone();
         dict.set_str("host_node_name", host);
-        if let Some(e) = r.expanded("environment", None, &dict, &[])? {
+        if let Some(once) = r.expanded("environment", None, base, &[])? {
+            let e = expand(&once.plain, &dict, &[])
+                .map_err(|e| r.error("environment", e.message(&once.plain)))?;
             let (pairs, lost) =
                 values::environment(&e.plain).map_err(|e| r.error("environment", e))?;
             for why in lost {

@@ -357,3 +357,27 @@ fn rpc_interface_sections_as_supervisord_reads_them() {
         assert!(e.contains(says), "{keys}: {e}");
     }
 }
+
+/// `%%` in environment= is a `%` in the child's environment, beside an expanded name; text
+/// that looks like a name or a variable after the expansion stays as it is through Kahi's
+/// TOML (whose own `%(..)` and `${..}` are not applied to it).
+#[test]
+fn percent_signs_in_environment_reach_the_child_as_supervisord_gives_them() {
+    let (c, m) = ok("[supervisord]\nenvironment=G=\"%%%%g %(ENV_N)s\",H=\"%%(ENV_N)s\"\n\
+                     [program:p]\ncommand=/bin/p\n\
+                     environment=P=\"100%%\",Q=\"%(ENV_HOME)s is 50%%\",R=\"%%(ENV_N)s ${N} $N\"\n");
+    let env: Vec<(&str, &str)> =
+        c.processes[0].environment.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        env,
+        [
+            ("G", "%g 4"),
+            ("H", "4"),
+            ("P", "100%"),
+            ("Q", "/home/k is 50%"),
+            ("R", "%(ENV_N)s ${N} $N")
+        ],
+        "{}",
+        m.toml
+    );
+}
