@@ -381,3 +381,64 @@ fn an_rpc_interface_plugin_is_not_mapped_and_fails_the_check() {
     let toml = dir.read("k.toml");
     assert!(toml.contains("[programs.a]") && toml.contains("# not mapped: "), "{toml}");
 }
+
+/// What supervisord reads silently wrong is warned at its file, line and key, and the file is
+/// read on as supervisord reads it: values an unquoted `$`, `#`, `?` or `;` cut short (the
+/// table is supervisord's), a command an inline comment cut short (supervisord accepts it and
+/// cannot start it: nor can Kahi, and the rest runs), and a bare `%s` (not mapped: supervisord
+/// puts its whole table of names there, Kahi keeps the text).
+#[test]
+fn the_silent_traps_are_warned_at_their_line_and_read_on_as_supervisord_reads_them() {
+    let dir = Dir::new("sup-traps");
+    let socket = dir.join("supervisor.sock");
+    let text = format!(
+        "[unix_http_server]\nfile={}\n[supervisord]\nnodaemon=true\nchildlogdir={}\n\
+         [program:dollar]\ncommand=/bin/echo %(ENV_P)s\nenvironment=P=$PATH:/x\n\
+         [program:hash]\ncommand=/bin/echo %(ENV_PASS)s %(ENV_A)s\nenvironment=A=\"x\",PASS=abc#def,B=2\n\
+         [program:query]\ncommand=/bin/echo %(ENV_URL)s %(ENV_y)s\nenvironment=URL=http://h:9/x?y=1\n\
+         [program:semi]\ncommand=/bin/echo %(ENV_A)s %(ENV_C)s\nenvironment=A=b;C=d\n\
+         [program:cut]\ncommand=sh -c 'echo a ; sleep 600'\nstartretries=0\n\
+         [program:runs]\ncommand=/bin/sleep 600\nstartsecs=0\n",
+        path_str(&socket),
+        path_str(&dir.path)
+    );
+    let conf = dir.write("s.conf", &text);
+    let file = path_str(&conf);
+    if let Some(py) = python() {
+        let (kahi, sup) = both(&dir, "s.conf", &py);
+        assert_eq!(kahi.unwrap(), sup.unwrap());
+    } else {
+        skip("no python3 with supervisord's modules: the table is not compared");
+    }
+    let m = run(Command::new(KAHI).arg("migrate").arg(&conf));
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    for (line, key, says) in [
+        (8, "[program:dollar] environment", "P=$ is followed by \"PATH:/x\""),
+        (11, "[program:hash] environment", "an unquoted '#' starts a comment"),
+        (14, "[program:query] environment", "followed by \"?\""),
+        (17, "[program:semi] environment", "followed by \";\""),
+        (19, "[program:cut] command", "probably cut short by an inline comment"),
+    ] {
+        let want = format!("warning: {file}:{line}:1: {key}: ");
+        let said = m.stderr.lines().find(|l| l.starts_with(&want));
+        assert!(said.is_some_and(|l| l.contains(says)), "{want}…{says}: {}", m.stderr);
+    }
+    // Run: the program whose command cannot be split never starts, the others do.
+    let d = Daemon::launch(dir, conf, socket, &[]);
+    d.wait_state("runs", "RUNNING");
+    d.wait_state("cut", "FATAL");
+
+    let dir = Dir::new("sup-trap-s");
+    let conf = dir.write("s.conf", "[supervisord]\nnodaemon=true\n[program:d]\ncommand=date +%s\n");
+    if let Some(py) = python() {
+        let (_, sup) = both(&dir, "s.conf", &py);
+        assert!(sup.is_ok_and(|t| t[0]["command"][1].as_str().unwrap().contains("ENV_")));
+    }
+    let want = format!("not mapped: {}:4:1: [program:d] command: a '%' with no", path_str(&conf));
+    let m = run(Command::new(KAHI).arg("migrate").arg(&conf));
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    assert!(m.stderr.contains(&want), "{}", m.stderr);
+    assert!(m.stdout.contains("command = \"date +%%s\""), "kept as written: {}", m.stdout);
+    let check = run(Command::new(KAHI).arg("migrate").arg("--check").arg(&conf));
+    assert_eq!(check.code, 1, "{}", check.stderr);
+}

@@ -4,7 +4,8 @@ Kahi's: one object per process (group, name, command as argv, user, priority, au
 
 Reads FILE with supervisor.options.ServerOptions.process_config, as supervisord does at start,
 and starts nothing. The priority is the one that orders the process: its own, or its pool's
-for an event listener (a pool is started and stopped as one, at the pool's priority).
+for an event listener (a pool is started and stopped as one, at the pool's priority). A
+command that cannot be split into words is shown whole, as one word.
 
 Usage: supervisord_table.py FILE. Exit 0 with the table, 2 with {"error": ...} when
 supervisord refuses the file.
@@ -30,10 +31,15 @@ def main(path):
         pool = isinstance(group, EventListenerPoolConfig)
         for p in group.process_configs:
             user = pwd.getpwuid(p.uid).pw_name if p.uid is not None else None
+            try:
+                argv = shlex.split(p.command)
+            except ValueError:
+                # supervisord fails each spawn ("can't parse command"); Kahi keeps it whole.
+                argv = [p.command]
             rows.append({
                 "group": group.name,
                 "name": p.name,
-                "command": shlex.split(p.command),
+                "command": argv,
                 "user": user,
                 "priority": group.priority if pool else p.priority,
                 "autostart": p.autostart,

@@ -26,6 +26,8 @@ pub struct Value {
     /// Index into [`Ini::files`].
     pub file: usize,
     pub line: usize,
+    /// An inline comment (a `;` or `#` after whitespace) cut one of its lines.
+    pub cut: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,12 +97,14 @@ impl Ini {
         // The key being read (a continuation adds to it), and its pieces.
         let mut key: Option<String> = None;
         let mut indent_level = 0usize;
-        // Values are kept as their pieces until the file ends, then joined.
-        let mut pieces: Vec<(bool, usize, String, Vec<String>)> = Vec::new();
+        // Values are kept as their pieces until the file ends, then joined; and whether an
+        // inline comment cut one.
+        let mut pieces: Vec<(bool, usize, String, Vec<String>, bool)> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let lineno = i + 1;
             let comment_start = comment_start(line);
             let value = line[..comment_start.unwrap_or(line.len())].trim();
+            let cut = !value.is_empty() && comment_start.is_some();
             if value.is_empty() {
                 // A blank line inside a value is kept, but not a comment line.
                 if comment_start.is_none()
@@ -118,6 +122,7 @@ impl Ini {
             if !matches!(cur, Cur::None) && key.is_some() && cur_indent > indent_level {
                 if let Some(last) = pieces.last_mut() {
                     last.3.push(value.to_string());
+                    last.4 |= cut;
                 }
                 continue;
             }
@@ -164,9 +169,10 @@ impl Ini {
                         section,
                         name.clone(),
                         vec![v.to_string()],
+                        cut,
                     ));
                     // Where the value is, for errors: recorded now, joined at the end.
-                    let at = Value { text: String::new(), file, line: lineno };
+                    let at = Value { text: String::new(), file, line: lineno, cut: false };
                     self.set_raw(section, &name, at);
                     key = Some(name);
                 }
@@ -187,7 +193,7 @@ impl Ini {
         // Join the pieces of each value as configparser does at the end of a file: with
         // newlines, trailing whitespace (and so trailing blank lines) removed. A key set twice
         // keeps the last.
-        for (defaults, section, name, parts) in pieces {
+        for (defaults, section, name, parts, cut) in pieces {
             let joined = parts.join("\n");
             let text = joined.trim_end().to_string();
             let keys = if defaults { &mut self.defaults } else { &mut self.sections[section].keys };
@@ -196,6 +202,7 @@ impl Ini {
             {
                 // Only the last assignment in this file survives; its line is the one kept.
                 v.text = text;
+                v.cut = cut;
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }

@@ -40,6 +40,16 @@ fn inline_comments_only_after_whitespace() {
 }
 
 #[test]
+fn a_value_knows_whether_an_inline_comment_cut_it() {
+    let i = ini("[a]\nx=b;c\ny=b ;c\nz=b\n  c #d\nw=b\n  ; a comment line\n  c\nv=b ;c\nv=d\n");
+    let cut = |k: &str| i.get(i.section("a").unwrap(), k).unwrap().cut;
+    assert_eq!(
+        [cut("x"), cut("y"), cut("z"), cut("w"), cut("v")],
+        [false, true, true, false, false]
+    );
+}
+
+#[test]
 fn equals_or_colon_first_one_wins_keys_lowercased_and_stripped() {
     let i = ini("[a]\ncommand: /bin/x a=b\nURL = http://h:1/\n  COMMAND2  =  v  \nK2 :  v  \n");
     assert_eq!(get(&i, "a", "command").as_deref(), Some("/bin/x a=b"));

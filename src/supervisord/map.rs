@@ -265,10 +265,13 @@ fn keys(out: &mut Out, p: &Program, proc: &program::Proc) {
     }
 }
 
-/// A per-process value as TOML: numbers and booleans bare, the rest strings.
+/// A per-process value as TOML: numbers and booleans bare, the rest strings; a command that
+/// cannot be split into words is one word (see `program::unsplittable`).
 fn value(key: &str, text: &str) -> String {
     if key.ends_with("_maxbytes") || key.ends_with("_backups") || key.ends_with("_syslog") {
         text.to_string()
+    } else if key == "command" && crate::config::words::split(text).is_err() {
+        format!("[{}]", string(text))
     } else {
         string(text)
     }

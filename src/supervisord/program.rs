@@ -415,6 +415,7 @@ fn process(
             r.error("", format!("program section {} does not specify a command", r.sec.name))
         );
     };
+    unsplittable(r, &command.plain);
     values.push(("command".into(), command, r.src("command")));
     let name =
         expand(template, dict, keep).map_err(|e| r.error("process_name", e.message(template)))?;
@@ -452,6 +453,29 @@ fn logfile_path(r: &Reader<'_>, key: &str, mut e: Expanded) -> Result<Expanded, 
 /// `s` as a Kahi value that expands to itself.
 pub fn escape(s: &str) -> String {
     s.replace('%', "%%").replace('$', "$$")
+}
+
+/// A command that cannot be split into words: supervisord accepts the file and fails at each
+/// spawn ("can't parse command"); Kahi writes it as one word, which cannot start either
+/// (`map`'s `value`). Said once per program, with the likely cause: an inline comment cut it.
+fn unsplittable(r: &mut Reader<'_>, command: &str) {
+    let Err(why) = crate::config::words::split(command) else { return };
+    let cause = if r.value("command").is_some_and(|v| v.cut) {
+        "; probably cut short by an inline comment (a ';' or '#' after a space ends a \
+         supervisord value, also inside quotes): write it with no space before the ';' or '#'"
+    } else {
+        ""
+    };
+    let error = r.error(
+        "command",
+        format!(
+            "{command:?} cannot be split into words ({why}): supervisord cannot start it \
+             (\"can't parse command\"), nor can Kahi, which keeps it as one word{cause}"
+        ),
+    );
+    if !r.notes.iter().any(|n| n.error == error) {
+        r.notes.push(Note::warning(error));
+    }
 }
 
 /// supervisord's `name_to_uid`: a user name or uid that exists here.
