@@ -442,3 +442,62 @@ fn the_silent_traps_are_warned_at_their_line_and_read_on_as_supervisord_reads_th
     let check = run(Command::new(KAHI).arg("migrate").arg("--check").arg(&conf));
     assert_eq!(check.code, 1, "{}", check.stderr);
 }
+
+/// Users and directories are the host's: `kahi migrate` writes them as they are, with a warning
+/// at their line, as the TOML may be for another host; `kahi daemon` here refuses the file at
+/// load for a missing user or log directory (as supervisord does), and a missing working
+/// directory fails the program when it starts (as supervisord's spawn).
+#[test]
+fn users_and_directories_are_not_checked_by_migrate_and_are_by_the_daemon() {
+    let dir = Dir::new("sup-host");
+    let text = "[supervisord]\nnodaemon=true\nchildlogdir=/nonexistent/kahi-logs\n\
+                [program:p]\ncommand=/bin/sleep 600\nuser=kahi-no-such-user\n\
+                directory=/nonexistent/kahi-dir\nstdout_logfile=/nonexistent/kahi-log/out.log\n";
+    let conf = dir.write("s.conf", text);
+    let file = path_str(&conf);
+    let out = dir.join("kahi.toml");
+    let m = run(Command::new(KAHI).arg("migrate").arg(&conf).arg("-o").arg(&out));
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let toml = dir.read("kahi.toml");
+    for written in [
+        "childlogdir = \"/nonexistent/kahi-logs\"",
+        "user = \"kahi-no-such-user\"",
+        "directory = \"/nonexistent/kahi-dir\"",
+        "stdout_logfile = \"/nonexistent/kahi-log/out.log\"",
+    ] {
+        assert!(toml.contains(written), "{written}: {toml}");
+    }
+    for (line, key) in
+        [(3, "logging.childlogdir"), (6, "programs.p.user"), (8, "programs.p.stdout_logfile")]
+    {
+        let want = format!("warning: {file}:{line}:1: {key}: on this host, ");
+        assert!(m.stderr.contains(&want), "{want}: {}", m.stderr);
+    }
+    let check = run(Command::new(KAHI).arg("migrate").arg("--check").arg(&conf));
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    // Here the daemon refuses it at load, with supervisord's reasons at their lines.
+    for path in [&conf, &out] {
+        let d = run(Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(path));
+        assert_eq!(d.code, 2, "{}", d.stderr);
+        assert!(d.stderr.contains("kahi-no-such-user"), "{}", d.stderr);
+        assert!(d.stderr.contains("/nonexistent/kahi-logs"), "{}", d.stderr);
+    }
+    let d = run(Command::new(KAHI).args(["daemon", "--check", "-c"]).arg(&conf));
+    assert!(d.stderr.contains(&format!("{file}:6:1: [program:p] user: ")), "{}", d.stderr);
+
+    // A missing working directory: the file loads, the program fails as it starts.
+    let dir = Dir::new("sup-host-dir");
+    let socket = dir.join("supervisor.sock");
+    let text = format!(
+        "[unix_http_server]\nfile={}\n[supervisord]\nnodaemon=true\nchildlogdir={}\n\
+         [program:p]\ncommand=/bin/sleep 600\ndirectory=/nonexistent/kahi-dir\nstartretries=0\n",
+        path_str(&socket),
+        path_str(&dir.path)
+    );
+    let conf = dir.write("s.conf", &text);
+    let d = Daemon::launch(dir, conf, socket, &[]);
+    d.wait_state("p", "FATAL");
+    let p = d.process("p");
+    assert!(p.to_string().contains("/nonexistent/kahi-dir"), "{p}");
+    d.wait_log("/nonexistent/kahi-dir");
+}

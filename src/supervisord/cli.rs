@@ -65,15 +65,26 @@ pub fn migrate(args: MigrateArgs) -> i32 {
         eprintln!("kahi: {} error(s): nothing was written", errors.len());
         2
     };
-    let m = match super::migrate(&file, &text, &super::process_env()) {
+    let mut m = match super::convert(&file, &text, &super::process_env(), false) {
         Ok(m) => m,
         Err(errors) => return refused(&errors),
     };
-    // What the daemon would refuse, refused here: the TOML is loaded as the daemon loads it.
+    // What the daemon would refuse, refused here: the TOML is loaded as the daemon loads it;
+    // but for users and directories, which are this host's and may be another's there.
     let env = |name: &str| std::env::var(name).ok();
     if let Err(errors) = crate::config::load_text(&file, &m.toml, &env) {
-        let placed: Vec<_> = errors.into_iter().map(|e| m.place(e)).collect();
-        return refused(&placed);
+        let (here, placed): (Vec<_>, Vec<_>) =
+            errors.into_iter().map(|e| m.place(e)).partition(of_this_host);
+        if !placed.is_empty() {
+            return refused(&placed);
+        }
+        for mut error in here {
+            error.message = format!(
+                "on this host, {}: written as it is (kahi daemon refuses it on a host without it)",
+                error.message
+            );
+            m.notes.push(super::Note::warning(error));
+        }
     }
     for note in &m.notes {
         eprintln!("{note}");
@@ -94,6 +105,21 @@ pub fn migrate(args: MigrateArgs) -> i32 {
         }
     }
     write(args.output.as_deref(), &toml)
+}
+
+/// Whether Kahi's loader refused what it found on this host: a user, or the directory of a log
+/// file or socket. (The values were written by the migration, of the right types, so an error
+/// on these keys is one of those checks.)
+fn of_this_host(e: &crate::config::ConfigError) -> bool {
+    const KEYS: &[&str] = &[
+        "user",
+        "stdout_logfile",
+        "stderr_logfile",
+        "childlogdir",
+        "socket_owner",
+        "socket_group",
+    ];
+    KEYS.contains(&e.key.rsplit('.').next().unwrap_or(""))
 }
 
 /// Writes `toml` to `output`, or stdout: 0, or 2 with the error told.

@@ -50,6 +50,9 @@ pub struct Ini {
     pub sections: Vec<Section>,
     /// What supervisord only warns about (an include pattern that matches nothing).
     pub warnings: Vec<ConfigError>,
+    /// Whether users and the directories of paths are checked on this host, as supervisord
+    /// checks them when it reads the file; else they are taken as written.
+    pub host_checks: bool,
 }
 
 impl Ini {

@@ -487,6 +487,7 @@ fn fcgi_keys(
     }
     let owner = r.expanded("socket_owner", None, &own, &[])?;
     if let Some(o) = &owner
+        && r.ini.host_checks
         && !user_group_exists(&o.plain)
     {
         let e = format!("Invalid socket_owner value {}", o.plain);

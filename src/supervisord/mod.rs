@@ -82,11 +82,23 @@ pub fn looks_like(text: &str) -> bool {
 }
 
 /// Reads the supervisord configuration `main` (whose text is `text`) and what it includes,
-/// with `env` as supervisord's environment, and writes it as Kahi's TOML.
+/// with `env` as supervisord's environment, and writes it as Kahi's TOML, to run here: users
+/// and directories are checked on this host, as supervisord checks them.
 pub fn migrate(
     main: &Path,
     text: &str,
     env: &[(String, String)],
+) -> Result<Migration, Vec<ConfigError>> {
+    convert(main, text, env, true)
+}
+
+/// [`migrate`], with users and directories checked on this host or (`host_checks` false, for
+/// `kahi migrate`, which may write for another host) taken as written.
+pub fn convert(
+    main: &Path,
+    text: &str,
+    env: &[(String, String)],
+    host_checks: bool,
 ) -> Result<Migration, Vec<ConfigError>> {
     let host =
         nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
@@ -98,7 +110,8 @@ pub fn migrate(
         main.parent().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default(),
     );
     dict.set_str("host_node_name", &host);
-    let ini = ini::read(&main, text, &dict)?;
+    let mut ini = ini::read(&main, text, &dict)?;
+    ini.host_checks = host_checks;
     let mapped = map::map(&ini, env, &host)?;
     Ok(Migration {
         toml: mapped.out.text.clone(),

@@ -274,7 +274,9 @@ pub fn read(
         );
     }
     if let Some(user) = r.expanded("user", None, &dict, &[])? {
-        check_user(&user.plain).map_err(|e| r.error("user", e))?;
+        if r.ini.host_checks {
+            check_user(&user.plain).map_err(|e| r.error("user", e))?;
+        }
         put(r, "user", "user", string(&user.plain));
     }
     if r.value("umask").is_some() {
@@ -424,8 +426,8 @@ fn process(
     Ok(Proc { name: plain, values, environment, environment_src: r.src("environment") })
 }
 
-/// A log file's path: `~` expanded, its directory must exist now; relative to the directory
-/// Kahi runs in, as supervisord opens it.
+/// A log file's path: `~` expanded, its directory must exist now (when the host is checked);
+/// relative to the directory Kahi runs in, as supervisord opens it.
 fn logfile_path(r: &Reader<'_>, key: &str, mut e: Expanded) -> Result<Expanded, ConfigError> {
     if let Some(rest) = e.plain.strip_prefix('~')
         && let Ok(home) = std::env::var("HOME")
@@ -435,6 +437,7 @@ fn logfile_path(r: &Reader<'_>, key: &str, mut e: Expanded) -> Result<Expanded, 
     }
     let path = std::path::Path::new(&e.plain);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && r.ini.host_checks
         && !dir.is_dir()
     {
         return Err(r.error(

@@ -107,7 +107,9 @@ pub fn supervisord(
             r.note("minprocs", true, "Kahi does not raise RLIMIT_NPROC for itself: set [programs.NAME.limits] nproc where a program needs it");
         }
         if let Some(dir) = r.expanded("directory", None, base, &[])? {
-            existing_directory(&dir.plain).map_err(|e| r.error("directory", e))?;
+            if r.ini.host_checks {
+                existing_directory(&dir.plain).map_err(|e| r.error("directory", e))?;
+            }
             r.note("directory", true, "Kahi does not change its own directory: start it in that directory, or set directory for each program");
         }
         if r.value("user").is_some() {
@@ -118,7 +120,9 @@ pub fn supervisord(
             r.note("umask", true, "Kahi does not change its own umask: set umask for each program, or start Kahi with that umask");
         }
         if let Some(f) = r.expanded("logfile", None, base, &[])? {
-            existing_dirpath(&f.plain).map_err(|e| r.error("logfile", e))?;
+            if r.ini.host_checks {
+                existing_dirpath(&f.plain).map_err(|e| r.error("logfile", e))?;
+            }
             r.note("logfile", true, "Kahi's own log goes to its stderr (a service manager's journal, a container's log), or with --daemonize to kahi daemon --logfile FILE");
         }
         for key in ["logfile_maxbytes", "logfile_backups", "identifier", "nocleanup", "silent"] {
@@ -127,7 +131,9 @@ pub fn supervisord(
             }
         }
         if let Some(f) = r.expanded("pidfile", None, base, &[])? {
-            existing_dirpath(&f.plain).map_err(|e| r.error("pidfile", e))?;
+            if r.ini.host_checks {
+                existing_dirpath(&f.plain).map_err(|e| r.error("pidfile", e))?;
+            }
             r.note(
                 "pidfile",
                 true,
@@ -144,7 +150,9 @@ pub fn supervisord(
             r.note("nodaemon", false, "supervisord would detach (nodaemon=false): Kahi stays in the foreground unless started with kahi daemon --daemonize");
         }
         if let Some(d) = r.expanded("childlogdir", None, base, &[])? {
-            existing_directory(&d.plain).map_err(|e| r.error("childlogdir", e))?;
+            if r.ini.host_checks {
+                existing_directory(&d.plain).map_err(|e| r.error("childlogdir", e))?;
+            }
             tables.logging.push((
                 "childlogdir".into(),
                 string(&super::program::escape(&d.plain)),

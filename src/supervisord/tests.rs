@@ -381,3 +381,17 @@ fn percent_signs_in_environment_reach_the_child_as_supervisord_gives_them() {
         m.toml
     );
 }
+
+/// For another host, users and directories are taken as written; for this one, checked.
+#[test]
+fn users_and_directories_are_checked_only_for_this_host() {
+    let text = "[supervisord]\nchildlogdir=/nonexistent/l\nlogfile=/nonexistent/s/s.log\n\
+                [program:p]\ncommand=x\nuser=no-such-user-here\nstdout_logfile=/nonexistent/d/x.log\n\
+                [fcgi-program:f]\ncommand=x\nsocket=unix:///run/f.sock\nsocket_owner=no-such-user-here\n";
+    let m = convert(Path::new(FILE), text, &env(), false).unwrap_or_else(|e| panic!("{e:?}"));
+    for written in ["user = \"no-such-user-here\"", "/nonexistent/d/x.log", "/nonexistent/l"] {
+        assert!(m.toml.contains(written), "{written}: {}", m.toml);
+    }
+    let e = migrate(Path::new(FILE), text, &env()).unwrap_err();
+    assert_eq!(e.len(), 3, "[supervisord], [program:p] and [fcgi-program:f]: {e:?}");
+}
