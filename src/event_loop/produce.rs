@@ -67,7 +67,8 @@ impl EventLoop {
     }
 
     /// Output kept of a process whose events are enabled: PROCESS_LOG_STDOUT or _STDERR, one
-    /// event for what one read of its pipe yielded.
+    /// event for what one read of its pipe yielded (the bus appends it to the last event
+    /// still waiting for a subscriber, when that is the same stream's output).
     pub(super) fn publish_output(&mut self, id: ProcId, stream: Stream, pid: i32, data: &[u8]) {
         let Some(e) = self.sup.get(id) else { return };
         let (enabled, kind) = match stream {

@@ -5,11 +5,25 @@
 //! subscriber, publishing costs nothing: [`Bus::wants`] says so before an event is even built,
 //! and [`Bus::publish`] stores nothing. Each event taken has a serial, from 1, as supervisord
 //! numbers the events its listeners get. No I/O here; the loop delivers what is queued.
+//!
+//! A program's output waiting in a queue is merged: a PROCESS_LOG event published while the
+//! last one queued for a subscriber is output of the same instance and stream, not yet taken,
+//! is appended to that one (up to [`LOG_EVENT_MAX`] bytes) rather than queued after it. So a
+//! listener that is behind gets the output that waited for it in one event, as one read would
+//! have given it, and not in as many events as Kahi happened to make reads: how much one
+//! event carries follows the listener's pace, not the loop's. Nothing is cut (each read stays
+//! whole, in order), nothing waits (an event is merged only while it would wait anyway), and
+//! the merged part takes no serial and no room in the queue.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use super::{Event, EventType};
+
+/// The most output one PROCESS_LOG event carries by merging: supervisord's read size
+/// (`2 << 16`), the most one of its PROCESS_LOG events carries. A single read of more (Kahi
+/// reads up to 256 KiB at a time) stays one event, as it was read.
+pub const LOG_EVENT_MAX: usize = 128 << 10;
 
 /// A subscription's handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,24 +80,39 @@ impl Bus {
         self.subscribers.iter().any(|s| s.takes(t))
     }
 
-    /// Queues the event for every subscriber that takes its type; a full queue drops its
-    /// oldest. Returns how many took it.
+    /// Queues the event for every subscriber that takes its type (a program's output may be
+    /// appended to the last one queued instead, see the module's notes); a full queue drops
+    /// its oldest. Returns how many took it.
     pub fn publish(&mut self, event: Event) -> usize {
         let t = event.kind();
         if !self.wants(t) {
             return 0;
         }
-        self.serial += 1;
-        let event = (self.serial, Rc::new(event));
+        let event = Rc::new(event);
+        // Given when a queue takes it as an event of its own.
+        let mut serial = None;
         let mut took = 0;
         for s in self.subscribers.iter_mut().filter(|s| s.takes(t)) {
+            took += 1;
+            if let Some((_, last)) = s.queue.back_mut()
+                && let Some(more) = continued_output(last, &event)
+            {
+                // Copied first if another subscriber holds it too.
+                if let Event::ProcessLog { data, .. } = Rc::make_mut(last) {
+                    data.extend_from_slice(more);
+                }
+                continue;
+            }
             if s.queue.len() >= s.capacity {
                 s.queue.pop_front();
                 s.dropped += 1;
                 self.dropped += 1;
             }
-            s.queue.push_back(event.clone());
-            took += 1;
+            let n = *serial.get_or_insert_with(|| {
+                self.serial += 1;
+                self.serial
+            });
+            s.queue.push_back((n, event.clone()));
         }
         took
     }
@@ -115,11 +144,30 @@ impl Bus {
     }
 }
 
+/// The output of `next` when it may be appended to `last`: both a program's output
+/// (PROCESS_LOG) from the same instance and stream, together no more than [`LOG_EVENT_MAX`].
+fn continued_output<'a>(last: &Event, next: &'a Event) -> Option<&'a [u8]> {
+    match (last, next) {
+        (
+            Event::ProcessLog { process: p, pid, stream, data: held },
+            Event::ProcessLog { process: q, pid: qpid, stream: qstream, data },
+        ) if pid == qpid
+            && stream == qstream
+            && p.namespec == q.namespec
+            && held.len() + data.len() <= LOG_EVENT_MAX =>
+        {
+            Some(data)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{ProcessRef, StateChange};
     use super::*;
     use crate::process::State;
+    use crate::supervisor::Stream;
 
     fn state(to: State, pid: i32) -> Event {
         let change = StateChange {
@@ -202,5 +250,95 @@ mod tests {
         );
         assert_eq!(kinds(&mut bus, running), [EventType::ProcessStateRunning]);
         assert!(kinds(&mut bus, health).is_empty());
+    }
+
+    fn log(name: &str, pid: i32, stream: Stream, data: &[u8]) -> Event {
+        let process = ProcessRef {
+            namespec: name.into(),
+            name: name.into(),
+            group: name.into(),
+            program: name.into(),
+        };
+        Event::ProcessLog { process, pid, stream, data: data.to_vec() }
+    }
+
+    /// (serial, data) of each PROCESS_LOG event in the subscriber's queue, taken in order.
+    fn logs(bus: &mut Bus, id: SubId) -> Vec<(u64, Vec<u8>)> {
+        std::iter::from_fn(|| bus.next_numbered(id))
+            .map(|(n, e)| match &*e {
+                Event::ProcessLog { data, .. } => (n, data.clone()),
+                other => (n, other.kind().name().as_bytes().to_vec()),
+            })
+            .collect()
+    }
+
+    /// Output that waits for a subscriber is one event, however many reads made it: the
+    /// reads in order, whole, under the first one's serial, in one place of the queue.
+    #[test]
+    fn output_that_waits_is_merged_into_one_event() {
+        let mut bus = Bus::default();
+        let id = bus.subscribe(vec![EventType::ProcessLog], 2);
+        for part in [&b"one\ntw"[..], b"o\n", b"three\n"] {
+            assert_eq!(bus.publish(log("web", 7, Stream::Stdout, part)), 1);
+        }
+        assert_eq!(bus.queued_for(id), 1);
+        assert_eq!(logs(&mut bus, id), [(1, b"one\ntwo\nthree\n".to_vec())]);
+        // Taken: what comes next is an event of its own, with the next serial.
+        bus.publish(log("web", 7, Stream::Stdout, b"four\n"));
+        assert_eq!(logs(&mut bus, id), [(2, b"four\n".to_vec())]);
+        assert_eq!(bus.dropped(), 0, "merged output takes no room: nothing dropped");
+    }
+
+    /// Only output of one instance's stream, next to each other in the queue, is merged:
+    /// another stream, process or pid, or another event between them, keeps them apart.
+    #[test]
+    fn only_neighbours_of_one_instance_and_stream_are_merged() {
+        let mut bus = Bus::default();
+        let id = bus.subscribe(Vec::new(), 100);
+        bus.publish(log("web", 7, Stream::Stdout, b"a"));
+        bus.publish(log("web", 7, Stream::Stderr, b"b"));
+        bus.publish(log("db", 7, Stream::Stderr, b"c"));
+        bus.publish(log("db", 8, Stream::Stderr, b"d"));
+        bus.publish(state(State::Running, 8));
+        bus.publish(log("db", 8, Stream::Stderr, b"e"));
+        bus.publish(log("db", 8, Stream::Stderr, b"f"));
+        let got: Vec<Vec<u8>> = logs(&mut bus, id).into_iter().map(|(_, d)| d).collect();
+        let want: [&[u8]; 6] = [b"a", b"b", b"c", b"d", b"PROCESS_STATE_RUNNING", b"ef"];
+        assert_eq!(got, want);
+    }
+
+    /// One event carries at most LOG_EVENT_MAX bytes by merging; a read of more alone stays
+    /// whole.
+    #[test]
+    fn a_merged_event_stops_at_its_limit() {
+        let mut bus = Bus::default();
+        let id = bus.subscribe(Vec::new(), 100);
+        let half = vec![b'x'; LOG_EVENT_MAX / 2];
+        for _ in 0..3 {
+            bus.publish(log("web", 7, Stream::Stdout, &half));
+        }
+        let big = vec![b'y'; LOG_EVENT_MAX + 1];
+        bus.publish(log("web", 7, Stream::Stdout, &big));
+        bus.publish(log("web", 7, Stream::Stdout, b"z"));
+        let sizes: Vec<(u64, usize)> =
+            logs(&mut bus, id).into_iter().map(|(n, d)| (n, d.len())).collect();
+        assert_eq!(
+            sizes,
+            [(1, LOG_EVENT_MAX), (2, LOG_EVENT_MAX / 2), (3, LOG_EVENT_MAX + 1), (4, 1)]
+        );
+    }
+
+    /// An event two subscribers share is merged for the one still holding it, and stays as
+    /// it was for the one that took it: each sees every byte once.
+    #[test]
+    fn a_shared_event_is_copied_before_it_grows() {
+        let mut bus = Bus::default();
+        let (a, b) = (bus.subscribe(Vec::new(), 10), bus.subscribe(Vec::new(), 10));
+        bus.publish(log("web", 7, Stream::Stdout, b"1\n"));
+        let taken = bus.next_numbered(a).unwrap();
+        bus.publish(log("web", 7, Stream::Stdout, b"2\n"));
+        assert_eq!(logs(&mut bus, b), [(1, b"1\n2\n".to_vec())]);
+        assert_eq!(*taken.1, log("web", 7, Stream::Stdout, b"1\n"));
+        assert_eq!(logs(&mut bus, a), [(2, b"2\n".to_vec())], "a new event, for a alone");
     }
 }

@@ -279,7 +279,7 @@ pub const KEYS: &[Key] = &[
         Some("stderr_capture_maxbytes"),
         program(Size(|p, n| p.spec.stderr_capture_maxbytes = n))),
     key(Program, "stdout_events_enabled", "boolean", "false",
-        "Publish the process's stdout as PROCESS_LOG_STDOUT events, one for each read of its pipe, as it is kept (ANSI stripped, secrets masked).",
+        "Publish the process's stdout as PROCESS_LOG_STDOUT events, one for each read of its pipe (reads that wait for a busy listener merged into one, up to 128 KiB), as it is kept (ANSI stripped, secrets masked).",
         Some("stdout_events_enabled"),
         program(Bool(|p, b| p.spec.stdout_events_enabled = b))),
     key(Program, "stderr_events_enabled", "boolean", "false",
