@@ -4,8 +4,11 @@ A program (ev_writer.py) writes LINES lines of 100 bytes, one write each, with
 `stdout_events_enabled`; one listener (ev_listener.py, written from supervisord's documented
 protocol) takes PROCESS_LOG_STDOUT and answers OK to each. Timed from the writer's first write
 until the listener holds every byte; figures: MB/s of log data delivered through events, and
-events per second (each supervisor decides how much output one event carries: supervisord
-one event per read)."""
+events per second (each supervisor decides how much output one event carries: supervisord one
+event per read of up to 128 KiB; Kahi one per read too, but the reads that wait for a busy
+listener are merged into one event, up to 128 KiB, so the listener's round trip per event does
+not set the figure). The same writer into a pipe read by this script, with no supervisor, is
+the reference: a listener that keeps up cannot get the bytes faster than they are written."""
 
 import os
 import shutil
@@ -77,27 +80,58 @@ def supervisord_run(opts, lines):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def writer_alone(opts, lines):
+    """MB/s of the writer into a pipe read here, a MiB at a time, from its first write until
+    every byte is read."""
+    d = tempfile.mkdtemp(prefix="ev-writer-", dir=opts.scratch)
+    startfile = os.path.join(d, "start")
+    proc = subprocess.Popen([sys.executable, WRITER, str(lines), startfile],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        want, got = lines * LINE, 0
+        while got < want:
+            chunk = os.read(proc.stdout.fileno(), 1 << 20)
+            if not chunk:
+                raise RuntimeError("the writer exited before it wrote every line")
+            got += len(chunk)
+        end = time.time()
+        with open(startfile) as f:
+            return want / 1e6 / (end - float(f.read()))
+    finally:
+        proc.kill()  # it sleeps once it has written, as under a supervisor
+        proc.wait()
+        proc.stdout.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def listener_throughput(out, opts):
     lines = opts.event_lines
     has_supervisord = shutil.which("supervisord") is not None
-    kahi, sup = [], []
-    for i in range(opts.event_runs):  # alternating, so both see the same machine
+    kahi, sup, alone = [], [], []
+    for i in range(opts.event_runs):  # alternating, so all see the same machine
         kahi.append(kahi_run(opts, lines))
         if has_supervisord:
             sup.append(supervisord_run(opts, lines))
+        alone.append(writer_alone(opts, lines))
         note(f"  events run {i + 1}: Kahi {kahi[-1][0]:.3f} s, {kahi[-1][1]} events"
-             + (f"; supervisord {sup[-1][0]:.3f} s, {sup[-1][1]} events" if sup else ""))
+             + (f"; supervisord {sup[-1][0]:.3f} s, {sup[-1][1]} events" if sup else "")
+             + f"; the writer alone {alone[-1]:.1f} MB/s")
     mb = lines * LINE / 1e6
 
     def figures(label, runs):
         secs = statistics.median(r[0] for r in runs)
         events = statistics.median(r[1] for r in runs)
         out.measure(f"events to a listener, {label}", mb / secs, "MB/s",
-                    f"{lines} lines of {LINE} B in {secs:.3f} s, {events:.0f} events, "
-                    f"{events / secs:.0f} events/s; median of {len(runs)}")
+                    f"{lines} lines of {LINE} B in {secs:.3f} s, {events:.0f} events of "
+                    f"{lines * LINE / events / 1e3:.1f} KB, {events / secs:.0f} events/s; "
+                    f"median of {len(runs)}")
         return mb / secs
 
     k = figures("Kahi", kahi)
+    w = statistics.median(alone)
+    out.measure("events: the writer alone to a pipe", w, "MB/s",
+                f"Kahi's figure is {k / w:.2f} of it; median of {len(alone)}")
     if sup:
         s = figures("supervisord", sup)
         out.figure("events_vs_supervisord", k / s, f"{k:.1f} / {s:.1f} MB/s")
