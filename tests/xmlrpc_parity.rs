@@ -105,10 +105,11 @@ compare("getProcessInfo after a stop", [kahi.supervisor.getProcessInfo("back:cat
         [sup.supervisor.getProcessInfo("back:cat")], PATHS | TIMES | {"description"})
 
 # A start that ends too quickly (FATAL), and one that ends at once but counts as started
-# (EXITED): the same answer to the start, the same state and exit status after.
+# (EXITED): the same answer to the first start (supervisord's answer to the second depends
+# on whether the child has exited when it first looks), the same state and exit status after.
 for name, final in (("quitter", "FATAL"), ("done", "EXITED")):
     a, b = fault(kahi.supervisor.startProcess, name), fault(sup.supervisor.startProcess, name)
-    if a != b:
+    if a != b and name == "quitter":
         problems.append("startProcess(%r): fault %r, supervisord %r" % (name, a, b))
     end = time.time() + 30
     while not all(p.supervisor.getProcessInfo(name)["statename"] == final for p in (kahi, sup)):
