@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use crate::api::{ApiError, ErrorCode, ProcessInfo, Reply, Request};
+use crate::api::{ApiError, ErrorCode, Reply, Request};
 use crate::cli::{CtlArgs, CtlCommand};
 use crate::supervisor::Stream;
 
@@ -279,14 +279,6 @@ fn follows(request: &Request) -> bool {
     )
 }
 
-/// `Reply::Status`'s fields, without its tag (`reply`, which is ignored).
-#[derive(serde::Deserialize)]
-struct StatusReply {
-    processes: Vec<ProcessInfo>,
-    #[serde(default)]
-    unknown: Vec<String>,
-}
-
 /// One connection to the daemon: requests sent as lines, replies read as lines, in order.
 struct Client {
     reader: BufReader<UnixStream>,
@@ -315,19 +307,8 @@ impl Client {
         if n == 0 {
             return Ok(None);
         }
-        // A status, the reply asked for most, straight into its list: through the tagged
-        // enum, serde first copies the whole reply into a buffer of its own to find the tag
-        // (a third of what `kahi ctl status` does). The daemon writes the tag first.
-        if self.line.starts_with(r#"{"reply":"status","#) {
-            return match serde_json::from_str::<StatusReply>(&self.line) {
-                Ok(StatusReply { processes, unknown }) => {
-                    Ok(Some(Ok(Reply::Status { processes, unknown })))
-                }
-                Err(e) => Err(format!("unreadable reply: {e}")),
-            };
-        }
-        // Straight into the reply's types: through a serde_json::Value first, every string of
-        // a status of 100 processes was allocated twice.
+        // Straight into the reply's types, tag first (`api/tagged.rs`): through a
+        // serde_json::Value, every string of a status of 100 processes was allocated twice.
         match serde_json::from_str::<Reply>(&self.line) {
             Ok(reply) => Ok(Some(Ok(reply))),
             Err(e) => match serde_json::from_str::<ApiError>(&self.line) {

@@ -8,6 +8,7 @@
 mod dispatch;
 mod handle;
 mod stream;
+mod tagged;
 mod views;
 
 use std::time::{Instant, SystemTime};
@@ -232,10 +233,10 @@ pub fn default_tail_bytes() -> u64 {
     1600
 }
 
-/// A successful reply (one JSON line, or several for a stream).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
-pub enum Reply {
+tagged::tagged! {
+/// A successful reply (one JSON line, or several for a stream). Read tag first (`tagged.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply tag "reply" {
     Status {
         processes: Vec<ProcessInfo>,
         /// Names asked for that match no process (supervisorctl's "no such process").
@@ -308,6 +309,7 @@ pub enum Reply {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lost: Option<u64>,
     },
+}
 }
 
 /// A failed request: `{"error": "...", "code": "NOT_FOUND"}`.
