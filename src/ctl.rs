@@ -54,6 +54,7 @@ impl Plan {
             Plan::One(r, _) => matches!(
                 r,
                 Request::Status { .. }
+                    | Request::StatusTable { .. }
                     | Request::Start { .. }
                     | Request::Stop { .. }
                     | Request::Restart { .. }
@@ -161,7 +162,9 @@ fn build(cmd: CtlCommand) -> Result<Plan, String> {
     };
     let one = |r: Request| Ok(Plan::One(r, false));
     match cmd {
-        CtlCommand::Status(a) => Ok(Plan::One(Request::Status { names: a.names }, a.json)),
+        // The table is built by the daemon, which has it at hand: the client only writes it.
+        CtlCommand::Status(a) if a.json => Ok(Plan::One(Request::Status { names: a.names }, true)),
+        CtlCommand::Status(a) => one(Request::StatusTable { names: a.names }),
         CtlCommand::Start(a) => {
             need(&a.names, "start")?;
             one(Request::Start { names: a.names, wait: !a.no_wait })
@@ -340,7 +343,9 @@ fn exchange(mut client: Client, request: &Request, json: bool) -> Result<i32, St
             Err(err) => {
                 eprintln!("kahi: {}", err.error);
                 return Ok(match (request, err.code) {
-                    (Request::Status { .. }, ErrorCode::NotFound) => exit::UNKNOWN,
+                    (Request::Status { .. } | Request::StatusTable { .. }, ErrorCode::NotFound) => {
+                        exit::UNKNOWN
+                    }
                     // A configuration file that does not load: 1, as supervisorctl's.
                     (
                         Request::Reread {}

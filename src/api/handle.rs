@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::views::{config_info, groups, readiness, status, status_ids};
+use super::views::{config_info, groups, readiness, status, status_ids, status_table};
 use super::*;
 use crate::process::machine::Input;
 use crate::process::{State, parse_signal};
@@ -18,6 +18,13 @@ pub fn handle(sup: &mut Supervisor, req: Request, now: Now) -> Handled {
                 Handled::Piecewise(crate::piecewise::Piecewise::status(ids, unknown))
             }
             (ids, unknown) => Handled::Reply(Ok(status(sup, &ids, unknown, now))),
+        },
+        // Many processes: the status, in pieces, which the client prints the same.
+        Request::StatusTable { names } => match status_ids(sup, &names) {
+            (ids, unknown) if ids.len() > crate::piecewise::PROCESSES_PER_PIECE => {
+                Handled::Piecewise(crate::piecewise::Piecewise::status(ids, unknown))
+            }
+            (ids, unknown) => Handled::Reply(Ok(status_table(sup, &ids, unknown, now))),
         },
         Request::Start { names, wait } => act(sup, Action::Start, &names, wait, now.mono),
         Request::Stop { names, wait } => act(sup, Action::Stop, &names, wait, now.mono),

@@ -32,6 +32,11 @@ pub enum Request {
         #[serde(default)]
         names: Vec<String>,
     },
+    /// `status` as `kahi ctl status` prints it: answered with [`Reply::Table`].
+    StatusTable {
+        #[serde(default)]
+        names: Vec<String>,
+    },
     Start {
         names: Vec<String>,
         #[serde(default = "yes")]
@@ -151,6 +156,7 @@ impl Request {
     pub fn role(&self) -> Role {
         match self {
             Request::Status { .. }
+            | Request::StatusTable { .. }
             | Request::Pid { .. }
             | Request::Tail { .. }
             | Request::Maintail { .. }
@@ -240,6 +246,14 @@ pub enum Reply tag "reply" {
     Status {
         processes: Vec<ProcessInfo>,
         /// Names asked for that match no process (supervisorctl's "no such process").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unknown: Vec<String>,
+    },
+    /// The status of processes as supervisorctl's table, its lines in `text`; whether a
+    /// process shown is down (STOPPED, EXITED, FATAL, UNKNOWN); the names that match none.
+    Table {
+        text: String,
+        down: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         unknown: Vec<String>,
     },

@@ -15,14 +15,6 @@ pub(super) fn print(request: &Request, reply: Reply, json: bool) -> Result<i32, 
     Ok(code)
 }
 
-/// `s` and spaces up to `width` characters, as `{s:<width$}` (which pads a character at a time
-/// through the formatter: a fifth of a status's cost).
-fn padded(line: &mut String, s: &str, width: usize) {
-    line.push_str(s);
-    let n = width.saturating_sub(s.chars().count());
-    line.extend(std::iter::repeat_n(' ', n));
-}
-
 fn w(out: &mut impl Write, s: &str) -> Result<(), String> {
     out.write_all(s.as_bytes()).map_err(|e| format!("unable to write: {e}"))
 }
@@ -34,41 +26,23 @@ fn print_to(
     json: bool,
 ) -> Result<i32, String> {
     match reply {
-        Reply::Status { processes, unknown } => {
-            if json {
-                let text = serde_json::to_string_pretty(&processes).map_err(|e| e.to_string())?;
-                w(out, &format!("{text}\n"))?;
-            } else {
-                // supervisorctl's columns: the name padded to the widest (30 at least) and 3
-                // more, the state padded to 10, the description.
-                let width = processes.iter().map(|p| p.name.len()).max().unwrap_or(0).max(30) + 3;
-                let mut line = String::new();
-                for p in &processes {
-                    line.clear();
-                    padded(&mut line, &p.name, width);
-                    padded(&mut line, p.state.name(), 10);
-                    line.push_str(&p.description);
-                    line.push('\n');
-                    w(out, &line)?;
-                }
-            }
-            // The table before the errors, as they come on a terminal.
-            out.flush().map_err(|e| format!("unable to write: {e}"))?;
-            for n in &unknown {
-                match n.strip_suffix(":*") {
-                    Some(group) => eprintln!("{group}: ERROR (no such group)"),
-                    None => eprintln!("{n}: ERROR (no such process)"),
-                }
-            }
-            // As supervisorctl: 4 for an unknown name, but 3 when a process shown is down.
+        Reply::Status { processes, unknown } if json => {
+            let text = serde_json::to_string_pretty(&processes).map_err(|e| e.to_string())?;
+            w(out, &format!("{text}\n"))?;
             let down = processes.iter().any(|p| p.state.is_stopped());
-            Ok(if down {
-                exit::NOT_RUNNING
-            } else if !unknown.is_empty() {
-                exit::UNKNOWN
-            } else {
-                exit::OK
-            })
+            status_end(out, down, &unknown)
+        }
+        // Asked as a table, answered in pieces (many processes): the same table.
+        Reply::Status { processes, unknown } => {
+            let down = processes.iter().any(|p| p.state.is_stopped());
+            let rows: Vec<_> =
+                processes.into_iter().map(|p| (p.name, p.state, p.description)).collect();
+            w(out, &crate::api::table(&rows))?;
+            status_end(out, down, &unknown)
+        }
+        Reply::Table { text, down, unknown } => {
+            w(out, &text)?;
+            status_end(out, down, &unknown)
         }
         Reply::Results { results } => {
             let mut code = exit::OK;
@@ -183,6 +157,26 @@ fn print_to(
             Ok(exit::OK)
         }
     }
+}
+
+/// After a status's table: the names that match nothing, and the exit status.
+fn status_end(out: &mut impl Write, down: bool, unknown: &[String]) -> Result<i32, String> {
+    // The table before the errors, as they come on a terminal.
+    out.flush().map_err(|e| format!("unable to write: {e}"))?;
+    for n in unknown {
+        match n.strip_suffix(":*") {
+            Some(group) => eprintln!("{group}: ERROR (no such group)"),
+            None => eprintln!("{n}: ERROR (no such process)"),
+        }
+    }
+    // As supervisorctl: 4 for an unknown name, but 3 when a process shown is down.
+    Ok(if down {
+        exit::NOT_RUNNING
+    } else if !unknown.is_empty() {
+        exit::UNKNOWN
+    } else {
+        exit::OK
+    })
 }
 
 /// `NAME: started`, `NAME: ERROR (spawn error): WHY`; a group that is not there is
