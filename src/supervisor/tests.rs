@@ -655,6 +655,39 @@ fn the_status_of_many_processes_in_pieces_is_the_whole_reply_byte_for_byte() {
 }
 
 #[test]
+fn the_status_table_is_the_status_as_the_client_prints_it() {
+    let long = "a_long_name_of_40_characters_or_so";
+    let mut sup = Supervisor::new(config(vec![program("web", 1), program(long, 1)]));
+    let now = api::Now { mono: Instant::now(), wall: SystemTime::now() };
+    let ids: Vec<ProcId> = sup.iter().map(|e| e.id).collect();
+    let Reply::Status { processes, .. } = api::status(&sup, &ids, vec![], now) else { panic!() };
+    let rows: Vec<_> = processes.into_iter().map(|p| (p.name, p.state, p.description)).collect();
+    let table = |names: &[&str]| Request::StatusTable {
+        names: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let Handled::Reply(Ok(Reply::Table { text, down, unknown })) =
+        api::handle(&mut sup, table(&[]), now)
+    else {
+        panic!("a table")
+    };
+    assert_eq!(text, api::table(&rows));
+    assert!(text.lines().any(|l| l == format!("{long}   STOPPED   Not started")), "{text}");
+    assert!(down, "STOPPED is down");
+    assert!(unknown.is_empty());
+    let Handled::Reply(Ok(Reply::Table { text, unknown, .. })) =
+        api::handle(&mut sup, table(&["web", "nope"]), now)
+    else {
+        panic!("a table")
+    };
+    assert_eq!(text, format!("{:<33}STOPPED   Not started\n", "web"));
+    assert_eq!(unknown, ["nope"]);
+    // Many processes: the status in pieces, which the client prints as the same table.
+    let mut many =
+        Supervisor::new(config((0..600).map(|i| program(&format!("p{i}"), 1)).collect()));
+    assert!(matches!(api::handle(&mut many, table(&[]), now), Handled::Piecewise(_)));
+}
+
+#[test]
 fn a_log_in_pieces_is_the_whole_reply_and_cuts_no_character_in_two() {
     use crate::api::Encoding;
     use crate::piecewise::{BYTES_PER_PIECE, Piecewise};
