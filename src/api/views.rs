@@ -402,7 +402,7 @@ fn is_ready(e: &crate::supervisor::Entry) -> bool {
         State::Exited => {
             p.completed
                 || (e.spec.autorestart != crate::config::AutoRestart::Always
-                    && matches!(p.exit_status, Some(crate::process::ExitStatus::Exited(c)) if e.spec.exitcodes.contains(&c)))
+                    && p.exit_status.is_some_and(|s| s.expected(&e.spec.exitcodes)))
         }
         _ => false,
     }

@@ -220,9 +220,9 @@ impl EventLoop {
     }
 
     /// Queued restarts, then spawns queued by a large start, for what is left of this turn's
-    /// slice, and one spawn at least (a storm of exits must not starve the start). A slice begins with one queued
-    /// start, if any: programs crash-looping without a pause keep restarts always queued, and
-    /// must not hold the others' starts back forever.
+    /// slice, and one spawn at least (a storm of exits must not starve the start). A slice
+    /// begins with one queued start, if any: programs crash-looping without a pause keep
+    /// restarts always queued, and must not hold the others' starts back forever.
     pub(super) fn spawn_queued(&mut self) {
         if self.restart_queue.is_empty() && self.spawn_queue.is_empty() {
             return;

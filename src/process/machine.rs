@@ -722,7 +722,7 @@ fn ended(p: &mut Proc, spec: &ProcessSpec, status: ExitStatus, now: Instant) -> 
     let pid = p.pid.take();
     p.exit_status = Some(status);
     p.stopped_at = Some(now);
-    let expected = matches!(status, ExitStatus::Exited(c) if spec.exitcodes.contains(&c));
+    let expected = status.expected(&spec.exitcodes);
     Exit { pid, status, expected }
 }
 

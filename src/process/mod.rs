@@ -103,6 +103,12 @@ impl ExitStatus {
             ExitStatus::Signaled { signal, .. } => 128 + signal,
         }
     }
+
+    /// Whether a program with these `exitcodes` meant to end so: an exit with one of them (a
+    /// death by a signal never is).
+    pub fn expected(self, exitcodes: &[i32]) -> bool {
+        matches!(self, ExitStatus::Exited(c) if exitcodes.contains(&c))
+    }
 }
 
 impl fmt::Display for ExitStatus {

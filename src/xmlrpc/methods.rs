@@ -611,9 +611,8 @@ fn info(p: &crate::api::ProcessInfo, sup: &Supervisor, now: Now) -> Value {
                 ExitStatus::Exited(c) => c,
                 ExitStatus::Signaled { .. } => -1,
             };
-            let expected = spec.exitcodes.contains(&code);
-            let why =
-                (p.state == State::Exited && !expected).then(|| format!("Bad exit code {code}"));
+            let why = (p.state == State::Exited && !st.expected(&spec.exitcodes))
+                .then(|| format!("Bad exit code {code}"));
             (code, why.unwrap_or_default())
         }
         _ => (0, p.spawnerr.clone().unwrap_or_default()),
