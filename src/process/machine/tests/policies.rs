@@ -95,22 +95,33 @@ fn start_delay_holds_the_spawn_and_a_stop_cancels_it() {
 
 // ---- health checks ----
 
-#[test]
-fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
-    use crate::config::{HealthAction, HealthCheck, Probe};
-    use crate::process::machine::Health;
-    let t0 = Instant::now();
-    let s = spec_with(|s| {
+/// A program RUNNING at once (startsecs 0) with a TCP health check, timeout 1 s.
+fn health_checked(
+    interval: Duration,
+    retries: u32,
+    start_period: Duration,
+    on_failure: crate::config::HealthAction,
+) -> ProcessSpec {
+    use crate::config::{HealthCheck, Probe};
+    spec_with(|s| {
         s.startsecs = Duration::ZERO;
         s.healthcheck = Some(HealthCheck {
             probe: Probe::Tcp(([127, 0, 0, 1], 1).into()),
-            interval: secs(2),
+            interval,
             timeout: secs(1),
-            retries: 2,
-            start_period: secs(3),
-            on_failure: HealthAction::Restart,
+            retries,
+            start_period,
+            on_failure,
         });
-    });
+    })
+}
+
+#[test]
+fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
+    use crate::config::HealthAction;
+    use crate::process::machine::Health;
+    let t0 = Instant::now();
+    let s = health_checked(secs(2), 2, secs(3), HealthAction::Restart);
     let mut p = stopped();
     step(&mut p, &s, Input::Start, t0);
     let actions = step(&mut p, &s, spawned(), t0);
@@ -159,20 +170,10 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
 
 #[test]
 fn a_pass_ends_the_start_period() {
-    use crate::config::{HealthAction, HealthCheck, Probe};
+    use crate::config::HealthAction;
     use crate::process::machine::Health;
     let t0 = Instant::now();
-    let s = spec_with(|s| {
-        s.startsecs = Duration::ZERO;
-        s.healthcheck = Some(HealthCheck {
-            probe: Probe::Tcp(([127, 0, 0, 1], 1).into()),
-            interval: secs(1),
-            timeout: secs(1),
-            retries: 1,
-            start_period: secs(60),
-            on_failure: HealthAction::None,
-        });
-    });
+    let s = health_checked(secs(1), 1, secs(60), HealthAction::None);
     let mut p = stopped();
     step(&mut p, &s, Input::Start, t0);
     step(&mut p, &s, spawned(), t0);
