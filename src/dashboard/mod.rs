@@ -266,7 +266,7 @@ fn failed(e: &crate::supervisor::Entry) -> bool {
     use crate::process::State;
     match e.proc.state {
         State::Fatal | State::Backoff | State::Unknown => true,
-        State::Exited => e.proc.exit_status.is_some_and(|s| !e.spec.exitcodes.contains(&s.code())),
+        State::Exited => e.proc.exit_status.is_some_and(|s| !s.expected(&e.spec.exitcodes)),
         _ => false,
     }
 }

@@ -72,3 +72,27 @@ fn a_form_goes_back_when_all_went_well_and_says_why_when_not() {
     let v: serde_json::Value = serde_json::from_slice(&a.body.into_bytes()).unwrap();
     assert_eq!(v[0]["outcome"], "started");
 }
+
+/// Regression (issue 13): "restart all failed" took an EXITED process killed by SIGTERM for
+/// one that ended as meant when `exitcodes` held 143 (the shell's 128 + 15), where the state
+/// machine calls it unexpected: a death by a signal never is expected.
+#[test]
+fn an_exit_failed_as_the_state_machine_says() {
+    use crate::process::{ExitStatus, State};
+    let text = "[programs.web]\ncommand = \"/bin/true\"\nexitcodes = [0, 143]\n";
+    let config =
+        crate::config::load_text(std::path::Path::new("/etc/kahi/kahi.toml"), text, &|_| None)
+            .unwrap();
+    let mut sup = Supervisor::new(config);
+    let id = sup.resolve("web").unwrap()[0];
+    let mut exited = |status| {
+        let e = sup.get_mut(id).unwrap();
+        e.proc.state = State::Exited;
+        e.proc.exit_status = Some(status);
+        failed(e)
+    };
+    assert!(exited(ExitStatus::Signaled { signal: 15, core_dumped: false }));
+    assert!(exited(ExitStatus::Exited(1)));
+    assert!(!exited(ExitStatus::Exited(143)));
+    assert!(!exited(ExitStatus::Exited(0)));
+}
