@@ -340,23 +340,11 @@ fn ctl_events_says_how_many_events_a_slow_reader_lost() {
     });
     let (errors, _) = lines_of(follower.stderr.take().unwrap());
 
-    // Many requests on one connection, their replies read as they come.
-    let mut conn = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    let mut replies = BufReader::new(conn.try_clone().unwrap()).lines();
-    let sendcomm = |kind: &str, data: &str| {
-        serde_json::json!({"cmd": "sendcomm", "type": kind, "data": data}).to_string()
-    };
-    // How many subscribers took the event just sent: 1 once the follower follows.
-    let mut taken = || -> u64 {
-        let reply: serde_json::Value =
-            serde_json::from_str(&replies.next().unwrap().unwrap()).unwrap();
-        reply["taken"].as_u64().unwrap_or_else(|| panic!("{reply}"))
-    };
+    let mut comm = Comm::open(&d);
     let mut published = 0;
     let mut printed = 0;
     wait_until("the follower follows", DEADLINE, || {
-        writeln!(conn, "{}", sendcomm("hello", "")).unwrap();
-        published += taken();
+        published += comm.send("hello", "");
         let seen = lines.recv_timeout(Duration::from_millis(300)).is_ok();
         printed += u64::from(seen);
         seen
@@ -365,9 +353,9 @@ fn ctl_events_says_how_many_events_a_slow_reader_lost() {
     // 4000 events of 1 KiB: more than the pipe, the socket, the daemon's buffer for the
     // connection and the queue of 1024 hold together.
     let flood = 4000;
-    let line = sendcomm("flood", &"x".repeat(1024));
+    let line = Comm::request("flood", &"x".repeat(1024));
     let writer = {
-        let mut conn = conn.try_clone().unwrap();
+        let mut conn = comm.conn.try_clone().unwrap();
         std::thread::spawn(move || {
             for _ in 0..flood {
                 writeln!(conn, "{line}").unwrap();
@@ -375,11 +363,10 @@ fn ctl_events_says_how_many_events_a_slow_reader_lost() {
         })
     };
     for _ in 0..flood {
-        published += taken();
+        published += comm.taken();
     }
     writer.join().unwrap();
-    writeln!(conn, "{}", sendcomm("last", "")).unwrap();
-    published += taken();
+    published += comm.send("last", "");
 
     // It reads again, to the last event.
     loop {
@@ -405,4 +392,81 @@ fn ctl_events_says_how_many_events_a_slow_reader_lost() {
     assert_eq!(printed + lost, published, "{printed} printed, {lost} said lost");
     let _ = follower.kill();
     let _ = follower.wait();
+}
+
+/// A control connection that publishes REMOTE_COMMUNICATION events (`sendcomm`), many
+/// requests on one connection, their replies read as they come.
+struct Comm {
+    conn: std::os::unix::net::UnixStream,
+    replies: std::io::Lines<std::io::BufReader<std::os::unix::net::UnixStream>>,
+}
+
+impl Comm {
+    fn open(d: &Daemon) -> Comm {
+        let conn = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+        let replies = std::io::BufRead::lines(std::io::BufReader::new(conn.try_clone().unwrap()));
+        Comm { conn, replies }
+    }
+
+    /// The request line that publishes one event.
+    fn request(kind: &str, data: &str) -> String {
+        serde_json::json!({"cmd": "sendcomm", "type": kind, "data": data}).to_string()
+    }
+
+    /// Publishes one event; how many subscribers took it.
+    fn send(&mut self, kind: &str, data: &str) -> u64 {
+        std::io::Write::write_all(&mut self.conn, (Comm::request(kind, data) + "\n").as_bytes())
+            .unwrap();
+        self.taken()
+    }
+
+    /// The answer to the next request sent: how many subscribers took its event.
+    fn taken(&mut self) -> u64 {
+        let reply: Value = serde_json::from_str(&self.replies.next().unwrap().unwrap()).unwrap();
+        reply["taken"].as_u64().unwrap_or_else(|| panic!("{reply}"))
+    }
+}
+
+/// Regression (issue 13): `/api/v1/events/stream` behind a client that stopped reading lost
+/// events without a word (its queue holds 1024 and drops the oldest). Before the first event
+/// after a loss comes a `lost` event that says how many: the gap in what the client gets
+/// is exactly what it is told it lost.
+#[test]
+fn the_event_stream_says_how_many_events_a_slow_client_lost() {
+    let (d, port) = crate::http::start("events-sse-lost", "");
+    let mut stream =
+        crate::http::Events::open(port, "/api/v1/events/stream?types=REMOTE_COMMUNICATION");
+    // Numbered events of 4 KiB, the client reading none, until the daemon has dropped some:
+    // past what the socket's buffers, the daemon's for the stream and the queue hold.
+    let mut comm = Comm::open(&d);
+    let pad = "x".repeat(4 << 10);
+    let mut published = 0u64;
+    while crate::logs::metric(port, "kahi_events_dropped_total") == Some(0) {
+        assert!(published < 100_000, "nothing dropped after {published} events; {}", d.log());
+        for _ in 0..64 {
+            assert_eq!(comm.send("flood", &format!("{published} {pad}")), 1);
+            published += 1;
+        }
+    }
+
+    // It reads again, to the last event: each gap in the numbers is told just before it.
+    let (mut next, mut told, mut lost) = (0, 0, 0);
+    while next < published {
+        let (name, _, data) = stream.next();
+        let data: Value = serde_json::from_str(&data).unwrap();
+        if name == "lost" {
+            assert_eq!(told, 0, "two losses told in a row");
+            told = data["lost"].as_u64().unwrap_or_else(|| panic!("{data}"));
+            assert!(told > 0, "{data}");
+            continue;
+        }
+        assert_eq!(name, "REMOTE_COMMUNICATION", "{data}");
+        let text = data["data"].as_str().unwrap_or_else(|| panic!("{data}"));
+        let n: u64 = text.split(' ').next().and_then(|n| n.parse().ok()).unwrap();
+        assert_eq!(n - next, told, "event {n} came after {next}, with {told} told lost");
+        lost += told;
+        (next, told) = (n + 1, 0);
+    }
+    assert!(lost > 0, "nothing was lost of {published}");
+    println!("{published} events published, {lost} told lost");
 }

@@ -388,7 +388,7 @@ impl Drop for Tmpfs {
 }
 
 /// The value of a /metrics sample, by its whole name and labels.
-fn metric(port: u16, series: &str) -> Option<u64> {
+pub(crate) fn metric(port: u16, series: &str) -> Option<u64> {
     let (_, _, text) = crate::http::send_raw(port, "GET", "/metrics", "", "");
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -178,7 +178,7 @@ impl EventLoop {
     pub(super) fn subscribe_events(&mut self, rq: http::Req, types: Vec<EventType>) {
         let Some(sub) = self.http.as_ref().and_then(|h| h.subscribe(rq)) else { return };
         let id = self.bus.subscribe(types, EVENTS_QUEUED);
-        self.subscribers.push((sub, Feed::Events(id)));
+        self.subscribers.push((sub, Feed::Events { id, told: 0 }));
     }
 
     /// Sends a log subscriber what its log has gained, a piece at a time: the next once the
@@ -257,12 +257,25 @@ impl EventLoop {
     /// most of what it was sent; what a slow client has not taken waits on the bus, whose
     /// queue drops the oldest when it is full (counted in /metrics). An event is formatted once
     /// for all the streams that take it.
+    ///
+    /// A loss is told before the first event after it, as an event of its own, `lost`, with
+    /// `{"lost": N}`: the bus drops only to queue a newer event, so one always follows. An
+    /// event of its own rather than a field of the next: an EventSource client hears events
+    /// by name, and one that listens for `state` would not see a field carried by the
+    /// `health` that happened to come next; one that does not listen for `lost` is not
+    /// troubled by it.
     fn feed_events(&mut self) {
         let mut formatted: Vec<(*const Event, Vec<u8>)> = Vec::new();
-        for (sub, feed) in &self.subscribers {
-            let Feed::Events(id) = feed else { continue };
+        for (sub, feed) in &mut self.subscribers {
+            let Feed::Events { id, told } = feed else { continue };
             while sub.ready() {
                 let Some(event) = self.bus.next(*id) else { break };
+                let dropped = self.bus.dropped_for(*id);
+                if dropped > *told {
+                    let lost = serde_json::json!({ "lost": dropped - *told });
+                    sub.send(http::sse_event("lost", None, &lost.to_string()));
+                    *told = dropped;
+                }
                 let key = std::rc::Rc::as_ptr(&event);
                 let i = match formatted.iter().position(|(k, _)| *k == key) {
                     Some(i) => i,
@@ -283,7 +296,7 @@ impl EventLoop {
         let bus = &mut self.bus;
         self.subscribers.retain(|(sub, feed)| {
             let gone = sub.gone();
-            if let (true, Feed::Events(id)) = (gone, feed) {
+            if let (true, Feed::Events { id, .. }) = (gone, feed) {
                 bus.unsubscribe(*id);
             }
             !gone
@@ -293,8 +306,9 @@ impl EventLoop {
 
 /// What an event-stream client follows.
 pub(super) enum Feed {
-    /// Events, through its queue on the bus.
-    Events(SubId),
+    /// Events, through its queue on the bus; `told`, the events the bus dropped from it that
+    /// the client has been told were lost.
+    Events { id: SubId, told: u64 },
     /// A process's log, or Kahi's own, from this offset on; as its own bytes (`text`) or as
     /// events.
     Log { log: LogSource, offset: u64, text: bool },
