@@ -38,7 +38,7 @@
     handlers.push([onEvent, onOpen]);
     if (handlers.length > 1) return;
     let es = null, wait = 1000;
-    const names = ["state", "health", "update", "shutdown", "PROCESS_GROUP_ADDED",
+    const names = ["state", "health", "update", "shutdown", "lost", "PROCESS_GROUP_ADDED",
       "PROCESS_GROUP_REMOVED", "SUPERVISOR_STATE_CHANGE_RUNNING", "KAHI_DEPENDENCY",
       "PROCESS_COMMUNICATION_STDOUT", "PROCESS_COMMUNICATION_STDERR", "REMOTE_COMMUNICATION"];
     function connect() {
@@ -145,6 +145,8 @@
   }
   function onState(name, d) {
     if (name === "shutdown") return say("Kahi is shutting down", true);
+    // Events were lost while the page was behind: what they said is not known, read it all.
+    if (name === "lost") return later();
     const r = rows.get(d.name);
     // Groups added or removed, an update applied, a process not in the table: read it again.
     if (!r || name === "update" || name.startsWith("PROCESS_GROUP_")) return later();
@@ -256,7 +258,7 @@
     const ol = $("#events");
     if (!ol) return;
     follow((name, d) => {
-      if (only && d.name !== only) return;
+      if (only && name !== "lost" && d.name !== only) return;
       const none = $(".none", ol);
       if (none) none.remove();
       const li = document.createElement("li");
@@ -264,7 +266,8 @@
       t.textContent = new Date().toLocaleTimeString();
       li.appendChild(t);
       let text = d.eventname || name;
-      if (name === "state") text = (d.name || "") + ": " + d.from + " → " + d.to + (d.pid ? " (pid " + d.pid + ")" : "");
+      if (name === "lost") text = d.lost + " events lost (the page was too slow)";
+      else if (name === "state") text = (d.name || "") + ": " + d.from + " → " + d.to + (d.pid ? " (pid " + d.pid + ")" : "");
       else if (name === "health") text = (d.name || "") + ": " + d.health;
       else if (name === "update") {
         text = "update: " + ["added", "changed", "removed"]
