@@ -89,7 +89,7 @@ const REAP_SLICE: Duration = Duration::from_millis(5);
 /// between. Only the spawns' own time counts, so a turn that also served a large status
 /// still spawns its share, and no turn spawns for longer. A child's exit ends the slice
 /// sooner (see `EventLoop::exited`).
-const SPAWN_SLICE: Duration = Duration::from_millis(10);
+const SPAWN_SLICE: Duration = Duration::from_millis(5);
 
 pub struct EventLoop {
     poll: Poll,
