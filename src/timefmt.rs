@@ -28,7 +28,8 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub fn supervisord_local(secs: i64) -> String {
     const MONTHS: [&str; 12] =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let t = secs as libc::time_t;
+    // time_t, whose width the target decides (named, it is deprecated on musl).
+    let t = secs as _;
     // SAFETY: localtime_r writes only into `tm`, which outlives the call; a zeroed tm is a
     // valid value of the plain C struct.
     let tm = unsafe {
