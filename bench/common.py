@@ -41,6 +41,7 @@ TARGETS = {
     "http_p99": ("HTTP process list, 100 programs, p99", "ms", 10.0, "<"),
     "http_vs_supervisord": ("HTTP rate, Kahi / supervisord XML-RPC", "x", 20.0, ">="),
     "scale_start": ("start of 10,000 programs", "s", 30.0, "<"),
+    "scale_vs_shell": ("start of 10,000, Kahi / shell loop", "x", 1.1, "<="),
     "scale_canary_max": ("canary restart during that start, max", "ms", 50.0, "<"),
     "scale_shutdown": ("shutdown of 10,000 programs", "s", 10.0, "<"),
     "scale_status_max": ("status during that shutdown, max", "ms", 100.0, "<"),

@@ -100,7 +100,15 @@ from common import (
     passes,
     set_subreaper,
 )
-from scenarios import crash_loop, dependencies, hundred, restart, scale, startup_and_rss1000
+from scenarios import (
+    crash_loop,
+    dependencies,
+    hundred,
+    restart,
+    scale,
+    scale_vs_shell,
+    startup_and_rss1000,
+)
 from logs import log_throughput
 from events import listener_throughput
 from peers import kahi_commit, machine, markdown, run_peers, versus_supervisord
@@ -249,6 +257,7 @@ def main():
     dependencies(out, opts)
     http_load(out, opts)
     scale(out, opts)
+    scale_vs_shell(out, opts)
     peer_runs = None
     if opts.peers:
         peer_runs = run_peers(out, opts)

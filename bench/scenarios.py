@@ -24,6 +24,7 @@ from common import (
     pids,
     proc_stat,
     read_bytes,
+    reap_all,
     wait_quiet,
 )
 
@@ -379,6 +380,64 @@ def scale(out, opts):
     out.figure("scale_canary_max", max(restarts), f"{len(restarts)} kills during the start")
     out.figure("scale_shutdown", stopped, f"exit status {d.proc.returncode}")
     out.figure("scale_status_max", max(answers), f"{len(answers)} answers, every 10 ms")
+
+
+def last_fork(parent, comm, n, boot0, timeout=120):
+    """Waits until `parent` has `n` children that have exec'd `comm`; seconds from `boot0`
+    (CLOCK_BOOTTIME) to the start of the last of them, by their start times in /proc (10 ms
+    ticks), so how often this looks does not count. It reads the parent's list of children,
+    not all of /proc, so that looking costs the machine little while the start runs."""
+    want, t0 = (comm + "\n").encode(), time.monotonic()
+    while True:
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children", "rb") as f:
+                raw = f.read()  # to the end: the kernel gives it a page at a time
+        except OSError:
+            raw = b""
+        kids = [int(p) for p in raw.split()]
+        if len(kids) >= n:
+            stats = [proc_stat(p) for p in kids if read_bytes(f"/proc/{p}/comm", 64) == want]
+            starts = [st[3] for st in stats if st]
+            if len(starts) >= n:
+                return max(starts) / TICK - boot0
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"{len(kids)} of {n} processes '{comm}' after {timeout} s")
+        time.sleep(0.2)
+
+
+def scale_vs_shell(out, opts):
+    """A start of 10,000 programs against the floor: dash backgrounding the same 10,000
+    `sleep`s in a loop. Each is timed to the start of its last child, from the kernel's start
+    times; nothing asks Kahi anything meanwhile."""
+    n = opts.scale_n
+
+    def tables(d):
+        return "".join(f'\n[programs.p{i}]\ncommand = "{d.exe} 100000{i}"\n'
+                       'startsecs = 0\nredirect_stderr = true\n' for i in range(n))
+
+    with Daemon(opts.kahi, opts.scratch, n, tables=tables) as d:
+        wait_quiet(opts.quiesce)
+        boot0 = time.clock_gettime(time.CLOCK_BOOTTIME)
+        d.start()
+        kahi = last_fork(d.pid, d.comm, n, boot0)
+        d.check_alive()
+    # The same programs, through a symlink of the same kind, started by dash.
+    with Daemon(opts.kahi, opts.scratch, n) as ref:
+        wait_quiet(opts.quiesce)
+        loop = f"i=0; while [ $i -lt {n} ]; do {ref.exe} 100000$i & i=$((i+1)); done; wait"
+        boot0 = time.clock_gettime(time.CLOCK_BOOTTIME)
+        sh = subprocess.Popen(["/bin/sh", "-c", loop], start_new_session=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        try:
+            shell = last_fork(sh.pid, ref.comm, n, boot0)
+        finally:
+            # The loop's session: the shell and every sleep it started.
+            os.killpg(sh.pid, signal.SIGKILL)
+            sh.wait()
+            reap_all()
+    note(f"  scale vs shell: last of {n} started at {kahi:.2f} s under Kahi, {shell:.2f} s "
+         f"from a dash loop; load {loadavg()}")
+    out.figure("scale_vs_shell", kahi / shell, f"{kahi:.2f} s / {shell:.2f} s")
 
 
 # ---------------------------------------------------------------- dependencies
