@@ -31,7 +31,7 @@ TARGETS = {
     "dashboard_idle": ("idle wakeups, HTTP, after a dashboard", "/s", 0.0, "<="),
     "crash_rate": ("crash loop, starts per second", "/s", 1.0, "<="),
     "crash_cpu": ("crash loop, daemon CPU", "%", 1.0, "<"),
-    "ctl_median": ("ctl status, 100 programs, median", "ms", 5.0, "<"),
+    "ctl_median": ("ctl status, 100 programs, median", "ms", 1.0, "<="),
     "ctl_p99": ("ctl status, 100 programs, p99", "ms", 5.0, "<"),
     "log_ratio": ("log throughput, Kahi / cat", "x", 0.8, ">="),
     "log_vs_supervisord": ("log throughput, Kahi / supervisord", "x", 1.0, ">"),
