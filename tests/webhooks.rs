@@ -515,3 +515,40 @@ fn a_reload_reads_ca_file_again() {
     wait_until("its CA: delivered", DEADLINE, || deliveries(&d, "ops") == [1, 1, 0, 0]);
     assert_eq!(receiver.got().len(), 1);
 }
+
+/// The scheduling policy of a thread or process, from the 39th field after the name in its
+/// /proc stat (0 the default, 3 SCHED_BATCH, 5 SCHED_IDLE).
+fn policy(stat: &str) -> Option<u32> {
+    std::fs::read_to_string(stat).ok()?.rsplit(')').next()?.split_whitespace().nth(38)?.parse().ok()
+}
+
+/// A delivery thread is SCHED_BATCH, so the threads woken by a restart's events do not preempt
+/// the program just started; the loop and the programs keep the default policy.
+#[test]
+fn delivery_threads_do_not_preempt_on_waking() {
+    let receiver = Receiver::start(always(200));
+    let url = format!("http://127.0.0.1:{}/", receiver.port);
+    let body = format!(
+        "[programs.p]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n{}",
+        webhook("ops", &url, "events = [\"PROCESS_STATE\"]")
+    );
+    let d = Daemon::start("webhook-policy", &body);
+    let task = |name: &str| {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", d.pid())).ok()?;
+        tasks
+            .flatten()
+            .map(|t| t.path())
+            .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim_end() == name))
+    };
+    let mut seen = None;
+    wait_until("the delivery thread has its policy", DEADLINE, || {
+        seen = task("webhook ops").and_then(|t| policy(&t.join("stat").to_string_lossy()));
+        seen == Some(3)
+    });
+    let main = format!("/proc/{0}/task/{0}/stat", d.pid());
+    assert_eq!(policy(&main), Some(0), "the loop keeps the default policy");
+    wait_until("p is RUNNING", DEADLINE, || d.state("p") == "RUNNING");
+    let pid = d.process("p")["pid"].as_i64().expect("a pid");
+    assert_eq!(policy(&format!("/proc/{pid}/stat")), Some(0), "so do the programs");
+    wait_until("the events are delivered", DEADLINE, || !receiver.got().is_empty());
+}

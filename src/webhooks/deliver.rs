@@ -20,6 +20,7 @@ const HEAD_MAX: usize = 8 << 10;
 
 /// The thread's body: until the webhook is closed.
 pub(super) fn run(shared: &Shared) {
+    background();
     let mut tls = tls::Cache::default();
     // Failures are logged as warnings when they begin, then quietly until a delivery
     // succeeds again: a receiver that is down does not flood the log.
@@ -49,6 +50,32 @@ pub(super) fn run(shared: &Shared) {
         if !done {
             return;
         }
+    }
+}
+
+/// Makes the calling thread SCHED_BATCH. The loop hands a state change to every webhook just
+/// after the restart it allows is spawned; with the default policy each delivery thread it
+/// wakes may preempt whatever runs on its CPU (the program just started among them): with ten
+/// webhooks that slowed a restart on two cores, several times over with a receiver that was
+/// down (docs/performance.md, "A restart with webhooks"). A SCHED_BATCH thread does not
+/// preempt on waking and keeps its full share of the CPU otherwise. Not SCHED_IDLE or nice 19:
+/// a thread with so small a share, kept off a busy CPU while it holds its queue's lock, would
+/// keep the loop waiting for that lock. The raw system call because musl's
+/// `sched_setscheduler` fails with ENOSYS (POSIX makes the policy the process's; Linux sets it
+/// per thread, pid 0 being the caller). A failure leaves the default policy, which works.
+fn background() {
+    // The kernel's `struct sched_param` is the priority alone (musl's adds fields it ignores);
+    // SCHED_BATCH takes 0.
+    let priority: libc::c_int = 0;
+    // SAFETY: `priority` outlives the call, which only reads it.
+    let r = unsafe {
+        libc::syscall(libc::SYS_sched_setscheduler, 0, libc::SCHED_BATCH, &priority as *const _)
+    };
+    if r != 0 {
+        log::debug!(
+            "webhook delivery keeps the default scheduling: {}",
+            io::Error::last_os_error()
+        );
     }
 }
 
