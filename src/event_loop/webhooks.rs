@@ -103,6 +103,7 @@ impl EventLoop {
         hook.handle.dropped(bus_dropped.saturating_sub(hook.bus_dropped));
         hook.bus_dropped = bus_dropped;
         let mut now = None;
+        let mut jobs = Vec::new();
         while let Some((serial, event)) = self.bus.next_numbered(hook.sub) {
             let time = now.get_or_insert_with(crate::timefmt::rfc3339_now);
             let body = crate::webhooks::render(
@@ -113,7 +114,10 @@ impl EventLoop {
                 time,
                 &hook.host,
             );
-            hook.handle.push(Job { event: event.kind().name(), serial, body });
+            jobs.push(Job { event: event.kind().name(), serial, body });
+        }
+        if !jobs.is_empty() {
+            hook.handle.push(jobs);
         }
     }
 

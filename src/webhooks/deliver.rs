@@ -36,10 +36,12 @@ pub(super) fn run(shared: &Shared) {
                     q.busy = true;
                     break (job, Arc::clone(&q.spec));
                 }
+                q.waiting = true;
                 q = match shared.cond.wait(q) {
                     Ok(q) => q,
                     Err(e) => e.into_inner(),
                 };
+                q.waiting = false;
             }
         };
         let done = deliver(shared, &spec, &mut tls, &job, &mut failing);

@@ -68,6 +68,8 @@ struct Queue {
     closed: bool,
     /// The thread has a job in hand.
     busy: bool,
+    /// The thread waits for a job: only then does a push wake it.
+    waiting: bool,
 }
 
 struct Shared {
@@ -99,6 +101,7 @@ impl Webhook {
                 spec: Arc::new(spec),
                 closed: false,
                 busy: false,
+                waiting: false,
             }),
             cond: Condvar::new(),
             counters: Counters::default(),
@@ -111,19 +114,26 @@ impl Webhook {
         Ok(Webhook { shared })
     }
 
-    /// Queues a job; a full queue drops its oldest first. Never waits but for the lock, which
-    /// the thread holds only to take a job.
-    pub fn push(&self, job: Job) {
+    /// Queues jobs; a full queue drops its oldest first. Never waits but for the lock, which
+    /// the thread holds only to take a job. One lock and at most one wake-up for all of them,
+    /// and none for a thread that is busy or waiting to retry: the loop feeds the webhooks
+    /// just after a restart's spawn, while the new program may be waiting for the CPU.
+    pub fn push(&self, jobs: impl IntoIterator<Item = Job>) {
         let mut q = self.shared.lock();
         let mut dropped = 0;
-        while q.jobs.len() >= q.spec.queue_size {
-            q.jobs.pop_front();
-            dropped += 1;
+        for job in jobs {
+            while q.jobs.len() >= q.spec.queue_size {
+                q.jobs.pop_front();
+                dropped += 1;
+            }
+            q.jobs.push_back(job);
         }
-        q.jobs.push_back(job);
+        let wake = q.waiting && !q.jobs.is_empty();
         drop(q);
         self.dropped(dropped);
-        self.shared.cond.notify_all();
+        if wake {
+            self.shared.cond.notify_all();
+        }
     }
 
     /// Counts events dropped before they reached the queue.
@@ -185,8 +195,13 @@ mod tests {
     /// A webhook without its thread: what the loop's end does to the queue.
     fn idle(queue_size: usize) -> Webhook {
         let spec = WebhookSpec { queue_size, ..WebhookSpec::default() };
-        let queue =
-            Queue { jobs: VecDeque::new(), spec: Arc::new(spec), closed: false, busy: false };
+        let queue = Queue {
+            jobs: VecDeque::new(),
+            spec: Arc::new(spec),
+            closed: false,
+            busy: false,
+            waiting: false,
+        };
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue),
             cond: Condvar::new(),
@@ -203,7 +218,7 @@ mod tests {
     fn a_full_queue_drops_its_oldest_and_counts_them() {
         let w = idle(3);
         for serial in 1..=5 {
-            w.push(Job { event: "TICK_5", serial, body: Vec::new() });
+            w.push([Job { event: "TICK_5", serial, body: Vec::new() }]);
         }
         assert_eq!(serials(&w), [3, 4, 5]);
         assert_eq!(w.counts(), [0, 0, 2, 0]);
@@ -223,7 +238,7 @@ mod tests {
     #[test]
     fn drain_returns_at_its_deadline_when_the_queue_does_not_empty() {
         let w = idle(3);
-        w.push(Job { event: "TICK_5", serial: 1, body: Vec::new() });
+        w.push([Job { event: "TICK_5", serial: 1, body: Vec::new() }]);
         let t0 = Instant::now();
         w.drain(t0 + std::time::Duration::from_millis(50));
         assert!(t0.elapsed() >= std::time::Duration::from_millis(50));
