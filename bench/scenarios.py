@@ -212,8 +212,11 @@ def restart(out, opts, webhooks=0, dashboards=0):
             for k in range(opts.kills):
                 (old,) = d.programs()
                 known = set(pids())
-                os.kill(old, signal.SIGKILL)
+                # The clock starts before the kill: the dying program or the daemon may take
+                # this CPU as soon as the signal is sent, and a clock read after that would
+                # leave out the time they ran.
                 t0 = time.perf_counter()
+                os.kill(old, signal.SIGKILL)
                 new = None
                 # Busy poll. A new pid whose comm is not (yet) ours is read again on the next
                 # scan: between fork and exec the replacement still carries the daemon's name.
@@ -335,8 +338,8 @@ def scale(out, opts):
         while started is None:
             state, pid = canary(d)
             if state == "RUNNING" and pid:
+                k0 = time.perf_counter()  # before the kill, as in restart()
                 os.kill(pid, signal.SIGKILL)
-                k0 = time.perf_counter()
                 while True:
                     state2, pid2 = canary(d)
                     if state2 == "RUNNING" and pid2 and pid2 != pid:
