@@ -260,6 +260,11 @@ impl<'a> Watch<'a> {
         }
     }
 
+    /// How many times the canary was sampled so far.
+    pub fn canary_samples(&self) -> usize {
+        self.canary.len()
+    }
+
     /// The slowest canary restart.
     pub fn canary_max(&self) -> Duration {
         self.canary.iter().copied().max().unwrap_or_default()
@@ -296,13 +301,17 @@ impl<'a> Watch<'a> {
 
     /// Whether every canary sample was within this run's bound, and if not, which were not.
     pub fn canary_result(&self) -> Result<(), String> {
-        let bound = canary_bound();
+        self.canary_result_with(|_| canary_bound())
+    }
+
+    /// Whether each canary sample (by its index) was within `bound(index)`.
+    pub fn canary_result_with(&self, bound: impl Fn(usize) -> Duration) -> Result<(), String> {
         if self.canary.is_empty() {
             return Err("the canary was never sampled".into());
         }
-        let slow: Vec<String> = (self.canary.iter().zip(&self.canary_at))
-            .filter(|(t, _)| **t > bound)
-            .map(|(t, at)| format!("{:.0} ms at {at}", ms(*t)))
+        let slow: Vec<String> = (self.canary.iter().zip(&self.canary_at).enumerate())
+            .filter(|(i, (t, _))| **t > bound(*i))
+            .map(|(i, (t, at))| format!("{:.0} ms at {at}, over {:?}", ms(*t), bound(i)))
             .collect();
         let mut sorted = self.canary.clone();
         sorted.sort();
@@ -318,7 +327,7 @@ impl<'a> Watch<'a> {
             return Ok(());
         }
         Err(format!(
-            "the canary took longer than {bound:?} at {} of {} samples ({}); {}",
+            "the canary took longer than its bound at {} of {} samples ({}); {}",
             slow.len(),
             self.canary.len(),
             slow.join(", "),

@@ -3,10 +3,13 @@
 //! each holds one pipe in the daemon and no more, and a SIGTERM ends them all and Kahi within
 //! 10 s.
 //!
-//! With 10,000 children each spawn and each reap costs the loop milliseconds: the exec closes
-//! the daemon's 10,000 close-on-exec fds while vfork holds the daemon, and waitpid(-1) walks
-//! every child. A release build with nothing else to do took 6 ms at best to replace the
-//! canary there (1 ms with ten programs), so this is where the 10 ms bound is hardest to keep.
+//! While they start, the canary is held to the bound the reliability issue sets for a start of
+//! 10,000 ([`START_BOUND`]), and to the soak's own 10 ms once they run. A start of 10,000 keeps
+//! both CPUs of a 2-core machine busy with the programs' own start-up (each `sleep` spends most
+//! of a millisecond in its loader and locale set-up), and a process killed then waits for a CPU
+//! to end on: traced, the loop turned every 6 to 8 ms with no exit to see for up to 20 ms after
+//! the kill, then replaced the canary within 2 ms of the exit. Once they run, the canary is
+//! sampled again with 10,000 programs in the daemon.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +18,13 @@ use crate::util::*;
 
 /// The short version's count.
 const SHORT: usize = 2000;
+
+/// The canary's bound while the programs start (a release build; a debug build's own bound,
+/// 250 ms, is the larger).
+const START_BOUND: Duration = Duration::from_millis(50);
+
+/// Canary samples once every program runs.
+const SETTLED_SAMPLES: usize = 10;
 
 /// The daemon's RSS bound, in KiB, for `n` programs. Measured: about 6 KiB a program over some
 /// 5 MiB (release: 16.5 MiB at 2,000, 61 MiB at 10,000, peak 65 MiB; debug: 22 MiB at 2,000);
@@ -96,8 +106,16 @@ fn ten_thousand_programs_started_and_shut_down() {
     w.look();
     let (rss, peak) = w.assert_rss(rss_bound_kib(n));
     let cpu = cpu_time(daemon);
+    // Settled: the canary with every program running, at the soak's own bound.
+    let first_settled = w.canary_samples();
+    for _ in 0..SETTLED_SAMPLES {
+        std::thread::sleep(Duration::from_millis(100));
+        w.sample();
+    }
     let samples = w.canary_figures();
-    let canary = w.canary_result();
+    let canary = w.canary_result_with(|i| {
+        if i < first_settled { START_BOUND.max(canary_bound()) } else { canary_bound() }
+    });
 
     // SIGTERM: everything stops, and Kahi exits, within 10 s.
     let t = Instant::now();
@@ -106,7 +124,7 @@ fn ten_thousand_programs_started_and_shut_down() {
     let shutdown = t.elapsed();
     report(&format!(
         "{n} programs: all RUNNING {started:.1?} after the daemon started ({during} canary samples \
-         during the start); {samples}; status of all took up to {polled:.0?}; fds {fds}; RSS \
+         during the start, {SETTLED_SAMPLES} after); {samples}; status of all took up to {polled:.0?}; fds {fds}; RSS \
          {rss} KiB (peak {peak} KiB, bound {}); daemon CPU {:.1?} to here; shutdown {shutdown:.1?}",
         rss_bound_kib(n),
         cpu,
