@@ -199,9 +199,7 @@ impl EventLoop {
                 break;
             }
             let Some(event) = self.bus.next(sub) else { break };
-            let dropped = self.bus.dropped_for(sub);
-            let lost = (dropped > told).then(|| dropped - told);
-            told = dropped;
+            let lost = Some(self.bus.dropped_since(sub, &mut told)).filter(|n| *n > 0);
             conn.mode = Mode::Events { sub, told };
             let data = api::stream_json(&event, &crate::timefmt::rfc3339_now());
             let reply = Reply::Event { event: api::stream_name(&event).to_string(), data, lost };

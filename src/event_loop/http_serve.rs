@@ -270,11 +270,10 @@ impl EventLoop {
             let Feed::Events { id, told } = feed else { continue };
             while sub.ready() {
                 let Some(event) = self.bus.next(*id) else { break };
-                let dropped = self.bus.dropped_for(*id);
-                if dropped > *told {
-                    let lost = serde_json::json!({ "lost": dropped - *told });
+                let lost = self.bus.dropped_since(*id, told);
+                if lost > 0 {
+                    let lost = serde_json::json!({ "lost": lost });
                     sub.send(http::sse_event("lost", None, &lost.to_string()));
-                    *told = dropped;
                 }
                 let key = std::rc::Rc::as_ptr(&event);
                 let i = match formatted.iter().position(|(k, _)| *k == key) {

@@ -99,9 +99,7 @@ impl EventLoop {
 
     fn feed_webhook(&mut self, hook: &mut Hook) {
         // What the bus dropped for it before it got here (a burst beyond queue_size in one turn).
-        let bus_dropped = self.bus.dropped_for(hook.sub);
-        hook.handle.dropped(bus_dropped.saturating_sub(hook.bus_dropped));
-        hook.bus_dropped = bus_dropped;
+        hook.handle.dropped(self.bus.dropped_since(hook.sub, &mut hook.bus_dropped));
         let mut now = None;
         let mut jobs = Vec::new();
         while let Some((serial, event)) = self.bus.next_numbered(hook.sub) {

@@ -138,6 +138,15 @@ impl Bus {
         self.subscribers.iter().find(|s| s.id == id).map_or(0, |s| s.dropped)
     }
 
+    /// Events dropped from this subscriber's queue since `told` of them were, which becomes
+    /// all of them: what a subscriber has not yet been told it lost.
+    pub fn dropped_since(&self, id: SubId, told: &mut u64) -> u64 {
+        let all = self.dropped_for(id);
+        let new = all.saturating_sub(*told);
+        *told = all;
+        new
+    }
+
     /// Events dropped from every queue so far (`kahi_events_dropped_total`).
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -204,6 +213,9 @@ mod tests {
             assert_eq!(bus.publish(state(State::Running, n)), 1);
         }
         assert_eq!((bus.dropped_for(id), bus.dropped()), (2, 2));
+        // What the subscriber is told it lost: each drop once.
+        let mut told = 0;
+        assert_eq!((bus.dropped_since(id, &mut told), bus.dropped_since(id, &mut told)), (2, 0));
         let got: Vec<Option<i32>> = std::iter::from_fn(|| bus.next(id)).map(|e| pid(&e)).collect();
         assert_eq!(got, [Some(3), Some(4), Some(5)], "the newest are kept, in order");
         // Another subscriber's loss is its own, and adds to the total.

@@ -259,10 +259,7 @@ impl Pool {
 
     /// Events dropped from its buffer since the last call (supervisord logs each).
     pub fn newly_dropped(&mut self, bus: &Bus) -> u64 {
-        let all = bus.dropped_for(self.sub);
-        let new = all - self.reported;
-        self.reported = all;
-        new
+        bus.dropped_since(self.sub, &mut self.reported)
     }
 
     /// A member process was spawned: ACKNOWLEDGED, waiting for READY. A member spawned again
