@@ -15,6 +15,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -504,12 +505,17 @@ pub struct Restart {
     pub pid: i32,
     /// When the kill was sent, by the wall clock (the one the daemon's log lines carry).
     pub killed: std::time::SystemTime,
+    /// When the killed process had ended (a zombie, its parent's SIGCHLD sent), by the same
+    /// clock: the kernel's part of a restart ends here and the supervisor's begins.
+    pub ended: std::time::SystemTime,
 }
 
 /// Kills `name` with SIGKILL and waits until `status` shows a new pid, RUNNING, asked over one
 /// connection about every half millisecond; panics if that takes longer than `within`. The
 /// clock starts at kill(2) itself, not before a `kill` command is forked, so the figure is
-/// Kahi's alone (to a poll's resolution), even on a loaded machine.
+/// Kahi's alone (to a poll's resolution), even on a loaded machine. The moment the process
+/// ended is taken from a pidfd of it, which the kernel makes readable as it sends the
+/// daemon's SIGCHLD.
 pub fn restart(d: &Daemon, name: &str, within: Duration) -> Restart {
     let stream = UnixStream::connect(&d.socket).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -525,19 +531,41 @@ pub fn restart(d: &Daemon, name: &str, within: Duration) -> Restart {
         (p["pid"].as_i64(), p["state"] == "RUNNING")
     };
     let old = ask().0.unwrap_or_else(|| panic!("{name} is not running"));
+    let ending = pidfd(old as i32);
     let killed = std::time::SystemTime::now();
     let t0 = Instant::now();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(old as i32), nix::sys::signal::SIGKILL)
         .unwrap_or_else(|e| panic!("kill -9 {old}: {e}"));
+    // No new pid can show before the old process has ended.
+    let ended = match ending {
+        Some(fd) => {
+            let mut p =
+                nix::libc::pollfd { fd: fd.as_raw_fd(), events: nix::libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd, valid for the call.
+            let n = unsafe { nix::libc::poll(&mut p, 1, within.as_millis() as i32) };
+            assert!(n == 1, "{name} (pid {old}) had not ended {within:?} after kill -9");
+            std::time::SystemTime::now()
+        }
+        None => killed,
+    };
     while t0.elapsed() < within {
         if let (Some(pid), true) = ask()
             && pid != old
         {
-            return Restart { seen: t0.elapsed(), pid: pid as i32, killed };
+            return Restart { seen: t0.elapsed(), pid: pid as i32, killed, ended };
         }
         std::thread::sleep(Duration::from_micros(500));
     }
     panic!("{name} was not replaced within {within:?}; daemon log:\n{}", d.log());
+}
+
+/// A pidfd of `pid` (Linux 5.3 and later), or None where there is none to have.
+fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a new fd that nothing else owns.
+    (fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Kills `name` with SIGKILL and returns how long it took until `status` shows a new pid,
