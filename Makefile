@@ -52,7 +52,7 @@ lint:
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	else echo "mandoc not installed: man pages not linted"; fi
 
-bench: build
+bench: build static
 	./bench/run.sh
 
 # Each fuzz target of fuzz/ for FUZZ_SECS seconds, one after the other (needs the nightly

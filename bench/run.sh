@@ -15,6 +15,7 @@
 #   4b. crash loop: a program that exits 1 at once; starts per second and the daemon's CPU %
 #      under the restart guard (median of 3 windows of 10 s);
 #   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed);
+#      then the static binary's (target/kahi-static, `make static`; or $KAHI_STATIC_BIN) median;
 #   6. log throughput: bench/writer.py writes 1 GiB of 100-byte numbered lines to its stdout,
 #      Kahi copies it to stdout_logfile (no rotation); MB/s from the writer's first write
 #      until the file holds every byte (checked exactly), against `writer | cat > file` on
@@ -52,6 +53,7 @@
 #                   (restart keeps its 10 kills, ctl its 20 queries)
 #   BENCH_STRICT=1  exit 1 when a figure misses its target
 #   KAHI_BIN        another kahi binary
+#   KAHI_STATIC_BIN another static binary for the ctl figure (default target/kahi-static)
 # Arguments are passed to bench/kahi_bench.py.
 # Takes about 8-9 minutes with the comparison on 2 cores, under 2 without it.
 set -euo pipefail
@@ -76,6 +78,9 @@ results=$outdir/results.txt
 case " $* " in *" --peers-only "*) results=$outdir/peers.txt ;; esac
 args=(--kahi "$kahi" --scratch "$scratch" --results "$results" --log-dir "$outdir")
 [ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
+# The container's binary, when `make static` has built it: its ctl figure too.
+static=${KAHI_STATIC_BIN:-$repo/target/kahi-static}
+[ -x "$static" ] && args+=(--static "$static")
 [ "${BENCH_STRICT:-0}" = 1 ] && args+=(--strict)
 harness=${BENCH_PEERS:-../shared/bench}
 if [ "$harness" != 0 ] && [ -x "$harness/run.sh" ]; then

@@ -75,7 +75,11 @@ def hundred(out, opts, rss1000):
             note(f"  100-program run {i + 1}: RSS {rss[-1]:.2f} MiB; {c1 - c0} context switches "
                  f"in {t1 - t0:.1f} s ({cpu[-1]:.2f} % CPU); threads {d.threads()}; load {loadavg()}")
             if i == opts.hundred_runs - 1:
-                ctl = ctl_latency(d, opts)
+                ctl = ctl_latency(d, opts, opts.kahi)
+                if opts.static:
+                    ctl_static = ctl_latency(d, opts, opts.static)
+                    out.measure("ctl status, static binary, median", ctl_static[0], "ms",
+                                f"{ctl_static[2]} runs of {opts.static}, after the other's")
     out.figure("rss_100", statistics.median(rss),
                f"median of {len(rss)}: " + " ".join(f"{r:.2f}" for r in rss))
     out.figure("rss_1000", statistics.median(rss1000),
@@ -101,8 +105,8 @@ def percentile(xs, p):
     return xs[int(k) - 1]
 
 
-def ctl_latency(d, opts):
-    argv = [opts.kahi, "ctl", "-s", d.sock, "status"]
+def ctl_latency(d, opts, kahi):
+    argv = [kahi, "ctl", "-s", d.sock, "status"]
     probe = subprocess.run(argv, capture_output=True, text=True)
     lines = probe.stdout.splitlines()
     if probe.returncode != 0 or len(lines) != 100:

@@ -505,11 +505,10 @@ pub fn help_text(usage: &str) -> String {
     usage.replace(ARGH_HELP, &help)
 }
 
-/// The command line, or exit: 0 after `--help` or `--version`, 2 (a usage error) after a bad
-/// argument.
-pub fn parse() -> Cli {
-    let args: Vec<String> =
-        std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+/// The command line from the arguments after the program's name, or exit: 0 after `--help` or
+/// `--version`, 2 (a usage error) after a bad argument.
+pub fn parse(args: Vec<std::ffi::OsString>) -> Cli {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let args = match rewrite(args) {
         Args::Version => {
             crate::sys::signals::default_sigpipe();

@@ -64,9 +64,9 @@ pub fn run(command: Vec<String>) -> i32 {
     }
     // The command gets the signal mask and the ignored signals Kahi was started with, as tini
     // gives them: a signal ignored on purpose (`nohup` ignores SIGHUP) stays ignored. SIGPIPE
-    // is the exception: Rust's runtime ignores it before `main`, which would make `yes | head`
-    // print "Broken pipe" instead of ending quietly. Back at its default, and blocked like
-    // every other signal here, it is taken by `sigwait` and passed on like them too.
+    // is the exception, at its default whatever Kahi was started with: ignored, it would make
+    // `yes | head` print "Broken pipe" instead of ending quietly. Blocked like every other
+    // signal here, it is taken by `sigwait` and passed on like them too.
     // SAFETY: SIG_DFL installs no handler.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 

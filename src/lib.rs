@@ -51,5 +51,6 @@ pub mod run {
     pub use crate::init::run as init;
     pub use crate::procfile::run::run as procfile;
     pub use crate::supervisord::cli::migrate;
-    pub use crate::sys::signals::default_sigpipe;
+    pub use crate::sys::signals::{default_sigpipe, ignore_sigpipe};
+    pub use crate::sys::start::{args, open_standard_fds};
 }

@@ -1,16 +1,29 @@
 //! Kahi: a process supervisor and container init. One binary: `kahi daemon`, `kahi ctl`,
 //! `kahi run`, `kahi version`, ... This file only dispatches and turns the result into an exit code.
+//!
+//! `main` is the C library's: Rust's runtime start-up is skipped, and what Kahi needs of it
+//! is done here (src/sys/start.rs says what and why).
+// Under `cargo test` the test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
+
+use std::ffi::{c_char, c_int};
 
 use kahi::cli::{self, Command};
 use kahi::run;
 
-fn main() {
-    let cli = cli::parse();
-    if !matches!(cli.cmd, Command::Daemon(_) | Command::Exec(_) | Command::Run(_)) {
+#[cfg_attr(not(test), unsafe(no_mangle))]
+extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    run::open_standard_fds();
+    // SAFETY: argc and argv as the C library passes them to main.
+    let cli = cli::parse(unsafe { run::args(argc, argv) });
+    match cli.cmd {
+        // They must never die of a write to a pipe or socket whose reader has gone.
+        Command::Daemon(_) | Command::Run(_) => run::ignore_sigpipe(),
+        // Its command gets SIGPIPE at its default (`exec` sets it).
+        Command::Exec(_) => {}
         // A client's output is for a terminal or a pipe: `kahi ctl status | head -1` must end
-        // as `cat` would when `head` goes, not with a panic or a "Broken pipe" message. The
-        // daemon, `kahi run` and `kahi exec` keep SIGPIPE ignored: they must never die of it.
-        run::default_sigpipe();
+        // as `cat` would when `head` goes, not with an error or a "Broken pipe" message.
+        _ => run::default_sigpipe(),
     }
     let code = match cli.cmd {
         Command::Daemon(args) => run::daemon(args),
@@ -26,5 +39,6 @@ fn main() {
             0
         }
     };
+    // Flushes what Rust's stdout holds, which returning to the C library would not.
     std::process::exit(code);
 }

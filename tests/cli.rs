@@ -79,6 +79,31 @@ fn a_closed_pipe_on_stdout_ends_a_client_quietly_issue_12() {
     assert_eq!(d.ctl(&["status"]).code, 0);
 }
 
+#[test]
+fn a_daemon_started_with_its_standard_fds_closed_has_them_on_dev_null() {
+    // As a PID 1 may be started: nothing on 0, 1 and 2. No file or socket the daemon opens may
+    // take their numbers, or a line it writes to stderr would go into that file.
+    let d = Daemon::start_after(
+        "cli-closed-fds",
+        "exec 0<&- 1>&- 2>&-",
+        "[programs.s]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    d.wait_state("s", "RUNNING");
+    for fd in 0..3 {
+        let target = std::fs::read_link(format!("/proc/{}/fd/{fd}", d.pid())).unwrap();
+        assert_eq!(target, std::path::Path::new("/dev/null"), "fd {fd}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    assert_ne!(sigset(&status, "SigIgn:") & bit(13), 0, "the daemon does not ignore SIGPIPE");
+    // A client started the same way answers as usual.
+    let out = run(Command::new("/bin/sh")
+        .arg("-c")
+        .arg("exec 0<&- 1>&- 2>&-; exec \"$0\" ctl -s \"$1\" status")
+        .arg(KAHI)
+        .arg(&d.socket));
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 /// A hexadecimal signal set from `grep -E 'SigIgn|SigBlk' /proc/self/status` output.
 fn sigset(status: &str, field: &str) -> u64 {
     let line = status

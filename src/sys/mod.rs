@@ -9,4 +9,5 @@ pub mod notify;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod start;
 pub mod vfork;

@@ -32,7 +32,7 @@ pub fn become_subreaper() {
 }
 
 /// Sets every signal Kahi was started with ignored back to its default disposition, but
-/// SIGPIPE (ignored by Rust's runtime, and reset for each program when it is started).
+/// SIGPIPE (which the daemon ignores, and resets for each program when it is started).
 ///
 /// An ignored signal survives exec, and Kahi may have been started with some (`nohup`, or
 /// glibc's posix_spawn, which leaves its two internal real-time signals ignored): what it
@@ -88,11 +88,19 @@ pub(crate) fn raw_sigmask(how: i32, set: u64) -> u64 {
     old
 }
 
-/// Sets SIGPIPE back to its default disposition (Rust's runtime ignores it before `main`), so
-/// that a write to a pipe whose reader is gone ends the process quietly, as it ends `cat`.
-/// Only for commands that print and exit: the daemon must never die of SIGPIPE.
+/// Sets SIGPIPE to its default disposition, whatever Kahi was started with, so that a write
+/// to a pipe whose reader is gone ends the process quietly, as it ends `cat`. Only for
+/// commands that print and exit: the daemon must never die of SIGPIPE.
 pub fn default_sigpipe() {
     use nix::sys::signal::{SigHandler, Signal, signal};
     // SAFETY: SIG_DFL installs no handler, so nothing runs in signal context.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// Ignores SIGPIPE: the daemon, `kahi run` and `kahi exec` must never die of a write to a
+/// pipe or socket whose reader is gone (a client that left); the write fails with EPIPE.
+pub fn ignore_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_IGN installs no handler, so nothing runs in signal context.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
 }
