@@ -230,7 +230,7 @@ impl Http {
                 }
             };
             if listens.is_empty() {
-                crate::sys::spawn::set_server_url(url);
+                crate::sys::environ::set_server_url(url);
             }
             listens.push(crate::http_front::Listen { listener, tls, peer_credentials });
         }

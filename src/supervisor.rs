@@ -156,6 +156,7 @@ pub const CONNECTION: &str = "a connection on";
 
 impl Supervisor {
     pub fn new(config: Config) -> Supervisor {
+        let specs = config.processes.clone();
         let mut s = Supervisor {
             entries: HashMap::new(),
             order: Vec::new(),
@@ -171,21 +172,19 @@ impl Supervisor {
             critical_exit: None,
             groups_changed: Vec::new(),
             waits_changed: Vec::new(),
-            config: Config { processes: Vec::new(), ..config.clone() },
+            config,
         };
-        for spec in config.processes.iter().cloned() {
+        for spec in specs {
             s.add(spec);
         }
         s.sort();
         // The groups at start, in start order (supervisord adds them by priority).
-        let mut groups = Vec::new();
-        for e in s.iter() {
-            if !groups.contains(&e.spec.group) {
-                groups.push(e.spec.group.clone());
-            }
-        }
-        s.groups_changed = groups.into_iter().map(|g| (g, true)).collect();
-        s.config = config;
+        let mut seen = std::collections::HashSet::new();
+        let groups: Vec<(String, bool)> = (s.iter())
+            .filter(|e| seen.insert(e.spec.group.as_str()))
+            .map(|e| (e.spec.group.clone(), true))
+            .collect();
+        s.groups_changed = groups;
         s
     }
 

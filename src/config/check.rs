@@ -42,10 +42,10 @@ impl fmt::Display for Note {
 pub fn command(spec: &ProcessSpec) -> Option<(Severity, String)> {
     let name = spec.argv.first()?;
     if !name.contains('/') {
-        let env = crate::sys::spawn::environment(spec);
-        let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.to_string_lossy());
+        let env = crate::sys::environ::Environment::for_program(spec);
+        let path = env.get("PATH").map(|v| v.to_string_lossy());
         let path = path.unwrap_or(crate::sys::spawn::DEFAULT_PATH.into());
-        let why = match crate::sys::spawn::resolve(name, &env) {
+        let why = match crate::sys::spawn::resolve(name, env.get("PATH")) {
             Ok(_) => return None,
             Err(Errno::EACCES) => "is in PATH but not executable",
             Err(_) => "is not found in PATH",

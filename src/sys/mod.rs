@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod detach;
+pub mod environ;
 pub mod leftovers;
 pub mod nofile;
 pub mod notify;

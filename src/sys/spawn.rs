@@ -10,7 +10,7 @@
 //! than guessed from an early exit. Every fd Kahi opens is CLOEXEC, so none leaks into a
 //! program; the daemon ignores no signal but SIGPIPE, which the child resets with every other.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use nix::unistd::{AccessFlags, access, pipe2};
 
+use super::environ::Environment;
 use super::vfork;
 use crate::config::ProcessSpec;
 
@@ -105,22 +106,21 @@ pub fn spawn(
         (None, None)
     };
 
-    let mut env = environment(spec);
+    let mut env = Environment::for_program(spec);
     if spec.kind == crate::config::Kind::Notify {
         if let Some(path) = notify {
-            set_var(&mut env, "NOTIFY_SOCKET", path.as_os_str());
+            env.set("NOTIFY_SOCKET", path.as_os_str().as_bytes());
         }
         if !spec.watchdog_sec.is_zero() {
-            let usec = spec.watchdog_sec.as_micros().to_string();
-            set_var(&mut env, "WATCHDOG_USEC", OsStr::new(&usec));
+            env.set("WATCHDOG_USEC", spec.watchdog_sec.as_micros().to_string().as_bytes());
         }
     }
     if !sockets.is_empty() {
         // LISTEN_PID is the child's own pid, written in by the child before its exec.
-        set_var(&mut env, "LISTEN_FDS", OsStr::new(&sockets.len().to_string()));
+        env.set("LISTEN_FDS", sockets.len().to_string().as_bytes());
         let names = vec![spec.program.as_str(); sockets.len()].join(":");
-        set_var(&mut env, "LISTEN_FDNAMES", OsStr::new(&names));
-        set_var(&mut env, "LISTEN_PID", OsStr::new(LISTEN_PID_ROOM));
+        env.set("LISTEN_FDNAMES", names.as_bytes());
+        env.set("LISTEN_PID", LISTEN_PID_ROOM.as_bytes());
     }
     let stdin = match (&in_r, given.stdin) {
         (Some(r), _) => r.as_raw_fd(),
@@ -130,8 +130,8 @@ pub fn spawn(
             .as_raw_fd(),
     };
     let stdio = [stdin, out_w.as_raw_fd(), err_w.as_raw_fd()];
-    let started =
-        resolve(&spec.argv[0], &env).and_then(|path| start(spec, &path, &env, stdio, given));
+    let started = resolve(&spec.argv[0], env.get("PATH"))
+        .and_then(|path| start(spec, &path, &mut env, stdio, given));
     // The write ends close here: EOF arrives when the program's copies close.
     drop((out_w, err_w, in_r));
     let pid = started.map_err(|e| {
@@ -154,52 +154,12 @@ pub fn spawn(
     Ok(Spawned { pid, stdout: out_r, stderr: err_r, stdin: in_w })
 }
 
-/// Where a program finds its supervisor's XML-RPC interface (`SUPERVISOR_SERVER_URL`), once
-/// the HTTP listener is bound; unset without one.
-static SERVER_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Sets `SUPERVISOR_SERVER_URL` for every program started from now on (once, at start-up).
-pub(crate) fn set_server_url(url: String) {
-    let _ = SERVER_URL.set(url);
-}
-
-/// The program's environment: the daemon's (unless `clean_environment`), then the
-/// `SUPERVISOR_*` variables, then the program's `environment`, later ones replacing earlier.
-pub(crate) fn environment(spec: &ProcessSpec) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> =
-        if spec.clean_environment { Vec::new() } else { std::env::vars_os().collect() };
-    let supervisor = [
-        ("SUPERVISOR_ENABLED", "1"),
-        ("SUPERVISOR_PROCESS_NAME", spec.name.as_str()),
-        ("SUPERVISOR_GROUP_NAME", spec.group.as_str()),
-    ];
-    // As supervisord sets it from its serverurl: tools that run under it (superlance's
-    // httpok and memmon, supervisor.childutils) call back through it.
-    let url = SERVER_URL.get().map(|u| ("SUPERVISOR_SERVER_URL", u.as_str()));
-    let own = spec.environment.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    for (k, v) in supervisor.into_iter().chain(url).chain(own) {
-        match env.iter_mut().find(|(name, _)| name == k) {
-            Some(e) => e.1 = v.into(),
-            None => env.push((k.into(), v.into())),
-        }
-    }
-    env
-}
-
-fn set_var(env: &mut Vec<(OsString, OsString)>, k: &str, v: &OsStr) {
-    match env.iter_mut().find(|(name, _)| name == k) {
-        Some(e) => e.1 = v.to_os_string(),
-        None => env.push((k.into(), v.to_os_string())),
-    }
-}
-
 /// The file to execute for `command`: itself when it holds a slash, else the first executable
-/// file of that name in the program's PATH, as execvp(3) looks for it.
-pub(crate) fn resolve(command: &str, env: &[(OsString, OsString)]) -> Result<PathBuf, Errno> {
+/// file of that name in `path`, the program's PATH, as execvp(3) looks for it.
+pub(crate) fn resolve(command: &str, path: Option<&OsStr>) -> Result<PathBuf, Errno> {
     if command.contains('/') {
         return Ok(PathBuf::from(command));
     }
-    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
     let mut denied = false;
     for dir in path.unwrap_or(OsStr::new(DEFAULT_PATH)).as_bytes().split(|b| *b == b':') {
         let dir = if dir.is_empty() { Path::new(".") } else { Path::new(OsStr::from_bytes(dir)) };
@@ -239,7 +199,7 @@ const LISTEN_PID_ROOM: &str = "                    ";
 fn start(
     spec: &ProcessSpec,
     path: &Path,
-    env: &[(OsString, OsString)],
+    env: &mut Environment,
     stdio: [RawFd; 3],
     Given { sockets, cgroup, connection, die_with_kahi, .. }: Given,
 ) -> Result<i32, Errno> {
@@ -247,24 +207,14 @@ fn start(
     let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
     let argv: Vec<*const libc::c_char> =
         args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-    // The environment as owned, NUL-terminated buffers: the child writes LISTEN_PID's digits
-    // into its own, through a pointer made for writing.
-    let mut vars = env
-        .iter()
-        .map(|(k, v)| {
-            let var = [k.as_bytes(), b"=", v.as_bytes()].concat();
-            if var.contains(&0) { Err(Errno::EINVAL) } else { Ok([var, vec![0]].concat()) }
-        })
-        .collect::<Result<Vec<Vec<u8>>, _>>()?;
+    // The child writes LISTEN_PID's digits into the room set for them, through a pointer made
+    // for writing (the room holds 20 bytes and the NUL).
     let pid_digits = if sockets.is_empty() {
         None
     } else {
-        let var = vars.iter_mut().find(|v| v.starts_with(b"LISTEN_PID=")).ok_or(Errno::EINVAL)?;
-        // Right after the "=": the room holds 20 bytes and the NUL.
-        Some(var.as_mut_ptr().wrapping_add("LISTEN_PID=".len()))
+        Some(env.value_ptr_mut("LISTEN_PID").ok_or(Errno::EINVAL)?)
     };
-    let envp: Vec<*const libc::c_char> =
-        vars.iter().map(|v| v.as_ptr().cast()).chain([std::ptr::null()]).collect();
+    let envp = env.envp()?;
     let dir = spec.directory.as_ref().map(|d| cstring(d.as_os_str().as_bytes())).transpose()?;
     let groups: Vec<libc::gid_t> = spec.user.as_ref().map(|u| u.groups.clone()).unwrap_or_default();
     let limits: Vec<(libc::c_int, u64)> =
@@ -318,8 +268,8 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn path_env(path: &str) -> Vec<(OsString, OsString)> {
-        vec![("PATH".into(), path.into())]
+    fn path_env(path: &str) -> Option<&OsStr> {
+        Some(OsStr::new(path))
     }
 
     #[test]
@@ -330,16 +280,16 @@ mod tests {
         std::fs::write(&plain, "").unwrap();
         let d = dir.display();
         assert_eq!(
-            resolve("sh", &path_env(&format!("/nonexistent:{d}:/bin"))),
+            resolve("sh", path_env(&format!("/nonexistent:{d}:/bin"))),
             Ok("/bin/sh".into())
         );
-        assert_eq!(resolve("./x/y", &path_env("/bin")), Ok("./x/y".into()));
-        assert_eq!(resolve("no-such-command", &path_env("/bin")), Err(Errno::ENOENT));
+        assert_eq!(resolve("./x/y", path_env("/bin")), Ok("./x/y".into()));
+        assert_eq!(resolve("no-such-command", path_env("/bin")), Err(Errno::ENOENT));
         // Found but not executable, and nothing better later: EACCES, as execvp says.
-        assert_eq!(resolve("not-executable", &path_env(&format!("{d}"))), Err(Errno::EACCES));
+        assert_eq!(resolve("not-executable", path_env(&format!("{d}"))), Err(Errno::EACCES));
         // A directory of that name is skipped.
         std::fs::create_dir_all(dir.join("subdir")).unwrap();
-        assert_eq!(resolve("subdir", &path_env(&format!("{d}"))), Err(Errno::ENOENT));
+        assert_eq!(resolve("subdir", path_env(&format!("{d}"))), Err(Errno::ENOENT));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
