@@ -192,7 +192,7 @@ def main():
         opts.log_bytes, opts.log_runs = 256 * MIB, 1
         opts.http_runs, opts.http_secs = 1, 3
         opts.deps_runs = 1
-        opts.scale_n = 2000
+        opts.scale_n, opts.scale_pairs = 2000, 1
         opts.event_lines, opts.event_runs = 20000, 1
         opts.peers = None
     else:
@@ -202,7 +202,7 @@ def main():
         opts.log_bytes, opts.log_runs = 1024 * MIB, 5
         opts.http_runs, opts.http_secs = 3, 10
         opts.deps_runs = 3
-        opts.scale_n = 10000
+        opts.scale_n, opts.scale_pairs = 10000, 3
         opts.event_lines, opts.event_runs = 100000, 3
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
