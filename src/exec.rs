@@ -67,8 +67,7 @@ pub fn run(command: Vec<String>) -> i32 {
     // is the exception, at its default whatever Kahi was started with: ignored, it would make
     // `yes | head` print "Broken pipe" instead of ending quietly. Blocked like every other
     // signal here, it is taken by `sigwait` and passed on like them too.
-    // SAFETY: SIG_DFL installs no handler.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    signals::default_sigpipe();
 
     // SAFETY: Kahi has one thread here; the child only calls async-signal-safe functions
     // (setpgid, sigprocmask, tcsetpgrp, execvp, write, _exit) before it execs or exits.
