@@ -340,6 +340,38 @@ fn a_program_starts_with_no_signal_ignored() {
     }
 }
 
+/// A task's nice value and time slice (ns), by sched_getattr(2).
+fn sched(pid: i32) -> (i32, u64) {
+    // SAFETY: all zeros is a valid value of this plain C struct.
+    let mut attr: libc::sched_attr = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::sched_attr>() as u32;
+    // SAFETY: the kernel writes at most `size` bytes into `attr`.
+    let r = unsafe { libc::syscall(libc::SYS_sched_getattr, pid, &raw mut attr, size, 0u32) };
+    assert_eq!(r, 0, "sched_getattr({pid}): {}", std::io::Error::last_os_error());
+    (attr.sched_nice, attr.sched_runtime)
+}
+
+#[test]
+fn a_program_starts_with_the_daemons_nice_and_the_default_slice_not_the_loops() {
+    // A daemon started at nice 3, as `nice -n 3 kahi daemon` would be.
+    let d = Daemon::start_after("sched", "renice -n 3 $$ >/dev/null", SPAWN_WAYS);
+    for name in ["plain", "masked"] {
+        d.wait_state(name, "RUNNING");
+    }
+    let (nice, loop_slice) = sched(d.pid());
+    let (_, default) = sched(0);
+    assert_eq!(nice, 3, "the daemon's nice");
+    if loop_slice == default {
+        // Before 6.12 the kernel keeps no slice of a thread's own (and reports none).
+        return eprintln!("skipped: the kernel reports slice {loop_slice} for both");
+    }
+    assert_eq!(loop_slice, 100_000, "the loop thread's slice");
+    for name in ["plain", "masked"] {
+        let pid = pid_of(&d, name);
+        assert_eq!(sched(pid), (3, default), "{name}'s nice and slice");
+    }
+}
+
 #[test]
 fn a_program_does_not_inherit_fds_the_daemon_was_started_with() {
     let body = "[programs.first]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n\

@@ -16,6 +16,8 @@ use crate::logs::console;
 impl EventLoop {
     /// Runs until shutdown completes; returns the daemon's exit code.
     pub fn run(mut self) -> i32 {
+        // The loop, and each child until its exec, runs as soon as it can (sys::vfork).
+        crate::sys::vfork::shorten_slice();
         let now = Instant::now();
         self.sync_sockets();
         self.sync_pools();
