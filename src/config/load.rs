@@ -210,6 +210,7 @@ pub(super) fn resolve(
         childlogdir: std::env::temp_dir(),
         refs: Vec::new(),
         refs_checked: Vec::new(),
+        inherited: None,
     };
     for (path, src) in files {
         loader.parse(path, src);
@@ -252,6 +253,9 @@ pub(super) struct Loader<'s, 'e> {
     pub(super) refs: Vec<(String, &'static str, At, String)>,
     /// The references that named a known program: (from, to, place), to point at errors.
     pub(super) refs_checked: Vec<(String, String, At)>,
+    /// The daemon's environment, as a program that does not clean its own inherits it: read
+    /// at the first program that needs it.
+    pub(super) inherited: Option<Vec<(String, String)>>,
 }
 
 /// Program name -> (its group, the group's priority).

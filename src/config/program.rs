@@ -104,7 +104,8 @@ impl<'s> Loader<'s, '_> {
         }
         // A listener or a FastCGI program is a program with a part of its own: those keys are
         // read apart.
-        let mut table = p.table.clone();
+        // A copy only where keys are taken out.
+        let mut table = std::borrow::Cow::Borrowed(&p.table);
         let mut own = DeTable::new();
         let part = match (p.listener, p.fcgi) {
             (true, _) => Some(Section::Listener),
@@ -113,12 +114,12 @@ impl<'s> Loader<'s, '_> {
         };
         if let Some(part) = part {
             for key in schema::keys_of(part) {
-                if let Some((k, v)) = table.remove_entry(key.name) {
+                if let Some((k, v)) = table.to_mut().remove_entry(key.name) {
                     own.insert(k, v);
                 }
             }
         }
-        let t = &table;
+        let t = &*table;
         self.fields(at, t, Section::Program, &mut d, |l, at, name, v, d| {
             l.program_key(at, name, v, d, &vars, &p.name)
         });
@@ -362,25 +363,26 @@ impl<'s> Loader<'s, '_> {
 
     /// The secret values of a process's environment: its own variables, and (unless
     /// clean_environment) the ones it inherits from the daemon.
-    pub(super) fn secrets(&self, spec: &ProcessSpec, named: &[String]) -> Vec<Vec<u8>> {
-        let own = spec.environment.iter().map(|(k, v)| (k.clone(), v.clone()));
-        let mut all: Vec<(String, String)> = own.collect();
-        if !spec.clean_environment {
-            let inherited = std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .filter(|(k, _)| !all.iter().any(|(o, _)| o == k))
-                .collect::<Vec<_>>();
-            all.extend(inherited);
-            // A name in mask_env that the test environment provides through `env` only.
-            for n in named {
-                if !all.iter().any(|(k, _)| k == n)
-                    && let Some(v) = (self.env)(n)
-                {
-                    all.push((n.clone(), v));
-                }
-            }
+    pub(super) fn secrets(&mut self, spec: &ProcessSpec, named: &[String]) -> Vec<Vec<u8>> {
+        fn strs(all: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+            all.iter().map(|(k, v)| (k.as_str(), v.as_str()))
         }
-        crate::logs::mask::secrets(all.iter().map(|(k, v)| (k.as_str(), v.as_str())), named)
+        let own = &spec.environment;
+        if spec.clean_environment {
+            return crate::logs::mask::secrets(strs(own), named);
+        }
+        let env = self.env;
+        let inherited = self.inherited.get_or_insert_with(|| {
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect()
+        });
+        let known = |name: &str| own.iter().chain(inherited.iter()).any(|(k, _)| k == name);
+        // A name in mask_env that the test environment provides through `env` only.
+        let extra: Vec<(String, String)> =
+            named.iter().filter(|n| !known(n)).filter_map(|n| Some((n.clone(), env(n)?))).collect();
+        let inherited = strs(inherited).filter(|(k, _)| !own.iter().any(|(o, _)| o == k));
+        crate::logs::mask::secrets(strs(own).chain(inherited).chain(strs(&extra)), named)
     }
 
     /// A logfile value: NONE (no file), AUTO (a file in childlogdir) or a path whose
