@@ -18,6 +18,8 @@ impl EventLoop {
     pub fn run(mut self) -> i32 {
         // The loop, and each child until its exec, runs as soon as it can (sys::vfork).
         crate::sys::vfork::shorten_slice();
+        // Every handler of the loop is set: children set back only those (sys::vfork).
+        crate::sys::vfork::note_dispositions();
         let now = Instant::now();
         self.sync_sockets();
         self.sync_pools();

@@ -44,6 +44,7 @@
 use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::libc::{self, c_char, c_int, c_long, c_void};
@@ -91,6 +92,8 @@ struct Child<'a> {
     unshare_below: Option<c_int>,
     /// The daemon's pid, taken before the clone: the child's parent, as long as it lives.
     parent: libc::pid_t,
+    /// The signals to set back to their defaults (see [`TO_DEFAULT`]).
+    to_default: u64,
     /// The scheduling to take back before the exec, where the loop thread changed its own.
     sched: Option<&'a libc::sched_attr>,
     /// 0 once the child is about to exec; the errno of what failed if it returns.
@@ -153,6 +156,35 @@ fn slots() -> Option<&'static Slots> {
             Some(Slots { fds, null, end })
         })
         .as_ref()
+}
+
+/// The signals each child sets back to their default dispositions, a bit each (bit n - 1 for
+/// signal n): all that can be until [`note_dispositions`] has read which the daemon changed.
+static TO_DEFAULT: AtomicU64 =
+    AtomicU64::new(!(1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1)));
+
+/// Reads which signals the daemon handles or ignores, once it has set them all (at the loop's
+/// start): each child then sets back only those, a system call each, rather than all 62 while
+/// the loop waits for it.
+pub fn note_dispositions() {
+    TO_DEFAULT.store(changed_dispositions(), Ordering::Relaxed);
+}
+
+/// The signals whose disposition is not the default now.
+fn changed_dispositions() -> u64 {
+    let mut changed = 0;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = [0u64; 4];
+        // The handler comes first (SIG_DFL is 0); one that cannot be read is set back all the
+        // same.
+        if raw_sigaction(sig, None, Some(&mut old)) != 0 || old[0] != 0 {
+            changed |= 1 << (sig - 1);
+        }
+    }
+    changed
 }
 
 /// The loop thread's scheduling before [`shorten_slice`] shortened its slice: what each child
@@ -305,9 +337,16 @@ fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'
         Ok(stack) => stack,
         Err(e) => return (Outcome::Failed(e), plan),
     };
+    let to_default = TO_DEFAULT.load(Ordering::Relaxed);
+    debug_assert_eq!(
+        changed_dispositions() & !to_default,
+        0,
+        "signals given a handler after the loop's start (sys::vfork::note_dispositions)"
+    );
     let mut child = Child {
         plan,
         unshare_below,
+        to_default,
         parent: nix::unistd::getpid().as_raw(),
         sched: SCHED_BEFORE.get(),
         result: NOT_REACHED,
@@ -425,7 +464,7 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
         // The daemon's handlers back to the defaults while every signal is still blocked (an
         // ignored signal would also stay ignored across the exec).
         for sig in 1..=64 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            if child.to_default & (1 << (sig - 1)) != 0 {
                 raw_sigaction(sig, Some(&SIGACTION_DEFAULT), None);
             }
         }
