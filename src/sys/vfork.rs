@@ -167,8 +167,13 @@ static TO_DEFAULT: AtomicU64 =
 /// start): each child then sets back only those, a system call each, rather than all 62 while
 /// the loop waits for it.
 pub fn note_dispositions() {
-    TO_DEFAULT.store(changed_dispositions(), Ordering::Relaxed);
+    TO_DEFAULT.store(changed_dispositions() | LIBC_SIGNALS, Ordering::Relaxed);
 }
+
+/// Signals 32 to 34, which the C library takes for itself and may give a handler at any time:
+/// glibc at the first thread it starts (SIGSETXID) or cancels, musl at its first timer,
+/// cancellation or `setuid` of a process with threads.
+const LIBC_SIGNALS: u64 = 0b111 << 31;
 
 /// The signals whose disposition is not the default now.
 fn changed_dispositions() -> u64 {
