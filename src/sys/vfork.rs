@@ -34,8 +34,8 @@
 //! soon as the child lets go. During a start of many programs, the CPUs are busy with the
 //! start-up of the programs started just before (their loader, their libraries), and the fair
 //! scheduler ran those first: traced in a start of 1,000 `sleep`s on two CPUs, a new child
-//! waited for a CPU up to 1.5 ms, 0.2 ms on average, and the loop as long again once woken,
-//! while the other CPU was often idle. So the loop thread asks for the fair scheduler's
+//! waited for a CPU 0.27 ms on average (up to 1.5 ms), and the loop 0.19 ms once woken, while
+//! the other CPU was often idle. So the loop thread asks for the fair scheduler's
 //! shortest slice ([`shorten_slice`]), which gives it and its children earlier deadlines: they
 //! are picked first, and a woken loop preempts. That changes when they run, not how much CPU
 //! they get. Each child takes the loop thread's scheduling back as its last step before the
