@@ -40,17 +40,31 @@ pub fn become_subreaper() {
 /// back to its default on their way (see `vfork`); this covers the rest, health-check
 /// commands among them.
 pub fn default_ignored_signals() {
-    use nix::libc;
     const SIG_IGN: u64 = 1;
-    for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
-            continue;
-        }
-        let mut old = [0u64; 4];
-        if raw_sigaction(sig, None, Some(&mut old)) == 0 && old[0] == SIG_IGN {
+    for sig in catchable().filter(|&sig| sig != nix::libc::SIGPIPE) {
+        if handler(sig) == Some(SIG_IGN) {
             raw_sigaction(sig, Some(&SIGACTION_DEFAULT), None);
         }
     }
+}
+
+/// The signals whose disposition is not the default now, a bit each (bit n - 1 for signal
+/// n); one whose disposition cannot be read counts as changed.
+pub(crate) fn not_default() -> u64 {
+    catchable().filter(|&sig| handler(sig) != Some(0)).fold(0, |set, sig| set | 1 << (sig - 1))
+}
+
+/// Every signal but SIGKILL and SIGSTOP, whose dispositions cannot change.
+fn catchable() -> impl Iterator<Item = i32> {
+    use nix::libc::{SIGKILL, SIGSTOP};
+    (1..=64).filter(|&sig| sig != SIGKILL && sig != SIGSTOP)
+}
+
+/// The handler of `sig`, which the kernel's struct sigaction starts with (SIG_DFL 0, SIG_IGN
+/// 1, else a function's address); None where it cannot be read.
+fn handler(sig: i32) -> Option<u64> {
+    let mut old = [0u64; 4];
+    (raw_sigaction(sig, None, Some(&mut old)) == 0).then_some(old[0])
 }
 
 /// The kernel's struct sigaction with every field zero: SIG_DFL, no flags, an empty mask,

@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::errno::Errno;
 use nix::libc::{self, c_char, c_int, c_long, c_void};
 
-use super::signals::{SIGACTION_DEFAULT, raw_sigaction, raw_sigmask};
+use super::signals::{self, SIGACTION_DEFAULT, raw_sigaction, raw_sigmask};
 
 /// A user to become: its ids, and its supplementary groups (set only when Kahi is root).
 pub struct User<'a> {
@@ -167,30 +167,13 @@ static TO_DEFAULT: AtomicU64 =
 /// start): each child then sets back only those, a system call each, rather than all 62 while
 /// the loop waits for it.
 pub fn note_dispositions() {
-    TO_DEFAULT.store(changed_dispositions() | LIBC_SIGNALS, Ordering::Relaxed);
+    TO_DEFAULT.store(signals::not_default() | LIBC_SIGNALS, Ordering::Relaxed);
 }
 
 /// Signals 32 to 34, which the C library takes for itself and may give a handler at any time:
 /// glibc at the first thread it starts (SIGSETXID) or cancels, musl at its first timer,
 /// cancellation or `setuid` of a process with threads.
 const LIBC_SIGNALS: u64 = 0b111 << 31;
-
-/// The signals whose disposition is not the default now.
-fn changed_dispositions() -> u64 {
-    let mut changed = 0;
-    for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        let mut old = [0u64; 4];
-        // The handler comes first (SIG_DFL is 0); one that cannot be read is set back all the
-        // same.
-        if raw_sigaction(sig, None, Some(&mut old)) != 0 || old[0] != 0 {
-            changed |= 1 << (sig - 1);
-        }
-    }
-    changed
-}
 
 /// The loop thread's scheduling before [`shorten_slice`] shortened its slice: what each child
 /// takes back before its exec. Unset where the slice was left alone.
@@ -344,7 +327,7 @@ fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'
     };
     let to_default = TO_DEFAULT.load(Ordering::Relaxed);
     debug_assert_eq!(
-        changed_dispositions() & !to_default,
+        signals::not_default() & !to_default,
         0,
         "signals given a handler after the loop's start (sys::vfork::note_dispositions)"
     );
