@@ -103,7 +103,7 @@ impl Sockets {
     /// outside it (still stopping after a reload removed them, or added by addProcessGroup).
     fn sync_fcgi(&mut self, sup: &Supervisor) {
         let mut wanted: HashMap<&str, &FcgiSocket> = HashMap::new();
-        let specs = sup.iter().map(|e| &e.spec).chain(&sup.config.processes);
+        let specs = sup.iter().map(|e| &*e.spec).chain(&sup.config.processes);
         for spec in specs {
             if let Some(socket) = &spec.fcgi {
                 wanted.insert(&spec.program, socket);

@@ -40,7 +40,7 @@ impl Stream {
 #[derive(Debug)]
 pub struct Entry {
     pub id: ProcId,
-    pub spec: ProcessSpec,
+    pub spec: std::sync::Arc<ProcessSpec>,
     pub proc: Proc,
     pub stdout: Ring,
     pub stderr: Ring,
@@ -200,7 +200,7 @@ impl Supervisor {
             id,
             stdout: Ring::new(spec.stdout_capture_maxbytes),
             stderr: Ring::new(spec.stderr_capture_maxbytes),
-            spec,
+            spec: std::sync::Arc::new(spec),
             proc: Proc::default(),
             pending: None,
             waiting_for: Vec::new(),
@@ -450,7 +450,7 @@ impl Supervisor {
         let t = self.entries.get_mut(&template)?;
         let n = t.next_instance;
         t.next_instance += 1;
-        let mut spec = t.spec.clone();
+        let mut spec = ProcessSpec::clone(&t.spec);
         spec.instance_of = Some(t.spec.namespec());
         spec.name = format!("{}@{n}", t.spec.name);
         spec.kind = Kind::Simple;

@@ -444,7 +444,7 @@ impl Waiter {
                 }),
                 _ => {
                     let e = &sup.get(id).map(|e| e.proc.clone()).unwrap_or_default();
-                    let spec = sup.get(id).map(|e| &e.spec);
+                    let spec = sup.get(id).map(|e| &*e.spec);
                     let (outcome, detail) = match (&e.spawn_error, e.exit_status) {
                         (Some(err), None) => (spawn_outcome(err, spec), Some(err.clone())),
                         (_, Some(st)) => (Outcome::AbnormalTermination, Some(st.to_string())),

@@ -141,7 +141,7 @@ impl EventLoop {
 
     fn spawn_one(&mut self, id: ProcId) {
         let now = Instant::now();
-        let Some(spec) = self.sup.get(id).map(|e| e.spec.clone()) else { return };
+        let Some(spec) = self.sup.get(id).map(|e| std::sync::Arc::clone(&e.spec)) else { return };
         let sockets = match self.sockets.fds(&spec.namespec()) {
             Ok(fds) => fds,
             Err(error) => {

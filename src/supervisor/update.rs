@@ -68,7 +68,7 @@ impl Supervisor {
             .entries
             .values()
             .filter(|e| e.spec.instance_of.is_none())
-            .map(|e| (e.spec.namespec(), (&e.spec, matches!(e.pending, Some(Pending::Remove)))))
+            .map(|e| (e.spec.namespec(), (&*e.spec, matches!(e.pending, Some(Pending::Remove)))))
             .collect();
         let mut seen = HashSet::new();
         for spec in &new.processes {
@@ -241,5 +241,5 @@ fn replace_spec(e: &mut Entry, spec: ProcessSpec) {
     }
     e.proc = Proc::default();
     e.stopped_by_operator = false;
-    e.spec = spec;
+    e.spec = std::sync::Arc::new(spec);
 }

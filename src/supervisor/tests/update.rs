@@ -312,7 +312,7 @@ fn assert_fresh(k: &Harness, name: &str) {
 fn reload_leaves_a_fatal_program_that_does_not_autostart_stopped_as_new() {
     let t0 = Instant::now();
     let mut k = fatal_tool(t0);
-    let same = config(k.sup.iter().map(|e| e.spec.clone()).collect());
+    let same = config(k.sup.iter().map(|e| ProcessSpec::clone(&e.spec)).collect());
     let changes = k.sup.reload(same, t0 + secs(1));
     assert_eq!(changes.changed, ["tool"]);
     assert_eq!(k.perform(t0 + secs(1)), []);
@@ -326,7 +326,7 @@ fn reload_leaves_a_fatal_program_that_does_not_autostart_stopped_as_new() {
 fn update_makes_a_changed_fatal_program_new_and_leaves_an_unchanged_one_fatal() {
     let t0 = Instant::now();
     let mut k = fatal_tool(t0);
-    let same = config(k.sup.iter().map(|e| e.spec.clone()).collect());
+    let same = config(k.sup.iter().map(|e| ProcessSpec::clone(&e.spec)).collect());
     assert_eq!(k.sup.update(same.clone(), t0 + secs(1)), Changes::default());
     assert_eq!(k.state("tool"), State::Fatal, "update left alone what did not change");
 
@@ -350,7 +350,7 @@ fn reload_starts_an_autostart_program_with_its_counts_afresh() {
     k.advance_to(t0 + secs(10));
     assert_eq!(k.state("web"), State::Fatal);
     k.failing.clear();
-    let same = config(k.sup.iter().map(|e| e.spec.clone()).collect());
+    let same = config(k.sup.iter().map(|e| ProcessSpec::clone(&e.spec)).collect());
     k.sup.reload(same, t0 + secs(20));
     assert_eq!(spawns(&k.perform(t0 + secs(20))), ["web"]);
     let p = &k.sup.get(k.id("web")).unwrap().proc;
