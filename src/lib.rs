@@ -51,6 +51,8 @@ pub mod run {
     pub use crate::init::run as init;
     pub use crate::procfile::run::run as procfile;
     pub use crate::supervisord::cli::migrate;
+    #[cfg(target_env = "musl")]
+    pub use crate::sys::allocator::{Allocator, long_lived};
     pub use crate::sys::signals::{default_sigpipe, ignore_sigpipe};
     pub use crate::sys::start::{args, open_standard_fds};
 }

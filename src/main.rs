@@ -11,8 +11,23 @@ use std::ffi::{c_char, c_int};
 use kahi::cli::{self, Command};
 use kahi::run;
 
+/// The static binary's allocator: musl's for a command, mimalloc for a daemon
+/// (src/sys/allocator.rs).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: run::Allocator = run::Allocator;
+
 #[cfg_attr(not(test), unsafe(no_mangle))]
 extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    #[cfg(target_env = "musl")]
+    // SAFETY: argv[1], where argc says there is one, is a C string; nothing has allocated
+    // yet, and no other thread exists.
+    unsafe {
+        let command = (argc > 1).then(|| std::ffi::CStr::from_ptr(*argv.add(1)).to_bytes());
+        if matches!(command, Some(b"daemon" | b"run")) {
+            run::long_lived();
+        }
+    }
     run::open_standard_fds();
     // SAFETY: argc and argv as the C library passes them to main.
     let cli = cli::parse(unsafe { run::args(argc, argv) });

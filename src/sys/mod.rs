@@ -1,6 +1,8 @@
 //! Everything that talks to the kernel about processes: spawning, reaping, signals.
 //! The event loop calls these; nothing here keeps supervisor state.
 
+#[cfg(target_env = "musl")]
+pub mod allocator;
 pub mod cgroup;
 pub mod detach;
 pub mod environ;
