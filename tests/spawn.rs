@@ -301,3 +301,57 @@ fn issue_14_exec_on_a_terminal_gives_the_command_the_terminal_and_returns() {
     );
     drop(pty);
 }
+
+/// The static binary cannot load NSS's modules (LDAP, sssd), so a user or group that
+/// /etc/passwd and /etc/group lack is looked up with the host's `getent`. Here a `getent`
+/// first on the daemon's PATH plays the directory: it knows a user, its groups and a group
+/// that the files do not, and the program runs as that user, in those groups.
+#[test]
+fn the_static_binary_finds_a_user_that_only_getent_knows() {
+    let Some(kahi) = std::env::var_os("KAHI_STATIC") else {
+        return skip("KAHI_STATIC is not set (make test builds target/kahi-static and sets it)");
+    };
+    if !is_root() {
+        return skip("not root: only root runs a program as another user");
+    }
+    let dir = Dir::new("getent-user");
+    let getent = dir.write(
+        "bin/getent",
+        "#!/bin/sh\n\
+         case \"$1 $2\" in\n\
+         'passwd kahi-directory-user'|'passwd 65533') \
+           echo 'kahi-directory-user:*:65533:65532:From the directory:/nonexistent:/bin/false';;\n\
+         'group kahi-directory-group') echo 'kahi-directory-group:*:65529:kahi-directory-user';;\n\
+         'initgroups kahi-directory-user') echo 'kahi-directory-user     65531 65530 65529';;\n\
+         *) exit 2;;\n\
+         esac\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&getent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = dir.join("kahi.sock");
+    let out = dir.join("who.out");
+    let text = format!(
+        "[server]\nsocket = \"{}\"\n\n[programs.who]\n\
+         command = \"/bin/sh -c 'echo $(id -u) $(id -g) $(id -G); exec sleep 1000'\"\n\
+         user = \"kahi-directory-user:kahi-directory-group\"\nstartsecs = 0\n\
+         stdout_logfile = \"{}\"\n",
+        socket.display(),
+        out.display()
+    );
+    let config = dir.write("kahi.toml", &text);
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", dir.join("bin").display());
+    let mut cmd = dir.command(&kahi);
+    cmd.args(["daemon", "-c"]).arg(&config).arg("-v").env("PATH", path);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let d = Daemon::spawn(dir, config, socket, cmd);
+    wait_until("the program says who it is", DEADLINE, || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let said = std::fs::read_to_string(&out).unwrap();
+    let ids: Vec<&str> = said.split_whitespace().collect();
+    assert_eq!(ids[..2], ["65533", "65529"], "uid and gid: {said:?}");
+    let mut groups = ids[2..].to_vec();
+    groups.sort();
+    assert_eq!(groups, ["65529", "65530", "65531"], "its groups: {said:?}");
+    drop(d);
+}

@@ -688,17 +688,18 @@ pub(super) fn unix_path(item: &str) -> Option<Result<PathBuf, String>> {
 
 /// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`. Numbers need no user database.
 pub(super) fn resolve_user(spec: &str) -> Result<RunAs, String> {
-    use nix::unistd::{Gid, Group, Uid, User};
+    use crate::sys::users;
+    use nix::unistd::{Gid, Uid};
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let (name, uid, mut gid, by_name) = if let Ok(uid) = user.parse::<u32>() {
-        let entry = User::from_uid(Uid::from_raw(uid)).ok().flatten();
+        let entry = users::user_by_uid(Uid::from_raw(uid)).ok().flatten();
         let gid = entry.as_ref().map_or(uid, |e| e.gid.as_raw());
         (entry.map_or_else(|| uid.to_string(), |e| e.name), uid, gid, false)
     } else {
-        match User::from_name(user) {
+        match users::user_by_name(user) {
             Ok(Some(e)) => (e.name, e.uid.as_raw(), e.gid.as_raw(), true),
             Ok(None) => {
                 return Err(format!(
@@ -711,7 +712,7 @@ pub(super) fn resolve_user(spec: &str) -> Result<RunAs, String> {
     if let Some(g) = group {
         gid = match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => match Group::from_name(g) {
+            Err(_) => match users::group_by_name(g) {
                 Ok(Some(e)) => e.gid.as_raw(),
                 Ok(None) => return Err(format!("no such group {g:?}")),
                 Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),
@@ -727,7 +728,7 @@ pub(super) fn resolve_user(spec: &str) -> Result<RunAs, String> {
     let groups = if by_name {
         std::ffi::CString::new(name.clone())
             .ok()
-            .and_then(|c| nix::unistd::getgrouplist(&c, Gid::from_raw(gid)).ok())
+            .and_then(|c| users::group_list(&c, Gid::from_raw(gid)).ok())
             .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
             .unwrap_or_default()
     } else {

@@ -215,7 +215,7 @@ impl<'s> Loader<'s, '_> {
         if let Ok(n) = s.parse::<u32>() {
             return Some(n);
         }
-        match nix::unistd::Group::from_name(&s) {
+        match crate::sys::users::group_by_name(&s) {
             Ok(Some(g)) => Some(g.gid.as_raw()),
             _ => {
                 self.error(at, format!("no group named {s:?}"));

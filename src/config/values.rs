@@ -364,14 +364,14 @@ pub(super) fn describe(v: &DeValue<'_>) -> String {
 
 /// "USER" or "USER:GROUP", each a name or a number, as (uid, gid).
 fn owner(spec: &str) -> Result<(u32, Option<u32>), String> {
-    use nix::unistd::{Group, User};
+    use crate::sys::users;
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let uid = match user.parse::<u32>() {
         Ok(uid) => uid,
-        Err(_) => match User::from_name(user) {
+        Err(_) => match users::user_by_name(user) {
             Ok(Some(u)) => u.uid.as_raw(),
             Ok(None) => return Err(format!("no such user {user:?} (expected USER or USER:GROUP)")),
             Err(e) => return Err(format!("unable to look up user {user:?}: {e}")),
@@ -380,7 +380,7 @@ fn owner(spec: &str) -> Result<(u32, Option<u32>), String> {
     let gid = match group.map(|g| (g, g.parse::<u32>())) {
         None => None,
         Some((_, Ok(gid))) => Some(gid),
-        Some((g, Err(_))) => match Group::from_name(g) {
+        Some((g, Err(_))) => match users::group_by_name(g) {
             Ok(Some(e)) => Some(e.gid.as_raw()),
             Ok(None) => return Err(format!("no such group {g:?}")),
             Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),

@@ -549,11 +549,11 @@ fn check_peer(
 /// Whether a user belongs to a group as a supplementary one (or as the primary group of its
 /// passwd entry), by NSS.
 fn in_group(uid: u32, group: u32) -> bool {
-    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+    let Ok(Some(user)) = crate::sys::users::user_by_uid(nix::unistd::Uid::from_raw(uid)) else {
         return false;
     };
     let Ok(name) = std::ffi::CString::new(user.name) else { return false };
-    nix::unistd::getgrouplist(&name, user.gid)
+    crate::sys::users::group_list(&name, user.gid)
         .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == group))
 }
 

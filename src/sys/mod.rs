@@ -13,4 +13,5 @@ pub mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod start;
+pub mod users;
 pub mod vfork;
