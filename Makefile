@@ -75,16 +75,19 @@ bench-peers:
 			"set BENCH_PEERS to its directory" >&2; \
 		exit 1; \
 	fi
-	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory build static
 	BENCH_PEERS=$(BENCH_PEERS) ./bench/run.sh --peers-only --markdown docs/benchmarks.md
 
-# The binary, the man pages and the shell completions. KAHI_BIN installs another binary
-# (target/kahi-static, say); `make -o build install` skips the build.
-KAHI_BIN ?= target/release/kahi
+# The binary, the man pages and the shell completions. The binary is the static one (`make
+# static`): with no loader to run, its `kahi ctl` answers sooner than the glibc build's, and
+# users only NSS knows it finds through getent (docs/performance.md, kahi.toml(5)). KAHI_BIN
+# installs another (target/release/kahi, the glibc build); `make -o static install` skips
+# the build.
+KAHI_BIN ?= target/kahi-static
 BASHCOMPDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-install: build
+install: static
 	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man5 $(BASHCOMPDIR) $(ZSHCOMPDIR) $(FISHCOMPDIR)
 	install -m 0755 $(KAHI_BIN) $(BINDIR)/kahi
 	install -m 0644 man/kahi.1 man/kahi-ctl.1 $(MANDIR)/man1/

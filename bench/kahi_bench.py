@@ -172,7 +172,7 @@ def main():
     ap.add_argument("--results", help="also write the result lines to this file")
     ap.add_argument("--log-dir", default=None, help="where the peer runs' logs go (default: beside --results)")
     ap.add_argument("--peers", help="a benchmark harness directory (run.sh, adapters/) for the comparison")
-    ap.add_argument("--static", help="the static binary (make static): `kahi ctl status` is timed with it too")
+    ap.add_argument("--other", help="another build (the glibc one): `kahi ctl status` is timed with it too")
     ap.add_argument("--quick", action="store_true", help="fewer runs, shorter windows, no comparison")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a figure misses its target")
     ap.add_argument("--peers-only", action="store_true",

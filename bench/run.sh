@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — Kahi's benchmark, run by `make bench` and `make bench-peers` (after `make build`).
 #
-# Measures the release binary (target/release/kahi, or $KAHI_BIN):
+# Measures the binary `make install` installs, the static one (target/kahi-static, `make
+# static`; target/release/kahi where it has not been built; or $KAHI_BIN):
 #   1. time from launch until 1000 sleep programs (startsecs = 0) are RUNNING per status
 #      (median of 3);
 #   2. daemon RSS (VmRSS, children excluded) with 100 and with 1000 programs, 3 s after start;
@@ -15,7 +16,7 @@
 #   4b. crash loop: a program that exits 1 at once; starts per second and the daemon's CPU %
 #      under the restart guard (median of 3 windows of 10 s);
 #   5. `kahi ctl status` latency with 100 programs (median and p99, hyperfine -N if installed);
-#      then the static binary's (target/kahi-static, `make static`; or $KAHI_STATIC_BIN) median;
+#      then the glibc build's (target/release/kahi, or $KAHI_OTHER_BIN) median;
 #   6. log throughput: bench/writer.py writes 1 GiB of 100-byte numbered lines to its stdout,
 #      Kahi copies it to stdout_logfile (no rotation); MB/s from the writer's first write
 #      until the file holds every byte (checked exactly), against `writer | cat > file` on
@@ -53,16 +54,18 @@
 #                   (restart keeps its 10 kills, ctl its 20 queries)
 #   BENCH_STRICT=1  exit 1 when a figure misses its target
 #   KAHI_BIN        another kahi binary
-#   KAHI_STATIC_BIN another static binary for the ctl figure (default target/kahi-static)
+#   KAHI_OTHER_BIN  another binary for the second ctl figure (default target/release/kahi)
 # Arguments are passed to bench/kahi_bench.py.
 # Takes about 8-9 minutes with the comparison on 2 cores, under 2 without it.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
-kahi=${KAHI_BIN:-$repo/target/release/kahi}
+glibc=$repo/target/release/kahi
+kahi=${KAHI_BIN:-$repo/target/kahi-static}
+[ -n "${KAHI_BIN:-}" ] || [ -x "$kahi" ] || kahi=$glibc
 if [ ! -x "$kahi" ]; then
-    echo "bench: $kahi not found; run 'make build' first" >&2
+    echo "bench: $kahi not found; run 'make build static' first" >&2
     exit 1
 fi
 
@@ -78,9 +81,9 @@ results=$outdir/results.txt
 case " $* " in *" --peers-only "*) results=$outdir/peers.txt ;; esac
 args=(--kahi "$kahi" --scratch "$scratch" --results "$results" --log-dir "$outdir")
 [ "${BENCH_QUICK:-0}" = 1 ] && args+=(--quick)
-# The container's binary, when `make static` has built it: its ctl figure too.
-static=${KAHI_STATIC_BIN:-$repo/target/kahi-static}
-[ -x "$static" ] && args+=(--static "$static")
+# The glibc build's ctl figure too, beside the installed binary's.
+other=${KAHI_OTHER_BIN:-$glibc}
+[ -x "$other" ] && [ "$other" != "$kahi" ] && args+=(--other "$other")
 [ "${BENCH_STRICT:-0}" = 1 ] && args+=(--strict)
 harness=${BENCH_PEERS:-../shared/bench}
 if [ "$harness" != 0 ] && [ -x "$harness/run.sh" ]; then

@@ -76,10 +76,10 @@ def hundred(out, opts, rss1000):
                  f"in {t1 - t0:.1f} s ({cpu[-1]:.2f} % CPU); threads {d.threads()}; load {loadavg()}")
             if i == opts.hundred_runs - 1:
                 ctl = ctl_latency(d, opts, opts.kahi)
-                if opts.static:
-                    ctl_static = ctl_latency(d, opts, opts.static)
-                    out.measure("ctl status, static binary, median", ctl_static[0], "ms",
-                                f"{ctl_static[2]} runs of {opts.static}, after the other's")
+                if opts.other:
+                    ctl_other = ctl_latency(d, opts, opts.other)
+                    out.measure("ctl status, other build, median", ctl_other[0], "ms",
+                                f"{ctl_other[2]} runs of {opts.other}, after the installed one's")
     out.figure("rss_100", statistics.median(rss),
                f"median of {len(rss)}: " + " ".join(f"{r:.2f}" for r in rss))
     out.figure("rss_1000", statistics.median(rss1000),

@@ -140,7 +140,7 @@ fn make_install_puts_every_page_where_man_renders_it() {
     let dest = Dir::new("install");
     let out = run(Command::new("make")
         .current_dir(ROOT)
-        .args(["-s", "-o", "build", "install"])
+        .args(["-s", "-o", "static", "install"])
         .arg(format!("DESTDIR={}", dest.path.display()))
         .arg(format!("KAHI_BIN={KAHI}")));
     assert_eq!(out.code, 0, "{out:?}");
