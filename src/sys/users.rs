@@ -15,26 +15,17 @@ use nix::unistd::{Gid, Group, Uid, User};
 
 /// The user of that name.
 pub fn user_by_name(name: &str) -> nix::Result<Option<User>> {
-    match User::from_name(name)? {
-        Some(u) => Ok(Some(u)),
-        None => Ok(fallback::passwd(name)),
-    }
+    Ok(User::from_name(name)?.or_else(|| fallback::passwd(name)))
 }
 
 /// The user of that uid.
 pub fn user_by_uid(uid: Uid) -> nix::Result<Option<User>> {
-    match User::from_uid(uid)? {
-        Some(u) => Ok(Some(u)),
-        None => Ok(fallback::passwd(&uid.to_string())),
-    }
+    Ok(User::from_uid(uid)?.or_else(|| fallback::passwd(&uid.to_string())))
 }
 
 /// The group of that name.
 pub fn group_by_name(name: &str) -> nix::Result<Option<Group>> {
-    match Group::from_name(name)? {
-        Some(g) => Ok(Some(g)),
-        None => Ok(fallback::group(name)),
-    }
+    Ok(Group::from_name(name)?.or_else(|| fallback::group(name)))
 }
 
 /// The groups `user` belongs to, `gid` (its primary group) first, as initgroups(3) would set
@@ -160,7 +151,10 @@ mod fallback {
         };
         if !complete {
             let _ = child.kill();
-            log::warn!("getent {database} {key} gave no answer within {} s", TIMEOUT.as_secs());
+            log::warn!(
+                "getent {database} {key} gave no complete answer within {} s",
+                TIMEOUT.as_secs()
+            );
         }
         let status = child.wait().ok()?;
         let text = String::from_utf8(text).ok()?;
