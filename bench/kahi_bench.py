@@ -42,11 +42,15 @@ per second (lines in FILE) and the daemon's CPU % (utime + stime from /proc) ove
 median of 3.
 
 Scale: 10,000 `sleep` programs (redirect_stderr = true: one pipe each) and a canary started
-first. During the start the canary is killed again and again, and each time its replacement is
-timed until `status` names it RUNNING with a new pid; the start is timed until every program is
-RUNNING. Then SIGTERM: the shutdown is timed until the daemon exits, while `status` of the
-canary is asked every 10 ms and each answer timed. Figures: the start, the canary's worst
-restart, the shutdown, the worst status answer.
+first. During the start the canary is killed again and again, and each restart is timed from
+the killed process's end (a pidfd of it turns readable) to the daemon's log line that says its
+replacement was spawned, as the soak times it; the kill to that end (the kernel's part) and
+the kill until `status` names the replacement RUNNING are printed beside. The start is timed
+until every program is RUNNING. Then SIGTERM: the shutdown is timed until the daemon exits,
+while `status` of the canary is asked every 10 ms and each answer timed. The probes that only
+wait and read a clock run SCHED_FIFO, so their figures are the daemon's and not their own wait
+for a CPU. Figures: the start, the canary's worst restart, the shutdown, the worst status
+answer.
 
 Dependencies: 200 independent programs, then 200 in a diamond (a root, 198 branches that depend
 on it, a sink that depends on every branch): time until all RUNNING, median of 3 each; the
