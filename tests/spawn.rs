@@ -315,9 +315,12 @@ fn the_static_binary_finds_a_user_that_only_getent_knows() {
         return skip("not root: only root runs a program as another user");
     }
     let dir = Dir::new("getent-user");
+    let calls = dir.join("getent.calls");
     let getent = dir.write(
         "bin/getent",
-        "#!/bin/sh\n\
+        &format!(
+            "#!/bin/sh\n\
+         echo \"$1 $2\" >> '{}'\n\
          case \"$1 $2\" in\n\
          'passwd kahi-directory-user'|'passwd 65533') \
            echo 'kahi-directory-user:*:65533:65532:From the directory:/nonexistent:/bin/false';;\n\
@@ -325,6 +328,8 @@ fn the_static_binary_finds_a_user_that_only_getent_knows() {
          'initgroups kahi-directory-user') echo 'kahi-directory-user     65531 65530 65529';;\n\
          *) exit 2;;\n\
          esac\n",
+            calls.display()
+        ),
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&getent, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -334,7 +339,9 @@ fn the_static_binary_finds_a_user_that_only_getent_knows() {
         "[server]\nsocket = \"{}\"\n\n[programs.who]\n\
          command = \"/bin/sh -c 'echo $(id -u) $(id -g) $(id -G); exec sleep 1000'\"\n\
          user = \"kahi-directory-user:kahi-directory-group\"\nstartsecs = 0\n\
-         stdout_logfile = \"{}\"\n",
+         stdout_logfile = \"{}\"\n\n\
+         [programs.same]\ncommand = \"sleep 1000\"\n\
+         user = \"kahi-directory-user:kahi-directory-group\"\nstartsecs = 0\n",
         socket.display(),
         out.display()
     );
@@ -353,5 +360,10 @@ fn the_static_binary_finds_a_user_that_only_getent_knows() {
     let mut groups = ids[2..].to_vec();
     groups.sort();
     assert_eq!(groups, ["65529", "65530", "65531"], "its groups: {said:?}");
+    // Two programs of one user: the load asks the directory about it once.
+    let asked = std::fs::read_to_string(&calls).unwrap();
+    let times = |q: &str| asked.lines().filter(|l| *l == q).count();
+    assert_eq!(times("passwd kahi-directory-user"), 1, "getent was run for: {asked}");
+    assert_eq!(times("initgroups kahi-directory-user"), 1, "getent was run for: {asked}");
     drop(d);
 }

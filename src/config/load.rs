@@ -211,6 +211,7 @@ pub(super) fn resolve(
         refs: Vec::new(),
         refs_checked: Vec::new(),
         inherited: None,
+        users: HashMap::new(),
     };
     for (path, src) in files {
         loader.parse(path, src);
@@ -256,6 +257,9 @@ pub(super) struct Loader<'s, 'e> {
     /// The daemon's environment, as a program that does not clean its own inherits it: read
     /// at the first program that needs it.
     pub(super) inherited: Option<Vec<(String, String)>>,
+    /// Each `user` this load has looked up, by its spelling: a thousand programs of one user
+    /// ask the user database once (in a static binary that can mean two runs of `getent`).
+    pub(super) users: HashMap<String, Result<RunAs, String>>,
 }
 
 /// Program name -> (its group, the group's priority).

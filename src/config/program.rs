@@ -303,7 +303,7 @@ impl<'s> Loader<'s, '_> {
             }
             "user" => {
                 if let Some(s) = self.expanded_string(at, v, vars) {
-                    match resolve_user(&s) {
+                    match self.run_as(&s) {
                         Ok(u) => b.user = Some(u),
                         Err(e) => self.error(at, e),
                     }
@@ -686,8 +686,15 @@ pub(super) fn unix_path(item: &str) -> Option<Result<PathBuf, String>> {
     })
 }
 
+impl Loader<'_, '_> {
+    /// The user `spec` names ([`resolve_user`]), looked up once per load.
+    pub(super) fn run_as(&mut self, spec: &str) -> Result<RunAs, String> {
+        self.users.entry(spec.to_string()).or_insert_with(|| resolve_user(spec)).clone()
+    }
+}
+
 /// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`. Numbers need no user database.
-pub(super) fn resolve_user(spec: &str) -> Result<RunAs, String> {
+fn resolve_user(spec: &str) -> Result<RunAs, String> {
     use crate::sys::users;
     use nix::unistd::{Gid, Uid};
     let (user, group) = match spec.split_once(':') {

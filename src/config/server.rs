@@ -89,7 +89,7 @@ impl<'s> Loader<'s, '_> {
             }
             "socket_owner" => {
                 if let Some(s) = l.string(at, v) {
-                    match super::program::resolve_user(&s) {
+                    match l.run_as(&s) {
                         Ok(r) => d.http.socket_owner = Some((r.uid, r.gid)),
                         Err(e) => l.error(at, e),
                     }
