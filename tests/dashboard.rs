@@ -193,7 +193,7 @@ fn in_a_browser_the_table_lives_acts_follows_logs_and_works_without_javascript()
 }
 
 #[test]
-fn in_a_browser_a_dropped_stream_reconnects_and_reads_the_table_again() {
+fn in_a_browser_a_dropped_stream_reconnects_and_reads_the_table_and_a_process_page_again() {
     if let Err(why) = browser() {
         return skip(&why);
     }
@@ -249,6 +249,7 @@ fn in_a_browser_a_dropped_stream_reconnects_and_reads_the_table_again() {
     out.read_to_string(&mut said).unwrap();
     let status = node.wait().unwrap();
     assert!(status.success(), "the browser test failed:\n{said}");
+    assert!(said.contains("ok: the process page read its status again"), "{said}");
     assert!(said.contains("ok: a form sent after the restart"), "{said}");
 }
 

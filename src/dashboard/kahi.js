@@ -285,6 +285,28 @@
     });
   }
 
+  // ---- A process's heading and status: read again from the server after a change of its
+  // state, a reconnection or lost events, as the server renders them. ----
+  function status() {
+    const h = $("#proc");
+    if (!h) return;
+    const name = h.dataset.name;
+    let t = null;
+    const soon = () => { clearTimeout(t); t = setTimeout(reread, 300); };
+    async function reread() {
+      try {
+        const r = await fetch(location.pathname, { credentials: "same-origin" });
+        if (!r.ok) return;
+        const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+        ["#proc", '[aria-labelledby="h-st"]'].forEach((sel) => {
+          const fresh = $(sel, doc), old = $(sel);
+          if (fresh && old) old.replaceWith(document.adoptNode(fresh));
+        });
+      } catch (_) { /* the next event or reconnection tries again */ }
+    }
+    follow((n, d) => { if (n === "lost" || (n === "state" && d.name === name)) soon(); }, soon);
+  }
+
   // ---- The log of a process: tabs, pause, search within what is shown, download. ----
   function logs() {
     const sec = $(".logs");
@@ -387,6 +409,6 @@
     b.focus();
   }
 
-  if (page === "process") { feed(($("#events") || { dataset: {} }).dataset.only); logs(); }
+  if (page === "process") { feed(($("#events") || { dataset: {} }).dataset.only); logs(); status(); }
   if (page === "daemon") feed(null);
 })();

@@ -1,5 +1,6 @@
-// The dashboard across a restart of Kahi: the stream drops, reconnects, and the table is read
-// again in place (new pids, no reload); the forms take the new daemon's token.
+// The dashboard across a restart of Kahi: the stream drops, reconnects, and the table and a
+// process's page are read again in place (new pids, no reload); the forms take the new
+// daemon's token.
 // Run by tests/dashboard.rs, which restarts Kahi on the same port between the two halves:
 // this prints "ready" and waits for a line on stdin. KAHI_URL as in dashboard.mjs.
 import { chromium } from "playwright-core";
@@ -18,6 +19,12 @@ async function until(page, fn, arg) {
   }
 }
 const pid = () => document.querySelector('tr[data-name="web"] .c-pid').textContent;
+// Whether a process page is live and shows its process RUNNING with pid `want`.
+const shows = (want) => {
+  const dt = Array.from(document.querySelectorAll("dt")).find((e) => e.textContent === "PID");
+  return !!document.querySelector("#live.on") && !!document.querySelector("#proc .st-RUNNING")
+    && !!dt && dt.nextElementSibling.textContent === want;
+};
 
 const browser = await launch(chromium);
 let code = 0;
@@ -34,6 +41,10 @@ try {
       if (document.querySelector("#live").classList.contains("off")) window.kahiDropped = true;
     }).observe(document.querySelector("#live"), { attributes: true });
   });
+  const web = await context.newPage();
+  await web.goto(url + "/ui/p/web");
+  await until(web, shows, pid0);
+  await web.evaluate(() => { window.kahiNoReload = true; });
   const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   console.log("ready");
   await lines.next();
@@ -46,6 +57,9 @@ try {
   const pid1 = await p.evaluate(pid);
   if (!(await p.evaluate(() => window.kahiNoReload))) fail("the page reloaded");
   ok(`reconnected and read again in place: web pid ${pid0} -> ${pid1}, no reload`);
+  await until(web, shows, pid1);
+  if (!(await web.evaluate(() => window.kahiNoReload))) fail("the process page reloaded");
+  ok(`the process page read its status again in place: pid ${pid1}, RUNNING, no reload`);
   await p.getByRole("button", { name: "Restart web", exact: true }).click();
   await until(p, (pid1) => {
     const tr = document.querySelector('tr[data-name="web"]');
