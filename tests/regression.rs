@@ -398,17 +398,6 @@ fn a_long_runner_killed_once_is_replaced_within_100_ms() {
     assert_eq!(d.ctl(&["stop", "long"]).code, 0);
 }
 
-/// Milliseconds of the day of a daemon log line's timestamp (`2026-12-04T23:36:02.102Z ...`).
-fn log_ms(line: &str) -> Option<u64> {
-    let t = line.get(11..23)?;
-    let (h, m, s, ms) = (t.get(0..2)?, t.get(3..5)?, t.get(6..8)?, t.get(9..12)?);
-    Some(
-        ((h.parse::<u64>().ok()? * 60 + m.parse::<u64>().ok()?) * 60 + s.parse::<u64>().ok()?)
-            * 1000
-            + ms.parse::<u64>().ok()?,
-    )
-}
-
 /// Regression (issue 13): a large start held the loop until every program was spawned
 /// (17.5 s at 10,000), and one clock reading for the whole turn made the later processes
 /// RUNNING before their startsecs. Spawns now go a slice of each turn at a time, each stamped

@@ -428,17 +428,6 @@ fn max_median(v: &[Duration]) -> (Duration, Duration) {
     (v.last().copied().unwrap_or_default(), v.get(v.len() / 2).copied().unwrap_or_default())
 }
 
-/// The millisecond of the day (UTC) of a daemon log line: `2026-12-04T23:36:02.102Z ...`.
-pub fn log_ms(line: &str) -> Option<u64> {
-    let t = line.get(11..23)?;
-    let (h, m, s, ms) = (t.get(0..2)?, t.get(3..5)?, t.get(6..8)?, t.get(9..12)?);
-    Some(
-        ((h.parse::<u64>().ok()? * 60 + m.parse::<u64>().ok()?) * 60 + s.parse::<u64>().ok()?)
-            * 1000
-            + ms.parse::<u64>().ok()?,
-    )
-}
-
 /// The machine's load average over the last minute.
 pub fn load_average() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
