@@ -717,14 +717,7 @@ fn resolve_user(spec: &str) -> Result<RunAs, String> {
         }
     };
     if let Some(g) = group {
-        gid = match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => match users::group_by_name(g) {
-                Ok(Some(e)) => e.gid.as_raw(),
-                Ok(None) => return Err(format!("no such group {g:?}")),
-                Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),
-            },
-        };
+        gid = super::values::gid(g)?;
     }
     let me = nix::unistd::geteuid();
     if !me.is_root() && me.as_raw() != uid {

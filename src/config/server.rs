@@ -212,16 +212,7 @@ impl<'s> Loader<'s, '_> {
             }
             _ => self.string(at, v)?,
         };
-        if let Ok(n) = s.parse::<u32>() {
-            return Some(n);
-        }
-        match crate::sys::users::group_by_name(&s) {
-            Ok(Some(g)) => Some(g.gid.as_raw()),
-            _ => {
-                self.error(at, format!("no group named {s:?}"));
-                None
-            }
-        }
+        super::values::gid(&s).map_err(|e| self.error(at, e)).ok()
     }
 
     pub(super) fn logging(&mut self, table: Option<(At, DeTable<'s>)>) -> Logging {

@@ -362,6 +362,18 @@ pub(super) fn describe(v: &DeValue<'_>) -> String {
     }
 }
 
+/// A group's number, or the number of the group of that name.
+pub(super) fn gid(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    match crate::sys::users::group_by_name(group) {
+        Ok(Some(e)) => Ok(e.gid.as_raw()),
+        Ok(None) => Err(format!("no such group {group:?}")),
+        Err(e) => Err(format!("unable to look up group {group:?}: {e}")),
+    }
+}
+
 /// "USER" or "USER:GROUP", each a name or a number, as (uid, gid).
 fn owner(spec: &str) -> Result<(u32, Option<u32>), String> {
     use crate::sys::users;
@@ -377,15 +389,7 @@ fn owner(spec: &str) -> Result<(u32, Option<u32>), String> {
             Err(e) => return Err(format!("unable to look up user {user:?}: {e}")),
         },
     };
-    let gid = match group.map(|g| (g, g.parse::<u32>())) {
-        None => None,
-        Some((_, Ok(gid))) => Some(gid),
-        Some((g, Err(_))) => match users::group_by_name(g) {
-            Ok(Some(e)) => Some(e.gid.as_raw()),
-            Ok(None) => return Err(format!("no such group {g:?}")),
-            Err(e) => return Err(format!("unable to look up group {g:?}: {e}")),
-        },
-    };
+    let gid = group.map(gid).transpose()?;
     let me = nix::unistd::geteuid();
     if !me.is_root() && me.as_raw() != uid {
         return Err(format!(
