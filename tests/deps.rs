@@ -1,5 +1,5 @@
-//! Dependencies between programs: a chain that starts in order, a cycle refused, stops in
-//! reverse order, and a dependency's failure passed on.
+//! Dependencies between programs: a chain that starts in order (a oneshot in it started again
+//! by hand), a cycle refused, stops in reverse order, and a dependency's failure passed on.
 
 use std::time::Duration;
 
@@ -43,6 +43,11 @@ fn a_chain_starts_in_order_only_when_each_condition_holds_and_stops_in_reverse()
     assert!(migrate >= db + 0.95, "migrate started {:.3} s after db", migrate - db);
     assert!(web >= migrate_end - 0.01, "web started before migrate ended");
     assert!(d.ctl(&["tail", "migrate"]).stdout.contains("migrated"));
+    // Started again by hand, the oneshot runs to its end, and that end is its success.
+    let out = d.ctl(&["start", "migrate"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "migrate: started\n"), "{out:?}");
+    assert_eq!(d.state("migrate"), "EXITED");
+    assert!(f(&d, "migrate", "start_time") > migrate_end, "it ran again");
 
     // Shutdown: web (which waits for db) stops before db, whatever the priorities say.
     d.signal(15);

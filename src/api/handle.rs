@@ -442,6 +442,12 @@ impl Waiter {
                     outcome: Outcome::Started,
                     detail: None,
                 }),
+                // A oneshot that did its work: started, as `systemctl start` says of one.
+                State::Exited if e.proc.completed => self.results.push(NameResult {
+                    name: label,
+                    outcome: Outcome::Started,
+                    detail: e.proc.exit_status.map(|st| format!("completed ({st})")),
+                }),
                 _ => {
                     let e = &sup.get(id).map(|e| e.proc.clone()).unwrap_or_default();
                     let spec = sup.get(id).map(|e| &*e.spec);

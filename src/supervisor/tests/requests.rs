@@ -70,6 +70,35 @@ fn api_start_with_wait_resolves_to_abnormal_termination_when_it_goes_backoff() {
 }
 
 #[test]
+fn api_start_of_a_oneshot_resolves_to_started_once_it_completes_and_to_a_failure_if_not() {
+    let t0 = Instant::now();
+    let oneshot = |s: &mut crate::config::ProcessSpec| {
+        s.kind = crate::config::Kind::Oneshot;
+        s.autostart = false;
+    };
+    let mut k = Harness::new(vec![with(program("migrate", 1), oneshot)]);
+    let mut w = waiting(api::handle(&mut k.sup, start(&["migrate"]), at(t0)));
+    k.perform(t0);
+    k.advance_to(t0 + secs(2));
+    assert_eq!(w.poll(&mut k.sup, t0 + secs(2)), None, "still running: not yet");
+    k.exit("migrate", code(0), t0 + secs(3));
+    assert_eq!(k.state("migrate"), State::Exited);
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + secs(3)),
+        results(vec![result("migrate", Outcome::Started, Some("completed (exit status 0)"))])
+    );
+    // Started again, it runs again: its last completion does not answer for this run.
+    let mut w = waiting(api::handle(&mut k.sup, start(&["migrate"]), at(t0 + secs(4))));
+    k.perform(t0 + secs(4));
+    assert_eq!(w.poll(&mut k.sup, t0 + secs(4)), None, "a new run: not yet");
+    k.exit("migrate", code(1), t0 + secs(5));
+    assert_eq!(
+        w.poll(&mut k.sup, t0 + secs(5)),
+        results(vec![result("migrate", Outcome::AbnormalTermination, Some("exit status 1"))])
+    );
+}
+
+#[test]
 fn api_start_with_wait_resolves_to_spawn_error_when_the_spawn_fails() {
     let t0 = Instant::now();
     let mut k = Harness::new(vec![with(program("web", 1), |s| s.autostart = false)]);
