@@ -584,8 +584,11 @@ impl Front {
                 && matches!(c.state, State::Head { since: Some(_) } | State::Body { .. })
             {
                 // A request that took too long: say so, if the client takes it now.
-                let head = answer_head(false, 408, &[], Some(0), true);
-                let _ = c.io.write(&[&head]);
+                let why = "the request was not complete within the time allowed";
+                let body = crate::http::refusal(408, why).body.into_bytes();
+                let mut out = answer_head(false, 408, &[], Some(body.len()), true);
+                out.extend_from_slice(&body);
+                let _ = c.io.write(&[&out]);
             }
             self.close(id);
         }

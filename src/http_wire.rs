@@ -129,12 +129,25 @@ pub fn parse_head(buf: &[u8], max_body: usize) -> Head {
             "a request body needs Content-Length (chunked bodies are not taken)",
         );
     }
-    let length = match value("Content-Length") {
+    // Every Content-Length (the field repeated, or a list) must give one length, in digits: a
+    // body that a proxy in front could frame otherwise is refused (RFC 9112, 6.3).
+    let mut lengths = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim);
+    let length = match lengths.next() {
         None => 0,
-        Some(v) => match v.parse::<usize>() {
+        Some(first) if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) => {
+            return Head::Bad(400, "malformed Content-Length");
+        }
+        Some(first) if lengths.any(|v| v != first) => {
+            return Head::Bad(400, "conflicting Content-Length");
+        }
+        Some(first) => match first.parse::<usize>() {
             Ok(n) if n > max_body => return Head::Bad(413, "request body too large"),
             Ok(n) => n,
-            Err(_) => return Head::Bad(400, "malformed Content-Length"),
+            Err(_) => return Head::Bad(413, "request body too large"),
         },
     };
     let connection = value("Connection").unwrap_or_default();
@@ -267,6 +280,9 @@ mod tests {
         assert!(!h.close);
         let (h, _) = done("GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
         assert!(h.close);
+        // The same length given twice is one length.
+        let (h, _) = done("POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3, 3\r\n\r\n");
+        assert_eq!(h.length, 3);
     }
 
     #[test]
@@ -283,6 +299,10 @@ mod tests {
         assert_eq!(bad("GET / HTTP/1.1\r\nX: a\r\n folded: b\r\n\r\n"), 400);
         assert_eq!(bad("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n"), 413);
         assert_eq!(bad("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
+        assert_eq!(bad("POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"), 400);
+        assert_eq!(bad("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n"), 400);
+        assert_eq!(bad("POST / HTTP/1.1\r\nContent-Length: 5, 7\r\n\r\n"), 400);
+        assert_eq!(bad("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"), 413);
         assert_eq!(bad("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 411);
         let long = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(MAX_HEAD));
         assert_eq!(bad(&long), 431);

@@ -207,12 +207,19 @@ fn heads_trickled_a_line_at_a_time_neither_hold_every_place_nor_starve_the_probe
     println!("{probes} probes answered while 200 heads trickled");
 }
 
-/// Whether the server closed `s`, at most with an answer that starts with `why`.
+/// Whether the server closed `s`, at most with an answer that starts with `why` and says why
+/// in a JSON error body.
 fn closed_by_server_or(s: &mut TcpStream, why: &[u8]) -> bool {
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut got = Vec::new();
     match s.read_to_end(&mut got) {
-        Ok(_) => got.is_empty() || got.starts_with(why),
+        Ok(_) if got.is_empty() => true,
+        Ok(_) => {
+            let text = String::from_utf8_lossy(&got);
+            let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let error = serde_json::from_str::<serde_json::Value>(body).unwrap_or_default();
+            got.starts_with(why) && error["code"].is_string() && error["error"].is_string()
+        }
         // A reset may come first: the client's last bytes were not read.
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
     }
