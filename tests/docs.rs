@@ -201,7 +201,7 @@ fn follows(line: &str) -> bool {
 }
 
 /// The exit status the README documents for a tour command on the example: `status` is 3
-/// there (setup, hello and echo are not RUNNING); everything else succeeds.
+/// there (setup and hello are EXITED, sleeper STOPPED); everything else succeeds.
 fn documented_exit(line: &str) -> i32 {
     if line.starts_with("kctl status") { 3 } else { 0 }
 }

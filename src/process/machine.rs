@@ -768,8 +768,13 @@ fn change_after(p: &mut Proc, to: State, exit: Option<&Exit>, out: &mut Vec<Acti
     });
 }
 
+/// Seconds as a person writes them: `2`, `1.5`, `1.503`, from the integer parts, so that no
+/// float's binary rounding shows (1.503 s as an f64 prints 1.5030000000000001).
 pub(super) fn secs_text(d: Duration) -> String {
-    if d.subsec_nanos() == 0 { d.as_secs().to_string() } else { format!("{}", d.as_secs_f64()) }
+    match d.subsec_nanos() {
+        0 => d.as_secs().to_string(),
+        n => format!("{}.{}", d.as_secs(), format!("{n:09}").trim_end_matches('0')),
+    }
 }
 
 // A test that indexes out of range fails, as it should: the lint is for the daemon's paths.

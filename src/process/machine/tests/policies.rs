@@ -6,6 +6,13 @@ use crate::process::machine;
 // ---- backoff policy and start delay ----
 
 #[test]
+fn seconds_in_messages_are_written_as_a_person_writes_them() {
+    let text = |ms| machine::secs_text(Duration::from_millis(ms));
+    assert_eq!([text(2000), text(1500), text(1503), text(30)], ["2", "1.5", "1.503", "0.03"]);
+    assert_eq!(machine::secs_text(Duration::from_nanos(1_000_000_001)), "1.000000001");
+}
+
+#[test]
 fn backoff_is_linear_by_default_and_exponential_with_a_cap_when_asked() {
     let linear: Vec<Duration> = (1..=4).map(|n| machine::backoff_delay(&spec(), n)).collect();
     assert_eq!(linear, [secs(1), secs(2), secs(3), secs(4)], "supervisord's 1 s, 2 s, 3 s ...");
