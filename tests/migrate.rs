@@ -272,18 +272,40 @@ fn what_supervisord_refuses_kahi_refuses_naming_the_line() {
 fn the_daemon_runs_a_supervisord_conf_with_its_names() {
     let dir = Dir::new("sup-daemon");
     let socket = dir.join("supervisor.sock");
+    // kahi ctl's socket, beside supervisorctl's.
+    let control = dir.join("supervisor.kahi.sock");
     let text = format!(
         "[unix_http_server]\nfile={}\n[supervisord]\nnodaemon=true\nchildlogdir={}\n\
          [program:web]\ncommand=/bin/sleep 600\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)02d\n\
          startsecs=0\n[program:worker]\ncommand=/bin/sh -c 'echo started; exec sleep 600'\nstartsecs=0\n\
-         [group:back]\nprograms=worker\n",
+         [group:back]\nprograms=worker\n\
+         [rpcinterface:supervisor]\n\
+         supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\
+         [supervisorctl]\nserverurl=unix://{0}\n",
         path_str(&socket),
         path_str(&dir.path)
     );
     let config = dir.write("supervisord.conf", &text);
-    let d = Daemon::launch(dir, config, socket, &[]);
+    let d = Daemon::launch(dir, config.clone(), control, &[]);
     for name in ["web:web_00", "web:web_01", "back:worker"] {
         d.wait_state(name, "RUNNING");
+    }
+    // Programs are told the socket's URL, as supervisord tells them.
+    let worker = d.process("back:worker")["pid"].as_i64().unwrap();
+    let environ = std::fs::read(format!("/proc/{worker}/environ")).unwrap();
+    let url = format!("SUPERVISOR_SERVER_URL=unix://{}", path_str(&socket));
+    assert!(environ.split(|b| *b == 0).any(|v| v == url.as_bytes()), "no {url}");
+    // The stock supervisorctl, on the same file, speaks to Kahi through that socket.
+    if std::path::Path::new(crate::ctl_habits::SUPERVISORCTL).exists() {
+        let out = run(Command::new(crate::ctl_habits::SUPERVISORCTL)
+            .arg("-c")
+            .arg(&config)
+            .arg("status"));
+        assert_eq!(out.code, 0, "{out:?}");
+        let running = out.stdout.lines().filter(|l| l.contains("RUNNING")).count();
+        assert_eq!(running, 3, "{}", out.stdout);
+    } else {
+        skip("supervisorctl is not installed (Debian's supervisor package)");
     }
     let names: Vec<String> = d
         .status()
@@ -391,6 +413,8 @@ fn an_rpc_interface_plugin_is_not_mapped_and_fails_the_check() {
 fn the_silent_traps_are_warned_at_their_line_and_read_on_as_supervisord_reads_them() {
     let dir = Dir::new("sup-traps");
     let socket = dir.join("supervisor.sock");
+    // kahi ctl's socket, beside supervisorctl's.
+    let control = dir.join("supervisor.kahi.sock");
     let text = format!(
         "[unix_http_server]\nfile={}\n[supervisord]\nnodaemon=true\nchildlogdir={}\n\
          [program:dollar]\ncommand=/bin/echo %(ENV_P)s\nenvironment=P=$PATH:/x\n\
@@ -424,7 +448,7 @@ fn the_silent_traps_are_warned_at_their_line_and_read_on_as_supervisord_reads_th
         assert!(said.is_some_and(|l| l.contains(says)), "{want}…{says}: {}", m.stderr);
     }
     // Run: the program whose command cannot be split never starts, the others do.
-    let d = Daemon::launch(dir, conf, socket, &[]);
+    let d = Daemon::launch(dir, conf, control, &[]);
     d.wait_state("runs", "RUNNING");
     d.wait_state("cut", "FATAL");
 
@@ -488,6 +512,8 @@ fn users_and_directories_are_not_checked_by_migrate_and_are_by_the_daemon() {
     // A missing working directory: the file loads, the program fails as it starts.
     let dir = Dir::new("sup-host-dir");
     let socket = dir.join("supervisor.sock");
+    // kahi ctl's socket, beside supervisorctl's.
+    let control = dir.join("supervisor.kahi.sock");
     let text = format!(
         "[unix_http_server]\nfile={}\n[supervisord]\nnodaemon=true\nchildlogdir={}\n\
          [program:p]\ncommand=/bin/sleep 600\ndirectory=/nonexistent/kahi-dir\nstartretries=0\n",
@@ -495,7 +521,7 @@ fn users_and_directories_are_not_checked_by_migrate_and_are_by_the_daemon() {
         path_str(&dir.path)
     );
     let conf = dir.write("s.conf", &text);
-    let d = Daemon::launch(dir, conf, socket, &[]);
+    let d = Daemon::launch(dir, conf, control, &[]);
     d.wait_state("p", "FATAL");
     let p = d.process("p");
     assert!(p.to_string().contains("/nonexistent/kahi-dir"), "{p}");

@@ -150,6 +150,8 @@ fn both() -> Option<(Dir, Supervisord, Daemon, u16, u16)> {
     );
     let dir = Dir::new("xmlrpc-parity-kahi");
     let socket = dir.join("supervisor.sock");
+    // kahi ctl's socket, beside supervisorctl's.
+    let control = dir.join("supervisor.kahi.sock");
     let text = format!(
         "[unix_http_server]\nfile={}\n\n[inet_http_server]\nport=127.0.0.1:{k_port}\n\n\
          [supervisord]\nchildlogdir={}\n\n{PROGRAMS}",
@@ -157,7 +159,7 @@ fn both() -> Option<(Dir, Supervisord, Daemon, u16, u16)> {
         path_str(&dir.path)
     );
     let config = dir.write("supervisord.conf", &text);
-    let d = Daemon::launch(dir, config, socket, &[]);
+    let d = Daemon::launch(dir, config, control, &[]);
     sup.wait_state("web", "RUNNING");
     d.wait_state("web", "RUNNING");
     Some((sup_dir, sup, d, k_port, s_port))

@@ -5,7 +5,7 @@
 //! this host (directories that must exist).
 
 use super::Note;
-use super::emit::{Out, Src, string};
+use super::emit::{Out, Src, string, strings};
 use super::format::{Dict, expand};
 use super::ini::{Ini, Section};
 use super::map::unknown_keys;
@@ -40,6 +40,8 @@ const BCRYPT_COST: u32 = 10;
 #[derive(Debug, Default)]
 pub struct Tables {
     server: Vec<(String, String, Src)>,
+    /// `[server.http] listen`: the Unix socket first, as supervisord names it to programs.
+    listen: Vec<(String, Src)>,
     http: Vec<(String, String, Src)>,
     users: Vec<Vec<(String, String, Src)>>,
     logging: Vec<(String, String, Src)>,
@@ -52,10 +54,16 @@ impl Tables {
         let tables =
             [("server", &self.server), ("server.http", &self.http), ("logging", &self.logging)];
         for (i, (name, keys)) in tables.into_iter().enumerate() {
-            if keys.is_empty() && (i != 1 || self.users.is_empty()) {
+            if keys.is_empty() && (i != 1 || (self.users.is_empty() && self.listen.is_empty())) {
                 continue;
             }
             out.table(name, self.places[i], &ini.files);
+            if let (1, Some((_, src))) = (i, self.listen.first()) {
+                let mut all: Vec<&str> = self.listen.iter().map(|(a, _)| a.as_str()).collect();
+                all.sort_by_key(|a| !a.starts_with("unix://"));
+                let value = if all.len() == 1 { string(all[0]) } else { strings(&all) };
+                out.key("listen", &value, *src);
+            }
             for (k, v, src) in keys {
                 out.key(k, v, *src);
             }
@@ -283,32 +291,67 @@ fn unix(r: &mut Reader<'_>, base: &Dict, tables: &mut Tables) -> Result<(), Conf
         return Err(r.error("", "section [unix_http_server] has no file value"));
     };
     tables.places[0] = place(r.sec);
-    let path = super::program::escape(&file.plain);
-    tables.server.push(("socket".into(), string(&path), r.src("file")));
+    tables.places[1] = tables.places[1].or(place(r.sec));
+    // supervisorctl and every XML-RPC client speak HTTP there: the file becomes an HTTP
+    // listener, and Kahi's own control socket (kahi ctl's JSON lines) goes beside it.
+    tables.listen.push((format!("unix://{}", file.plain), r.src("file")));
+    let control = super::program::escape(&control_socket(&file.plain));
+    tables.server.push(("socket".into(), string(&control), r.src("file")));
     if r.value("chmod").is_some() {
-        let mode = r.typed("chmod", "0700", base, values::octal)?;
-        tables.server.push(("socket_mode".into(), string(&format!("{mode:04o}")), r.src("chmod")));
+        let mode = string(&format!("{:04o}", r.typed("chmod", "0700", base, values::octal)?));
+        tables.server.push(("socket_mode".into(), mode.clone(), r.src("chmod")));
+        tables.http.push(("socket_mode".into(), mode, r.src("chmod")));
     }
     if let Some(chown) = r.value("chown").map(|v| v.text.clone()) {
+        tables.http.push(("socket_owner".into(), string(&chown), r.src("chown")));
         match chown.split_once(':') {
             Some((_, group)) => {
                 tables.server.push(("socket_group".into(), string(group), r.src("chown")));
-                r.note(
-                    "chown",
-                    false,
-                    "the socket keeps Kahi's user as owner; its group is the one given",
-                );
             }
             None => r.note(
                 "chown",
-                true,
-                "Kahi gives the socket a group, not an owner: write USER:GROUP to keep the group",
+                false,
+                format!("Kahi's control socket ({control}) keeps Kahi's user and group: write USER:GROUP to give it the group"),
             ),
         }
     }
-    if credentials(r)?.is_some() {
-        r.note("username", true, "Kahi's control socket checks the peer's user (its mode and group decide who connects), not a password");
+    if let Some((user, password)) = credentials(r)? {
+        add_user(r, tables, &user, &password)?;
+        r.note("username", false, "root and Kahi's own user connect to the socket without the password (peer_credentials); anyone else gives it");
     }
+    Ok(())
+}
+
+/// Kahi's control socket for supervisord's `[unix_http_server] file`: beside it,
+/// `supervisor.sock` -> `supervisor.kahi.sock`.
+fn control_socket(file: &str) -> String {
+    format!("{}.kahi.sock", file.strip_suffix(".sock").unwrap_or(file))
+}
+
+/// A `[[server.http.users]]` admin for supervisord's `username` and `password`; a name already
+/// given (both servers name one) is kept with its first password.
+fn add_user(
+    r: &mut Reader<'_>,
+    tables: &mut Tables,
+    user: &str,
+    password: &str,
+) -> Result<(), ConfigError> {
+    if tables.users.iter().any(|u| u.first().is_some_and(|(_, name, _)| *name == string(user))) {
+        r.note(
+            "username",
+            false,
+            format!("{user} is already a user, with the password given first"),
+        );
+        return Ok(());
+    }
+    let hash = bcrypt::hash_with_salt(password, BCRYPT_COST, salt())
+        .map(|h| h.format_for_version(bcrypt::Version::TwoB))
+        .map_err(|e| r.error("password", format!("unable to hash the password: {e}")))?;
+    tables.users.push(vec![
+        ("name".into(), string(user), r.src("username")),
+        ("password_hash".into(), string(&hash), r.src("password")),
+        ("role".into(), string("admin"), r.src("username")),
+    ]);
     Ok(())
 }
 
@@ -329,7 +372,7 @@ fn inet(r: &mut Reader<'_>, base: &Dict, tables: &mut Tables) -> Result<(), Conf
     tables.places[1] = place(r.sec);
     let loopback =
         host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback());
-    tables.http.push(("listen".into(), string(&format!("{host}:{port}")), r.src("port")));
+    tables.listen.push((format!("{host}:{port}"), r.src("port")));
     match credentials(r)? {
         Some((user, password)) => {
             if let Some(hex) = password.strip_prefix("{SHA}") {
@@ -339,14 +382,7 @@ fn inet(r: &mut Reader<'_>, base: &Dict, tables: &mut Tables) -> Result<(), Conf
                 }
                 return Ok(());
             }
-            let hash = bcrypt::hash_with_salt(&password, BCRYPT_COST, salt())
-                .map(|h| h.format_for_version(bcrypt::Version::TwoB))
-                .map_err(|e| r.error("password", format!("unable to hash the password: {e}")))?;
-            tables.users.push(vec![
-                ("name".into(), string(&user), r.src("username")),
-                ("password_hash".into(), string(&hash), r.src("password")),
-                ("role".into(), string("admin"), r.src("username")),
-            ]);
+            add_user(r, tables, &user, &password)?;
         }
         None if !loopback => {
             tables.http.push(("insecure".into(), "true".into(), r.src("port")));

@@ -211,15 +211,30 @@ fn listeners_and_servers() {
     let (c, _) = ok(
         "[supervisord]\n[eventlistener:l]\ncommand=x\nevents=process_state, TICK_60\nbuffer_size=3\n\
                      [inet_http_server]\nport=127.0.0.1:9001\nusername=u\npassword=pw\n\
-                     [unix_http_server]\nfile=/tmp/kahi-s.sock\nchmod=0770\n",
+                     [unix_http_server]\nfile=/tmp/kahi-s.sock\nchmod=0770\nchown=0:0\n\
+                     username=u\npassword=other\n",
     );
     let l = &c.processes[0];
     assert_eq!(l.priority, -1);
     let spec = l.listener.as_ref().unwrap();
     assert_eq!(spec.buffer_size, 3);
-    assert_eq!(c.server.socket, Path::new("/tmp/kahi-s.sock"));
-    assert_eq!(c.server.socket_mode, 0o770);
+    // supervisorctl's socket speaks HTTP, first of the listen addresses (the one programs are
+    // told of); kahi ctl's goes beside it, with the same mode and group.
+    use crate::config::Listen;
+    assert_eq!(
+        c.server.http.listen,
+        [Listen::Unix("/tmp/kahi-s.sock".into()), Listen::Tcp("127.0.0.1:9001".parse().unwrap())]
+    );
+    assert_eq!((c.server.http.socket_mode, c.server.http.socket_owner), (0o770, Some((0, 0))));
+    assert_eq!(c.server.socket, Path::new("/tmp/kahi-s.kahi.sock"));
+    assert_eq!((c.server.socket_mode, c.server.socket_group), (0o770, Some(0)));
+    // One user for the two servers' one name, with the password given first.
     assert_eq!(c.server.http.users.len(), 1);
+    assert!(bcrypt::verify("pw", &c.server.http.users[0].password_hash).unwrap());
+    let (c, _) =
+        ok("[supervisord]\n[unix_http_server]\nfile=/run/supervisor\nusername=u\npassword=pw\n");
+    assert_eq!(c.server.socket, Path::new("/run/supervisor.kahi.sock"));
+    assert_eq!(c.server.http.listen, [Listen::Unix("/run/supervisor".into())]);
     assert!(bcrypt::verify("pw", &c.server.http.users[0].password_hash).unwrap());
 }
 
