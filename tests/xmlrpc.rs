@@ -354,6 +354,20 @@ fn the_real_supervisorctl_drives_kahi() {
     d.wait_state("worker:worker_00", "RUNNING");
     assert!(d.process("worker:worker_00")["description"].is_string());
     expect(&["reread"], 0, &["No config updates to processes"]);
+    // A new numprocs changes the group, both ways, and update makes it anew.
+    for (from, to, names) in [(2, 3, 3), (3, 2, 2)] {
+        let text = std::fs::read_to_string(&d.config).unwrap();
+        let text = text.replace(
+            &format!("command = \"sleep 1001\"\nnumprocs = {from}"),
+            &format!("command = \"sleep 1001\"\nnumprocs = {to}"),
+        );
+        std::fs::write(&d.config, text).unwrap();
+        expect(&["reread"], 0, &["worker: changed"]);
+        expect(&["update"], 0, &["worker: stopped\nworker: updated process group"]);
+        let workers = d.status().iter().filter(|p| p["group"] == "worker").count();
+        assert_eq!(workers, names, "numprocs {from} -> {to}");
+        d.wait_state(&format!("worker:worker_{:02}", to - 1), "RUNNING");
+    }
     // And add and remove by hand.
     expect(&["remove", "web"], 1, &["ERROR: process/group still running: web"]);
     expect(&["stop", "extra"], 0, &["extra: stopped"]);

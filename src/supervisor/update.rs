@@ -93,6 +93,40 @@ impl Supervisor {
         changes
     }
 
+    /// What `changes` (of [`Supervisor::diff`]) are to whole groups, as supervisord's
+    /// reloadConfig reports them, [added, changed, removed]: a group with no process yet is
+    /// added, one that loses every process is removed, and one that keeps some while it gains,
+    /// loses or changes any (a new numprocs) is changed, which supervisorctl's update makes
+    /// anew.
+    pub fn group_changes(&self, changes: &Changes) -> [Vec<String>; 3] {
+        let group = |n: &str| n.split_once(':').map_or(n, |(g, _)| g).to_string();
+        let mut had: HashMap<String, usize> = HashMap::new();
+        for e in self.entries.values().filter(|e| e.spec.instance_of.is_none()) {
+            *had.entry(group(&e.spec.namespec())).or_default() += 1;
+        }
+        let mut gone: HashMap<String, usize> = HashMap::new();
+        for n in &changes.removed {
+            *gone.entry(group(n)).or_default() += 1;
+        }
+        let gains: HashSet<String> = changes.added.iter().map(|n| group(n)).collect();
+        let touched: std::collections::BTreeSet<String> = changes
+            .added
+            .iter()
+            .chain(&changes.changed)
+            .chain(&changes.removed)
+            .map(|n| group(n))
+            .collect();
+        let [mut added, mut changed, mut removed] = <[Vec<String>; 3]>::default();
+        for g in touched {
+            match had.get(&g).copied().unwrap_or(0) {
+                0 => added.push(g),
+                n if gone.get(&g) == Some(&n) && !gains.contains(&g) => removed.push(g),
+                _ => changed.push(g),
+            }
+        }
+        [added, changed, removed]
+    }
+
     /// Applies a new configuration: removed processes are stopped and forgotten, changed ones
     /// stopped and started again with their new settings, added ones started if autostart.
     /// Unchanged processes are not touched.

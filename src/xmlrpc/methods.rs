@@ -495,17 +495,10 @@ impl Convert {
                 tail(sup, name, *stream, *offset, *length)
             }
             (Convert::Changes, Reply::Changes { changes }) => {
-                let groups = |names: &[String]| {
-                    let mut g: Vec<&str> = names.iter().map(|n| split(n).0).collect();
-                    g.sort_unstable();
-                    g.dedup();
-                    Value::Array(g.into_iter().map(Value::str).collect())
-                };
-                Ok(Value::Array(vec![Value::Array(vec![
-                    groups(&changes.added),
-                    groups(&changes.changed),
-                    groups(&changes.removed),
-                ])]))
+                let lists = sup
+                    .group_changes(&changes)
+                    .map(|groups| Value::Array(groups.iter().map(Value::str).collect()));
+                Ok(Value::Array(vec![Value::Array(lists.into())]))
             }
             (Convert::Version, Reply::Version { version }) => Ok(Value::Str(version)),
             (Convert::ConfigInfo, _) => Ok(config_info(sup)),

@@ -56,6 +56,22 @@ fn diff_sees_a_move_to_another_group_as_removed_and_added() {
 }
 
 #[test]
+fn group_changes_are_supervisords_a_new_numprocs_changes_its_group() {
+    let w = |n| member("w", &format!("w_{n:02}"), 1);
+    let k = Harness::new(vec![w(0), w(1), w(2), program("web", 1), member("g", "a", 1)]);
+    // numprocs 3 -> 2, a new group, a group gone, web as it was.
+    let changes = k.sup.diff(&config(vec![w(0), w(1), program("web", 1), member("n", "x", 1)]));
+    assert_eq!(
+        k.sup.group_changes(&changes),
+        [vec!["n".to_string()], vec!["w".to_string()], vec!["g".to_string()]]
+    );
+    // numprocs 2 -> 3: w gains one, and is changed, not added.
+    let k = Harness::new(vec![w(0), w(1)]);
+    let changes = k.sup.diff(&config(vec![w(0), w(1), w(2)]));
+    assert_eq!(k.sup.group_changes(&changes), [vec![], vec!["w".to_string()], vec![]]);
+}
+
+#[test]
 fn diff_does_not_touch_anything() {
     let t0 = Instant::now();
     let k = three_running(t0);
