@@ -134,6 +134,10 @@ pub struct Supervisor {
     /// Groups that came to be (true) or ceased to be (false: their last process was
     /// forgotten), in order, for PROCESS_GROUP_ADDED / _REMOVED; taken by the event loop.
     pub groups_changed: Vec<(String, bool)>,
+    /// The settings of processes forgotten while the actions they left are still to be
+    /// performed (a process removed by an update is forgotten as it reaches STOPPED): the
+    /// event loop tells of that change from here, then clears it.
+    pub forgotten: HashMap<ProcId, std::sync::Arc<ProcessSpec>>,
     /// Held starts whose `waiting_for` changed (to nothing: their dependencies are met), for
     /// KAHI_DEPENDENCY; taken by the event loop.
     pub waits_changed: Vec<ProcId>,
@@ -170,6 +174,7 @@ impl Supervisor {
             urgent: Default::default(),
             critical_exit: None,
             groups_changed: Vec::new(),
+            forgotten: HashMap::new(),
             waits_changed: Vec::new(),
             config,
         };
@@ -227,6 +232,7 @@ impl Supervisor {
             }
             // Whatever waited "after" it, or for it, looks again.
             self.recheck_dependents(&e.spec.program);
+            self.forgotten.insert(id, e.spec);
         }
     }
 

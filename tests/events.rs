@@ -239,12 +239,16 @@ fn a_capture_is_one_process_communication_event_and_not_logged() {
 }
 
 /// PROCESS_GROUP_ADDED for each group as Kahi starts, then SUPERVISOR_STATE_CHANGE_RUNNING;
-/// an update that adds a group and removes another announces each. KAHI_DEPENDENCY says what
-/// a held start waits for, and when it waits no more.
+/// an update that adds a group and removes another announces each, the removed one after its
+/// process's PROCESS_STATE_STOPPED. KAHI_DEPENDENCY says what a held start waits for, and when
+/// it waits no more.
 #[test]
 fn groups_come_and_go_with_updates_and_kahi_says_it_runs() {
     let dir = Dir::new("events-groups");
-    let mon = listener(&dir, "\"PROCESS_GROUP\", \"SUPERVISOR_STATE_CHANGE\", \"KAHI_DEPENDENCY\"");
+    let mon = listener(
+        &dir,
+        "\"PROCESS_GROUP\", \"SUPERVISOR_STATE_CHANGE\", \"KAHI_DEPENDENCY\", \"PROCESS_STATE_STOPPED\"",
+    );
     let one = "[programs.one]\ncommand = \"sleep 1000\"\nstartsecs = 0\n\n";
     let d = Daemon::start_in(dir, &format!("{mon}{one}"));
     let running = ("SUPERVISOR_STATE_CHANGE_RUNNING".to_string(), String::new());
@@ -264,6 +268,12 @@ fn groups_come_and_go_with_updates_and_kahi_says_it_runs() {
     let events = received(&d.dir);
     assert!(events.contains(&added("two")) && events.contains(&added("three")), "{events:?}");
     assert_eq!(events.iter().filter(|e| e.0 == "PROCESS_GROUP_REMOVED").count(), 1);
+    // The removed program's last change is told, before its group goes, as supervisord does.
+    let stopped = events
+        .iter()
+        .position(|e| e.0 == "PROCESS_STATE_STOPPED" && e.1.contains("processname:one "));
+    let gone = events.iter().position(|e| *e == removed("one"));
+    assert!(stopped.is_some() && stopped < gone, "{events:?}");
     let waits: Vec<Value> = payloads_of(&d.dir, "KAHI_DEPENDENCY")
         .iter()
         .map(|p| serde_json::from_str(p).unwrap())

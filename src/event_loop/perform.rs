@@ -24,8 +24,9 @@ use crate::sys;
 impl EventLoop {
     /// Performs every queued action, feeding outcomes back, then answers settled waiters.
     pub(super) fn perform(&mut self, now: Instant) {
-        if !self.sup.groups_changed.is_empty() {
-            self.publish_groups();
+        // A group added is told of before its processes' changes; one removed, after them.
+        if self.sup.groups_changed.iter().any(|(_, added)| *added) {
+            self.publish_groups_where(true);
         }
         if !self.sup.waits_changed.is_empty() {
             self.publish_waits();
@@ -69,12 +70,18 @@ impl EventLoop {
                             self.sup.activate(id, now);
                         }
                     }
-                    if let Some(e) = self.sup.get(id) {
-                        log::debug!("{}: {from} -> {to}", e.spec.namespec());
+                    // A process an update removed is forgotten as it stops: its last change
+                    // is told all the same.
+                    let known = match self.sup.get(id) {
+                        Some(e) => Some((&e.spec, e.proc.oom_killed)),
+                        None => self.sup.forgotten.get(&id).map(|spec| (spec, false)),
+                    };
+                    if let Some((spec, oom_killed)) = known {
+                        log::debug!("{}: {from} -> {to}", spec.namespec());
                         // Built only when someone takes it: no subscriber, no work.
                         if self.bus.wants(EventType::of_state(to)) {
                             let change = events::StateChange {
-                                process: events::ProcessRef::of(&e.spec),
+                                process: events::ProcessRef::of(spec),
                                 from,
                                 to,
                                 pid,
@@ -83,7 +90,7 @@ impl EventLoop {
                                 tries,
                                 next_start_in: next_start
                                     .map(|at| api::round_secs(at.saturating_duration_since(now))),
-                                oom_killed: e.proc.oom_killed,
+                                oom_killed,
                             };
                             let ts = crate::timefmt::rfc3339_now();
                             self.publish(Event::ProcessState { change, ts });
@@ -103,6 +110,10 @@ impl EventLoop {
                     }
                 }
             }
+        }
+        self.sup.forgotten.clear();
+        if !self.sup.groups_changed.is_empty() {
+            self.publish_groups();
         }
         if !self.sup.changed.is_empty() {
             let mut forgot = false;

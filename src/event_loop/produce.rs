@@ -31,9 +31,21 @@ fn next_tick(period: u64, wall: Duration) -> (u64, Duration) {
 }
 
 impl EventLoop {
-    /// The groups the supervisor added or removed (at start, by an update), in order.
+    /// The groups the supervisor added or removed (at start, by an update): those added, then
+    /// those removed, each in order.
     pub(super) fn publish_groups(&mut self) {
-        for (group, added) in std::mem::take(&mut self.sup.groups_changed) {
+        for added in [true, false] {
+            self.publish_groups_where(added);
+        }
+    }
+
+    /// The groups added (or removed), in order; the others wait.
+    pub(super) fn publish_groups_where(&mut self, added: bool) {
+        let (these, others) = std::mem::take(&mut self.sup.groups_changed)
+            .into_iter()
+            .partition(|(_, a)| *a == added);
+        self.sup.groups_changed = others;
+        for (group, added) in these {
             let kind =
                 if added { EventType::ProcessGroupAdded } else { EventType::ProcessGroupRemoved };
             if self.bus.wants(kind) {
