@@ -484,6 +484,33 @@ print("asked", rpc.supervisor.getState()["statename"], me["statename"], me["pid"
     assert!(out.contains("asked RUNNING RUNNING True"), "{out}\n{}", d.log());
 }
 
+/// A program the restart guard holds back (it exited soon after its start) is BACKOFF, which
+/// supervisord's programs are only after a failed start: supervisorctl shows Kahi's reason
+/// and the wait, not "unknown error".
+#[test]
+fn supervisorctl_says_why_a_program_waits_to_restart() {
+    if !Path::new(SUPERVISORCTL).exists() {
+        return skip("supervisorctl is not installed (apt-get install supervisor)");
+    }
+    let (d, port) = start(
+        "xmlrpc-backoff",
+        "[programs.flaky]\ncommand = [\"/bin/sh\", \"-c\", \"exit 1\"]\nstartsecs = 0\n",
+    );
+    let conf = d.dir.write("supervisorctl.conf", "[supervisorctl]\n");
+    let url = format!("http://127.0.0.1:{port}");
+    let status = || {
+        run(Command::new(SUPERVISORCTL).arg("-c").arg(&conf).args(["-s", &url, "status", "flaky"]))
+            .stdout
+    };
+    let mut line = String::new();
+    wait_until("supervisorctl sees flaky in BACKOFF", DEADLINE, || {
+        line = status();
+        line.contains("BACKOFF")
+    });
+    assert!(line.contains("exit status 1, restarting in "), "{line}");
+    assert!(!line.contains("unknown error"), "{line}");
+}
+
 /// supervisorctl's `tail -f` reads supervisord's /logtail: the end of the log, then each new
 /// byte, as plain text.
 #[test]

@@ -570,6 +570,9 @@ fn description(p: &crate::api::ProcessInfo) -> String {
         State::Running => p.description.clone(),
         State::Fatal | State::Backoff => match &p.spawnerr {
             Some(e) if !e.is_empty() => e.clone(),
+            // The restart guard's wait after a run, which supervisord does not have: Kahi's
+            // own words, rather than supervisorctl's guess of an unknown error.
+            _ if !p.description.is_empty() => p.description.clone(),
             _ => format!("unknown error (try \"tail {}\")", split(&p.name).1),
         },
         State::Stopped | State::Exited => match (p.start_time, p.stop_time) {
