@@ -37,10 +37,16 @@ pub enum Queued {
 }
 
 /// Binds the control socket at `path` with `mode`. A socket file left by a daemon that is gone
-/// is replaced; one that still answers is refused, so two daemons never share a socket.
-pub fn bind(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, String> {
+/// is replaced; one that still answers is refused, so two daemons never share a socket, and
+/// `taken` says what to do then.
+pub fn bind(
+    path: &Path,
+    mode: u32,
+    group: Option<u32>,
+    taken: &str,
+) -> Result<UnixListener, String> {
     let what = "the control socket";
-    let l = bind_unix(path, mode, (None, group), what, "stop it, or set [server] socket")?;
+    let l = bind_unix(path, mode, (None, group), what, taken)?;
     l.set_nonblocking(true).map_err(|e| format!("{what} {}: {e}", path.display()))?;
     Ok(UnixListener::from_std(l))
 }

@@ -154,10 +154,15 @@ pub fn serve(config: crate::config::Config, args: DaemonArgs) -> i32 {
     }
 
     // The control socket.
+    let taken = match config.format {
+        crate::config::Format::Procfile => "stop it, or give this one another with kahi run -s",
+        _ => "stop it, or set [server] socket",
+    };
     let listener = match crate::control::bind(
         &config.server.socket,
         config.server.socket_mode,
         config.server.socket_group,
+        taken,
     ) {
         Ok(l) => l,
         Err(e) => return fail(&mut detached, &e),

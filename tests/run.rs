@@ -200,6 +200,15 @@ fn kahi_ctl_restarts_one_process_without_stopping_the_stack() {
     // A name of a type is all of its processes.
     let status = d.ctl(&["status", "web"]);
     assert_eq!(status.stdout.lines().count(), 2, "{status:?}");
+    // The Procfile was read once: reread says so, not that it is bad TOML, and changes nothing.
+    let out = d.ctl(&["reread"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("kahi run reads its Procfile once"), "{out:?}");
+    assert_eq!(d.state("web:web.2"), "RUNNING");
+    // A second kahi run on the same socket is told how to have its own.
+    let again = run(d.dir.command(KAHI).arg("run").current_dir(&d.dir.path));
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("kahi run -s"), "{again:?}");
     d.signal(15);
     assert_eq!(d.wait_exit(DEADLINE), 0, "{}", d.log());
     stopped(&d.log(), &["web:web.2", "worker:worker.1"]);

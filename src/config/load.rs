@@ -19,6 +19,8 @@ pub enum Format {
     Auto,
     Toml,
     Supervisord,
+    /// Made by `kahi run` from a Procfile, once: not read again.
+    Procfile,
 }
 
 /// [`load`], with the format said; the configuration remembers it for [`reload`].
@@ -26,6 +28,10 @@ pub fn load_as(path: &Path, format: Format) -> Result<Config, Vec<ConfigError>> 
     let env = |name: &str| std::env::var(name).ok();
     load_fetching(path, format, &env, Fetch::Now)
 }
+
+/// Why a configuration `kahi run` made is not read again.
+const PROCFILE_ONCE: &str = "kahi run reads its Procfile once, as it starts: reread, update and \
+                             reload do not apply (start kahi run again to read it anew)";
 
 /// The configuration `old` was loaded from, read again as it was (same file, same format),
 /// on the event loop: remote includes are read from their last good copies and fetched again
@@ -53,6 +59,9 @@ fn load_fetching(
             let src = read::text(&file)
                 .map_err(|e| vec![nopos(&file, "", format!("unable to read: {e}"))])?;
             supervisord(&src)
+        }
+        Format::Procfile => {
+            return Err(vec![nopos(&file, "", PROCFILE_ONCE.to_string())]);
         }
     }?;
     config.format = format;

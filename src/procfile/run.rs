@@ -86,8 +86,10 @@ fn load(stack: &Stack, socket: Option<&Path>) -> Result<crate::config::Config, V
     let out = stack.toml(socket);
     let env = |name: &str| std::env::var(name).ok();
     let files = [stack.procfile.clone()];
-    crate::config::load_text(&stack.procfile, &out.text, &env)
-        .map_err(|errors| errors.into_iter().map(|e| out.place(e, &files)).collect())
+    let mut config = crate::config::load_text(&stack.procfile, &out.text, &env)
+        .map_err(|errors| errors.into_iter().map(|e| out.place(e, &files)).collect::<Vec<_>>())?;
+    config.format = crate::config::Format::Procfile;
+    Ok(config)
 }
 
 /// Names padded to the longest; a colour for each process in turn, when `colour`.
