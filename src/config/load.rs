@@ -104,6 +104,7 @@ fn load_toml(
 ) -> Result<Config, Vec<ConfigError>> {
     let file = absolute(path);
     let mut errors = Vec::new();
+    let mut notes = Vec::new();
     let mut files = Vec::new();
     match read::text(&file) {
         Ok(src) => files.push((file.clone(), src)),
@@ -173,7 +174,12 @@ fn load_toml(
             }
         };
         if matched.is_empty() {
-            log::warn!("no file matches include pattern {pattern:?} of {}", file.display());
+            // Said where the pattern is, as the other findings of a load are.
+            let (line, column) = line_col(&files[0].1, at);
+            let message = format!("no file matches {pattern:?}");
+            let error =
+                ConfigError { file: file.clone(), line, column, key: "include".into(), message };
+            notes.push(check::Note { severity: check::Severity::Warning, error });
         }
         for path in matched {
             // A file matched twice (or the main file matching its own pattern) is read once.
@@ -190,7 +196,7 @@ fn load_toml(
             }
         }
     }
-    resolve(&files, errors, env)
+    resolve(&files, errors, notes, env)
 }
 
 /// The configuration in the text `src` of `file`, checked as [`load_with`] checks it, but for
@@ -201,20 +207,21 @@ pub fn load_text(
     src: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
-    resolve(&[(file.to_path_buf(), src.to_string())], Vec::new(), env)
+    resolve(&[(file.to_path_buf(), src.to_string())], Vec::new(), Vec::new(), env)
 }
 
 /// Parses and checks `files` (the main file first, then its includes), after the `errors`
-/// met reading them.
+/// and `notes` met reading them.
 pub(super) fn resolve(
     files: &[(PathBuf, String)],
     errors: Vec<ConfigError>,
+    notes: Vec<check::Note>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
     let mut loader = Loader {
         env,
         errors,
-        notes: Vec::new(),
+        notes,
         docs: Vec::new(),
         childlogdir: std::env::temp_dir(),
         refs: Vec::new(),

@@ -51,15 +51,16 @@ impl<'s> Loader<'s, '_> {
     /// program name, the group it belongs to (with that group's priority).
     pub(super) fn collect_programs_and_groups(&mut self) -> (Vec<ProgramTable<'s>>, Membership) {
         let mut programs: Vec<ProgramTable<'s>> = Vec::new();
-        let mut seen: HashMap<String, At> = HashMap::new();
+        let mut seen: HashMap<String, (At, &'static str)> = HashMap::new();
         let mut group_tables = Vec::new();
         for doc in 0..self.docs.len() {
             let root = std::mem::take(&mut self.docs[doc].table);
             for (k, v) in root.iter() {
-                let section = k.get_ref().as_ref();
-                if !["programs", "eventlisteners", "fcgi_programs", "groups"].contains(&section) {
+                let sections = ["programs", "eventlisteners", "fcgi_programs", "groups"];
+                let Some(section) = sections.into_iter().find(|s| *s == k.get_ref().as_ref())
+                else {
                     continue;
-                }
+                };
                 let at = self.at(doc, v, section);
                 let Some(entries) = self.table(&at, v) else { continue };
                 for (name, body) in entries.iter() {
@@ -73,12 +74,22 @@ impl<'s> Loader<'s, '_> {
                         group_tables.push((at, name.get_ref().to_string(), body_table.clone()));
                         continue;
                     }
-                    if let Some(first) = seen.get(name.get_ref().as_ref()) {
+                    if let Some((first, other)) = seen.get(name.get_ref().as_ref()) {
                         let place = self.place(first);
-                        self.error(&at, format!("program defined twice; first at {place}"));
+                        // Sections are read in the order of their names, not of the file.
+                        let why = if *other == section {
+                            format!("program defined twice; first at {place}")
+                        } else {
+                            format!(
+                                "the name is also [{other}.{}], at {place}: programs, event \
+                                 listeners and FastCGI programs share one set of names",
+                                name.get_ref()
+                            )
+                        };
+                        self.error(&at, why);
                         continue;
                     }
-                    seen.insert(name.get_ref().to_string(), at.clone());
+                    seen.insert(name.get_ref().to_string(), (at.clone(), section));
                     programs.push(ProgramTable {
                         name: name.get_ref().to_string(),
                         listener: section == "eventlisteners",

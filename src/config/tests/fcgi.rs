@@ -129,7 +129,16 @@ fn fastcgi_programs_share_the_programs_namespace_and_groups() {
         "[fcgi_programs.php]\ncommand = \"x\"\nsocket = \"tcp://127.0.0.1:9000\"\n\
                        [programs.php]\ncommand = \"y\"\n",
     );
-    assert!(e.message.starts_with("program defined twice"), "{e}");
+    // Both named, each by its section: the fcgi table is read first (by name), not the first.
+    assert_eq!(e.key, "programs.php", "{e}");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(
+        e.message.starts_with("the name is also [fcgi_programs.php], at ")
+            && e.message.ends_with(
+                ":1:1: programs, event listeners and FastCGI programs share one set of names"
+            ),
+        "{e}"
+    );
 }
 
 #[test]

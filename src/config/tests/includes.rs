@@ -35,6 +35,28 @@ fn includes_are_relative_to_the_main_file_and_read_in_sorted_order() {
 }
 
 #[test]
+fn an_include_that_matches_nothing_is_a_warning_at_its_line() {
+    let dir = TempDir::new();
+    let main = dir.write(
+        "kahi.toml",
+        "include = [\n  \"conf.d/*.toml\",\n  \"missing.toml\",\n]\n[programs.main]\ncommand = \"x\"\n",
+    );
+    dir.write("conf.d/a.toml", "[programs.a]\ncommand = \"x\"\n");
+    let config = ok_file(&main);
+    assert_eq!(names(&config), ["a", "main"]);
+    let notes: Vec<String> = config
+        .notes
+        .iter()
+        .filter(|n| n.error.key == "include")
+        .map(|n| n.error.to_string())
+        .collect();
+    assert_eq!(
+        notes,
+        [format!("{}:3:3: include: no file matches \"missing.toml\"", dir.show("kahi.toml"))]
+    );
+}
+
+#[test]
 fn load_text_checks_as_load_does_but_reads_no_include() {
     let dir = TempDir::new();
     let text = "include = [\"conf.d/*.toml\"]\n[programs.main]\ncommand = \"%(here)s/main\"\n";
