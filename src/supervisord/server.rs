@@ -102,6 +102,10 @@ pub fn supervisord(
 ) -> Global {
     let Some(sec) = ini.section("supervisord") else { return Global::default() };
     unknown_keys(ini, sec, &[SUPERVISORD_KEYS], notes);
+    // supervisord copies no program's output to its own (a program whose stdout_logfile is
+    // /dev/stdout writes there itself): neither does Kahi on its file.
+    tables.logging.push(("console".into(), "false".into(), place(sec)));
+    tables.places[2] = place(sec);
     let mut r = Reader { ini, sec, notes };
     let mut global = Global::default();
     let result = (|| -> Result<(), ConfigError> {

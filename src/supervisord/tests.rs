@@ -227,6 +227,8 @@ fn listeners_and_servers() {
     );
     assert_eq!((c.server.http.socket_mode, c.server.http.socket_owner), (0o770, Some((0, 0))));
     assert_eq!(c.server.socket, Path::new("/tmp/kahi-s.kahi.sock"));
+    // supervisord copies no program's output to its own.
+    assert_eq!(c.logging.console, crate::config::ConsoleMode::Off);
     assert_eq!((c.server.socket_mode, c.server.socket_group), (0o770, Some(0)));
     // One user for the two servers' one name, with the password given first.
     assert_eq!(c.server.http.users.len(), 1);
