@@ -208,18 +208,15 @@ impl<'s> Loader<'s, '_> {
                 None => self.err_nopos_main(format!("programs.{from}.depends_on: {text}")),
             }
         }
-        // program -> the programs it waits for.
+        // program -> the programs it waits for (not itself: that was said above).
         let mut waits: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
         for p in processes.iter() {
             let e = waits.entry(p.program.as_str()).or_default();
-            for d in &p.deps {
-                if !e.contains(&d.program.as_str()) {
-                    e.push(d.program.as_str());
-                }
-            }
-            for a in &p.after {
-                if !e.contains(&a.as_str()) {
-                    e.push(a.as_str());
+            let others =
+                p.deps.iter().map(|d| d.program.as_str()).chain(p.after.iter().map(String::as_str));
+            for to in others.filter(|to| *to != p.program) {
+                if !e.contains(&to) {
+                    e.push(to);
                 }
             }
         }

@@ -129,6 +129,18 @@ fn wrong_types_and_values() {
 }
 
 #[test]
+fn a_program_that_waits_for_itself_is_one_error_at_its_line() {
+    let e = one_error("[programs.a]\ncommand = \"x\"\ndepends_on = [\"a\"]\n");
+    assert_eq!((e.line, e.key.as_str()), (3, "programs.a.depends_on.0"));
+    assert_eq!(e.message, "\"a\" cannot wait for itself");
+    // A real cycle is still one.
+    let e = one_error(
+        "[programs.a]\ncommand = \"x\"\nafter = [\"b\"]\n[programs.b]\ncommand = \"x\"\nafter = [\"a\"]\n",
+    );
+    assert_eq!(e.message, "dependency cycle: a -> b -> a");
+}
+
+#[test]
 fn unknown_condition_says_what_is_expected() {
     let text = "[programs.db]\ncommand = \"x\"\n[programs.web]\ncommand = \"x\"\n\
                 depends_on = [{ name = \"db\", condition = \"ready\" }]\n";
