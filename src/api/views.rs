@@ -69,12 +69,14 @@ fn padded(line: &mut String, s: &str, width: usize) {
 
 pub fn process_info(e: &crate::supervisor::Entry, now: Now) -> ProcessInfo {
     let p = &e.proc;
+    // To the millisecond: the two clocks are read a few microseconds apart at each request,
+    // and a start time should not move between two of them.
     let wall = |at: Instant| {
         let ago = now.mono.saturating_duration_since(at);
         now.wall
             .checked_sub(ago)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs_f64())
+            .map(|d| d.as_millis() as f64 / 1000.0)
     };
     let uptime = match (p.state, p.started_at) {
         (State::Running | State::Starting | State::Stopping, Some(at)) => {
