@@ -41,6 +41,15 @@ impl<'s> Loader<'s, '_> {
                 "socket" => {
                     if let Some(s) = l.expanded_string(at, v, &file_vars(l.docs[0].file)) {
                         server.socket = PathBuf::from(s);
+                        // It may be made before the daemon starts; --check says so meanwhile.
+                        let dir = server.socket.parent().filter(|d| !d.as_os_str().is_empty());
+                        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                            let why = format!(
+                                "{} is not a directory (yet): the daemon cannot make its control socket there",
+                                dir.display()
+                            );
+                            l.note(at, super::check::Severity::Warning, why);
+                        }
                     }
                 }
                 "socket_group" => server.socket_group = l.group_id(at, v),

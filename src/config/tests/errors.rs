@@ -141,6 +141,22 @@ fn a_program_that_waits_for_itself_is_one_error_at_its_line() {
 }
 
 #[test]
+fn a_control_socket_in_a_missing_directory_is_a_warning_at_its_key() {
+    let config = ok(
+        "[server]\nsocket = \"/nonexistent-kahi-dir/kahi.sock\"\n[programs.a]\ncommand = \"/bin/true\"\n",
+    );
+    let notes: Vec<&check::Note> =
+        config.notes.iter().filter(|n| n.error.key == "server.socket").collect();
+    assert_eq!(notes.len(), 1, "{:?}", config.notes);
+    assert_eq!((notes[0].severity, notes[0].error.line), (check::Severity::Warning, 2));
+    assert!(
+        notes[0].error.message.starts_with("/nonexistent-kahi-dir is not a directory"),
+        "{:?}",
+        notes[0]
+    );
+}
+
+#[test]
 fn unknown_condition_says_what_is_expected() {
     let text = "[programs.db]\ncommand = \"x\"\n[programs.web]\ncommand = \"x\"\n\
                 depends_on = [{ name = \"db\", condition = \"ready\" }]\n";
