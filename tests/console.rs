@@ -455,14 +455,17 @@ fn console_auto_is_on_in_the_foreground_and_off_when_daemonized() {
 
 /// Regression (issue 13): with the console blocked, the pipes of processes that had exited were
 /// never read to their end, so every restart leaked two fds until starts failed with EMFILE.
-/// They are read now, into the ring, and the console says what it skipped once it drains.
+/// They are read now: what they held goes to the console's buffer, up to EXITED_ROOM (16 MiB:
+/// a crash's last words reach the reader), then only to the ring, and the console says what it
+/// skipped once it drains.
 #[test]
 fn a_blocked_console_does_not_leak_the_pipes_of_processes_that_exit() {
     let dir = Dir::new("console-blocked-fds");
     let (mut child, socket) = start(
         &dir,
         "[programs.flood]\ncommand = \"yes flood\"\nstartsecs = 0\n\n\
-         [programs.crash]\ncommand = [\"/bin/sh\", \"-c\", \"echo crash-says-goodbye; exit 1\"]\n\
+         [programs.crash]\ncommand = [\"/bin/sh\", \"-c\", \
+         \"head -c 60000 /dev/zero | tr '\\\\0' x; echo; echo crash-says-goodbye; exit 1\"]\n\
          startsecs = 0\nautorestart = true\nrestart_min_interval = 0\nbackoff_reset = 0\n",
     );
     let _guard = Guard(child.id() as i32);
@@ -483,12 +486,52 @@ fn a_blocked_console_does_not_leak_the_pipes_of_processes_that_exit() {
     assert!(after <= fds + 4, "fds grew from {fds} to {after}");
     let tail = ctl(&socket, &["tail", "crash"]);
     assert!(tail.stdout.contains("crash-says-goodbye"), "the ring has the output: {tail:?}");
-    // Reading stdout again: the console says what it skipped.
+    // Reading stdout again: the last words held for it arrive, and the console says what it
+    // skipped past its room.
     ctl(&socket, &["stop", "crash", "flood"]);
     let rx = stdout_lines(&mut child);
     let end = Instant::now() + DEADLINE;
-    while rx.recv_timeout(Duration::from_millis(100)).is_ok() && Instant::now() < end {}
+    let mut goodbyes = 0;
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        goodbyes += usize::from(line == "crash | crash-says-goodbye");
+        if Instant::now() > end {
+            break;
+        }
+    }
+    println!("{goodbyes} goodbyes reached stdout");
+    assert!(goodbyes > 200, "{goodbyes} of the crashes' last words reached stdout");
     wait_until("the skipped output is reported", DEADLINE, || {
         dir.read("daemon.log").contains("were not copied to stdout while it was blocked")
     });
+}
+
+/// A reader of Kahi's stdout that stops reading does not keep Kahi from exiting: SIGTERM stops
+/// the programs, the last lines wait for the reader at most LAST_FLUSH (2 s) of its taking
+/// nothing, and Kahi exits with its status, saying what it could not write.
+#[test]
+fn a_stalled_stdout_does_not_hold_the_exit() {
+    let dir = Dir::new("console-stalled-exit");
+    let (mut child, socket) =
+        start(&dir, "[programs.flood]\ncommand = \"yes flood\"\nstartsecs = 0\n");
+    let _guard = Guard(child.id() as i32);
+    wait_until("flood is running", DEADLINE, || ctl(&socket, &["status", "flood"]).code == 0);
+    // Its stdout is a pipe this test never reads (held open, so writes block, not fail).
+    let _held = child.stdout.take();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    unsafe_kill(child.id() as i32, 15);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "kahi did not exit within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    println!("exited {:?} after SIGTERM with a stalled stdout", t0.elapsed());
+    assert_eq!(status.code(), Some(0), "{}", dir.read("daemon.log"));
+    assert!(
+        dir.read("daemon.log").contains("were not written to stdout"),
+        "{}",
+        dir.read("daemon.log")
+    );
 }

@@ -186,8 +186,27 @@ impl EventLoop {
             http.drain(Instant::now() + std::time::Duration::from_secs(1));
         }
         self.drain_webhooks(Instant::now() + std::time::Duration::from_secs(1));
-        // The last lines for stdout and stderr: block for them now, then give both back as
-        // they were.
+        let code = match &self.sup.critical_exit {
+            Some((_, code)) => *code,
+            None => i32::from(self.sup.any_killed()),
+        };
+        // The last lines for stdout, then stderr: written as their readers take them, but not
+        // waited for past LAST_FLUSH of a reader taking nothing (a stalled log collector must
+        // not hold PID 1 until docker stop's SIGKILL); then both are given back as they were.
+        let lost = self.console.flush_within(console::LAST_FLUSH);
+        if lost > 0 || self.console_skipped > 0 {
+            log::warn!(
+                "{} bytes of the programs' output were not written to stdout: its reader took \
+                 nothing for {} s; their ring buffers and log files held them",
+                lost as u64 + std::mem::take(&mut self.console_skipped),
+                console::LAST_FLUSH.as_secs()
+            );
+        }
+        log::info!(
+            "every program is stopped; exiting with status {code}{}",
+            if self.pid1 { " (pid 1)" } else { "" }
+        );
+        console::stderr().flush_within(console::LAST_FLUSH);
         for (fd, flags) in [1, 2].into_iter().zip(self.std_flags) {
             if let Some(flags) = flags {
                 // SAFETY: fds 1 and 2 stay open for the daemon's whole life.
@@ -195,16 +214,6 @@ impl EventLoop {
                 let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags));
             }
         }
-        self.console.flush();
-        console::stderr().flush();
-        let code = match &self.sup.critical_exit {
-            Some((_, code)) => *code,
-            None => i32::from(self.sup.any_killed()),
-        };
-        log::info!(
-            "every program is stopped; exiting with status {code}{}",
-            if self.pid1 { " (pid 1)" } else { "" }
-        );
         code
     }
 }

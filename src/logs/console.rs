@@ -26,6 +26,13 @@ pub enum Format {
 pub const HIGH_WATER: usize = 1 << 20;
 /// Resume reading once the buffer is down to this.
 pub const LOW_WATER: usize = 256 << 10;
+/// While the console is behind, what programs that have exited still had in their pipes (a
+/// crash's or a stop's last words, as a rule a few lines) is held for it up to this many
+/// buffered bytes; past that, only their ring buffers and log files get it. A program that
+/// has exited cannot be made to wait, and its pipe must be read for it to close.
+pub const EXITED_ROOM: usize = 16 << 20;
+/// How long Kahi, exiting, waits for a reader of its stdout or stderr that takes nothing.
+pub const LAST_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One line as the JSON format writes it.
 #[derive(Serialize)]
@@ -210,6 +217,32 @@ impl Console {
 
     pub fn pending(&self) -> usize {
         self.buf.len() - self.written
+    }
+
+    /// Writes what is pending, waiting for the reader while it takes some at least every
+    /// `quiet`; returns the bytes it gave up on (a reader that stopped reading must not keep
+    /// Kahi from exiting).
+    pub fn flush_within(&mut self, quiet: std::time::Duration) -> usize {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        loop {
+            self.flush();
+            if self.pending() == 0 {
+                return 0;
+            }
+            // SAFETY: fds 1 and 2 stay open for the daemon's whole life.
+            let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+            let ms = PollTimeout::try_from(quiet.as_millis().min(60_000) as i32)
+                .unwrap_or(PollTimeout::ZERO);
+            match poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], ms) {
+                Ok(0) => break,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        let lost = self.pending();
+        self.buf.clear();
+        self.written = 0;
+        lost
     }
 
     /// Writes what the descriptor takes now. A closed one drops what is pending (nobody can
