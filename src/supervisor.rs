@@ -368,6 +368,15 @@ impl Supervisor {
         if let Some(pid) = e.proc.pid {
             self.by_pid.insert(pid, id);
         }
+        // A critical process that cannot be started (FATAL) ends everything too, with the
+        // status a shell gives a command it cannot run.
+        if e.spec.critical
+            && !shutting_down
+            && e.proc.state == State::Fatal
+            && self.critical_exit.is_none()
+        {
+            self.critical_exit = Some((e.spec.name.clone(), failed_start_status(e)));
+        }
         let held_now = e.proc.held && !was_held;
         let program = e.spec.program.clone();
         let mut settled = false;
@@ -555,3 +564,17 @@ mod shutdown;
 mod tests;
 mod update;
 pub use update::GroupError;
+
+/// The exit status a shell gives a command it cannot run, for a critical process that could
+/// not be started: 127 not found, 126 not executable, else 1 (a directory, a user, a limit,
+/// dependencies that never came).
+fn failed_start_status(e: &Entry) -> i32 {
+    use nix::errno::Errno;
+    let command = e.spec.argv.first().map_or("", String::as_str);
+    let error = e.proc.spawn_error.as_deref().unwrap_or("");
+    match crate::process::spawn_errno(error, command) {
+        Some(Errno::ENOENT) => 127,
+        Some(Errno::EACCES | Errno::ENOEXEC) => 126,
+        _ => 1,
+    }
+}

@@ -270,6 +270,22 @@ fn a_critical_program_killed_by_a_signal_ends_kahi_with_128_plus_it_but_a_stop_d
     assert!(log.contains("stopped: side"), "{log}");
 }
 
+/// A critical program that cannot be started at all (its command is not there) ends Kahi too,
+/// once its retries are spent, with the status a shell gives such a command: a typo must not
+/// leave a container that runs nothing and answers /healthz.
+#[test]
+fn a_critical_program_that_cannot_start_ends_kahi_with_127() {
+    let mut d = Daemon::start(
+        "critical-fatal",
+        "[programs.main]\ncommand = \"/nonexistent/kahi-main\"\ncritical = true\nstartretries = 1\n\n\
+         [programs.side]\ncommand = \"sleep 1000\"\nstartsecs = 0\n",
+    );
+    assert_eq!(d.wait_exit(DEADLINE), 127, "{}", d.log());
+    let log = d.log();
+    assert!(log.contains("critical program main could not be started (status 127)"), "{log}");
+    assert!(log.contains("stopped: side"), "{log}");
+}
+
 // ---- the System V init script ----
 
 /// Runs contrib/sysvinit/kahi ACTION against the binary under test.

@@ -484,10 +484,10 @@ impl Waiter {
 fn spawn_outcome(error: &str, spec: Option<&crate::config::ProcessSpec>) -> Outcome {
     use nix::errno::Errno;
     let Some(spec) = spec else { return Outcome::SpawnError };
-    let why = spec.argv.first().and_then(|c| error.strip_prefix(c.as_str())?.strip_prefix(": "));
-    match why {
-        Some(w) if w == Errno::ENOENT.desc() => Outcome::NoSuchFile,
-        Some(w) if w == Errno::EACCES.desc() && spec.user.is_none() => Outcome::NotExecutable,
+    let command = spec.argv.first().map_or("", String::as_str);
+    match crate::process::spawn_errno(error, command) {
+        Some(Errno::ENOENT) => Outcome::NoSuchFile,
+        Some(Errno::EACCES) if spec.user.is_none() => Outcome::NotExecutable,
         _ => Outcome::SpawnError,
     }
 }

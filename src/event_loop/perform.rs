@@ -112,6 +112,8 @@ impl EventLoop {
             }
         }
         self.sup.forgotten.clear();
+        // A critical process that could not be started (its spawn failed, no exit to reap).
+        self.after_reaping(now);
         if !self.sup.groups_changed.is_empty() {
             self.publish_groups();
         }

@@ -97,12 +97,21 @@ impl EventLoop {
         self.perform(now);
     }
 
-    /// A critical process that exited ends everything.
+    /// A critical process that exited, or could not be started, ends everything.
     pub(super) fn after_reaping(&mut self, now: Instant) {
         if let Some((name, code)) = &self.sup.critical_exit
             && !self.sup.is_shutting_down()
         {
-            log::info!("critical program {name} exited with status {code}, stopping every program");
+            let fatal = self.sup.resolve(name).and_then(|ids| self.sup.get(*ids.first()?));
+            if fatal.is_some_and(|e| e.proc.state == crate::process::State::Fatal) {
+                log::info!(
+                    "critical program {name} could not be started (status {code}), stopping every program"
+                );
+            } else {
+                log::info!(
+                    "critical program {name} exited with status {code}, stopping every program"
+                );
+            }
             self.shutdown(now);
         }
     }

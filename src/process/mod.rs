@@ -127,6 +127,14 @@ impl fmt::Display for ExitStatus {
     }
 }
 
+/// Why a spawn failed, as an errno, from the `COMMAND: strerror` its error says; None for any
+/// other failure (a directory, a user, a limit).
+pub fn spawn_errno(error: &str, command: &str) -> Option<nix::errno::Errno> {
+    use nix::errno::Errno;
+    let why = error.strip_prefix(command)?.strip_prefix(": ")?;
+    [Errno::ENOENT, Errno::EACCES, Errno::ENOEXEC].into_iter().find(|e| e.desc() == why)
+}
+
 /// A signal by name (`TERM`, `SIGTERM`, `term`) or number (`15`).
 pub fn parse_signal(s: &str) -> Result<Signal, String> {
     let t = s.trim();
