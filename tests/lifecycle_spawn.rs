@@ -459,3 +459,18 @@ fn resource_limits_are_visible_in_the_program() {
     let own = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
     assert!(!own.lines().any(|l| l.starts_with("Max open files") && l.contains(" 321 ")), "{own}");
 }
+
+/// A limit the kernel refuses (nofile past fs.nr_open, at most 2^30) fails the start naming
+/// the limit, not as if the command could not be run.
+#[test]
+fn a_limit_the_kernel_refuses_is_named_in_the_spawn_error() {
+    let d = Daemon::start(
+        "rlimit-refused",
+        "[programs.unl]\ncommand = \"sleep 1000\"\nstartretries = 0\n\n\
+         [programs.unl.limits]\ncore = 0\nnofile = 4000000000\n",
+    );
+    d.wait_state("unl", "FATAL");
+    let p = d.process("unl");
+    let spawnerr = p["spawnerr"].as_str().unwrap_or("");
+    assert_eq!(spawnerr, "limits.nofile = 4000000000: Operation not permitted", "{p}");
+}

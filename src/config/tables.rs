@@ -186,6 +186,15 @@ impl<'s> Loader<'s, '_> {
                 _ => None,
             };
             match value {
+                // The kernel caps open files at fs.nr_open, and refuses any more.
+                Some(None) if limit == Limit::Nofile => self.error(
+                    &at,
+                    format!(
+                        "open files cannot be unlimited: the kernel allows at most fs.nr_open ({} here)",
+                        std::fs::read_to_string("/proc/sys/fs/nr_open")
+                            .map_or_else(|_| "1048576 by default".to_string(), |s| s.trim().to_string())
+                    ),
+                ),
                 Some(n) => out.push((limit, n)),
                 None => self.error(
                     &at,

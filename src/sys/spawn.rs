@@ -131,16 +131,11 @@ pub fn spawn(
     };
     let stdio = [stdin, out_w.as_raw_fd(), err_w.as_raw_fd()];
     let started = resolve(&spec.argv[0], env.get("PATH"))
+        .map_err(|errno| vfork::Failure { errno, step: vfork::Step::Exec })
         .and_then(|path| start(spec, &path, &mut env, stdio, given));
     // The write ends close here: EOF arrives when the program's copies close.
     drop((out_w, err_w, in_r));
-    let pid = started.map_err(|e| {
-        let what = match (&spec.directory, e) {
-            (Some(dir), Errno::ENOENT) if !dir.is_dir() => format!("directory {}", dir.display()),
-            _ => spec.argv[0].clone(),
-        };
-        SpawnError::new(format!("{what}: {}", e.desc()), e)
-    })?;
+    let pid = started.map_err(|f| SpawnError::new(failure_text(spec, f), f.errno))?;
 
     let nonblocking =
         |fd: &OwnedFd| set_nonblocking(fd).map_err(|message| SpawnError { message, errno: None });
@@ -195,6 +190,31 @@ pub fn empty_input() -> Result<&'static OwnedFd, Errno> {
 /// Room for the digits of a pid in LISTEN_PID's value, filled in by the child.
 const LISTEN_PID_ROOM: &str = "                    ";
 
+/// What a failed start says: `COMMAND: strerror` when the command could not be run (what
+/// supervisord says, and what NO_FILE and exit status 127 are read from), else the step that
+/// failed: the directory, the user, a limit.
+fn failure_text(spec: &ProcessSpec, f: vfork::Failure) -> String {
+    let why = f.errno.desc();
+    match f.step {
+        vfork::Step::Directory => match &spec.directory {
+            Some(dir) => format!("directory {}: {why}", dir.display()),
+            None => format!("{}: {why}", spec.argv[0]),
+        },
+        vfork::Step::User => match &spec.user {
+            Some(u) => format!("user {} (uid {}, gid {}): {why}", u.name, u.uid, u.gid),
+            None => format!("{}: {why}", spec.argv[0]),
+        },
+        vfork::Step::Limit(i) => match spec.limits.get(i) {
+            Some((limit, value)) => {
+                let value = value.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+                format!("limits.{} = {value}: {why}", limit.name())
+            }
+            None => format!("{}: {why}", spec.argv[0]),
+        },
+        vfork::Step::Prepare | vfork::Step::Exec => format!("{}: {why}", spec.argv[0]),
+    }
+}
+
 /// Starts the program: `stdio` for its fds 0 to 2, the rest as `given` says.
 fn start(
     spec: &ProcessSpec,
@@ -202,7 +222,7 @@ fn start(
     env: &mut Environment,
     stdio: [RawFd; 3],
     Given { sockets, cgroup, connection, die_with_kahi, .. }: Given,
-) -> Result<i32, Errno> {
+) -> Result<i32, vfork::Failure> {
     let file = cstring(path.as_os_str().as_bytes())?;
     let args = spec.argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
     let argv: Vec<*const libc::c_char> =

@@ -98,6 +98,58 @@ struct Child<'a> {
     sched: Option<&'a libc::sched_attr>,
     /// 0 once the child is about to exec; the errno of what failed if it returns.
     result: c_int,
+    /// The step the child is at ([`Step::code`]), so that a failure says what failed.
+    step: c_int,
+}
+
+/// What a child was doing when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Its fds, process group, cgroup, signals: what Kahi arranges.
+    Prepare,
+    /// Setting the plan's limit of this index.
+    Limit(usize),
+    /// Becoming the plan's user.
+    User,
+    /// Changing to the plan's directory.
+    Directory,
+    /// The exec itself.
+    Exec,
+}
+
+impl Step {
+    fn code(self) -> c_int {
+        match self {
+            Step::Prepare => 0,
+            Step::User => 1,
+            Step::Directory => 2,
+            Step::Exec => 3,
+            Step::Limit(i) => 16 + i as c_int,
+        }
+    }
+
+    fn of(code: c_int) -> Step {
+        match code {
+            1 => Step::User,
+            2 => Step::Directory,
+            3 => Step::Exec,
+            n if n >= 16 => Step::Limit((n - 16) as usize),
+            _ => Step::Prepare,
+        }
+    }
+}
+
+/// A spawn that failed: why, and at which step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub errno: Errno,
+    pub step: Step,
+}
+
+impl From<Errno> for Failure {
+    fn from(errno: Errno) -> Failure {
+        Failure { errno, step: Step::Prepare }
+    }
 }
 
 /// `Child::result` before the child says anything: it died before it could.
@@ -248,9 +300,9 @@ fn stack_top() -> Result<*mut c_void, Errno> {
     })
 }
 
-/// Starts the process `plan` describes; returns its pid once it has exec'd, or the errno of
-/// what failed (the child is then reaped here).
-pub fn spawn(mut plan: Plan) -> Result<libc::pid_t, Errno> {
+/// Starts the process `plan` describes; returns its pid once it has exec'd, or what failed
+/// (the child is then reaped here).
+pub fn spawn(mut plan: Plan) -> Result<libc::pid_t, Failure> {
     let needed = 3 + plan.sockets.len() + [plan.connection, plan.cgroup].iter().flatten().count();
     let slots = if needed <= SLOTS && UNSHARE_WORKS.load(std::sync::atomic::Ordering::Relaxed) {
         slots()
@@ -280,7 +332,7 @@ pub fn spawn(mut plan: Plan) -> Result<libc::pid_t, Errno> {
     })();
     let outcome = match placed {
         Ok(()) => clone_child(plan, Some(slots.end)),
-        Err(e) => (Outcome::Failed(e), plan),
+        Err(e) => (Outcome::Failed(e.into()), plan),
     };
     // The slots used back on /dev/null: the daemon must not hold a child's pipe end through
     // one.
@@ -304,17 +356,17 @@ pub fn spawn(mut plan: Plan) -> Result<libc::pid_t, Errno> {
 /// How a clone ended.
 enum Outcome {
     Spawned(libc::pid_t),
-    Failed(Errno),
+    Failed(Failure),
     /// The child could not make a table of its own: nothing was done.
     NoUnshare,
 }
 
-impl From<Outcome> for Result<libc::pid_t, Errno> {
+impl From<Outcome> for Result<libc::pid_t, Failure> {
     fn from(o: Outcome) -> Self {
         match o {
             Outcome::Spawned(pid) => Ok(pid),
             Outcome::Failed(e) => Err(e),
-            Outcome::NoUnshare => Err(Errno::ENOSYS),
+            Outcome::NoUnshare => Err(Errno::ENOSYS.into()),
         }
     }
 }
@@ -323,7 +375,7 @@ impl From<Outcome> for Result<libc::pid_t, Errno> {
 fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'_>) {
     let stack = match stack_top() {
         Ok(stack) => stack,
-        Err(e) => return (Outcome::Failed(e), plan),
+        Err(e) => return (Outcome::Failed(e.into()), plan),
     };
     let to_default = TO_DEFAULT.load(Ordering::Relaxed);
     debug_assert_eq!(
@@ -338,6 +390,7 @@ fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'
         parent: nix::unistd::getpid().as_raw(),
         sched: SCHED_BEFORE.get(),
         result: NOT_REACHED,
+        step: 0,
     };
     let files = if unshare_below.is_some() { libc::CLONE_FILES } else { 0 };
     // Every signal blocked, the C library's own included, until the child has set its
@@ -357,7 +410,7 @@ fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'
     let clone_error = Errno::last();
     raw_sigmask(libc::SIG_SETMASK, mask);
     if pid < 0 {
-        return (Outcome::Failed(clone_error), child.plan);
+        return (Outcome::Failed(clone_error.into()), child.plan);
     }
     // SAFETY: the child is gone from this memory (exec'd or exited); a volatile read, as the
     // write happened behind the compiler's back.
@@ -374,10 +427,12 @@ fn clone_child(plan: Plan<'_>, unshare_below: Option<c_int>) -> (Outcome, Plan<'
             _ => break,
         }
     }
+    // SAFETY: as the read of the result.
+    let step = Step::of(unsafe { std::ptr::read_volatile(&raw const child.step) });
     let outcome = match result {
         NO_UNSHARE => Outcome::NoUnshare,
-        NOT_REACHED => Outcome::Failed(Errno::UnknownErrno),
-        errno => Outcome::Failed(Errno::from_raw(errno)),
+        NOT_REACHED => Outcome::Failed(Errno::UnknownErrno.into()),
+        errno => Outcome::Failed(Failure { errno: Errno::from_raw(errno), step }),
     };
     (outcome, child.plan)
 }
@@ -464,11 +519,13 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
             check(libc::syscall(libc::SYS_write, fd, b"0".as_ptr(), 1usize))?;
         }
         // Before the user switch: raising a hard limit needs the privilege root has.
-        for &(resource, value) in p.limits {
+        for (i, &(resource, value)) in p.limits.iter().enumerate() {
+            std::ptr::write_volatile(&raw mut child.step, Step::Limit(i).code());
             let limit = [value, value];
             let none = std::ptr::null_mut::<u64>();
             check(libc::syscall(libc::SYS_prlimit64, 0, resource, limit.as_ptr(), none))?;
         }
+        std::ptr::write_volatile(&raw mut child.step, Step::User.code());
         if let Some(u) = &p.user {
             // Order matters: groups and gid can only be changed while still root.
             if libc::syscall(libc::SYS_getuid) == 0 {
@@ -480,6 +537,7 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
         // After the user switch, which clears it. Then: if Kahi died before the request
         // took, the child has been handed to another parent already, and nothing will ever
         // send the signal: it goes now instead.
+        std::ptr::write_volatile(&raw mut child.step, Step::Prepare.code());
         if let Some(sig) = p.death_signal {
             check(libc::syscall(libc::SYS_prctl, libc::PR_SET_PDEATHSIG, sig as c_long))?;
             if libc::syscall(libc::SYS_getppid) != parent as c_long {
@@ -490,7 +548,9 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
             libc::syscall(libc::SYS_umask, mask);
         }
         if let Some(dir) = p.directory {
+            std::ptr::write_volatile(&raw mut child.step, Step::Directory.code());
             check(libc::syscall(libc::SYS_chdir, dir.as_ptr()))?;
+            std::ptr::write_volatile(&raw mut child.step, Step::Prepare.code());
         }
         // Every fd Kahi opens is close-on-exec already; this also covers any the daemon was
         // started with. Kernels before 5.11 lack the flag (EINVAL) or the call (ENOSYS): the
@@ -523,6 +583,7 @@ fn prepare_and_exec(child: &mut Child) -> Result<std::convert::Infallible, c_int
         }
         raw_sigmask(libc::SIG_SETMASK, 0);
         // Reached: from here an exit is the program's own, or a failed exec's errno.
+        std::ptr::write_volatile(&raw mut child.step, Step::Exec.code());
         std::ptr::write_volatile(&raw mut child.result, 0);
         libc::syscall(libc::SYS_execve, p.file.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         Err(Errno::last_raw())

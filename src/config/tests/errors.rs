@@ -157,6 +157,22 @@ fn a_control_socket_in_a_missing_directory_is_a_warning_at_its_key() {
 }
 
 #[test]
+fn open_files_cannot_be_unlimited() {
+    let e = one_error(
+        "[programs.a]\ncommand = \"/bin/true\"\n[programs.a.limits]\nnofile = \"unlimited\"\n",
+    );
+    assert_eq!((e.line, e.key.as_str()), (4, "programs.a.limits.nofile"));
+    assert!(
+        e.message
+            .starts_with("open files cannot be unlimited: the kernel allows at most fs.nr_open ("),
+        "{e}"
+    );
+    let config =
+        ok("[programs.a]\ncommand = \"/bin/true\"\n[programs.a.limits]\ncore = \"unlimited\"\n");
+    assert_eq!(config.processes[0].limits, [(Limit::Core, None)]);
+}
+
+#[test]
 fn unknown_condition_says_what_is_expected() {
     let text = "[programs.db]\ncommand = \"x\"\n[programs.web]\ncommand = \"x\"\n\
                 depends_on = [{ name = \"db\", condition = \"ready\" }]\n";
