@@ -184,24 +184,32 @@ impl<'s> Loader<'s, '_> {
             self.refs_checked.push((from, to, at));
         }
         // "healthy" needs something that says so: a health check, or READY=1 of a notify
-        // program. Once per program, at the dependency's place.
-        let mut unhealthy: Vec<(String, String)> = Vec::new();
+        // program; "completed", a oneshot, whose end is its success. Once per program, at
+        // the dependency's place.
+        let mut unmeetable: Vec<(String, String, Condition)> = Vec::new();
         for p in processes.iter() {
-            for d in p.deps.iter().filter(|d| d.condition == Condition::Healthy) {
-                let says_healthy = processes
-                    .iter()
-                    .filter(|q| q.program == d.program)
-                    .all(|q| q.kind == Kind::Notify || q.healthcheck.is_some());
-                let pair = (p.program.clone(), d.program.clone());
-                if !says_healthy && known.contains(&d.program) && !unhealthy.contains(&pair) {
-                    unhealthy.push(pair);
+            for d in p.deps.iter().filter(|d| d.condition != Condition::Started) {
+                let can = processes.iter().filter(|q| q.program == d.program).all(|q| {
+                    match d.condition {
+                        Condition::Healthy => q.kind == Kind::Notify || q.healthcheck.is_some(),
+                        _ => q.kind == Kind::Oneshot,
+                    }
+                });
+                let entry = (p.program.clone(), d.program.clone(), d.condition);
+                if !can && known.contains(&d.program) && !unmeetable.contains(&entry) {
+                    unmeetable.push(entry);
                 }
             }
         }
-        for (from, to) in unhealthy {
-            let text = format!(
-                "condition \"healthy\" needs {to:?} to have a [programs.{to}.healthcheck] or type = \"notify\"; use \"started\""
-            );
+        for (from, to, condition) in unmeetable {
+            let text = match condition {
+                Condition::Healthy => format!(
+                    "condition \"healthy\" needs {to:?} to have a [programs.{to}.healthcheck] or type = \"notify\"; use \"started\""
+                ),
+                _ => format!(
+                    "condition \"completed\" needs {to:?} to be type = \"oneshot\", whose exit is its success; use \"started\""
+                ),
+            };
             let place = self.refs_checked.iter().find(|(f, t, _)| *f == from && *t == to);
             match place.map(|(_, _, at)| at.clone()) {
                 Some(at) => self.error(&at, text),

@@ -173,6 +173,26 @@ fn open_files_cannot_be_unlimited() {
 }
 
 #[test]
+fn a_condition_its_dependency_can_never_meet_is_refused_at_its_place() {
+    let with = |db: &str, condition: &str| {
+        format!(
+            "[programs.db]\ncommand = \"/bin/true\"\n{db}\n[programs.web]\ncommand = \"/bin/true\"\n\
+             depends_on = [{{ name = \"db\", condition = \"{condition}\" }}]\n"
+        )
+    };
+    let e = one_error(&with("", "completed"));
+    assert_eq!(e.key, "programs.web.depends_on.0", "{e}");
+    assert_eq!(
+        e.message,
+        "condition \"completed\" needs \"db\" to be type = \"oneshot\", whose exit is its success; use \"started\""
+    );
+    let e = one_error(&with("", "healthy"));
+    assert!(e.message.starts_with("condition \"healthy\" needs \"db\" to have a"), "{e}");
+    ok(&with("type = \"oneshot\"", "completed"));
+    ok(&with("type = \"notify\"", "healthy"));
+}
+
+#[test]
 fn unknown_condition_says_what_is_expected() {
     let text = "[programs.db]\ncommand = \"x\"\n[programs.web]\ncommand = \"x\"\n\
                 depends_on = [{ name = \"db\", condition = \"ready\" }]\n";
