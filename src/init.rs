@@ -59,8 +59,9 @@ const CONTAINER: &str = r#"# kahi.toml for a container, written by `kahi init --
 socket = "/run/kahi.sock"
 
 [server.http]
-# /healthz (liveness) and /readyz (readiness: 200 once every autostart program is RUNNING
-# and healthy) need no password; the probes come from outside the container, hence 0.0.0.0.
+# /healthz (liveness), /readyz (readiness: 200 once every autostart program is RUNNING and
+# healthy) and /metrics need no password (metrics_auth = true asks one for /metrics); the
+# probes come from outside the container, hence 0.0.0.0.
 listen = "0.0.0.0:9876"
 
 # Every other request (the API: stop, restart, shutdown, logs) needs this user. kahi init
@@ -80,7 +81,9 @@ format = "text"
 [programs.app]
 command = "sleep infinity"
 critical = true
-# Seconds between the stop signal (TERM) and SIGKILL, on docker stop.
+# Seconds between the stop signal (TERM) and SIGKILL, on docker stop. docker stop itself
+# kills Kahi after 10 s unless told otherwise: run with --stop-timeout 30 (Kubernetes:
+# terminationGracePeriodSeconds) so that Kahi has the time to stop the app and the rest.
 stopwaitsecs = 20
 # Ready (for /readyz) only while this check passes: uncomment, with your application's URL.
 # [programs.app.healthcheck]

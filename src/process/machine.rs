@@ -688,12 +688,15 @@ fn health_result(
             && p.started_at.is_some_and(|at| now < at + h.start_period);
         if !grace {
             p.health_failures += 1;
+            // Counted against retries until they are spent; then only in a row.
+            let count = if p.health_failures <= h.retries {
+                format!("{}/{}", p.health_failures, h.retries)
+            } else {
+                format!("{} in a row", p.health_failures)
+            };
             out.push(Action::Log(
                 Level::Info,
-                format!(
-                    "{name}: health check failed ({}/{}): {detail}",
-                    p.health_failures, h.retries
-                ),
+                format!("{name}: health check failed ({count}): {detail}"),
             ));
             if p.health_failures >= h.retries && p.health != Some(Health::Unhealthy) {
                 out.push(Action::Log(

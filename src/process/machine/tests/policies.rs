@@ -146,8 +146,12 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     // Within start_period: not counted.
     fail(&mut p, t0 + secs(1));
     assert_eq!(p.health_failures, 0);
-    fail(&mut p, t0 + secs(4));
+    let said = |a: &[Action], what: &str| {
+        a.iter().any(|a| matches!(a, Action::Log(_, text) if text.contains(what)))
+    };
+    let a = fail(&mut p, t0 + secs(4));
     assert_eq!((p.health, p.health_failures), (Some(Health::Starting), 1));
+    assert!(said(&a, "health check failed (1/2): refused"), "{a:?}");
     let a = fail(&mut p, t0 + secs(6));
     assert!(a.contains(&Action::HealthChanged(Health::Unhealthy)), "{a:?}");
     // A timeout is a failure too, and cancels the check.
@@ -156,6 +160,8 @@ fn health_checks_count_failures_after_start_period_and_a_pass_heals() {
     let a = step(&mut p, &s, timer(TimerKind::HealthTimeout, t0 + secs(9)), t0 + secs(9));
     assert_eq!(a[0], Action::CancelHealthCheck);
     assert_eq!(p.health_failures, 3);
+    // Past its retries, a failure is counted in a row, not as 3 of 2.
+    assert!(said(&a, "health check failed (3 in a row)"), "{a:?}");
     // A pass heals at once.
     let check = due(&p, TimerKind::HealthCheck);
     step(&mut p, &s, check, t0 + secs(11));
