@@ -253,10 +253,10 @@ impl Http {
 
     /// Starts a long answer on `rq`'s connection: its head now, its body through the
     /// returned outlet.
-    fn open(&self, rq: Req, head: Vec<u8>, chunked: bool, sse: bool) -> Outlet {
+    fn open(&self, rq: Req, head: Vec<u8>, chunked: bool, sse: bool, follow: bool) -> Outlet {
         let state = Arc::new(OutletState::default());
         let conn = rq.conn;
-        self.front.send(ToFront::Open { rq, head, chunked, sse, outlet: state.clone() });
+        self.front.send(ToFront::Open { rq, head, chunked, sse, follow, outlet: state.clone() });
         Outlet { conn, state, tx: self.front.tx.clone(), waker: self.front.waker.clone() }
     }
 
@@ -273,7 +273,7 @@ impl Http {
         let head_only = rq.method() == "HEAD";
         let chunked = !rq.head.http10 && !rq.head.close && !head_only;
         let head = crate::http_wire::answer_head(rq.head.http10, 200, &[], None, !chunked);
-        let outlet = self.open(rq, head, chunked, false);
+        let outlet = self.open(rq, head, chunked, false, false);
         if head_only {
             return outlet.end();
         }
@@ -346,7 +346,7 @@ impl Http {
             self.answer(rq, Answer::json(503, &e));
             return None;
         }
-        let outlet = self.open(rq, head, false, sse);
+        let outlet = self.open(rq, head, false, sse, true);
         Some(Subscriber { outlet, count: self.subscribers.clone() })
     }
 }
@@ -467,7 +467,10 @@ fn server_url(scheme: &str, mut at: std::net::SocketAddr) -> String {
 }
 
 /// One Server-Sent Event: `event: NAME`, an optional `id:`, and the data, one `data:` line
-/// per line of it.
+/// per line of it. Lines end where the protocol says they do (CR LF, CR or LF), so that no
+/// byte of the data can end a `data:` line and start a field of its own (a progress bar's CR
+/// followed by `id: ...`); a client joins them with LF, so a data that ends with a line end
+/// arrives with it (an empty last `data:` line), and a CR arrives as LF.
 pub fn sse_event(name: &str, id: Option<u64>, data: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 32);
     out.extend_from_slice(b"event: ");
@@ -476,10 +479,19 @@ pub fn sse_event(name: &str, id: Option<u64>, data: &str) -> Vec<u8> {
     if let Some(id) = id {
         out.extend_from_slice(format!("id: {id}\n").as_bytes());
     }
-    for line in data.strip_suffix('\n').unwrap_or(data).split('\n') {
+    let mut rest = Some(data);
+    while let Some(text) = rest {
+        let (line, next) = match text.find(['\r', '\n']) {
+            Some(i) => {
+                let end = if text[i..].starts_with("\r\n") { i + 2 } else { i + 1 };
+                (&text[..i], Some(&text[end..]))
+            }
+            None => (text, None),
+        };
         out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line.strip_suffix('\r').unwrap_or(line).as_bytes());
+        out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
+        rest = next;
     }
     out.push(b'\n');
     out
@@ -530,8 +542,16 @@ mod tests {
 
     #[test]
     fn events_are_framed_line_by_line() {
+        // A line end in the data is a data line's end: the last, empty one keeps it.
         let e = sse_event("log", Some(42), "one\ntwo\r\n");
-        assert_eq!(e, b"event: log\nid: 42\ndata: one\ndata: two\n\n");
+        assert_eq!(e, b"event: log\nid: 42\ndata: one\ndata: two\ndata: \n\n");
+        assert_eq!(sse_event("log", None, "abc"), b"event: log\ndata: abc\n\n");
+        // A CR ends a line too: what follows it cannot be a field of the event.
+        let e = sse_event("log", Some(7), "50%\rid: 999\revent: pwned\rdata: x\n");
+        assert_eq!(
+            e,
+            b"event: log\nid: 7\ndata: 50%\ndata: id: 999\ndata: event: pwned\ndata: data: x\ndata: \n\n"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub enum State {
     /// The loop has the request.
     Loop,
     /// A long answer is being sent.
-    Long { chunked: bool, sse: bool, outlet: Arc<OutletState>, keepalive: Instant },
+    /// `follow`: it ends only when the client goes (an event stream, a log followed), so a
+    /// client that closes its side has gone.
+    Long { chunked: bool, sse: bool, follow: bool, outlet: Arc<OutletState>, keepalive: Instant },
     /// Answered and closed for writing; what the client still sends is read and dropped
     /// until it closes too, so that closing does not reset the connection before the client
     /// has read the answer (a refused body it is still sending, say).

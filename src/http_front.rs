@@ -77,6 +77,7 @@ pub enum ToFront {
         head: Vec<u8>,
         chunked: bool,
         sse: bool,
+        follow: bool,
         outlet: Arc<OutletState>,
     },
     Data {
@@ -456,7 +457,9 @@ impl Front {
                 // Nothing more will come; what was asked has been answered.
                 break false;
             }
-            if c.eof && matches!(c.state, State::Long { sse: true, .. }) {
+            // A client that closed its side of a stream without end (plain text such as
+            // /logtail has no keep-alive to find out otherwise) has gone: its place is freed.
+            if c.eof && matches!(c.state, State::Long { follow: true, .. }) {
                 break false;
             }
             let moved = got || c.out_len > out_before;
@@ -493,7 +496,7 @@ impl Front {
                 c.waiting_since = now;
                 rq.conn
             }
-            ToFront::Open { rq, head, chunked, sse, outlet } => {
+            ToFront::Open { rq, head, chunked, sse, follow, outlet } => {
                 let Some(c) = self.conns.get_mut(&rq.conn) else {
                     outlet.gone.store(true, Ordering::SeqCst);
                     return false;
@@ -509,7 +512,7 @@ impl Front {
                 // The connection closes once the answer ends if it has no other end.
                 c.close |= rq.head.close || sse || !chunked;
                 c.queue(Chunk::Own(head), &self.total, now);
-                c.state = State::Long { chunked, sse, outlet, keepalive: now + KEEPALIVE };
+                c.state = State::Long { chunked, sse, follow, outlet, keepalive: now + KEEPALIVE };
                 rq.conn
             }
             ToFront::Data { conn, bytes } => {

@@ -378,19 +378,29 @@ fn event_streams_follow_a_log_and_state_changes_at_once() {
     let (d, port) = start(
         "http-sse",
         "[programs.talk]\ncommand = [\"/bin/sh\", \"-c\", \"echo first; trap 'echo second' USR1; while :; do sleep 0.05; done\"]\nstartsecs = 0\n\n\
-         [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n",
+         [programs.victim]\ncommand = \"sleep 1000\"\nstartsecs = 0\nautorestart = true\n\n\
+         [programs.bar]\ncommand = [\"/bin/sh\", \"-c\", \"printf '50 pct\\\\rid: 999999\\\\revent: pwned\\\\rdata: x\\\\n'; exec sleep 1000\"]\nstartsecs = 0\n",
     );
     d.wait_state("talk", "RUNNING");
     d.wait_state("victim", "RUNNING");
     wait_until("first line", DEADLINE, || d.ctl(&["tail", "talk"]).stdout.contains("first"));
 
-    // The log: what is there, then what comes, each chunk with the offset after it.
+    // The log: what is there, then what comes, each chunk with the offset after it, its line
+    // end kept.
     let mut log = Events::open(port, "/api/v1/processes/talk/log/stdout/stream");
     let (name, id, data) = log.next();
-    assert_eq!((name.as_str(), data.as_str(), id), ("log", "first", Some(6)));
+    assert_eq!((name.as_str(), data.as_str(), id), ("log", "first\n", Some(6)));
     d.ctl(&["signal", "USR1", "talk"]);
     let (_, id, data) = log.next();
-    assert_eq!((data.as_str(), id), ("second", Some(13)));
+    assert_eq!((data.as_str(), id), ("second\n", Some(13)));
+    // A program's CR (a progress bar) ends a data line: what follows is data, not a field.
+    d.wait_state("bar", "RUNNING");
+    let mut bar = Events::open(port, "/api/v1/processes/bar/log/stdout/stream");
+    let (name, id, data) = bar.next();
+    assert_eq!(
+        (name.as_str(), data.as_str(), id),
+        ("log", "50 pct\nid: 999999\nevent: pwned\ndata: x\n", Some(39))
+    );
 
     // State changes, filtered by type, within 100 ms of the change.
     let mut events = Events::open(port, "/api/v1/events/stream?types=state");

@@ -293,8 +293,9 @@ fn open_stream(port: u16, path: &str) -> (u16, TcpStream) {
 fn event_streams_whose_clients_left_give_their_places_back() {
     let (_d, port) = start("http-streams-gone", "[programs.quiet]\ncommand = \"sleep 1000\"\n");
     let path = "/api/v1/processes/quiet/log/stdout/stream";
-    // Every place (64) taken by streams of a log that never grows, then left.
-    for round in 0..2 {
+    // Every place (64) taken by streams of a log that never grows, then left: the SSE log
+    // streams, then supervisord's /logtail, which sends no keep-alive to find out by.
+    for (round, path) in [path, path, "/logtail/quiet"].into_iter().enumerate() {
         let streams: Vec<TcpStream> = (0..64)
             .map(|i| {
                 let (status, s) = open_stream(port, path);
@@ -303,7 +304,13 @@ fn event_streams_whose_clients_left_give_their_places_back() {
             })
             .collect();
         assert_eq!(open_stream(port, path).0, 503, "a 65th stream was taken");
-        drop(streams);
+        // Each client reads what it was sent and closes: a FIN, not a reset, which is how
+        // a reader such as curl leaves.
+        for mut s in streams {
+            s.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
+            let mut sink = [0u8; 4096];
+            while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        }
         wait_until("the streams' places are given back", DEADLINE, || {
             let (status, _s) = open_stream(port, path);
             status == 200

@@ -349,8 +349,9 @@
       dl.dataset.stream = stream;
       es = new EventSource(sec.dataset.api + "/" + stream + "/stream");
       es.addEventListener("log", (e) => {
-        if (paused) { held += e.data + "\n"; return; }
-        text = (text + e.data + "\n").slice(-MAX);
+        // A piece is the bytes as written, its line ends included (a CR comes as LF).
+        if (paused) { held += e.data; return; }
+        text = (text + e.data).slice(-MAX);
         show();
       });
     }
