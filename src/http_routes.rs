@@ -309,7 +309,10 @@ pub fn answer(shape: &Shape, reply: Result<Reply, ApiError>) -> Answer {
             }
         }
         (_, Reply::Status { processes, .. }) => Answer::json_later(200, processes),
-        (Shape::Single, Reply::Results { results }) if !results.is_empty() => {
+        // One process (a group name answers as the group's own action does, below).
+        (Shape::Single, Reply::Results { results })
+            if results.first().is_some_and(|f| results.iter().all(|r| r.name == f.name)) =>
+        {
             // A restart reports its stop half, then its start: the last says how it ended.
             let r = &results[results.len() - 1];
             let (status, code) = match r.outcome {

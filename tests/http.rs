@@ -236,6 +236,14 @@ fn actions_logs_groups_config_and_their_errors() {
     assert_eq!(results.as_array().unwrap().len(), 2, "{results}");
     assert_eq!(d.state("pair:a"), "STOPPED");
     assert_eq!(post("/api/v1/groups/nope/stop").0, 404);
+    // A group's name where a process's goes answers as the group's action does: every
+    // process's outcome, not the last one's.
+    let (code, _, results) = post("/api/v1/processes/pair/start");
+    assert_eq!(code, 200, "{results}");
+    let names: Vec<&str> =
+        results.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pair:a", "pair:b"], "{results}");
+    assert!(results.as_array().unwrap().iter().all(|r| r["outcome"] == "started"), "{results}");
 
     // Config: what is in force; reload reports, update applies; a bad file changes nothing.
     let (code, _, config) = request(port, "GET", "/api/v1/config");
