@@ -582,6 +582,19 @@ impl Front {
                 self.drive(id, now, scratch);
                 continue;
             }
+            // A client with bytes waiting may have taken some that the poll did not report (a
+            // TCP socket says writable only once a third of its buffer is free): one that
+            // reads, however slowly, is not stalled.
+            if let Some(c) = self.conns.get_mut(&id)
+                && c.out_len > 0
+                && c.write(&self.total, now)
+                && c.deadline().is_some_and(|d| d > now)
+            {
+                if std::mem::take(&mut c.drained) {
+                    let _ = self.loop_waker.wake();
+                }
+                continue;
+            }
             if let Some(c) = self.conns.get_mut(&id)
                 && c.out_len == 0
                 && matches!(c.state, State::Head { since: Some(_) } | State::Body { .. })
