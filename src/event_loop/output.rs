@@ -130,8 +130,8 @@ impl EventLoop {
         // A process that has exited cannot be held back: its last output is read now, so
         // that its pipes close, into the ring, its log file and the console's buffer up to
         // EXITED_ROOM; past that the blocked console skips it (and says so once it drains).
-        let behind = self.console.pending().max(console::stderr().pending());
-        self.console_off = self.paused && behind > console::EXITED_ROOM;
+        self.console_off = self.paused
+            && self.console.pending().max(console::stderr().pending()) > console::EXITED_ROOM;
         let Some(Source::Pipe { fd, grown, .. }) = self.sources.get_mut(token) else { return };
         // Read straight into the loop's one buffer, up to the turn's budget: no copy, no
         // allocation.
