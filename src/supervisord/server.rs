@@ -298,8 +298,11 @@ fn unix(r: &mut Reader<'_>, base: &Dict, tables: &mut Tables) -> Result<(), Conf
     tables.places[1] = tables.places[1].or(place(r.sec));
     // supervisorctl and every XML-RPC client speak HTTP there: the file becomes an HTTP
     // listener, and Kahi's own control socket (kahi ctl's JSON lines) goes beside it.
-    tables.listen.push((format!("unix://{}", file.plain), r.src("file")));
-    let control = super::program::escape(&control_socket(&file.plain));
+    // As supervisord's normalize_path: ~ expanded, and absolute from the current directory.
+    let full = expanduser(&file.plain);
+    let path = std::path::absolute(&full).map_or(full, |p| p.display().to_string());
+    tables.listen.push((format!("unix://{path}"), r.src("file")));
+    let control = super::program::escape(&control_socket(&path));
     tables.server.push(("socket".into(), string(&control), r.src("file")));
     if r.value("chmod").is_some() {
         let mode = string(&format!("{:04o}", r.typed("chmod", "0700", base, values::octal)?));

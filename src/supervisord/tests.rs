@@ -238,6 +238,11 @@ fn listeners_and_servers() {
     assert_eq!(c.server.socket, Path::new("/run/supervisor.kahi.sock"));
     assert_eq!(c.server.http.listen, [Listen::Unix("/run/supervisor".into())]);
     assert!(bcrypt::verify("pw", &c.server.http.users[0].password_hash).unwrap());
+    // A relative file is made absolute, as supervisord's normalize_path makes it.
+    let (c, _) = ok("[supervisord]\n[unix_http_server]\nfile=s.sock\n");
+    let here = std::env::current_dir().unwrap();
+    assert_eq!(c.server.http.listen, [Listen::Unix(here.join("s.sock"))]);
+    assert_eq!(c.server.socket, here.join("s.kahi.sock"));
 }
 
 #[test]
