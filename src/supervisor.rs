@@ -128,8 +128,9 @@ pub struct Supervisor {
     /// Processes whose pending spawn is an automatic restart, which the event loop performs
     /// ahead of the spawns of a large start.
     urgent: HashSet<ProcId>,
-    /// A `critical` process exited on its own: its name and exit status, which become
-    /// Kahi's. The event loop begins the shutdown.
+    /// A `critical` process exited on its own or could not be started: what happened
+    /// (`main exited with status 3`) and the status, which becomes Kahi's. The event loop
+    /// begins the shutdown.
     pub critical_exit: Option<(String, i32)>,
     /// Groups that came to be (true) or ceased to be (false: their last process was
     /// forgotten), in order, for PROCESS_GROUP_ADDED / _REMOVED; taken by the event loop.
@@ -352,7 +353,9 @@ impl Supervisor {
                 if e.spec.critical && !shutting_down && e.proc.state != State::Stopping =>
             {
                 if self.critical_exit.is_none() {
-                    self.critical_exit = Some((e.spec.name.clone(), status.code()));
+                    let code = status.code();
+                    self.critical_exit =
+                        Some((format!("{} exited with status {code}", e.spec.name), code));
                 }
                 true
             }
@@ -375,7 +378,9 @@ impl Supervisor {
             && e.proc.state == State::Fatal
             && self.critical_exit.is_none()
         {
-            self.critical_exit = Some((e.spec.name.clone(), failed_start_status(e)));
+            let code = failed_start_status(e);
+            let what = format!("{} could not be started (status {code})", e.spec.name);
+            self.critical_exit = Some((what, code));
         }
         let held_now = e.proc.held && !was_held;
         let program = e.spec.program.clone();

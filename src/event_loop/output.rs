@@ -213,7 +213,6 @@ impl EventLoop {
             if !gone && let Some(status) = sys::reap::reap_pid(pid) {
                 let now = Instant::now();
                 self.reaped(pid, status, now);
-                self.after_reaping(now);
             }
         }
     }

@@ -112,8 +112,8 @@ impl EventLoop {
             }
         }
         self.sup.forgotten.clear();
-        // A critical process that could not be started (its spawn failed, no exit to reap).
-        self.after_reaping(now);
+        // A critical process that exited, or could not be started, ends everything.
+        self.end_on_critical(now);
         if !self.sup.groups_changed.is_empty() {
             self.publish_groups();
         }

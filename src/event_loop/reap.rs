@@ -55,7 +55,6 @@ impl EventLoop {
         for (pid, status) in reaped {
             self.reaped(pid, status, now);
         }
-        self.after_reaping(now);
     }
 
     /// One child was reaped: its process (or health check) hears of it.
@@ -98,20 +97,11 @@ impl EventLoop {
     }
 
     /// A critical process that exited, or could not be started, ends everything.
-    pub(super) fn after_reaping(&mut self, now: Instant) {
-        if let Some((name, code)) = &self.sup.critical_exit
+    pub(super) fn end_on_critical(&mut self, now: Instant) {
+        if let Some((what, _)) = &self.sup.critical_exit
             && !self.sup.is_shutting_down()
         {
-            let fatal = self.sup.resolve(name).and_then(|ids| self.sup.get(*ids.first()?));
-            if fatal.is_some_and(|e| e.proc.state == crate::process::State::Fatal) {
-                log::info!(
-                    "critical program {name} could not be started (status {code}), stopping every program"
-                );
-            } else {
-                log::info!(
-                    "critical program {name} exited with status {code}, stopping every program"
-                );
-            }
+            log::info!("critical program {what}, stopping every program");
             self.shutdown(now);
         }
     }
