@@ -100,9 +100,9 @@ impl Supervisor {
     /// anew.
     pub fn group_changes(&self, changes: &Changes) -> [Vec<String>; 3] {
         let group = |n: &str| n.split_once(':').map_or(n, |(g, _)| g).to_string();
-        let mut had: HashMap<String, usize> = HashMap::new();
+        let mut had: HashMap<&str, usize> = HashMap::new();
         for e in self.entries.values().filter(|e| e.spec.instance_of.is_none()) {
-            *had.entry(group(&e.spec.namespec())).or_default() += 1;
+            *had.entry(e.spec.group.as_str()).or_default() += 1;
         }
         let mut gone: HashMap<String, usize> = HashMap::new();
         for n in &changes.removed {
@@ -118,7 +118,7 @@ impl Supervisor {
             .collect();
         let [mut added, mut changed, mut removed] = <[Vec<String>; 3]>::default();
         for g in touched {
-            match had.get(&g).copied().unwrap_or(0) {
+            match had.get(g.as_str()).copied().unwrap_or(0) {
                 0 => added.push(g),
                 n if gone.get(&g) == Some(&n) && !gains.contains(&g) => removed.push(g),
                 _ => changed.push(g),

@@ -194,25 +194,20 @@ const LISTEN_PID_ROOM: &str = "                    ";
 /// supervisord says, and what NO_FILE and exit status 127 are read from), else the step that
 /// failed: the directory, the user, a limit.
 fn failure_text(spec: &ProcessSpec, f: vfork::Failure) -> String {
-    let why = f.errno.desc();
-    match f.step {
-        vfork::Step::Directory => match &spec.directory {
-            Some(dir) => format!("directory {}: {why}", dir.display()),
-            None => format!("{}: {why}", spec.argv[0]),
-        },
-        vfork::Step::User => match &spec.user {
-            Some(u) => format!("user {} (uid {}, gid {}): {why}", u.name, u.uid, u.gid),
-            None => format!("{}: {why}", spec.argv[0]),
-        },
-        vfork::Step::Limit(i) => match spec.limits.get(i) {
-            Some((limit, value)) => {
-                let value = value.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
-                format!("limits.{} = {value}: {why}", limit.name())
-            }
-            None => format!("{}: {why}", spec.argv[0]),
-        },
-        vfork::Step::Prepare | vfork::Step::Exec => format!("{}: {why}", spec.argv[0]),
-    }
+    let what = match f.step {
+        vfork::Step::Directory => {
+            spec.directory.as_ref().map(|dir| format!("directory {}", dir.display()))
+        }
+        vfork::Step::User => {
+            spec.user.as_ref().map(|u| format!("user {} (uid {}, gid {})", u.name, u.uid, u.gid))
+        }
+        vfork::Step::Limit(i) => spec.limits.get(i).map(|(limit, value)| {
+            let value = value.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+            format!("limits.{} = {value}", limit.name())
+        }),
+        vfork::Step::Prepare | vfork::Step::Exec => None,
+    };
+    format!("{}: {}", what.as_deref().unwrap_or(&spec.argv[0]), f.errno.desc())
 }
 
 /// Starts the program: `stdio` for its fds 0 to 2, the rest as `given` says.
